@@ -1,0 +1,25 @@
+"""SQLModel tables and API schemas: data shapes only, no I/O."""
+
+from models.apikey import ApiKey
+from models.compliance import ComplianceEntry, ComplianceKind
+from models.enrollment import Enrollment, EnrollmentStatus, SequenceVersion, SlaStatus
+from models.event import Event, EventIn, LeadIn
+from models.lead import Lead
+from models.touch import Touch, TouchKind, TouchStatus
+
+__all__ = [
+    "ApiKey",
+    "ComplianceEntry",
+    "ComplianceKind",
+    "Enrollment",
+    "EnrollmentStatus",
+    "Event",
+    "EventIn",
+    "Lead",
+    "LeadIn",
+    "SequenceVersion",
+    "SlaStatus",
+    "Touch",
+    "TouchKind",
+    "TouchStatus",
+]

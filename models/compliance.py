@@ -1,0 +1,37 @@
+"""The append-only compliance log: one row per thing that happened to a lead's SLA."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from sqlmodel import Field, SQLModel
+
+from models.types import UTCDateTime
+
+
+class ComplianceKind(StrEnum):
+    ENROLLMENT_STARTED = "enrollment.started"
+    TOUCH_SENT = "touch.sent"
+    TOUCH_FAILED = "touch.failed"
+    TOUCH_SKIPPED = "touch.skipped"
+    TASK_COMPLETED = "task.completed"
+    TOUCH_LOGGED = "touch.logged"
+    ENROLLMENT_EXITED = "enrollment.exited"
+    SLA_MET = "sla.met"
+    SLA_BREACHED = "sla.breached"
+
+
+class ComplianceEntry(SQLModel, table=True):
+    __tablename__ = "compliance_entry"
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(sa_type=UTCDateTime, index=True)
+    kind: ComplianceKind = Field(max_length=32, index=True)
+    lead: str = Field(max_length=320, index=True)
+    owner: str | None = Field(default=None, max_length=320, index=True)
+    sequence: str | None = Field(default=None, max_length=200, index=True)
+    step: str | None = Field(default=None, max_length=100)
+    enrollment_id: int | None = Field(default=None, index=True)
+    touch_id: int | None = None
+    detail: str | None = Field(default=None, max_length=1000)

@@ -1,0 +1,67 @@
+"""A lead's run through one pinned version of a sequence, with its SLA verdict."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import Index
+from sqlmodel import JSON, Column, Field, SQLModel
+
+from models.types import UTCDateTime
+
+
+class EnrollmentStatus(StrEnum):
+    ACTIVE = "active"
+    PAUSED = "paused"
+    COMPLETED = "completed"
+    EXITED = "exited"
+
+
+class SlaStatus(StrEnum):
+    NONE = "none"  # the sequence has no sla
+    PENDING = "pending"
+    MET = "met"
+    BREACHED = "breached"
+    EXCLUDED = "excluded"
+
+
+class SequenceVersion(SQLModel, table=True):
+    """The exact sequence definition an enrollment started with, keyed by content hash."""
+
+    __tablename__ = "sequence_version"
+
+    hash: str = Field(primary_key=True, max_length=64)
+    name: str = Field(max_length=200, index=True)
+    definition: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    created_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class Enrollment(SQLModel, table=True):
+    __table_args__ = (
+        Index("ix_enrollment_sla_check", "sla_status", "sla_next_check_at"),
+        Index("ix_enrollment_lead_sequence", "lead_id", "sequence"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    lead_id: int = Field(foreign_key="lead.id", index=True)
+    sequence: str = Field(max_length=200, index=True)
+    version: str = Field(foreign_key="sequence_version.hash", max_length=64)
+    owner: str | None = Field(default=None, max_length=320, index=True)
+    status: EnrollmentStatus = Field(default=EnrollmentStatus.ACTIVE, max_length=16, index=True)
+    exit_reason: str | None = Field(default=None, max_length=200)
+    enrolled_at: datetime = Field(sa_type=UTCDateTime, index=True)
+    ended_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    trigger_event_id: int | None = Field(default=None, foreign_key="event.id")
+    # SLA facts, kept in step with the touches so reports are plain aggregates.
+    touches_completed: int = 0
+    first_touch_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    first_touch_seconds: int | None = None
+    sla_first_due_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    sla_window_due_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    sla_min_touches: int | None = None
+    sla_status: SlaStatus = Field(default=SlaStatus.NONE, max_length=16)
+    sla_reason: str | None = Field(default=None, max_length=40)
+    sla_decided_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    sla_next_check_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

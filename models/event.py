@@ -1,0 +1,85 @@
+"""Lead events as received (append-only inbox) and their input schema."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from sqlmodel import JSON, Column
+from sqlmodel import Field as SQLField
+from sqlmodel import SQLModel
+
+from models.types import UTCDateTime
+from models.validation import EVENT_TYPE_PATTERN, normalise_email, normalise_timezone
+
+
+class LeadIn(BaseModel):
+    """A lead as sent by a CRM, form or CSV row; missing fields leave stored values alone."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    email: str = Field(max_length=320)
+    first_name: str | None = Field(default=None, max_length=200)
+    last_name: str | None = Field(default=None, max_length=200)
+    company: str | None = Field(default=None, max_length=200)
+    owner: str | None = Field(default=None, max_length=320)
+    timezone: str | None = Field(default=None, max_length=64)
+    fields: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, value: str) -> str:
+        return normalise_email(value)
+
+    @field_validator("owner")
+    @classmethod
+    def _owner(cls, value: str | None) -> str | None:
+        return normalise_email(value) if value else None
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str | None) -> str | None:
+        return normalise_timezone(value) if value else None
+
+    @field_validator("fields")
+    @classmethod
+    def _fields(cls, value: dict[str, Any]) -> dict[str, Any]:
+        for key, item in value.items():
+            if not key.isidentifier():
+                raise ValueError(f"custom field name {key!r} must be a valid identifier")
+            if isinstance(item, str) and len(item) > 10_000:
+                raise ValueError(f"custom field {key!r} is longer than 10000 characters")
+        return value
+
+
+class EventIn(BaseModel):
+    """SPEC section 7: a lead event; `id` is the idempotency key."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    type: str = Field(max_length=100, pattern=EVENT_TYPE_PATTERN)
+    lead: LeadIn
+    occurred_at: datetime | None = None
+    id: str | None = Field(default=None, min_length=1, max_length=200)
+    step: str | None = Field(default=None, max_length=100)
+    sequence: str | None = Field(default=None, max_length=200)
+    detail: str | None = Field(default=None, max_length=2000)
+
+    @field_validator("occurred_at")
+    @classmethod
+    def _aware(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("occurred_at needs a time zone (e.g. a trailing Z)")
+        return value
+
+
+class Event(SQLModel, table=True):
+    id: int | None = SQLField(default=None, primary_key=True)
+    key: str | None = SQLField(default=None, max_length=200, unique=True)
+    type: str = SQLField(max_length=100, index=True)
+    lead_email: str = SQLField(max_length=320, index=True)
+    payload: dict[str, Any] = SQLField(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    occurred_at: datetime = SQLField(sa_type=UTCDateTime)
+    received_at: datetime = SQLField(sa_type=UTCDateTime)
+    processed_at: datetime | None = SQLField(default=None, sa_type=UTCDateTime, index=True)

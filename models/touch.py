@@ -1,0 +1,58 @@
+"""One planned contact: an email to send or a manual task; its `due_at` is the schedule."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import Index
+from sqlmodel import Field, SQLModel
+
+from models.types import UTCDateTime
+
+
+class TouchKind(StrEnum):
+    EMAIL = "email"
+    TASK = "task"
+    LOGGED = "logged"  # a manual touch reported by a touch.logged event
+
+
+class TouchStatus(StrEnum):
+    SCHEDULED = "scheduled"  # waiting for due_at
+    DEFERRED = "deferred"  # waiting for due_at after a limit or window pushed it back
+    QUEUED = "queued"  # claimed by a scheduler, id handed to the broker
+    SENDING = "sending"  # claimed by a worker
+    OPEN = "open"  # a manual task waiting for its owner
+    SENT = "sent"
+    DONE = "done"  # a manual task completed / a logged touch
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    SKIPPED = "skipped"
+
+
+WAITING = (TouchStatus.SCHEDULED, TouchStatus.DEFERRED)
+COMPLETED = (TouchStatus.SENT, TouchStatus.DONE)
+FINAL = (*COMPLETED, TouchStatus.FAILED, TouchStatus.CANCELLED, TouchStatus.SKIPPED)
+
+
+class Touch(SQLModel, table=True):
+    __table_args__ = (
+        Index("ix_touch_status_due", "status", "due_at"),
+        Index("ix_touch_status_lease", "status", "lease_until"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    enrollment_id: int | None = Field(default=None, foreign_key="enrollment.id", index=True)
+    lead_id: int = Field(foreign_key="lead.id", index=True)
+    step: str = Field(max_length=100)
+    kind: TouchKind = Field(max_length=16)
+    status: TouchStatus = Field(max_length=16)
+    due_at: datetime = Field(sa_type=UTCDateTime)
+    lease_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    attempts: int = 0
+    last_error: str | None = Field(default=None, max_length=1000)
+    message_id: str | None = Field(default=None, max_length=255)
+    subject: str | None = Field(default=None, max_length=998)
+    sender: str | None = Field(default=None, max_length=320)
+    detail: str | None = Field(default=None, max_length=1000)
+    completed_at: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)

@@ -1,0 +1,49 @@
+"""Fixtures shared by every tier: fake-backed harness, and real services for integration."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.services import isolated_schema, postgres_server, redis_server
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """A real Redis (see tests/support/services.py for where it comes from)."""
+    with redis_server() as url:
+        yield url
+
+
+@pytest.fixture
+def clean_redis_url(redis_url: str) -> str:
+    """The Redis URL with its database emptied first, so queues hold only this test's messages."""
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    client.flushdb()
+    client.close()
+    return redis_url
+
+
+@pytest.fixture(scope="session")
+def postgres_base_url() -> Iterator[str]:
+    with postgres_server() as url:
+        yield url
+
+
+@pytest.fixture
+def postgres_url(postgres_base_url: str) -> Iterator[str]:
+    """A PostgreSQL URL on a fresh schema of this test's own."""
+    with isolated_schema(postgres_base_url) as url:
+        yield url
+
+
+@pytest.fixture
+def artifacts_dir() -> Path:
+    """Where tests leave files worth keeping (screenshots, measurements)."""
+    folder = Path(__file__).resolve().parent.parent / "test-artifacts"
+    folder.mkdir(exist_ok=True)
+    return folder

@@ -1,0 +1,120 @@
+"""Real Redis and PostgreSQL for integration tests: from FOLLOWUP_TEST_* URLs, else started
+from the PATH on a free port, else skipped with a reason (a failure when CI is set)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def missing(reason: str) -> None:
+    """Skip on a laptop without the service; fail in CI, where nothing may skip."""
+    if os.environ.get("CI"):
+        pytest.fail(f"CI is set but {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+def _wait_port(port: int, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise TimeoutError(f"nothing listening on 127.0.0.1:{port} after {timeout}s")
+
+
+@contextmanager
+def redis_server() -> Iterator[str]:
+    """A Redis URL: FOLLOWUP_TEST_REDIS_URL, else a redis-server from the PATH."""
+    url = os.environ.get("FOLLOWUP_TEST_REDIS_URL")
+    if url:
+        yield url
+        return
+    binary = shutil.which("redis-server")
+    if binary is None:
+        missing("no FOLLOWUP_TEST_REDIS_URL and no redis-server on the PATH")
+    port = free_port()
+    process = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        _wait_port(port)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+@contextmanager
+def postgres_server() -> Iterator[str]:
+    """A PostgreSQL URL: FOLLOWUP_TEST_DATABASE_URL, else initdb + postgres from the PATH."""
+    url = os.environ.get("FOLLOWUP_TEST_DATABASE_URL")
+    if url:
+        yield url
+        return
+    initdb, pg_ctl = shutil.which("initdb"), shutil.which("pg_ctl")
+    if initdb is None or pg_ctl is None:
+        missing("no FOLLOWUP_TEST_DATABASE_URL and no initdb/pg_ctl on the PATH")
+    if os.geteuid() == 0:
+        missing("no FOLLOWUP_TEST_DATABASE_URL, and PostgreSQL refuses to start as root")
+    folder = Path(tempfile.mkdtemp(prefix="followup-pg-"))
+    port = free_port()
+    subprocess.run(
+        [initdb, "-D", str(folder), "-U", "postgres", "--auth=trust"],
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    subprocess.run(
+        [pg_ctl, "-D", str(folder), "-o", f"-p {port} -k {folder} -h 127.0.0.1", "-w", "start"],
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
+    finally:
+        subprocess.run(
+            [pg_ctl, "-D", str(folder), "-m", "immediate", "stop"],
+            check=False,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@contextmanager
+def isolated_schema(url: str) -> Iterator[str]:
+    """A URL whose connections use a fresh schema of their own, dropped afterwards."""
+    from sqlalchemy import create_engine, text
+
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(url)
+    with admin.begin() as connection:
+        connection.execute(text(f"CREATE SCHEMA {schema}"))
+    separator = "&" if "?" in url else "?"
+    try:
+        yield f"{url}{separator}options=-csearch_path%3D{schema}"
+    finally:
+        with admin.begin() as connection:
+            connection.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+        admin.dispose()

@@ -1,0 +1,55 @@
+"""Thin dramatiq actors: they take an id and call a use-case; "already done" is done."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import dramatiq
+
+from worker import runtime
+from worker.broker import EVENT_QUEUE, TOUCH_QUEUE
+from worker.db import transaction
+from worker.delivery import deliver_touch
+from worker.enrollment import apply_event
+from worker.runtime import Runtime
+
+log = logging.getLogger("followup.actors")
+
+
+def send_touch(touch_id: int) -> None:
+    outcome = deliver_touch(runtime.current(), touch_id)
+    log.info("touch %s: %s", touch_id, outcome)
+
+
+def process_event(event_id: int) -> None:
+    from models.event import Event
+
+    rt = runtime.current()
+    with transaction(rt.engine) as session:
+        row = session.get(Event, event_id)
+        if row is not None:
+            apply_event(session, row, catalog=rt.catalog, versions=rt.versions, now=rt.clock.now())
+
+
+@dataclass(frozen=True)
+class Actors:
+    send_touch: dramatiq.Actor
+    process_event: dramatiq.Actor
+
+
+def declare_actors(broker: dramatiq.Broker, rt: Runtime) -> Actors:
+    """Bind the actors to `broker` and point the runtime's enqueue hooks at them.
+
+    No dramatiq retries: a failed message leaves its row claimed, and the lease sweeper
+    re-drives it from the database, so Redis never has to keep a message for long.
+    """
+    options = {"broker": broker, "max_retries": 0, "time_limit": 10 * 60 * 1000}
+    actors = Actors(
+        send_touch=dramatiq.actor(send_touch, actor_name="send_touch", queue_name=TOUCH_QUEUE, **options),
+        process_event=dramatiq.actor(process_event, actor_name="process_event", queue_name=EVENT_QUEUE, **options),
+    )
+    rt.enqueue_touch = actors.send_touch.send
+    rt.enqueue_event = actors.process_event.send
+    runtime.install(rt)
+    return actors

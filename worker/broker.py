@@ -1,0 +1,47 @@
+"""The dramatiq broker: Redis when FOLLOWUP_REDIS_URL is set, else the embedded StubBroker."""
+
+from __future__ import annotations
+
+import dramatiq
+from dramatiq.brokers.stub import StubBroker
+
+from worker.settings import Settings
+
+TOUCH_QUEUE = "touches"
+EVENT_QUEUE = "events"
+
+
+def make_broker(settings: Settings) -> dramatiq.Broker:
+    """Built at the edge; nothing connects at import time."""
+    if settings.redis_url:
+        broker: dramatiq.Broker = make_redis_broker(settings.redis_url)
+    else:
+        broker = StubBroker()
+        broker.emit_after("process_boot")
+    dramatiq.set_broker(broker)
+    return broker
+
+
+def queue_depth(broker: dramatiq.Broker) -> dict[str, int]:
+    """Messages waiting per queue (Redis: the queue lists; stub: in memory)."""
+    depths = {}
+    for queue in (TOUCH_QUEUE, EVENT_QUEUE):
+        if isinstance(broker, StubBroker):
+            depths[queue] = broker.queues[queue].qsize() if queue in broker.queues else 0
+        else:
+            client = broker.client  # type: ignore[attr-defined]
+            depths[queue] = int(client.llen(f"{broker.namespace}:{queue}"))  # type: ignore[attr-defined]
+    return depths
+
+
+def dead_letters(broker: dramatiq.Broker) -> int:
+    if isinstance(broker, StubBroker):
+        return sum(len(broker.dead_letters_by_queue.get(q, [])) for q in (TOUCH_QUEUE, EVENT_QUEUE))
+    client = broker.client  # type: ignore[attr-defined]
+    return sum(int(client.zcard(f"{broker.namespace}:{q}.XQ")) for q in (TOUCH_QUEUE, EVENT_QUEUE))  # type: ignore[attr-defined]
+
+
+def make_redis_broker(url: str) -> dramatiq.Broker:
+    from dramatiq.brokers.redis import RedisBroker
+
+    return RedisBroker(url=url)

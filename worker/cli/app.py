@@ -1,0 +1,48 @@
+"""The Typer application and the wrapper that turns known errors into one line and an exit code."""
+
+from __future__ import annotations
+
+import logging
+
+import click
+import typer
+from sqlalchemy.exc import OperationalError
+
+from worker.cli import compliance_cmd, events_cmd, processes_cmd, sequences_cmd, status_cmd
+from worker.cli.common import CliError, err_console
+
+app = typer.Typer(
+    name="followup",
+    help="Follow-up email sequences for leads, with SLA compliance counts.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+processes_cmd.register(app)
+app.add_typer(sequences_cmd.app, name="sequences")
+app.add_typer(events_cmd.app, name="events")
+app.add_typer(compliance_cmd.app, name="compliance")
+status_cmd.register(app)
+
+
+def run_cli(argv: list[str]) -> int:
+    """Run a command; user mistakes print one line, never a traceback."""
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    command = typer.main.get_command(app)
+    try:
+        result = command.main(args=argv, prog_name="followup", standalone_mode=False)
+    except CliError as exc:
+        err_console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+        return exc.code
+    except click.exceptions.Abort:
+        return 130
+    except click.ClickException as exc:
+        err_console.print(f"[red]error:[/red] {exc.format_message()}", highlight=False, soft_wrap=True)
+        return 2
+    except click.exceptions.Exit as exc:
+        return int(exc.exit_code)
+    except OperationalError as exc:
+        reason = str(exc.orig).splitlines()[0] if exc.orig else str(exc).splitlines()[0]
+        err_console.print(f"[red]error:[/red] database: {reason}", highlight=False, soft_wrap=True)
+        return 2
+    return int(result) if isinstance(result, int) else 0

@@ -1,0 +1,65 @@
+"""`followup events send TYPE --email X [--field k=v ...]`."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from pydantic import ValidationError
+
+from models.event import EventIn
+from worker.cli.common import console, fail, parse_when, runtime
+from worker.db import transaction
+from worker.enrollment import apply_event, record_event
+from worker.validation_errors import one_line
+
+app = typer.Typer(help="Send lead events.", no_args_is_help=True)
+LEAD_COLUMNS = ("first_name", "last_name", "company", "owner", "timezone")
+
+
+@app.command("send")
+def send(
+    event_type: Annotated[str, typer.Argument(metavar="TYPE", help="e.g. lead.mql, email.replied")],
+    email: Annotated[str, typer.Option(help="the lead's email address")],
+    field: Annotated[list[str] | None, typer.Option(help="k=v: a lead column or custom field")] = None,
+    event_id: Annotated[str | None, typer.Option("--id", help="idempotency key")] = None,
+    step: Annotated[str | None, typer.Option(help="task.completed: the step id")] = None,
+    sequence: Annotated[str | None, typer.Option(help="task.completed: the sequence")] = None,
+    detail: Annotated[str | None, typer.Option(help="touch.logged: what was done")] = None,
+    occurred_at: Annotated[str | None, typer.Option(help="ISO time, default now")] = None,
+) -> None:
+    """Record an event and carry it out now: upsert the lead, enroll, exit, suppress, complete."""
+    lead: dict[str, object] = {"email": email}
+    custom: dict[str, str] = {}
+    for item in field or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            fail(f"--field {item!r}: use key=value")
+        (lead if key.strip() in LEAD_COLUMNS else custom)[key.strip()] = value
+    try:
+        event = EventIn.model_validate({
+            "type": event_type, "lead": {**lead, "fields": custom}, "id": event_id, "step": step,
+            "sequence": sequence, "detail": detail,
+            "occurred_at": parse_when(occurred_at, "--occurred-at"),
+        })
+    except ValidationError as exc:
+        fail(one_line(exc))
+    rt = runtime()
+    now = rt.clock.now()
+    with transaction(rt.engine) as session:
+        row, created = record_event(session, event, now=now)
+        outcome = apply_event(session, row, catalog=rt.catalog, versions=rt.versions, now=now)
+    if not created or outcome.duplicate:
+        console.print(f"duplicate: event {event_id!r} was already received; nothing done", highlight=False)
+        return
+    parts = [f"event {event.type} for {event.lead.email} recorded"]
+    if outcome.enrolled:
+        parts.append(f"enrolled in {', '.join(outcome.enrolled)}")
+    if outcome.exited:
+        parts.append(f"exited {', '.join(outcome.exited)}")
+    if outcome.suppressed:
+        parts.append("address suppressed")
+    if outcome.completed_tasks:
+        parts.append(f"{outcome.completed_tasks} task(s) completed")
+    parts += [f"not enrolled in {why}" for why in outcome.ignored]
+    console.print("; ".join(parts), highlight=False)

@@ -1,0 +1,170 @@
+"""`followup demo|run|scheduler|worker`: the long-running processes (SPEC section 4)."""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import signal
+import threading
+from collections.abc import Callable
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Annotated
+
+import dramatiq
+import typer
+
+from worker.actors import declare_actors
+from worker.broker import make_broker
+from worker.cli.common import console, fail, runtime, settings
+from worker.db import transaction
+from worker.scheduler import run_scheduler
+from worker.settings import Settings
+
+log = logging.getLogger("followup")
+
+
+def register(app: typer.Typer) -> None:
+    for command in (demo, run, scheduler, worker):
+        app.command(command.__name__)(command)
+
+
+def _stop_on_signals() -> threading.Event:
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    return stop
+
+
+def _wait(stop: threading.Event, while_: Callable[[], bool] = lambda: True) -> None:
+    """Block until a signal (short waits keep the main thread responsive to it)."""
+    while not stop.is_set() and while_():
+        stop.wait(0.5)
+
+
+def _verbose() -> None:
+    logging.getLogger("followup").setLevel(logging.INFO)
+
+
+def demo(
+    folder: Annotated[Path, typer.Option(help="where the demo database and outbox go")] = Path(".demo"),
+) -> None:
+    """Two simulated weeks on the sample sequences, templates and leads, then the report."""
+    from worker.cli.compliance_cmd import print_report
+    from worker.compliance.report import build_report
+    from worker.demo import DEMO_DAYS, DEMO_START, counts_by_status, prepare, scenario, simulate
+
+    base = settings()
+    leads = Path("samples/leads.csv")
+    if not leads.is_file():
+        fail(f"{leads} not found: run the demo from the repository folder")
+    rt, clock, broker = prepare(base, folder)
+    steps = scenario(leads, DEMO_START)
+    console.print(f"[bold]followup demo[/bold]: {len(steps)} lead events over "
+                  f"{DEMO_DAYS} simulated days from {DEMO_START:%a %Y-%m-%d %H:%M} UTC "
+                  f"(SQLite {folder}/followup.db, embedded broker, outbox {folder}/outbox)")
+    last = {"sent": 0}
+
+    def on_day(day: date) -> None:
+        sent = counts_by_status(rt).get("sent", 0)
+        console.print(f"  {day:%a %d %b}  sent {sent - last['sent']:>3}  (total {sent})", highlight=False)
+        last["sent"] = sent
+
+    simulate(rt, clock, broker, steps, DEMO_START + timedelta(days=DEMO_DAYS), on_day=on_day)
+    with transaction(rt.engine) as session:
+        report = build_report(session, by="owner", team=rt.catalog.team)
+    counts = counts_by_status(rt)
+    console.print("touches: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())), highlight=False)
+    print_report(report)
+    console.print(f"emails written to {folder}/outbox; try `FOLLOWUP_DATABASE_URL=sqlite:///"
+                  f"{folder}/followup.db followup compliance log`", highlight=False)
+    rt.close()
+
+
+def run(
+    host: Annotated[str, typer.Option(help="API host")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="API port")] = 8000,
+    no_api: Annotated[bool, typer.Option("--no-api", help="scheduler and workers only")] = False,
+    threads: Annotated[int, typer.Option(help="worker threads")] = 8,
+) -> None:
+    """Everything in one process: API, scheduler and workers (embedded broker, or Redis when set)."""
+    _verbose()
+    rt = runtime(need_secret=True)
+    broker = make_broker(rt.settings)
+    declare_actors(broker, rt)
+    workers = dramatiq.Worker(broker, worker_threads=threads)
+    workers.start()
+    stop = _stop_on_signals() if no_api else threading.Event()  # uvicorn handles its own signals
+    loop = threading.Thread(target=run_scheduler, args=(rt, stop), name="scheduler", daemon=True)
+    loop.start()
+    try:
+        if no_api:
+            console.print("followup running (scheduler + workers); Ctrl-C to stop", highlight=False)
+            _wait(stop)
+        else:
+            from worker.api.server import serve
+
+            serve(rt, host=host, port=port)
+    finally:
+        stop.set()
+        loop.join(timeout=10)
+        workers.stop()
+        rt.close()
+
+
+def scheduler() -> None:
+    """Claim due touches and enqueue them; several may run at once safely."""
+    _verbose()
+    rt = runtime(need_secret=True)
+    broker = make_broker(rt.settings)
+    declare_actors(broker, rt)
+    if not rt.settings.redis_url:
+        log.warning("FOLLOWUP_REDIS_URL is unset: enqueued touches stay in this process "
+                    "(use `followup run` for a single process)")
+    run_scheduler(rt, _stop_on_signals())
+    rt.close()
+
+
+def worker(
+    processes: Annotated[int, typer.Option(min=1, max=64, help="worker processes")] = 1,
+    threads: Annotated[int, typer.Option(min=1, max=256, help="threads per process")] = 8,
+) -> None:
+    """dramatiq worker processes that render and send; needs FOLLOWUP_REDIS_URL."""
+    config = settings()
+    if not config.redis_url:
+        fail("`followup worker` needs FOLLOWUP_REDIS_URL (redis://host:port/db); "
+             "without Redis use `followup run`, which runs workers in-process")
+    runtime(need_secret=True, current=config).close()  # check everything before forking
+    if processes == 1:
+        serve_worker(config, threads)
+        return
+    context = multiprocessing.get_context("spawn")
+    children = [context.Process(target=serve_worker, args=(config, threads), name=f"worker-{i}")
+                for i in range(processes)]
+    for child in children:
+        child.start()
+    stop = _stop_on_signals()
+    _wait(stop, while_=lambda: any(c.is_alive() for c in children))
+    for child in children:
+        if child.is_alive():
+            child.terminate()
+    for child in children:
+        child.join(timeout=30)
+
+
+def serve_worker(config: Settings, threads: int) -> None:
+    """One worker process: its own runtime, broker connection and dramatiq threads."""
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    _verbose()
+    from worker.runtime import build_runtime
+
+    rt = build_runtime(config, create_tables=False)
+    broker = make_broker(config)
+    declare_actors(broker, rt)
+    stop = _stop_on_signals()
+    consumer = dramatiq.Worker(broker, worker_threads=threads)
+    consumer.start()
+    log.info("worker started: %d threads", threads)
+    _wait(stop)
+    consumer.stop()
+    rt.close()

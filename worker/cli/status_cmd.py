@@ -1,0 +1,44 @@
+"""`followup status`: touches by status, backlog, lag, queues, and whether DB/Redis/SMTP answer."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from worker.cli.common import choice, console, runtime, write
+from worker.status import collect_status
+
+
+def register(app: typer.Typer) -> None:
+    app.command("status")(status)
+
+
+def status(fmt: Annotated[str, typer.Option("--format", help="table|json")] = "table") -> None:
+    """Touches by status (deferred included), due backlog, scheduler lag, queues, service health."""
+    choice(fmt, ("table", "json"), "--format")
+    result = collect_status(runtime())
+    if fmt == "json":
+        write(json.dumps(asdict(result), indent=2))
+        return
+    table = Table("touch status", "count")
+    for name, count in result.touches.items():
+        table.add_row(name, str(count))
+    console.print(table)
+    lag = result.scheduler_lag_seconds
+    console.print(f"due backlog: {result.due_backlog}   scheduler lag: "
+                  f"{'-' if lag is None else f'{lag:.0f}s'}", highlight=False)
+    console.print("enrollments: " + ", ".join(f"{k} {v}" for k, v in sorted(result.enrollments.items())),
+                  highlight=False)
+    for name, count in result.orphaned_sequences.items():
+        console.print(f"[yellow]sequence {name!r} is no longer in the folder; {count} enrollment(s) "
+                      f"still run its pinned version[/yellow]", highlight=False)
+    if result.queue_depth is not None:
+        console.print(f"queue depth: {result.queue_depth}   dead letters: {result.dead_letters}",
+                      highlight=False)
+    for service, state in result.services.items():
+        colour = "green" if state == "ok" else "yellow" if state.startswith("not configured") else "red"
+        console.print(f"{service}: [{colour}]{state}[/{colour}]", highlight=False)

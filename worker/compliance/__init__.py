@@ -1,0 +1,1 @@
+"""WHERE COMPLIANCE IS COMPUTED: verdict rules, their recording, the log and the report."""

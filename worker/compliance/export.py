@@ -1,0 +1,58 @@
+"""Report and log as CSV / JSON lines; CSV cells that a spreadsheet would run are neutralised."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterable
+from dataclasses import fields
+from typing import Any
+
+from models.compliance import ComplianceEntry
+from worker.compliance.report import Report, ReportRow
+
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+LOG_COLUMNS = ("at", "kind", "lead", "owner", "sequence", "step", "detail", "enrollment_id", "touch_id")
+
+
+def safe_cell(value: Any) -> Any:
+    """Prefix a quote to text that a spreadsheet would read as a formula (CSV injection)."""
+    if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+def _csv(header: Iterable[str], rows: Iterable[Iterable[Any]]) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(header)
+    for row in rows:
+        writer.writerow([safe_cell("" if v is None else v) for v in row])
+    return buffer.getvalue()
+
+
+def report_csv(report: Report) -> str:
+    names = [f.name for f in fields(ReportRow)]
+    return _csv(names, ([getattr(r, n) for n in names] for r in [*report.rows, report.total]))
+
+
+def report_json(report: Report) -> str:
+    return json.dumps(report.as_dict(), indent=2)
+
+
+def entry_dict(entry: ComplianceEntry) -> dict[str, Any]:
+    data = {name: getattr(entry, name) for name in LOG_COLUMNS}
+    data["at"] = entry.at.isoformat()
+    data["kind"] = str(entry.kind)
+    return data
+
+
+def log_csv(entries: Iterable[ComplianceEntry]) -> str:
+    return _csv(LOG_COLUMNS, ([entry_dict(e)[c] for c in LOG_COLUMNS] for e in entries))
+
+
+def log_jsonl(entries: Iterable[ComplianceEntry]) -> str:
+    return "".join(json.dumps(entry_dict(e)) + "\n" for e in entries)
+
+

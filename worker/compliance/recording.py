@@ -1,0 +1,92 @@
+"""Keeps each enrollment's SLA facts and verdict current, and writes sla.* log entries."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlmodel import Session, col, select
+
+from models.compliance import ComplianceKind
+from models.enrollment import Enrollment, SlaStatus
+from models.lead import Lead
+from models.touch import COMPLETED, Touch
+from worker.calendar import add_wait
+from worker.compliance import log
+from worker.compliance.verdicts import Exit, SlaTerms, Verdict, evaluate_sla
+from worker.sequences import SequenceSpec
+
+DUE_CHECK_BATCH = 500
+
+
+def start_sla(enrollment: Enrollment, spec: SequenceSpec, lead_timezone: str | None) -> None:
+    """Fix the deadlines at enrollment time, in the lead's calendar."""
+    if spec.sla is None:
+        enrollment.sla_status = SlaStatus.NONE
+        return
+    zone = spec.zone_for(lead_timezone)
+    start = enrollment.enrolled_at
+    sla = spec.sla
+    if sla.first_touch_within is not None:
+        enrollment.sla_first_due_at = add_wait(start, sla.first_touch_within, spec.calendar, zone)
+    if sla.within is not None:
+        enrollment.sla_window_due_at = add_wait(start, sla.within, spec.calendar, zone)
+        enrollment.sla_min_touches = sla.min_touches
+    enrollment.sla_status = SlaStatus.PENDING
+    deadlines = [d for d in (enrollment.sla_first_due_at, enrollment.sla_window_due_at) if d]
+    enrollment.sla_next_check_at = min(deadlines)
+
+
+def note_touch_completed(enrollment: Enrollment, at: datetime) -> None:
+    """Keep the per-enrollment counters the report aggregates."""
+    enrollment.touches_completed += 1
+    if enrollment.first_touch_at is None or at < enrollment.first_touch_at:
+        enrollment.first_touch_at = at
+        enrollment.first_touch_seconds = max(0, int((at - enrollment.enrolled_at).total_seconds()))
+
+
+def refresh_verdict(
+    session: Session, enrollment: Enrollment, lead_email: str, now: datetime,
+    exit: Exit | None = None,
+) -> Verdict | None:
+    """Re-evaluate a pending SLA; records and logs the verdict once it is decided."""
+    if enrollment.sla_status != SlaStatus.PENDING:
+        return None
+    times = session.exec(
+        select(Touch.completed_at).where(
+            Touch.enrollment_id == enrollment.id, col(Touch.status).in_(COMPLETED)
+        )
+    ).all()
+    terms = SlaTerms(
+        enrollment.sla_first_due_at, enrollment.sla_window_due_at, enrollment.sla_min_touches
+    )
+    verdict = evaluate_sla(terms, [t for t in times if t is not None], exit, now)
+    if verdict.status == SlaStatus.PENDING:
+        enrollment.sla_next_check_at = verdict.next_check_at
+        return verdict
+    enrollment.sla_status = verdict.status
+    enrollment.sla_reason = verdict.reason
+    enrollment.sla_decided_at = verdict.decided_at
+    enrollment.sla_next_check_at = None
+    if verdict.status in (SlaStatus.MET, SlaStatus.BREACHED):
+        kind = ComplianceKind.SLA_MET if verdict.status == SlaStatus.MET else ComplianceKind.SLA_BREACHED
+        log.append(session, kind, at=verdict.decided_at or now, lead=lead_email,
+                   enrollment=enrollment, detail=verdict.reason)
+    session.add(enrollment)
+    return verdict
+
+
+def evaluate_due_deadlines(session: Session, now: datetime) -> int:
+    """Record the verdicts whose deadline has passed; returns how many were decided."""
+    rows = session.exec(
+        select(Enrollment, Lead.email)
+        .join(Lead, col(Lead.id) == Enrollment.lead_id)
+        .where(Enrollment.sla_status == SlaStatus.PENDING, col(Enrollment.sla_next_check_at) <= now)
+        .order_by(col(Enrollment.sla_next_check_at))
+        .limit(DUE_CHECK_BATCH)
+    ).all()
+    decided = 0
+    for enrollment, email in rows:
+        verdict = refresh_verdict(session, enrollment, email, now)
+        decided += verdict is not None and verdict.status != SlaStatus.PENDING
+        session.add(enrollment)
+    return decided

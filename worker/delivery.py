@@ -1,0 +1,225 @@
+"""WHERE AN EMAIL IS SENT: claim the touch -> render -> send -> record, each step idempotent."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from email.utils import formataddr, parseaddr
+
+from sqlalchemy import update
+from sqlmodel import Session, col, select
+
+from models.compliance import ComplianceKind
+from models.enrollment import Enrollment, EnrollmentStatus
+from models.lead import Lead
+from models.touch import FINAL, Touch, TouchStatus
+from worker.calendar import is_open, next_opening
+from worker.compliance import log
+from worker.compliance.recording import note_touch_completed, refresh_verdict
+from worker.db import transaction
+from worker.enrollment import suppress_lead
+from worker.mail import OutgoingEmail, PermanentSendError, SendError, make_message_id
+from worker.rendering import RenderError, build_context
+from worker.runtime import Runtime
+from worker.scheduling import SENDING_LEASE, plan_next_touch
+from worker.sequences import SequenceSpec, StepSpec
+from worker.tokens import unsubscribe_url
+
+MAX_ATTEMPTS = 12
+MAX_BACKOFF = timedelta(hours=1)
+
+
+@dataclass(frozen=True)
+class Job:
+    """What the claim transaction gathered, so rendering and sending run outside it."""
+
+    touch_id: int
+    lead_context: dict
+    lead_email: str
+    owner_email: str | None
+    spec: SequenceSpec
+    step: StepSpec
+    sender: str | None
+    message_id: str
+    attempts: int
+    thread_parent: tuple[str, str | None] | None  # (Message-ID, subject) of the first email
+
+
+def deliver_touch(rt: Runtime, touch_id: int) -> str:
+    """Send one touch; returns what happened. A touch that is not `queued` is left alone."""
+    job = _claim(rt, touch_id)
+    if isinstance(job, str):
+        return job
+    try:
+        email = _compose(rt, job)
+        rt.sender.send(email)
+    except RenderError as exc:
+        return _record_failure(rt, job, PermanentSendError(f"render error: {exc}"))
+    except SendError as exc:
+        return _record_failure(rt, job, exc)
+    return _record_sent(rt, job, email.subject)
+
+
+def _claim(rt: Runtime, touch_id: int) -> Job | str:
+    now = rt.clock.now()
+    with transaction(rt.engine) as session:
+        claimed = session.exec(  # type: ignore[call-overload]
+            update(Touch)
+            .where(col(Touch.id) == touch_id, col(Touch.status) == TouchStatus.QUEUED)
+            .values(status=TouchStatus.SENDING, lease_until=now + SENDING_LEASE,
+                    attempts=col(Touch.attempts) + 1)
+        ).rowcount
+        if claimed != 1:
+            return "not queued (already handled)"
+        touch = session.get(Touch, touch_id)
+        assert touch is not None and touch.enrollment_id is not None
+        enrollment = session.get(Enrollment, touch.enrollment_id)
+        lead = session.get(Lead, touch.lead_id)
+        assert enrollment is not None and lead is not None
+        spec = rt.versions.get(session, enrollment.version)
+        step = spec.step(touch.step)
+        why_not = _why_not_send(enrollment, lead, step)
+        if why_not:
+            touch.status, touch.detail, touch.lease_until = TouchStatus.CANCELLED, why_not, None
+            session.add(touch)
+            return f"cancelled: {why_not}"
+        assert step is not None
+        zone = spec.zone_for(lead.timezone)
+        if not is_open(now, spec.calendar, zone):
+            touch.status, touch.lease_until = TouchStatus.DEFERRED, None
+            touch.due_at = next_opening(now, spec.calendar, zone)
+            touch.detail = "outside the send window when picked up"
+            session.add(touch)
+            return "deferred: outside the send window"
+        sender = _sender_for(rt, spec, enrollment.owner)
+        if touch.message_id is None:
+            domain = parseaddr(sender or "")[1].rpartition("@")[2] or "followup.invalid"
+            touch.message_id = make_message_id(domain)
+        touch.sender = sender
+        session.add(touch)
+        return Job(
+            touch_id=touch_id, lead_context=lead.template_context(), lead_email=lead.email,
+            owner_email=enrollment.owner, spec=spec, step=step, sender=sender,
+            message_id=touch.message_id, attempts=touch.attempts,
+            thread_parent=_thread_parent(session, enrollment.id, spec) if step.thread else None,  # type: ignore[arg-type]
+        )
+
+
+def _why_not_send(enrollment: Enrollment, lead: Lead, step: StepSpec | None) -> str | None:
+    if lead.suppressed_at is not None:
+        return f"address suppressed ({lead.suppressed_reason})"
+    if enrollment.status != EnrollmentStatus.ACTIVE:
+        return f"enrollment {enrollment.status.value}"
+    if step is None or step.email is None:
+        return "step no longer in the pinned sequence"
+    return None
+
+
+def _sender_for(rt: Runtime, spec: SequenceSpec, owner: str | None) -> str | None:
+    if spec.sender != "owner":
+        return spec.sender
+    if owner:
+        profile = rt.catalog.team.owner(owner)
+        return formataddr((profile.name or "", owner)) if profile and profile.name else owner
+    return rt.settings.default_from
+
+
+def _thread_parent(session: Session, enrollment_id: int, spec: SequenceSpec) -> tuple[str, str | None] | None:
+    first_email = next((s.id for s in spec.steps if s.email), None)
+    row = session.exec(
+        select(Touch.message_id, Touch.subject).where(
+            Touch.enrollment_id == enrollment_id, Touch.step == first_email,
+            Touch.status == TouchStatus.SENT,
+        )
+    ).first()
+    return (row[0], row[1]) if row and row[0] else None
+
+
+def _compose(rt: Runtime, job: Job) -> OutgoingEmail:
+    if not job.sender:
+        raise RenderError("no sender: the lead has no owner and FOLLOWUP_DEFAULT_FROM is unset")
+    unsubscribe = unsubscribe_url(rt.settings.base_url, job.lead_email, secret=rt.secret)
+    context = build_context(
+        lead=job.lead_context, owner=rt.catalog.team.owner(job.owner_email),
+        owner_email=job.owner_email, sequence=job.spec, step=job.step.id,
+        unsubscribe_url=unsubscribe,
+    )
+    assert job.step.email is not None
+    rendered = rt.renderer.render_email(job.step.email, context)
+    subject = rendered.subject
+    headers = [("List-Unsubscribe", f"<{unsubscribe}>"),
+               ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click")]
+    if job.thread_parent is not None:
+        parent_id, parent_subject = job.thread_parent
+        headers += [("In-Reply-To", parent_id), ("References", parent_id)]
+        if not subject and parent_subject:
+            subject = parent_subject if parent_subject.lower().startswith("re:") else f"Re: {parent_subject}"
+    if not subject:
+        raise RenderError(f"{job.step.email}: no subject, and no sent first email to reply to")
+    return OutgoingEmail(
+        sender=job.sender, to=job.lead_email, subject=subject, text=rendered.text,
+        html=rendered.html, message_id=job.message_id, headers=tuple(headers),
+    )
+
+
+def _finish(session: Session, touch_id: int, **values: object) -> Touch | None:
+    """Compare-and-set out of `sending`; None when another worker already finished the touch."""
+    done = session.exec(  # type: ignore[call-overload]
+        update(Touch).where(col(Touch.id) == touch_id, col(Touch.status).not_in(FINAL)).values(**values)
+    ).rowcount
+    return session.get(Touch, touch_id) if done == 1 else None
+
+
+def _record_sent(rt: Runtime, job: Job, subject: str) -> str:
+    now = rt.clock.now()
+    with transaction(rt.engine) as session:
+        touch = _finish(session, job.touch_id, status=TouchStatus.SENT, completed_at=now,
+                        subject=subject, lease_until=None, last_error=None)
+        if touch is None:
+            return "sent (already recorded)"
+        enrollment, lead = _owners_of(session, touch)
+        note_touch_completed(enrollment, now)
+        log.append(session, ComplianceKind.TOUCH_SENT, at=now, lead=lead.email,
+                   enrollment=enrollment, step=touch.step, touch_id=touch.id, detail=subject)
+        refresh_verdict(session, enrollment, lead.email, now)
+        if enrollment.status == EnrollmentStatus.ACTIVE:
+            plan_next_touch(session, enrollment=enrollment, lead=lead, spec=job.spec,
+                            completed_step=touch.step, at=now)
+        session.add(enrollment)
+    return "sent"
+
+
+def _record_failure(rt: Runtime, job: Job, error: SendError) -> str:
+    now = rt.clock.now()
+    reason = str(error)[:900]
+    permanent = isinstance(error, PermanentSendError) or job.attempts >= MAX_ATTEMPTS
+    with transaction(rt.engine) as session:
+        if not permanent:
+            delay = min(timedelta(seconds=rt.settings.retry_base_seconds * 2 ** (job.attempts - 1)), MAX_BACKOFF)
+            touch = _finish(session, job.touch_id, status=TouchStatus.SCHEDULED, due_at=now + delay,
+                            lease_until=None, last_error=f"attempt {job.attempts}: {reason}")
+            return f"retry in {int(delay.total_seconds())}s: {reason}" if touch else "already finished"
+        if job.attempts >= MAX_ATTEMPTS and not isinstance(error, PermanentSendError):
+            reason = f"gave up after {job.attempts} attempts: {reason}"
+        touch = _finish(session, job.touch_id, status=TouchStatus.FAILED, lease_until=None,
+                        last_error=reason, detail=reason)
+        if touch is None:
+            return "already finished"
+        enrollment, lead = _owners_of(session, touch)
+        log.append(session, ComplianceKind.TOUCH_FAILED, at=now, lead=lead.email,
+                   enrollment=enrollment, step=touch.step, touch_id=touch.id, detail=reason)
+        if isinstance(error, PermanentSendError) and error.suppress:
+            suppress_lead(session, lead, reason="email.bounced", at=now, now=now)
+        elif enrollment.status == EnrollmentStatus.ACTIVE:
+            plan_next_touch(session, enrollment=enrollment, lead=lead, spec=job.spec,
+                            completed_step=touch.step, at=now)
+            session.add(enrollment)
+    return f"failed: {reason}"
+
+
+def _owners_of(session: Session, touch: Touch) -> tuple[Enrollment, Lead]:
+    enrollment = session.get(Enrollment, touch.enrollment_id)
+    lead = session.get(Lead, touch.lead_id)
+    assert enrollment is not None and lead is not None
+    return enrollment, lead
+

@@ -1,0 +1,144 @@
+"""`followup demo`: two simulated weeks of the whole pipeline on the embedded defaults, in seconds."""
+
+from __future__ import annotations
+
+import csv
+import random
+import secrets
+import shutil
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import dramatiq
+from sqlmodel import col, func, select
+
+from models.enrollment import Enrollment, SlaStatus
+from models.event import EventIn, LeadIn
+from models.touch import Touch
+from worker.actors import declare_actors
+from worker.broker import EVENT_QUEUE, TOUCH_QUEUE, make_broker
+from worker.clock import VirtualClock
+from worker.db import transaction
+from worker.enrollment import apply_event, record_event
+from worker.runtime import Runtime, build_runtime
+from worker.scheduler import tick
+from worker.scheduling import next_due_at
+from worker.settings import Settings
+
+DEMO_START = datetime(2026, 11, 30, 13, 0, tzinfo=UTC)  # a Monday, 08:00 in New York
+DEMO_DAYS = 16
+WORKER_THREADS = 4
+
+
+@dataclass(frozen=True)
+class Step:
+    at: datetime
+    event: EventIn
+
+
+def demo_settings(base: Settings, folder: Path) -> Settings:
+    """The embedded defaults in a throw-away folder, whatever the environment says."""
+    return base.with_(
+        database_url=f"sqlite:///{folder / 'followup.db'}", redis_url=None, smtp_url=None,
+        outbox_dir=folder / "outbox", secret_key=base.secret_key or secrets.token_urlsafe(32),
+        default_from=base.default_from or "Acme Sales <sales@acme.test>",
+    )
+
+
+def scenario(leads_csv: Path, start: datetime, seed: int = 7) -> list[Step]:
+    """Leads arriving over a day and a half, some replying, booking, unsubscribing, getting calls."""
+    rng = random.Random(seed)
+    steps: list[Step] = []
+    with leads_csv.open(encoding="utf-8-sig", newline="") as handle:
+        for index, row in enumerate(csv.DictReader(handle)):
+            lead = LeadIn(
+                email=row["email"], first_name=row.get("first_name") or None,
+                last_name=row.get("last_name") or None, company=row.get("company") or None,
+                owner=row.get("owner") or None, timezone=row.get("timezone") or None,
+                fields={"source": row.get("source", "")},
+            )
+            arrives = start + timedelta(minutes=47 * index)
+            steps.append(Step(arrives, EventIn(type="lead.mql", lead=lead, id=f"demo-mql-{index}")))
+            roll = rng.random()
+            if roll < 0.2:
+                steps.append(_later(arrives, rng.uniform(2, 5), "email.replied", lead, index))
+            elif roll < 0.3:
+                steps.append(_later(arrives, rng.uniform(1, 3), "meeting.booked", lead, index))
+            elif roll < 0.38:
+                steps.append(_later(arrives, 3, "lead.unsubscribed", lead, index))
+            if index % 6 == 0:
+                signup = arrives + timedelta(hours=1)
+                steps.append(Step(signup, EventIn(type="form.submitted", lead=LeadIn(email=lead.email),
+                                                  id=f"demo-form-{index}")))
+                if index % 12 == 0:  # the rep makes the call a day later
+                    done = EventIn(type="task.completed", lead=LeadIn(email=lead.email), step="call",
+                                   id=f"demo-call-{index}")
+                    steps.append(Step(signup + timedelta(days=1, hours=3), done))
+    return sorted(steps, key=lambda s: s.at)
+
+
+def _later(arrives: datetime, days: float, kind: str, lead: LeadIn, index: int) -> Step:
+    event = EventIn(type=kind, lead=LeadIn(email=lead.email), id=f"demo-{kind}-{index}")
+    return Step(arrives + timedelta(days=days), event)
+
+
+def simulate(
+    rt: Runtime, clock: VirtualClock, broker: dramatiq.Broker, steps: list[Step], until: datetime,
+    on_day: Callable[[date], None] = lambda _day: None,
+) -> None:
+    """Advance virtual time from one thing that happens to the next; `on_day` gets each finished day."""
+    worker = dramatiq.Worker(broker, worker_threads=WORKER_THREADS, worker_timeout=50)
+    worker.start()
+    pending: Iterator[Step] = iter(steps)
+    upcoming = next(pending, None)
+    day = clock.now().date()
+    try:
+        while clock.now() < until:
+            now = clock.now()
+            while upcoming is not None and upcoming.at <= now:
+                with transaction(rt.engine) as session:
+                    row, _ = record_event(session, upcoming.event, now=now)
+                    apply_event(session, row, catalog=rt.catalog, versions=rt.versions, now=now)
+                upcoming = next(pending, None)
+            tick(rt)
+            broker.join(TOUCH_QUEUE)
+            broker.join(EVENT_QUEUE)
+            worker.join()
+            if clock.now().date() != day:
+                on_day(day)
+                day = clock.now().date()
+            clock.move_to(min(_next_moment(rt, upcoming, now), until))
+    finally:
+        worker.stop()
+
+
+def _next_moment(rt: Runtime, upcoming: Step | None, now: datetime) -> datetime:
+    with transaction(rt.engine) as session:
+        candidates = [next_due_at(session), session.exec(
+            select(func.min(Enrollment.sla_next_check_at)).where(
+                Enrollment.sla_status == SlaStatus.PENDING)
+        ).one()]
+    if upcoming is not None:
+        candidates.append(upcoming.at)
+    future = [c for c in candidates if c is not None and c > now]
+    return min(future) if future else now + timedelta(days=1)
+
+
+def prepare(base: Settings, folder: Path) -> tuple[Runtime, VirtualClock, dramatiq.Broker]:
+    """A fresh folder, runtime, virtual clock and embedded broker with the actors declared."""
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    settings = demo_settings(base, folder)
+    clock = VirtualClock(DEMO_START)
+    rt = build_runtime(settings, clock=clock)
+    broker = make_broker(settings)
+    declare_actors(broker, rt)
+    return rt, clock, broker
+
+
+def counts_by_status(rt: Runtime) -> dict[str, int]:
+    with transaction(rt.engine) as session:
+        rows = session.exec(select(Touch.status, func.count()).group_by(col(Touch.status))).all()
+    return {str(status): int(n) for status, n in rows}

@@ -1,0 +1,213 @@
+"""Events -> lead upserts, enrollments, exits, suppressions and manual touches."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from models.compliance import ComplianceKind
+from models.enrollment import Enrollment, EnrollmentStatus
+from models.event import Event, EventIn, LeadIn
+from models.lead import Lead
+from models.touch import Touch, TouchKind, TouchStatus
+from worker.catalog import Catalog
+from worker.compliance import log
+from worker.compliance.recording import note_touch_completed, refresh_verdict, start_sla
+from worker.compliance.verdicts import Exit
+from worker.scheduling import cancel_pending_touches, plan_next_touch, plan_step
+from worker.sequences import SUPPRESSING_EVENTS, SequenceSpec
+from worker.versions import VersionStore
+
+OPEN_STATUSES = (EnrollmentStatus.ACTIVE, EnrollmentStatus.PAUSED)
+
+
+@dataclass
+class EventOutcome:
+    event_id: int
+    duplicate: bool = False
+    enrolled: list[str] = field(default_factory=list)
+    exited: list[str] = field(default_factory=list)
+    ignored: list[str] = field(default_factory=list)  # why a trigger enrolled nobody
+    suppressed: bool = False
+    completed_tasks: int = 0
+
+
+def upsert_lead(session: Session, data: LeadIn, *, now: datetime) -> tuple[Lead, bool]:
+    """Create or update by email; fields not given keep their stored values. Returns (lead, created)."""
+    lead = session.exec(select(Lead).where(Lead.email == data.email)).first()
+    created = lead is None
+    if lead is None:
+        lead = Lead(email=data.email, created_at=now, updated_at=now, fields={})
+    for name in ("first_name", "last_name", "company", "owner", "timezone"):
+        value = getattr(data, name)
+        if value is not None:
+            setattr(lead, name, value)
+    if data.fields:
+        lead.fields = {**(lead.fields or {}), **data.fields}
+    lead.updated_at = now
+    session.add(lead)
+    session.flush()
+    return lead, created
+
+
+def record_event(session: Session, event: EventIn, *, now: datetime) -> tuple[Event, bool]:
+    """Store an event once per idempotency key; returns (event, created)."""
+    if event.id is not None:
+        existing = session.exec(select(Event).where(Event.key == event.id)).first()
+        if existing is not None:
+            return existing, False
+    row = Event(
+        key=event.id, type=event.type, lead_email=event.lead.email,
+        payload=event.model_dump(mode="json"), occurred_at=event.occurred_at or now,
+        received_at=now,
+    )
+    try:
+        with session.begin_nested():
+            session.add(row)
+    except IntegrityError:  # the same key arrived concurrently: the other insert won
+        existing = session.exec(select(Event).where(Event.key == event.id)).first()
+        if existing is None:
+            raise
+        return existing, False
+    return row, True
+
+
+def apply_event(
+    session: Session, event_row: Event, *, catalog: Catalog, versions: VersionStore, now: datetime
+) -> EventOutcome:
+    """Carry out an event's meaning once; a processed event is a no-op."""
+    outcome = EventOutcome(event_id=event_row.id or 0)
+    if event_row.processed_at is not None:
+        outcome.duplicate = True
+        return outcome
+    event = EventIn.model_validate(event_row.payload)
+    at = min(event_row.occurred_at, now)
+    lead, _ = upsert_lead(session, event.lead, now=now)
+    if event.type in SUPPRESSING_EVENTS:
+        suppress_lead(session, lead, reason=event.type, at=at, now=now)
+        outcome.suppressed = True
+    elif event.type == "task.completed":
+        outcome.completed_tasks = complete_task(
+            session, lead, step=event.step, sequence=event.sequence, at=at, versions=versions, now=now
+        )
+    elif event.type == "touch.logged":
+        log_manual_touch(session, lead, detail=event.detail, at=at, now=now)
+    for enrollment in _open_enrollments(session, lead):
+        spec = versions.get(session, enrollment.version)
+        if event.type in spec.exit_on:
+            exit_enrollment(session, enrollment, lead, reason=event.type, at=at, now=now)
+            outcome.exited.append(enrollment.sequence)
+    for spec in catalog.triggered_by(event.type):
+        why_not = enroll(session, lead, spec, versions=versions, at=at, now=now, event_id=event_row.id)
+        (outcome.ignored if why_not else outcome.enrolled).append(
+            f"{spec.name}: {why_not}" if why_not else spec.name
+        )
+    event_row.processed_at = now
+    session.add(event_row)
+    return outcome
+
+
+def enroll(
+    session: Session, lead: Lead, spec: SequenceSpec, *, versions: VersionStore, at: datetime,
+    now: datetime, event_id: int | None = None,
+) -> str | None:
+    """Start `spec` for `lead` and plan its first touch; returns why not, or None when enrolled."""
+    if lead.suppressed_at is not None:
+        return f"{lead.email} is suppressed ({lead.suppressed_reason})"
+    already = session.exec(
+        select(Enrollment.id).where(Enrollment.lead_id == lead.id, Enrollment.sequence == spec.name)
+    ).first()
+    if already is not None:
+        return f"{lead.email} was already enrolled"
+    enrollment = Enrollment(
+        lead_id=lead.id, sequence=spec.name, version=versions.pin(session, spec, now=now),  # type: ignore[arg-type]
+        owner=lead.owner, enrolled_at=at, trigger_event_id=event_id,
+    )
+    start_sla(enrollment, spec, lead.timezone)
+    session.add(enrollment)
+    session.flush()
+    plan_step(session, enrollment=enrollment, lead=lead, spec=spec, step=spec.steps[0], after=at)
+    log.append(session, ComplianceKind.ENROLLMENT_STARTED, at=at, lead=lead.email,
+               enrollment=enrollment, detail=f"version {enrollment.version[:12]}")
+    return None
+
+
+def exit_enrollment(
+    session: Session, enrollment: Enrollment, lead: Lead, *, reason: str, at: datetime,
+    now: datetime,
+) -> None:
+    """End an enrollment: cancel what has not gone out, decide its SLA, log the exit."""
+    enrollment.status = EnrollmentStatus.EXITED
+    enrollment.exit_reason = reason
+    enrollment.ended_at = at
+    session.add(enrollment)
+    cancel_pending_touches(session, enrollment_id=enrollment.id, reason=f"exited: {reason}")  # type: ignore[arg-type]
+    log.append(session, ComplianceKind.ENROLLMENT_EXITED, at=at, lead=lead.email,
+               enrollment=enrollment, detail=reason)
+    refresh_verdict(session, enrollment, lead.email, now, exit=Exit(at, reason))
+
+
+def suppress_lead(session: Session, lead: Lead, *, reason: str, at: datetime, now: datetime) -> None:
+    """Never mail this address again, and end everything it is enrolled in."""
+    if lead.suppressed_at is None:
+        lead.suppressed_at = at
+        lead.suppressed_reason = reason
+        session.add(lead)
+    for enrollment in _open_enrollments(session, lead):
+        exit_enrollment(session, enrollment, lead, reason=reason, at=at, now=now)
+
+
+def complete_task(
+    session: Session, lead: Lead, *, step: str | None, sequence: str | None, at: datetime,
+    versions: VersionStore, now: datetime,
+) -> int:
+    """Mark the lead's open task for `step` done; it counts as a touch and the next wait starts."""
+    query = select(Touch, Enrollment).join(Enrollment, col(Enrollment.id) == Touch.enrollment_id).where(
+        Touch.lead_id == lead.id, Touch.status == TouchStatus.OPEN, Touch.kind == TouchKind.TASK
+    )
+    if step:
+        query = query.where(Touch.step == step)
+    if sequence:
+        query = query.where(Enrollment.sequence == sequence)
+    done = 0
+    for touch, enrollment in session.exec(query).all():
+        touch.status, touch.completed_at = TouchStatus.DONE, at
+        session.add(touch)
+        note_touch_completed(enrollment, at)
+        log.append(session, ComplianceKind.TASK_COMPLETED, at=at, lead=lead.email,
+                   enrollment=enrollment, step=touch.step, touch_id=touch.id)
+        refresh_verdict(session, enrollment, lead.email, now)
+        if enrollment.status == EnrollmentStatus.ACTIVE:
+            spec = versions.get(session, enrollment.version)
+            plan_next_touch(session, enrollment=enrollment, lead=lead, spec=spec,
+                            completed_step=touch.step, at=at)
+        session.add(enrollment)
+        done += 1
+    return done
+
+
+def log_manual_touch(
+    session: Session, lead: Lead, *, detail: str | None, at: datetime, now: datetime
+) -> None:
+    """A call or email outside any sequence: counted toward every open SLA of the lead."""
+    enrollments = _open_enrollments(session, lead)
+    log.append(session, ComplianceKind.TOUCH_LOGGED, at=at, lead=lead.email, owner=lead.owner,
+               detail=detail)
+    for enrollment in enrollments:
+        session.add(Touch(
+            enrollment_id=enrollment.id, lead_id=lead.id, step="manual", kind=TouchKind.LOGGED,  # type: ignore[arg-type]
+            status=TouchStatus.DONE, due_at=at, completed_at=at, detail=detail,
+        ))
+        note_touch_completed(enrollment, at)
+        session.flush()
+        refresh_verdict(session, enrollment, lead.email, now)
+        session.add(enrollment)
+
+
+def _open_enrollments(session: Session, lead: Lead) -> list[Enrollment]:
+    return list(session.exec(
+        select(Enrollment).where(Enrollment.lead_id == lead.id, col(Enrollment.status).in_(OPEN_STATUSES))
+    ).all())

@@ -1,0 +1,235 @@
+"""WHERE AN EMAIL LEAVES: SMTP with one persistent connection per worker thread."""
+
+from __future__ import annotations
+
+import smtplib
+import ssl
+import threading
+import time
+
+from worker.clock import Clock, SystemClock
+from worker.mail.base import PermanentSendError, SendError, TransientSendError, classify_smtp_reply
+from worker.mail.message import OutgoingEmail, envelope_address, to_bytes
+from worker.mail.smtp_url import parse_smtp_url
+
+
+class _Connection:
+    """One thread's SMTP session; `lock` is held while a transaction runs."""
+
+    __slots__ = ("closed", "last_used", "lock", "smtp")
+
+    def __init__(self, smtp: smtplib.SMTP) -> None:
+        self.smtp = smtp
+        self.last_used = time.monotonic()
+        self.lock = threading.Lock()
+        self.closed = False
+
+
+class _Stale(Exception):
+    """The connection died before the message content left: safe to retry at once."""
+
+
+class SmtpSender:
+    """Sends over SMTP, reusing one connection per thread and mapping every failure."""
+
+    idle_noop_seconds = 30.0
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        timeout: float = 30.0,
+        local_hostname: str | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        self.target = parse_smtp_url(url)
+        self._timeout = timeout
+        self._local_hostname = local_hostname
+        self._ssl_context = ssl_context
+        self._clock = clock or SystemClock()
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._connections: set[_Connection] = set()
+
+    def send(self, email: OutgoingEmail) -> None:
+        try:
+            envelope_from = envelope_address(email.sender)
+            data = to_bytes(email, date=self._clock.now())
+        except ValueError as error:
+            raise PermanentSendError(f"invalid message: {error}") from None
+        conn, reused = self._connection()
+        try:
+            self._transact(conn, envelope_from, email.to, data)
+        except _Stale as stale:
+            if not reused:
+                raise TransientSendError(str(stale)) from None
+            conn, _ = self._connection()  # the reused connection was dead: one fresh attempt
+            try:
+                self._transact(conn, envelope_from, email.to, data)
+            except _Stale as again:
+                raise TransientSendError(str(again)) from None
+
+    def close(self) -> None:
+        with self._lock:
+            connections, self._connections = self._connections, set()
+        for conn in connections:
+            conn.closed = True
+            if conn.lock.acquire(blocking=False):  # a busy one is quit by its own thread
+                try:
+                    _quit(conn.smtp)
+                finally:
+                    conn.lock.release()
+
+    def check(self) -> str | None:
+        try:
+            smtp = self._open()
+        except SendError as error:
+            return error.reason
+        try:
+            code, reply = smtp.noop()
+        except OSError as error:  # smtplib.SMTPException is an OSError
+            return f"{self.target.describe()}: {str(error) or type(error).__name__}"
+        finally:
+            _quit(smtp)
+        if code != 250:
+            return f"{self.target.describe()} answered NOOP with {classify_smtp_reply(code, reply)}"
+        return None
+
+    def _transact(self, conn: _Connection, sender: str, to: str, data: bytes) -> None:
+        """MAIL, RCPT, DATA on `conn`; RSET after a refusal so the connection stays usable."""
+        stage = "MAIL"
+        with conn.lock:
+            smtp = conn.smtp
+            try:
+                options = [f"SIZE={len(data)}"] if smtp.has_extn("size") else []
+                code, reply = smtp.mail(sender, options)
+                if code == 250:
+                    stage = "RCPT"
+                    code, reply = smtp.rcpt(to)
+                    if code in (250, 251):
+                        stage = "DATA"
+                        code, reply = smtp.data(data)
+            except smtplib.SMTPResponseException as refused:
+                code, reply = refused.smtp_code, refused.smtp_error
+            except OSError as error:  # disconnect, reset, timeout, TLS failure
+                self._drop(conn)
+                reason = f"{self.target.describe()} lost the connection at {stage}: {error}"
+                raise (_Stale(reason) if stage != "DATA" else TransientSendError(reason)) from None
+            finally:
+                conn.last_used = time.monotonic()
+                if conn.closed and smtp.sock is not None:  # close() ran during the send
+                    _quit(smtp)
+            if stage == "DATA" and code == 250:
+                return
+            if code == 421:  # the server is closing this connection
+                self._drop(conn)
+                if stage == "MAIL":
+                    raise _Stale(f"{self.target.describe()} closed an idle connection")
+            elif not conn.closed:
+                self._reset(conn)
+        raise classify_smtp_reply(code, reply)
+
+    def _connection(self) -> tuple[_Connection, bool]:
+        """This thread's connection and whether it was reused; opens one if needed."""
+        conn: _Connection | None = getattr(self._local, "conn", None)
+        if conn is not None and not conn.closed:
+            idle = time.monotonic() - conn.last_used
+            if idle <= self.idle_noop_seconds or _answers_noop(conn.smtp):
+                return conn, True
+            self._drop(conn)
+        conn = _Connection(self._open())
+        with self._lock:
+            self._connections.add(conn)
+        self._local.conn = conn
+        return conn, False
+
+    def _open(self) -> smtplib.SMTP:
+        """A connected, TLS-wrapped (if asked) and logged-in session, or a SendError."""
+        where = self.target.describe()
+        try:
+            return self._connect()
+        except smtplib.SMTPAuthenticationError as error:
+            reason = f"{where} refused the login of {self.target.user!r}: " + str(
+                classify_smtp_reply(error.smtp_code, error.smtp_error)
+            )
+            if 400 <= error.smtp_code < 500:
+                raise TransientSendError(reason, error.smtp_code) from None
+            raise PermanentSendError(reason, error.smtp_code) from None
+        except smtplib.SMTPResponseException as error:
+            refusal = classify_smtp_reply(error.smtp_code, error.smtp_error)
+            kind = type(refusal)  # a refused session says nothing about the recipient
+            raise kind(f"{where} refused the session: {refusal}", refusal.code) from None
+        except smtplib.SMTPServerDisconnected as error:
+            raise TransientSendError(f"{where} closed the connection: {error}") from None
+        except smtplib.SMTPException as error:  # AUTH not offered, no common mechanism
+            raise PermanentSendError(f"{where}: {error}") from None
+        except ssl.SSLError as error:
+            raise TransientSendError(f"TLS with {where} failed: {error}") from None
+        except OSError as error:
+            raise TransientSendError(f"cannot connect to {where}: {error}") from None
+
+    def _connect(self) -> smtplib.SMTP:
+        target, context = self.target, self._tls_context()
+        smtp: smtplib.SMTP
+        if target.tls == "implicit":
+            smtp = smtplib.SMTP_SSL(
+                target.host,
+                target.port,
+                self._local_hostname,
+                timeout=self._timeout,
+                context=context,
+            )
+        else:
+            smtp = smtplib.SMTP(target.host, target.port, self._local_hostname, self._timeout)
+        try:
+            smtp.ehlo_or_helo_if_needed()
+            if target.tls == "starttls":
+                if not smtp.has_extn("starttls"):
+                    raise TransientSendError(
+                        f"{target.describe()} does not offer STARTTLS; refusing to send in clear"
+                    )
+                smtp.starttls(context=context)
+                smtp.ehlo()
+            if target.user:
+                smtp.login(target.user, target.password or "")
+        except BaseException:
+            smtp.close()
+            raise
+        return smtp
+
+    def _tls_context(self) -> ssl.SSLContext | None:
+        if self.target.tls == "none":
+            return None
+        if self._ssl_context is None:
+            self._ssl_context = ssl.create_default_context()  # verifies certificate and name
+        return self._ssl_context
+
+    def _reset(self, conn: _Connection) -> None:
+        try:
+            conn.smtp.rset()
+        except OSError:
+            self._drop(conn)
+
+    def _drop(self, conn: _Connection) -> None:
+        """Forget a broken connection so this thread's next send opens a new one."""
+        with self._lock:
+            self._connections.discard(conn)
+        if getattr(self._local, "conn", None) is conn:
+            del self._local.conn
+        conn.closed = True
+        conn.smtp.close()
+
+
+def _answers_noop(smtp: smtplib.SMTP) -> bool:
+    try:
+        return smtp.noop()[0] == 250
+    except OSError:
+        return False
+
+
+def _quit(smtp: smtplib.SMTP) -> None:
+    try:
+        smtp.quit()
+    except OSError:
+        smtp.close()

@@ -1,0 +1,51 @@
+"""The timeline a lead would get, computed by the same planning code the scheduler uses."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from worker.calendar import plan_due
+from worker.rendering import Renderer, RenderError, build_context
+from worker.sequences import SequenceSpec
+from worker.team import TeamSpec
+
+
+@dataclass(frozen=True)
+class PlannedTouch:
+    step: str
+    kind: str
+    due_utc: datetime
+    due_local: datetime
+    subject: str
+
+
+def preview_timeline(
+    spec: SequenceSpec, *, lead: dict[str, Any], start: datetime, renderer: Renderer, team: TeamSpec,
+) -> list[PlannedTouch]:
+    """Each step due after the previous one, assuming every touch completes when due."""
+    zone = spec.zone_for(lead.get("timezone"))
+    timeline: list[PlannedTouch] = []
+    after = start
+    first_subject = ""
+    for step in spec.steps:
+        due = plan_due(after, step.wait, spec.calendar, zone)
+        context = build_context(lead=lead, owner=team.owner(lead.get("owner")),
+                                owner_email=lead.get("owner"), sequence=spec, step=step.id,
+                                unsubscribe_url="https://example.com/unsubscribe/preview")
+        try:
+            if step.task:
+                subject = f"task: {renderer.render_text(step.task, context)}"
+            else:
+                assert step.email is not None
+                subject = renderer.render_email(step.email, context).subject
+                if not subject and step.thread:
+                    subject = f"Re: {first_subject}"
+                first_subject = first_subject or subject
+        except RenderError as exc:
+            subject = f"(render error: {exc})"
+        timeline.append(PlannedTouch(step.id, "task" if step.task else "email", due,
+                                     due.astimezone(zone), subject))
+        after = due
+    return timeline

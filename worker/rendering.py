@@ -1,0 +1,100 @@
+"""One sandboxed Jinja2 environment per templates folder -> rendered subject, text and html."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from jinja2 import FileSystemLoader, StrictUndefined, TemplateError, TemplateNotFound
+from jinja2.sandbox import SandboxedEnvironment
+
+TEMPLATE_SUFFIX = ".j2"
+_WHITESPACE = re.compile(r"\s+")
+
+
+class RenderError(Exception):
+    """A template is missing, broken or refers to an undefined name; the message says which."""
+
+
+@dataclass(frozen=True, slots=True)
+class RenderedEmail:
+    subject: str  # "" when the template has no subject block (threaded replies)
+    text: str
+    html: str | None
+
+
+def template_path(name: str) -> str:
+    """`mql/intro` -> `mql/intro.j2`, the loader's name for a step's `email:`."""
+    return f"{name}{TEMPLATE_SUFFIX}"
+
+
+class Renderer:
+    """Renders email templates and task texts; HTML blocks are autoescaped, the others are not."""
+
+    def __init__(self, templates_dir: Path) -> None:
+        self.templates_dir = templates_dir
+        loader = FileSystemLoader(str(templates_dir))
+        common = {"loader": loader, "undefined": StrictUndefined, "keep_trailing_newline": False}
+        self._plain = SandboxedEnvironment(autoescape=False, **common)  # type: ignore[arg-type]
+        self._html = SandboxedEnvironment(autoescape=True, **common)  # type: ignore[arg-type]
+
+    def exists(self, name: str) -> bool:
+        return (self.templates_dir / template_path(name)).is_file()
+
+    def render_email(self, name: str, context: dict[str, Any]) -> RenderedEmail:
+        try:
+            subject = self._block(self._plain, name, "subject", context)
+            text = self._block(self._plain, name, "text", context)
+            html = self._block(self._html, name, "html", context)
+        except TemplateNotFound as exc:
+            raise RenderError(f"template {template_path(name)!r} not found ({exc})") from None
+        except (TemplateError, ArithmeticError, TypeError, ValueError, LookupError) as exc:
+            raise RenderError(f"{template_path(name)}: {type(exc).__name__}: {exc}") from None
+        if text is None:
+            raise RenderError(f"{template_path(name)}: no {{% block text %}}")
+        return RenderedEmail(
+            subject=_WHITESPACE.sub(" ", subject or "").strip(),
+            text=text.strip("\n") + "\n",
+            html=html.strip() if html and html.strip() else None,
+        )
+
+    def render_text(self, source: str, context: dict[str, Any]) -> str:
+        """A one-line template such as a task's text."""
+        try:
+            return _WHITESPACE.sub(" ", self._plain.from_string(source).render(context)).strip()
+        except (TemplateError, ArithmeticError, TypeError, ValueError, LookupError) as exc:
+            raise RenderError(f"{type(exc).__name__}: {exc}") from None
+
+    @staticmethod
+    def _block(
+        env: SandboxedEnvironment, name: str, block: str, context: dict[str, Any]
+    ) -> str | None:
+        template = env.get_template(template_path(name))
+        ctx = template.new_context(context)
+        # Running the root resolves {% extends %}, which registers the parents' blocks.
+        for _ in template.root_render_func(ctx):
+            pass
+        functions = ctx.blocks.get(block)
+        if not functions:
+            return None
+        return "".join(functions[0](ctx))
+
+
+def build_context(
+    *, lead: dict[str, Any], owner: Any, owner_email: str | None, sequence: Any, step: str,
+    unsubscribe_url: str,
+) -> dict[str, Any]:
+    """The names a template sees (SPEC section 6); unset lead fields stay undefined."""
+    owner_context: dict[str, Any] = {}
+    if owner_email:
+        owner_context["email"] = owner_email
+        owner_context["name"] = getattr(owner, "name", None) or owner_email.split("@")[0].title()
+    return {
+        "lead": lead,
+        "owner": owner_context,
+        "sequence": {"name": sequence.name, "description": sequence.description},
+        "step": {"id": step},
+        "unsubscribe_url": unsubscribe_url,
+    }

@@ -1,0 +1,79 @@
+"""The scheduler loop: re-drive lost work, claim due touches, enqueue them, record passed deadlines."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlmodel import col, select
+
+from models.event import Event
+from worker.compliance.recording import evaluate_due_deadlines
+from worker.db import transaction
+from worker.enrollment import apply_event
+from worker.runtime import Runtime
+from worker.scheduling import claim_due_touches, redrive_expired_leases
+
+log = logging.getLogger("followup.scheduler")
+STALE_EVENT_AFTER = timedelta(minutes=1)  # an accepted event nobody processed by then is redone
+
+
+@dataclass
+class TickResult:
+    redriven: int = 0
+    enqueued: int = 0
+    verdicts: int = 0
+    events: int = 0
+
+    @property
+    def busy(self) -> bool:
+        return bool(self.redriven or self.enqueued or self.verdicts or self.events)
+
+
+def tick(rt: Runtime) -> TickResult:
+    """One pass; safe to run from several processes at once (every step is a compare-and-set)."""
+    result = TickResult()
+    now = rt.clock.now()
+    with transaction(rt.engine) as session:
+        result.redriven = redrive_expired_leases(session, now=now)
+    while True:
+        with transaction(rt.engine) as session:
+            ids = claim_due_touches(session, now=now)
+        for touch_id in ids:  # committed first: a lost message is re-driven, never half-claimed
+            rt.enqueue_touch(touch_id)
+        result.enqueued += len(ids)
+        if not ids:
+            break
+    with transaction(rt.engine) as session:
+        result.verdicts = evaluate_due_deadlines(session, now)
+    result.events = process_stale_events(rt)
+    return result
+
+
+def process_stale_events(rt: Runtime, *, limit: int = 200) -> int:
+    """Events accepted by the API whose message was lost are applied here."""
+    now = rt.clock.now()
+    with transaction(rt.engine) as session:
+        rows = session.exec(
+            select(Event).where(col(Event.processed_at).is_(None),
+                                col(Event.received_at) <= now - STALE_EVENT_AFTER)
+            .order_by(col(Event.id)).limit(limit)
+        ).all()
+        for row in rows:
+            apply_event(session, row, catalog=rt.catalog, versions=rt.versions, now=now)
+    return len(rows)
+
+
+def run_scheduler(rt: Runtime, stop: threading.Event) -> None:
+    """Tick every FOLLOWUP_TICK_SECONDS until `stop` is set; errors are logged, never fatal."""
+    log.info("scheduler started (tick %.1fs)", rt.settings.tick_seconds)
+    while not stop.is_set():
+        try:
+            result = tick(rt)
+            if result.busy:
+                log.info("tick: %s", result)
+        except Exception:  # noqa: BLE001  # a database hiccup must not kill the loop
+            log.exception("scheduler tick failed; retrying next tick")
+        stop.wait(rt.settings.tick_seconds)

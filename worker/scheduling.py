@@ -1,0 +1,106 @@
+"""WHERE A TOUCH IS SCHEDULED: plan a step's touch row, claim due rows, re-drive lost ones."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import update
+from sqlmodel import Session, col, select
+
+from models.enrollment import Enrollment, EnrollmentStatus
+from models.lead import Lead
+from models.touch import WAITING, Touch, TouchKind, TouchStatus
+from worker.calendar import plan_due
+from worker.sequences import SequenceSpec, StepSpec
+
+QUEUED_LEASE = timedelta(minutes=5)  # a queued id not picked up by then is re-driven
+SENDING_LEASE = timedelta(minutes=3)  # longer than an SMTP send can take with its timeouts
+CLAIM_BATCH = 500
+
+
+def plan_step(
+    session: Session, *, enrollment: Enrollment, lead: Lead, spec: SequenceSpec, step: StepSpec,
+    after: datetime,
+) -> Touch:
+    """Write the touch row for `step`, due `step.wait` after `after`, inside the send window."""
+    due = plan_due(after, step.wait, spec.calendar, spec.zone_for(lead.timezone))
+    touch = Touch(
+        enrollment_id=enrollment.id, lead_id=lead.id, step=step.id,  # type: ignore[arg-type]
+        kind=TouchKind.TASK if step.task else TouchKind.EMAIL,
+        status=TouchStatus.OPEN if step.task else TouchStatus.SCHEDULED,
+        due_at=due,
+    )
+    session.add(touch)
+    return touch
+
+
+def plan_next_touch(
+    session: Session, *, enrollment: Enrollment, lead: Lead, spec: SequenceSpec,
+    completed_step: str, at: datetime,
+) -> Touch | None:
+    """After a step completes: plan the next one, or complete the enrollment."""
+    step = spec.step_after(completed_step)
+    if step is None:
+        enrollment.status = EnrollmentStatus.COMPLETED
+        enrollment.ended_at = at
+        session.add(enrollment)
+        return None
+    return plan_step(session, enrollment=enrollment, lead=lead, spec=spec, step=step, after=at)
+
+
+def claim_due_touches(session: Session, *, now: datetime, limit: int = CLAIM_BATCH) -> list[int]:
+    """Atomically move due email touches to `queued` (compare-and-set; SKIP LOCKED on PostgreSQL)."""
+    due = (
+        select(Touch.id)
+        .where(col(Touch.status).in_(WAITING), col(Touch.due_at) <= now)
+        .order_by(col(Touch.due_at), col(Touch.id))
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    claimed = session.exec(  # type: ignore[call-overload]
+        update(Touch)
+        .where(col(Touch.id).in_(due.scalar_subquery()), col(Touch.status).in_(WAITING))
+        .values(status=TouchStatus.QUEUED, lease_until=now + QUEUED_LEASE)
+        .returning(Touch.id)
+    )
+    return sorted(claimed.scalars().all())
+
+
+def redrive_expired_leases(session: Session, *, now: datetime) -> int:
+    """Rows whose message or worker was lost go back to `scheduled`, due now (keeping Message-ID)."""
+    result = session.exec(  # type: ignore[call-overload]
+        update(Touch)
+        .where(
+            col(Touch.status).in_((TouchStatus.QUEUED, TouchStatus.SENDING)),
+            col(Touch.lease_until) < now,
+        )
+        .values(status=TouchStatus.SCHEDULED, due_at=now, lease_until=None)
+    )
+    return int(result.rowcount or 0)
+
+
+def cancel_pending_touches(session: Session, *, enrollment_id: int, reason: str) -> int:
+    """Stop every touch of an enrollment that has not gone out yet."""
+    result = session.exec(  # type: ignore[call-overload]
+        update(Touch)
+        .where(
+            Touch.enrollment_id == enrollment_id,
+            col(Touch.status).in_((*WAITING, TouchStatus.QUEUED, TouchStatus.OPEN)),
+        )
+        .values(status=TouchStatus.CANCELLED, detail=reason, lease_until=None)
+    )
+    return int(result.rowcount or 0)
+
+
+def next_due_at(session: Session) -> datetime | None:
+    """The earliest waiting touch, for the demo's clock and for `status`."""
+    return session.exec(
+        select(Touch.due_at).where(col(Touch.status).in_(WAITING)).order_by(col(Touch.due_at)).limit(1)
+    ).first()
+
+
+def active_enrollment(session: Session, enrollment_id: int | None) -> Enrollment | None:
+    if enrollment_id is None:
+        return None
+    enrollment = session.get(Enrollment, enrollment_id)
+    return enrollment if enrollment and enrollment.status == EnrollmentStatus.ACTIVE else None

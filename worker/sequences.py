@@ -1,0 +1,244 @@
+"""Sequence YAML -> frozen, validated specs (extra keys forbidden), with file:line errors."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from datetime import date
+from functools import cached_property
+from typing import Annotated, Any, Literal, TypeVar
+from zoneinfo import ZoneInfo
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from models.validation import EVENT_TYPE_PATTERN, normalise_timezone
+from worker.calendar import ANY_TIME, WEEKDAYS, SendCalendar, check_holiday_country, closed_dates
+from worker.durations import Duration, parse_duration
+from worker.yaml_source import Loc, SourceError, YamlDocument
+
+DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+ENGAGEMENT_EVENTS = frozenset({"email.replied", "meeting.booked"})
+SUPPRESSING_EVENTS = frozenset({"lead.unsubscribed", "email.bounced"})
+BUILTIN_EVENTS = frozenset(
+    {*ENGAGEMENT_EVENTS, *SUPPRESSING_EVENTS, "task.completed", "touch.logged", "lead.mql",
+     "lead.created", "form.submitted"}
+)
+_HOURS = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")
+_STEP_ID = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$"
+
+M = TypeVar("M", bound="BaseModel")
+
+DurationField = Annotated[
+    Duration, BeforeValidator(lambda v: v if isinstance(v, Duration) else parse_duration(v)),
+    PlainSerializer(str, return_type=str),
+]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+def _listify(value: Any) -> Any:
+    return [value] if isinstance(value, str) else value
+
+
+class WindowSpec(Strict):
+    days: list[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]] = list(DAY_NAMES[:5])
+    hours: str = "00:00-24:00"
+    timezone: str = "lead"
+
+    @field_validator("days")
+    @classmethod
+    def _some_days(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError("days must name at least one day")
+        return value
+
+    @field_validator("hours")
+    @classmethod
+    def _hours(cls, value: str) -> str:
+        minutes = _parse_hours(value)
+        if minutes[0] >= minutes[1]:
+            raise ValueError(f"hours {value!r}: the start must be before the end")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        return value if value == "lead" else normalise_timezone(value)
+
+    @property
+    def minutes(self) -> tuple[int, int]:
+        return _parse_hours(self.hours)
+
+
+def _parse_hours(value: str) -> tuple[int, int]:
+    match = _HOURS.match(value)
+    if not match:
+        raise ValueError(f"hours {value!r} must look like '09:00-17:00'")
+    h1, m1, h2, m2 = (int(g) for g in match.groups())
+    if h1 > 23 or m1 > 59 or m2 > 59 or h2 > 24 or (h2 == 24 and m2):
+        raise ValueError(f"hours {value!r} is not a valid time range")
+    return h1 * 60 + m1, h2 * 60 + m2
+
+
+class SlaSpec(Strict):
+    first_touch_within: DurationField | None = None
+    min_touches: int | None = Field(default=None, ge=1, le=1000)
+    within: DurationField | None = None
+
+    @model_validator(mode="after")
+    def _complete(self) -> SlaSpec:
+        if (self.min_touches is None) != (self.within is None):
+            raise ValueError("min_touches and within go together")
+        if self.first_touch_within is None and self.min_touches is None:
+            raise ValueError("an sla needs first_touch_within and/or min_touches with within")
+        return self
+
+
+class StepSpec(Strict):
+    id: str = Field(pattern=_STEP_ID)
+    email: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_./-]+$")
+    task: str | None = Field(default=None, min_length=1, max_length=500)
+    wait: DurationField = Duration(0, "s")
+    thread: bool = False
+    due_within: DurationField | None = None
+
+    @model_validator(mode="after")
+    def _one_action(self) -> StepSpec:
+        if (self.email is None) == (self.task is None):
+            raise ValueError(f"step {self.id!r} needs exactly one of 'email' or 'task'")
+        if self.email and (".." in self.email.split("/") or self.email.startswith("/")):
+            raise ValueError(f"template name {self.email!r} must stay inside the templates folder")
+        if self.thread and self.task:
+            raise ValueError(f"step {self.id!r}: 'thread' applies to email steps only")
+        if self.due_within and not self.task:
+            raise ValueError(f"step {self.id!r}: 'due_within' applies to task steps only")
+        return self
+
+
+class SequenceSpec(Strict):
+    name: str = Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    description: str = ""
+    trigger: Annotated[list[Annotated[str, Field(pattern=EVENT_TYPE_PATTERN)]],
+                       BeforeValidator(_listify)] = Field(min_length=1)
+    exit_on: Annotated[list[Annotated[str, Field(pattern=EVENT_TYPE_PATTERN)]],
+                       BeforeValidator(_listify)] = []
+    sender: str = Field(default="owner", alias="from", min_length=1)
+    send_window: WindowSpec | None = None
+    default_timezone: str = "UTC"
+    holidays: str | None = Field(default=None, pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,10})?$")
+    days_off: list[date] = []
+    sla: SlaSpec | None = None
+    steps: list[StepSpec] = Field(min_length=1)
+
+    @field_validator("default_timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        return normalise_timezone(value)
+
+    @field_validator("holidays")
+    @classmethod
+    def _country(cls, value: str | None) -> str | None:
+        if value:
+            country, _, subdivision = value.upper().partition("-")
+            check_holiday_country(country, subdivision or None)
+        return value
+
+    @field_validator("steps")
+    @classmethod
+    def _unique_ids(cls, steps: list[StepSpec]) -> list[StepSpec]:
+        seen: set[str] = set()
+        for step in steps:
+            if step.id in seen:
+                raise ValueError(f"duplicate step id {step.id!r}")
+            seen.add(step.id)
+        return steps
+
+    def definition(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", by_alias=True)
+
+    @cached_property
+    def version(self) -> str:
+        """A content hash: same definition, same version."""
+        canonical = json.dumps(self.definition(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+    @cached_property
+    def calendar(self) -> SendCalendar:
+        is_closed = closed_dates(*self._holiday_country(), frozenset(self.days_off))
+        if self.send_window is None:
+            return SendCalendar(is_closed=is_closed) if (self.holidays or self.days_off) else ANY_TIME
+        start, end = self.send_window.minutes
+        days = frozenset(DAY_NAMES.index(day) for day in self.send_window.days)
+        return SendCalendar(days=days, start_minute=start, end_minute=end, is_closed=is_closed,
+                            business_days=days if days != frozenset(range(7)) else WEEKDAYS)
+
+    def _holiday_country(self) -> tuple[str | None, str | None]:
+        if not self.holidays:
+            return None, None
+        country, _, subdivision = self.holidays.upper().partition("-")
+        return country, subdivision or None
+
+    def zone_for(self, lead_timezone: str | None) -> ZoneInfo:
+        """The zone a lead's window is read in: the lead's own, else the default."""
+        if self.send_window and self.send_window.timezone != "lead":
+            return ZoneInfo(self.send_window.timezone)
+        return ZoneInfo(lead_timezone or self.default_timezone)
+
+    def step(self, step_id: str) -> StepSpec | None:
+        return next((s for s in self.steps if s.id == step_id), None)
+
+    def step_after(self, step_id: str) -> StepSpec | None:
+        ids = [s.id for s in self.steps]
+        index = ids.index(step_id) + 1 if step_id in ids else len(ids)
+        return self.steps[index] if index < len(ids) else None
+
+
+def parse_sequence(document: YamlDocument) -> SequenceSpec:
+    """Validate one file; raises SourceErrorGroup with every problem found, each at its line."""
+    data = document.data
+    if not isinstance(data, dict):
+        raise SourceErrorGroup([document.error((), "a sequence file must be a YAML mapping")])
+    data = {"name": document.path.stem, **data}
+    return validate_model(SequenceSpec, data, document)
+
+
+def validate_model(model: type[M], data: Any, document: YamlDocument) -> M:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise SourceErrorGroup([_source_error(err, document) for err in exc.errors()]) from None
+
+
+def _source_error(err: Any, document: YamlDocument) -> SourceError:
+    loc: Loc = tuple(part for part in err["loc"] if not str(part).startswith("function-"))
+    where = ".".join(str(part) for part in loc) or "file"
+    message = err["msg"].removeprefix("Value error, ")
+    if err["type"] == "extra_forbidden":
+        message = f"unknown key {loc[-1]!r}"
+    elif err["type"] == "missing":
+        message = f"missing required key {loc[-1]!r}"
+    elif err["type"] == "literal_error":
+        message = f"{where}: {message}"
+    else:
+        message = f"{where}: {message}"
+    return document.error(loc, message)
+
+
+class SourceErrorGroup(Exception):
+    """Several SourceErrors found in one pass, reported together."""
+
+    def __init__(self, errors: list[SourceError]) -> None:
+        self.errors = errors
+        super().__init__("\n".join(str(e) for e in errors))

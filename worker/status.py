@@ -1,0 +1,76 @@
+"""What `followup status` and `/healthz` report: touch counts, backlog, lag, and which services answer."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlmodel import Session, col, func, select
+
+from models.enrollment import Enrollment, EnrollmentStatus
+from models.touch import WAITING, Touch, TouchStatus
+from worker.db import ping, transaction
+from worker.runtime import Runtime
+
+
+@dataclass
+class Status:
+    touches: dict[str, int] = field(default_factory=dict)
+    due_backlog: int = 0
+    scheduler_lag_seconds: float | None = None
+    enrollments: dict[str, int] = field(default_factory=dict)
+    orphaned_sequences: dict[str, int] = field(default_factory=dict)  # file removed, still running
+    queue_depth: dict[str, int] | None = None
+    dead_letters: int | None = None
+    services: dict[str, str] = field(default_factory=dict)  # name -> "ok" or the reason
+
+
+def touch_status(session: Session, *, now: datetime, known_sequences: set[str]) -> Status:
+    status = Status()
+    rows = session.exec(select(Touch.status, func.count()).group_by(col(Touch.status))).all()
+    status.touches = {s.value: 0 for s in TouchStatus} | {str(s): int(n) for s, n in rows}
+    backlog, oldest = session.exec(
+        select(func.count(), func.min(Touch.due_at))
+        .where(col(Touch.status).in_(WAITING), col(Touch.due_at) <= now)
+    ).one()
+    status.due_backlog = int(backlog)
+    status.scheduler_lag_seconds = (now - oldest).total_seconds() if oldest else 0.0
+    rows = session.exec(select(Enrollment.status, func.count()).group_by(col(Enrollment.status))).all()
+    status.enrollments = {str(s): int(n) for s, n in rows}
+    running = session.exec(
+        select(Enrollment.sequence, func.count())
+        .where(col(Enrollment.status).in_((EnrollmentStatus.ACTIVE, EnrollmentStatus.PAUSED)))
+        .group_by(col(Enrollment.sequence))
+    ).all()
+    status.orphaned_sequences = {s: int(n) for s, n in running if s not in known_sequences}
+    return status
+
+
+def redis_health(url: str) -> tuple[str, dict[str, int] | None, int | None]:
+    """("ok" or the reason, queue depths, dead letters) for a Redis broker URL."""
+    from worker.broker import dead_letters, make_redis_broker, queue_depth
+
+    try:
+        broker = make_redis_broker(url)
+        broker.client.ping()
+        return "ok", queue_depth(broker), dead_letters(broker)
+    except Exception as exc:  # noqa: BLE001  # any client error means "not answering"
+        return str(exc).splitlines()[0], None, None
+
+
+def collect_status(rt: Runtime) -> Status:
+    """Everything `followup status` shows; services that do not answer are reported, not raised."""
+    db_problem = ping(rt.engine)
+    result = Status()
+    if db_problem is None:
+        with transaction(rt.engine) as session:
+            result = touch_status(session, now=rt.clock.now(), known_sequences=set(rt.catalog.sequences))
+    result.services["database"] = db_problem or "ok"
+    result.services["smtp" if rt.settings.smtp_url else "outbox"] = rt.sender.check() or "ok"
+    if rt.settings.redis_url:
+        result.services["redis"], result.queue_depth, result.dead_letters = redis_health(
+            rt.settings.redis_url
+        )
+    else:
+        result.services["redis"] = "not configured (embedded broker)"
+    return result

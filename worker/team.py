@@ -1,0 +1,60 @@
+"""`team.yaml`: the owners (reps) and their mailboxes, the SLA plan and the strike rule."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Literal
+
+from pydantic import Field, field_validator
+
+from models.validation import normalise_email
+from worker.sequences import DurationField, Strict
+
+
+class OwnerSpec(Strict):
+    email: str
+    name: str | None = None
+    daily_limit: int | None = Field(default=None, ge=1, le=100_000)
+    min_gap: DurationField | None = None
+    timezone: str | None = None
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, value: str) -> str:
+        return normalise_email(value)
+
+
+class SlaPlan(Strict):
+    revenue_goal: float = Field(gt=0)
+    period: Literal["month", "quarter"] = "month"
+    marketing_share: float = Field(gt=0, le=1)
+    average_deal_size: float = Field(gt=0)
+    close_rate: float = Field(gt=0, le=1)
+    reps: int | None = Field(default=None, ge=1)
+    attempts_per_lead: int | None = Field(default=None, ge=1)
+    minutes_per_attempt: float | None = Field(default=None, gt=0)
+    selling_hours_per_rep: float | None = Field(default=None, gt=0)
+
+
+class StrikeRule(Strict):
+    breaches_per_strike: int = Field(default=3, ge=1)
+    period: Literal["day", "week", "month"] = "week"
+
+
+class TeamSpec(Strict):
+    owners: list[OwnerSpec] = []
+    sla_plan: SlaPlan | None = None
+    strikes: StrikeRule | None = None
+    days_off: list[date] = []
+
+    @field_validator("owners")
+    @classmethod
+    def _unique(cls, owners: list[OwnerSpec]) -> list[OwnerSpec]:
+        emails = [o.email for o in owners]
+        duplicates = sorted({e for e in emails if emails.count(e) > 1})
+        if duplicates:
+            raise ValueError(f"owner listed twice: {', '.join(duplicates)}")
+        return owners
+
+    def owner(self, email: str | None) -> OwnerSpec | None:
+        return next((o for o in self.owners if o.email == email), None) if email else None

@@ -1,0 +1,43 @@
+"""Pinned sequence versions: an enrollment runs the definition it started with."""
+
+from __future__ import annotations
+
+import threading
+from datetime import datetime
+
+from sqlmodel import Session
+
+from models.enrollment import SequenceVersion
+from worker.sequences import SequenceSpec
+
+
+class VersionStore:
+    """Reads pinned definitions back as specs, cached by content hash (they never change)."""
+
+    def __init__(self) -> None:
+        self._cache: dict[str, SequenceSpec] = {}
+        self._lock = threading.Lock()
+
+    def pin(self, session: Session, spec: SequenceSpec, *, now: datetime) -> str:
+        """Store `spec` under its hash unless already there; returns the hash."""
+        version = spec.version
+        with self._lock:
+            self._cache.setdefault(version, spec)
+        if session.get(SequenceVersion, version) is None:  # checked each time: a rollback undoes it
+            session.add(SequenceVersion(
+                hash=version, name=spec.name, definition=spec.definition(), created_at=now
+            ))
+            session.flush()
+        return version
+
+    def get(self, session: Session, version: str) -> SequenceSpec:
+        with self._lock:
+            spec = self._cache.get(version)
+        if spec is None:
+            row = session.get(SequenceVersion, version)
+            if row is None:
+                raise LookupError(f"sequence version {version[:12]} is not stored")
+            spec = SequenceSpec.model_validate(row.definition)
+            with self._lock:
+                self._cache[version] = spec
+        return spec

@@ -1,0 +1,73 @@
+"""YAML loading that remembers the line of every key, so errors can name file:line."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+Loc = tuple[str | int, ...]
+
+
+class SourceError(Exception):
+    """A problem at a place in a file: str() is `file:line: problem`."""
+
+    def __init__(self, path: Path, line: int | None, problem: str) -> None:
+        self.path, self.line, self.problem = path, line, problem
+        super().__init__(f"{path}:{line}: {problem}" if line else f"{path}: {problem}")
+
+
+@dataclass
+class YamlDocument:
+    path: Path
+    data: Any
+    lines: dict[Loc, int]  # location -> 1-based line
+
+    def line_of(self, loc: Loc) -> int | None:
+        """The line of the deepest known location along `loc`."""
+        for end in range(len(loc), -1, -1):
+            line = self.lines.get(tuple(loc[:end]))
+            if line is not None:
+                return line
+        return None
+
+    def error(self, loc: Loc, problem: str) -> SourceError:
+        return SourceError(self.path, self.line_of(loc), problem)
+
+
+def load_yaml(path: Path) -> YamlDocument:
+    """Parse one file; raises SourceError for unreadable files, syntax errors, duplicate keys."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SourceError(path, None, f"cannot read: {exc}") from None
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise SourceError(path, mark.line + 1 if mark else None, f"invalid YAML: {problem}") from None
+    if node is None:
+        return YamlDocument(path, None, {})
+    lines: dict[Loc, int] = {}
+    _index(node, (), lines, path)
+    data = yaml.safe_load(text)
+    return YamlDocument(path, data, lines)
+
+
+def _index(node: yaml.Node, loc: Loc, lines: dict[Loc, int], path: Path) -> None:
+    lines.setdefault(loc, node.start_mark.line + 1)
+    if isinstance(node, yaml.MappingNode):
+        seen: set[str] = set()
+        for key_node, value_node in node.value:
+            key = str(key_node.value)
+            if key in seen:
+                raise SourceError(path, key_node.start_mark.line + 1, f"duplicate key {key!r}")
+            seen.add(key)
+            lines[(*loc, key)] = key_node.start_mark.line + 1
+            _index(value_node, (*loc, key), lines, path)
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            _index(item, (*loc, index), lines, path)
