@@ -5,6 +5,7 @@ from models.compliance import ComplianceEntry, ComplianceKind
 from models.enrollment import Enrollment, EnrollmentStatus, SequenceVersion, SlaStatus
 from models.event import Event, EventIn, LeadIn
 from models.lead import Lead
+from models.mailbox import MailboxDay
 from models.touch import Touch, TouchKind, TouchStatus
 
 __all__ = [
@@ -17,6 +18,7 @@ __all__ = [
     "EventIn",
     "Lead",
     "LeadIn",
+    "MailboxDay",
     "SequenceVersion",
     "SlaStatus",
     "Touch",

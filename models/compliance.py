@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
+from sqlalchemy import String
 from sqlmodel import Field, SQLModel
 
 from models.types import UTCDateTime
@@ -27,7 +28,7 @@ class ComplianceEntry(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     at: datetime = Field(sa_type=UTCDateTime, index=True)
-    kind: ComplianceKind = Field(max_length=32, index=True)
+    kind: ComplianceKind = Field(sa_type=String(32), index=True)
     lead: str = Field(max_length=320, index=True)
     owner: str | None = Field(default=None, max_length=320, index=True)
     sequence: str | None = Field(default=None, max_length=200, index=True)

@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Index
+from sqlalchemy import Index, String, text
 from sqlmodel import JSON, Column, Field, SQLModel
 
 from models.types import UTCDateTime
@@ -35,6 +35,7 @@ class SequenceVersion(SQLModel, table=True):
     hash: str = Field(primary_key=True, max_length=64)
     name: str = Field(max_length=200, index=True)
     definition: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    templates: dict[str, str] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     created_at: datetime = Field(sa_type=UTCDateTime)
 
 
@@ -42,6 +43,9 @@ class Enrollment(SQLModel, table=True):
     __table_args__ = (
         Index("ix_enrollment_sla_check", "sla_status", "sla_next_check_at"),
         Index("ix_enrollment_lead_sequence", "lead_id", "sequence"),
+        Index("ux_enrollment_open", "lead_id", "sequence", unique=True,
+              sqlite_where=text("status IN ('active', 'paused')"),
+              postgresql_where=text("status IN ('active', 'paused')")),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -49,10 +53,13 @@ class Enrollment(SQLModel, table=True):
     sequence: str = Field(max_length=200, index=True)
     version: str = Field(foreign_key="sequence_version.hash", max_length=64)
     owner: str | None = Field(default=None, max_length=320, index=True)
-    status: EnrollmentStatus = Field(default=EnrollmentStatus.ACTIVE, max_length=16, index=True)
+    status: EnrollmentStatus = Field(
+        default=EnrollmentStatus.ACTIVE, sa_type=String(16), index=True
+    )
     exit_reason: str | None = Field(default=None, max_length=200)
     enrolled_at: datetime = Field(sa_type=UTCDateTime, index=True)
     ended_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    paused_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     trigger_event_id: int | None = Field(default=None, foreign_key="event.id")
     # SLA facts, kept in step with the touches so reports are plain aggregates.
     touches_completed: int = 0
@@ -61,7 +68,7 @@ class Enrollment(SQLModel, table=True):
     sla_first_due_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     sla_window_due_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     sla_min_touches: int | None = None
-    sla_status: SlaStatus = Field(default=SlaStatus.NONE, max_length=16)
+    sla_status: SlaStatus = Field(default=SlaStatus.NONE, sa_type=String(16))
     sla_reason: str | None = Field(default=None, max_length=40)
     sla_decided_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     sla_next_check_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import Index
+from sqlalchemy import Index, String
 from sqlmodel import Field, SQLModel
 
 from models.types import UTCDateTime
@@ -22,6 +22,7 @@ class TouchStatus(StrEnum):
     DEFERRED = "deferred"  # waiting for due_at after a limit or window pushed it back
     QUEUED = "queued"  # claimed by a scheduler, id handed to the broker
     SENDING = "sending"  # claimed by a worker
+    HELD = "held"  # its enrollment is paused; resumed with the remaining wait kept
     OPEN = "open"  # a manual task waiting for its owner
     SENT = "sent"
     DONE = "done"  # a manual task completed / a logged touch
@@ -45,8 +46,8 @@ class Touch(SQLModel, table=True):
     enrollment_id: int | None = Field(default=None, foreign_key="enrollment.id", index=True)
     lead_id: int = Field(foreign_key="lead.id", index=True)
     step: str = Field(max_length=100)
-    kind: TouchKind = Field(max_length=16)
-    status: TouchStatus = Field(max_length=16)
+    kind: TouchKind = Field(sa_type=String(16))
+    status: TouchStatus = Field(sa_type=String(16))
     due_at: datetime = Field(sa_type=UTCDateTime)
     lease_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
     attempts: int = 0
@@ -56,3 +57,4 @@ class Touch(SQLModel, table=True):
     sender: str | None = Field(default=None, max_length=320)
     detail: str | None = Field(default=None, max_length=1000)
     completed_at: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
+    expires_at: datetime | None = Field(default=None, sa_type=UTCDateTime)  # a task's due_within

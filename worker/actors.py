@@ -26,6 +26,7 @@ def process_event(event_id: int) -> None:
     from models.event import Event
 
     rt = runtime.current()
+    rt.refresh_catalog()
     with transaction(rt.engine) as session:
         row = session.get(Event, event_id)
         if row is not None:

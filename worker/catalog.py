@@ -78,10 +78,20 @@ def load_catalog(sequences_dir: Path, renderer: Renderer) -> Catalog:
     catalog.team = _load_team(sequences_dir / TEAM_FILE, errors)
     known = catalog.known_events()
     for name, spec in catalog.sequences.items():
-        errors.extend(_check_references(spec, documents[name], known, renderer, catalog.team))
+        problems = _check_references(spec, documents[name], known, renderer, catalog.team)
+        errors.extend(problems)
+        if not problems:
+            catalog.sequences[name] = _pinned(spec, catalog.team, renderer)
     if errors:
         raise CatalogError(errors)
     return catalog
+
+
+def _pinned(spec: SequenceSpec, team: TeamSpec, renderer: Renderer) -> SequenceSpec:
+    """The spec with the company's days off merged in and its template texts attached."""
+    if team.days_off:
+        spec = spec.model_copy(update={"days_off": sorted({*spec.days_off, *team.days_off})})
+    return spec.pin_templates(renderer.sources([s.email for s in spec.steps if s.email]))
 
 
 def _load_team(path: Path, errors: list[SourceError]) -> TeamSpec:

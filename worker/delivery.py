@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from email.utils import formataddr, parseaddr
 
 from sqlalchemy import update
@@ -19,9 +19,10 @@ from worker.compliance.recording import note_touch_completed, refresh_verdict
 from worker.db import transaction
 from worker.enrollment import suppress_lead
 from worker.mail import OutgoingEmail, PermanentSendError, SendError, make_message_id
+from worker.mailbox_limits import mailbox_day, release_send, reserve_send
 from worker.rendering import RenderError, build_context
 from worker.runtime import Runtime
-from worker.scheduling import SENDING_LEASE, plan_next_touch
+from worker.scheduling import SENDING_LEASE, lease, plan_next_touch
 from worker.sequences import SequenceSpec, StepSpec
 from worker.tokens import unsubscribe_url
 
@@ -42,6 +43,7 @@ class Job:
     sender: str | None
     message_id: str
     attempts: int
+    mailbox_day: str | None  # the daily-limit slot taken, given back if nothing was sent
     thread_parent: tuple[str, str | None] | None  # (Message-ID, subject) of the first email
 
 
@@ -77,42 +79,74 @@ def _claim(rt: Runtime, touch_id: int) -> Job | str:
         lead = session.get(Lead, touch.lead_id)
         assert enrollment is not None and lead is not None
         spec = rt.versions.get(session, enrollment.version)
-        step = spec.step(touch.step)
-        why_not = _why_not_send(enrollment, lead, step)
-        if why_not:
-            touch.status, touch.detail, touch.lease_until = TouchStatus.CANCELLED, why_not, None
-            session.add(touch)
-            return f"cancelled: {why_not}"
-        assert step is not None
-        zone = spec.zone_for(lead.timezone)
-        if not is_open(now, spec.calendar, zone):
-            touch.status, touch.lease_until = TouchStatus.DEFERRED, None
-            touch.due_at = next_opening(now, spec.calendar, zone)
-            touch.detail = "outside the send window when picked up"
-            session.add(touch)
-            return "deferred: outside the send window"
         sender = _sender_for(rt, spec, enrollment.owner)
+        held = _hold_back(rt, session, touch, enrollment, lead, spec, sender, now)
+        if held is not None:
+            touch.lease_until = None
+            session.add(touch)
+            return held
+        step = spec.step(touch.step)
+        assert step is not None
         if touch.message_id is None:
-            domain = parseaddr(sender or "")[1].rpartition("@")[2] or "followup.invalid"
-            touch.message_id = make_message_id(domain)
+            touch.message_id = make_message_id(_domain(sender))
         touch.sender = sender
         session.add(touch)
         return Job(
             touch_id=touch_id, lead_context=lead.template_context(), lead_email=lead.email,
             owner_email=enrollment.owner, spec=spec, step=step, sender=sender,
-            message_id=touch.message_id, attempts=touch.attempts,
+            message_id=touch.message_id, attempts=touch.attempts, mailbox_day=_day(rt, sender, now),
             thread_parent=_thread_parent(session, enrollment.id, spec) if step.thread else None,  # type: ignore[arg-type]
         )
+
+
+def _hold_back(
+    rt: Runtime, session: Session, touch: Touch, enrollment: Enrollment, lead: Lead,
+    spec: SequenceSpec, sender: str | None, now: datetime,
+) -> str | None:
+    """Why the claimed touch must not go out now (and its new status), or None to send it."""
+    why_not = _why_not_send(enrollment, lead, spec.step(touch.step))
+    if why_not:
+        touch.status, touch.detail = TouchStatus.CANCELLED, why_not
+        return f"cancelled: {why_not}"
+    if enrollment.status == EnrollmentStatus.PAUSED:
+        touch.status = TouchStatus.HELD
+        return "held: enrollment paused"
+    zone = spec.zone_for(lead.timezone)
+    if not is_open(now, spec.calendar, zone):
+        touch.status, touch.due_at = TouchStatus.DEFERRED, next_opening(now, spec.calendar, zone)
+        touch.detail = "outside the send window when picked up"
+        return "deferred: outside the send window"
+    address = _address(sender)
+    next_slot = reserve_send(session, address=address, limits=rt.catalog.team.owner(address), now=now)
+    if next_slot is not None:
+        touch.status = TouchStatus.DEFERRED
+        touch.due_at = next_opening(next_slot, spec.calendar, zone)
+        touch.detail = f"mailbox limit of {address} reached"
+        return f"deferred: mailbox limit of {address}"
+    return None
 
 
 def _why_not_send(enrollment: Enrollment, lead: Lead, step: StepSpec | None) -> str | None:
     if lead.suppressed_at is not None:
         return f"address suppressed ({lead.suppressed_reason})"
-    if enrollment.status != EnrollmentStatus.ACTIVE:
-        return f"enrollment {enrollment.status.value}"
+    if enrollment.status not in (EnrollmentStatus.ACTIVE, EnrollmentStatus.PAUSED):
+        return f"enrollment {enrollment.status}"
     if step is None or step.email is None:
         return "step no longer in the pinned sequence"
     return None
+
+
+def _address(sender: str | None) -> str:
+    return parseaddr(sender or "")[1].lower()
+
+
+def _domain(sender: str | None) -> str:
+    return _address(sender).rpartition("@")[2] or "followup.invalid"
+
+
+def _day(rt: Runtime, sender: str | None, now: datetime) -> str | None:
+    limits = rt.catalog.team.owner(_address(sender))
+    return mailbox_day(limits, now) if limits else None
 
 
 def _sender_for(rt: Runtime, spec: SequenceSpec, owner: str | None) -> str | None:
@@ -145,7 +179,7 @@ def _compose(rt: Runtime, job: Job) -> OutgoingEmail:
         unsubscribe_url=unsubscribe,
     )
     assert job.step.email is not None
-    rendered = rt.renderer.render_email(job.step.email, context)
+    rendered = job.spec.renderer.render_email(job.step.email, context)
     subject = rendered.subject
     headers = [("List-Unsubscribe", f"<{unsubscribe}>"),
                ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click")]
@@ -194,6 +228,10 @@ def _record_failure(rt: Runtime, job: Job, error: SendError) -> str:
     reason = str(error)[:900]
     permanent = isinstance(error, PermanentSendError) or job.attempts >= MAX_ATTEMPTS
     with transaction(rt.engine) as session:
+        if job.mailbox_day is not None:
+            address = _address(job.sender)
+            release_send(session, address=address, limits=rt.catalog.team.owner(address),
+                         day=job.mailbox_day)
         if not permanent:
             delay = min(timedelta(seconds=rt.settings.retry_base_seconds * 2 ** (job.attempts - 1)), MAX_BACKOFF)
             touch = _finish(session, job.touch_id, status=TouchStatus.SCHEDULED, due_at=now + delay,

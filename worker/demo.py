@@ -14,7 +14,6 @@ from pathlib import Path
 import dramatiq
 from sqlmodel import col, func, select
 
-from models.enrollment import Enrollment, SlaStatus
 from models.event import EventIn, LeadIn
 from models.touch import Touch
 from worker.actors import declare_actors
@@ -24,7 +23,7 @@ from worker.db import transaction
 from worker.enrollment import apply_event, record_event
 from worker.runtime import Runtime, build_runtime
 from worker.scheduler import tick
-from worker.scheduling import next_due_at
+from worker.scheduling import next_wakeup
 from worker.settings import Settings
 
 DEMO_START = datetime(2026, 11, 30, 13, 0, tzinfo=UTC)  # a Monday, 08:00 in New York
@@ -116,10 +115,7 @@ def simulate(
 
 def _next_moment(rt: Runtime, upcoming: Step | None, now: datetime) -> datetime:
     with transaction(rt.engine) as session:
-        candidates = [next_due_at(session), session.exec(
-            select(func.min(Enrollment.sla_next_check_at)).where(
-                Enrollment.sla_status == SlaStatus.PENDING)
-        ).one()]
+        candidates = [next_wakeup(session)]
     if upcoming is not None:
         candidates.append(upcoming.at)
     future = [c for c in candidates if c is not None and c > now]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -21,6 +22,7 @@ from worker.scheduling import cancel_pending_touches, plan_next_touch, plan_step
 from worker.sequences import SUPPRESSING_EVENTS, SequenceSpec
 from worker.versions import VersionStore
 
+logger = logging.getLogger("followup.enrollment")
 OPEN_STATUSES = (EnrollmentStatus.ACTIVE, EnrollmentStatus.PAUSED)
 
 
@@ -115,13 +117,9 @@ def enroll(
     now: datetime, event_id: int | None = None,
 ) -> str | None:
     """Start `spec` for `lead` and plan its first touch; returns why not, or None when enrolled."""
-    if lead.suppressed_at is not None:
-        return f"{lead.email} is suppressed ({lead.suppressed_reason})"
-    already = session.exec(
-        select(Enrollment.id).where(Enrollment.lead_id == lead.id, Enrollment.sequence == spec.name)
-    ).first()
-    if already is not None:
-        return f"{lead.email} was already enrolled"
+    why_not = _why_not_enroll(session, lead, spec, versions)
+    if why_not:
+        return why_not
     enrollment = Enrollment(
         lead_id=lead.id, sequence=spec.name, version=versions.pin(session, spec, now=now),  # type: ignore[arg-type]
         owner=lead.owner, enrolled_at=at, trigger_event_id=event_id,
@@ -132,6 +130,26 @@ def enroll(
     plan_step(session, enrollment=enrollment, lead=lead, spec=spec, step=spec.steps[0], after=at)
     log.append(session, ComplianceKind.ENROLLMENT_STARTED, at=at, lead=lead.email,
                enrollment=enrollment, detail=f"version {enrollment.version[:12]}")
+    return None
+
+
+def _why_not_enroll(
+    session: Session, lead: Lead, spec: SequenceSpec, versions: VersionStore
+) -> str | None:
+    """Suppression, `reenroll` and `exclusive` rules; None when the lead may enroll."""
+    if lead.suppressed_at is not None:
+        return f"{lead.email} is suppressed ({lead.suppressed_reason})"
+    previous = session.exec(
+        select(Enrollment.status).where(Enrollment.lead_id == lead.id, Enrollment.sequence == spec.name)
+    ).all()
+    if previous and (spec.reenroll == "never" or any(s in OPEN_STATUSES for s in previous)):
+        return f"{lead.email} was already enrolled"
+    if spec.exclusive:
+        for other in _open_enrollments(session, lead):
+            if versions.get(session, other.version).exclusive:
+                logger.info("%s is in exclusive %r; trigger for %r ignored", lead.email,
+                            other.sequence, spec.name)
+                return f"{lead.email} is already in exclusive sequence {other.sequence!r}"
     return None
 
 

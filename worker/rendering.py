@@ -7,7 +7,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from jinja2 import FileSystemLoader, StrictUndefined, TemplateError, TemplateNotFound
+from jinja2 import (
+    BaseLoader,
+    DictLoader,
+    FileSystemLoader,
+    StrictUndefined,
+    TemplateError,
+    TemplateNotFound,
+    meta,
+)
 from jinja2.sandbox import SandboxedEnvironment
 
 TEMPLATE_SUFFIX = ".j2"
@@ -31,17 +39,39 @@ def template_path(name: str) -> str:
 
 
 class Renderer:
-    """Renders email templates and task texts; HTML blocks are autoescaped, the others are not."""
+    """Renders email templates and task texts; HTML blocks are autoescaped, the others are not.
 
-    def __init__(self, templates_dir: Path) -> None:
-        self.templates_dir = templates_dir
-        loader = FileSystemLoader(str(templates_dir))
+    Built on the templates folder, or on pinned sources ({path: text}) of a sequence version.
+    """
+
+    def __init__(self, templates_dir: Path | None = None, *, sources: dict[str, str] | None = None):
+        self.templates_dir = templates_dir or Path("<pinned>")
+        loader: BaseLoader = (
+            DictLoader(dict(sources)) if sources is not None else FileSystemLoader(str(templates_dir))
+        )
         common = {"loader": loader, "undefined": StrictUndefined, "keep_trailing_newline": False}
         self._plain = SandboxedEnvironment(autoescape=False, **common)  # type: ignore[arg-type]
         self._html = SandboxedEnvironment(autoescape=True, **common)  # type: ignore[arg-type]
 
     def exists(self, name: str) -> bool:
-        return (self.templates_dir / template_path(name)).is_file()
+        try:
+            self._plain.loader.get_source(self._plain, template_path(name))  # type: ignore[union-attr]
+        except TemplateNotFound:
+            return False
+        return True
+
+    def sources(self, names: list[str]) -> dict[str, str]:
+        """The text of `names` and of every template they extend, include or import."""
+        found: dict[str, str] = {}
+        pending = [template_path(n) for n in names]
+        while pending:
+            path = pending.pop()
+            if path in found:
+                continue
+            source, _, _ = self._plain.loader.get_source(self._plain, path)  # type: ignore[union-attr]
+            found[path] = source
+            pending += [p for p in meta.find_referenced_templates(self._plain.parse(source)) if p]
+        return found
 
     def render_email(self, name: str, context: dict[str, Any]) -> RenderedEmail:
         try:

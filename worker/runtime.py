@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
+import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from sqlalchemy import Engine
 
-from worker.catalog import Catalog, load_catalog
+from worker.catalog import Catalog, CatalogError, load_catalog
 from worker.clock import Clock, SystemClock
 from worker.db import create_schema, make_engine
 from worker.mail import Sender, make_sender
 from worker.rendering import Renderer
 from worker.settings import Settings
 from worker.versions import VersionStore
+
+
+logger = logging.getLogger("followup.runtime")
 
 
 @dataclass
@@ -28,6 +34,32 @@ class Runtime:
     versions: VersionStore = field(default_factory=VersionStore)
     enqueue_touch: Callable[[int], None] = lambda _touch_id: None
     enqueue_event: Callable[[int], None] = lambda _event_id: None
+
+    _fingerprint: tuple[tuple[str, int, int], ...] = ()
+    _checked_at: float = 0.0
+
+    def refresh_catalog(self, *, min_interval: float = 1.0) -> bool:
+        """Reload the sequences when their files changed; a broken edit keeps the running catalog.
+
+        Running enrollments are unaffected either way: they render their pinned version.
+        """
+        now = time.monotonic()
+        if now - self._checked_at < min_interval:
+            return False
+        self._checked_at = now
+        fingerprint = folder_fingerprint(self.settings.sequences_dir, self.settings.templates_dir)
+        if not self._fingerprint:
+            self._fingerprint = fingerprint
+        if fingerprint == self._fingerprint:
+            return False
+        self._fingerprint = fingerprint
+        try:
+            self.catalog = load_catalog(self.settings.sequences_dir, self.renderer)
+        except CatalogError as exc:
+            logger.error("sequences changed but are invalid; still running the previous ones:\n%s", exc)
+            return False
+        logger.info("sequences reloaded: %s", ", ".join(self.catalog.sequences))
+        return True
 
     @property
     def secret(self) -> str:
@@ -48,11 +80,24 @@ def build_runtime(
     engine = make_engine(settings.database_url)
     if create_tables:
         create_schema(engine)
-    return Runtime(
+    runtime = Runtime(
         settings=settings, engine=engine,
         sender=sender or make_sender(settings.smtp_url, settings.outbox_dir),
         renderer=renderer, catalog=catalog, clock=clock or SystemClock(),
     )
+    runtime._fingerprint = folder_fingerprint(settings.sequences_dir, settings.templates_dir)
+    return runtime
+
+
+def folder_fingerprint(*folders: Path) -> tuple[tuple[str, int, int], ...]:
+    """Path, mtime and size of every file: changes when anything is edited, added or removed."""
+    entries = []
+    for folder in folders:
+        for path in sorted(folder.rglob("*")):
+            if path.is_file():
+                stat = path.stat()
+                entries.append((str(path), stat.st_mtime_ns, stat.st_size))
+    return tuple(entries)
 
 
 _current: Runtime | None = None

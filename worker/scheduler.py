@@ -14,7 +14,8 @@ from worker.compliance.recording import evaluate_due_deadlines
 from worker.db import transaction
 from worker.enrollment import apply_event
 from worker.runtime import Runtime
-from worker.scheduling import claim_due_touches, redrive_expired_leases
+from worker.scheduling import QUEUED_LEASE, claim_due_touches, lease, redrive_expired_leases
+from worker.tasks import skip_expired_tasks
 
 log = logging.getLogger("followup.scheduler")
 STALE_EVENT_AFTER = timedelta(minutes=1)  # an accepted event nobody processed by then is redone
@@ -26,21 +27,23 @@ class TickResult:
     enqueued: int = 0
     verdicts: int = 0
     events: int = 0
+    skipped_tasks: int = 0
 
     @property
     def busy(self) -> bool:
-        return bool(self.redriven or self.enqueued or self.verdicts or self.events)
+        return any((self.redriven, self.enqueued, self.verdicts, self.events, self.skipped_tasks))
 
 
 def tick(rt: Runtime) -> TickResult:
     """One pass; safe to run from several processes at once (every step is a compare-and-set)."""
     result = TickResult()
     now = rt.clock.now()
+    queued_lease = lease(QUEUED_LEASE, rt.settings.lease_seconds)
     with transaction(rt.engine) as session:
         result.redriven = redrive_expired_leases(session, now=now)
     while True:
         with transaction(rt.engine) as session:
-            ids = claim_due_touches(session, now=now)
+            ids = claim_due_touches(session, now=now, lease_for=queued_lease)
         for touch_id in ids:  # committed first: a lost message is re-driven, never half-claimed
             rt.enqueue_touch(touch_id)
         result.enqueued += len(ids)
@@ -48,6 +51,8 @@ def tick(rt: Runtime) -> TickResult:
             break
     with transaction(rt.engine) as session:
         result.verdicts = evaluate_due_deadlines(session, now)
+    with transaction(rt.engine) as session:
+        result.skipped_tasks = skip_expired_tasks(session, versions=rt.versions, now=now)
     result.events = process_stale_events(rt)
     return result
 
@@ -71,6 +76,7 @@ def run_scheduler(rt: Runtime, stop: threading.Event) -> None:
     log.info("scheduler started (tick %.1fs)", rt.settings.tick_seconds)
     while not stop.is_set():
         try:
+            rt.refresh_catalog()
             result = tick(rt)
             if result.busy:
                 log.info("tick: %s", result)

@@ -5,12 +5,12 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from sqlalchemy import update
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col, func, select
 
-from models.enrollment import Enrollment, EnrollmentStatus
+from models.enrollment import Enrollment, EnrollmentStatus, SlaStatus
 from models.lead import Lead
 from models.touch import WAITING, Touch, TouchKind, TouchStatus
-from worker.calendar import plan_due
+from worker.calendar import add_wait, plan_due
 from worker.sequences import SequenceSpec, StepSpec
 
 QUEUED_LEASE = timedelta(minutes=5)  # a queued id not picked up by then is re-driven
@@ -18,17 +18,24 @@ SENDING_LEASE = timedelta(minutes=3)  # longer than an SMTP send can take with i
 CLAIM_BATCH = 500
 
 
+def lease(default: timedelta, override_seconds: float | None) -> timedelta:
+    """FOLLOWUP_LEASE_SECONDS shortens both leases so crash tests recover in seconds."""
+    return timedelta(seconds=override_seconds) if override_seconds else default
+
+
 def plan_step(
     session: Session, *, enrollment: Enrollment, lead: Lead, spec: SequenceSpec, step: StepSpec,
     after: datetime,
 ) -> Touch:
     """Write the touch row for `step`, due `step.wait` after `after`, inside the send window."""
-    due = plan_due(after, step.wait, spec.calendar, spec.zone_for(lead.timezone))
+    zone = spec.zone_for(lead.timezone)
+    due = plan_due(after, step.wait, spec.calendar, zone)
     touch = Touch(
         enrollment_id=enrollment.id, lead_id=lead.id, step=step.id,  # type: ignore[arg-type]
         kind=TouchKind.TASK if step.task else TouchKind.EMAIL,
         status=TouchStatus.OPEN if step.task else TouchStatus.SCHEDULED,
         due_at=due,
+        expires_at=add_wait(due, step.due_within, spec.calendar, zone) if step.due_within else None,
     )
     session.add(touch)
     return touch
@@ -48,7 +55,10 @@ def plan_next_touch(
     return plan_step(session, enrollment=enrollment, lead=lead, spec=spec, step=step, after=at)
 
 
-def claim_due_touches(session: Session, *, now: datetime, limit: int = CLAIM_BATCH) -> list[int]:
+def claim_due_touches(
+    session: Session, *, now: datetime, limit: int = CLAIM_BATCH,
+    lease_for: timedelta = QUEUED_LEASE,
+) -> list[int]:
     """Atomically move due email touches to `queued` (compare-and-set; SKIP LOCKED on PostgreSQL)."""
     due = (
         select(Touch.id)
@@ -60,7 +70,7 @@ def claim_due_touches(session: Session, *, now: datetime, limit: int = CLAIM_BAT
     claimed = session.exec(  # type: ignore[call-overload]
         update(Touch)
         .where(col(Touch.id).in_(due.scalar_subquery()), col(Touch.status).in_(WAITING))
-        .values(status=TouchStatus.QUEUED, lease_until=now + QUEUED_LEASE)
+        .values(status=TouchStatus.QUEUED, lease_until=now + lease_for)
         .returning(Touch.id)
     )
     return sorted(claimed.scalars().all())
@@ -92,11 +102,16 @@ def cancel_pending_touches(session: Session, *, enrollment_id: int, reason: str)
     return int(result.rowcount or 0)
 
 
-def next_due_at(session: Session) -> datetime | None:
-    """The earliest waiting touch, for the demo's clock and for `status`."""
-    return session.exec(
-        select(Touch.due_at).where(col(Touch.status).in_(WAITING)).order_by(col(Touch.due_at)).limit(1)
-    ).first()
+def next_wakeup(session: Session) -> datetime | None:
+    """The next moment a tick has work: a touch falls due, a task expires, an SLA deadline passes."""
+    candidates = [
+        session.exec(select(func.min(Touch.due_at)).where(col(Touch.status).in_(WAITING))).one(),
+        session.exec(select(func.min(Touch.expires_at)).where(Touch.status == TouchStatus.OPEN)).one(),
+        session.exec(select(func.min(Enrollment.sla_next_check_at)).where(
+            Enrollment.sla_status == SlaStatus.PENDING)).one(),
+    ]
+    found = [c for c in candidates if c is not None]
+    return min(found) if found else None
 
 
 def active_enrollment(session: Session, enrollment_id: int | None) -> Enrollment | None:

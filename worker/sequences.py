@@ -16,6 +16,7 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainSerializer,
+    PrivateAttr,
     ValidationError,
     field_validator,
     model_validator,
@@ -24,6 +25,7 @@ from pydantic import (
 from models.validation import EVENT_TYPE_PATTERN, normalise_timezone
 from worker.calendar import ANY_TIME, WEEKDAYS, SendCalendar, check_holiday_country, closed_dates
 from worker.durations import Duration, parse_duration
+from worker.rendering import Renderer
 from worker.yaml_source import Loc, SourceError, YamlDocument
 
 DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -139,8 +141,11 @@ class SequenceSpec(Strict):
     default_timezone: str = "UTC"
     holidays: str | None = Field(default=None, pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,10})?$")
     days_off: list[date] = []
+    reenroll: Literal["never", "after_exit"] = "never"
+    exclusive: bool = False
     sla: SlaSpec | None = None
     steps: list[StepSpec] = Field(min_length=1)
+    _templates: dict[str, str] = PrivateAttr(default_factory=dict)  # pinned with the version
 
     @field_validator("default_timezone")
     @classmethod
@@ -168,11 +173,28 @@ class SequenceSpec(Strict):
     def definition(self) -> dict[str, Any]:
         return self.model_dump(mode="json", by_alias=True)
 
+    def pin_templates(self, sources: dict[str, str]) -> SequenceSpec:
+        """Attach the template texts this version renders with (before `version` is read)."""
+        self._templates = dict(sources)
+        for cached in ("version", "renderer", "calendar"):
+            self.__dict__.pop(cached, None)
+        return self
+
+    @property
+    def templates(self) -> dict[str, str]:
+        return dict(self._templates)
+
     @cached_property
     def version(self) -> str:
-        """A content hash: same definition, same version."""
-        canonical = json.dumps(self.definition(), sort_keys=True, separators=(",", ":"))
+        """A content hash of the definition and its templates: same content, same version."""
+        content = {"definition": self.definition(), "templates": self._templates}
+        canonical = json.dumps(content, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()
+
+    @cached_property
+    def renderer(self) -> Renderer:
+        """Renders with the pinned templates, so edits to the folder only reach new enrollments."""
+        return Renderer(sources=self._templates)
 
     @cached_property
     def calendar(self) -> SendCalendar:

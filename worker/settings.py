@@ -27,6 +27,7 @@ class Settings:
     default_from: str | None = None
     tick_seconds: float = 1.0
     retry_base_seconds: float = 30.0
+    lease_seconds: float | None = None  # tests only: shortens the queued/sending leases
 
     @classmethod
     def load(cls, environ: Mapping[str, str] | None = None, env_file: str = ".env") -> Settings:
@@ -68,6 +69,7 @@ class Settings:
             default_from=get("DEFAULT_FROM"),
             tick_seconds=positive("TICK_SECONDS", defaults.tick_seconds),
             retry_base_seconds=positive("RETRY_BASE_SECONDS", defaults.retry_base_seconds),
+            lease_seconds=positive("LEASE_SECONDS", 1.0) if get("LEASE_SECONDS") else None,
         )
 
     def require_secret(self) -> str:

@@ -7,7 +7,8 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from models.validation import normalise_email
+from models.validation import normalise_email, normalise_timezone
+from worker.durations import Duration
 from worker.sequences import DurationField, Strict
 
 
@@ -22,6 +23,18 @@ class OwnerSpec(Strict):
     @classmethod
     def _email(cls, value: str) -> str:
         return normalise_email(value)
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str | None) -> str | None:
+        return normalise_timezone(value) if value else None
+
+    @field_validator("min_gap")
+    @classmethod
+    def _gap(cls, value: Duration | None) -> Duration | None:
+        if value is not None and value.is_calendar:
+            raise ValueError("min_gap is counted in s, m or h")
+        return value
 
 
 class SlaPlan(Strict):

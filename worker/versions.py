@@ -25,7 +25,8 @@ class VersionStore:
             self._cache.setdefault(version, spec)
         if session.get(SequenceVersion, version) is None:  # checked each time: a rollback undoes it
             session.add(SequenceVersion(
-                hash=version, name=spec.name, definition=spec.definition(), created_at=now
+                hash=version, name=spec.name, definition=spec.definition(),
+                templates=spec.templates, created_at=now,
             ))
             session.flush()
         return version
@@ -37,7 +38,7 @@ class VersionStore:
             row = session.get(SequenceVersion, version)
             if row is None:
                 raise LookupError(f"sequence version {version[:12]} is not stored")
-            spec = SequenceSpec.model_validate(row.definition)
+            spec = SequenceSpec.model_validate(row.definition).pin_templates(row.templates)
             with self._lock:
                 self._cache[version] = spec
         return spec

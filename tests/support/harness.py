@@ -22,7 +22,7 @@ from worker.enrollment import EventOutcome, apply_event, record_event
 from worker.mail import MemorySender, Sender
 from worker.runtime import Runtime, build_runtime
 from worker.scheduler import TickResult, tick
-from worker.scheduling import next_due_at
+from worker.scheduling import next_wakeup
 from worker.settings import Settings
 
 MONDAY_9AM_NY = datetime(2026, 11, 30, 14, 0, tzinfo=UTC)
@@ -118,17 +118,10 @@ class Harness:
         self.tick()
         while True:
             with Session(self.rt.engine) as session:
-                due = next_due_at(session)
-                checks = session.exec(
-                    select(Enrollment.sla_next_check_at)
-                    .where(col(Enrollment.sla_next_check_at).is_not(None))
-                    .order_by(col(Enrollment.sla_next_check_at))
-                    .limit(1)
-                ).first()
-            moments = [m for m in (due, checks) if m is not None and self.clock.now() < m <= until]
-            if not moments:
+                wakeup = next_wakeup(session)
+            if wakeup is None or not self.clock.now() < wakeup <= until:
                 break
-            self.clock.move_to(min(moments))
+            self.clock.move_to(wakeup)
             self.tick()
         self.clock.move_to(until)
         self.tick()

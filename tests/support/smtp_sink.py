@@ -78,19 +78,19 @@ class SmtpSink:
 
     def url_for(self, user: str | None = None, password: str | None = None) -> str:
         """A URL with the given (percent-encoded) credentials, e.g. to test a wrong password."""
-        login = ""
-        if user is not None:
-            login = (
-                quote(user, safe="") + (f":{quote(password, safe='')}" if password else "") + "@"
-            )
+        login = quote(user, safe="") if user is not None else ""
+        if user is not None and password is not None:
+            login += ":" + quote(password, safe="")
+        login += "@" if user is not None else ""
         scheme = "smtps" if self._implicit_tls else "smtp"
         query = "?starttls=true" if self._starttls else ""
         return f"{scheme}://{login}127.0.0.1:{self.port}{query}"
 
-    def start(self) -> SmtpSink:
-        """Listen on a free port (retrying if another process takes it first)."""
+    def start(self, port: int | None = None) -> SmtpSink:
+        """Listen on a free port (retrying if another process takes it first), or on `port`
+        to come back where the clients expect it after stop() (an SMTP outage)."""
         for attempt in range(5):
-            self.port = free_port()
+            self.port = port or free_port()
             controller = _Controller(self, self.port, self._options())
             try:
                 controller.start()
@@ -171,10 +171,8 @@ class SmtpSink:
         done.wait(5.0)
 
     def _options(self) -> dict[str, Any]:
-        options: dict[str, Any] = {
-            "server_hostname": "sink.test",
-            "ssl_context": self._implicit_tls,
-        }
+        options: dict[str, Any] = {"server_hostname": "sink.test"}
+        options["ssl_context"] = self._implicit_tls
         if self._starttls is not None:
             options["tls_context"] = self._starttls
         if self.auth is not None:
@@ -186,10 +184,8 @@ class SmtpSink:
     ) -> AuthResult:
         assert self.auth is not None
         user, password = (part.encode() for part in self.auth)
-        ok = isinstance(auth_data, LoginPassword) and (auth_data.login, auth_data.password) == (
-            user,
-            password,
-        )
+        ok = isinstance(auth_data, LoginPassword) and auth_data.login == user
+        ok = ok and auth_data.password == password
         return AuthResult(success=ok, handled=False)
 
     def _refusal(self, stage: Stage, address: str) -> str | None:
@@ -319,30 +315,10 @@ def free_port() -> int:
 def self_signed_tls(directory: Path) -> tuple[ssl.SSLContext, ssl.SSLContext]:
     """(server, client) contexts for a throwaway certificate for 127.0.0.1; needs `openssl`."""
     cert, key = directory / "sink.crt", directory / "sink.key"
-    subprocess.run(
-        [
-            "openssl",
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-days",
-            "1",
-            "-subj",
-            "/CN=localhost",
-            "-keyout",
-            str(key),
-            "-out",
-            str(cert),
-            "-addext",
-            "subjectAltName=IP:127.0.0.1,DNS:localhost",
-        ],
-        check=True,
-        capture_output=True,
-    )
+    request = "req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1"
+    names = "-subj /CN=localhost -addext subjectAltName=IP:127.0.0.1,DNS:localhost"
+    command = ["openssl", *request.split(), *names.split(), "-keyout", str(key), "-out", str(cert)]
+    subprocess.run(command, check=True, capture_output=True)
     server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     server.load_cert_chain(cert, key)
     return server, ssl.create_default_context(cafile=str(cert))

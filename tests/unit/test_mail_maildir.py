@@ -27,6 +27,11 @@ def outgoing(to: str = "lead@example.org") -> OutgoingEmail:
     )
 
 
+def send_many(sender: MaildirSender, count: int) -> None:
+    for _ in range(count):
+        sender.send(outgoing())
+
+
 def test_each_message_becomes_one_file_in_new(tmp_path: Path) -> None:
     """A send adds one message to the Maildir, with headers readable by mail tools."""
     outbox = tmp_path / "deep" / "outbox"
@@ -50,10 +55,7 @@ def test_an_existing_empty_folder_becomes_a_maildir(tmp_path: Path) -> None:
 def test_concurrent_sends_all_land(tmp_path: Path) -> None:
     """Many threads sending at once lose nothing."""
     sender = MaildirSender(tmp_path / "outbox")
-    threads = [
-        threading.Thread(target=lambda: [sender.send(outgoing()) for _ in range(25)])
-        for _ in range(8)
-    ]
+    threads = [threading.Thread(target=send_many, args=(sender, 25)) for _ in range(8)]
     for thread in threads:
         thread.start()
     for thread in threads:

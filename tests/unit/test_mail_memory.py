@@ -20,6 +20,11 @@ def outgoing(to: str = "lead@example.org") -> OutgoingEmail:
     return OutgoingEmail("ana@example.com", to, "Hi", "Hello\n", None, make_message_id("x.test"))
 
 
+def send_many(sender: MemorySender, count: int) -> None:
+    for _ in range(count):
+        sender.send(outgoing())
+
+
 def test_accepted_messages_are_kept_in_order() -> None:
     """`sent` lists accepted messages in the order they were sent."""
     sender = MemorySender()
@@ -58,10 +63,7 @@ def test_fail_for_refuses_one_address_until_cleared() -> None:
 def test_concurrent_sends_are_all_recorded() -> None:
     """The list is safe to append to from many worker threads."""
     sender = MemorySender()
-    threads = [
-        threading.Thread(target=lambda: [sender.send(outgoing()) for _ in range(100)])
-        for _ in range(8)
-    ]
+    threads = [threading.Thread(target=send_many, args=(sender, 100)) for _ in range(8)]
     for thread in threads:
         thread.start()
     for thread in threads:

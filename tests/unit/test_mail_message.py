@@ -6,7 +6,7 @@ import email
 import email.policy
 from datetime import UTC, datetime, timedelta, timezone
 from email.header import decode_header, make_header
-from email.message import EmailMessage
+from email.message import EmailMessage, MIMEPart
 
 import pytest
 from hypothesis import given
@@ -40,7 +40,7 @@ def parse(data: bytes) -> EmailMessage:
     return message
 
 
-def body(part: EmailMessage) -> str:
+def body(part: MIMEPart) -> str:
     return str(part.get_content()).replace("\r\n", "\n")
 
 
@@ -148,6 +148,7 @@ def test_naive_date_is_refused() -> None:
         {"sender": "Ana <ana@example.com>\r\nBcc: victim@example.com"},
         {"to": "lead@example.org\r\nBcc: victim@example.com"},
         {"message_id": "<a@b>\r\nBcc: victim@example.com"},
+        {"message_id": "<a\x00b@example.com>"},
         {"headers": (("List-Unsubscribe", "<https://x>\r\nBcc: victim@example.com"),)},
         {"headers": (("X-Bad\r\nBcc", "v"),)},
     ],

@@ -37,6 +37,11 @@ def outgoing(to: str = "lead@example.org", subject: str = "Following up") -> Out
     )
 
 
+def send_many(sender: SmtpSender, count: int) -> None:
+    for _ in range(count):
+        sender.send(outgoing())
+
+
 @pytest.fixture
 def sink() -> Iterator[SmtpSink]:
     with SmtpSink() as running:
@@ -83,10 +88,7 @@ def test_each_thread_has_its_own_connection_and_close_quits_them_all(
     sink: SmtpSink, sender: SmtpSender
 ) -> None:
     """Three threads open three connections; close() sends QUIT on each of them."""
-    threads = [
-        threading.Thread(target=lambda: [sender.send(outgoing()) for _ in range(3)])
-        for _ in range(3)
-    ]
+    threads = [threading.Thread(target=send_many, args=(sender, 3)) for _ in range(3)]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -309,6 +311,23 @@ def test_classify_smtp_reply(
         assert isinstance(error, PermanentSendError)
         assert error.suppress is suppress
     assert "\n" not in error.reason
+
+
+def test_a_5_1_x_refusal_of_our_own_sender_does_not_suppress_the_recipient() -> None:
+    """At MAIL FROM a 5.1.x code is about the sender address, so the lead stays mailable."""
+    error = classify_smtp_reply(550, "5.1.0 sender address rejected", stage="MAIL")
+    assert isinstance(error, PermanentSendError)
+    assert error.suppress is False
+
+
+def test_sender_refused_at_mail_from_is_permanent_without_suppression(
+    sink: SmtpSink, sender: SmtpSender
+) -> None:
+    """The server refusing our envelope sender fails the message but blames no lead."""
+    sink.fail("ana@example.com", "550 5.1.0 sender address rejected", times=1, stage="mail")
+    with pytest.raises(PermanentSendError) as raised:
+        sender.send(outgoing())
+    assert raised.value.suppress is False
 
 
 def test_classify_accepts_bytes_and_multiline_replies() -> None:

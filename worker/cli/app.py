@@ -8,7 +8,14 @@ import click
 import typer
 from sqlalchemy.exc import OperationalError
 
-from worker.cli import compliance_cmd, events_cmd, processes_cmd, sequences_cmd, status_cmd
+from worker.cli import (
+    compliance_cmd,
+    events_cmd,
+    processes_cmd,
+    sequences_cmd,
+    status_cmd,
+    tasks_cmd,
+)
 from worker.cli.common import CliError, err_console
 
 app = typer.Typer(
@@ -23,6 +30,8 @@ app.add_typer(sequences_cmd.app, name="sequences")
 app.add_typer(events_cmd.app, name="events")
 app.add_typer(compliance_cmd.app, name="compliance")
 status_cmd.register(app)
+app.add_typer(tasks_cmd.tasks_app, name="tasks")
+app.add_typer(tasks_cmd.enrollments_app, name="enrollments")
 
 
 def run_cli(argv: list[str]) -> int:

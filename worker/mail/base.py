@@ -60,14 +60,18 @@ class Sender(Protocol):
         ...
 
 
-def classify_smtp_reply(code: int, message: str | bytes) -> SendError:
-    """The one place that maps an SMTP reply to transient, permanent or permanent+suppress."""
+def classify_smtp_reply(code: int, message: str | bytes, *, stage: str = "RCPT") -> SendError:
+    """The one place that maps an SMTP reply to transient, permanent or permanent+suppress.
+
+    `stage` is the command answered: only a refusal at RCPT or DATA can blame the recipient.
+    """
     if isinstance(message, bytes):
         message = message.decode("utf-8", "replace")
     text = " ".join(message.split())
     reason = f"{code} {text}".strip() if code > 0 else text or "no reply from the SMTP server"
     if 500 <= code <= 599:
-        return PermanentSendError(reason, code, suppress=_is_bad_recipient(code, text))
+        suppress = stage.upper() in ("RCPT", "DATA") and _is_bad_recipient(code, text)
+        return PermanentSendError(reason, code, suppress=suppress)
     # 4xx, and anything a server should not have said here (2xx/3xx/garbage): try again later.
     return TransientSendError(reason, code if code > 0 else None)
 

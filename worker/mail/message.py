@@ -23,16 +23,8 @@ _ADDRESS = re.compile(r"[^\s<>()\[\],;:\"@\\]+@[A-Za-z0-9.\-\[\]:]+")
 _NAME_ADDR = re.compile(r"\s*(?P<name>.*?)\s*<(?P<addr>[^<>]*)>\s*")
 _MESSAGE_ID = re.compile(r"<[^\s<>@]+@[^\s<>@]+>")
 _OWN_HEADERS = frozenset(
-    {
-        "from",
-        "to",
-        "subject",
-        "date",
-        "message-id",
-        "mime-version",
-        "content-type",
-        "content-transfer-encoding",
-    }
+    {"from", "to", "subject", "date", "message-id", "mime-version"}
+    | {"content-type", "content-transfer-encoding"}
 )
 
 
@@ -78,6 +70,7 @@ def to_bytes(email: OutgoingEmail, *, date: datetime) -> bytes:
     """The complete message with CRLF line endings; ValueError on anything that could inject."""
     if date.tzinfo is None or date.utcoffset() is None:
         raise ValueError("the Date header needs an aware datetime")
+    _check_header_value("Message-ID", email.message_id)
     if not _MESSAGE_ID.fullmatch(email.message_id):
         raise ValueError(f"message id {email.message_id!r} is not of the form <local@domain>")
     lines = [
@@ -156,8 +149,8 @@ def _format_from(sender: str) -> str:
 def _unstructured(name: str, value: str) -> str:
     """An unstructured header value: ASCII as is, anything else as encoded words."""
     _check_header_value(name, value)
-    if value.isascii() and "=?" not in value:
-        return value
+    if value.isascii() and "=?" not in value and value.strip(" \t") == value:
+        return value  # (parsers drop leading blanks, so those values go encoded)
     return _encoded_words(value, first_budget=_MAX_ENCODED_WORD - len(name) - 2)
 
 

@@ -93,7 +93,8 @@ class SmtpSender:
         finally:
             _quit(smtp)
         if code != 250:
-            return f"{self.target.describe()} answered NOOP with {classify_smtp_reply(code, reply)}"
+            refusal = classify_smtp_reply(code, reply, stage="NOOP")
+            return f"{self.target.describe()} answered NOOP with {refusal}"
         return None
 
     def _transact(self, conn: _Connection, sender: str, to: str, data: bytes) -> None:
@@ -103,6 +104,7 @@ class SmtpSender:
             smtp = conn.smtp
             try:
                 options = [f"SIZE={len(data)}"] if smtp.has_extn("size") else []
+                reply: bytes | str
                 code, reply = smtp.mail(sender, options)
                 if code == 250:
                     stage = "RCPT"
@@ -124,11 +126,12 @@ class SmtpSender:
                 return
             if code == 421:  # the server is closing this connection
                 self._drop(conn)
-                if stage == "MAIL":
-                    raise _Stale(f"{self.target.describe()} closed an idle connection")
+                if stage == "MAIL":  # typically an idle timeout: nothing of ours was taken
+                    refusal = classify_smtp_reply(code, reply, stage=stage)
+                    raise _Stale(f"{self.target.describe()} is closing the session: {refusal}")
             elif not conn.closed:
                 self._reset(conn)
-        raise classify_smtp_reply(code, reply)
+        raise classify_smtp_reply(code, reply, stage=stage)
 
     def _connection(self) -> tuple[_Connection, bool]:
         """This thread's connection and whether it was reused; opens one if needed."""
@@ -151,15 +154,14 @@ class SmtpSender:
             return self._connect()
         except smtplib.SMTPAuthenticationError as error:
             reason = f"{where} refused the login of {self.target.user!r}: " + str(
-                classify_smtp_reply(error.smtp_code, error.smtp_error)
+                classify_smtp_reply(error.smtp_code, error.smtp_error, stage="AUTH")
             )
             if 400 <= error.smtp_code < 500:
                 raise TransientSendError(reason, error.smtp_code) from None
             raise PermanentSendError(reason, error.smtp_code) from None
         except smtplib.SMTPResponseException as error:
-            refusal = classify_smtp_reply(error.smtp_code, error.smtp_error)
-            kind = type(refusal)  # a refused session says nothing about the recipient
-            raise kind(f"{where} refused the session: {refusal}", refusal.code) from None
+            refusal = classify_smtp_reply(error.smtp_code, error.smtp_error, stage="SESSION")
+            raise type(refusal)(f"{where} refused the session: {refusal}", refusal.code) from None
         except smtplib.SMTPServerDisconnected as error:
             raise TransientSendError(f"{where} closed the connection: {error}") from None
         except smtplib.SMTPException as error:  # AUTH not offered, no common mechanism

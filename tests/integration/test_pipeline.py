@@ -1,0 +1,213 @@
+"""The engine on real parts: PostgreSQL, Redis, an aiosmtpd sink, and separate `followup
+scheduler` / `followup worker` processes, on second-scale waits (real time, polled)."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections import Counter, defaultdict
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlmodel import Session, col, select
+
+from models.compliance import ComplianceEntry
+from models.enrollment import Enrollment
+from models.lead import Lead
+from tests.support.processes import Deployment, running, wait_ready, wait_until
+from tests.support.smtp_sink import SmtpSink
+
+pytestmark = pytest.mark.integration
+
+PIPELINE = """
+name: pipeline
+trigger: lead.mql
+steps:
+  - id: one
+    email: p/one
+  - id: two
+    email: p/two
+    wait: 2s
+  - id: three
+    email: p/three
+    wait: 2s
+    thread: true
+"""
+NURTURE = """
+name: nurture
+trigger: lead.nurture
+steps:
+  - id: later
+    email: p/two
+    wait: 1h
+"""
+TEMPLATES = {
+    "p/one.j2": """
+        {% block subject %}{{ lead.first_name }}, one{% endblock %}
+        {% block text %}Hi {{ lead.first_name }}, one. {{ unsubscribe_url }}{% endblock %}
+    """,
+    "p/two.j2": """
+        {% block subject %}{{ lead.first_name }}, two{% endblock %}
+        {% block text %}Hi {{ lead.first_name }}, two. {{ unsubscribe_url }}{% endblock %}
+    """,
+    "p/three.j2": """
+        {% block text %}Hi {{ lead.first_name }}, three. {{ unsubscribe_url }}{% endblock %}
+    """,
+}
+BOUNCE = "bounce@example.com"
+
+
+def leads(count: int) -> list[dict[str, str]]:
+    return [{"email": f"lead{i:03d}@example.com", "first_name": f"Lead{i:03d}"}
+            for i in range(count)]
+
+
+def expected_subjects(first_name: str) -> list[str]:
+    return [f"{first_name}, one", f"{first_name}, two", f"Re: {first_name}, one"]
+
+
+@pytest.fixture
+def sink() -> Iterator[SmtpSink]:
+    with SmtpSink() as started:
+        yield started
+
+
+@pytest.fixture
+def deployment(
+    tmp_path: Path, postgres_url: str, clean_redis_url: str, sink: SmtpSink
+) -> Iterator[Deployment]:
+    deployed = Deployment(
+        tmp_path, database_url=postgres_url, redis_url=clean_redis_url, smtp_url=sink.url,
+        sequences={"pipeline.yaml": PIPELINE, "nurture.yaml": NURTURE}, templates=TEMPLATES,
+    )
+    yield deployed
+    deployed.close()
+
+
+def messages_by_recipient(sink: SmtpSink) -> dict[str, list]:
+    by_rcpt: dict[str, list] = defaultdict(list)
+    for received in sink.messages:
+        by_rcpt[received.rcpt_tos[0]].append(received.message)
+    return by_rcpt
+
+
+def test_600_emails_reach_the_sink_once_each_in_step_order(
+    deployment: Deployment, sink: SmtpSink, artifacts_dir: Path
+) -> None:
+    """Given 2 schedulers and 2x4 workers, when 200 leads enroll in 3 steps, 600 arrive once."""
+    with running(deployment.env, deployment.folder) as processes:
+        workers = processes.worker(processes=2, threads=4)
+        schedulers = [processes.scheduler(f"scheduler-{i}") for i in (1, 2)]
+        wait_ready(workers, "worker started", count=2)
+        for scheduler in schedulers:
+            wait_ready(scheduler, "scheduler started")
+        started = time.monotonic()
+        deployment.enroll(leads(200))
+        counts = wait_until(deployment.sent_when(600), timeout=180, processes=processes,
+                            what="600 sent touches")
+        wall = time.monotonic() - started
+
+    assert counts == {"sent": 600}
+    by_rcpt = messages_by_recipient(sink)
+    assert sorted(by_rcpt) == sorted(lead["email"] for lead in leads(200))
+    for lead in leads(200):
+        received = by_rcpt[lead["email"]]
+        assert [str(m["Subject"]) for m in received] == expected_subjects(lead["first_name"])
+        assert received[2]["In-Reply-To"] == received[0]["Message-ID"]
+    sink_ids = sink.message_ids()
+    assert len(sink_ids) == len(set(sink_ids)) == 600
+    rows = deployment.touches()
+    assert {touch.message_id for touch, _ in rows if touch.status == "sent"} == set(sink_ids)
+    assert all(touch.attempts == 1 for touch, _ in rows)
+    completed = defaultdict(dict)
+    for touch, email in rows:
+        completed[email][touch.step] = touch.completed_at
+    for steps in completed.values():
+        assert steps["two"] - steps["one"] >= timedelta(seconds=2)
+        assert steps["three"] - steps["two"] >= timedelta(seconds=2)
+    burst = [touch.completed_at for touch, _ in rows if touch.step == "one"]
+    burst_seconds = (max(burst) - min(burst)).total_seconds()
+    figures = {"emails": 600, "wall_seconds": round(wall, 2),
+               "messages_per_second": round(600 / wall, 1),
+               "first_step_burst_seconds": round(burst_seconds, 2),
+               "first_step_messages_per_second": round(200 / max(burst_seconds, 0.001), 1)}
+    (artifacts_dir / "pipeline-600.json").write_text(json.dumps(figures, indent=2))
+    print(figures)
+
+
+class FailFirst:
+    """A sink predicate that refuses each of `addresses` for its first `times` recipients."""
+
+    def __init__(self, addresses: set[str], times: int) -> None:
+        self.addresses, self.times = addresses, times
+        self.seen: Counter[str] = Counter()
+        self.lock = threading.Lock()
+
+    def __call__(self, address: str) -> bool:
+        with self.lock:
+            if address not in self.addresses or self.seen[address] >= self.times:
+                return False
+            self.seen[address] += 1
+            return True
+
+
+def test_451_is_retried_until_sent_and_550_fails_and_suppresses(
+    deployment: Deployment, sink: SmtpSink, artifacts_dir: Path
+) -> None:
+    """Given 451 twice for every 5th lead and 550 5.1.1 for one: retried to sent; one suppressed."""
+    crowd = leads(40)
+    deferred = {lead["email"] for lead in crowd[::5]}
+    sink.fail(BOUNCE, "550 5.1.1 <bounce@example.com>: no such user")
+    sink.fail(FailFirst(deferred, times=2), "451 4.3.0 mailbox busy, try again later")
+    with running(deployment.env, deployment.folder) as processes:
+        workers = processes.worker(processes=1, threads=4)
+        scheduler = processes.scheduler()
+        wait_ready(workers, "worker started")
+        wait_ready(scheduler, "scheduler started")
+        deployment.enroll([{"email": BOUNCE, "first_name": "Bounce"}], event_type="lead.nurture")
+        started, enrolled_at = time.monotonic(), deployment.rt.clock.now()
+        deployment.enroll([*crowd, {"email": BOUNCE, "first_name": "Bounce"}])
+        counts = wait_until(deployment.sent_when(120), timeout=120, processes=processes,
+                            what="120 sent touches and the bounce decided")
+        wall = time.monotonic() - started
+
+    assert counts == {"sent": 120, "failed": 1, "cancelled": 1}
+    rows = deployment.touches()
+    retried = [t for t, email in rows if email in deferred and t.step == "one"]
+    assert len(retried) == 8 and all(t.attempts == 3 and t.status == "sent" for t in retried)
+    assert all(t.attempts == 1 for t, email in rows if email not in deferred | {BOUNCE})
+    by_rcpt = messages_by_recipient(sink)
+    for lead in crowd:
+        assert [str(m["Subject"]) for m in by_rcpt[lead["email"]]] == expected_subjects(
+            lead["first_name"])
+    assert BOUNCE not in by_rcpt
+    assert len(sink.message_ids()) == len(set(sink.message_ids())) == 120
+
+    bounced = {t.step: t for t, email in rows if email == BOUNCE}
+    assert set(bounced) == {"one", "later"}  # no later pipeline step was ever planned
+    assert bounced["one"].status == "failed" and "5.1.1" in (bounced["one"].detail or "")
+    assert bounced["later"].status == "cancelled"
+    assert bounced["later"].detail == "exited: email.bounced"
+    with Session(deployment.rt.engine) as session:
+        lead = session.exec(select(Lead).where(Lead.email == BOUNCE)).one()
+        assert lead.suppressed_at is not None and lead.suppressed_reason == "email.bounced"
+        exits = session.exec(select(Enrollment.status, Enrollment.exit_reason)
+                             .where(Enrollment.lead_id == lead.id)).all()
+        assert sorted(exits) == [("exited", "email.bounced")] * 2
+        failed = session.exec(select(ComplianceEntry).where(
+            ComplianceEntry.kind == "touch.failed", col(ComplianceEntry.lead) == BOUNCE)).all()
+        assert len(failed) == 1 and "5.1.1" in (failed[0].detail or "")
+
+    def sent_after(emails: set[str]) -> float:
+        return max((t.completed_at - enrolled_at).total_seconds()
+                   for t, email in rows if email in emails and t.step == "one")
+
+    figures = {"wall_seconds": round(wall, 2), "retried_touches": len(retried),
+               "first_step_sent_after_seconds_max_with_two_451": round(sent_after(deferred), 2),
+               "first_step_sent_after_seconds_max_without": round(
+                   sent_after({lead["email"] for lead in crowd} - deferred), 2)}
+    (artifacts_dir / "pipeline-retries.json").write_text(json.dumps(figures, indent=2))
+    print(figures)

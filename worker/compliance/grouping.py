@@ -1,0 +1,52 @@
+"""How report rows are keyed (owner, sequence, UTC day/week/month) and windowed, in portable SQL."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from sqlalchemy import func
+from sqlalchemy.sql.elements import ColumnElement
+from sqlmodel import col
+
+from models.enrollment import Enrollment
+
+GroupBy = Literal["owner", "sequence", "day", "week", "month"]
+GROUPINGS: tuple[str, ...] = ("owner", "sequence", "day", "week", "month")
+NO_OWNER = "(no owner)"
+TOTAL_KEY = "\0total"  # the partition of "every row", never a real key
+
+
+def period_key(column: Any, by: str, dialect: str) -> ColumnElement[str]:
+    """The UTC day, ISO-week Monday or month of a timestamp, as text, on SQLite and PostgreSQL."""
+    if dialect == "sqlite":
+        if by == "week":
+            return func.date(column, "-6 days", "weekday 1")
+        return func.strftime("%Y-%m-%d" if by == "day" else "%Y-%m", column)
+    utc = func.timezone("UTC", column)
+    if by == "week":
+        return func.to_char(func.date_trunc("week", utc), "YYYY-MM-DD")
+    return func.to_char(utc, "YYYY-MM-DD" if by == "day" else "YYYY-MM")
+
+
+def owner_key() -> ColumnElement[str]:
+    return func.coalesce(col(Enrollment.owner), NO_OWNER)
+
+
+def group_key(by: str, dialect: str) -> ColumnElement[str]:
+    """The row key of an enrollment: its owner, its sequence, or the period it enrolled in."""
+    if by == "owner":
+        return owner_key()
+    if by == "sequence":
+        return col(Enrollment.sequence)  # type: ignore[return-value]
+    return period_key(col(Enrollment.enrolled_at), by, dialect)
+
+
+def enrolled_window(since: datetime | None, until: datetime | None) -> list[ColumnElement[bool]]:
+    """Reports are cohorts: the enrollments that started in [since, until)."""
+    conditions = []
+    if since is not None:
+        conditions.append(col(Enrollment.enrolled_at) >= since)
+    if until is not None:
+        conditions.append(col(Enrollment.enrolled_at) < until)
+    return conditions

@@ -1,0 +1,75 @@
+"""Pause and resume enrollments (an owner on holiday) without losing their schedule."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import update
+from sqlmodel import Session, col, select
+
+from models.enrollment import Enrollment, EnrollmentStatus
+from models.lead import Lead
+from models.touch import WAITING, Touch, TouchStatus
+from worker.calendar import next_opening
+from worker.versions import VersionStore
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Which enrollments: any combination of lead, owner and sequence (at least one)."""
+
+    email: str | None = None
+    owner: str | None = None
+    sequence: str | None = None
+
+    def __post_init__(self) -> None:
+        if not (self.email or self.owner or self.sequence):
+            raise ValueError("name at least one of --email, --owner or --sequence")
+
+    def query(self, status: EnrollmentStatus):  # type: ignore[no-untyped-def]  # a Select
+        statement = select(Enrollment, Lead).join(Lead, col(Lead.id) == Enrollment.lead_id).where(
+            Enrollment.status == status
+        )
+        if self.email:
+            statement = statement.where(Lead.email == self.email.strip().lower())
+        if self.owner:
+            statement = statement.where(Enrollment.owner == self.owner.strip().lower())
+        if self.sequence:
+            statement = statement.where(Enrollment.sequence == self.sequence)
+        return statement
+
+
+def pause(session: Session, selection: Selection, *, now: datetime) -> int:
+    """Hold every touch that has not gone out; returns how many enrollments were paused."""
+    rows = session.exec(selection.query(EnrollmentStatus.ACTIVE)).all()
+    for enrollment, _lead in rows:
+        enrollment.status, enrollment.paused_at = EnrollmentStatus.PAUSED, now
+        session.add(enrollment)
+        session.exec(  # type: ignore[call-overload]
+            update(Touch)
+            .where(Touch.enrollment_id == enrollment.id,
+                   col(Touch.status).in_((*WAITING, TouchStatus.QUEUED)))
+            .values(status=TouchStatus.HELD, lease_until=None)
+        )
+    return len(rows)
+
+
+def resume(session: Session, selection: Selection, *, now: datetime, versions: VersionStore) -> int:
+    """Each held touch keeps the wait it had left, then moves to its lead's next window opening."""
+    rows = session.exec(selection.query(EnrollmentStatus.PAUSED)).all()
+    for enrollment, lead in rows:
+        spec = versions.get(session, enrollment.version)
+        zone = spec.zone_for(lead.timezone)
+        paused_at = enrollment.paused_at or now
+        held = session.exec(
+            select(Touch).where(Touch.enrollment_id == enrollment.id, Touch.status == TouchStatus.HELD)
+        ).all()
+        for touch in held:
+            remaining = max(touch.due_at - paused_at, timedelta(0))
+            touch.due_at = next_opening(now + remaining, spec.calendar, zone)
+            touch.status = TouchStatus.SCHEDULED
+            session.add(touch)
+        enrollment.status, enrollment.paused_at = EnrollmentStatus.ACTIVE, None
+        session.add(enrollment)
+    return len(rows)
