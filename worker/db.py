@@ -48,7 +48,11 @@ def _tune_sqlite(engine: Engine) -> None:
 
 
 def create_schema(engine: Engine) -> None:
-    SQLModel.metadata.create_all(engine)
+    """Create missing tables; on PostgreSQL under an advisory lock, as processes start together."""
+    with engine.begin() as connection:
+        if engine.dialect.name == "postgresql":
+            connection.execute(text("SELECT pg_advisory_xact_lock(7301)"))
+        SQLModel.metadata.create_all(connection)
 
 
 def drop_schema(engine: Engine) -> None:

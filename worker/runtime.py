@@ -82,7 +82,7 @@ def build_runtime(
         create_schema(engine)
     runtime = Runtime(
         settings=settings, engine=engine,
-        sender=sender or make_sender(settings.smtp_url, settings.outbox_dir),
+        sender=sender or make_sender(settings.smtp_url, settings.outbox_dir, clock=clock),
         renderer=renderer, catalog=catalog, clock=clock or SystemClock(),
     )
     runtime._fingerprint = folder_fingerprint(settings.sequences_dir, settings.templates_dir)
