@@ -267,3 +267,18 @@ def test_preview_matches_what_the_scheduler_does(tmp_path, harnesses):
     h.event("lead.mql", "ana@example.com", lead={"timezone": "America/New_York"})
     h.advance(timedelta(days=10))
     assert [t.completed_at for t in h.touches(status="sent")] == [p.due_utc for p in timeline]
+
+
+def test_a_removed_sequence_runs_its_enrollments_to_the_end_and_status_says_so(tmp_path, harnesses):
+    """Given an active enrollment, when its file is removed, it finishes and `status` names it."""
+    h = build(tmp_path, harnesses, sequence(step("one"), step("two", wait="1d")),
+              files={"keep.yaml": "trigger: form.submitted\nsteps:\n  - id: one\n    email: t/one\n"})
+    h.event("lead.mql", "ana@example.com")
+    h.advance(timedelta(hours=1))
+    (tmp_path / "sequences" / "s.yaml").unlink()
+    assert h.rt.refresh_catalog(min_interval=0)
+    assert collect_status(h.rt).orphaned_sequences == {"s": 1}
+    assert h.event("lead.mql", "ben@example.com").enrolled == []
+    h.advance(timedelta(days=2))
+    assert [m.subject for m in h.sent] == ["One", "Two"]
+    assert collect_status(h.rt).orphaned_sequences == {}
