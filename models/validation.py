@@ -37,3 +37,16 @@ def normalise_timezone(value: str) -> str:
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError(f"unknown time zone {value!r} (use an IANA name)") from None
     return name
+
+
+def normalise_sender(value: str) -> str:
+    """`addr` or `Name <addr>` on one line; raises ValueError with the reason."""
+    from email.utils import parseaddr
+
+    if any(ord(c) < 32 for c in value):
+        raise ValueError("must be on one line")
+    try:
+        normalise_email(parseaddr(value)[1])
+    except ValueError:
+        raise ValueError(f"{value!r} must be an address or 'Name <address>'") from None
+    return value

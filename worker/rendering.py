@@ -16,9 +16,13 @@ from jinja2 import (
     TemplateNotFound,
     meta,
 )
-from jinja2.sandbox import SandboxedEnvironment
+from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 TEMPLATE_SUFFIX = ".j2"
+# What a broken template raises while rendering; RecursionError: a template including itself.
+_TEMPLATE_FAILURES = (
+    TemplateError, ArithmeticError, TypeError, ValueError, LookupError, RecursionError,
+)
 _WHITESPACE = re.compile(r"\s+")
 
 
@@ -38,6 +42,27 @@ def template_path(name: str) -> str:
     return f"{name}{TEMPLATE_SUFFIX}"
 
 
+MAX_REPEAT_LENGTH = 100_000  # characters or items a `*` may build inside a template
+MAX_POWER = 1_000  # the largest exponent `**` accepts
+
+
+class BoundedSandbox(ImmutableSandboxedEnvironment):
+    """The read-only sandbox, plus bounds on `*` and `**`, which could otherwise eat memory."""
+
+    intercepted_binops = frozenset({"*", "**"})
+
+    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        if operator == "**":
+            if isinstance(right, int | float) and abs(right) > MAX_POWER:
+                raise ValueError(f"exponent {right} is too large for a template")
+            return left**right
+        for sequence, count in ((left, right), (right, left)):
+            repeats = isinstance(sequence, str | list | tuple) and isinstance(count, int)
+            if repeats and len(sequence) * count > MAX_REPEAT_LENGTH:
+                raise ValueError("a repeated value longer than 100000 is not allowed in a template")
+        return left * right
+
+
 class Renderer:
     """Renders email templates and task texts; HTML blocks are autoescaped, the others are not.
 
@@ -50,8 +75,9 @@ class Renderer:
             DictLoader(dict(sources)) if sources is not None else FileSystemLoader(str(templates_dir))
         )
         common = {"loader": loader, "undefined": StrictUndefined, "keep_trailing_newline": False}
-        self._plain = SandboxedEnvironment(autoescape=False, **common)  # type: ignore[arg-type]
-        self._html = SandboxedEnvironment(autoescape=True, **common)  # type: ignore[arg-type]
+        # Immutable: a template must not change the lead/sample data other blocks and checks share.
+        self._plain = BoundedSandbox(autoescape=False, **common)  # type: ignore[arg-type]
+        self._html = BoundedSandbox(autoescape=True, **common)  # type: ignore[arg-type]
 
     def exists(self, name: str) -> bool:
         try:
@@ -79,8 +105,10 @@ class Renderer:
             text = self._block(self._plain, name, "text", context)
             html = self._block(self._html, name, "html", context)
         except TemplateNotFound as exc:
-            raise RenderError(f"template {template_path(name)!r} not found ({exc})") from None
-        except (TemplateError, ArithmeticError, TypeError, ValueError, LookupError) as exc:
+            missing = exc.name if isinstance(exc.name, str) else str(exc)
+            where = "" if missing == template_path(name) else f"{template_path(name)}: "
+            raise RenderError(f"{where}template {missing!r} not found") from None
+        except _TEMPLATE_FAILURES as exc:
             raise RenderError(f"{template_path(name)}: {type(exc).__name__}: {exc}") from None
         if text is None:
             raise RenderError(f"{template_path(name)}: no {{% block text %}}")
@@ -94,12 +122,12 @@ class Renderer:
         """A one-line template such as a task's text."""
         try:
             return _WHITESPACE.sub(" ", self._plain.from_string(source).render(context)).strip()
-        except (TemplateError, ArithmeticError, TypeError, ValueError, LookupError) as exc:
+        except _TEMPLATE_FAILURES as exc:
             raise RenderError(f"{type(exc).__name__}: {exc}") from None
 
     @staticmethod
     def _block(
-        env: SandboxedEnvironment, name: str, block: str, context: dict[str, Any]
+        env: ImmutableSandboxedEnvironment, name: str, block: str, context: dict[str, Any]
     ) -> str | None:
         template = env.get_template(template_path(name))
         ctx = template.new_context(context)

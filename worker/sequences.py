@@ -21,8 +21,9 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from models.validation import EVENT_TYPE_PATTERN, normalise_timezone
+from models.validation import EVENT_TYPE_PATTERN, normalise_sender, normalise_timezone
 from worker.calendar import ANY_TIME, WEEKDAYS, SendCalendar, check_holiday_country, closed_dates
 from worker.durations import Duration, parse_duration
 from worker.rendering import Renderer
@@ -147,6 +148,19 @@ class SequenceSpec(Strict):
     steps: list[StepSpec] = Field(min_length=1)
     _templates: dict[str, str] = PrivateAttr(default_factory=dict)  # pinned with the version
 
+    @field_validator("sender")
+    @classmethod
+    def _sender(cls, value: str) -> str:
+        """`owner`, `addr` or `Name <addr>`: a typo here would fail every send of the sequence."""
+        if value == "owner":
+            return value
+        try:
+            return normalise_sender(value)
+        except ValueError as exc:
+            if "one line" in str(exc):
+                raise
+            raise ValueError(f"{value!r} must be 'owner', an address or 'Name <address>'") from None
+
     @field_validator("default_timezone")
     @classmethod
     def _zone(cls, value: str) -> str:
@@ -164,9 +178,14 @@ class SequenceSpec(Strict):
     @classmethod
     def _unique_ids(cls, steps: list[StepSpec]) -> list[StepSpec]:
         seen: set[str] = set()
-        for step in steps:
-            if step.id in seen:
-                raise ValueError(f"duplicate step id {step.id!r}")
+        for index, step in enumerate(steps):
+            if step.id in seen:  # located at the repeated id, so file:line points at it
+                raise ValidationError.from_exception_data("steps", [InitErrorDetails(
+                    type=PydanticCustomError(
+                        "duplicate_step", "duplicate step id '{id}'", {"id": step.id}
+                    ),
+                    loc=(index, "id"), input=step.id,
+                )])
             seen.add(step.id)
         return steps
 

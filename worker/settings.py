@@ -9,6 +9,8 @@ from pathlib import Path
 
 from dotenv import dotenv_values
 
+from models.validation import normalise_sender
+
 
 class ConfigError(Exception):
     """A setting is missing or malformed; the message names the variable."""
@@ -57,6 +59,12 @@ class Settings:
                 raise ConfigError(f"FOLLOWUP_{name} must be greater than 0")
             return value
 
+        default_from = get("DEFAULT_FROM")
+        if default_from:
+            try:
+                normalise_sender(default_from)
+            except ValueError as exc:
+                raise ConfigError(f"FOLLOWUP_DEFAULT_FROM: {exc}") from None
         return cls(
             database_url=get("DATABASE_URL") or defaults.database_url,
             redis_url=get("REDIS_URL"),
@@ -66,7 +74,7 @@ class Settings:
             templates_dir=Path(get("TEMPLATES_DIR") or defaults.templates_dir),
             secret_key=get("SECRET_KEY"),
             base_url=(get("BASE_URL") or defaults.base_url).rstrip("/"),
-            default_from=get("DEFAULT_FROM"),
+            default_from=default_from,
             tick_seconds=positive("TICK_SECONDS", defaults.tick_seconds),
             retry_base_seconds=positive("RETRY_BASE_SECONDS", defaults.retry_base_seconds),
             lease_seconds=positive("LEASE_SECONDS", 1.0) if get("LEASE_SECONDS") else None,

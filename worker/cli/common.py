@@ -41,6 +41,8 @@ def settings() -> Settings:
 def runtime(*, need_secret: bool = False, current: Settings | None = None) -> Runtime:
     """Settings -> checked catalog -> runtime; a bad sequence folder stops here with exit 1."""
     config = current or settings()
+    if not config.sequences_dir.is_dir():
+        fail(f"sequences folder {config.sequences_dir} not found (set FOLLOWUP_SEQUENCES_DIR)")
     if need_secret:
         try:
             config.require_secret()

@@ -28,6 +28,8 @@ app = typer.Typer(help="Validate, list and preview sequences.", no_args_is_help=
 
 def _catalog():  # type: ignore[no-untyped-def]  # returns (settings, renderer, catalog)
     config = settings()
+    if not config.sequences_dir.is_dir():
+        fail(f"sequences folder {config.sequences_dir} not found (set FOLLOWUP_SEQUENCES_DIR)")
     renderer = Renderer(config.templates_dir)
     try:
         return config, renderer, load_catalog(config.sequences_dir, renderer)
