@@ -1,4 +1,4 @@
-"""API keys: a random key is shown once; only its sha256 is stored, so a leaked database leaks no key."""
+"""API keys: a random key is shown once; only its sha256 is stored, so the database leaks none."""
 
 from __future__ import annotations
 
@@ -51,9 +51,8 @@ def verify_key(session: Session, key: str) -> str | None:
     """The name of the live key `key` is, else None."""
     if not key or len(key) > 200:
         return None
-    return session.exec(
-        select(ApiKey.name).where(ApiKey.key_hash == hash_key(key), col(ApiKey.revoked_at).is_(None))
-    ).first()
+    live = col(ApiKey.revoked_at).is_(None)
+    return session.exec(select(ApiKey.name).where(ApiKey.key_hash == hash_key(key), live)).first()
 
 
 def list_keys(session: Session) -> list[ApiKey]:

@@ -40,10 +40,10 @@ class SendCalendar:
 ANY_TIME = SendCalendar()
 
 
-def local_to_utc(day: date, minute: int, zone: ZoneInfo) -> datetime:
-    """A local wall time as UTC: non-existent times move forward, ambiguous ones take the first."""
+def local_to_utc(day: date, minute: int, zone: ZoneInfo, fold: int = 0) -> datetime:
+    """A local wall time as UTC: non-existent times move forward, ambiguous ones take `fold`."""
     naive = datetime.combine(day, time()) + timedelta(minutes=minute)
-    return naive.replace(tzinfo=zone, fold=0).astimezone(UTC)
+    return naive.replace(tzinfo=zone, fold=fold).astimezone(UTC)
 
 
 def _wall_to_utc(day: date, wall: time, zone: ZoneInfo) -> datetime:
@@ -65,22 +65,49 @@ def next_opening(moment: datetime, calendar: SendCalendar, zone: ZoneInfo) -> da
     first_day = moment.astimezone(zone).date()
     for offset in range(_SEARCH_DAYS):
         day = first_day + timedelta(days=offset)
-        if not calendar.is_open_day(day):
-            continue
-        opens = local_to_utc(day, calendar.start_minute, zone)
-        closes = local_to_utc(day, calendar.end_minute, zone)
-        if opens.astimezone(zone).date() != day:  # the whole morning is skipped (Apia 2011)
-            continue
-        candidate = max(moment, opens)
-        if candidate < closes:
-            return candidate
+        if calendar.is_open_day(day):
+            found = _first_open_on(day, moment, calendar, zone)
+            if found is not None:
+                return found
     raise ValueError("the send window never opens in the next two years")
+
+
+def _first_open_on(
+    day: date, moment: datetime, calendar: SendCalendar, zone: ZoneInfo
+) -> datetime | None:
+    """An open stretch starts at `moment`, at the opening wall time (twice on a fall-back day)
+    or at an offset change (a DST jump into the window); the earliest open one on `day` wins."""
+    candidates = [moment, *_offset_changes(day, zone)]
+    candidates += [local_to_utc(day, calendar.start_minute, zone, fold) for fold in (0, 1)]
+    usable = [
+        c for c in candidates
+        if c >= moment and c.astimezone(zone).date() == day and is_open(c, calendar, zone)
+    ]
+    return min(usable, default=None)
+
+
+def _offset_changes(day: date, zone: ZoneInfo) -> list[datetime]:
+    """The instant (to the second) the zone's UTC offset changes during local `day`, if it does."""
+    low, high = local_to_utc(day, 0, zone), local_to_utc(day, DAY_MINUTES, zone)
+    offset = low.astimezone(zone).utcoffset()
+    if high.astimezone(zone).utcoffset() == offset:
+        return []
+    low_s, high_s = int(low.timestamp()), int(high.timestamp())
+    while high_s - low_s > 1:
+        middle = (low_s + high_s) // 2
+        if datetime.fromtimestamp(middle, zone).utcoffset() == offset:
+            low_s = middle
+        else:
+            high_s = middle
+    return [datetime.fromtimestamp(high_s, UTC)]
 
 
 def add_wait(moment: datetime, wait: Duration, calendar: SendCalendar, zone: ZoneInfo) -> datetime:
     """`moment` plus `wait`: hours are absolute, days count local calendar days at the same hour."""
     if not wait.is_calendar:
         return moment + wait.fixed
+    if wait.amount == 0:  # re-reading the wall clock would lose the fold: 01:30 EST -> 01:30 EDT
+        return moment
     local = moment.astimezone(zone)
     day = local.date()
     if wait.unit == "business":

@@ -68,7 +68,8 @@ def _claim(rt: Runtime, touch_id: int) -> Job | str:
         claimed = session.exec(  # type: ignore[call-overload]
             update(Touch)
             .where(col(Touch.id) == touch_id, col(Touch.status) == TouchStatus.QUEUED)
-            .values(status=TouchStatus.SENDING, lease_until=now + SENDING_LEASE,
+            .values(status=TouchStatus.SENDING,
+                    lease_until=now + lease(SENDING_LEASE, rt.settings.lease_seconds),
                     attempts=col(Touch.attempts) + 1)
         ).rowcount
         if claimed != 1:
@@ -88,7 +89,7 @@ def _claim(rt: Runtime, touch_id: int) -> Job | str:
         step = spec.step(touch.step)
         assert step is not None
         if touch.message_id is None:
-            touch.message_id = make_message_id(_domain(sender))
+            touch.message_id = _message_id(sender)
         touch.sender = sender
         session.add(touch)
         return Job(
@@ -142,6 +143,14 @@ def _address(sender: str | None) -> str:
 
 def _domain(sender: str | None) -> str:
     return _address(sender).rpartition("@")[2] or "followup.invalid"
+
+
+def _message_id(sender: str | None) -> str:
+    """A malformed sender must not crash the claim (re-driven forever); the send reports it."""
+    try:
+        return make_message_id(_domain(sender))
+    except ValueError:
+        return make_message_id("followup.invalid")
 
 
 def _day(rt: Runtime, sender: str | None, now: datetime) -> str | None:

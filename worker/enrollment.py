@@ -89,7 +89,7 @@ def apply_event(
     at = min(event_row.occurred_at, now)
     lead, _ = upsert_lead(session, event.lead, now=now)
     if event.type in SUPPRESSING_EVENTS:
-        suppress_lead(session, lead, reason=event.type, at=at, now=now)
+        outcome.exited += suppress_lead(session, lead, reason=event.type, at=at, now=now)
         outcome.suppressed = True
     elif event.type == "task.completed":
         outcome.completed_tasks = complete_task(
@@ -168,14 +168,19 @@ def exit_enrollment(
     refresh_verdict(session, enrollment, lead.email, now, exit=Exit(at, reason))
 
 
-def suppress_lead(session: Session, lead: Lead, *, reason: str, at: datetime, now: datetime) -> None:
-    """Never mail this address again, and end everything it is enrolled in."""
+def suppress_lead(
+    session: Session, lead: Lead, *, reason: str, at: datetime, now: datetime
+) -> list[str]:
+    """Never mail this address again, and end everything it is enrolled in (names returned)."""
     if lead.suppressed_at is None:
         lead.suppressed_at = at
         lead.suppressed_reason = reason
         session.add(lead)
+    exited = []
     for enrollment in _open_enrollments(session, lead):
         exit_enrollment(session, enrollment, lead, reason=reason, at=at, now=now)
+        exited.append(enrollment.sequence)
+    return exited
 
 
 def complete_task(
@@ -212,15 +217,20 @@ def log_manual_touch(
 ) -> None:
     """A call or email outside any sequence: counted toward every open SLA of the lead."""
     enrollments = _open_enrollments(session, lead)
-    log.append(session, ComplianceKind.TOUCH_LOGGED, at=at, lead=lead.email, owner=lead.owner,
-               detail=detail)
+    if not enrollments:  # on record even though it counts toward no SLA
+        log.append(session, ComplianceKind.TOUCH_LOGGED, at=at, lead=lead.email, owner=lead.owner,
+                   detail=detail)
     for enrollment in enrollments:
-        session.add(Touch(
+        touch = Touch(
             enrollment_id=enrollment.id, lead_id=lead.id, step="manual", kind=TouchKind.LOGGED,  # type: ignore[arg-type]
             status=TouchStatus.DONE, due_at=at, completed_at=at, detail=detail,
-        ))
+        )
+        session.add(touch)
         note_touch_completed(enrollment, at)
         session.flush()
+        # one entry per enrollment it counts toward, so the log alone can rebuild the counts
+        log.append(session, ComplianceKind.TOUCH_LOGGED, at=at, lead=lead.email,
+                   enrollment=enrollment, step="manual", touch_id=touch.id, detail=detail)
         refresh_verdict(session, enrollment, lead.email, now)
         session.add(enrollment)
 

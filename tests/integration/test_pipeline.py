@@ -3,12 +3,11 @@ scheduler` / `followup worker` processes, on second-scale waits (real time, poll
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections import Counter, defaultdict
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -17,7 +16,7 @@ from sqlmodel import Session, col, select
 from models.compliance import ComplianceEntry
 from models.enrollment import Enrollment
 from models.lead import Lead
-from tests.support.processes import Deployment, running, wait_ready, wait_until
+from tests.support.processes import Deployment, running, save_figures, start_ready
 from tests.support.smtp_sink import SmtpSink
 
 pytestmark = pytest.mark.integration
@@ -94,48 +93,52 @@ def messages_by_recipient(sink: SmtpSink) -> dict[str, list]:
     return by_rcpt
 
 
-def test_600_emails_reach_the_sink_once_each_in_step_order(
-    deployment: Deployment, sink: SmtpSink, artifacts_dir: Path
-) -> None:
-    """Given 2 schedulers and 2x4 workers, when 200 leads enroll in 3 steps, 600 arrive once."""
-    with running(deployment.env, deployment.folder) as processes:
-        workers = processes.worker(processes=2, threads=4)
-        schedulers = [processes.scheduler(f"scheduler-{i}") for i in (1, 2)]
-        wait_ready(workers, "worker started", count=2)
-        for scheduler in schedulers:
-            wait_ready(scheduler, "scheduler started")
-        started = time.monotonic()
-        deployment.enroll(leads(200))
-        counts = wait_until(deployment.sent_when(600), timeout=180, processes=processes,
-                            what="600 sent touches")
-        wall = time.monotonic() - started
-
-    assert counts == {"sent": 600}
+def assert_three_in_order(sink: SmtpSink, crowd: list[dict[str, str]]) -> None:
+    """Each lead got its 3 subjects in step order; the third replies in the first's thread."""
     by_rcpt = messages_by_recipient(sink)
-    assert sorted(by_rcpt) == sorted(lead["email"] for lead in leads(200))
-    for lead in leads(200):
+    for lead in crowd:
         received = by_rcpt[lead["email"]]
         assert [str(m["Subject"]) for m in received] == expected_subjects(lead["first_name"])
         assert received[2]["In-Reply-To"] == received[0]["Message-ID"]
-    sink_ids = sink.message_ids()
-    assert len(sink_ids) == len(set(sink_ids)) == 600
-    rows = deployment.touches()
-    assert {touch.message_id for touch, _ in rows if touch.status == "sent"} == set(sink_ids)
-    assert all(touch.attempts == 1 for touch, _ in rows)
-    completed = defaultdict(dict)
+
+
+def assert_waits_kept(rows: list) -> None:
+    """Step two went out at least 2s after step one, and three at least 2s after two."""
+    completed: dict[str, dict[str, datetime]] = defaultdict(dict)
     for touch, email in rows:
         completed[email][touch.step] = touch.completed_at
     for steps in completed.values():
         assert steps["two"] - steps["one"] >= timedelta(seconds=2)
         assert steps["three"] - steps["two"] >= timedelta(seconds=2)
+
+
+def test_600_emails_reach_the_sink_once_each_in_step_order(
+    deployment: Deployment, sink: SmtpSink, artifacts_dir: Path
+) -> None:
+    """Given 2 schedulers and 2x4 workers, when 200 leads enroll in 3 steps, 600 arrive once."""
+    with running(deployment.env, deployment.folder) as processes:
+        start_ready(processes, schedulers=2, worker_processes=2, threads=4)
+        started = time.monotonic()
+        deployment.enroll(leads(200))
+        counts = deployment.wait_sent(600, processes=processes, timeout=180)
+        wall = time.monotonic() - started
+
+    assert counts == {"sent": 600}
+    assert sorted(messages_by_recipient(sink)) == sorted(lead["email"] for lead in leads(200))
+    assert_three_in_order(sink, leads(200))
+    sink_ids = sink.message_ids()
+    assert len(sink_ids) == len(set(sink_ids)) == 600
+    rows = deployment.touches()
+    assert {touch.message_id for touch, _ in rows} == set(sink_ids)
+    assert all(touch.attempts == 1 for touch, _ in rows)
+    assert_waits_kept(rows)
     burst = [touch.completed_at for touch, _ in rows if touch.step == "one"]
-    burst_seconds = (max(burst) - min(burst)).total_seconds()
-    figures = {"emails": 600, "wall_seconds": round(wall, 2),
-               "messages_per_second": round(600 / wall, 1),
-               "first_step_burst_seconds": round(burst_seconds, 2),
-               "first_step_messages_per_second": round(200 / max(burst_seconds, 0.001), 1)}
-    (artifacts_dir / "pipeline-600.json").write_text(json.dumps(figures, indent=2))
-    print(figures)
+    burst_seconds = max((max(burst) - min(burst)).total_seconds(), 0.001)
+    save_figures(artifacts_dir, "pipeline-600", {
+        "emails": 600, "wall_seconds": round(wall, 2),
+        "messages_per_second": round(600 / wall, 1),
+        "first_step_burst_seconds": round(burst_seconds, 2),
+        "first_step_messages_per_second": round(200 / burst_seconds, 1)})
 
 
 class FailFirst:
@@ -154,39 +157,9 @@ class FailFirst:
             return True
 
 
-def test_451_is_retried_until_sent_and_550_fails_and_suppresses(
-    deployment: Deployment, sink: SmtpSink, artifacts_dir: Path
-) -> None:
-    """Given 451 twice for every 5th lead and 550 5.1.1 for one: retried to sent; one suppressed."""
-    crowd = leads(40)
-    deferred = {lead["email"] for lead in crowd[::5]}
-    sink.fail(BOUNCE, "550 5.1.1 <bounce@example.com>: no such user")
-    sink.fail(FailFirst(deferred, times=2), "451 4.3.0 mailbox busy, try again later")
-    with running(deployment.env, deployment.folder) as processes:
-        workers = processes.worker(processes=1, threads=4)
-        scheduler = processes.scheduler()
-        wait_ready(workers, "worker started")
-        wait_ready(scheduler, "scheduler started")
-        deployment.enroll([{"email": BOUNCE, "first_name": "Bounce"}], event_type="lead.nurture")
-        started, enrolled_at = time.monotonic(), deployment.rt.clock.now()
-        deployment.enroll([*crowd, {"email": BOUNCE, "first_name": "Bounce"}])
-        counts = wait_until(deployment.sent_when(120), timeout=120, processes=processes,
-                            what="120 sent touches and the bounce decided")
-        wall = time.monotonic() - started
-
-    assert counts == {"sent": 120, "failed": 1, "cancelled": 1}
-    rows = deployment.touches()
-    retried = [t for t, email in rows if email in deferred and t.step == "one"]
-    assert len(retried) == 8 and all(t.attempts == 3 and t.status == "sent" for t in retried)
-    assert all(t.attempts == 1 for t, email in rows if email not in deferred | {BOUNCE})
-    by_rcpt = messages_by_recipient(sink)
-    for lead in crowd:
-        assert [str(m["Subject"]) for m in by_rcpt[lead["email"]]] == expected_subjects(
-            lead["first_name"])
-    assert BOUNCE not in by_rcpt
-    assert len(sink.message_ids()) == len(set(sink.message_ids())) == 120
-
-    bounced = {t.step: t for t, email in rows if email == BOUNCE}
+def assert_bounce_handled(deployment: Deployment, rows: list) -> None:
+    """550 5.1.1: the touch failed with the reason, the lead is suppressed, the rest cancelled."""
+    bounced = {touch.step: touch for touch, email in rows if email == BOUNCE}
     assert set(bounced) == {"one", "later"}  # no later pipeline step was ever planned
     assert bounced["one"].status == "failed" and "5.1.1" in (bounced["one"].detail or "")
     assert bounced["later"].status == "cancelled"
@@ -201,13 +174,38 @@ def test_451_is_retried_until_sent_and_550_fails_and_suppresses(
             ComplianceEntry.kind == "touch.failed", col(ComplianceEntry.lead) == BOUNCE)).all()
         assert len(failed) == 1 and "5.1.1" in (failed[0].detail or "")
 
-    def sent_after(emails: set[str]) -> float:
-        return max((t.completed_at - enrolled_at).total_seconds()
-                   for t, email in rows if email in emails and t.step == "one")
 
-    figures = {"wall_seconds": round(wall, 2), "retried_touches": len(retried),
-               "first_step_sent_after_seconds_max_with_two_451": round(sent_after(deferred), 2),
-               "first_step_sent_after_seconds_max_without": round(
-                   sent_after({lead["email"] for lead in crowd} - deferred), 2)}
-    (artifacts_dir / "pipeline-retries.json").write_text(json.dumps(figures, indent=2))
-    print(figures)
+def test_451_is_retried_until_sent_and_550_fails_and_suppresses(
+    deployment: Deployment, sink: SmtpSink, artifacts_dir: Path
+) -> None:
+    """Given 451 twice for every 5th lead and 550 5.1.1 for one: retried to sent; one suppressed."""
+    crowd = leads(40)
+    deferred = {lead["email"] for lead in crowd[::5]}
+    sink.fail(BOUNCE, "550 5.1.1 <bounce@example.com>: no such user")
+    sink.fail(FailFirst(deferred, times=2), "451 4.3.0 mailbox busy, try again later")
+    with running(deployment.env, deployment.folder) as processes:
+        start_ready(processes)
+        deployment.enroll([{"email": BOUNCE, "first_name": "Bounce"}], event_type="lead.nurture")
+        enrolled_at = deployment.rt.clock.now()
+        deployment.enroll([*crowd, {"email": BOUNCE, "first_name": "Bounce"}])
+        counts = deployment.wait_sent(120, processes=processes, timeout=120)
+
+    assert counts == {"sent": 120, "failed": 1, "cancelled": 1}
+    rows = deployment.touches()
+    retried = [t for t, email in rows if email in deferred and t.step == "one"]
+    assert len(retried) == 8 and all(t.attempts == 3 and t.status == "sent" for t in retried)
+    assert all(t.attempts == 1 for t, email in rows if email not in deferred | {BOUNCE})
+    assert_three_in_order(sink, crowd)
+    assert BOUNCE not in messages_by_recipient(sink)
+    assert len(sink.message_ids()) == len(set(sink.message_ids())) == 120
+    assert_bounce_handled(deployment, rows)
+
+    def first_step_sent_after(emails: set[str]) -> float:
+        return round(max((t.completed_at - enrolled_at).total_seconds()
+                         for t, email in rows if email in emails and t.step == "one"), 2)
+
+    save_figures(artifacts_dir, "pipeline-retries", {
+        "retried_touches": len(retried),
+        "first_step_sent_after_seconds_with_two_451": first_step_sent_after(deferred),
+        "first_step_sent_after_seconds_without": first_step_sent_after(
+            {lead["email"] for lead in crowd} - deferred)})

@@ -1,12 +1,15 @@
 """Real `followup scheduler` / `followup worker` subprocesses for integration tests.
 
-Each process gets its own session (process group), so stopping or kill -9 reaches the worker
-children too; its stderr goes to a file that is dumped when a test fails. Waiting is polling
-with a deadline: these tiers run on the real clock, and a dead process fails the wait at once.
+A Deployment writes the sequence/template folders and the env, and keeps a runtime in the test
+process to enroll leads and read the database. Each process gets its own session (process
+group), so stopping or kill -9 reaches the worker children too; its output goes to a file that
+is dumped when a test fails. Waiting is polling with a deadline: these tiers run on the real
+clock (seconds-scale waits), and a process that died fails the wait at once.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -135,6 +138,9 @@ class Processes:
     ) -> FollowupProcess:
         return self.start(name, "worker", "--processes", str(processes), "--threads", str(threads))
 
+    def named(self, name: str) -> FollowupProcess:
+        return next(process for process in self.started if process.name == name)
+
     def kill(self, process: FollowupProcess) -> None:
         """A crash on purpose: the process is no longer expected to run."""
         self.expected_dead.add(process.name)
@@ -146,10 +152,9 @@ class Processes:
                 raise ProcessDied(f"{process.name} exited with {process.popen.returncode}:\n"
                                   f"{process.output()}")
 
-    def stop_all(self) -> None:
-        for process in self.started:
-            if process.alive:
-                process.stop()
+    def stop_all(self) -> dict[str, int]:
+        """SIGTERM each running process; returns the exit codes of those that ran till now."""
+        return {process.name: process.stop() for process in self.started if process.alive}
 
     def dump(self) -> str:
         return "\n".join(f"----- {p.name} ({' '.join(p.args)}) -----\n{p.output()}"
@@ -158,22 +163,27 @@ class Processes:
 
 @contextmanager
 def running(env: dict[str, str], folder: Path) -> Iterator[Processes]:
-    """Start processes inside; on failure their output is printed (pytest shows it)."""
+    """Start processes inside; they must stop cleanly at the end. On any failure their output
+    is printed (pytest shows it with the failure)."""
     processes = Processes(env, folder)
     try:
         yield processes
+        processes.check_alive()
+        unclean = {name: code for name, code in processes.stop_all().items() if code != 0}
+        assert not unclean, f"processes did not stop cleanly on SIGTERM: {unclean}"
     except BaseException:
         processes.stop_all()
         print(processes.dump(), file=sys.stderr)
         raise
-    processes.stop_all()
 
 
 def wait_until(
     condition: Callable[[], T | None], *, timeout: float, what: str,
     processes: Processes | None = None, poll: float = 0.2,
+    explain: Callable[[], object] | None = None,
 ) -> T:
-    """Poll until `condition()` is truthy and return it; fail after `timeout` seconds."""
+    """Poll until `condition()` is truthy and return it; fail after `timeout` seconds
+    with `explain()` (the state worth seeing) in the message."""
     deadline = time.monotonic() + timeout
     last: T | None = None
     while time.monotonic() < deadline:
@@ -183,7 +193,8 @@ def wait_until(
         if processes is not None:
             processes.check_alive()
         time.sleep(poll)
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what} (last: {last!r})")
+    state = explain() if explain is not None else last
+    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}: {state!r}")
 
 
 class Deployment:
@@ -222,12 +233,20 @@ class Deployment:
             query = select(Touch, Lead.email).join(Lead, col(Lead.id) == Touch.lead_id)
             return list(session.exec(query.order_by(col(Touch.id))).all())
 
-    def sent_when(self, total: int) -> Callable[[], dict[str, int] | None]:
-        """A wait_until condition: every touch is final and `total` of them were sent."""
-        def condition() -> dict[str, int] | None:
+    def wait_sent(self, total: int, *, processes: Processes, timeout: float) -> dict[str, int]:
+        """Until every touch is final and `total` were sent; returns the counts by status."""
+        def done() -> dict[str, int] | None:
             counts = self.counts()
             return counts if counts.get("sent", 0) >= total and _all_final(counts) else None
-        return condition
+
+        return wait_until(done, timeout=timeout, processes=processes, explain=self.unfinished,
+                          what=f"{total} sent touches")
+
+    def unfinished(self) -> dict[str, object]:
+        """The counts and the first touches not final yet, for a timeout's message."""
+        pending = [(t.id, email, t.step, str(t.status), t.attempts, t.due_at, t.lease_until,
+                    t.last_error) for t, email in self.touches() if t.status not in FINAL]
+        return {"counts": self.counts(), "unfinished": pending[:10]}
 
     def close(self) -> None:
         self.rt.close()
@@ -245,3 +264,23 @@ def wait_ready(process: FollowupProcess, marker: str, *, count: int = 1,
             raise ProcessDied(f"{process.name} exited during start-up:\n{process.output()}")
         return process.log_path.read_text(errors="replace").count(marker) >= count
     wait_until(ready, timeout=timeout, what=f"{process.name} to log {marker!r} x{count}")
+
+
+def start_ready(
+    processes: Processes, *, schedulers: int = 1, worker_processes: int = 1, threads: int = 4,
+    worker_name: str = "worker",
+) -> None:
+    """Start schedulers and one `followup worker` command (none when worker_processes is 0),
+    and wait until each has logged its start line."""
+    started = [processes.scheduler(f"scheduler-{i}") for i in range(1, schedulers + 1)]
+    if worker_processes:
+        workers = processes.worker(worker_name, processes=worker_processes, threads=threads)
+        wait_ready(workers, "worker started", count=worker_processes)
+    for scheduler in started:
+        wait_ready(scheduler, "scheduler started")
+
+
+def save_figures(folder: Path, name: str, figures: dict[str, object]) -> None:
+    """Measurements worth keeping: `<name>.json` in the artifacts folder, and on stdout."""
+    (folder / f"{name}.json").write_text(json.dumps(figures, indent=2))
+    print(name, figures)

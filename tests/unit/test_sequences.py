@@ -15,6 +15,10 @@ TEMPLATES = {
         {% block subject %}Hello {{ lead.first_name }}{% endblock %}
         {% block text %}Hi {{ lead.first_name | default("there") }}{% endblock %}
     """,
+    "t/loop.j2": """
+        {% block subject %}Hello{% endblock %}
+        {% block text %}{% include "t/loop.j2" %}{% endblock %}
+    """,
     "t/broken.j2": """
         {% block subject %}Hello{% endblock %}
         {% block text %}Hi {{ lead.nickname }}{% endblock %}
@@ -176,6 +180,36 @@ def test_a_template_that_fails_on_sample_data_names_the_step(tmp_path: Path) -> 
     ]
 
 
+def test_a_template_that_includes_itself_is_an_error_not_a_crash(tmp_path: Path) -> None:
+    """Endless recursion is reported at the step like any other render failure."""
+    found = problems(tmp_path, {"loop.yaml": GOOD.replace("t/hello", "t/loop")})
+    assert len(found) == 1 and "RecursionError" in found[0]
+    assert found[0].startswith(f"{tmp_path / 'sequences' / 'loop.yaml'}:5: step 'intro': ")
+
+
+@pytest.mark.parametrize("sender", ["owner", "events@acme.test", "Acme Events <events@acme.test>",
+                                    '"Acme, Inc." <events@acme.test>'])
+def test_from_accepts_owner_an_address_or_a_named_address(tmp_path: Path, sender: str) -> None:
+    """The forms SPEC section 5 lists for `from`."""
+    catalog = load(tmp_path, {"good.yaml": GOOD + f"from: '{sender}'\n"})
+    assert catalog.sequences["good"].sender == sender
+
+
+@pytest.mark.parametrize("sender", ["Acme Events <events at acme>", "events@acme_corp.test",
+                                    "Acme Events", "rep"])
+def test_a_malformed_from_names_its_line(tmp_path: Path, sender: str) -> None:
+    """A bad sender would fail every email of the sequence; it is caught before anything runs."""
+    found = problems(tmp_path, {"from.yaml": GOOD + f"from: '{sender}'\n"})
+    assert found == [f"{tmp_path / 'sequences' / 'from.yaml'}:6: from: {sender!r} must be "
+                     "'owner', an address or 'Name <address>'"]
+
+
+def test_a_from_with_a_line_break_is_refused(tmp_path: Path) -> None:
+    """A line break in a header value could inject headers."""
+    found = problems(tmp_path, {"from.yaml": GOOD + 'from: "Acme\\nBcc: x@y.z <a@acme.test>"\n'})
+    assert found == [f"{tmp_path / 'sequences' / 'from.yaml'}:6: from: must be on one line"]
+
+
 def test_a_task_text_that_fails_on_sample_data_names_the_step(tmp_path: Path) -> None:
     """Task texts are templates too."""
     text = "trigger: lead.mql\nsteps:\n  - id: call\n    task: 'Call {{ lead.nickname }}'\n"
@@ -220,7 +254,9 @@ def test_duplicate_sequence_names_across_files_name_the_second_file(tmp_path: Pa
     files = {"a.yaml": GOOD, "b.yaml": GOOD}
     found = problems(tmp_path, files)
     folder = tmp_path / "sequences"
-    assert found == [f"{folder / 'b.yaml'}:1: sequence name 'good' also used in {folder / 'a.yaml'}"]
+    assert found == [
+        f"{folder / 'b.yaml'}:1: sequence name 'good' also used in {folder / 'a.yaml'}"
+    ]
 
 
 def test_the_name_defaults_to_the_file_name_and_clashes_with_an_explicit_one(
@@ -261,7 +297,7 @@ def test_every_problem_of_a_folder_is_reported_at_once(tmp_path: Path) -> None:
         "b.yaml": GOOD.replace("name: good", "name: b").replace("t/hello", "t/nope"),
         "c.yaml": GOOD.replace("name: good", "name: c") + "    wait: soon\n",
     }
-    assert lines(tmp_path, files) == [("a.yaml", 6), ("b.yaml", 5), ("c.yaml", 6)]
+    assert sorted(lines(tmp_path, files)) == [("a.yaml", 6), ("b.yaml", 5), ("c.yaml", 6)]
 
 
 @pytest.mark.parametrize(
@@ -272,7 +308,7 @@ def test_every_problem_of_a_folder_is_reported_at_once(tmp_path: Path) -> None:
         ("send_window:\n  days: [mon, funday]\n", 7),
         ("send_window:\n  days: []\n", 7),
         ("holidays: ZZ\n", 6),
-        ("sla:\n  min_touches: 6\n", 7),
+        ("sla:\n  min_touches: 6\n", 6),
         ("trigger: [Lead MQL]\n", None),
     ],
 )

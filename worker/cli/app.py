@@ -9,10 +9,13 @@ import typer
 from sqlalchemy.exc import OperationalError
 
 from worker.cli import (
+    api_cmd,
     compliance_cmd,
     events_cmd,
+    leads_cmd,
     processes_cmd,
     sequences_cmd,
+    sla_cmd,
     status_cmd,
     tasks_cmd,
 )
@@ -29,7 +32,10 @@ processes_cmd.register(app)
 app.add_typer(sequences_cmd.app, name="sequences")
 app.add_typer(events_cmd.app, name="events")
 app.add_typer(compliance_cmd.app, name="compliance")
+app.add_typer(sla_cmd.app, name="sla")
 status_cmd.register(app)
+app.add_typer(leads_cmd.app, name="leads")
+api_cmd.register(app)
 app.add_typer(tasks_cmd.tasks_app, name="tasks")
 app.add_typer(tasks_cmd.enrollments_app, name="enrollments")
 

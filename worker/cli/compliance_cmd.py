@@ -1,4 +1,4 @@
-"""`followup compliance report|log`."""
+"""`followup compliance report|log|link|audit`."""
 
 from __future__ import annotations
 
@@ -7,29 +7,52 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from worker.cli.common import choice, console, parse_when, runtime, write
+from worker.cli.common import (
+    EXIT_FOUND_ERRORS,
+    choice,
+    console,
+    err_console,
+    fail,
+    parse_when,
+    runtime,
+    settings,
+    write,
+)
+from worker.clock import SystemClock
+from worker.compliance.dashboard import dashboard_html, duration
+from worker.compliance.dashboard_link import DEFAULT_DAYS, MAX_DAYS, dashboard_link
 from worker.compliance.export import log_csv, log_jsonl, report_csv, report_json
 from worker.compliance.log import LogFilter, query_log
+from worker.compliance.replay import audit_log
 from worker.compliance.report import GROUPINGS, Report, build_report
 from worker.db import transaction
+from worker.settings import ConfigError
 
-app = typer.Typer(help="SLA compliance: the report and the log.", no_args_is_help=True)
+app = typer.Typer(help="SLA compliance: the report, the log and the dashboard.",
+                  no_args_is_help=True)
+SINCE_HELP = "enrolled on or after (YYYY-MM-DD or ISO)"
+UNTIL_HELP = "enrolled before (YYYY-MM-DD or ISO)"
 
 
 @app.command("report")
 def report(
     by: Annotated[str, typer.Option(help="owner|sequence|day|week|month")] = "owner",
-    since: Annotated[str | None, typer.Option(help="enrolled on or after (YYYY-MM-DD or ISO)")] = None,
-    until: Annotated[str | None, typer.Option(help="enrolled before (YYYY-MM-DD or ISO)")] = None,
-    fmt: Annotated[str, typer.Option("--format", help="table|json|csv")] = "table",
+    since: Annotated[str | None, typer.Option(help=SINCE_HELP)] = None,
+    until: Annotated[str | None, typer.Option(help=UNTIL_HELP)] = None,
+    fmt: Annotated[str, typer.Option("--format", help="table|json|csv|html")] = "table",
 ) -> None:
     """Met / breached / pending / excluded counts and rates per group (SPEC section 11)."""
     choice(by, GROUPINGS, "--by")
-    choice(fmt, ("table", "json", "csv"), "--format")
+    choice(fmt, ("table", "json", "csv", "html"), "--format")
+    start, end = parse_when(since, "--since"), parse_when(until, "--until")
     rt = runtime()
     with transaction(rt.engine) as session:
-        result = build_report(session, by=by, since=parse_when(since, "--since"),
-                              until=parse_when(until, "--until"), team=rt.catalog.team)
+        if fmt == "html":
+            write(dashboard_html(session, team=rt.catalog.team, since=start, until=end,
+                                 now=rt.clock.now(), sequences=rt.catalog.sequences.values()))
+            return
+        result = build_report(session, by=by, since=start, until=end, team=rt.catalog.team,
+                              now=rt.clock.now())
     if fmt == "json":
         write(report_json(result))
     elif fmt == "csv":
@@ -39,24 +62,33 @@ def report(
 
 
 def print_report(result: Report) -> None:
-    table = Table(result.by, "enrolled", "met", "breached", "pending", "excluded", "touches",
-                  "unworked", "rate", "median 1st touch", "strikes",
+    table = Table(result.by, "enrolled", "met", "breached", "late", "few", "pending", "excluded",
+                  "touches", "manual", "unworked", "rate", "median 1st", "p90 1st", "strikes",
                   title=f"SLA compliance by {result.by}")
     for row in [*result.rows, result.total]:
         rate = "-" if row.compliance_rate is None else f"{row.compliance_rate:.1%}"
-        median = "-" if row.median_first_touch_seconds is None else _human(row.median_first_touch_seconds)
         table.add_row(row.key, *(str(getattr(row, n)) for n in (
-            "enrolled", "met", "breached", "pending", "excluded", "touches", "unworked")),
-            rate, median, "-" if row.strikes is None else str(row.strikes),
+            "enrolled", "met", "breached", "breached_first_touch_late", "breached_too_few_touches",
+            "pending", "excluded", "touches", "touches_manual", "unworked")),
+            rate, duration(row.median_first_touch_seconds), duration(row.p90_first_touch_seconds),
+            "-" if row.strikes is None else str(row.strikes),
             style="bold" if row is result.total else None)
     console.print(table)
     if result.revenue_at_risk is not None:
         console.print(f"revenue at risk from unworked leads: {result.revenue_at_risk:,.2f}")
+    _print_marketing(result)
+    for owner in result.strike_list:
+        leads = ", ".join(f"{lead.email} ({lead.reason})" for lead in owner.leads)
+        console.print(f"[red]{owner.owner}: {owner.strikes} strike(s)[/red] from {owner.breaches} "
+                      f"breaches: {leads}", highlight=False, soft_wrap=True)
 
 
-def _human(seconds: int) -> str:
-    hours, rest = divmod(seconds, 3600)
-    return f"{hours}h{rest // 60:02d}m" if hours else f"{rest // 60}m{rest % 60:02d}s"
+def _print_marketing(result: Report) -> None:
+    side = result.marketing
+    if side is None or side.leads_needed is None:
+        return
+    console.print(f"marketing: {side.leads_delivered} leads delivered of {side.leads_needed:,.1f} "
+                  f"needed over {side.days:,.1f} days: {side.status}", highlight=False)
 
 
 @app.command("log")
@@ -81,7 +113,8 @@ def log(
     with transaction(rt.engine) as session:
         entries = query_log(session, where)
     if fmt == "jsonl":
-        write(log_jsonl(entries)) if entries else None
+        if entries:
+            write(log_jsonl(entries))
     elif fmt == "csv":
         write(log_csv(entries))
     else:
@@ -90,3 +123,36 @@ def log(
             table.add_row(e.at.strftime("%Y-%m-%d %H:%M:%S"), str(e.kind), e.lead, e.owner or "",
                           e.sequence or "", e.step or "", e.detail or "")
         console.print(table)
+
+
+@app.command("link")
+def link(
+    days: Annotated[int, typer.Option(min=1, max=MAX_DAYS, help="how long the link works")]
+    = DEFAULT_DAYS,
+) -> None:
+    """A signed read-only link to the dashboard page (GET /compliance), valid for --days."""
+    config = settings()
+    try:
+        secret = config.require_secret()
+    except ConfigError as exc:
+        fail(str(exc))
+    write(dashboard_link(config.base_url, secret=secret, now=SystemClock().now(), days=days))
+
+
+@app.command("audit")
+def audit(
+    since: Annotated[str | None, typer.Option(help=SINCE_HELP)] = None,
+    until: Annotated[str | None, typer.Option(help=UNTIL_HELP)] = None,
+) -> None:
+    """Recompute the report from the append-only log alone; exit 1 where it differs."""
+    rt = runtime()
+    with transaction(rt.engine) as session:
+        differences = audit_log(session, groupings=GROUPINGS, since=parse_when(since, "--since"),
+                                until=parse_when(until, "--until"), team=rt.catalog.team,
+                                now=rt.clock.now())
+    for line in differences:
+        err_console.print(f"[red]differs[/red] {line}", highlight=False, soft_wrap=True)
+    if differences:
+        fail(f"{len(differences)} figure(s) in the report differ from the log", EXIT_FOUND_ERRORS)
+    console.print(f"ok: the report recomputed from the log equals the tables "
+                  f"(by {', '.join(GROUPINGS)})", highlight=False)

@@ -13,7 +13,9 @@ from models.compliance import ComplianceEntry
 from worker.compliance.report import Report, ReportRow
 
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-LOG_COLUMNS = ("at", "kind", "lead", "owner", "sequence", "step", "detail", "enrollment_id", "touch_id")
+LOG_COLUMNS = (
+    "at", "kind", "lead", "owner", "sequence", "step", "detail", "enrollment_id", "touch_id",
+)
 
 
 def safe_cell(value: Any) -> Any:
@@ -25,7 +27,9 @@ def safe_cell(value: Any) -> Any:
 
 def _csv(header: Iterable[str], rows: Iterable[Iterable[Any]]) -> str:
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
+    # RFC 4180 CRLF: the writer quotes cells holding any lineterminator character, so a bare CR
+    # in a cell can no longer split the row in a spreadsheet ("\n" alone left CR unquoted).
+    writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(header)
     for row in rows:
         writer.writerow([safe_cell("" if v is None else v) for v in row])

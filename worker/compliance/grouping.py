@@ -14,7 +14,7 @@ from models.enrollment import Enrollment
 GroupBy = Literal["owner", "sequence", "day", "week", "month"]
 GROUPINGS: tuple[str, ...] = ("owner", "sequence", "day", "week", "month")
 NO_OWNER = "(no owner)"
-TOTAL_KEY = "\0total"  # the partition of "every row", never a real key
+TOTAL_KEY = "(total)"  # the partition of "every row"; queried on its own, so it cannot clash
 
 
 def period_key(column: Any, by: str, dialect: str) -> ColumnElement[str]:
@@ -34,12 +34,17 @@ def owner_key() -> ColumnElement[str]:
 
 
 def group_key(by: str, dialect: str) -> ColumnElement[str]:
-    """The row key of an enrollment: its owner, its sequence, or the period it enrolled in."""
+    """The row key of an enrollment: its owner (NULL for none, see `key_text`), its sequence,
+    or the period it enrolled in; plain columns let the report indexes serve the GROUP BY."""
     if by == "owner":
-        return owner_key()
+        return col(Enrollment.owner)  # type: ignore[return-value]
     if by == "sequence":
         return col(Enrollment.sequence)  # type: ignore[return-value]
     return period_key(col(Enrollment.enrolled_at), by, dialect)
+
+
+def key_text(value: Any) -> str:
+    return NO_OWNER if value is None else str(value)
 
 
 def enrolled_window(since: datetime | None, until: datetime | None) -> list[ColumnElement[bool]]:

@@ -39,11 +39,14 @@ def marketing_compliance(
     now: datetime | None,
 ) -> MarketingCompliance:
     """Distinct leads enrolled in [since, until) against the plan, up to `now` when it is sooner."""
-    delivered, first, last = session.execute(
-        select(func.count(distinct(col(Enrollment.lead_id))), func.min(col(Enrollment.enrolled_at)),
-               func.max(col(Enrollment.enrolled_at)))
-        .where(*enrolled_window(since, until))
-    ).one()
+    where = enrolled_window(since, until)
+    enrolled_at = col(Enrollment.enrolled_at)
+    first = session.execute(select(enrolled_at).where(*where).order_by(enrolled_at).limit(1)
+                            ).scalar()
+    last = session.execute(select(enrolled_at).where(*where).order_by(enrolled_at.desc()).limit(1)
+                           ).scalar()
+    delivered = session.execute(
+        select(func.count(distinct(col(Enrollment.lead_id)))).where(*where)).scalar_one()
     start = since or (datetime.combine(first.date(), time.min, tzinfo=UTC) if first else None)
     ends = [moment for moment in (until, now) if moment is not None]
     end = min(ends) if ends else last

@@ -1,41 +1,72 @@
-"""First-touch time percentiles per group with window functions (SQLite >= 3.25 and PostgreSQL)."""
+"""First-touch percentiles per group, read at their rank with ORDER BY ... LIMIT 1 OFFSET k.
+
+One small query per group (never per enrollment): with the report indexes the database walks
+an index in first-touch order and stops at the rank, so no sort and no window over every row.
+The same SQL runs on SQLite and PostgreSQL.
+"""
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import case, func, select
+from sqlalchemy import literal, select, union_all
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col
 
 from models.enrollment import Enrollment
+from worker.compliance.grouping import NO_OWNER
+
+Percentiles = tuple[int | None, int | None]  # (median, 90th percentile) in seconds
 
 
-def _nearest_rank(count: Any, percent: int) -> Any:
-    """ceil(percent/100 x count) in integer arithmetic, the same on every database."""
-    return (count * percent + 99) // 100
+def ranks(count: int) -> tuple[int, int, int]:
+    """0-based ranks of the two middles (equal when count is odd) and the 90th percentile.
+
+    The median averages the middles; the 90th percentile is the nearest rank, ceil(0.9 x n).
+    """
+    return (count - 1) // 2, count // 2, (count * 90 + 99) // 100 - 1
 
 
-def first_touch_percentiles(
-    session: Session, partition: ColumnElement[Any], where: list[Any]
-) -> dict[str, tuple[int | None, int | None]]:
-    """{key: (median, 90th percentile)} of first-touch seconds; the median averages the middles."""
+def group_conditions(by: str, key: str) -> list[ColumnElement[bool]]:
+    """The rows of one report group, as conditions an index can serve."""
+    if by == "owner":
+        owner = col(Enrollment.owner)
+        return [owner.is_(None) if key == NO_OWNER else owner == key]
+    if by == "sequence":
+        return [col(Enrollment.sequence) == key]
+    start, end = period_bounds(by, key)
+    return [col(Enrollment.enrolled_at) >= start, col(Enrollment.enrolled_at) < end]
+
+
+def period_bounds(by: str, key: str) -> tuple[datetime, datetime]:
+    """[start, end) in UTC of a day (YYYY-MM-DD), ISO week (its Monday) or month (YYYY-MM)."""
+    if by == "month":
+        first = date.fromisoformat(f"{key}-01")
+        following = date(first.year + first.month // 12, first.month % 12 + 1, 1)
+    else:
+        first = date.fromisoformat(key)
+        following = first + timedelta(days=7 if by == "week" else 1)
+    return (datetime.combine(first, datetime.min.time(), tzinfo=UTC),
+            datetime.combine(following, datetime.min.time(), tzinfo=UTC))
+
+
+def _at_rank(conditions: list[Any], rank: int, count: int, tag: str) -> Any:
     seconds = col(Enrollment.first_touch_seconds)
-    ranked = (
-        select(
-            partition.label("key"), seconds.label("s"),
-            func.row_number().over(partition_by=partition, order_by=seconds).label("n"),
-            func.count().over(partition_by=partition).label("c"),
-        )
-        .where(seconds.is_not(None), *where)
-        .subquery()
-    )
-    n, c, s = ranked.c.n, ranked.c.c, ranked.c.s
-    middle = (n == (c + 1) // 2) | (n == (c + 2) // 2)
-    median = func.avg(case((middle, s)))
-    p90 = func.max(case((n == _nearest_rank(c, 90), s)))
-    rows = session.execute(select(ranked.c.key, median, p90).group_by(ranked.c.key)).all()
-    return {
-        str(key): (None if m is None else round(float(m)), None if p is None else int(p))
-        for key, m, p in rows
-    }
+    ordered = (select(seconds.label("s")).where(seconds.is_not(None), *conditions)
+               .order_by(seconds).offset(rank).limit(count).subquery())
+    return select(literal(tag).label("tag"), ordered.c.s)
+
+
+def percentiles_of(session: Session, conditions: list[Any], touched: int) -> Percentiles:
+    """Median and 90th percentile of the `touched` first-touch times that match `conditions`."""
+    if touched == 0:
+        return None, None
+    low, high, p90 = ranks(touched)
+    rows = session.execute(union_all(
+        _at_rank(conditions, low, high - low + 1, "median"), _at_rank(conditions, p90, 1, "p90"),
+    )).all()
+    middles = [int(s) for tag, s in rows if tag == "median"]
+    ninetieth = [int(s) for tag, s in rows if tag == "p90"]
+    median = round(sum(middles) / len(middles)) if middles else None
+    return median, (ninetieth[0] if ninetieth else None)

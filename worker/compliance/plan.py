@@ -1,4 +1,4 @@
-"""The marketing side of the SLA from four metrics, and whether the reps' hours can keep the promise."""
+"""The marketing SLA from four metrics, and whether the reps' hours can keep the promise."""
 
 from __future__ import annotations
 
@@ -66,9 +66,10 @@ class PlanResult:
             return None
         assert check.selling_hours_per_rep is not None
         return (
-            f"the follow-up promise does not fit: each rep needs {check.hours_needed_per_rep:,.1f} h "
-            f"per {self.target.period} for {check.attempts_per_lead} attempts on "
-            f"{check.leads_per_rep:,.1f} leads but has {check.selling_hours_per_rep:,.1f} selling h; "
+            f"the follow-up promise does not fit: each rep needs "
+            f"{check.hours_needed_per_rep:,.1f} h per {self.target.period} for "
+            f"{check.attempts_per_lead} attempts on {check.leads_per_rep:,.1f} leads but has "
+            f"{check.selling_hours_per_rep:,.1f} selling h; "
             f"it takes {check.reps_needed} reps, or at most {check.attempts_that_fit} "
             f"manual attempts per lead (automate the rest)"
         )

@@ -1,21 +1,33 @@
-"""The compliance report (SPEC section 11): SQL aggregates over enrollments, per owner/sequence/period."""
+"""The compliance report (SPEC section 11): SQL aggregates per owner, sequence or period."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
-from sqlalchemy import and_, case, func, literal, select
+from sqlalchemy import and_, case, func, select
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col
 
 from models.enrollment import Enrollment, SlaStatus
+from models.touch import Touch, TouchKind, TouchStatus
+from worker.compliance.grouping import (
+    GROUPINGS,
+    NO_OWNER,
+    GroupBy,
+    enrolled_window,
+    group_key,
+    key_text,
+    period_key,
+)
+from worker.compliance.marketing import MarketingCompliance, marketing_compliance
+from worker.compliance.percentiles import Percentiles, group_conditions, percentiles_of
+from worker.compliance.strikes import OwnerStrikes, owner_strikes
 from worker.team import TeamSpec
 
-GroupBy = Literal["owner", "sequence", "day", "week", "month"]
-GROUPINGS: tuple[str, ...] = ("owner", "sequence", "day", "week", "month")
-NO_OWNER = "(no owner)"
+__all__ = ["GROUPINGS", "NO_OWNER", "GroupBy", "Report", "ReportRow", "build_report", "period_key"]
+MANUAL_KINDS = (TouchKind.TASK, TouchKind.LOGGED)
 
 
 @dataclass
@@ -24,13 +36,22 @@ class ReportRow:
     enrolled: int = 0
     met: int = 0
     breached: int = 0
+    breached_first_touch_late: int = 0
+    breached_too_few_touches: int = 0
     pending: int = 0
     excluded: int = 0
     touches: int = 0
+    touches_automated: int = 0
+    touches_manual: int = 0
     unworked: int = 0
     compliance_rate: float | None = None
     median_first_touch_seconds: int | None = None
+    p90_first_touch_seconds: int | None = None
     strikes: int | None = None
+    revenue_at_risk: float | None = None
+
+
+COUNTS = tuple(f.name for f in fields(ReportRow) if f.type == "int")
 
 
 @dataclass
@@ -41,6 +62,8 @@ class Report:
     rows: list[ReportRow] = field(default_factory=list)
     total: ReportRow = field(default_factory=lambda: ReportRow(key="total"))
     revenue_at_risk: float | None = None
+    marketing: MarketingCompliance | None = None
+    strike_list: list[OwnerStrikes] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -50,127 +73,111 @@ class Report:
             "rows": [asdict(r) for r in self.rows],
             "total": asdict(self.total),
             "revenue_at_risk": self.revenue_at_risk,
+            "marketing": self.marketing.as_dict() if self.marketing else None,
+            "strike_list": [o.as_dict() for o in self.strike_list],
         }
 
 
-def period_key(column: Any, by: str, dialect: str) -> ColumnElement[str]:
-    """The UTC day, ISO-week Monday or month of a timestamp, as text, on SQLite and PostgreSQL."""
-    if dialect == "sqlite":
-        formats = {"day": ("%Y-%m-%d",), "month": ("%Y-%m",)}
-        if by == "week":
-            return func.date(column, "-6 days", "weekday 1")
-        return func.strftime(formats[by][0], column)
-    utc = func.timezone("UTC", column)
-    if by == "week":
-        return func.to_char(func.date_trunc("week", utc), "YYYY-MM-DD")
-    return func.to_char(utc, "YYYY-MM-DD" if by == "day" else "YYYY-MM")
+def _status_count(status: SlaStatus, *also: ColumnElement[bool]) -> Any:
+    condition = and_(col(Enrollment.sla_status) == status, *also)
+    return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
 
 
-def group_key(by: str, dialect: str) -> ColumnElement[str]:
-    if by == "owner":
-        return func.coalesce(col(Enrollment.owner), NO_OWNER)
-    if by == "sequence":
-        return col(Enrollment.sequence)  # type: ignore[return-value]
-    return period_key(col(Enrollment.enrolled_at), by, dialect)
+def _measures() -> list[Any]:
+    breached = SlaStatus.BREACHED
+    return [
+        func.count().label("enrolled"), _status_count(SlaStatus.MET).label("met"),
+        _status_count(breached).label("breached"),
+        _status_count(breached, col(Enrollment.sla_reason) == "first_touch_late"
+                      ).label("breached_first_touch_late"),
+        _status_count(breached, col(Enrollment.sla_reason) == "too_few_touches"
+                      ).label("breached_too_few_touches"),
+        _status_count(SlaStatus.PENDING).label("pending"),
+        _status_count(SlaStatus.EXCLUDED).label("excluded"),
+        func.coalesce(func.sum(col(Enrollment.touches_completed)), 0).label("touches"),
+        _status_count(breached, col(Enrollment.touches_completed) == 0).label("unworked"),
+        func.count(col(Enrollment.first_touch_seconds)).label("touched"),
+    ]
 
 
-def _count(status: SlaStatus) -> Any:
-    return func.coalesce(func.sum(case((col(Enrollment.sla_status) == status, 1), else_=0)), 0)
-
-
-def _window(since: datetime | None, until: datetime | None) -> list[ColumnElement[bool]]:
-    conditions = []
-    if since is not None:
-        conditions.append(col(Enrollment.enrolled_at) >= since)
-    if until is not None:
-        conditions.append(col(Enrollment.enrolled_at) < until)
-    return conditions
+def _manual_touches(session: Session, key: ColumnElement[str], where: list[Any]) -> dict[str, int]:
+    """Completed tasks and logged touches per group: the touches a person made."""
+    rows = session.execute(
+        select(key, func.count())
+        .select_from(Touch)
+        .join(Enrollment, col(Enrollment.id) == Touch.enrollment_id)
+        .where(col(Touch.status) == TouchStatus.DONE, col(Touch.kind).in_(MANUAL_KINDS), *where)
+        .group_by(key)
+    ).all()
+    return {key_text(k): int(n) for k, n in rows}
 
 
 def build_report(
     session: Session, *, by: str = "owner", since: datetime | None = None,
-    until: datetime | None = None, team: TeamSpec | None = None,
+    until: datetime | None = None, team: TeamSpec | None = None, now: datetime | None = None,
 ) -> Report:
+    """Every figure is an aggregate in SQL; `now` bounds marketing's pace when `until` is later."""
     if by not in GROUPINGS:
         raise ValueError(f"--by must be one of {', '.join(GROUPINGS)}")
     dialect = session.get_bind().dialect.name
-    where = _window(since, until)
+    where = enrolled_window(since, until)
     key = group_key(by, dialect).label("key")
-    measures = [
-        func.count().label("enrolled"), _count(SlaStatus.MET).label("met"),
-        _count(SlaStatus.BREACHED).label("breached"), _count(SlaStatus.PENDING).label("pending"),
-        _count(SlaStatus.EXCLUDED).label("excluded"),
-        func.coalesce(func.sum(col(Enrollment.touches_completed)), 0).label("touches"),
-        func.coalesce(func.sum(case((and_(col(Enrollment.sla_status) == SlaStatus.BREACHED,
-                                          col(Enrollment.touches_completed) == 0), 1), else_=0)), 0
-                      ).label("unworked"),
-    ]
-    grouped = session.execute(select(key, *measures).where(*where).group_by(key).order_by(key)).all()
-    totals = session.execute(select(literal("total").label("key"), *measures).where(*where)).one()
-    medians = _medians(session, by, dialect, where)
-    strikes = _strikes(session, team, dialect, where) if team and team.strikes else {}
+    grouped = session.execute(
+        select(key, *_measures()).where(*where).group_by(key)
+    ).all()
+    manual = _manual_touches(session, key, where)
     report = Report(by=by, since=since, until=until)
-    for row in grouped:
-        item = _row(row, medians.get(row.key))
-        if by == "owner" and team and team.strikes:
-            item.strikes = strikes.get(row.key, 0)
-        report.rows.append(item)
-    report.total = _row(totals, medians.get("\0total"))
-    if team and team.strikes:
-        report.total.strikes = sum(strikes.values())
+    for r in grouped:
+        name = key_text(r.key)
+        ranked = percentiles_of(session, [*where, *group_conditions(by, name)], int(r.touched))
+        report.rows.append(_row(r, name, manual.get(name, 0), ranked))
+    report.rows.sort(key=lambda r: r.key)
+    overall = percentiles_of(session, where, sum(int(r.touched) for r in grouped))
+    report.total = _total(report.rows, overall)
+    if team is not None and team.strikes is not None:
+        _add_strikes(report, owner_strikes(session, team.strikes, dialect, where))
     plan = team.sla_plan if team else None
     if plan is not None:
-        report.revenue_at_risk = round(report.total.unworked * plan.close_rate * plan.average_deal_size, 2)
+        for row in [*report.rows, report.total]:
+            row.revenue_at_risk = round(row.unworked * plan.close_rate * plan.average_deal_size, 2)
+        report.revenue_at_risk = report.total.revenue_at_risk
+    report.marketing = marketing_compliance(session, plan, since=since, until=until, now=now)
     return report
 
 
-def _row(row: Any, median: int | None) -> ReportRow:
+def _row(row: Any, key: str, manual: int, percentiles: Percentiles) -> ReportRow:
+    item = ReportRow(key=key, **{name: int(getattr(row, name)) for name in _SQL_COUNTS})
+    item.touches_manual = manual
+    item.touches_automated = item.touches - manual
+    item.median_first_touch_seconds, item.p90_first_touch_seconds = percentiles
+    item.compliance_rate = _rate(item)
+    return item
+
+
+_SQL_COUNTS = ("enrolled", "met", "breached", "breached_first_touch_late",
+               "breached_too_few_touches", "pending", "excluded", "touches", "unworked")
+
+
+def _rate(row: ReportRow) -> float | None:
     decided = row.met + row.breached
-    return ReportRow(
-        key=str(row.key), enrolled=row.enrolled, met=row.met, breached=row.breached,
-        pending=row.pending, excluded=row.excluded, touches=row.touches, unworked=row.unworked,
-        compliance_rate=round(row.met / decided, 3) if decided else None,
-        median_first_touch_seconds=median,
-    )
+    return round(row.met / decided, 3) if decided else None
 
 
-def _medians(session: Session, by: str, dialect: str, where: list[Any]) -> dict[str, int | None]:
-    """Median first-touch seconds per group and overall, with window functions in SQL."""
-    seconds = col(Enrollment.first_touch_seconds)
-    result: dict[str, int | None] = {}
-    for partition in (group_key(by, dialect), literal("\0total")):
-        ranked = (
-            select(
-                partition.label("key"), seconds.label("s"),
-                func.row_number().over(partition_by=partition, order_by=seconds).label("n"),
-                func.count().over(partition_by=partition).label("c"),
-            )
-            .where(seconds.is_not(None), *where)
-            .subquery()
-        )
-        middle = (ranked.c.n == (ranked.c.c + 1) // 2) | (
-            ranked.c.n == (ranked.c.c + 2) // 2
-        )
-        rows = session.execute(
-            select(ranked.c.key, func.avg(ranked.c.s)).where(middle).group_by(ranked.c.key)
-        ).all()
-        result.update({str(k): int(round(float(v))) for k, v in rows if v is not None})
-    return result
+def _total(rows: list[ReportRow], overall: Percentiles) -> ReportRow:
+    """Counts add up across groups; percentiles do not, so they come from their own query."""
+    total = ReportRow(key="total", **{name: sum(getattr(r, name) for r in rows) for name in COUNTS})
+    total.median_first_touch_seconds, total.p90_first_touch_seconds = overall
+    total.compliance_rate = _rate(total)
+    return total
 
 
-def _strikes(session: Session, team: TeamSpec, dialect: str, where: list[Any]) -> dict[str, int]:
-    """Per owner: for each strike period, one strike per `breaches_per_strike` breaches."""
-    assert team.strikes is not None
-    period = period_key(col(Enrollment.sla_decided_at), team.strikes.period, dialect)
-    owner = func.coalesce(col(Enrollment.owner), NO_OWNER)
-    per_period = (
-        select(owner.label("owner"), period.label("p"), func.count().label("n"))
-        .where(col(Enrollment.sla_status) == SlaStatus.BREACHED, *where)
-        .group_by(owner, period)
-        .subquery()
-    )
-    per = team.strikes.breaches_per_strike
-    rows = session.execute(
-        select(per_period.c.owner, func.sum(per_period.c.n // per)).group_by(per_period.c.owner)
-    ).all()
-    return {str(o): int(n or 0) for o, n in rows}
+def _add_strikes(report: Report, struck: list[OwnerStrikes]) -> None:
+    """Strike counts on owner rows, owners with strikes first, and the list behind them."""
+    counts = {o.owner: o.strikes for o in struck}
+    report.strike_list = struck
+    report.total.strikes = sum(counts.values())
+    if report.by != "owner":
+        return
+    for row in report.rows:
+        row.strikes = counts.get(row.key, 0)
+    report.rows.sort(key=lambda r: (-(r.strikes or 0), r.key))

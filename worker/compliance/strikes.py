@@ -1,4 +1,4 @@
-"""Strikes: per owner and strike period, one per `breaches_per_strike` breaches, with their leads."""
+"""Strikes: per owner and period, one per `breaches_per_strike` breaches, with their leads."""
 
 from __future__ import annotations
 
@@ -6,12 +6,13 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import and_, func, or_, select
 from sqlmodel import Session, col
 
 from models.enrollment import Enrollment, SlaStatus
 from models.lead import Lead
-from worker.compliance.grouping import owner_key, period_key
+from worker.compliance.grouping import NO_OWNER, key_text, period_key
+from worker.compliance.percentiles import period_bounds
 from worker.team import StrikeRule
 
 LEADS_SHOWN_PER_OWNER = 50  # enough to diagnose; `breaches` keeps the full count
@@ -49,55 +50,50 @@ def owner_strikes(
 ) -> list[OwnerStrikes]:
     """Owners with at least one strike, most strikes first, each with the breaches behind them."""
     period = period_key(col(Enrollment.sla_decided_at), rule.period, dialect)
-    owner = owner_key()
-    breached = col(Enrollment.sla_status) == SlaStatus.BREACHED
-    struck = (
-        select(owner.label("owner"), period.label("p"), func.count().label("n"))
-        .where(breached, *where)
+    owner = col(Enrollment.owner)
+    rows = session.execute(
+        select(owner, period, func.count())
+        .where(col(Enrollment.sla_status) == SlaStatus.BREACHED, *where)
         .group_by(owner, period)
         .having(func.count() >= rule.breaches_per_strike)
-        .subquery()
-    )
+    ).all()
     result: dict[str, OwnerStrikes] = {}
-    for name, p, n in session.execute(select(struck.c.owner, struck.c.p, struck.c.n)).all():
-        entry = result.setdefault(str(name), OwnerStrikes(owner=str(name)))
+    for name, p, n in rows:
+        entry = result.setdefault(key_text(name), OwnerStrikes(owner=key_text(name)))
         entry.periods[str(p)] = int(n) // rule.breaches_per_strike
         entry.strikes += entry.periods[str(p)]
         entry.breaches += int(n)
-    if not result:
-        return []
-    for lead in _struck_leads(session, struck, owner, period, breached, where, leads_shown):
-        result[lead[0]].leads.append(lead[1])
+    for entry in result.values():
+        entry.periods = dict(sorted(entry.periods.items()))
+        entry.leads = _struck_leads(session, entry, rule, where, leads_shown)
     return sorted(result.values(), key=lambda o: (-o.strikes, o.owner))
 
 
 def _struck_leads(
-    session: Session, struck: Any, owner: Any, period: Any, breached: Any, where: list[Any],
-    leads_shown: int,
-) -> list[tuple[str, StrikeLead]]:
-    """The breached enrollments in struck periods, newest first, at most `leads_shown` per owner."""
-    ranked = (
-        select(
-            owner.label("owner"), period.label("p"), col(Lead.email).label("email"),
-            col(Enrollment.sequence).label("sequence"), col(Enrollment.sla_reason).label("reason"),
-            col(Enrollment.enrolled_at).label("enrolled_at"),
-            col(Enrollment.sla_decided_at).label("decided_at"),
-            func.row_number().over(
-                partition_by=owner,
-                order_by=(col(Enrollment.sla_decided_at).desc(), col(Enrollment.id).desc()),
-            ).label("rank"),
-        )
-        .join(Lead, col(Lead.id) == Enrollment.lead_id)
-        .join(struck, and_(struck.c.owner == owner, struck.c.p == period))
-        .where(breached, *where)
-        .subquery()
-    )
+    session: Session, entry: OwnerStrikes, rule: StrikeRule, where: list[Any], limit: int
+) -> list[StrikeLead]:
+    """An owner's breaches in its struck periods, newest first (an index walk, stopped early)."""
+    decided = col(Enrollment.sla_decided_at)
+    owner = col(Enrollment.owner)
+    in_periods = or_(*(and_(decided >= start, decided < end) for start, end in (
+        period_bounds(rule.period, p) for p in entry.periods)))
     rows = session.execute(
-        select(ranked).where(ranked.c.rank <= leads_shown).order_by(ranked.c.owner, ranked.c.rank)
+        select(Lead.email, Enrollment.sequence, Enrollment.sla_reason, Enrollment.enrolled_at,
+               Enrollment.sla_decided_at)
+        .join(Lead, col(Lead.id) == Enrollment.lead_id)
+        .where(col(Enrollment.sla_status) == SlaStatus.BREACHED, in_periods, *where,
+               owner.is_(None) if entry.owner == NO_OWNER else owner == entry.owner)
+        .order_by(decided.desc(), col(Enrollment.id).desc())
+        .limit(limit)
     ).all()
-    return [
-        (str(r.owner), StrikeLead(email=r.email, sequence=r.sequence, reason=r.reason,
-                                  period=str(r.p), enrolled_at=r.enrolled_at,
-                                  decided_at=r.decided_at))
-        for r in rows
-    ]
+    return [StrikeLead(email=email, sequence=sequence, reason=reason, enrolled_at=enrolled_at,
+                       decided_at=decided_at, period=_period_of(decided_at, rule, entry))
+            for email, sequence, reason, enrolled_at, decided_at in rows]
+
+
+def _period_of(moment: datetime, rule: StrikeRule, entry: OwnerStrikes) -> str:
+    return next(p for p in entry.periods if _within(moment, period_bounds(rule.period, p)))
+
+
+def _within(moment: datetime, bounds: tuple[datetime, datetime]) -> bool:
+    return bounds[0] <= moment < bounds[1]

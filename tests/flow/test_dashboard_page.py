@@ -1,0 +1,130 @@
+"""GET /compliance: who may read it, and that it is the page `report --format html` writes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.flow.test_compliance_report import FILES, TEMPLATES, play_three_owners
+from tests.support.harness import Harness
+from worker.apikeys import create_key
+from worker.cli.app import run_cli
+from worker.compliance.dashboard_link import dashboard_token, token_expiry
+from worker.db import transaction
+from worker.tokens import sign
+
+SECRET = "test-secret"  # the harness's FOLLOWUP_SECRET_KEY
+SECTIONS = ("owners", "strikes", "breaches", "sequences")
+
+
+@pytest.fixture(scope="module")
+def played(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Harness]:
+    h = Harness(tmp_path_factory.mktemp("page"), sequences=FILES, templates=TEMPLATES)
+    try:
+        play_three_owners(h)
+        yield h
+    finally:
+        h.close()
+
+
+@pytest.fixture(scope="module")
+def client(played: Harness) -> Iterator[TestClient]:
+    from worker.api.app import create_app
+
+    with TestClient(create_app(played.rt)) as test_client:
+        yield test_client
+
+
+def test_the_page_needs_a_key_or_a_link(client: TestClient) -> None:
+    """Given no credentials, when the page is asked for, then it is 401, not the figures."""
+    response = client.get("/compliance")
+    assert response.status_code == 401
+    assert "ben@acme.test" not in response.text
+
+
+def test_a_signed_link_opens_the_page_until_it_expires(client: TestClient, played: Harness) -> None:
+    """Given a 1-day link, then it works now and stops working once the day has passed."""
+    now = played.clock.now()
+    fresh = dashboard_token(secret=SECRET, now=now, days=1)
+    stale = dashboard_token(secret=SECRET, now=now - timedelta(days=1, seconds=1), days=1)
+    page = client.get("/compliance", params={"token": fresh})
+    assert page.status_code == 200
+    assert page.headers["content-type"].startswith("text/html")
+    assert "default-src 'none'" in page.headers["content-security-policy"]
+    assert all(owner in page.text for owner in ("ana@acme.test", "ben@acme.test", "cy@acme.test"))
+    assert client.get("/compliance", params={"token": stale}).status_code == 401
+
+
+@pytest.mark.parametrize("token", [
+    sign("v1:99999999999", secret=SECRET, purpose="unsubscribe"),  # another kind of token
+    sign("v1:99999999999", secret="another-secret", purpose="dashboard"),
+    "not-a-token",
+])
+def test_tokens_not_made_for_the_dashboard_are_refused(client: TestClient, token: str) -> None:
+    """Given an unsubscribe token, a foreign signature or junk, then the page is refused."""
+    assert client.get("/compliance", params={"token": token}).status_code == 401
+
+
+def test_an_api_key_opens_the_page(client: TestClient, played: Harness) -> None:
+    """Given a live API key, when sent as Bearer, then the page opens; a wrong key does not."""
+    with transaction(played.rt.engine) as session:
+        key = create_key(session, "vp-sales", now=played.clock.now())
+    headers = {"Authorization": f"Bearer {key}"}
+    assert client.get("/compliance", headers=headers).status_code == 200
+    wrong = {"Authorization": "Bearer fu_wrong"}
+    assert client.get("/compliance", headers=wrong).status_code == 401
+
+
+def test_bad_dates_are_a_422(client: TestClient, played: Harness) -> None:
+    """Given an unreadable --since, then the answer names the field instead of failing."""
+    token = dashboard_token(secret=SECRET, now=played.clock.now())
+    response = client.get("/compliance", params={"token": token, "since": "last tuesday"})
+    assert response.status_code == 422
+    assert "since" in response.text
+
+
+def _section(html: str, name: str) -> str:
+    return html.split(f'<section id="{name}">')[1].split("</section>")[0]
+
+
+def _use_harness_settings(played: Harness, monkeypatch: pytest.MonkeyPatch, folder: Path) -> None:
+    monkeypatch.chdir(folder)
+    for name, value in (("DATABASE_URL", played.settings.database_url),
+                        ("SEQUENCES_DIR", played.settings.sequences_dir),
+                        ("TEMPLATES_DIR", played.settings.templates_dir),
+                        ("SECRET_KEY", SECRET), ("BASE_URL", "https://followup.example")):
+        monkeypatch.setenv(f"FOLLOWUP_{name}", str(value))
+
+
+def test_report_as_html_is_the_same_page(
+    client: TestClient, played: Harness, monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Given the CLI and the API, then owners, strikes and breaches sections are identical."""
+    _use_harness_settings(played, monkeypatch, tmp_path)
+    assert run_cli(["compliance", "report", "--format", "html"]) == 0
+    written = capsys.readouterr().out
+    token = dashboard_token(secret=SECRET, now=played.clock.now())
+    served = client.get("/compliance", params={"token": token}).text
+    assert written.startswith("<!DOCTYPE html>")
+    for name in SECTIONS:
+        assert _section(written, name) == _section(served, name)
+
+
+def test_link_command_prints_a_signed_link_for_the_days_asked(
+    played: Harness, monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Given --days 3, then the link points at /compliance and expires three days from now."""
+    _use_harness_settings(played, monkeypatch, tmp_path)
+    assert run_cli(["compliance", "link", "--days", "3"]) == 0
+    link = capsys.readouterr().out.strip()
+    prefix = "https://followup.example/compliance?token="
+    assert link.startswith(prefix)
+    expiry = token_expiry(link.removeprefix(prefix), secret=SECRET)
+    assert expiry is not None
+    assert abs(expiry - (datetime.now(UTC) + timedelta(days=3))) < timedelta(minutes=1)

@@ -1,0 +1,1 @@
+"""The HTTP API (SPEC section 10): thin FastAPI routes over the same use-cases as the CLI."""

@@ -1,0 +1,30 @@
+"""`create_app(rt)`: the FastAPI application, its routes, limits and error handlers."""
+
+from __future__ import annotations
+
+from fastapi import Depends, FastAPI
+
+from worker import __version__
+from worker.api import compliance, enrollments, events, health, leads, sequences, unsubscribe
+from worker.api.dashboard import router as dashboard_router
+from worker.api.deps import no_nul_in_url
+from worker.api.errors import install_error_handlers
+from worker.runtime import Runtime
+
+MAX_BODY_BYTES = 1024 * 1024  # JSON bodies; the CSV upload route allows more
+
+
+def create_app(rt: Runtime, *, process_inline: bool = False) -> FastAPI:
+    """`process_inline`: no worker shares this process, so accepted events are applied here."""
+    app = FastAPI(
+        title="followup", version=__version__, max_body_size=MAX_BODY_BYTES,
+        description="Lead events, enrollments, CSV imports and SLA compliance (SPEC section 10).",
+        dependencies=[Depends(no_nul_in_url)],
+    )
+    app.state.runtime = rt
+    app.state.process_inline = process_inline
+    for module in (events, leads, enrollments, sequences, compliance, health, unsubscribe):
+        app.include_router(module.router)
+    app.include_router(dashboard_router)
+    install_error_handlers(app)
+    return app

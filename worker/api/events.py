@@ -1,0 +1,54 @@
+"""POST /events: store the event (one small insert, committed), then hand its id over."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import APIRouter, Depends, Request
+
+from models.event import Event
+from worker.api.auth import AUTH_RESPONSES, require_api_key
+from worker.api.deps import Rt
+from worker.api.schemas import EventAccepted, EventBody
+from worker.db import transaction
+from worker.enrollment import apply_event, record_event
+from worker.runtime import Runtime
+
+log = logging.getLogger("followup.api")
+router = APIRouter(tags=["events"], dependencies=[Depends(require_api_key)],
+                   responses=AUTH_RESPONSES)
+
+
+@router.post("/events", status_code=202, response_model=EventAccepted)
+def accept_event(event: EventBody, rt: Rt, request: Request) -> EventAccepted:
+    """Accept a lead event (SPEC section 7); the same `id` twice is one event."""
+    with transaction(rt.engine) as session:
+        row, created = record_event(session, event, now=rt.clock.now())
+    assert row.id is not None
+    if not created:
+        return EventAccepted(id=row.id, key=row.key, status="duplicate",
+                             processed=row.processed_at is not None)
+    if request.app.state.process_inline:
+        processed = process_now(rt, row.id)
+    else:
+        processed = False
+        try:
+            rt.enqueue_event(row.id)
+        except Exception:  # the row is committed: the scheduler re-applies it
+            log.warning("event %s stored but not enqueued; the scheduler will apply it", row.id,
+                        exc_info=True)
+    return EventAccepted(id=row.id, key=row.key, status="accepted", processed=processed)
+
+
+def process_now(rt: Runtime, event_id: int) -> bool:
+    """No workers in this process: carry the event out here, after its insert committed."""
+    try:
+        with transaction(rt.engine) as session:
+            row = session.get(Event, event_id)
+            if row is not None:
+                apply_event(session, row, catalog=rt.catalog, versions=rt.versions,
+                            now=rt.clock.now())
+    except Exception:  # stored and unprocessed: the scheduler retries it
+        log.exception("event %s stored but not applied; the scheduler will retry it", event_id)
+        return False
+    return True

@@ -1,0 +1,204 @@
+"""What the API accepts beyond models/, and every shape it answers with (the OpenAPI contract)."""
+
+from __future__ import annotations
+
+import math
+import re
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from models.event import EventIn, LeadIn
+from models.validation import normalise_email
+from worker.compliance.report import ReportRow
+
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")  # NUL and lone surrogates: no database takes them
+MAX_DEPTH = 16
+
+
+def check_storable(value: Any, where: str = "", depth: int = 0) -> None:
+    """Refuse JSON that parses but cannot be stored or sent back: NUL, lone surrogates, NaN."""
+    if depth > MAX_DEPTH:
+        raise ValueError(f"{where or 'body'}: nested more than {MAX_DEPTH} levels deep")
+    if isinstance(value, str):
+        if _UNSTORABLE.search(value):
+            raise ValueError(f"{where or 'value'}: contains a NUL or an unpaired surrogate")
+    elif isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError(f"{where or 'value'}: {value} is not a finite number")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            path = f"{where}.{key}" if where else str(key)
+            check_storable(key, path, depth)
+            check_storable(item, path, depth + 1)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            check_storable(item, f"{where}[{index}]", depth + 1)
+
+
+class _Storable(BaseModel):
+    @model_validator(mode="before")
+    @classmethod
+    def _storable(cls, data: Any) -> Any:
+        check_storable(data)
+        return data
+
+
+class EventBody(_Storable, EventIn):
+    """A lead event (SPEC section 7); `id` makes a retry harmless."""
+
+
+class LeadBody(_Storable, LeadIn):
+    """A lead to create or update; fields left out keep their stored values."""
+
+
+class EnrollmentIn(_Storable):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    email: str = Field(max_length=320)
+    sequence: str = Field(min_length=1, max_length=200)
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, value: str) -> str:
+        return normalise_email(value)
+
+
+class Problem(BaseModel):
+    detail: str
+
+
+class EventAccepted(BaseModel):
+    id: int = Field(description="the stored event's number")
+    key: str | None = Field(description="the idempotency key sent as `id`")
+    status: Literal["accepted", "duplicate"]
+    processed: bool = Field(description="carried out already (else queued for a worker)")
+
+
+class LeadPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    email: str
+    first_name: str | None
+    last_name: str | None
+    company: str | None
+    owner: str | None
+    timezone: str | None
+    fields: dict[str, Any]
+    suppressed_at: datetime | None
+    suppressed_reason: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class EnrollmentPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    sequence: str
+    version: str
+    owner: str | None
+    status: str
+    exit_reason: str | None
+    enrolled_at: datetime
+    ended_at: datetime | None
+    sla_status: str
+    sla_reason: str | None
+    touches_completed: int
+    first_touch_at: datetime | None
+
+
+class TouchPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    enrollment_id: int | None
+    step: str
+    kind: str
+    status: str
+    due_at: datetime
+    completed_at: datetime | None
+    attempts: int
+    subject: str | None
+    last_error: str | None
+    detail: str | None
+
+
+class LeadDetail(BaseModel):
+    lead: LeadPublic
+    enrollments: list[EnrollmentPublic]
+    touches: list[TouchPublic]
+
+
+class RejectedRowOut(BaseModel):
+    line: int
+    email: str
+    reason: str
+
+
+class ImportReport(BaseModel):
+    """The same counts as `followup leads import`, and the first rejected rows."""
+
+    rows: int
+    created: int
+    updated: int
+    unchanged: int
+    merged: int
+    rejected: int
+    enrolled: int
+    suppressed: int
+    dry_run: bool
+    summary: str
+    rejects: list[RejectedRowOut]
+    rejects_truncated: bool
+
+
+class SequenceSummary(BaseModel):
+    name: str
+    description: str
+    trigger: list[str]
+    exit_on: list[str]
+    steps: int
+    sla: dict[str, Any] | None
+    version: str
+
+
+class SequenceDetail(BaseModel):
+    name: str
+    version: str
+    file: str
+    definition: dict[str, Any]
+
+
+class ReportOut(BaseModel):
+    """Exactly `followup compliance report --format json` (rows as the report computes them)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    by: str
+    since: str | None
+    until: str | None
+    rows: list[ReportRow]
+    total: ReportRow
+    revenue_at_risk: float | None
+
+
+class LogEntryOut(BaseModel):
+    """One line of `followup compliance log --format jsonl`."""
+
+    model_config = ConfigDict(extra="allow")
+
+    at: str
+    kind: str
+    lead: str
+    owner: str | None
+    sequence: str | None
+    step: str | None
+    detail: str | None
+
+
+class Health(BaseModel):
+    status: Literal["ok", "unavailable"]
+    database: str
+    broker: str

@@ -1,0 +1,112 @@
+"""`followup leads import FILE [--event TYPE | --sequence NAME] [--dry-run] [--rejects FILE]`."""
+
+from __future__ import annotations
+
+import csv
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
+from pathlib import Path
+from typing import IO, Annotated
+
+import typer
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+
+from worker.cli.common import console, err_console, fail, runtime
+from worker.csv_import import CsvImportError, CsvSource, ImportOptions, RejectedRow, import_rows
+
+app = typer.Typer(help="Import leads.", no_args_is_help=True)
+SHOWN_REJECTS = 10
+
+
+@app.command("import")
+def import_command(
+    file: Annotated[Path, typer.Argument(metavar="FILE", help="CSV with an email column")],
+    event: Annotated[str | None, typer.Option(help="record this event per lead (lead.mql)")] = None,
+    sequence: Annotated[str | None, typer.Option(help="enroll every lead in this sequence")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="count, but write nothing")] = False,
+    rejects: Annotated[Path | None, typer.Option(help="write rejected rows here (CSV)")] = None,
+) -> None:
+    """Upsert leads by email (case-insensitive), then enroll them; bad rows are reported by line."""
+    if not file.is_file():
+        fail(f"{file}: no such file")
+    rt = runtime()
+    options = ImportOptions(event=event, sequence=sequence, dry_run=dry_run)
+    started = time.monotonic()
+    shown: list[RejectedRow] = []
+    try:
+        with file.open("rb") as binary, _rejects_writer(rejects) as write_reject:
+            source = CsvSource(binary)
+
+            def on_reject(row: RejectedRow) -> None:
+                if len(shown) < SHOWN_REJECTS:
+                    shown.append(row)
+                if write_reject is not None:
+                    write_reject(row, source.header)
+
+            with _progress(source.size) as on_progress:
+                summary = import_rows(rt, source, options, on_reject=on_reject,
+                                      on_progress=on_progress)
+    except CsvImportError as exc:
+        fail(f"{file}: {exc}" if exc.field == "file" else f"--{exc.field}: {exc}")
+    finally:
+        rt.close()
+    for row in shown:
+        err_console.print(f"{file}:{row.line}: rejected: {row.reason}", highlight=False,
+                          markup=False, soft_wrap=True)
+    if summary.rejected > len(shown):
+        more = f"; all of them in {rejects}" if rejects else " (use --rejects FILE for all of them)"
+        err_console.print(f"... and {summary.rejected - len(shown)} more rejected rows{more}",
+                          highlight=False, markup=False)
+    console.print(f"{file}: {summary.text()} in {time.monotonic() - started:.1f}s",
+                  highlight=False, markup=False, soft_wrap=True)
+
+
+@contextmanager
+def _rejects_writer(
+    path: Path | None,
+) -> Iterator[Callable[[RejectedRow, list[str]], None] | None]:
+    """Rejected rows as CSV: line, email, reason, then the row as it was."""
+    if path is None:
+        yield None
+        return
+    try:
+        # surrogateescape writes undecodable bytes back exactly as they were read
+        handle: IO[str] = path.open("w", encoding="utf-8", errors="surrogateescape", newline="")
+    except OSError as exc:
+        fail(f"--rejects {path}: {exc.strerror or exc}")
+    with handle:
+        writer = csv.writer(handle)
+        started = False
+
+        def write(row: RejectedRow, header: list[str]) -> None:
+            nonlocal started
+            if not started:
+                writer.writerow(["line", "email", "reason", *header])
+                started = True
+            writer.writerow([row.line, row.email, row.reason, *row.values])
+
+        yield write
+        if not started:
+            writer.writerow(["line", "email", "reason"])
+
+
+def _progress(total: int | None) -> nullcontext[None] | _ProgressBar:
+    """A Rich progress bar on a terminal; nothing when the output is piped or logged."""
+    if not console.is_terminal:
+        return nullcontext(None)
+    return _ProgressBar(total)
+
+
+class _ProgressBar:
+    def __init__(self, total: int | None) -> None:
+        self._bar = Progress(TextColumn("importing"), BarColumn(), DownloadColumn(),
+                             TimeRemainingColumn(), console=console, transient=True)
+        self._task = self._bar.add_task("import", total=total)
+
+    def __enter__(self) -> Callable[[int], None]:
+        self._bar.start()
+        return lambda done: self._bar.update(self._task, completed=done)
+
+    def __exit__(self, *_exc: object) -> None:
+        self._bar.stop()

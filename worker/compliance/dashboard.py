@@ -1,0 +1,133 @@
+"""The compliance dashboard: one self-contained HTML page (inline CSS and SVG, works offline)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from jinja2 import Environment, PackageLoader, StrictUndefined
+from sqlmodel import Session
+
+from worker.compliance.charts import (
+    Breach,
+    TrendPoint,
+    first_touch_distribution,
+    recent_breaches,
+    weekly_trend,
+)
+from worker.compliance.grouping import enrolled_window
+from worker.compliance.plan import PlanResult, plan_sla
+from worker.compliance.report import Report, build_report
+from worker.sequences import SequenceSpec
+from worker.team import TeamSpec
+
+CHART_WIDTH, CHART_HEIGHT = 640, 200
+
+
+@dataclass
+class Dashboard:
+    generated_at: datetime
+    owners: Report
+    sequences: Report
+    trend: list[TrendPoint]
+    distribution: list[tuple[str, int]]
+    breaches: list[Breach]
+    plan: PlanResult | None
+    owner_names: dict[str, str] = field(default_factory=dict)
+
+
+def promised_attempts(sequences: Iterable[SequenceSpec]) -> int | None:
+    """The most touches any sequence's SLA promises: what each lead must get, at the least."""
+    counts = [s.sla.min_touches for s in sequences if s.sla and s.sla.min_touches]
+    return max(counts) if counts else None
+
+
+def collect_dashboard(
+    session: Session, *, team: TeamSpec, since: datetime | None, until: datetime | None,
+    now: datetime, sequences: Iterable[SequenceSpec] = (),
+) -> Dashboard:
+    """Every figure on the page, each from one SQL aggregate."""
+    dialect = session.get_bind().dialect.name
+    where = enrolled_window(since, until)
+    window = {"since": since, "until": until, "team": team, "now": now}
+    plan = team.sla_plan
+    return Dashboard(
+        generated_at=now,
+        owners=build_report(session, by="owner", **window),
+        sequences=build_report(session, by="sequence", **window),
+        trend=weekly_trend(session, dialect, where),
+        distribution=first_touch_distribution(session, where),
+        breaches=recent_breaches(session, where),
+        plan=plan_sla(plan, promised_attempts=promised_attempts(sequences)) if plan else None,
+        owner_names={o.email: o.name for o in team.owners if o.name},
+    )
+
+
+def trend_points(trend: list[TrendPoint]) -> list[dict[str, Any]]:
+    """Where each week's compliance rate sits on the line chart (weeks without verdicts skipped)."""
+    left, right, top, bottom = 48, CHART_WIDTH - 16, 16, CHART_HEIGHT - 32
+    step = (right - left) / max(len(trend) - 1, 1)
+    points = []
+    for index, point in enumerate(trend):
+        x = left + step * index if len(trend) > 1 else (left + right) / 2
+        rate = point.rate
+        y = None if rate is None else bottom - (bottom - top) * rate
+        points.append({"x": round(x, 1), "y": None if y is None else round(y, 1), "point": point})
+    return points
+
+
+def histogram_bars(distribution: list[tuple[str, int]]) -> list[dict[str, Any]]:
+    """Bar geometry for the first-touch distribution, scaled to the tallest bucket."""
+    tallest = max((n for _, n in distribution), default=0) or 1
+    slot = (CHART_WIDTH - 48) / max(len(distribution), 1)
+    plot = CHART_HEIGHT - 48
+    return [
+        {"label": label, "count": n, "x": round(32 + slot * i + slot * 0.15, 1),
+         "width": round(slot * 0.7, 1), "height": round(plot * n / tallest, 1),
+         "y": round(16 + plot - plot * n / tallest, 1)}
+        for i, (label, n) in enumerate(distribution)
+    ]
+
+
+def duration(seconds: int | None) -> str:
+    """Seconds as the few units a person reads at a glance."""
+    if seconds is None:
+        return "-"
+    days, rest = divmod(int(seconds), 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days}d {hours}h"
+    if hours:
+        return f"{hours}h {minutes:02d}m"
+    return f"{minutes}m {secs:02d}s" if minutes else f"{secs}s"
+
+
+def _environment() -> Environment:
+    environment = Environment(
+        loader=PackageLoader("worker.compliance", "templates"), autoescape=True,
+        undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True,
+    )
+    environment.filters.update({
+        "duration": duration,
+        "percent": lambda v: "-" if v is None else f"{v:.1%}",
+        "money": lambda v: "-" if v is None else f"{v:,.0f}",
+        "number": lambda v, d=0: "-" if v is None else f"{v:,.{d}f}",
+        "when": lambda v: "-" if v is None else v.strftime("%Y-%m-%d %H:%M"),
+    })
+    return environment
+
+
+def render_dashboard(dashboard: Dashboard) -> str:
+    template = _environment().get_template("dashboard.html.j2")
+    return template.render(
+        d=dashboard, width=CHART_WIDTH, height=CHART_HEIGHT,
+        trend=trend_points(dashboard.trend), bars=histogram_bars(dashboard.distribution),
+    )
+
+
+def dashboard_html(session: Session, **collect_args: Any) -> str:
+    """The page as one string: `GET /compliance` and `compliance report --format html` share it."""
+    return render_dashboard(collect_dashboard(session, **collect_args))
