@@ -43,6 +43,16 @@ class Enrollment(SQLModel, table=True):
     __table_args__ = (
         Index("ix_enrollment_sla_check", "sla_status", "sla_next_check_at"),
         Index("ix_enrollment_lead_sequence", "lead_id", "sequence"),
+        # compliance report (worker/compliance/): covering indexes for the counts per owner,
+        # sequence and period, first-touch percentiles read at their rank, and strikes
+        Index("ix_enrollment_report_owner", "owner", "first_touch_seconds", "enrolled_at",
+              "sla_status", "sla_reason", "touches_completed", "touches_manual"),
+        Index("ix_enrollment_report_sequence", "sequence", "first_touch_seconds", "enrolled_at",
+              "sla_status", "sla_reason", "touches_completed", "touches_manual"),
+        Index("ix_enrollment_report_time", "enrolled_at", "first_touch_seconds", "sla_status",
+              "sla_reason", "touches_completed", "touches_manual"),
+        Index("ix_enrollment_first_touch", "first_touch_seconds", "enrolled_at"),
+        Index("ix_enrollment_breaches", "sla_status", "owner", "sla_decided_at"),
         Index("ux_enrollment_open", "lead_id", "sequence", unique=True,
               sqlite_where=text("status IN ('active', 'paused')"),
               postgresql_where=text("status IN ('active', 'paused')")),
@@ -63,6 +73,7 @@ class Enrollment(SQLModel, table=True):
     trigger_event_id: int | None = Field(default=None, foreign_key="event.id")
     # SLA facts, kept in step with the touches so reports are plain aggregates.
     touches_completed: int = 0
+    touches_manual: int = 0  # of which tasks done and logged touches
     first_touch_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     first_touch_seconds: int | None = None
     sla_first_due_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

@@ -1,21 +1,19 @@
 """Streaming CSV -> leads (and enrollments) in bulk chunks; bad rows are rejected by line number.
 
-The one importer behind `followup leads import` and `POST /leads/import` (SPEC section 8).
+The one importer behind `followup leads import` and `POST /leads/import` (SPEC section 8);
+reading and row validation live in csv_rows.py.
 """
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import datetime
-from typing import IO, Any
+from typing import Any
 
-from pydantic import ValidationError
 from sqlalchemy import Engine, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
@@ -25,25 +23,17 @@ from models.event import Event, EventIn, LeadIn
 from models.lead import Lead
 from models.validation import EVENT_TYPE_PATTERN
 from worker.catalog import Catalog
+from worker.csv_rows import LEAD_COLUMNS, CsvImportError, CsvSource, lead_from_row
 from worker.enrollment import apply_event, enroll
 from worker.runtime import Runtime
-from worker.validation_errors import one_line
 
 CHUNK_ROWS = 1000
-HEADER_MAX_CHARS = 65_536
-LEAD_COLUMNS = ("email", "first_name", "last_name", "company", "owner", "timezone")
+ENROLL_CHUNK_ROWS = 200  # enrolling runs the engine per lead: keep each write transaction short
 UPDATABLE = LEAD_COLUMNS[1:]
 IMPORTED_EVENT = "lead.imported"  # the record of a --sequence import; it triggers nothing
-_BAD_CHARS = re.compile("[\x00\udc80-\udcff]")  # NUL, or bytes that were not UTF-8
+__all__ = ["CsvImportError", "CsvSource", "ImportOptions", "ImportSummary", "RejectedRow",
+           "import_rows"]
 _LEADS = Lead.__table__  # type: ignore[attr-defined]  # SQLModel sets it on table classes
-
-
-class CsvImportError(Exception):
-    """The file as a whole cannot be imported (not CSV, no email column, bad option); one line."""
-
-    def __init__(self, message: str, field: str = "file") -> None:
-        super().__init__(message)
-        self.field = field  # "file", or the option at fault: "event" / "sequence"
 
 
 @dataclass(frozen=True)
@@ -51,7 +41,15 @@ class ImportOptions:
     event: str | None = None
     sequence: str | None = None
     dry_run: bool = False
-    chunk_rows: int = CHUNK_ROWS
+    chunk_rows: int | None = None  # default: CHUNK_ROWS, or ENROLL_CHUNK_ROWS when enrolling
+
+    @property
+    def rows_per_chunk(self) -> int:
+        return self.chunk_rows or (ENROLL_CHUNK_ROWS if self.enrolls else CHUNK_ROWS)
+
+    @property
+    def enrolls(self) -> bool:
+        return bool(self.event or self.sequence)
 
 
 @dataclass(frozen=True)
@@ -89,94 +87,6 @@ class ImportSummary:
                 f"{self.created} created, {self.updated} updated, {self.unchanged} unchanged, "
                 f"{self.merged} duplicates merged, {self.rejected} rejected; {enrolled}; "
                 f"{self.suppressed} suppressed (never enrolled)")
-
-
-class CsvSource:
-    """An open CSV file: its header, normalised column names, and its rows as they stream by."""
-
-    def __init__(self, binary: IO[bytes]) -> None:
-        self._binary = binary
-        self.size, self.fingerprint = _size_and_digest(binary)
-        self._text = io.TextIOWrapper(binary, encoding="utf-8-sig", errors="surrogateescape",
-                                      newline="")
-        first = self._text.readline(HEADER_MAX_CHARS)
-        if not first.strip():
-            raise CsvImportError("the file is empty (no header line)")
-        too_long = len(first) >= HEADER_MAX_CHARS and not first.endswith(("\n", "\r"))
-        if too_long or _BAD_CHARS.search(first):
-            raise CsvImportError("the header line is not UTF-8 CSV text (export as CSV UTF-8)")
-        self.delimiter = ";" if first.count(";") > first.count(",") else ","
-        self.header = next(csv.reader([first], delimiter=self.delimiter))
-        self.columns = _column_names(self.header)
-
-    def position(self) -> int:
-        """Bytes read so far, for a progress bar."""
-        return self._binary.tell()
-
-    def records(self) -> Iterator[tuple[int, list[str] | None, str]]:
-        """(line number, values or None, why unreadable) per row; blank lines are no rows."""
-        reader = csv.reader(self._text, delimiter=self.delimiter)
-        while True:
-            line = reader.line_num + 2  # the header is line 1
-            try:
-                values = next(reader)
-            except StopIteration:
-                return
-            except csv.Error as exc:
-                yield line, None, f"unreadable CSV: {exc}"
-                continue
-            if any(value.strip() for value in values):
-                yield line, values, ""
-
-
-def _size_and_digest(binary: IO[bytes]) -> tuple[int | None, str]:
-    """One pass over a seekable file: its size, and a digest that keys import events."""
-    if not binary.seekable():
-        return None, ""
-    digest = hashlib.sha256()
-    while chunk := binary.read(1 << 20):
-        digest.update(chunk)
-    size = binary.tell()
-    binary.seek(0)
-    return size, digest.hexdigest()
-
-
-def _column_names(header: list[str]) -> list[str | None]:
-    """`First Name` -> first_name; unnamed columns are ignored (None); every name once."""
-    names: list[str | None] = []
-    for raw in header:
-        name = re.sub(r"\W+", "_", raw.strip().lower()).strip("_") or None
-        if name is not None and not name.isidentifier():
-            name = f"field_{name}"
-        if name is not None and name in names:
-            raise CsvImportError(f"header: column {raw.strip()!r} appears twice")
-        names.append(name)
-    if "email" not in names:
-        found = ", ".join(repr(h.strip()) for h in header[:10])
-        raise CsvImportError(f"header: no 'email' column (found {found}); is this a CSV file?")
-    return names
-
-
-def lead_from_row(columns: list[str | None], values: list[str]) -> LeadIn | str:
-    """A validated lead, or the reason the row is rejected (naming the column)."""
-    if len(values) != len(columns):
-        return f"has {len(values)} columns, the header has {len(columns)}"
-    data: dict[str, Any] = {}
-    custom: dict[str, str] = {}
-    for name, value in zip(columns, values, strict=True):
-        if name is None or not value.strip():
-            continue
-        bad = _BAD_CHARS.search(value)
-        if bad is not None:
-            return f"{name}: " + ("contains a NUL character" if bad.group() == "\x00"
-                                  else "is not valid UTF-8")
-        (data if name in LEAD_COLUMNS else custom)[name] = value
-    if "email" not in data:
-        return "email: missing"
-    try:
-        return LeadIn.model_validate({**data, "fields": custom})
-    except ValidationError as exc:
-        return one_line(exc)
 
 
 def check_options(catalog: Catalog, options: ImportOptions) -> None:
@@ -219,7 +129,7 @@ def import_rows(
                 on_reject(RejectedRow(line, email, lead, tuple(values or ())))
             continue
         _take(batch, seen, _Pending(line, lead, repeat=False), summary)
-        if len(batch) >= options.chunk_rows:
+        if len(batch) >= options.rows_per_chunk:
             summary.add(_commit_chunk(rt, batch, options, now=now, fingerprint=source.fingerprint))
             batch.clear()
             if on_progress is not None:
@@ -276,7 +186,7 @@ def _commit_chunk(
         try:
             with _chunk_session(rt.engine, dry_run=options.dry_run) as session:
                 counts = _upsert_leads(session, batch, now=now)
-                if options.sequence or options.event:
+                if options.enrolls:
                     firsts = [email for email, pending in batch.items() if not pending.repeat]
                     counts.enrolled = _enroll_chunk(rt, session, firsts, options, now=now,
                                                     fingerprint=fingerprint)

@@ -51,7 +51,8 @@ def upsert_lead(session: Session, data: LeadIn, *, now: datetime) -> tuple[Lead,
         lead.fields = {**(lead.fields or {}), **data.fields}
     lead.updated_at = now
     session.add(lead)
-    session.flush()
+    if created:
+        session.flush()  # the id is needed by what follows; an update can wait for the commit
     return lead, created
 
 
@@ -66,6 +67,10 @@ def record_event(session: Session, event: EventIn, *, now: datetime) -> tuple[Ev
         payload=event.model_dump(mode="json"), occurred_at=event.occurred_at or now,
         received_at=now,
     )
+    if event.id is None:  # no key, no possible clash: skip the savepoint
+        session.add(row)
+        session.flush()
+        return row, True
     try:
         with session.begin_nested():
             session.add(row)
@@ -87,7 +92,7 @@ def apply_event(
         return outcome
     event = EventIn.model_validate(event_row.payload)
     at = min(event_row.occurred_at, now)
-    lead, _ = upsert_lead(session, event.lead, now=now)
+    lead, new_lead = upsert_lead(session, event.lead, now=now)
     if event.type in SUPPRESSING_EVENTS:
         outcome.exited += suppress_lead(session, lead, reason=event.type, at=at, now=now)
         outcome.suppressed = True
@@ -97,7 +102,7 @@ def apply_event(
         )
     elif event.type == "touch.logged":
         log_manual_touch(session, lead, detail=event.detail, at=at, now=now)
-    for enrollment in _open_enrollments(session, lead):
+    for enrollment in [] if new_lead else _open_enrollments(session, lead):
         spec = versions.get(session, enrollment.version)
         if event.type in spec.exit_on:
             exit_enrollment(session, enrollment, lead, reason=event.type, at=at, now=now)
@@ -199,7 +204,7 @@ def complete_task(
     for touch, enrollment in session.exec(query).all():
         touch.status, touch.completed_at = TouchStatus.DONE, at
         session.add(touch)
-        note_touch_completed(enrollment, at)
+        note_touch_completed(enrollment, at, manual=True)
         log.append(session, ComplianceKind.TASK_COMPLETED, at=at, lead=lead.email,
                    enrollment=enrollment, step=touch.step, touch_id=touch.id)
         refresh_verdict(session, enrollment, lead.email, now)
@@ -226,7 +231,7 @@ def log_manual_touch(
             status=TouchStatus.DONE, due_at=at, completed_at=at, detail=detail,
         )
         session.add(touch)
-        note_touch_completed(enrollment, at)
+        note_touch_completed(enrollment, at, manual=True)
         session.flush()
         # one entry per enrollment it counts toward, so the log alone can rebuild the counts
         log.append(session, ComplianceKind.TOUCH_LOGGED, at=at, lead=lead.email,

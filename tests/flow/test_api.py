@@ -13,6 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session, func, select
 
+from models.apikey import ApiKey
 from models.enrollment import Enrollment
 from models.event import Event
 from models.lead import Lead
@@ -373,4 +374,22 @@ def test_the_openapi_schema_and_docs_are_served(api: Api) -> None:
         "/events", "/leads", "/leads/{email}", "/leads/import", "/enrollments",
         "/enrollments/{enrollment_id}/stop", "/sequences", "/sequences/{name}",
         "/compliance/report", "/compliance/log", "/healthz", "/unsubscribe/{token}",
-    } | {"/compliance"}  # the HTML dashboard
+    } | {"/compliance", "/tasks"}  # the HTML dashboard; the open manual tasks (issue 4)
+
+
+def test_apikey_create_prints_a_working_key_once_and_revoke_stops_it(
+    api: Api, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`followup apikey create NAME` prints the key (only its hash is stored); revoke: 401."""
+    capsys.readouterr()
+    assert _cli(api, monkeypatch, "apikey", "create", "crm-sync") == 0
+    key = capsys.readouterr().out.strip()
+    headers = {"Authorization": f"Bearer {key}"}
+    assert api.client.get("/sequences", headers=headers).status_code == 200
+    with Session(api.h.rt.engine) as session:
+        stored = session.exec(select(ApiKey).where(ApiKey.name == "crm-sync")).one()
+    assert key not in stored.key_hash and len(stored.key_hash) == 64
+    assert _cli(api, monkeypatch, "apikey", "create", "crm-sync") == 2
+    assert "already exists" in capsys.readouterr().err
+    assert _cli(api, monkeypatch, "apikey", "revoke", "crm-sync") == 0
+    assert api.client.get("/sequences", headers=headers).status_code == 401

@@ -15,6 +15,7 @@ import pytest
 from tests.support.harness import MONDAY_9AM_NY as T0
 from tests.support.harness import Harness, template
 from worker.cli.app import run_cli
+from worker.compliance.dashboard import dashboard_html
 from worker.compliance.export import report_csv, report_json
 from worker.compliance.report import build_report
 from worker.db import transaction
@@ -224,3 +225,17 @@ def test_cli_prints_the_same_json(played: Harness, monkeypatch: pytest.MonkeyPat
     report = json.loads(capsys.readouterr().out)
     assert {row["key"]: _as_expected(row) for row in report["rows"]} == {
         k: v for k, v in EXPECTED.items() if k != "total"}
+
+
+def test_dashboard_page_shows_the_same_figures(played: Harness) -> None:
+    """Given the story, when the dashboard is rendered, then owners and the strikes are on it."""
+    with transaction(played.rt.engine) as session:
+        page = dashboard_html(session, team=played.rt.catalog.team, since=None, until=None,
+                              now=played.clock.now(),
+                              sequences=played.rt.catalog.sequences.values())
+    assert all(name in page for name in ("Ana Diligent", "Ben Busy", "Cy Mixed"))
+    strikes = page.split('id="strikes"')[1].split("</section>")[0]
+    assert [email for email, _, _ in BEN_STRUCK_LEADS] == [
+        line.split("<td>")[1].split("</td>")[0]
+        for line in strikes.splitlines() if "@example.com" in line]
+    assert "<b>12</b> delivered of" in page and "behind" in page

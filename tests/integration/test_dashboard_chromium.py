@@ -102,7 +102,7 @@ def test_dashboard_renders_without_console_errors_and_is_saved_as_a_screenshot(
     screenshot = artifacts_dir / "compliance-dashboard.png"
     screenshot.unlink(missing_ok=True)
     run = run_chromium(chromium, tmp_path / "profile", page_url,
-                       f"--screenshot={screenshot}", "--window-size=1200,3000")
+                       f"--screenshot={screenshot}", "--window-size=1280,2200")
     assert console_messages(run.stderr) == []
     assert screenshot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert screenshot.stat().st_size > 20_000  # a real page, not a blank one

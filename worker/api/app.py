@@ -5,7 +5,16 @@ from __future__ import annotations
 from fastapi import Depends, FastAPI
 
 from worker import __version__
-from worker.api import compliance, enrollments, events, health, leads, sequences, unsubscribe
+from worker.api import (
+    compliance,
+    enrollments,
+    events,
+    health,
+    leads,
+    sequences,
+    tasks,
+    unsubscribe,
+)
 from worker.api.dashboard import router as dashboard_router
 from worker.api.deps import no_nul_in_url
 from worker.api.errors import install_error_handlers
@@ -20,10 +29,12 @@ def create_app(rt: Runtime, *, process_inline: bool = False) -> FastAPI:
         title="followup", version=__version__, max_body_size=MAX_BODY_BYTES,
         description="Lead events, enrollments, CSV imports and SLA compliance (SPEC section 10).",
         dependencies=[Depends(no_nul_in_url)],
+        responses={413: {"description": "the body is over 1 MiB (CSV uploads: 50 MiB)",
+                         "content": {"text/plain": {}, "application/json": {}}}},
     )
     app.state.runtime = rt
     app.state.process_inline = process_inline
-    for module in (events, leads, enrollments, sequences, compliance, health, unsubscribe):
+    for module in (events, leads, enrollments, sequences, tasks, compliance, health, unsubscribe):
         app.include_router(module.router)
     app.include_router(dashboard_router)
     install_error_handlers(app)

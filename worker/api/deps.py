@@ -11,7 +11,8 @@ from fastapi.exceptions import RequestValidationError
 from worker.runtime import Runtime
 
 
-def runtime_of(request: Request) -> Runtime:
+async def runtime_of(request: Request) -> Runtime:
+    """Async on purpose, like every dependency without I/O: no hop through the threadpool."""
     return request.app.state.runtime  # type: ignore[no-any-return]  # set by create_app
 
 
@@ -25,7 +26,7 @@ def invalid(
     return RequestValidationError([{"loc": loc, "msg": message, "type": kind}])
 
 
-def no_nul_in_url(request: Request) -> None:
+async def no_nul_in_url(request: Request) -> None:
     """PostgreSQL refuses NUL in text: say so as a 422, not as a driver error."""
     if "\x00" in request.url.path or b"%00" in request.scope.get("query_string", b""):
         raise invalid(("path",), "the URL contains a NUL character")

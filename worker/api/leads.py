@@ -64,8 +64,7 @@ def read(email: Annotated[str, Path(max_length=320)], rt: Rt) -> LeadDetail:
         )
 
 
-@router.post("/leads/import", response_model=ImportReport, max_body_size=MAX_UPLOAD_BYTES,
-             responses={413: {"model": Problem, "description": "over 50 MiB"}})
+@router.post("/leads/import", response_model=ImportReport, max_body_size=MAX_UPLOAD_BYTES)
 def import_csv(
     rt: Rt,
     file: Annotated[UploadFile, File(description="CSV, UTF-8, comma or semicolon")],

@@ -51,15 +51,23 @@ def import_command(
         fail(f"{file}: {exc}" if exc.field == "file" else f"--{exc.field}: {exc}")
     finally:
         rt.close()
+    _print_rejects(file, shown, summary.rejected, rejects)
+    console.print(f"{file}: {summary.text()} in {time.monotonic() - started:.1f}s",
+                  highlight=False, markup=False, soft_wrap=True)
+    if event and not rt.catalog.triggered_by(event):
+        err_console.print(f"note: no sequence triggers on {event!r}: the events were recorded "
+                          "and carried out, and nobody was enrolled", highlight=False)
+
+
+def _print_rejects(file: Path, shown: list[RejectedRow], total: int, path: Path | None) -> None:
+    """The first rejected rows as `file:line: reason`, then how many more and where they are."""
     for row in shown:
         err_console.print(f"{file}:{row.line}: rejected: {row.reason}", highlight=False,
                           markup=False, soft_wrap=True)
-    if summary.rejected > len(shown):
-        more = f"; all of them in {rejects}" if rejects else " (use --rejects FILE for all of them)"
-        err_console.print(f"... and {summary.rejected - len(shown)} more rejected rows{more}",
+    if total > len(shown):
+        more = f"; all of them in {path}" if path else " (use --rejects FILE for all of them)"
+        err_console.print(f"... and {total - len(shown)} more rejected rows{more}",
                           highlight=False, markup=False)
-    console.print(f"{file}: {summary.text()} in {time.monotonic() - started:.1f}s",
-                  highlight=False, markup=False, soft_wrap=True)
 
 
 @contextmanager

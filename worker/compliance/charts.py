@@ -49,7 +49,7 @@ class Breach:
 
 
 def _count_if(condition: Any) -> Any:
-    return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
+    return func.count().filter(condition)
 
 
 def weekly_trend(session: Session, dialect: str, where: list[Any]) -> list[TrendPoint]:
@@ -67,7 +67,7 @@ def weekly_trend(session: Session, dialect: str, where: list[Any]) -> list[Trend
 def first_touch_distribution(session: Session, where: list[Any]) -> list[tuple[str, int]]:
     """How many enrollments got their first touch within each bucket, and how many got none."""
     seconds = col(Enrollment.first_touch_seconds)
-    whens = [(seconds.is_(None), NOT_TOUCHED)]
+    whens: list[tuple[Any, str]] = [(seconds.is_(None), NOT_TOUCHED)]
     whens += [(seconds < bound, label) for label, bound in FIRST_TOUCH_BUCKETS if bound]
     bucket = case(*whens, else_=FIRST_TOUCH_BUCKETS[-1][0]).label("bucket")
     counts = dict(session.execute(
@@ -82,9 +82,10 @@ def recent_breaches(
 ) -> list[Breach]:
     """The latest breaches with their leads, so a manager can open the right conversation."""
     rows = session.execute(
-        select(Lead.email, Lead.first_name, Lead.last_name, Lead.company, Enrollment.owner,
-               Enrollment.sequence, Enrollment.sla_reason, Enrollment.enrolled_at,
-               Enrollment.sla_decided_at, Enrollment.touches_completed)
+        select(*(col(c) for c in (
+            Lead.email, Lead.first_name, Lead.last_name, Lead.company, Enrollment.owner,
+            Enrollment.sequence, Enrollment.sla_reason, Enrollment.enrolled_at,
+            Enrollment.sla_decided_at, Enrollment.touches_completed)))
         .join(Lead, col(Lead.id) == Enrollment.lead_id)
         .where(col(Enrollment.sla_status) == SlaStatus.BREACHED, *where)
         .order_by(col(Enrollment.sla_decided_at).desc(), col(Enrollment.id).desc())

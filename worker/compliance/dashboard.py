@@ -51,12 +51,14 @@ def collect_dashboard(
     """Every figure on the page, each from one SQL aggregate."""
     dialect = session.get_bind().dialect.name
     where = enrolled_window(since, until)
-    window = {"since": since, "until": until, "team": team, "now": now}
+    window = {"since": since, "until": until, "now": now}
     plan = team.sla_plan
     return Dashboard(
         generated_at=now,
-        owners=build_report(session, by="owner", **window),
-        sequences=build_report(session, by="sequence", **window),
+        owners=build_report(session, by="owner", team=team, **window),
+        # the sequence table shows no strikes: skip working them out a second time
+        sequences=build_report(session, by="sequence", team=team.model_copy(
+            update={"strikes": None}), **window),
         trend=weekly_trend(session, dialect, where),
         distribution=first_touch_distribution(session, where),
         breaches=recent_breaches(session, where),
@@ -110,14 +112,25 @@ def _environment() -> Environment:
         loader=PackageLoader("worker.compliance", "templates"), autoescape=True,
         undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True,
     )
-    environment.filters.update({
-        "duration": duration,
-        "percent": lambda v: "-" if v is None else f"{v:.1%}",
-        "money": lambda v: "-" if v is None else f"{v:,.0f}",
-        "number": lambda v, d=0: "-" if v is None else f"{v:,.{d}f}",
-        "when": lambda v: "-" if v is None else v.strftime("%Y-%m-%d %H:%M"),
-    })
+    environment.filters.update({"duration": duration, "percent": _percent, "money": _money,
+                                "number": _number, "when": _when})
     return environment
+
+
+def _percent(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1%}"
+
+
+def _money(value: float | None) -> str:
+    return "-" if value is None else f"{value:,.0f}"
+
+
+def _number(value: float | None, decimals: int = 0) -> str:
+    return "-" if value is None else f"{value:,.{decimals}f}"
+
+
+def _when(value: datetime | None) -> str:
+    return "-" if value is None else value.strftime("%Y-%m-%d %H:%M")
 
 
 def render_dashboard(dashboard: Dashboard) -> str:

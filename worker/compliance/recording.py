@@ -36,9 +36,11 @@ def start_sla(enrollment: Enrollment, spec: SequenceSpec, lead_timezone: str | N
     enrollment.sla_next_check_at = min(deadlines)
 
 
-def note_touch_completed(enrollment: Enrollment, at: datetime) -> None:
-    """Keep the per-enrollment counters the report aggregates."""
+def note_touch_completed(enrollment: Enrollment, at: datetime, *, manual: bool = False) -> None:
+    """Keep the per-enrollment counters the report aggregates (manual: a task or logged touch)."""
     enrollment.touches_completed += 1
+    if manual:
+        enrollment.touches_manual += 1
     if enrollment.first_touch_at is None or at < enrollment.first_touch_at:
         enrollment.first_touch_at = at
         enrollment.first_touch_seconds = max(0, int((at - enrollment.enrolled_at).total_seconds()))

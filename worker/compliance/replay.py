@@ -88,6 +88,7 @@ def _enrollment_row(enrollment_id: int, lead_id: int, facts: EnrollmentFacts) ->
         # not in the log, unread by the report; "completed" keeps the open-enrollment index quiet
         "status": EnrollmentStatus.EXITED if facts.exited else EnrollmentStatus.COMPLETED,
         "touches_completed": len(facts.touches), "first_touch_at": first,
+        "touches_manual": sum(kind != ComplianceKind.TOUCH_SENT for _, kind, _ in facts.touches),
         "first_touch_seconds": None if first is None else max(
             0, int((first - facts.enrolled_at).total_seconds())),
         "sla_status": facts.sla_status(), "sla_reason": reason, "sla_decided_at": decided_at,

@@ -6,13 +6,12 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import bindparam, func, select
 from sqlmodel import Session, col
 
 from models.enrollment import Enrollment, SlaStatus
 from models.lead import Lead
 from worker.compliance.grouping import NO_OWNER, key_text, period_key
-from worker.compliance.percentiles import period_bounds
 from worker.team import StrikeRule
 
 LEADS_SHOWN_PER_OWNER = 50  # enough to diagnose; `breaches` keeps the full count
@@ -63,37 +62,32 @@ def owner_strikes(
         entry.periods[str(p)] = int(n) // rule.breaches_per_strike
         entry.strikes += entry.periods[str(p)]
         entry.breaches += int(n)
+    statements = {known: _struck_leads(period, where, leads_shown, known_owner=known)
+                  for known in (True, False)}
     for entry in result.values():
         entry.periods = dict(sorted(entry.periods.items()))
-        entry.leads = _struck_leads(session, entry, rule, where, leads_shown)
+        rows = session.execute(statements[entry.owner != NO_OWNER],
+                               {"owner": entry.owner, "periods": list(entry.periods)}).all()
+        entry.leads = [StrikeLead(email=email, sequence=sequence, reason=reason,
+                                  enrolled_at=enrolled_at, decided_at=decided_at, period=str(p))
+                       for email, sequence, reason, enrolled_at, decided_at, p in rows]
     return sorted(result.values(), key=lambda o: (-o.strikes, o.owner))
 
 
-def _struck_leads(
-    session: Session, entry: OwnerStrikes, rule: StrikeRule, where: list[Any], limit: int
-) -> list[StrikeLead]:
-    """An owner's breaches in its struck periods, newest first (an index walk, stopped early)."""
+def _struck_leads(period: Any, where: list[Any], limit: int, *, known_owner: bool) -> Any:
+    """An owner's breaches in its struck periods, newest first: an index walk, stopped early.
+
+    Built once and run per struck owner with its parameters (owner, periods).
+    """
     decided = col(Enrollment.sla_decided_at)
     owner = col(Enrollment.owner)
-    in_periods = or_(*(and_(decided >= start, decided < end) for start, end in (
-        period_bounds(rule.period, p) for p in entry.periods)))
-    rows = session.execute(
-        select(Lead.email, Enrollment.sequence, Enrollment.sla_reason, Enrollment.enrolled_at,
-               Enrollment.sla_decided_at)
+    return (
+        select(col(Lead.email), col(Enrollment.sequence), col(Enrollment.sla_reason),
+               col(Enrollment.enrolled_at), decided, period)
         .join(Lead, col(Lead.id) == Enrollment.lead_id)
-        .where(col(Enrollment.sla_status) == SlaStatus.BREACHED, in_periods, *where,
-               owner.is_(None) if entry.owner == NO_OWNER else owner == entry.owner)
+        .where(col(Enrollment.sla_status) == SlaStatus.BREACHED, *where,
+               owner == bindparam("owner") if known_owner else owner.is_(None),
+               period.in_(bindparam("periods", expanding=True)))
         .order_by(decided.desc(), col(Enrollment.id).desc())
         .limit(limit)
-    ).all()
-    return [StrikeLead(email=email, sequence=sequence, reason=reason, enrolled_at=enrolled_at,
-                       decided_at=decided_at, period=_period_of(decided_at, rule, entry))
-            for email, sequence, reason, enrolled_at, decided_at in rows]
-
-
-def _period_of(moment: datetime, rule: StrikeRule, entry: OwnerStrikes) -> str:
-    return next(p for p in entry.periods if _within(moment, period_bounds(rule.period, p)))
-
-
-def _within(moment: datetime, bounds: tuple[datetime, datetime]) -> bool:
-    return bounds[0] <= moment < bounds[1]
+    )

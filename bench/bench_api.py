@@ -1,0 +1,162 @@
+"""Throughput of `POST /events` on a real uvicorn server, against a bare FastAPI route.
+
+Run from the repository root: PYTHONPATH=. .venv/bin/python bench/bench_api.py
+[--requests N] [--concurrency C] [--redis URL]. Both servers run in their own processes on
+this machine, one after the other, driven by the same httpx client; the followup one stores
+every event (SQLite, WAL) behind API-key auth and enqueues its id (embedded broker without
+workers, or Redis). Prints requests/second and the ratio; asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+
+from models.event import EventIn  # at module level: the bare route's annotation must resolve
+
+SEQUENCE = "name: mql\ntrigger: lead.mql\nsteps:\n  - id: intro\n    email: t/intro\n"
+TEMPLATE = "{% block subject %}Hi{% endblock %}{% block text %}{{ unsubscribe_url }}{% endblock %}"
+
+
+def followup_app(folder: Path, redis_url: str | None) -> object:
+    """What `followup run` serves, minus the workers: events are stored and enqueued."""
+    from worker.actors import declare_actors
+    from worker.api.app import create_app
+    from worker.broker import make_broker
+    from worker.runtime import build_runtime
+    from worker.settings import Settings
+
+    settings = Settings(database_url=f"sqlite:///{folder / 'bench.db'}", redis_url=redis_url,
+                        sequences_dir=folder / "sequences", templates_dir=folder / "templates",
+                        outbox_dir=folder / "outbox", secret_key="bench")
+    rt = build_runtime(settings)
+    declare_actors(make_broker(settings), rt)
+    return create_app(rt)
+
+
+def bare_app() -> object:
+    """The floor: FastAPI validating the same body, and nothing else."""
+    from fastapi import FastAPI
+
+    app = FastAPI()
+
+    @app.post("/events", status_code=202)
+    def accept(event: EventIn) -> dict[str, str]:
+        return {"status": "accepted"}
+
+    return app
+
+
+def serve(kind: str, port: int, folder: Path, redis_url: str | None) -> None:
+    import uvicorn
+
+    app = followup_app(folder, redis_url) if kind == "followup" else bare_app()
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")  # type: ignore[arg-type]
+
+
+def prepare(folder: Path) -> str:
+    """Sequence files, the database and an API key; returns the key."""
+    from worker.apikeys import create_key
+    from worker.db import transaction
+    from worker.runtime import build_runtime
+    from worker.settings import Settings
+
+    (folder / "sequences").mkdir()
+    (folder / "templates" / "t").mkdir(parents=True)
+    (folder / "sequences" / "mql.yaml").write_text(SEQUENCE)
+    (folder / "templates" / "t" / "intro.j2").write_text(TEMPLATE)
+    rt = build_runtime(Settings(database_url=f"sqlite:///{folder / 'bench.db'}",
+                                sequences_dir=folder / "sequences",
+                                templates_dir=folder / "templates"))
+    with transaction(rt.engine) as session:
+        key = create_key(session, "bench", now=rt.clock.now())
+    rt.close()
+    return key
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def hammer(url: str, key: str, requests: int, concurrency: int) -> float:
+    """Requests per second for `requests` distinct events over `concurrency` keep-alive
+    connections (a thread and an httpx.Client each: httpx's async pool is slower here)."""
+
+    def one_connection(count: int) -> None:
+        with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}) as client:
+            for _ in range(count):
+                body = {"type": "lead.mql", "id": uuid.uuid4().hex,
+                        "lead": {"email": f"{uuid.uuid4().hex[:12]}@example.com"}}
+                response = client.post("/events", json=body)
+                if response.status_code != 202:
+                    raise RuntimeError(f"{url}: {response.status_code} {response.text[:200]}")
+
+    def run(per_connection: int) -> float:
+        started = time.perf_counter()
+        with ThreadPoolExecutor(concurrency) as pool:
+            for future in [pool.submit(one_connection, per_connection)
+                           for _ in range(concurrency)]:
+                future.result()
+        return time.perf_counter() - started
+
+    run(20)  # warm-up: connections, caches, SQLite pages
+    per_connection = requests // concurrency
+    return per_connection * concurrency / run(per_connection)
+
+
+def measure(kind: str, folder: Path, key: str, args: argparse.Namespace) -> float:
+    port = free_port()
+    command = [sys.executable, __file__, "--serve", kind, "--port", str(port),
+               "--folder", str(folder)] + (["--redis", args.redis] if args.redis else [])
+    server = subprocess.Popen(command)
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                httpx.get(f"http://127.0.0.1:{port}/openapi.json", timeout=1)
+                break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        return hammer(f"http://127.0.0.1:{port}", key, args.requests, args.concurrency)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=3000)
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--redis", default=None, help="enqueue on this Redis instead")
+    parser.add_argument("--serve", choices=("followup", "bare"), help=argparse.SUPPRESS)
+    parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--folder", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve:
+        serve(args.serve, args.port, args.folder, args.redis)
+        return
+    with tempfile.TemporaryDirectory(prefix="followup-bench-") as tmp:
+        folder = Path(tmp)
+        key = prepare(folder)
+        bare = measure("bare", folder, key, args)
+        ours = measure("followup", folder, key, args)
+    broker = "Redis" if args.redis else "embedded broker"
+    print(f"{args.requests} requests, {args.concurrency} connections, one uvicorn worker each")
+    print(f"bare FastAPI route (validation only)       {bare:8.0f} requests/s")
+    print(f"POST /events (auth, insert, {broker:15s}) {ours:8.0f} requests/s")
+    print(f"ratio                                      {ours / bare:8.2f}")
+
+
+if __name__ == "__main__":
+    main()

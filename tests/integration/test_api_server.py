@@ -1,0 +1,116 @@
+"""`followup api` as a real uvicorn server on a free port, spoken to over HTTP with httpx."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlmodel import Session, select
+
+from models.enrollment import Enrollment
+from models.lead import Lead
+from tests.support.harness import template, write_files
+from tests.support.processes import Processes, followup_env, running, wait_until
+from tests.support.services import free_port
+from worker.apikeys import create_key
+from worker.broker import EVENT_QUEUE, make_redis_broker, queue_depth
+from worker.db import transaction
+from worker.runtime import build_runtime
+from worker.settings import Settings
+from worker.tokens import unsubscribe_url
+
+pytestmark = pytest.mark.integration
+
+SEQUENCE = """
+name: mql
+trigger: lead.mql
+steps:
+  - id: intro
+    email: t/intro
+"""
+
+
+class Server:
+    """A `followup api` process on a free port, a client with a key, and a runtime on its DB."""
+
+    def __init__(self, processes: Processes) -> None:
+        self.rt = build_runtime(Settings.from_mapping(processes.env))  # creates the tables
+        with transaction(self.rt.engine) as session:
+            key = create_key(session, "server-test", now=self.rt.clock.now())
+        self.base_url = f"http://127.0.0.1:{free_port()}"
+        self.process = processes.start("api", "api", "--port", self.base_url.rsplit(":", 1)[1])
+        self.http = httpx.Client(base_url=self.base_url, timeout=10,
+                                 headers={"Authorization": f"Bearer {key}"})
+        wait_until(self._ready, timeout=60, what="the API to answer /healthz", processes=processes)
+
+    def _ready(self) -> bool:
+        try:
+            return self.http.get("/healthz").status_code == 200
+        except httpx.TransportError:
+            return False
+
+    def enrollments(self) -> list[Enrollment]:
+        with Session(self.rt.engine) as session:
+            return list(session.exec(select(Enrollment)))
+
+    def close(self) -> None:
+        self.http.close()
+        self.rt.close()
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    write_files(tmp_path / "sequences", {"mql.yaml": SEQUENCE})
+    write_files(tmp_path / "templates", {"t/intro.j2": template("Intro")})
+    return tmp_path
+
+
+def _env(folder: Path, redis_url: str = "") -> dict[str, str]:
+    return followup_env(database_url=f"sqlite:///{folder / 'followup.db'}", redis_url=redis_url,
+                        smtp_url="", folder=folder)
+
+
+def test_the_real_server_accepts_events_serves_leads_and_unsubscribes(folder: Path) -> None:
+    """Given `followup api` alone (embedded broker), when an event is POSTed over HTTP, then it
+    is carried out in the request; the lead reads back; one-click unsubscribe works unauthed."""
+    with running(_env(folder), folder) as processes:
+        server = Server(processes)
+        assert httpx.get(f"{server.base_url}/events").status_code == 405
+        assert httpx.post(f"{server.base_url}/events", json={}).status_code == 401
+        event = {"type": "lead.mql", "lead": {"email": "ana@example.com"}, "id": "crm-1"}
+        accepted = server.http.post("/events", json=event)
+        assert accepted.status_code == 202
+        assert accepted.json()["status"] == "accepted" and accepted.json()["processed"] is True
+        assert server.http.post("/events", json=event).json()["status"] == "duplicate"
+        assert [e.sequence for e in server.enrollments()] == ["mql"]
+        lead = server.http.get("/leads/ana@example.com").json()
+        assert [t["status"] for t in lead["touches"]] == ["scheduled"]
+        link = unsubscribe_url(server.base_url, "ana@example.com", secret=server.rt.secret)
+        one_click = httpx.post(link, content="List-Unsubscribe=One-Click",
+                               headers={"Content-Type": "application/x-www-form-urlencoded"})
+        assert one_click.status_code == 200
+        with Session(server.rt.engine) as session:
+            stored = session.exec(select(Lead).where(Lead.email == "ana@example.com")).one()
+        assert stored.suppressed_reason == "lead.unsubscribed"
+        assert server.http.get("/docs").status_code == 200
+        server.close()
+
+
+def test_with_redis_the_api_only_enqueues_and_a_worker_enrolls(
+    folder: Path, clean_redis_url: str
+) -> None:
+    """Given FOLLOWUP_REDIS_URL, an accepted event is one insert plus a Redis message; the
+    lead is enrolled only when a `followup worker` takes the message."""
+    with running(_env(folder, clean_redis_url), folder) as processes:
+        server = Server(processes)
+        accepted = server.http.post("/events", json={"type": "lead.mql",
+                                                     "lead": {"email": "ben@example.com"}})
+        assert accepted.status_code == 202 and accepted.json()["processed"] is False
+        assert queue_depth(make_redis_broker(clean_redis_url))[EVENT_QUEUE] == 1
+        assert server.enrollments() == []
+        assert server.http.get("/healthz").json()["broker"] == "ok"
+        processes.worker()
+        wait_until(server.enrollments, timeout=60, what="the worker to enroll the lead",
+                   processes=processes)
+        server.close()
