@@ -41,7 +41,12 @@ def dead_letters(broker: dramatiq.Broker) -> int:
     return sum(int(client.zcard(f"{broker.namespace}:{q}.XQ")) for q in (TOUCH_QUEUE, EVENT_QUEUE))  # type: ignore[attr-defined]
 
 
-def make_redis_broker(url: str) -> dramatiq.Broker:
+def make_redis_broker(url: str, *, timeout: float | None = None) -> dramatiq.Broker:
+    """`timeout` bounds connecting and each command (health checks must answer, not hang)."""
+    import redis
     from dramatiq.brokers.redis import RedisBroker
 
-    return RedisBroker(url=url)
+    if timeout is None:
+        return RedisBroker(url=url)
+    client = redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
+    return RedisBroker(client=client)

@@ -14,6 +14,7 @@ from sqlmodel import Session, SQLModel, create_engine
 import models  # noqa: F401  # registers every table on SQLModel.metadata
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+READ_ONLY = "followup_read_only"
 
 
 def make_engine(url: str, *, pool_size: int = 10) -> Engine:
@@ -44,7 +45,9 @@ def _tune_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # Writers take the lock up front (no deadlocking upgrades); readers never block them.
+        read_only = connection.get_execution_options().get(READ_ONLY, False)
+        connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
 def create_schema(engine: Engine) -> None:
@@ -63,6 +66,14 @@ def drop_schema(engine: Engine) -> None:
 def transaction(engine: Engine) -> Iterator[Session]:
     """A session whose work commits on success and rolls back on any error."""
     with Session(engine, expire_on_commit=False) as session:
+        with session.begin():
+            yield session
+
+
+@contextmanager
+def reading(engine: Engine) -> Iterator[Session]:
+    """A session for reports and lookups: on SQLite a plain BEGIN, so writers are not held up."""
+    with Session(engine.execution_options(**{READ_ONLY: True}), expire_on_commit=False) as session:
         with session.begin():
             yield session
 

@@ -19,7 +19,6 @@ from worker.rendering import Renderer
 from worker.settings import Settings
 from worker.versions import VersionStore
 
-
 logger = logging.getLogger("followup.runtime")
 
 

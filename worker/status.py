@@ -9,7 +9,7 @@ from sqlmodel import Session, col, func, select
 
 from models.enrollment import Enrollment, EnrollmentStatus
 from models.touch import WAITING, Touch, TouchStatus
-from worker.db import ping, transaction
+from worker.db import ping, reading
 from worker.runtime import Runtime
 
 
@@ -46,12 +46,15 @@ def touch_status(session: Session, *, now: datetime, known_sequences: set[str]) 
     return status
 
 
+HEALTH_TIMEOUT_SECONDS = 2.0
+
+
 def redis_health(url: str) -> tuple[str, dict[str, int] | None, int | None]:
     """("ok" or the reason, queue depths, dead letters) for a Redis broker URL."""
     from worker.broker import dead_letters, make_redis_broker, queue_depth
 
     try:
-        broker = make_redis_broker(url)
+        broker = make_redis_broker(url, timeout=HEALTH_TIMEOUT_SECONDS)
         broker.client.ping()
         return "ok", queue_depth(broker), dead_letters(broker)
     except Exception as exc:  # noqa: BLE001  # any client error means "not answering"
@@ -63,7 +66,7 @@ def collect_status(rt: Runtime) -> Status:
     db_problem = ping(rt.engine)
     result = Status()
     if db_problem is None:
-        with transaction(rt.engine) as session:
+        with reading(rt.engine) as session:
             result = touch_status(session, now=rt.clock.now(), known_sequences=set(rt.catalog.sequences))
     result.services["database"] = db_problem or "ok"
     result.services["smtp" if rt.settings.smtp_url else "outbox"] = rt.sender.check() or "ok"

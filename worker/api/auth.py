@@ -10,7 +10,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from worker.api.deps import Rt
 from worker.api.schemas import Problem
 from worker.apikeys import verify_key
-from worker.db import transaction
+from worker.db import reading
 
 bearer = HTTPBearer(auto_error=False, description="a key from `followup apikey create NAME`")
 AUTH_RESPONSES: dict[int | str, dict[str, object]] = {
@@ -24,7 +24,7 @@ def require_api_key(
     """The key's name; one indexed lookup of the key's hash per request."""
     if credentials is None:
         raise _unauthorized("missing API key: send `Authorization: Bearer <key>`")
-    with transaction(rt.engine) as session:
+    with reading(rt.engine) as session:
         name = verify_key(session, credentials.credentials)
     if name is None:
         raise _unauthorized("unknown or revoked API key")

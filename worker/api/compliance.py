@@ -15,7 +15,7 @@ from worker.api.schemas import LogEntryOut, ReportOut
 from worker.compliance.export import entry_dict, report_json
 from worker.compliance.log import LogFilter, query_log
 from worker.compliance.report import build_report
-from worker.db import transaction
+from worker.db import reading
 
 router = APIRouter(prefix="/compliance", tags=["compliance"],
                    dependencies=[Depends(require_api_key)], responses=AUTH_RESPONSES)
@@ -30,7 +30,7 @@ def report(
 ) -> Response:
     """SLA counts per group (SPEC section 11), enrollments by their enrollment time."""
     start, end = as_utc(since, ("query", "since")), as_utc(until, ("query", "until"))
-    with transaction(rt.engine) as session:
+    with reading(rt.engine) as session:
         result = build_report(session, by=by, since=start, until=end, team=rt.catalog.team,
                               now=rt.clock.now())
     return Response(report_json(result), media_type="application/json")
@@ -49,5 +49,5 @@ def log(
     where = LogFilter(email=email, owner=owner, sequence=sequence, kind=kind, limit=limit,
                       since=as_utc(since, ("query", "since")),
                       until=as_utc(until, ("query", "until")))
-    with transaction(rt.engine) as session:
+    with reading(rt.engine) as session:
         return JSONResponse([entry_dict(entry) for entry in query_log(session, where)])

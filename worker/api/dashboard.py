@@ -13,7 +13,7 @@ from worker.api.auth import AUTH_RESPONSES, bearer, require_api_key
 from worker.api.deps import Rt, as_utc
 from worker.compliance.dashboard import dashboard_html
 from worker.compliance.dashboard_link import token_valid
-from worker.db import transaction
+from worker.db import reading
 
 PAGE_HEADERS = {
     "Cache-Control": "private, no-store",
@@ -51,7 +51,7 @@ def make_router() -> APIRouter:
         until: Annotated[datetime | None, Query(description="enrolled before (UTC)")] = None,
     ) -> HTMLResponse:
         """Compliance per owner, weekly trend, breaches with their leads, first-touch times."""
-        with transaction(rt.engine) as session:
+        with reading(rt.engine) as session:
             page = dashboard_html(
                 session, team=rt.catalog.team, since=as_utc(since, ("query", "since")),
                 until=as_utc(until, ("query", "until")), now=rt.clock.now(),

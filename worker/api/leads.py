@@ -22,7 +22,7 @@ from worker.api.schemas import (
     RejectedRowOut,
 )
 from worker.csv_import import CsvImportError, CsvSource, ImportOptions, RejectedRow, import_rows
-from worker.db import transaction
+from worker.db import reading, transaction
 from worker.enrollment import upsert_lead
 
 MAX_UPLOAD_BYTES = 50 * 1024 * 1024
@@ -50,7 +50,7 @@ def read(email: Annotated[str, Path(max_length=320)], rt: Rt) -> LeadDetail:
         address = normalise_email(email)
     except ValueError as exc:
         raise invalid(("path", "email"), str(exc)) from None
-    with transaction(rt.engine) as session:
+    with reading(rt.engine) as session:
         lead = session.exec(select(Lead).where(Lead.email == address)).first()
         if lead is None:
             raise HTTPException(404, f"no lead with email {address!r}")

@@ -10,7 +10,7 @@ from pydantic import BaseModel
 
 from worker.api.auth import AUTH_RESPONSES, require_api_key
 from worker.api.deps import Rt
-from worker.db import transaction
+from worker.db import reading
 from worker.tasks import open_tasks
 
 router = APIRouter(tags=["tasks"], dependencies=[Depends(require_api_key)],
@@ -33,7 +33,7 @@ def list_tasks(
     rt: Rt, owner: Annotated[str | None, Query(max_length=320, description="one owner")] = None,
 ) -> list[TaskPublic]:
     """Open tasks, due first; complete one with a `task.completed` event naming its step."""
-    with transaction(rt.engine) as session:
+    with reading(rt.engine) as session:
         tasks = open_tasks(session, versions=rt.versions, team=rt.catalog.team, owner=owner,
                            now=rt.clock.now())
     return [TaskPublic(**vars(task)) for task in tasks]

@@ -11,7 +11,7 @@ from rich.table import Table
 
 from worker.apikeys import NAME_PATTERN, ApiKeyError, create_key, list_keys, revoke_key
 from worker.cli.common import console, err_console, fail, runtime, write
-from worker.db import transaction
+from worker.db import reading, transaction
 
 apikey_app = typer.Typer(help="API keys for the HTTP API (Authorization: Bearer <key>).",
                          no_args_is_help=True)
@@ -84,7 +84,7 @@ def revoke(name: Annotated[str, typer.Argument(help="the key's name")]) -> None:
 def list_command() -> None:
     """Key names, when they were made and revoked (never the keys)."""
     rt = runtime()
-    with transaction(rt.engine) as session:
+    with reading(rt.engine) as session:
         keys = list_keys(session)
     rt.close()
     table = Table("name", "created (UTC)", "revoked (UTC)")

@@ -25,7 +25,7 @@ from worker.compliance.export import log_csv, log_jsonl, report_csv, report_json
 from worker.compliance.log import LogFilter, query_log
 from worker.compliance.replay import audit_log
 from worker.compliance.report import GROUPINGS, Report, build_report
-from worker.db import transaction
+from worker.db import reading
 from worker.settings import ConfigError
 
 app = typer.Typer(help="SLA compliance: the report, the log and the dashboard.",
@@ -46,7 +46,7 @@ def report(
     choice(fmt, ("table", "json", "csv", "html"), "--format")
     start, end = parse_when(since, "--since"), parse_when(until, "--until")
     rt = runtime()
-    with transaction(rt.engine) as session:
+    with reading(rt.engine) as session:
         if fmt == "html":
             write(dashboard_html(session, team=rt.catalog.team, since=start, until=end,
                                  now=rt.clock.now(), sequences=rt.catalog.sequences.values()))
@@ -110,7 +110,7 @@ def log(
     rt = runtime()
     where = LogFilter(email=email, owner=owner, sequence=sequence, kind=kind,
                       since=parse_when(since, "--since"), until=parse_when(until, "--until"))
-    with transaction(rt.engine) as session:
+    with reading(rt.engine) as session:
         entries = query_log(session, where)
     if fmt == "jsonl":
         if entries:
@@ -146,7 +146,7 @@ def audit(
 ) -> None:
     """Recompute the report from the append-only log alone; exit 1 where it differs."""
     rt = runtime()
-    with transaction(rt.engine) as session:
+    with reading(rt.engine) as session:
         differences = audit_log(session, groupings=GROUPINGS, since=parse_when(since, "--since"),
                                 until=parse_when(until, "--until"), team=rt.catalog.team,
                                 now=rt.clock.now())

@@ -17,7 +17,7 @@ import typer
 from worker.actors import declare_actors
 from worker.broker import make_broker
 from worker.cli.common import console, fail, runtime, settings
-from worker.db import transaction
+from worker.db import reading
 from worker.scheduler import run_scheduler
 from worker.settings import Settings
 
@@ -71,8 +71,8 @@ def demo(
         last["sent"] = sent
 
     simulate(rt, clock, broker, steps, DEMO_START + timedelta(days=DEMO_DAYS), on_day=on_day)
-    with transaction(rt.engine) as session:
-        report = build_report(session, by="owner", team=rt.catalog.team)
+    with reading(rt.engine) as session:
+        report = build_report(session, by="owner", team=rt.catalog.team, now=rt.clock.now())
     counts = counts_by_status(rt)
     console.print("touches: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())), highlight=False)
     print_report(report)

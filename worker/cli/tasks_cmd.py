@@ -8,7 +8,7 @@ import typer
 from rich.table import Table
 
 from worker.cli.common import console, fail, runtime
-from worker.db import transaction
+from worker.db import reading, transaction
 from worker.pausing import Selection, pause, resume
 from worker.tasks import open_tasks
 
@@ -24,7 +24,7 @@ SequenceOption = Annotated[str | None, typer.Option(help="every lead in this seq
 def list_tasks(owner: OwnerOption = None) -> None:
     """Open manual tasks, due first; complete one with `events send task.completed --step ID`."""
     rt = runtime()
-    with transaction(rt.engine) as session:
+    with reading(rt.engine) as session:
         tasks = open_tasks(session, versions=rt.versions, team=rt.catalog.team, owner=owner,
                            now=rt.clock.now())
     table = Table("due (UTC)", "owner", "lead", "sequence", "step", "task", "skipped after")
