@@ -35,9 +35,14 @@ def followup_app(folder: Path, redis_url: str | None) -> object:
     from worker.runtime import build_runtime
     from worker.settings import Settings
 
-    settings = Settings(database_url=f"sqlite:///{folder / 'bench.db'}", redis_url=redis_url,
-                        sequences_dir=folder / "sequences", templates_dir=folder / "templates",
-                        outbox_dir=folder / "outbox", secret_key="bench")
+    settings = Settings(
+        database_url=f"sqlite:///{folder / 'bench.db'}",
+        redis_url=redis_url,
+        sequences_dir=folder / "sequences",
+        templates_dir=folder / "templates",
+        outbox_dir=folder / "outbox",
+        secret_key="bench",
+    )
     rt = build_runtime(settings)
     declare_actors(make_broker(settings), rt)
     return create_app(rt)
@@ -74,9 +79,13 @@ def prepare(folder: Path) -> str:
     (folder / "templates" / "t").mkdir(parents=True)
     (folder / "sequences" / "mql.yaml").write_text(SEQUENCE)
     (folder / "templates" / "t" / "intro.j2").write_text(TEMPLATE)
-    rt = build_runtime(Settings(database_url=f"sqlite:///{folder / 'bench.db'}",
-                                sequences_dir=folder / "sequences",
-                                templates_dir=folder / "templates"))
+    rt = build_runtime(
+        Settings(
+            database_url=f"sqlite:///{folder / 'bench.db'}",
+            sequences_dir=folder / "sequences",
+            templates_dir=folder / "templates",
+        )
+    )
     with transaction(rt.engine) as session:
         key = create_key(session, "bench", now=rt.clock.now())
     rt.close()
@@ -96,8 +105,11 @@ def hammer(url: str, key: str, requests: int, concurrency: int) -> float:
     def one_connection(count: int) -> None:
         with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}) as client:
             for _ in range(count):
-                body = {"type": "lead.mql", "id": uuid.uuid4().hex,
-                        "lead": {"email": f"{uuid.uuid4().hex[:12]}@example.com"}}
+                body = {
+                    "type": "lead.mql",
+                    "id": uuid.uuid4().hex,
+                    "lead": {"email": f"{uuid.uuid4().hex[:12]}@example.com"},
+                }
                 response = client.post("/events", json=body)
                 if response.status_code != 202:
                     raise RuntimeError(f"{url}: {response.status_code} {response.text[:200]}")
@@ -105,8 +117,7 @@ def hammer(url: str, key: str, requests: int, concurrency: int) -> float:
     def run(per_connection: int) -> float:
         started = time.perf_counter()
         with ThreadPoolExecutor(concurrency) as pool:
-            for future in [pool.submit(one_connection, per_connection)
-                           for _ in range(concurrency)]:
+            for future in [pool.submit(one_connection, per_connection) for _ in range(concurrency)]:
                 future.result()
         return time.perf_counter() - started
 
@@ -117,8 +128,16 @@ def hammer(url: str, key: str, requests: int, concurrency: int) -> float:
 
 def measure(kind: str, folder: Path, key: str, args: argparse.Namespace) -> float:
     port = free_port()
-    command = [sys.executable, __file__, "--serve", kind, "--port", str(port),
-               "--folder", str(folder)] + (["--redis", args.redis] if args.redis else [])
+    command = [
+        sys.executable,
+        __file__,
+        "--serve",
+        kind,
+        "--port",
+        str(port),
+        "--folder",
+        str(folder),
+    ] + (["--redis", args.redis] if args.redis else [])
     server = subprocess.Popen(command)
     try:
         deadline = time.monotonic() + 30

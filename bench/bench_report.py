@@ -31,15 +31,27 @@ START = datetime(2026, 9, 1, tzinfo=UTC)
 DAYS = 90
 OWNERS = [f"rep{n:02d}@acme.test" for n in range(50)]
 SEQUENCES = ["mql-follow-up", "webinar-nurture", "trial-signup", "event-leads", "reactivation"]
-TEAM = TeamSpec.model_validate({
-    "sla_plan": {"revenue_goal": 1_000_000, "marketing_share": 0.4, "average_deal_size": 10_000,
-                 "close_rate": 0.02},
-    "strikes": {"breaches_per_strike": 3, "period": "week"},
-})
+TEAM = TeamSpec.model_validate(
+    {
+        "sla_plan": {
+            "revenue_goal": 1_000_000,
+            "marketing_share": 0.4,
+            "average_deal_size": 10_000,
+            "close_rate": 0.02,
+        },
+        "strikes": {"breaches_per_strike": 3, "period": "week"},
+    }
+)
 # (sla_status, sla_reason, weight)
-VERDICTS = [("met", "touches", 45), ("met", "engaged", 10), ("breached", "first_touch_late", 12),
-            ("breached", "too_few_touches", 13), ("pending", None, 10),
-            ("excluded", "lead.unsubscribed", 5), ("none", None, 5)]
+VERDICTS = [
+    ("met", "touches", 45),
+    ("met", "engaged", 10),
+    ("breached", "first_touch_late", 12),
+    ("breached", "too_few_touches", 13),
+    ("pending", None, 10),
+    ("excluded", "lead.unsubscribed", 5),
+    ("none", None, 5),
+]
 
 
 def stamp(moment: datetime) -> str:
@@ -53,12 +65,27 @@ def _enrollment(rng: random.Random, n: int) -> tuple[Any, ...]:
     touched = status != "breached" or rng.random() < 0.7
     first = rng.randrange(30, 3 * 86400) if touched else None
     touches = rng.randrange(1, 10) if touched else 0
-    decided = stamp(enrolled + timedelta(hours=rng.choice([1, 4, 24, 336]))) if status in (
-        "met", "breached", "excluded") else None
-    return (n, n, rng.choice(SEQUENCES), "bench", rng.choice(OWNERS), "active", stamp(enrolled),
-            touches, rng.randrange(0, touches + 1) // 3,
-            stamp(enrolled + timedelta(seconds=first)) if first is not None else None, first,
-            status, reason, decided)
+    decided = (
+        stamp(enrolled + timedelta(hours=rng.choice([1, 4, 24, 336])))
+        if status in ("met", "breached", "excluded")
+        else None
+    )
+    return (
+        n,
+        n,
+        rng.choice(SEQUENCES),
+        "bench",
+        rng.choice(OWNERS),
+        "active",
+        stamp(enrolled),
+        touches,
+        rng.randrange(0, touches + 1) // 3,
+        stamp(enrolled + timedelta(seconds=first)) if first is not None else None,
+        first,
+        status,
+        reason,
+        decided,
+    )
 
 
 def _touches(rng: random.Random, enrollment_id: int, per: int) -> Iterator[tuple[Any, ...]]:
@@ -80,20 +107,27 @@ def build_database(path: Path, enrollments: int, per: int, seed: int = 5) -> Non
     db.execute("PRAGMA synchronous=OFF")
     now = stamp(START)
     with db:
-        db.execute("INSERT INTO sequence_version (hash, name, definition, templates, created_at) "
-                   "VALUES ('bench', 'bench', '{}', '{}', ?)", (now,))
-        db.executemany("INSERT INTO lead (id, email, fields, created_at, updated_at) "
-                       "VALUES (?, ?, '{}', ?, ?)",
-                       ((n, f"lead{n}@example.com", now, now) for n in range(1, enrollments + 1)))
+        db.execute(
+            "INSERT INTO sequence_version (hash, name, definition, templates, created_at) "
+            "VALUES ('bench', 'bench', '{}', '{}', ?)",
+            (now,),
+        )
+        db.executemany(
+            "INSERT INTO lead (id, email, fields, created_at, updated_at) "
+            "VALUES (?, ?, '{}', ?, ?)",
+            ((n, f"lead{n}@example.com", now, now) for n in range(1, enrollments + 1)),
+        )
         db.executemany(
             "INSERT INTO enrollment (id, lead_id, sequence, version, owner, status, enrolled_at, "
             "touches_completed, touches_manual, first_touch_at, first_touch_seconds, sla_status, "
             "sla_reason, sla_decided_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (_enrollment(rng, n) for n in range(1, enrollments + 1)))
+            (_enrollment(rng, n) for n in range(1, enrollments + 1)),
+        )
         db.executemany(
             "INSERT INTO touch (enrollment_id, lead_id, step, kind, status, due_at, completed_at, "
             "attempts) VALUES (?, ?, ?, ?, ?, ?, ?, 0)",
-            (t for n in range(1, enrollments + 1) for t in _touches(rng, n, per)))
+            (t for n in range(1, enrollments + 1) for t in _touches(rng, n, per)),
+        )
     db.execute("ANALYZE")
     db.close()
 
@@ -116,8 +150,10 @@ def main() -> None:
         if not path.exists():
             started = time.perf_counter()
             build_database(path, enrollments, per)
-            print(f"built {enrollments:,} enrollments and {enrollments * per:,} touches in "
-                  f"{time.perf_counter() - started:.1f}s ({path.stat().st_size / 1e6:.0f} MB)")
+            print(
+                f"built {enrollments:,} enrollments and {enrollments * per:,} touches in "
+                f"{time.perf_counter() - started:.1f}s ({path.stat().st_size / 1e6:.0f} MB)"
+            )
         time_queries(path)
 
 
@@ -127,16 +163,22 @@ def time_queries(path: Path) -> None:
     now = START + timedelta(days=DAYS)
     with Session(engine) as session:
         for by in GROUPINGS:
-            seconds = best_of(3, lambda by=by: build_report(  # type: ignore[misc]
-                session, by=by, team=TEAM, now=now))
+            seconds = best_of(
+                3,
+                lambda by=by: build_report(  # type: ignore[misc]
+                    session, by=by, team=TEAM, now=now
+                ),
+            )
             print(f"build_report by {by:<9} {seconds * 1000:8.1f} ms")
         window: dict[str, Any] = {"since": START + timedelta(days=DAYS - 30), "until": now}
         seconds = best_of(3, lambda: build_report(session, team=TEAM, now=now, **window))
         print(f"build_report last 30 days {seconds * 1000:8.1f} ms")
-        seconds = best_of(3, lambda: dashboard_html(session, team=TEAM, since=None, until=None,
-                                                    now=now))
+        seconds = best_of(
+            3, lambda: dashboard_html(session, team=TEAM, since=None, until=None, now=now)
+        )
         print(f"dashboard page (html)     {seconds * 1000:8.1f} ms")
     engine.dispose()
+
 
 if __name__ == "__main__":
     main()

@@ -6,9 +6,8 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
-from sqlmodel import JSON, Column
+from sqlmodel import JSON, Column, SQLModel
 from sqlmodel import Field as SQLField
-from sqlmodel import SQLModel
 
 from models.types import UTCDateTime
 from models.validation import EVENT_TYPE_PATTERN, normalise_email, normalise_timezone

@@ -30,7 +30,7 @@ class Lead(LeadBase, table=True):
     updated_at: datetime = Field(sa_type=UTCDateTime)
 
     def template_context(self) -> dict[str, Any]:
-        """Custom fields first, so the standard columns win a name clash; unset names stay undefined."""
+        """Custom fields first, so standard columns win a clash; unset names stay undefined."""
         context: dict[str, Any] = dict(self.fields or {})
         for name in ("email", "first_name", "last_name", "company", "owner", "timezone"):
             value = getattr(self, name)

@@ -1,4 +1,4 @@
-"""Per-mailbox, per-local-day send counters: the shared ledger behind `daily_limit` and `min_gap`."""
+"""Per-mailbox, per-local-day send counters: the ledger behind `daily_limit` and `min_gap`."""
 
 from __future__ import annotations
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 import dramatiq
 
@@ -45,10 +46,14 @@ def declare_actors(broker: dramatiq.Broker, rt: Runtime) -> Actors:
     No dramatiq retries: a failed message leaves its row claimed, and the lease sweeper
     re-drives it from the database, so Redis never has to keep a message for long.
     """
-    options = {"broker": broker, "max_retries": 0, "time_limit": 10 * 60 * 1000}
+    options: dict[str, Any] = {"broker": broker, "max_retries": 0, "time_limit": 10 * 60 * 1000}
     actors = Actors(
-        send_touch=dramatiq.actor(send_touch, actor_name="send_touch", queue_name=TOUCH_QUEUE, **options),
-        process_event=dramatiq.actor(process_event, actor_name="process_event", queue_name=EVENT_QUEUE, **options),
+        send_touch=dramatiq.actor(actor_name="send_touch", queue_name=TOUCH_QUEUE, **options)(
+            send_touch
+        ),
+        process_event=dramatiq.actor(actor_name="process_event", queue_name=EVENT_QUEUE, **options)(
+            process_event
+        ),
     )
     rt.enqueue_touch = actors.send_touch.send
     rt.enqueue_event = actors.process_event.send

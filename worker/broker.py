@@ -37,8 +37,8 @@ def queue_depth(broker: dramatiq.Broker) -> dict[str, int]:
 def dead_letters(broker: dramatiq.Broker) -> int:
     if isinstance(broker, StubBroker):
         return sum(len(broker.dead_letters_by_queue.get(q, [])) for q in (TOUCH_QUEUE, EVENT_QUEUE))
-    client = broker.client  # type: ignore[attr-defined]
-    return sum(int(client.zcard(f"{broker.namespace}:{q}.XQ")) for q in (TOUCH_QUEUE, EVENT_QUEUE))  # type: ignore[attr-defined]
+    client, namespace = broker.client, broker.namespace  # type: ignore[attr-defined]
+    return sum(int(client.zcard(f"{namespace}:{q}.XQ")) for q in (TOUCH_QUEUE, EVENT_QUEUE))
 
 
 def make_redis_broker(url: str, *, timeout: float | None = None) -> dramatiq.Broker:

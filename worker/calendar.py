@@ -55,8 +55,7 @@ def is_open(moment: datetime, calendar: SendCalendar, zone: ZoneInfo) -> bool:
     local = moment.astimezone(zone)
     minute = local.hour * 60 + local.minute
     return (
-        calendar.is_open_day(local.date())
-        and calendar.start_minute <= minute < calendar.end_minute
+        calendar.is_open_day(local.date()) and calendar.start_minute <= minute < calendar.end_minute
     )
 
 
@@ -80,7 +79,8 @@ def _first_open_on(
     candidates = [moment, *_offset_changes(day, zone)]
     candidates += [local_to_utc(day, calendar.start_minute, zone, fold) for fold in (0, 1)]
     usable = [
-        c for c in candidates
+        c
+        for c in candidates
         if c >= moment and c.astimezone(zone).date() == day and is_open(c, calendar, zone)
     ]
     return min(usable, default=None)
@@ -153,5 +153,7 @@ def check_holiday_country(country: str, subdivision: str | None) -> None:
         holidays.country_holidays(country, subdiv=subdivision, years=2026)
     except NotImplementedError:
         raise ValueError(f"unknown holiday country {country!r}") from None
-    except Exception as exc:  # noqa: BLE001  # the package raises several types for bad subdivisions
-        raise ValueError(f"unknown holiday subdivision {subdivision!r} for {country}: {exc}") from None
+    except Exception as exc:  # the package raises several types for bad subdivisions
+        raise ValueError(
+            f"unknown holiday subdivision {subdivision!r} for {country}: {exc}"
+        ) from None

@@ -19,8 +19,12 @@ from worker.yaml_source import SourceError, YamlDocument, load_yaml
 
 TEAM_FILE = "team.yaml"
 SAMPLE_LEAD: dict[str, Any] = {
-    "email": "sample.lead@example.com", "first_name": "Sam", "last_name": "Sample",
-    "company": "Example Inc", "owner": "rep@example.com", "timezone": "America/New_York",
+    "email": "sample.lead@example.com",
+    "first_name": "Sam",
+    "last_name": "Sample",
+    "company": "Example Inc",
+    "owner": "rep@example.com",
+    "timezone": "America/New_York",
 }
 
 
@@ -70,7 +74,9 @@ def load_catalog(sequences_dir: Path, renderer: Renderer) -> Catalog:
             continue
         if spec.name in catalog.sequences:
             other = catalog.files[spec.name]
-            errors.append(document.error(("name",), f"sequence name {spec.name!r} also used in {other}"))
+            errors.append(
+                document.error(("name",), f"sequence name {spec.name!r} also used in {other}")
+            )
             continue
         catalog.sequences[spec.name] = spec
         catalog.files[spec.name] = path
@@ -108,23 +114,32 @@ def _load_team(path: Path, errors: list[SourceError]) -> TeamSpec:
 
 
 def _check_references(
-    spec: SequenceSpec, document: YamlDocument, known: frozenset[str], renderer: Renderer,
+    spec: SequenceSpec,
+    document: YamlDocument,
+    known: frozenset[str],
+    renderer: Renderer,
     team: TeamSpec,
 ) -> list[SourceError]:
     """Exit events, templates and task texts, rendered on sample data."""
     errors = []
     for index, event_type in enumerate(spec.exit_on):
         if event_type not in known:
-            errors.append(document.error(
-                ("exit_on", index),
-                f"exit_on: unknown event type {event_type!r} (not built in, and no sequence "
-                f"triggers on it)",
-            ))
+            errors.append(
+                document.error(
+                    ("exit_on", index),
+                    f"exit_on: unknown event type {event_type!r} (not built in, and no sequence "
+                    f"triggers on it)",
+                )
+            )
     for index, step in enumerate(spec.steps):
         where = ("steps", index, "email" if step.email else "task")
         context = build_context(
-            lead=SAMPLE_LEAD, owner=team.owner(SAMPLE_LEAD["owner"]), owner_email=SAMPLE_LEAD["owner"],
-            sequence=spec, step=step.id, unsubscribe_url="https://example.com/unsubscribe/sample",
+            lead=SAMPLE_LEAD,
+            owner=team.owner(SAMPLE_LEAD["owner"]),
+            owner_email=SAMPLE_LEAD["owner"],
+            sequence=spec,
+            step=step.id,
+            unsubscribe_url="https://example.com/unsubscribe/sample",
         )
         try:
             if step.task:
@@ -132,9 +147,13 @@ def _check_references(
                 continue
             assert step.email is not None
             if not renderer.exists(step.email):
-                errors.append(document.error(
-                    where, f"template {template_path(step.email)!r} not found in {renderer.templates_dir}"
-                ))
+                errors.append(
+                    document.error(
+                        where,
+                        f"template {template_path(step.email)!r} not found in "
+                        f"{renderer.templates_dir}",
+                    )
+                )
                 continue
             email = renderer.render_email(step.email, context)
             if not email.subject and not step.thread:

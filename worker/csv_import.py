@@ -31,8 +31,14 @@ CHUNK_ROWS = 1000
 ENROLL_CHUNK_ROWS = 200  # enrolling runs the engine per lead: keep each write transaction short
 UPDATABLE = LEAD_COLUMNS[1:]
 IMPORTED_EVENT = "lead.imported"  # the record of a --sequence import; it triggers nothing
-__all__ = ["CsvImportError", "CsvSource", "ImportOptions", "ImportSummary", "RejectedRow",
-           "import_rows"]
+__all__ = [
+    "CsvImportError",
+    "CsvSource",
+    "ImportOptions",
+    "ImportSummary",
+    "RejectedRow",
+    "import_rows",
+]
 _LEADS = Lead.__table__  # type: ignore[attr-defined]  # SQLModel sets it on table classes
 
 
@@ -83,10 +89,12 @@ class ImportSummary:
 
     def text(self) -> str:
         enrolled = f"{'would enroll' if self.dry_run else 'enrolled'} {self.enrolled}"
-        return (f"{'dry run, nothing written: ' if self.dry_run else ''}{self.rows} rows read; "
-                f"{self.created} created, {self.updated} updated, {self.unchanged} unchanged, "
-                f"{self.merged} duplicates merged, {self.rejected} rejected; {enrolled}; "
-                f"{self.suppressed} suppressed (never enrolled)")
+        return (
+            f"{'dry run, nothing written: ' if self.dry_run else ''}{self.rows} rows read; "
+            f"{self.created} created, {self.updated} updated, {self.unchanged} unchanged, "
+            f"{self.merged} duplicates merged, {self.rejected} rejected; {enrolled}; "
+            f"{self.suppressed} suppressed (never enrolled)"
+        )
 
 
 def check_options(catalog: Catalog, options: ImportOptions) -> None:
@@ -108,7 +116,10 @@ class _Pending:
 
 
 def import_rows(
-    rt: Runtime, source: CsvSource, options: ImportOptions, *,
+    rt: Runtime,
+    source: CsvSource,
+    options: ImportOptions,
+    *,
     on_reject: Callable[[RejectedRow], None] | None = None,
     on_progress: Callable[[int], None] | None = None,
 ) -> ImportSummary:
@@ -178,7 +189,11 @@ def _chunk_session(engine: Engine, *, dry_run: bool) -> Iterator[Session]:
 
 
 def _commit_chunk(
-    rt: Runtime, batch: dict[str, _Pending], options: ImportOptions, *, now: datetime,
+    rt: Runtime,
+    batch: dict[str, _Pending],
+    options: ImportOptions,
+    *,
+    now: datetime,
     fingerprint: str,
 ) -> ImportSummary:
     """Write one chunk; retried once if a concurrent writer inserted one of its emails first."""
@@ -188,8 +203,9 @@ def _commit_chunk(
                 counts = _upsert_leads(session, batch, now=now)
                 if options.enrolls:
                     firsts = [email for email, pending in batch.items() if not pending.repeat]
-                    counts.enrolled = _enroll_chunk(rt, session, firsts, options, now=now,
-                                                    fingerprint=fingerprint)
+                    counts.enrolled = _enroll_chunk(
+                        rt, session, firsts, options, now=now, fingerprint=fingerprint
+                    )
                 return counts
         except IntegrityError:
             if attempt == 2:
@@ -200,19 +216,30 @@ def _commit_chunk(
 def _upsert_leads(session: Session, batch: dict[str, _Pending], *, now: datetime) -> ImportSummary:
     """One SELECT for the chunk, then one bulk INSERT and one bulk UPDATE."""
     counts = ImportSummary()
-    stored = {row.email: row for row in session.execute(
-        select(_LEADS).where(_LEADS.c.email.in_(list(batch))))}
+    stored = {
+        row.email: row
+        for row in session.execute(select(_LEADS).where(_LEADS.c.email.in_(list(batch))))
+    }
     inserts: list[dict[str, Any]] = []
     updates: list[dict[str, Any]] = []
     for email, pending in batch.items():
         lead, old = pending.lead, stored.get(email)
         if old is None:
-            inserts.append({"email": email, **{n: getattr(lead, n) for n in UPDATABLE},
-                            "fields": lead.fields, "created_at": now, "updated_at": now})
+            inserts.append(
+                {
+                    "email": email,
+                    **{n: getattr(lead, n) for n in UPDATABLE},
+                    "fields": lead.fields,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+            )
             counts.created += not pending.repeat
             continue
-        values = {n: getattr(lead, n) if getattr(lead, n) is not None else getattr(old, n)
-                  for n in UPDATABLE}
+        values = {
+            n: getattr(lead, n) if getattr(lead, n) is not None else getattr(old, n)
+            for n in UPDATABLE
+        }
         values["fields"] = {**(old.fields or {}), **lead.fields}
         changed = any(values[n] != getattr(old, n) for n in values)
         if changed:
@@ -229,7 +256,12 @@ def _upsert_leads(session: Session, batch: dict[str, _Pending], *, now: datetime
 
 
 def _enroll_chunk(
-    rt: Runtime, session: Session, emails: list[str], options: ImportOptions, *, now: datetime,
+    rt: Runtime,
+    session: Session,
+    emails: list[str],
+    options: ImportOptions,
+    *,
+    now: datetime,
     fingerprint: str,
 ) -> int:
     """One event per lead and file makes a re-import enroll nobody twice (even `after_exit`).
@@ -242,20 +274,44 @@ def _enroll_chunk(
     known = set(session.exec(orm_select(Event.key).where(col(Event.key).in_(list(keys.values())))))
     fresh = [lead for lead in leads if keys[lead.email] not in known]
     kind = options.event or IMPORTED_EVENT
-    rows = {lead.email: Event(
-        key=keys[lead.email], type=kind, lead_email=lead.email, occurred_at=now, received_at=now,
-        processed_at=None if options.event else now,
-        payload=EventIn(type=kind, lead=LeadIn(email=lead.email), id=keys[lead.email],
-                        sequence=options.sequence).model_dump(mode="json"),
-    ) for lead in fresh}
+    rows = {
+        lead.email: Event(
+            key=keys[lead.email],
+            type=kind,
+            lead_email=lead.email,
+            occurred_at=now,
+            received_at=now,
+            processed_at=None if options.event else now,
+            payload=EventIn(
+                type=kind,
+                lead=LeadIn(email=lead.email),
+                id=keys[lead.email],
+                sequence=options.sequence,
+            ).model_dump(mode="json"),
+        )
+        for lead in fresh
+    }
     session.add_all(rows.values())
     session.flush()
     if options.sequence:
         spec = rt.catalog.sequences[options.sequence]
-        return sum(enroll(session, lead, spec, versions=rt.versions, at=now, now=now,
-                          event_id=rows[lead.email].id) is None for lead in fresh)
-    return sum(len(apply_event(session, row, catalog=rt.catalog, versions=rt.versions,
-                               now=now).enrolled) for row in rows.values())
+        return sum(
+            enroll(
+                session,
+                lead,
+                spec,
+                versions=rt.versions,
+                at=now,
+                now=now,
+                event_id=rows[lead.email].id,
+            )
+            is None
+            for lead in fresh
+        )
+    return sum(
+        len(apply_event(session, row, catalog=rt.catalog, versions=rt.versions, now=now).enrolled)
+        for row in rows.values()
+    )
 
 
 def _event_key(fingerprint: str, email: str, target: str) -> str:

@@ -37,8 +37,9 @@ class CsvSource:
     def __init__(self, binary: IO[bytes]) -> None:
         self._binary = binary
         self.size, self.fingerprint = _size_and_digest(binary)
-        self._text = io.TextIOWrapper(binary, encoding="utf-8-sig", errors="surrogateescape",
-                                      newline="")
+        self._text = io.TextIOWrapper(
+            binary, encoding="utf-8-sig", errors="surrogateescape", newline=""
+        )
         first = self._text.readline(HEADER_MAX_CHARS)
         if not first.strip():
             raise CsvImportError("the file is empty (no header line)")
@@ -108,8 +109,9 @@ def lead_from_row(columns: list[str | None], values: list[str]) -> LeadIn | str:
             continue
         bad = _BAD_CHARS.search(value)
         if bad is not None:
-            return f"{name}: " + ("contains a NUL character" if bad.group() == "\x00"
-                                  else "is not valid UTF-8")
+            return f"{name}: " + (
+                "contains a NUL character" if bad.group() == "\x00" else "is not valid UTF-8"
+            )
         (data if name in LEAD_COLUMNS else custom)[name] = value.strip()
     if "email" not in data:
         return "email: missing"

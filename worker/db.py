@@ -65,17 +65,16 @@ def drop_schema(engine: Engine) -> None:
 @contextmanager
 def transaction(engine: Engine) -> Iterator[Session]:
     """A session whose work commits on success and rolls back on any error."""
-    with Session(engine, expire_on_commit=False) as session:
-        with session.begin():
-            yield session
+    with Session(engine, expire_on_commit=False) as session, session.begin():
+        yield session
 
 
 @contextmanager
 def reading(engine: Engine) -> Iterator[Session]:
     """A session for reports and lookups: on SQLite a plain BEGIN, so writers are not held up."""
-    with Session(engine.execution_options(**{READ_ONLY: True}), expire_on_commit=False) as session:
-        with session.begin():
-            yield session
+    read_only = engine.execution_options(**{READ_ONLY: True})
+    with Session(read_only, expire_on_commit=False) as session, session.begin():
+        yield session
 
 
 def ping(engine: Engine) -> str | None:
@@ -83,6 +82,6 @@ def ping(engine: Engine) -> str | None:
     try:
         with engine.connect() as connection:
             connection.execute(text("SELECT 1"))
-    except Exception as exc:  # noqa: BLE001  # any driver error means "not answering"
+    except Exception as exc:  # any driver error means "not answering"
         return str(exc).splitlines()[0]
     return None

@@ -68,9 +68,11 @@ def _claim(rt: Runtime, touch_id: int) -> Job | str:
         claimed = session.exec(  # type: ignore[call-overload]
             update(Touch)
             .where(col(Touch.id) == touch_id, col(Touch.status) == TouchStatus.QUEUED)
-            .values(status=TouchStatus.SENDING,
-                    lease_until=now + lease(SENDING_LEASE, rt.settings.lease_seconds),
-                    attempts=col(Touch.attempts) + 1)
+            .values(
+                status=TouchStatus.SENDING,
+                lease_until=now + lease(SENDING_LEASE, rt.settings.lease_seconds),
+                attempts=col(Touch.attempts) + 1,
+            )
         ).rowcount
         if claimed != 1:
             return "not queued (already handled)"
@@ -93,16 +95,29 @@ def _claim(rt: Runtime, touch_id: int) -> Job | str:
         touch.sender = sender
         session.add(touch)
         return Job(
-            touch_id=touch_id, lead_context=lead.template_context(), lead_email=lead.email,
-            owner_email=enrollment.owner, spec=spec, step=step, sender=sender,
-            message_id=touch.message_id, attempts=touch.attempts, mailbox_day=_day(rt, sender, now),
+            touch_id=touch_id,
+            lead_context=lead.template_context(),
+            lead_email=lead.email,
+            owner_email=enrollment.owner,
+            spec=spec,
+            step=step,
+            sender=sender,
+            message_id=touch.message_id,
+            attempts=touch.attempts,
+            mailbox_day=_day(rt, sender, now),
             thread_parent=_thread_parent(session, enrollment.id, spec) if step.thread else None,  # type: ignore[arg-type]
         )
 
 
 def _hold_back(
-    rt: Runtime, session: Session, touch: Touch, enrollment: Enrollment, lead: Lead,
-    spec: SequenceSpec, sender: str | None, now: datetime,
+    rt: Runtime,
+    session: Session,
+    touch: Touch,
+    enrollment: Enrollment,
+    lead: Lead,
+    spec: SequenceSpec,
+    sender: str | None,
+    now: datetime,
 ) -> str | None:
     """Why the claimed touch must not go out now (and its new status), or None to send it."""
     why_not = _why_not_send(enrollment, lead, spec.step(touch.step))
@@ -118,7 +133,9 @@ def _hold_back(
         touch.detail = "outside the send window when picked up"
         return "deferred: outside the send window"
     address = _address(sender)
-    next_slot = reserve_send(session, address=address, limits=rt.catalog.team.owner(address), now=now)
+    next_slot = reserve_send(
+        session, address=address, limits=rt.catalog.team.owner(address), now=now
+    )
     if next_slot is not None:
         touch.status = TouchStatus.DEFERRED
         touch.due_at = next_opening(next_slot, spec.calendar, zone)
@@ -167,11 +184,14 @@ def _sender_for(rt: Runtime, spec: SequenceSpec, owner: str | None) -> str | Non
     return rt.settings.default_from
 
 
-def _thread_parent(session: Session, enrollment_id: int, spec: SequenceSpec) -> tuple[str, str | None] | None:
+def _thread_parent(
+    session: Session, enrollment_id: int, spec: SequenceSpec
+) -> tuple[str, str | None] | None:
     first_email = next((s.id for s in spec.steps if s.email), None)
     row = session.exec(
         select(Touch.message_id, Touch.subject).where(
-            Touch.enrollment_id == enrollment_id, Touch.step == first_email,
+            Touch.enrollment_id == enrollment_id,
+            Touch.step == first_email,
             Touch.status == TouchStatus.SENT,
         )
     ).first()
@@ -183,32 +203,48 @@ def _compose(rt: Runtime, job: Job) -> OutgoingEmail:
         raise RenderError("no sender: the lead has no owner and FOLLOWUP_DEFAULT_FROM is unset")
     unsubscribe = unsubscribe_url(rt.settings.base_url, job.lead_email, secret=rt.secret)
     context = build_context(
-        lead=job.lead_context, owner=rt.catalog.team.owner(job.owner_email),
-        owner_email=job.owner_email, sequence=job.spec, step=job.step.id,
+        lead=job.lead_context,
+        owner=rt.catalog.team.owner(job.owner_email),
+        owner_email=job.owner_email,
+        sequence=job.spec,
+        step=job.step.id,
         unsubscribe_url=unsubscribe,
     )
     assert job.step.email is not None
     rendered = job.spec.renderer.render_email(job.step.email, context)
     subject = rendered.subject
-    headers = [("List-Unsubscribe", f"<{unsubscribe}>"),
-               ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click")]
+    headers = [
+        ("List-Unsubscribe", f"<{unsubscribe}>"),
+        ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"),
+    ]
     if job.thread_parent is not None:
         parent_id, parent_subject = job.thread_parent
         headers += [("In-Reply-To", parent_id), ("References", parent_id)]
         if not subject and parent_subject:
-            subject = parent_subject if parent_subject.lower().startswith("re:") else f"Re: {parent_subject}"
+            subject = (
+                parent_subject
+                if parent_subject.lower().startswith("re:")
+                else f"Re: {parent_subject}"
+            )
     if not subject:
         raise RenderError(f"{job.step.email}: no subject, and no sent first email to reply to")
     return OutgoingEmail(
-        sender=job.sender, to=job.lead_email, subject=subject, text=rendered.text,
-        html=rendered.html, message_id=job.message_id, headers=tuple(headers),
+        sender=job.sender,
+        to=job.lead_email,
+        subject=subject,
+        text=rendered.text,
+        html=rendered.html,
+        message_id=job.message_id,
+        headers=tuple(headers),
     )
 
 
 def _finish(session: Session, touch_id: int, **values: object) -> Touch | None:
     """Compare-and-set out of `sending`; None when another worker already finished the touch."""
     done = session.exec(  # type: ignore[call-overload]
-        update(Touch).where(col(Touch.id) == touch_id, col(Touch.status).not_in(FINAL)).values(**values)
+        update(Touch)
+        .where(col(Touch.id) == touch_id, col(Touch.status).not_in(FINAL))
+        .values(**values)
     ).rowcount
     return session.get(Touch, touch_id) if done == 1 else None
 
@@ -216,18 +252,39 @@ def _finish(session: Session, touch_id: int, **values: object) -> Touch | None:
 def _record_sent(rt: Runtime, job: Job, subject: str) -> str:
     now = rt.clock.now()
     with transaction(rt.engine) as session:
-        touch = _finish(session, job.touch_id, status=TouchStatus.SENT, completed_at=now,
-                        subject=subject, lease_until=None, last_error=None)
+        touch = _finish(
+            session,
+            job.touch_id,
+            status=TouchStatus.SENT,
+            completed_at=now,
+            subject=subject,
+            lease_until=None,
+            last_error=None,
+        )
         if touch is None:
             return "sent (already recorded)"
         enrollment, lead = _owners_of(session, touch)
         note_touch_completed(enrollment, now)
-        log.append(session, ComplianceKind.TOUCH_SENT, at=now, lead=lead.email,
-                   enrollment=enrollment, step=touch.step, touch_id=touch.id, detail=subject)
+        log.append(
+            session,
+            ComplianceKind.TOUCH_SENT,
+            at=now,
+            lead=lead.email,
+            enrollment=enrollment,
+            step=touch.step,
+            touch_id=touch.id,
+            detail=subject,
+        )
         refresh_verdict(session, enrollment, lead.email, now)
         if enrollment.status == EnrollmentStatus.ACTIVE:
-            plan_next_touch(session, enrollment=enrollment, lead=lead, spec=job.spec,
-                            completed_step=touch.step, at=now)
+            plan_next_touch(
+                session,
+                enrollment=enrollment,
+                lead=lead,
+                spec=job.spec,
+                completed_step=touch.step,
+                at=now,
+            )
         session.add(enrollment)
     return "sent"
 
@@ -239,27 +296,59 @@ def _record_failure(rt: Runtime, job: Job, error: SendError) -> str:
     with transaction(rt.engine) as session:
         if job.mailbox_day is not None:
             address = _address(job.sender)
-            release_send(session, address=address, limits=rt.catalog.team.owner(address),
-                         day=job.mailbox_day)
+            release_send(
+                session, address=address, limits=rt.catalog.team.owner(address), day=job.mailbox_day
+            )
         if not permanent:
-            delay = min(timedelta(seconds=rt.settings.retry_base_seconds * 2 ** (job.attempts - 1)), MAX_BACKOFF)
-            touch = _finish(session, job.touch_id, status=TouchStatus.SCHEDULED, due_at=now + delay,
-                            lease_until=None, last_error=f"attempt {job.attempts}: {reason}")
-            return f"retry in {int(delay.total_seconds())}s: {reason}" if touch else "already finished"
+            delay = min(
+                timedelta(seconds=rt.settings.retry_base_seconds * 2 ** (job.attempts - 1)),
+                MAX_BACKOFF,
+            )
+            touch = _finish(
+                session,
+                job.touch_id,
+                status=TouchStatus.SCHEDULED,
+                due_at=now + delay,
+                lease_until=None,
+                last_error=f"attempt {job.attempts}: {reason}",
+            )
+            return (
+                f"retry in {int(delay.total_seconds())}s: {reason}" if touch else "already finished"
+            )
         if job.attempts >= MAX_ATTEMPTS and not isinstance(error, PermanentSendError):
             reason = f"gave up after {job.attempts} attempts: {reason}"
-        touch = _finish(session, job.touch_id, status=TouchStatus.FAILED, lease_until=None,
-                        last_error=reason, detail=reason)
+        touch = _finish(
+            session,
+            job.touch_id,
+            status=TouchStatus.FAILED,
+            lease_until=None,
+            last_error=reason,
+            detail=reason,
+        )
         if touch is None:
             return "already finished"
         enrollment, lead = _owners_of(session, touch)
-        log.append(session, ComplianceKind.TOUCH_FAILED, at=now, lead=lead.email,
-                   enrollment=enrollment, step=touch.step, touch_id=touch.id, detail=reason)
+        log.append(
+            session,
+            ComplianceKind.TOUCH_FAILED,
+            at=now,
+            lead=lead.email,
+            enrollment=enrollment,
+            step=touch.step,
+            touch_id=touch.id,
+            detail=reason,
+        )
         if isinstance(error, PermanentSendError) and error.suppress:
             suppress_lead(session, lead, reason="email.bounced", at=now, now=now)
         elif enrollment.status == EnrollmentStatus.ACTIVE:
-            plan_next_touch(session, enrollment=enrollment, lead=lead, spec=job.spec,
-                            completed_step=touch.step, at=now)
+            plan_next_touch(
+                session,
+                enrollment=enrollment,
+                lead=lead,
+                spec=job.spec,
+                completed_step=touch.step,
+                at=now,
+            )
             session.add(enrollment)
     return f"failed: {reason}"
 
@@ -269,4 +358,3 @@ def _owners_of(session: Session, touch: Touch) -> tuple[Enrollment, Lead]:
     lead = session.get(Lead, touch.lead_id)
     assert enrollment is not None and lead is not None
     return enrollment, lead
-

@@ -1,4 +1,4 @@
-"""`followup demo`: two simulated weeks of the whole pipeline on the embedded defaults, in seconds."""
+"""`followup demo`: two simulated weeks of the pipeline on the embedded defaults, in seconds."""
 
 from __future__ import annotations
 
@@ -40,22 +40,28 @@ class Step:
 def demo_settings(base: Settings, folder: Path) -> Settings:
     """The embedded defaults in a throw-away folder, whatever the environment says."""
     return base.with_(
-        database_url=f"sqlite:///{folder / 'followup.db'}", redis_url=None, smtp_url=None,
-        outbox_dir=folder / "outbox", secret_key=base.secret_key or secrets.token_urlsafe(32),
+        database_url=f"sqlite:///{folder / 'followup.db'}",
+        redis_url=None,
+        smtp_url=None,
+        outbox_dir=folder / "outbox",
+        secret_key=base.secret_key or secrets.token_urlsafe(32),
         default_from=base.default_from or "Acme Sales <sales@acme.test>",
     )
 
 
 def scenario(leads_csv: Path, start: datetime, seed: int = 7) -> list[Step]:
-    """Leads arriving over a day and a half, some replying, booking, unsubscribing, getting calls."""
+    """Leads arriving over a day and a half; some reply, book, unsubscribe or get a call."""
     rng = random.Random(seed)
     steps: list[Step] = []
     with leads_csv.open(encoding="utf-8-sig", newline="") as handle:
         for index, row in enumerate(csv.DictReader(handle)):
             lead = LeadIn(
-                email=row["email"], first_name=row.get("first_name") or None,
-                last_name=row.get("last_name") or None, company=row.get("company") or None,
-                owner=row.get("owner") or None, timezone=row.get("timezone") or None,
+                email=row["email"],
+                first_name=row.get("first_name") or None,
+                last_name=row.get("last_name") or None,
+                company=row.get("company") or None,
+                owner=row.get("owner") or None,
+                timezone=row.get("timezone") or None,
                 fields={"source": row.get("source", "")},
             )
             arrives = start + timedelta(minutes=47 * index)
@@ -69,11 +75,23 @@ def scenario(leads_csv: Path, start: datetime, seed: int = 7) -> list[Step]:
                 steps.append(_later(arrives, 3, "lead.unsubscribed", lead, index))
             if index % 6 == 0:
                 signup = arrives + timedelta(hours=1)
-                steps.append(Step(signup, EventIn(type="form.submitted", lead=LeadIn(email=lead.email),
-                                                  id=f"demo-form-{index}")))
+                steps.append(
+                    Step(
+                        signup,
+                        EventIn(
+                            type="form.submitted",
+                            lead=LeadIn(email=lead.email),
+                            id=f"demo-form-{index}",
+                        ),
+                    )
+                )
                 if index % 12 == 0:  # the rep makes the call a day later
-                    done = EventIn(type="task.completed", lead=LeadIn(email=lead.email), step="call",
-                                   id=f"demo-call-{index}")
+                    done = EventIn(
+                        type="task.completed",
+                        lead=LeadIn(email=lead.email),
+                        step="call",
+                        id=f"demo-call-{index}",
+                    )
                     steps.append(Step(signup + timedelta(days=1, hours=3), done))
     return sorted(steps, key=lambda s: s.at)
 
@@ -84,10 +102,14 @@ def _later(arrives: datetime, days: float, kind: str, lead: LeadIn, index: int) 
 
 
 def simulate(
-    rt: Runtime, clock: VirtualClock, broker: dramatiq.Broker, steps: list[Step], until: datetime,
+    rt: Runtime,
+    clock: VirtualClock,
+    broker: dramatiq.Broker,
+    steps: list[Step],
+    until: datetime,
     on_day: Callable[[date], None] = lambda _day: None,
 ) -> None:
-    """Advance virtual time from one thing that happens to the next; `on_day` gets each finished day."""
+    """Advance virtual time from one happening to the next; `on_day` gets each finished day."""
     worker = dramatiq.Worker(broker, worker_threads=WORKER_THREADS, worker_timeout=50)
     worker.start()
     pending: Iterator[Step] = iter(steps)

@@ -38,7 +38,7 @@ class EventOutcome:
 
 
 def upsert_lead(session: Session, data: LeadIn, *, now: datetime) -> tuple[Lead, bool]:
-    """Create or update by email; fields not given keep their stored values. Returns (lead, created)."""
+    """Create or update by email; fields not given keep stored values. Returns (lead, created)."""
     lead = session.exec(select(Lead).where(Lead.email == data.email)).first()
     created = lead is None
     if lead is None:
@@ -63,8 +63,11 @@ def record_event(session: Session, event: EventIn, *, now: datetime) -> tuple[Ev
         if existing is not None:
             return existing, False
     row = Event(
-        key=event.id, type=event.type, lead_email=event.lead.email,
-        payload=event.model_dump(mode="json"), occurred_at=event.occurred_at or now,
+        key=event.id,
+        type=event.type,
+        lead_email=event.lead.email,
+        payload=event.model_dump(mode="json"),
+        occurred_at=event.occurred_at or now,
         received_at=now,
     )
     if event.id is None:  # no key, no possible clash: skip the savepoint
@@ -98,7 +101,13 @@ def apply_event(
         outcome.suppressed = True
     elif event.type == "task.completed":
         outcome.completed_tasks = complete_task(
-            session, lead, step=event.step, sequence=event.sequence, at=at, versions=versions, now=now
+            session,
+            lead,
+            step=event.step,
+            sequence=event.sequence,
+            at=at,
+            versions=versions,
+            now=now,
         )
     elif event.type == "touch.logged":
         log_manual_touch(session, lead, detail=event.detail, at=at, now=now)
@@ -108,7 +117,9 @@ def apply_event(
             exit_enrollment(session, enrollment, lead, reason=event.type, at=at, now=now)
             outcome.exited.append(enrollment.sequence)
     for spec in catalog.triggered_by(event.type):
-        why_not = enroll(session, lead, spec, versions=versions, at=at, now=now, event_id=event_row.id)
+        why_not = enroll(
+            session, lead, spec, versions=versions, at=at, now=now, event_id=event_row.id
+        )
         (outcome.ignored if why_not else outcome.enrolled).append(
             f"{spec.name}: {why_not}" if why_not else spec.name
         )
@@ -118,23 +129,39 @@ def apply_event(
 
 
 def enroll(
-    session: Session, lead: Lead, spec: SequenceSpec, *, versions: VersionStore, at: datetime,
-    now: datetime, event_id: int | None = None,
+    session: Session,
+    lead: Lead,
+    spec: SequenceSpec,
+    *,
+    versions: VersionStore,
+    at: datetime,
+    now: datetime,
+    event_id: int | None = None,
 ) -> str | None:
     """Start `spec` for `lead` and plan its first touch; returns why not, or None when enrolled."""
     why_not = _why_not_enroll(session, lead, spec, versions)
     if why_not:
         return why_not
     enrollment = Enrollment(
-        lead_id=lead.id, sequence=spec.name, version=versions.pin(session, spec, now=now),  # type: ignore[arg-type]
-        owner=lead.owner, enrolled_at=at, trigger_event_id=event_id,
+        lead_id=lead.id,  # type: ignore[arg-type]  # the lead was flushed: it has its id
+        sequence=spec.name,
+        version=versions.pin(session, spec, now=now),
+        owner=lead.owner,
+        enrolled_at=at,
+        trigger_event_id=event_id,
     )
     start_sla(enrollment, spec, lead.timezone)
     session.add(enrollment)
     session.flush()
     plan_step(session, enrollment=enrollment, lead=lead, spec=spec, step=spec.steps[0], after=at)
-    log.append(session, ComplianceKind.ENROLLMENT_STARTED, at=at, lead=lead.email,
-               enrollment=enrollment, detail=f"version {enrollment.version[:12]}")
+    log.append(
+        session,
+        ComplianceKind.ENROLLMENT_STARTED,
+        at=at,
+        lead=lead.email,
+        enrollment=enrollment,
+        detail=f"version {enrollment.version[:12]}",
+    )
     return None
 
 
@@ -145,21 +172,32 @@ def _why_not_enroll(
     if lead.suppressed_at is not None:
         return f"{lead.email} is suppressed ({lead.suppressed_reason})"
     previous = session.exec(
-        select(Enrollment.status).where(Enrollment.lead_id == lead.id, Enrollment.sequence == spec.name)
+        select(Enrollment.status).where(
+            Enrollment.lead_id == lead.id, Enrollment.sequence == spec.name
+        )
     ).all()
     if previous and (spec.reenroll == "never" or any(s in OPEN_STATUSES for s in previous)):
         return f"{lead.email} was already enrolled"
     if spec.exclusive:
         for other in _open_enrollments(session, lead):
             if versions.get(session, other.version).exclusive:
-                logger.info("%s is in exclusive %r; trigger for %r ignored", lead.email,
-                            other.sequence, spec.name)
+                logger.info(
+                    "%s is in exclusive %r; trigger for %r ignored",
+                    lead.email,
+                    other.sequence,
+                    spec.name,
+                )
                 return f"{lead.email} is already in exclusive sequence {other.sequence!r}"
     return None
 
 
 def exit_enrollment(
-    session: Session, enrollment: Enrollment, lead: Lead, *, reason: str, at: datetime,
+    session: Session,
+    enrollment: Enrollment,
+    lead: Lead,
+    *,
+    reason: str,
+    at: datetime,
     now: datetime,
 ) -> None:
     """End an enrollment: cancel what has not gone out, decide its SLA, log the exit."""
@@ -168,8 +206,14 @@ def exit_enrollment(
     enrollment.ended_at = at
     session.add(enrollment)
     cancel_pending_touches(session, enrollment_id=enrollment.id, reason=f"exited: {reason}")  # type: ignore[arg-type]
-    log.append(session, ComplianceKind.ENROLLMENT_EXITED, at=at, lead=lead.email,
-               enrollment=enrollment, detail=reason)
+    log.append(
+        session,
+        ComplianceKind.ENROLLMENT_EXITED,
+        at=at,
+        lead=lead.email,
+        enrollment=enrollment,
+        detail=reason,
+    )
     refresh_verdict(session, enrollment, lead.email, now, exit=Exit(at, reason))
 
 
@@ -189,12 +233,22 @@ def suppress_lead(
 
 
 def complete_task(
-    session: Session, lead: Lead, *, step: str | None, sequence: str | None, at: datetime,
-    versions: VersionStore, now: datetime,
+    session: Session,
+    lead: Lead,
+    *,
+    step: str | None,
+    sequence: str | None,
+    at: datetime,
+    versions: VersionStore,
+    now: datetime,
 ) -> int:
     """Mark the lead's open task for `step` done; it counts as a touch and the next wait starts."""
-    query = select(Touch, Enrollment).join(Enrollment, col(Enrollment.id) == Touch.enrollment_id).where(
-        Touch.lead_id == lead.id, Touch.status == TouchStatus.OPEN, Touch.kind == TouchKind.TASK
+    query = (
+        select(Touch, Enrollment)
+        .join(Enrollment, col(Enrollment.id) == Touch.enrollment_id)
+        .where(
+            Touch.lead_id == lead.id, Touch.status == TouchStatus.OPEN, Touch.kind == TouchKind.TASK
+        )
     )
     if step:
         query = query.where(Touch.step == step)
@@ -205,13 +259,26 @@ def complete_task(
         touch.status, touch.completed_at = TouchStatus.DONE, at
         session.add(touch)
         note_touch_completed(enrollment, at, manual=True)
-        log.append(session, ComplianceKind.TASK_COMPLETED, at=at, lead=lead.email,
-                   enrollment=enrollment, step=touch.step, touch_id=touch.id)
+        log.append(
+            session,
+            ComplianceKind.TASK_COMPLETED,
+            at=at,
+            lead=lead.email,
+            enrollment=enrollment,
+            step=touch.step,
+            touch_id=touch.id,
+        )
         refresh_verdict(session, enrollment, lead.email, now)
         if enrollment.status == EnrollmentStatus.ACTIVE:
             spec = versions.get(session, enrollment.version)
-            plan_next_touch(session, enrollment=enrollment, lead=lead, spec=spec,
-                            completed_step=touch.step, at=at)
+            plan_next_touch(
+                session,
+                enrollment=enrollment,
+                lead=lead,
+                spec=spec,
+                completed_step=touch.step,
+                at=at,
+            )
         session.add(enrollment)
         done += 1
     return done
@@ -223,24 +290,48 @@ def log_manual_touch(
     """A call or email outside any sequence: counted toward every open SLA of the lead."""
     enrollments = _open_enrollments(session, lead)
     if not enrollments:  # on record even though it counts toward no SLA
-        log.append(session, ComplianceKind.TOUCH_LOGGED, at=at, lead=lead.email, owner=lead.owner,
-                   detail=detail)
+        log.append(
+            session,
+            ComplianceKind.TOUCH_LOGGED,
+            at=at,
+            lead=lead.email,
+            owner=lead.owner,
+            detail=detail,
+        )
     for enrollment in enrollments:
         touch = Touch(
-            enrollment_id=enrollment.id, lead_id=lead.id, step="manual", kind=TouchKind.LOGGED,  # type: ignore[arg-type]
-            status=TouchStatus.DONE, due_at=at, completed_at=at, detail=detail,
+            enrollment_id=enrollment.id,
+            lead_id=lead.id,  # type: ignore[arg-type]  # the lead was flushed: it has its id
+            step="manual",
+            kind=TouchKind.LOGGED,
+            status=TouchStatus.DONE,
+            due_at=at,
+            completed_at=at,
+            detail=detail,
         )
         session.add(touch)
         note_touch_completed(enrollment, at, manual=True)
         session.flush()
         # one entry per enrollment it counts toward, so the log alone can rebuild the counts
-        log.append(session, ComplianceKind.TOUCH_LOGGED, at=at, lead=lead.email,
-                   enrollment=enrollment, step="manual", touch_id=touch.id, detail=detail)
+        log.append(
+            session,
+            ComplianceKind.TOUCH_LOGGED,
+            at=at,
+            lead=lead.email,
+            enrollment=enrollment,
+            step="manual",
+            touch_id=touch.id,
+            detail=detail,
+        )
         refresh_verdict(session, enrollment, lead.email, now)
         session.add(enrollment)
 
 
 def _open_enrollments(session: Session, lead: Lead) -> list[Enrollment]:
-    return list(session.exec(
-        select(Enrollment).where(Enrollment.lead_id == lead.id, col(Enrollment.status).in_(OPEN_STATUSES))
-    ).all())
+    return list(
+        session.exec(
+            select(Enrollment).where(
+                Enrollment.lead_id == lead.id, col(Enrollment.status).in_(OPEN_STATUSES)
+            )
+        ).all()
+    )

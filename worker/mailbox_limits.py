@@ -40,12 +40,18 @@ def reserve_send(
     conditions = [col(MailboxDay.address) == address, col(MailboxDay.day) == day]
     if limits.daily_limit is not None:
         conditions.append(col(MailboxDay.used) < limits.daily_limit)
-    gap = limits.min_gap.fixed if limits.min_gap is not None and not limits.min_gap.is_calendar else None
+    gap = (
+        limits.min_gap.fixed
+        if limits.min_gap is not None and not limits.min_gap.is_calendar
+        else None
+    )
     if gap is not None:
-        conditions.append(or_(col(MailboxDay.last_sent_at).is_(None),
-                              col(MailboxDay.last_sent_at) <= now - gap))
+        conditions.append(
+            or_(col(MailboxDay.last_sent_at).is_(None), col(MailboxDay.last_sent_at) <= now - gap)
+        )
     taken = session.exec(  # type: ignore[call-overload]
-        update(MailboxDay).where(*conditions)
+        update(MailboxDay)
+        .where(*conditions)
         .values(used=col(MailboxDay.used) + 1, last_sent_at=now)
     ).rowcount
     if taken == 1:
@@ -66,6 +72,8 @@ def release_send(session: Session, *, address: str, limits: OwnerSpec | None, da
         return
     session.exec(  # type: ignore[call-overload]
         update(MailboxDay)
-        .where(col(MailboxDay.address) == address, col(MailboxDay.day) == day, col(MailboxDay.used) > 0)
+        .where(
+            col(MailboxDay.address) == address, col(MailboxDay.day) == day, col(MailboxDay.used) > 0
+        )
         .values(used=col(MailboxDay.used) - 1)
     )

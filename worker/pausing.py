@@ -28,8 +28,10 @@ class Selection:
             raise ValueError("name at least one of --email, --owner or --sequence")
 
     def query(self, status: EnrollmentStatus):  # type: ignore[no-untyped-def]  # a Select
-        statement = select(Enrollment, Lead).join(Lead, col(Lead.id) == Enrollment.lead_id).where(
-            Enrollment.status == status
+        statement = (
+            select(Enrollment, Lead)
+            .join(Lead, col(Lead.id) == Enrollment.lead_id)
+            .where(Enrollment.status == status)
         )
         if self.email:
             statement = statement.where(Lead.email == self.email.strip().lower())
@@ -48,8 +50,10 @@ def pause(session: Session, selection: Selection, *, now: datetime) -> int:
         session.add(enrollment)
         session.exec(  # type: ignore[call-overload]
             update(Touch)
-            .where(Touch.enrollment_id == enrollment.id,
-                   col(Touch.status).in_((*WAITING, TouchStatus.QUEUED)))
+            .where(
+                Touch.enrollment_id == enrollment.id,
+                col(Touch.status).in_((*WAITING, TouchStatus.QUEUED)),
+            )
             .values(status=TouchStatus.HELD, lease_until=None)
         )
     return len(rows)
@@ -63,7 +67,9 @@ def resume(session: Session, selection: Selection, *, now: datetime, versions: V
         zone = spec.zone_for(lead.timezone)
         paused_at = enrollment.paused_at or now
         held = session.exec(
-            select(Touch).where(Touch.enrollment_id == enrollment.id, Touch.status == TouchStatus.HELD)
+            select(Touch).where(
+                Touch.enrollment_id == enrollment.id, Touch.status == TouchStatus.HELD
+            )
         ).all()
         for touch in held:
             remaining = max(touch.due_at - paused_at, timedelta(0))

@@ -22,7 +22,12 @@ class PlannedTouch:
 
 
 def preview_timeline(
-    spec: SequenceSpec, *, lead: dict[str, Any], start: datetime, renderer: Renderer, team: TeamSpec,
+    spec: SequenceSpec,
+    *,
+    lead: dict[str, Any],
+    start: datetime,
+    renderer: Renderer,
+    team: TeamSpec,
 ) -> list[PlannedTouch]:
     """Each step due after the previous one, assuming every touch completes when due."""
     zone = spec.zone_for(lead.get("timezone"))
@@ -31,9 +36,14 @@ def preview_timeline(
     first_subject = ""
     for step in spec.steps:
         due = plan_due(after, step.wait, spec.calendar, zone)
-        context = build_context(lead=lead, owner=team.owner(lead.get("owner")),
-                                owner_email=lead.get("owner"), sequence=spec, step=step.id,
-                                unsubscribe_url="https://example.com/unsubscribe/preview")
+        context = build_context(
+            lead=lead,
+            owner=team.owner(lead.get("owner")),
+            owner_email=lead.get("owner"),
+            sequence=spec,
+            step=step.id,
+            unsubscribe_url="https://example.com/unsubscribe/preview",
+        )
         try:
             if step.task:
                 subject = f"task: {renderer.render_text(step.task, context)}"
@@ -45,7 +55,10 @@ def preview_timeline(
                 first_subject = first_subject or subject
         except RenderError as exc:
             subject = f"(render error: {exc})"
-        timeline.append(PlannedTouch(step.id, "task" if step.task else "email", due,
-                                     due.astimezone(zone), subject))
+        timeline.append(
+            PlannedTouch(
+                step.id, "task" if step.task else "email", due, due.astimezone(zone), subject
+            )
+        )
         after = due
     return timeline

@@ -21,7 +21,12 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 TEMPLATE_SUFFIX = ".j2"
 # What a broken template raises while rendering; RecursionError: a template including itself.
 _TEMPLATE_FAILURES = (
-    TemplateError, ArithmeticError, TypeError, ValueError, LookupError, RecursionError,
+    TemplateError,
+    ArithmeticError,
+    TypeError,
+    ValueError,
+    LookupError,
+    RecursionError,
 )
 _WHITESPACE = re.compile(r"\s+")
 
@@ -72,7 +77,9 @@ class Renderer:
     def __init__(self, templates_dir: Path | None = None, *, sources: dict[str, str] | None = None):
         self.templates_dir = templates_dir or Path("<pinned>")
         loader: BaseLoader = (
-            DictLoader(dict(sources)) if sources is not None else FileSystemLoader(str(templates_dir))
+            DictLoader(dict(sources))
+            if sources is not None
+            else FileSystemLoader(str(templates_dir))
         )
         common = {"loader": loader, "undefined": StrictUndefined, "keep_trailing_newline": False}
         # Immutable: a template must not change the lead/sample data other blocks and checks share.
@@ -141,7 +148,12 @@ class Renderer:
 
 
 def build_context(
-    *, lead: dict[str, Any], owner: Any, owner_email: str | None, sequence: Any, step: str,
+    *,
+    lead: dict[str, Any],
+    owner: Any,
+    owner_email: str | None,
+    sequence: Any,
+    step: str,
     unsubscribe_url: str,
 ) -> dict[str, Any]:
     """The names a template sees (SPEC section 6); unset lead fields stay undefined."""

@@ -31,8 +31,8 @@ class Runtime:
     catalog: Catalog
     clock: Clock = field(default_factory=SystemClock)
     versions: VersionStore = field(default_factory=VersionStore)
-    enqueue_touch: Callable[[int], None] = lambda _touch_id: None
-    enqueue_event: Callable[[int], None] = lambda _event_id: None
+    enqueue_touch: Callable[[int], object] = lambda _touch_id: None
+    enqueue_event: Callable[[int], object] = lambda _event_id: None
 
     _fingerprint: tuple[tuple[str, int, int], ...] = ()
     _checked_at: float = 0.0
@@ -55,7 +55,9 @@ class Runtime:
         try:
             self.catalog = load_catalog(self.settings.sequences_dir, self.renderer)
         except CatalogError as exc:
-            logger.error("sequences changed but are invalid; still running the previous ones:\n%s", exc)
+            logger.error(
+                "sequences changed but are invalid; still running the previous ones:\n%s", exc
+            )
             return False
         logger.info("sequences reloaded: %s", ", ".join(self.catalog.sequences))
         return True
@@ -70,7 +72,10 @@ class Runtime:
 
 
 def build_runtime(
-    settings: Settings, *, clock: Clock | None = None, sender: Sender | None = None,
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    sender: Sender | None = None,
     create_tables: bool = True,
 ) -> Runtime:
     """Load and check the catalog first: a bad sequence never starts anything."""
@@ -80,9 +85,12 @@ def build_runtime(
     if create_tables:
         create_schema(engine)
     runtime = Runtime(
-        settings=settings, engine=engine,
+        settings=settings,
+        engine=engine,
         sender=sender or make_sender(settings.smtp_url, settings.outbox_dir, clock=clock),
-        renderer=renderer, catalog=catalog, clock=clock or SystemClock(),
+        renderer=renderer,
+        catalog=catalog,
+        clock=clock or SystemClock(),
     )
     runtime._fingerprint = folder_fingerprint(settings.sequences_dir, settings.templates_dir)
     return runtime

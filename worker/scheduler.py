@@ -1,4 +1,4 @@
-"""The scheduler loop: re-drive lost work, claim due touches, enqueue them, record passed deadlines."""
+"""The scheduler loop: re-drive lost work, claim and enqueue due touches, record deadlines."""
 
 from __future__ import annotations
 
@@ -62,9 +62,12 @@ def process_stale_events(rt: Runtime, *, limit: int = 200) -> int:
     now = rt.clock.now()
     with transaction(rt.engine) as session:
         rows = session.exec(
-            select(Event).where(col(Event.processed_at).is_(None),
-                                col(Event.received_at) <= now - STALE_EVENT_AFTER)
-            .order_by(col(Event.id)).limit(limit)
+            select(Event)
+            .where(
+                col(Event.processed_at).is_(None), col(Event.received_at) <= now - STALE_EVENT_AFTER
+            )
+            .order_by(col(Event.id))
+            .limit(limit)
         ).all()
         for row in rows:
             apply_event(session, row, catalog=rt.catalog, versions=rt.versions, now=now)
@@ -80,6 +83,6 @@ def run_scheduler(rt: Runtime, stop: threading.Event) -> None:
             result = tick(rt)
             if result.busy:
                 log.info("tick: %s", result)
-        except Exception:  # noqa: BLE001  # a database hiccup must not kill the loop
+        except Exception:  # a database hiccup must not kill the loop
             log.exception("scheduler tick failed; retrying next tick")
         stop.wait(rt.settings.tick_seconds)

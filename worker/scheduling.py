@@ -24,14 +24,21 @@ def lease(default: timedelta, override_seconds: float | None) -> timedelta:
 
 
 def plan_step(
-    session: Session, *, enrollment: Enrollment, lead: Lead, spec: SequenceSpec, step: StepSpec,
+    session: Session,
+    *,
+    enrollment: Enrollment,
+    lead: Lead,
+    spec: SequenceSpec,
+    step: StepSpec,
     after: datetime,
 ) -> Touch:
     """Write the touch row for `step`, due `step.wait` after `after`, inside the send window."""
     zone = spec.zone_for(lead.timezone)
     due = plan_due(after, step.wait, spec.calendar, zone)
     touch = Touch(
-        enrollment_id=enrollment.id, lead_id=lead.id, step=step.id,  # type: ignore[arg-type]
+        enrollment_id=enrollment.id,
+        lead_id=lead.id,  # type: ignore[arg-type]  # stored leads have their id
+        step=step.id,
         kind=TouchKind.TASK if step.task else TouchKind.EMAIL,
         status=TouchStatus.OPEN if step.task else TouchStatus.SCHEDULED,
         due_at=due,
@@ -42,8 +49,13 @@ def plan_step(
 
 
 def plan_next_touch(
-    session: Session, *, enrollment: Enrollment, lead: Lead, spec: SequenceSpec,
-    completed_step: str, at: datetime,
+    session: Session,
+    *,
+    enrollment: Enrollment,
+    lead: Lead,
+    spec: SequenceSpec,
+    completed_step: str,
+    at: datetime,
 ) -> Touch | None:
     """After a step completes: plan the next one, or complete the enrollment."""
     step = spec.step_after(completed_step)
@@ -56,10 +68,13 @@ def plan_next_touch(
 
 
 def claim_due_touches(
-    session: Session, *, now: datetime, limit: int = CLAIM_BATCH,
+    session: Session,
+    *,
+    now: datetime,
+    limit: int = CLAIM_BATCH,
     lease_for: timedelta = QUEUED_LEASE,
 ) -> list[int]:
-    """Atomically move due email touches to `queued` (compare-and-set; SKIP LOCKED on PostgreSQL)."""
+    """Atomically move due touches to `queued` (compare-and-set; SKIP LOCKED on PostgreSQL)."""
     due = (
         select(Touch.id)
         .where(col(Touch.status).in_(WAITING), col(Touch.due_at) <= now)
@@ -67,17 +82,17 @@ def claim_due_touches(
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
-    claimed = session.exec(  # type: ignore[call-overload]
+    claim = (
         update(Touch)
         .where(col(Touch.id).in_(due.scalar_subquery()), col(Touch.status).in_(WAITING))
         .values(status=TouchStatus.QUEUED, lease_until=now + lease_for)
-        .returning(Touch.id)
+        .returning(col(Touch.id))
     )
-    return sorted(claimed.scalars().all())
+    return sorted(session.exec(claim).scalars().all())  # type: ignore[call-overload]
 
 
 def redrive_expired_leases(session: Session, *, now: datetime) -> int:
-    """Rows whose message or worker was lost go back to `scheduled`, due now (keeping Message-ID)."""
+    """Rows whose message or worker was lost go back to `scheduled`, due now (same Message-ID)."""
     result = session.exec(  # type: ignore[call-overload]
         update(Touch)
         .where(
@@ -94,7 +109,7 @@ def cancel_pending_touches(session: Session, *, enrollment_id: int, reason: str)
     result = session.exec(  # type: ignore[call-overload]
         update(Touch)
         .where(
-            Touch.enrollment_id == enrollment_id,
+            col(Touch.enrollment_id) == enrollment_id,
             col(Touch.status).in_((*WAITING, TouchStatus.QUEUED, TouchStatus.OPEN)),
         )
         .values(status=TouchStatus.CANCELLED, detail=reason, lease_until=None)
@@ -103,12 +118,17 @@ def cancel_pending_touches(session: Session, *, enrollment_id: int, reason: str)
 
 
 def next_wakeup(session: Session) -> datetime | None:
-    """The next moment a tick has work: a touch falls due, a task expires, an SLA deadline passes."""
+    """When a tick next has work: a touch falls due, a task expires, an SLA deadline passes."""
     candidates = [
         session.exec(select(func.min(Touch.due_at)).where(col(Touch.status).in_(WAITING))).one(),
-        session.exec(select(func.min(Touch.expires_at)).where(Touch.status == TouchStatus.OPEN)).one(),
-        session.exec(select(func.min(Enrollment.sla_next_check_at)).where(
-            Enrollment.sla_status == SlaStatus.PENDING)).one(),
+        session.exec(
+            select(func.min(Touch.expires_at)).where(Touch.status == TouchStatus.OPEN)
+        ).one(),
+        session.exec(
+            select(func.min(Enrollment.sla_next_check_at)).where(
+                Enrollment.sla_status == SlaStatus.PENDING
+            )
+        ).one(),
     ]
     found = [c for c in candidates if c is not None]
     return min(found) if found else None

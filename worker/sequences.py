@@ -29,12 +29,20 @@ from worker.durations import Duration, parse_duration
 from worker.rendering import Renderer
 from worker.yaml_source import Loc, SourceError, YamlDocument
 
-DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+DayName = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+DAY_NAMES: tuple[DayName, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 ENGAGEMENT_EVENTS = frozenset({"email.replied", "meeting.booked"})
 SUPPRESSING_EVENTS = frozenset({"lead.unsubscribed", "email.bounced"})
 BUILTIN_EVENTS = frozenset(
-    {*ENGAGEMENT_EVENTS, *SUPPRESSING_EVENTS, "task.completed", "touch.logged", "lead.mql",
-     "lead.created", "form.submitted"}
+    {
+        *ENGAGEMENT_EVENTS,
+        *SUPPRESSING_EVENTS,
+        "task.completed",
+        "touch.logged",
+        "lead.mql",
+        "lead.created",
+        "form.submitted",
+    }
 )
 _HOURS = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")
 _STEP_ID = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$"
@@ -42,7 +50,8 @@ _STEP_ID = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$"
 M = TypeVar("M", bound="BaseModel")
 
 DurationField = Annotated[
-    Duration, BeforeValidator(lambda v: v if isinstance(v, Duration) else parse_duration(v)),
+    Duration,
+    BeforeValidator(lambda v: v if isinstance(v, Duration) else parse_duration(v)),
     PlainSerializer(str, return_type=str),
 ]
 
@@ -56,7 +65,7 @@ def _listify(value: Any) -> Any:
 
 
 class WindowSpec(Strict):
-    days: list[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]] = list(DAY_NAMES[:5])
+    days: list[DayName] = list(DAY_NAMES[:5])
     hours: str = "00:00-24:00"
     timezone: str = "lead"
 
@@ -133,10 +142,12 @@ class StepSpec(Strict):
 class SequenceSpec(Strict):
     name: str = Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
     description: str = ""
-    trigger: Annotated[list[Annotated[str, Field(pattern=EVENT_TYPE_PATTERN)]],
-                       BeforeValidator(_listify)] = Field(min_length=1)
-    exit_on: Annotated[list[Annotated[str, Field(pattern=EVENT_TYPE_PATTERN)]],
-                       BeforeValidator(_listify)] = []
+    trigger: Annotated[
+        list[Annotated[str, Field(pattern=EVENT_TYPE_PATTERN)]], BeforeValidator(_listify)
+    ] = Field(min_length=1)
+    exit_on: Annotated[
+        list[Annotated[str, Field(pattern=EVENT_TYPE_PATTERN)]], BeforeValidator(_listify)
+    ] = []
     sender: str = Field(default="owner", alias="from", min_length=1)
     send_window: WindowSpec | None = None
     default_timezone: str = "UTC"
@@ -180,12 +191,18 @@ class SequenceSpec(Strict):
         seen: set[str] = set()
         for index, step in enumerate(steps):
             if step.id in seen:  # located at the repeated id, so file:line points at it
-                raise ValidationError.from_exception_data("steps", [InitErrorDetails(
-                    type=PydanticCustomError(
-                        "duplicate_step", "duplicate step id '{id}'", {"id": step.id}
-                    ),
-                    loc=(index, "id"), input=step.id,
-                )])
+                raise ValidationError.from_exception_data(
+                    "steps",
+                    [
+                        InitErrorDetails(
+                            type=PydanticCustomError(
+                                "duplicate_step", "duplicate step id '{id}'", {"id": step.id}
+                            ),
+                            loc=(index, "id"),
+                            input=step.id,
+                        )
+                    ],
+                )
             seen.add(step.id)
         return steps
 
@@ -219,11 +236,18 @@ class SequenceSpec(Strict):
     def calendar(self) -> SendCalendar:
         is_closed = closed_dates(*self._holiday_country(), frozenset(self.days_off))
         if self.send_window is None:
-            return SendCalendar(is_closed=is_closed) if (self.holidays or self.days_off) else ANY_TIME
+            return (
+                SendCalendar(is_closed=is_closed) if (self.holidays or self.days_off) else ANY_TIME
+            )
         start, end = self.send_window.minutes
         days = frozenset(DAY_NAMES.index(day) for day in self.send_window.days)
-        return SendCalendar(days=days, start_minute=start, end_minute=end, is_closed=is_closed,
-                            business_days=days if days != frozenset(range(7)) else WEEKDAYS)
+        return SendCalendar(
+            days=days,
+            start_minute=start,
+            end_minute=end,
+            is_closed=is_closed,
+            business_days=days if days != frozenset(range(7)) else WEEKDAYS,
+        )
 
     def _holiday_country(self) -> tuple[str | None, str | None]:
         if not self.holidays:

@@ -33,7 +33,11 @@ class OpenTask:
 
 
 def open_tasks(
-    session: Session, *, versions: VersionStore, team: TeamSpec, owner: str | None = None,
+    session: Session,
+    *,
+    versions: VersionStore,
+    team: TeamSpec,
+    owner: str | None = None,
     now: datetime,
 ) -> list[OpenTask]:
     """Tasks waiting for their owner, due first; the text is rendered for the lead."""
@@ -50,12 +54,27 @@ def open_tasks(
     for touch, enrollment, lead in session.exec(query).all():
         spec = versions.get(session, enrollment.version)
         step = spec.step(touch.step)
-        context = build_context(lead=lead.template_context(), owner=team.owner(enrollment.owner),
-                                owner_email=enrollment.owner, sequence=spec, step=touch.step,
-                                unsubscribe_url="")
+        context = build_context(
+            lead=lead.template_context(),
+            owner=team.owner(enrollment.owner),
+            owner_email=enrollment.owner,
+            sequence=spec,
+            step=touch.step,
+            unsubscribe_url="",
+        )
         text = spec.renderer.render_text(step.task, context) if step and step.task else touch.step
-        tasks.append(OpenTask(touch.id, lead.email, enrollment.owner, enrollment.sequence,  # type: ignore[arg-type]
-                              touch.step, text, touch.due_at, touch.expires_at))
+        tasks.append(
+            OpenTask(
+                touch.id,  # type: ignore[arg-type]  # a stored row always has its id
+                lead.email,
+                enrollment.owner,
+                enrollment.sequence,  # type: ignore[arg-type]
+                touch.step,
+                text,
+                touch.due_at,
+                touch.expires_at,
+            )
+        )
     return tasks
 
 
@@ -71,10 +90,24 @@ def skip_expired_tasks(session: Session, *, versions: VersionStore, now: datetim
     for touch, enrollment, lead in rows:
         touch.status, touch.detail = TouchStatus.SKIPPED, "not done within due_within"
         session.add(touch)
-        log.append(session, ComplianceKind.TOUCH_SKIPPED, at=now, lead=lead.email,
-                   enrollment=enrollment, step=touch.step, touch_id=touch.id, detail=touch.detail)
+        log.append(
+            session,
+            ComplianceKind.TOUCH_SKIPPED,
+            at=now,
+            lead=lead.email,
+            enrollment=enrollment,
+            step=touch.step,
+            touch_id=touch.id,
+            detail=touch.detail,
+        )
         if enrollment.status == EnrollmentStatus.ACTIVE:
             spec = versions.get(session, enrollment.version)
-            plan_next_touch(session, enrollment=enrollment, lead=lead, spec=spec,
-                            completed_step=touch.step, at=now)
+            plan_next_touch(
+                session,
+                enrollment=enrollment,
+                lead=lead,
+                spec=spec,
+                completed_step=touch.step,
+                at=now,
+            )
     return len(rows)

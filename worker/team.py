@@ -55,10 +55,10 @@ class StrikeRule(Strict):
 
 
 class TeamSpec(Strict):
-    owners: list[OwnerSpec] = []
+    owners: list[OwnerSpec] = Field(default_factory=list)
     sla_plan: SlaPlan | None = None
     strikes: StrikeRule | None = None
-    days_off: list[date] = []
+    days_off: list[date] = Field(default_factory=list)
 
     @field_validator("owners")
     @classmethod

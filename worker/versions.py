@@ -24,10 +24,15 @@ class VersionStore:
         with self._lock:
             self._cache.setdefault(version, spec)
         if session.get(SequenceVersion, version) is None:  # checked each time: a rollback undoes it
-            session.add(SequenceVersion(
-                hash=version, name=spec.name, definition=spec.definition(),
-                templates=spec.templates, created_at=now,
-            ))
+            session.add(
+                SequenceVersion(
+                    hash=version,
+                    name=spec.name,
+                    definition=spec.definition(),
+                    templates=spec.templates,
+                    created_at=now,
+                )
+            )
             session.flush()
         return version
 

@@ -48,7 +48,9 @@ def load_yaml(path: Path) -> YamlDocument:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         problem = getattr(exc, "problem", None) or str(exc)
-        raise SourceError(path, mark.line + 1 if mark else None, f"invalid YAML: {problem}") from None
+        raise SourceError(
+            path, mark.line + 1 if mark else None, f"invalid YAML: {problem}"
+        ) from None
     if node is None:
         return YamlDocument(path, None, {})
     lines: dict[Loc, int] = {}

@@ -50,8 +50,11 @@ steps:
   - id: hello
     email: t/one
 """
-TEMPLATES = {"t/one.j2": template("One"), "t/two.j2": template("Two"),
-             "t/three.j2": template("Three")}
+TEMPLATES = {
+    "t/one.j2": template("One"),
+    "t/two.j2": template("Two"),
+    "t/three.j2": template("Three"),
+}
 
 
 class Api:
@@ -85,8 +88,9 @@ class Api:
 
 @pytest.fixture
 def api(tmp_path: Path) -> Iterator[Api]:
-    h = Harness(tmp_path, sequences={"mql.yaml": SEQUENCE, "manual.yaml": MANUAL},
-                templates=TEMPLATES)
+    h = Harness(
+        tmp_path, sequences={"mql.yaml": SEQUENCE, "manual.yaml": MANUAL}, templates=TEMPLATES
+    )
     try:
         yield Api(h)
     finally:
@@ -97,8 +101,12 @@ def test_an_accepted_event_enrolls_the_lead_once_a_worker_has_it(api: Api) -> No
     """Given a key, when an event is posted, then 202 at once and the worker enrolls the lead."""
     response = api.event("lead.mql", "Ana@Example.com", id="crm-1")
     assert response.status_code == 202
-    assert response.json() | {"id": 0} == {"id": 0, "key": "crm-1", "status": "accepted",
-                                            "processed": False}
+    assert response.json() | {"id": 0} == {
+        "id": 0,
+        "key": "crm-1",
+        "status": "accepted",
+        "processed": False,
+    }
     api.h.drain()
     [enrollment] = api.h.enrollments()
     assert enrollment.sequence == "mql"
@@ -123,13 +131,20 @@ def test_a_missing_wrong_or_revoked_key_gets_401(api: Api, authorization: str | 
             revoke_key(session, "tests", now=api.h.clock.now())
         authorization = f"Bearer {api.key}"
     headers = {"Authorization": authorization} if authorization else {}
-    for method, url in [("POST", "/events"), ("GET", "/leads/a@example.com"),
-                        ("GET", "/sequences"), ("GET", "/compliance/report")]:
+    for method, url in [
+        ("POST", "/events"),
+        ("GET", "/leads/a@example.com"),
+        ("GET", "/sequences"),
+        ("GET", "/compliance/report"),
+    ]:
         response = api.client.request(method, url, headers=headers, json={})
         assert response.status_code == 401, url
         assert response.headers["WWW-Authenticate"] == "Bearer"
-    assert api.client.get("/healthz").json() == {"status": "ok", "database": "ok",
-                                                 "broker": "embedded"}
+    assert api.client.get("/healthz").json() == {
+        "status": "ok",
+        "database": "ok",
+        "broker": "embedded",
+    }
     assert api.count(Event) == 0
 
 
@@ -145,8 +160,11 @@ def test_one_click_unsubscribe_stops_the_leads_pending_touches(api: Api) -> None
     api.h.drain()
     api.h.tick()
     assert [m.subject for m in api.h.sent] == ["One"]
-    response = api.client.post(_unsubscribe_path(api), content="List-Unsubscribe=One-Click",
-                               headers={"Content-Type": "application/x-www-form-urlencoded"})
+    response = api.client.post(
+        _unsubscribe_path(api),
+        content="List-Unsubscribe=One-Click",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
     assert response.status_code == 200 and "no more" in response.text
     assert api.lead("ana@example.com").suppressed_reason == "lead.unsubscribed"
     [enrollment] = api.h.enrollments()
@@ -181,8 +199,10 @@ def test_a_forged_unsubscribe_link_gets_404_and_suppresses_nobody(api: Api) -> N
 
 def test_leads_are_upserted_and_read_back_with_enrollments_and_touches(api: Api) -> None:
     """POST /leads creates (201) then updates (200); GET shows enrollments and touch statuses."""
-    created = api.post("/leads", json={"email": "Ana@example.com", "first_name": "Ana",
-                                       "fields": {"source": "webinar"}})
+    created = api.post(
+        "/leads",
+        json={"email": "Ana@example.com", "first_name": "Ana", "fields": {"source": "webinar"}},
+    )
     updated = api.post("/leads", json={"email": "ana@example.com", "company": "Acme"})
     assert (created.status_code, updated.status_code) == (201, 200)
     assert updated.json()["first_name"] == "Ana" and updated.json()["company"] == "Acme"
@@ -192,8 +212,10 @@ def test_leads_are_upserted_and_read_back_with_enrollments_and_touches(api: Api)
     detail = api.get("/leads/ANA@example.com").json()
     assert detail["lead"]["fields"] == {"source": "webinar"}
     assert [(e["sequence"], e["status"]) for e in detail["enrollments"]] == [("mql", "active")]
-    assert [(t["step"], t["status"]) for t in detail["touches"]] == [("one", "sent"),
-                                                                    ("two", "scheduled")]
+    assert [(t["step"], t["status"]) for t in detail["touches"]] == [
+        ("one", "sent"),
+        ("two", "scheduled"),
+    ]
 
 
 def test_an_unknown_lead_is_404_and_a_bad_address_is_422_naming_it(api: Api) -> None:
@@ -243,8 +265,9 @@ def test_the_loaded_sequences_are_listed_and_read(api: Api) -> None:
 def _cli(api: Api, monkeypatch: pytest.MonkeyPatch, *args: str) -> int:
     """Run the CLI on the harness's database and folders, at the harness's virtual time."""
     settings = api.h.rt.settings
-    monkeypatch.setattr("worker.cli.common.build_runtime",
-                        lambda config: build_runtime(config, clock=api.h.clock))
+    monkeypatch.setattr(
+        "worker.cli.common.build_runtime", lambda config: build_runtime(config, clock=api.h.clock)
+    )
     monkeypatch.setenv("FOLLOWUP_DATABASE_URL", settings.database_url)
     monkeypatch.setenv("FOLLOWUP_SEQUENCES_DIR", str(settings.sequences_dir))
     monkeypatch.setenv("FOLLOWUP_TEMPLATES_DIR", str(settings.templates_dir))
@@ -278,60 +301,93 @@ def test_a_csv_upload_gives_the_same_report_as_the_cli(
     data = b"email;first_name\r\nana@example.com;Ana\r\nnope;X\r\nANA@example.com;Anna\r\n"
     (tmp_path / "leads.csv").write_bytes(data)
     monkeypatch.chdir(tmp_path)
-    assert _cli(api, monkeypatch, "leads", "import", "leads.csv", "--event", "lead.mql",
-                "--dry-run") == 0
+    assert (
+        _cli(api, monkeypatch, "leads", "import", "leads.csv", "--event", "lead.mql", "--dry-run")
+        == 0
+    )
     cli_summary = capsys.readouterr().out
-    dry = api.post("/leads/import", files={"file": ("leads.csv", data, "text/csv")},
-                   data={"event": "lead.mql", "dry_run": "true"})
+    dry = api.post(
+        "/leads/import",
+        files={"file": ("leads.csv", data, "text/csv")},
+        data={"event": "lead.mql", "dry_run": "true"},
+    )
     assert dry.status_code == 200
     assert f"leads.csv: {dry.json()['summary']} in " in cli_summary
     assert api.count(Lead) == 0
-    upload = api.post("/leads/import", files={"file": ("leads.csv", data, "text/csv")},
-                      data={"event": "lead.mql"})
+    upload = api.post(
+        "/leads/import", files={"file": ("leads.csv", data, "text/csv")}, data={"event": "lead.mql"}
+    )
     report = upload.json()
-    assert report == {**dry.json(), "dry_run": False,
-                      "summary": dry.json()["summary"].removeprefix("dry run, nothing written: ")
-                      .replace("would enroll", "enrolled")}
+    assert report == {
+        **dry.json(),
+        "dry_run": False,
+        "summary": dry.json()["summary"]
+        .removeprefix("dry run, nothing written: ")
+        .replace("would enroll", "enrolled"),
+    }
     assert (report["created"], report["merged"], report["enrolled"]) == (1, 1, 1)
-    assert report["rejects"] == [{"line": 3, "email": "nope",
-                                  "reason": "email: 'nope' is not a valid email address"}]
+    assert report["rejects"] == [
+        {"line": 3, "email": "nope", "reason": "email: 'nope' is not a valid email address"}
+    ]
     assert api.lead("ana@example.com").first_name == "Anna"
 
 
-@pytest.mark.parametrize(("body", "content_type", "field"), [
-    ({"lead": {"email": "a@example.com"}}, None, "body.type"),
-    ({"type": "lead.mql", "lead": {"email": "nope"}}, None, "body.lead.email"),
-    ({"type": "lead.mql", "lead": {"email": "a@example.com", "timezone": "Mars/Base"}}, None,
-     "body.lead.timezone"),
-    ({"type": "lead.mql", "lead": {"email": "a@example.com"}, "colour": "red"}, None,
-     "body.colour"),
-    ({"type": "lead.mql", "lead": {"email": "a@example.com", "first_name": "A\x00"}}, None,
-     "lead.first_name"),
-    (b'{"type": "lead.mql", "lead": {"email": "a@example.com", "fields": {"n": NaN}}}', None,
-     "lead.fields.n"),
-    (b'{"type": "lead.mql", "lead": {"email": "a@example.com", "first_name": "\\udc00"}}', None,
-     "lead.first_name"),
-    (b'{"type": "lead.mql", "lead": ', None, "body"),
-    (b'\xff\xfe{"type": 1}', None, "body"),
-    (b'{"type": "lead.mql", "lead": {"email": "a@example.com"}}', "text/plain", "body"),
-])
+@pytest.mark.parametrize(
+    ("body", "content_type", "field"),
+    [
+        ({"lead": {"email": "a@example.com"}}, None, "body.type"),
+        ({"type": "lead.mql", "lead": {"email": "nope"}}, None, "body.lead.email"),
+        (
+            {"type": "lead.mql", "lead": {"email": "a@example.com", "timezone": "Mars/Base"}},
+            None,
+            "body.lead.timezone",
+        ),
+        (
+            {"type": "lead.mql", "lead": {"email": "a@example.com"}, "colour": "red"},
+            None,
+            "body.colour",
+        ),
+        (
+            {"type": "lead.mql", "lead": {"email": "a@example.com", "first_name": "A\x00"}},
+            None,
+            "lead.first_name",
+        ),
+        (
+            b'{"type": "lead.mql", "lead": {"email": "a@example.com", "fields": {"n": NaN}}}',
+            None,
+            "lead.fields.n",
+        ),
+        (
+            b'{"type": "lead.mql", "lead": {"email": "a@example.com", "first_name": "\\udc00"}}',
+            None,
+            "lead.first_name",
+        ),
+        (b'{"type": "lead.mql", "lead": ', None, "body"),
+        (b'\xff\xfe{"type": 1}', None, "body"),
+        (b'{"type": "lead.mql", "lead": {"email": "a@example.com"}}', "text/plain", "body"),
+    ],
+)
 def test_invalid_events_get_422_naming_the_field(
     api: Api, body: Any, content_type: str | None, field: str
 ) -> None:
     """Malformed JSON, wrong content type, bad values: 422 with the field, never a 500."""
     content = body if isinstance(body, bytes) else json.dumps(body).encode()
-    response = api.post("/events", content=content,
-                        headers={"Content-Type": content_type or "application/json"})
+    response = api.post(
+        "/events", content=content, headers={"Content-Type": content_type or "application/json"}
+    )
     assert response.status_code == 422
     assert field in response.json()["message"]
     assert api.count(Event) == 0
 
 
-@pytest.mark.parametrize(("files", "field"), [
-    ({"file": ("x.png", b"\x89PNG\r\n\x1a\n\x00\x00", "image/png")}, "not UTF-8 CSV"),
-    ({"file": ("x.csv", b"name\nAna\n", "text/csv")}, "no 'email' column"),
-    ({"other": ("x.csv", b"email\n", "text/csv")}, "body.file: Field required"),
-])
+@pytest.mark.parametrize(
+    ("files", "field"),
+    [
+        ({"file": ("x.png", b"\x89PNG\r\n\x1a\n\x00\x00", "image/png")}, "not UTF-8 CSV"),
+        ({"file": ("x.csv", b"name\nAna\n", "text/csv")}, "no 'email' column"),
+        ({"other": ("x.csv", b"email\n", "text/csv")}, "body.file: Field required"),
+    ],
+)
 def test_an_unreadable_upload_gets_422_saying_why(
     api: Api, files: dict[str, Any], field: str
 ) -> None:
@@ -342,24 +398,34 @@ def test_an_unreadable_upload_gets_422_saying_why(
 
 def test_a_broken_multipart_body_gets_422(api: Api) -> None:
     """A multipart body that does not parse is invalid input, not a server error."""
-    response = api.post("/leads/import", content=b"--b\r\nContent-Disposition: form-data\r\n",
-                        headers={"Content-Type": "multipart/form-data; boundary=b"})
+    response = api.post(
+        "/leads/import",
+        content=b"--b\r\nContent-Disposition: form-data\r\n",
+        headers={"Content-Type": "multipart/form-data; boundary=b"},
+    )
     assert response.status_code == 422
 
 
 def test_oversized_bodies_are_refused_with_413(api: Api) -> None:
     """JSON over 1 MiB (declared or streamed) and uploads over 50 MiB get 413; 2 MiB CSV is fine."""
     big = b'{"type": "lead.mql", "detail": "' + b"x" * (1024 * 1024) + b'"}'
-    assert api.post("/events", content=big,
-                    headers={"Content-Type": "application/json"}).status_code == 413
-    streamed = api.post("/events", content=iter([big[:600_000], big[600_000:]]),
-                        headers={"Content-Type": "application/json"})
+    assert (
+        api.post("/events", content=big, headers={"Content-Type": "application/json"}).status_code
+        == 413
+    )
+    streamed = api.post(
+        "/events",
+        content=iter([big[:600_000], big[600_000:]]),
+        headers={"Content-Type": "application/json"},
+    )
     assert streamed.status_code == 413
-    rows = b"email,notes\n" + b"".join(b"lead%d@example.com,%s\n" % (i, b"n" * 100)
-                                       for i in range(20_000))
+    rows = b"email,notes\n" + b"".join(
+        b"lead%d@example.com,%s\n" % (i, b"n" * 100) for i in range(20_000)
+    )
     assert len(rows) > 2 * 1024 * 1024
-    ok = api.post("/leads/import", files={"file": ("l.csv", rows, "text/csv")},
-                  data={"dry_run": "true"})
+    ok = api.post(
+        "/leads/import", files={"file": ("l.csv", rows, "text/csv")}, data={"dry_run": "true"}
+    )
     assert ok.status_code == 200 and ok.json()["created"] == 20_000
     huge = api.post("/leads/import", files={"file": ("l.csv", b"x" * (51 * 1024 * 1024))})
     assert huge.status_code == 413
@@ -371,9 +437,18 @@ def test_the_openapi_schema_and_docs_are_served(api: Api) -> None:
     assert api.client.get("/docs").status_code == 200
     paths = api.client.get("/openapi.json").json()["paths"]
     assert set(paths) == {
-        "/events", "/leads", "/leads/{email}", "/leads/import", "/enrollments",
-        "/enrollments/{enrollment_id}/stop", "/sequences", "/sequences/{name}",
-        "/compliance/report", "/compliance/log", "/healthz", "/unsubscribe/{token}",
+        "/events",
+        "/leads",
+        "/leads/{email}",
+        "/leads/import",
+        "/enrollments",
+        "/enrollments/{enrollment_id}/stop",
+        "/sequences",
+        "/sequences/{name}",
+        "/compliance/report",
+        "/compliance/log",
+        "/healthz",
+        "/unsubscribe/{token}",
     } | {"/compliance", "/tasks"}  # the HTML dashboard; the open manual tasks (issue 4)
 
 

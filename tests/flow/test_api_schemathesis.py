@@ -50,10 +50,16 @@ def runtime(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runtime]:
     folder: Path = tmp_path_factory.mktemp("schemathesis")
     write_files(folder / "sequences", {"mql.yaml": SEQUENCE})
     write_files(folder / "templates", {"t/intro.j2": template("Intro")})
-    rt = build_runtime(Settings(
-        database_url=f"sqlite:///{folder / 'followup.db'}", sequences_dir=folder / "sequences",
-        templates_dir=folder / "templates", outbox_dir=folder / "outbox", secret_key="s",
-    ), clock=VirtualClock(MONDAY_9AM_NY))
+    rt = build_runtime(
+        Settings(
+            database_url=f"sqlite:///{folder / 'followup.db'}",
+            sequences_dir=folder / "sequences",
+            templates_dir=folder / "templates",
+            outbox_dir=folder / "outbox",
+            secret_key="s",
+        ),
+        clock=VirtualClock(MONDAY_9AM_NY),
+    )
     APP.state.runtime = rt
     yield rt
     APP.state.runtime = None
@@ -67,14 +73,16 @@ def api_key(runtime: Runtime) -> str:
 
 
 @schema.parametrize()
-@settings(max_examples=EXAMPLES_PER_ROUTE, deadline=None,
-          suppress_health_check=list(HealthCheck))
+@settings(max_examples=EXAMPLES_PER_ROUTE, deadline=None, suppress_health_check=list(HealthCheck))
 def test_no_request_gets_a_server_error_and_every_response_matches_the_schema(
     case: Any, api_key: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Generated requests with a valid key: a 4xx for bad input, never a 5xx, schema-true."""
     with caplog.at_level(logging.ERROR, logger="followup"):
-        case.call_and_validate(headers={"Authorization": f"Bearer {api_key}"},
-                               checks=[not_a_server_error, response_schema_conformance])
-    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], \
+        case.call_and_validate(
+            headers={"Authorization": f"Bearer {api_key}"},
+            checks=[not_a_server_error, response_schema_conformance],
+        )
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], (
         "an accepted event failed while being applied"
+    )

@@ -22,7 +22,9 @@ steps:
 
 def test_open_tasks_are_listed_per_owner_and_disappear_once_done(tmp_path: Path) -> None:
     """Given a task step due, GET /tasks lists it with its text; task.completed removes it."""
-    h = Harness(tmp_path, sequences={"calls.yaml": SEQUENCE}, templates={"t/one.j2": template("One")})
+    h = Harness(
+        tmp_path, sequences={"calls.yaml": SEQUENCE}, templates={"t/one.j2": template("One")}
+    )
     try:
         api = Api(h)
         h.event("lead.mql", "ana@example.com", lead={"first_name": "Ana", "owner": "rep@acme.test"})

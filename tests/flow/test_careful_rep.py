@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -39,8 +40,12 @@ def harnesses():  # type: ignore[no-untyped-def]
 
 
 def build(tmp_path: Path, made: list[Harness], seq: str, **kwargs) -> Harness:  # type: ignore[no-untyped-def]
-    h = Harness(tmp_path, sequences={"s.yaml": seq, **kwargs.pop("files", {})},
-                templates={**TEMPLATES, **kwargs.pop("templates", {})}, **kwargs)
+    h = Harness(
+        tmp_path,
+        sequences={"s.yaml": seq, **kwargs.pop("files", {})},
+        templates={**TEMPLATES, **kwargs.pop("templates", {})},
+        **kwargs,
+    )
     made.append(h)
     return h
 
@@ -54,7 +59,7 @@ holidays: US"""
 
 
 def test_a_lead_enrolled_at_night_gets_the_first_email_at_the_window_opening(tmp_path, harnesses):
-    """Given a 9-17 window, when a New York lead enrolls on Friday 22:00, then it goes out Monday 09:00."""
+    """Given a 9-17 window, a New York lead enrolled Friday 22:00 gets its email Monday 09:00."""
     friday_night = datetime(2026, 12, 4, 22, 0, tzinfo=NY).astimezone(UTC)
     h = build(tmp_path, harnesses, sequence(step("one"), extra=WINDOW), start=friday_night)
     h.event("lead.mql", "ana@example.com", lead={"timezone": "America/New_York"})
@@ -64,13 +69,19 @@ def test_a_lead_enrolled_at_night_gets_the_first_email_at_the_window_opening(tmp
 
 
 def test_business_days_skip_thanksgiving_and_the_weekend(tmp_path, harnesses):
-    """Given a 2-business-day wait after Wednesday 10:00 before Thanksgiving, the bump goes Monday."""
+    """Given 2 business days after Wednesday 10:00 before Thanksgiving, the bump goes Monday."""
     wednesday = datetime(2026, 11, 25, 10, 0, tzinfo=NY).astimezone(UTC)
-    h = build(tmp_path, harnesses,
-              sequence(step("one"), step("two", wait="2 business days"), extra=WINDOW), start=wednesday)
+    h = build(
+        tmp_path,
+        harnesses,
+        sequence(step("one"), step("two", wait="2 business days"), extra=WINDOW),
+        start=wednesday,
+    )
     h.event("lead.mql", "ana@example.com")
     h.advance(timedelta(days=7))
-    sent = [t.completed_at.astimezone(NY).strftime("%a %m-%d %H:%M") for t in h.touches(status="sent")]
+    sent = [
+        t.completed_at.astimezone(NY).strftime("%a %m-%d %H:%M") for t in h.touches(status="sent")
+    ]
     assert sent == ["Wed 11-25 10:00", "Mon 11-30 10:00"]
 
 
@@ -83,9 +94,14 @@ LIMITED_TEAM = """owners:
 
 
 def test_daily_limit_defers_the_rest_to_the_mailbox_next_day(tmp_path, harnesses):
-    """Given a daily_limit of 5, when 20 touches fall due at once, then 5 go and 15 wait for tomorrow."""
-    h = build(tmp_path, harnesses, sequence(step("one"), extra="from: owner"),
-              files={"team.yaml": LIMITED_TEAM}, threads=4)
+    """Given daily_limit 5, when 20 touches fall due at once, 5 go and 15 wait for tomorrow."""
+    h = build(
+        tmp_path,
+        harnesses,
+        sequence(step("one"), extra="from: owner"),
+        files={"team.yaml": LIMITED_TEAM},
+        threads=4,
+    )
     for n in range(20):
         h.event("lead.mql", f"lead{n}@example.com", lead={"owner": "rep@acme.test"})
     h.tick()
@@ -104,20 +120,25 @@ def test_daily_limit_defers_the_rest_to_the_mailbox_next_day(tmp_path, harnesses
 def test_min_gap_spaces_sends_from_one_mailbox(tmp_path, harnesses):
     """Given a 10-minute min_gap, three due touches go out 10 minutes apart."""
     team = LIMITED_TEAM.replace("daily_limit: 5", "min_gap: 10m")
-    h = build(tmp_path, harnesses, sequence(step("one"), extra="from: owner"),
-              files={"team.yaml": team})
+    h = build(
+        tmp_path, harnesses, sequence(step("one"), extra="from: owner"), files={"team.yaml": team}
+    )
     for n in range(3):
         h.event("lead.mql", f"lead{n}@example.com", lead={"owner": "rep@acme.test"})
     h.advance(timedelta(hours=1))
     times = sorted(t.completed_at for t in h.touches(status="sent"))
-    assert [b - a for a, b in zip(times, times[1:], strict=False)] == [timedelta(minutes=10)] * 2
+    assert [b - a for a, b in pairwise(times)] == [timedelta(minutes=10)] * 2
 
 
 def test_thread_true_replies_in_the_first_emails_thread(tmp_path, harnesses):
-    """Given `thread: true` and no subject of its own, the bump is 'Re: <first subject>' in-thread."""
+    """Given `thread: true` and no subject, the bump is 'Re: <first subject>' in its thread."""
     no_subject = "{% block text %}Bumping this.{% endblock %}"
-    h = build(tmp_path, harnesses, sequence(step("one"), step("two", wait="1d", more="thread: true")),
-              templates={"t/two.j2": no_subject})
+    h = build(
+        tmp_path,
+        harnesses,
+        sequence(step("one"), step("two", wait="1d", more="thread: true")),
+        templates={"t/two.j2": no_subject},
+    )
     h.event("lead.mql", "ana@example.com")
     h.advance(timedelta(days=2))
     first, bump = h.sent
@@ -130,7 +151,9 @@ def test_thread_true_replies_in_the_first_emails_thread(tmp_path, harnesses):
 
 TASK_SEQUENCE = sequence(
     step("one"),
-    step("call", wait="1d", more="task: Call {{ lead.first_name | default('them') }}\ndue_within: 2d"),
+    step(
+        "call", wait="1d", more="task: Call {{ lead.first_name | default('them') }}\ndue_within: 2d"
+    ),
     step("three", wait="1d"),
 )
 
@@ -152,8 +175,10 @@ def test_a_completed_task_counts_and_starts_the_next_wait(tmp_path, harnesses):
     assert enrollment.touches_completed == 3 and task.id == done.id
 
 
-def test_a_task_not_done_within_due_within_is_skipped_and_the_sequence_moves_on(tmp_path, harnesses):
-    """Given due_within: 2d, when nobody completes the task, it is skipped and logged, step 3 follows."""
+def test_a_task_not_done_within_due_within_is_skipped_and_the_sequence_moves_on(
+    tmp_path, harnesses
+):
+    """Given due_within: 2d and nobody doing the task, it is skipped and logged; step 3 follows."""
     h = build(tmp_path, harnesses, TASK_SEQUENCE)
     h.event("lead.mql", "ana@example.com")
     h.advance(timedelta(days=5))
@@ -174,8 +199,11 @@ def test_reenroll_never_and_after_exit(tmp_path, harnesses):
     h.event("email.replied", "ana@example.com")
     outcome = h.event("lead.mql", "ana@example.com")
     assert outcome.enrolled == [] and "already enrolled" in outcome.ignored[0]
-    again = build(tmp_path / "b", harnesses,
-                  sequence(step("one"), step("two", wait="1d"), extra="reenroll: after_exit"))
+    again = build(
+        tmp_path / "b",
+        harnesses,
+        sequence(step("one"), step("two", wait="1d"), extra="reenroll: after_exit"),
+    )
     again.event("lead.mql", "ben@example.com")
     assert again.event("lead.mql", "ben@example.com").enrolled == []  # still active
     again.event("email.replied", "ben@example.com")
@@ -183,23 +211,32 @@ def test_reenroll_never_and_after_exit(tmp_path, harnesses):
 
 
 def test_exclusive_sequences_hold_one_lead_at_a_time(tmp_path, harnesses):
-    """A lead in one exclusive sequence is not enrolled in another exclusive one; the trigger is ignored."""
-    other = "name: other\ntrigger: form.submitted\nexclusive: true\nsteps:\n  - id: one\n    email: t/one\n"
-    h = build(tmp_path, harnesses, sequence(step("one"), extra="exclusive: true"),
-              files={"other.yaml": other})
+    """A lead in one exclusive sequence is not enrolled in another; the trigger is ignored."""
+    other = (
+        "name: other\ntrigger: form.submitted\nexclusive: true\n"
+        "steps:\n  - id: one\n    email: t/one\n"
+    )
+    h = build(
+        tmp_path,
+        harnesses,
+        sequence(step("one"), extra="exclusive: true"),
+        files={"other.yaml": other},
+    )
     assert h.event("lead.mql", "ana@example.com").enrolled == ["s"]
     outcome = h.event("form.submitted", "ana@example.com")
     assert outcome.enrolled == [] and "exclusive" in outcome.ignored[0]
 
 
 def test_editing_a_sequence_mid_run_changes_new_enrollments_only(tmp_path, harnesses):
-    """Given a lead mid-sequence, when the YAML and a template change, it finishes its pinned version."""
-    h = build(tmp_path, harnesses,
-              sequence(step("one"), step("two", wait="1d"), step("three", wait="1d")))
+    """Given a lead mid-sequence, when YAML and template change, it finishes its pinned version."""
+    h = build(
+        tmp_path, harnesses, sequence(step("one"), step("two", wait="1d"), step("three", wait="1d"))
+    )
     h.event("lead.mql", "old@example.com")
     h.advance(timedelta(hours=1))
     (tmp_path / "sequences" / "s.yaml").write_text(
-        sequence(step("one"), step("three", wait="1d"), step("four", wait="1d")))
+        sequence(step("one"), step("three", wait="1d"), step("four", wait="1d"))
+    )
     (tmp_path / "templates" / "t" / "three.j2").write_text(template("Three v2"))
     assert h.rt.refresh_catalog(min_interval=0)
     h.event("lead.mql", "new@example.com")
@@ -212,7 +249,7 @@ def test_editing_a_sequence_mid_run_changes_new_enrollments_only(tmp_path, harne
 
 
 def test_a_broken_edit_keeps_the_running_catalog(tmp_path, harnesses):
-    """Given a running catalog, when a file becomes invalid, the reload is refused and nothing changes."""
+    """Given a running catalog, when a file turns invalid, the reload is refused; no change."""
     h = build(tmp_path, harnesses, sequence(step("one")))
     (tmp_path / "sequences" / "s.yaml").write_text("name: s\ntrigger: lead.mql\nsteps: [oops\n")
     assert not h.rt.refresh_catalog(min_interval=0)
@@ -220,7 +257,7 @@ def test_a_broken_edit_keeps_the_running_catalog(tmp_path, harnesses):
 
 
 def test_pause_holds_touches_and_resume_keeps_the_remaining_wait(tmp_path, harnesses):
-    """Given a step due in 2 days, pausing for 3 days and resuming makes it due 1 day after resume."""
+    """Given a step due in 2 days, a 3-day pause then resume makes it due 2 days after resume."""
     h = build(tmp_path, harnesses, sequence(step("one"), step("two", wait="3d")))
     h.event("lead.mql", "ana@example.com", lead={"owner": "rep@acme.test"})
     h.advance(timedelta(days=1))
@@ -230,8 +267,12 @@ def test_pause_holds_touches_and_resume_keeps_the_remaining_wait(tmp_path, harne
     assert [t.status for t in h.touches(step="two")] == ["held"]
     resumed_at = h.clock.now()
     with transaction(h.rt.engine) as session:
-        assert resume(session, Selection(email="ana@example.com"), now=resumed_at,
-                      versions=h.rt.versions) == 1
+        assert (
+            resume(
+                session, Selection(email="ana@example.com"), now=resumed_at, versions=h.rt.versions
+            )
+            == 1
+        )
     h.advance(timedelta(days=3))
     [two] = h.touches(step="two")
     assert two.status == "sent" and two.completed_at == resumed_at + timedelta(days=2)
@@ -240,15 +281,21 @@ def test_pause_holds_touches_and_resume_keeps_the_remaining_wait(tmp_path, harne
 def test_resumed_touches_move_to_the_next_window_opening(tmp_path, harnesses):
     """Given a paused lead whose touch was due, resuming at night sends it at the next opening."""
     monday_9 = datetime(2026, 11, 30, 9, 0, tzinfo=NY).astimezone(UTC)
-    h = build(tmp_path, harnesses, sequence(step("one"), step("two", wait="1h"), extra=WINDOW),
-              start=monday_9)
+    h = build(
+        tmp_path,
+        harnesses,
+        sequence(step("one"), step("two", wait="1h"), extra=WINDOW),
+        start=monday_9,
+    )
     h.event("lead.mql", "ana@example.com", lead={"timezone": "America/New_York"})
     h.tick()
     with transaction(h.rt.engine) as session:
         pause(session, Selection(email="ana@example.com"), now=h.clock.now())
     h.advance(timedelta(hours=13))  # 22:00 local
     with transaction(h.rt.engine) as session:
-        resume(session, Selection(email="ana@example.com"), now=h.clock.now(), versions=h.rt.versions)
+        resume(
+            session, Selection(email="ana@example.com"), now=h.clock.now(), versions=h.rt.versions
+        )
     h.advance(timedelta(days=1))
     [two] = h.touches(step="two")
     assert two.completed_at.astimezone(NY).strftime("%a %H:%M") == "Tue 09:00"
@@ -256,14 +303,19 @@ def test_resumed_touches_move_to_the_next_window_opening(tmp_path, harnesses):
 
 def test_preview_matches_what_the_scheduler_does(tmp_path, harnesses):
     """The preview's timeline is exactly the send times a lead gets when every touch completes."""
-    h = build(tmp_path, harnesses,
-              sequence(step("one"), step("two", wait="1 business days"), step("three", wait="2d"),
-                       extra=WINDOW),
-              start=datetime(2026, 12, 4, 16, 30, tzinfo=NY).astimezone(UTC))
+    h = build(
+        tmp_path,
+        harnesses,
+        sequence(
+            step("one"), step("two", wait="1 business days"), step("three", wait="2d"), extra=WINDOW
+        ),
+        start=datetime(2026, 12, 4, 16, 30, tzinfo=NY).astimezone(UTC),
+    )
     lead = {"email": "ana@example.com", "timezone": "America/New_York"}
     spec = h.rt.catalog.sequences["s"]
-    timeline = preview_timeline(spec, lead=lead, start=h.clock.now(), renderer=h.rt.renderer,
-                                team=h.rt.catalog.team)
+    timeline = preview_timeline(
+        spec, lead=lead, start=h.clock.now(), renderer=h.rt.renderer, team=h.rt.catalog.team
+    )
     h.event("lead.mql", "ana@example.com", lead={"timezone": "America/New_York"})
     h.advance(timedelta(days=10))
     assert [t.completed_at for t in h.touches(status="sent")] == [p.due_utc for p in timeline]
@@ -271,8 +323,12 @@ def test_preview_matches_what_the_scheduler_does(tmp_path, harnesses):
 
 def test_a_removed_sequence_runs_its_enrollments_to_the_end_and_status_says_so(tmp_path, harnesses):
     """Given an active enrollment, when its file is removed, it finishes and `status` names it."""
-    h = build(tmp_path, harnesses, sequence(step("one"), step("two", wait="1d")),
-              files={"keep.yaml": "trigger: form.submitted\nsteps:\n  - id: one\n    email: t/one\n"})
+    h = build(
+        tmp_path,
+        harnesses,
+        sequence(step("one"), step("two", wait="1d")),
+        files={"keep.yaml": "trigger: form.submitted\nsteps:\n  - id: one\n    email: t/one\n"},
+    )
     h.event("lead.mql", "ana@example.com")
     h.advance(timedelta(hours=1))
     (tmp_path / "sequences" / "s.yaml").unlink()

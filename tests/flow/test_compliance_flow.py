@@ -62,14 +62,21 @@ steps:
     email: t/two
     wait: 1h
 """
-TEMPLATES = {"t/one.j2": template("One"), "t/two.j2": template("Two"),
-             "t/late.j2": template("Late"), "t/company.j2": template("For {{ lead.company }}")}
+TEMPLATES = {
+    "t/one.j2": template("One"),
+    "t/two.j2": template("Two"),
+    "t/late.j2": template("Late"),
+    "t/company.j2": template("For {{ lead.company }}"),
+}
 
 
 @pytest.fixture
 def h(tmp_path: Path) -> Iterator[Harness]:
-    harness = Harness(tmp_path, sequences={"alpha.yaml": ALPHA, "beta.yaml": BETA,
-                                           "slow.yaml": SLOW}, templates=TEMPLATES)
+    harness = Harness(
+        tmp_path,
+        sequences={"alpha.yaml": ALPHA, "beta.yaml": BETA, "slow.yaml": SLOW},
+        templates=TEMPLATES,
+    )
     try:
         yield harness
     finally:
@@ -80,9 +87,12 @@ def h(tmp_path: Path) -> Iterator[Harness]:
 def played(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Harness]:
     """The report scenario played out on SQLite, and on PostgreSQL in the integration tier."""
     url = request.getfixturevalue("postgres_url") if request.param == "postgres" else None
-    harness = Harness(tmp_path, sequences={"alpha.yaml": ALPHA, "beta.yaml": BETA,
-                                           "slow.yaml": SLOW}, templates=TEMPLATES,
-                      database_url=url)
+    harness = Harness(
+        tmp_path,
+        sequences={"alpha.yaml": ALPHA, "beta.yaml": BETA, "slow.yaml": SLOW},
+        templates=TEMPLATES,
+        database_url=url,
+    )
     try:
         play_report_scenario(harness)
         yield harness
@@ -132,7 +142,8 @@ def test_a_logged_manual_touch_counts_toward_the_sla(h: Harness) -> None:
     [enrollment] = h.enrollments()
     assert enrollment.touches_completed == 2
     assert [(t.step, t.kind, t.status) for t in h.touches(status="done")] == [
-        ("manual", "logged", "done")]
+        ("manual", "logged", "done")
+    ]
     [logged] = [e for e in log_entries(h) if e[0] == "touch.logged"]
     assert logged[2] == timedelta(minutes=30)
 
@@ -157,7 +168,8 @@ def test_the_compliance_log_has_the_entries_in_order(h: Harness) -> None:
     with Session(h.rt.engine) as session:
         found = query_log(session, LogFilter(email="ana@example.com"))
     assert {(e.lead, e.owner, e.sequence) for e in found} == {
-        ("ana@example.com", "rep@acme.test", "slow")}
+        ("ana@example.com", "rep@acme.test", "slow")
+    }
     assert found[-1].detail == "email.replied"
 
 
@@ -180,10 +192,20 @@ def play_report_scenario(h: Harness) -> None:
 def rows(h: Harness, by: str) -> dict[str, tuple[object, ...]]:
     with transaction(h.rt.engine) as session:
         report = build_report(session, by=by)
-    return {row.key: (row.enrolled, row.met, row.breached, row.pending, row.excluded,
-                      row.touches, row.unworked, row.compliance_rate,
-                      row.median_first_touch_seconds)
-            for row in [*report.rows, report.total]}
+    return {
+        row.key: (
+            row.enrolled,
+            row.met,
+            row.breached,
+            row.pending,
+            row.excluded,
+            row.touches,
+            row.unworked,
+            row.compliance_rate,
+            row.median_first_touch_seconds,
+        )
+        for row in [*report.rows, report.total]
+    }
 
 
 def test_report_counts_match_what_was_sent_by_owner_sequence_and_day(played: Harness) -> None:
@@ -224,16 +246,25 @@ def test_report_counts_only_enrollments_inside_since_and_until(played: Harness) 
 
 def test_csv_export_of_the_log_neutralises_formula_cells(h: Harness) -> None:
     """Cells starting with =, +, -, @, tab or CR are prefixed with a quote; others untouched."""
-    dangerous = ["=HYPERLINK(\"http://evil\")", "+1+1", "-2+3", "@SUM(A1:A2)", "\tcmd", "\rcmd"]
+    dangerous = ['=HYPERLINK("http://evil")', "+1+1", "-2+3", "@SUM(A1:A2)", "\tcmd", "\rcmd"]
     with transaction(h.rt.engine) as session:
         for detail in [*dangerous, "plain note", "a=b"]:
-            log.append(session, ComplianceKind.TOUCH_LOGGED, at=h.clock.now(),
-                       lead="ana@example.com", owner="rep@acme.test", detail=detail)
+            log.append(
+                session,
+                ComplianceKind.TOUCH_LOGGED,
+                at=h.clock.now(),
+                lead="ana@example.com",
+                owner="rep@acme.test",
+                detail=detail,
+            )
     with Session(h.rt.engine) as session:
         text = log_csv(query_log(session, LogFilter()))
     parsed = list(csv.DictReader(io.StringIO(text)))
     assert [row["detail"] for row in parsed] == [
-        *(f"'{value}" for value in dangerous), "plain note", "a=b"]
+        *(f"'{value}" for value in dangerous),
+        "plain note",
+        "a=b",
+    ]
     assert {row["lead"] for row in parsed} == {"ana@example.com"}
 
 
@@ -242,6 +273,7 @@ def test_csv_export_neutralises_formulas_arriving_through_events(h: Harness) -> 
     h.event("lead.mql", "ana@example.com")
     h.event("touch.logged", "ana@example.com", detail="=cmd|' /C calc'!A0")
     with Session(h.rt.engine) as session:
-        parsed = list(csv.DictReader(io.StringIO(log_csv(query_log(session, LogFilter(
-            kind="touch.logged"))))))
+        parsed = list(
+            csv.DictReader(io.StringIO(log_csv(query_log(session, LogFilter(kind="touch.logged")))))
+        )
     assert [row["detail"] for row in parsed] == ["'=cmd|' /C calc'!A0"]

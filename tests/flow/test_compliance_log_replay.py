@@ -65,8 +65,12 @@ def test_report_from_the_log_alone_equals_the_report_from_the_tables(
 
 def test_a_windowed_report_from_the_log_equals_the_tables(played: Harness) -> None:
     """Given a since/until window, when replayed from the log, then the reports agree too."""
-    window = {"since": T0 + timedelta(days=1), "until": T0 + timedelta(days=6),
-              "team": played.rt.catalog.team, "now": played.clock.now()}
+    window = {
+        "since": T0 + timedelta(days=1),
+        "until": T0 + timedelta(days=6),
+        "team": played.rt.catalog.team,
+        "now": played.clock.now(),
+    }
     with transaction(played.rt.engine) as session:
         assert audit_log(session, groupings=GROUPINGS, **window) == []
         assert build_report(session, **window).total.enrolled == 2  # c3 in inbound and nurture
@@ -77,14 +81,19 @@ def test_audit_finds_a_table_that_no_longer_matches_the_log(
 ) -> None:
     """Given a verdict changed behind the log's back, when audited, then it exits 1 naming it."""
     monkeypatch.chdir(tmp_path)
-    for name, value in (("DATABASE_URL", played.settings.database_url),
-                        ("SEQUENCES_DIR", played.settings.sequences_dir),
-                        ("TEMPLATES_DIR", played.settings.templates_dir)):
+    for name, value in (
+        ("DATABASE_URL", played.settings.database_url),
+        ("SEQUENCES_DIR", played.settings.sequences_dir),
+        ("TEMPLATES_DIR", played.settings.templates_dir),
+    ):
         monkeypatch.setenv(f"FOLLOWUP_{name}", str(value))
     assert run_cli(["compliance", "audit"]) == 0
     with transaction(played.rt.engine) as session:
-        session.execute(update(Enrollment).where(col(Enrollment.sla_status) == "breached")
-                        .values(sla_status="met"))
+        session.execute(
+            update(Enrollment)
+            .where(col(Enrollment.sla_status) == "breached")
+            .values(sla_status="met")
+        )
     assert run_cli(["compliance", "audit"]) == 1
 
 
@@ -97,8 +106,10 @@ WRITES_TO_THE_LOG = [
 
 def test_nothing_in_the_code_changes_or_removes_a_log_entry() -> None:
     """Given the source of followup, then log entries are only ever made by `log.append`."""
-    sources = [*Path(worker.__file__).parent.rglob("*.py"),
-               *Path(models.__file__).parent.rglob("*.py")]
+    sources = [
+        *Path(worker.__file__).parent.rglob("*.py"),
+        *Path(models.__file__).parent.rglob("*.py"),
+    ]
     offenders = []
     for path in sources:
         text = path.read_text(encoding="utf-8")

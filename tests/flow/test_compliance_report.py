@@ -70,12 +70,29 @@ strikes:
 """
 
 FILES = {"inbound.yaml": INBOUND, "callback.yaml": CALLBACK, "team.yaml": TEAM}
-TEMPLATES = {"t/intro.j2": template("Intro"), "t/wrap.j2": template("Wrap"),
-             "t/thanks.j2": template("Thanks")}
-ROW_FIELDS = ("enrolled", "met", "breached", "breached_first_touch_late",
-              "breached_too_few_touches", "pending", "excluded", "touches", "touches_automated",
-              "touches_manual", "unworked", "compliance_rate", "median_first_touch_seconds",
-              "p90_first_touch_seconds", "strikes", "revenue_at_risk")
+TEMPLATES = {
+    "t/intro.j2": template("Intro"),
+    "t/wrap.j2": template("Wrap"),
+    "t/thanks.j2": template("Thanks"),
+}
+ROW_FIELDS = (
+    "enrolled",
+    "met",
+    "breached",
+    "breached_first_touch_late",
+    "breached_too_few_touches",
+    "pending",
+    "excluded",
+    "touches",
+    "touches_automated",
+    "touches_manual",
+    "unworked",
+    "compliance_rate",
+    "median_first_touch_seconds",
+    "p90_first_touch_seconds",
+    "strikes",
+    "revenue_at_risk",
+)
 
 # Worked by hand from the story in `play_three_owners` (first touches in seconds after enrolling):
 #   ana: a1 met (intro 600, call, wrap), a2 met (call at 1200, thanks), a3 met by replying
@@ -107,10 +124,19 @@ def at(h: Harness, offset: timedelta) -> None:
 def play_three_owners(h: Harness) -> None:
     """Given three owners: Ana works every lead, Ben skips his calls, Cy has a bit of everything."""
     owners = {"a": "ana@acme.test", "b": "ben@acme.test", "c": "cy@acme.test"}
-    for name, kind in (("a1", "lead.mql"), ("a2", "form.submitted"), ("a3", "lead.mql"),
-                       ("a4", "form.submitted"), ("b1", "lead.mql"), ("b2", "form.submitted"),
-                       ("b3", "form.submitted"), ("b4", "lead.mql"), ("c1", "lead.mql"),
-                       ("c2", "form.submitted"), ("c4", "form.submitted")):
+    for name, kind in (
+        ("a1", "lead.mql"),
+        ("a2", "form.submitted"),
+        ("a3", "lead.mql"),
+        ("a4", "form.submitted"),
+        ("b1", "lead.mql"),
+        ("b2", "form.submitted"),
+        ("b3", "form.submitted"),
+        ("b4", "lead.mql"),
+        ("c1", "lead.mql"),
+        ("c2", "form.submitted"),
+        ("c4", "form.submitted"),
+    ):
         h.event(kind, f"{name}@example.com", lead={"owner": owners[name[0]]})
     at(h, timedelta(minutes=20))
     h.event("task.completed", "a2@example.com", step="call")
@@ -165,13 +191,17 @@ def test_json_report_by_owner_equals_the_hand_counts(played: Harness) -> None:
 def test_owners_with_strikes_come_first_with_the_leads_behind_them(played: Harness) -> None:
     """Given Ben's four breaches in one week at three per strike, then he alone has one strike."""
     report = _report(played)
-    assert [row["key"] for row in report["rows"]] == ["ben@acme.test", "ana@acme.test",
-                                                       "cy@acme.test"]
+    assert [row["key"] for row in report["rows"]] == [
+        "ben@acme.test",
+        "ana@acme.test",
+        "cy@acme.test",
+    ]
     [ben] = report["strike_list"]
     assert (ben["owner"], ben["strikes"], ben["breaches"]) == ("ben@acme.test", 1, 4)
     assert ben["periods"] == {"2026-11-30": 1}
     assert [(lead["email"], lead["sequence"], lead["reason"]) for lead in ben["leads"]] == (
-        BEN_STRUCK_LEADS)
+        BEN_STRUCK_LEADS
+    )
 
 
 def test_report_by_sequence_splits_the_same_enrollments(played: Harness) -> None:
@@ -182,7 +212,21 @@ def test_report_by_sequence_splits_the_same_enrollments(played: Harness) -> None
     # callback: a2 a4 c2 met, b2 b3 c4 late; firsts [1200, 3600, 5400, 18000]
     assert _as_expected(rows["inbound"])[:13] == (6, 2, 2, 0, 2, 1, 1, 8, 7, 1, 0, 0.5, 600)
     assert _as_expected(rows["callback"])[:14] == (
-        6, 3, 3, 3, 0, 0, 0, 7, 3, 4, 2, 0.5, 4500, 18000)
+        6,
+        3,
+        3,
+        3,
+        0,
+        0,
+        0,
+        7,
+        3,
+        4,
+        2,
+        0.5,
+        4500,
+        18000,
+    )
     assert _as_expected(report["total"])[:14] == EXPECTED["total"][:14]
 
 
@@ -199,8 +243,9 @@ def test_marketing_side_compares_delivered_with_the_plan(played: Harness) -> Non
 def test_csv_export_parses_back_to_the_same_numbers(played: Harness) -> None:
     """Given the owner report, when exported as CSV and parsed, then each number is unchanged."""
     with transaction(played.rt.engine) as session:
-        report = build_report(session, by="owner", team=played.rt.catalog.team,
-                              now=played.clock.now())
+        report = build_report(
+            session, by="owner", team=played.rt.catalog.team, now=played.clock.now()
+        )
     rows = list(csv.DictReader(io.StringIO(report_csv(report))))
     parsed = {row["key"]: tuple(_number(row[name]) for name in ROW_FIELDS) for row in rows}
     assert parsed == EXPECTED
@@ -212,30 +257,44 @@ def _number(text: str) -> Any:
     return float(text) if "." in text else int(text)
 
 
-def test_cli_prints_the_same_json(played: Harness, monkeypatch: pytest.MonkeyPatch,
-                                  tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_prints_the_same_json(
+    played: Harness,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     """Given the scenario's database, when `compliance report --format json` runs, it agrees."""
     settings = played.settings
     monkeypatch.chdir(tmp_path)
-    for name, value in (("DATABASE_URL", settings.database_url),
-                        ("SEQUENCES_DIR", settings.sequences_dir),
-                        ("TEMPLATES_DIR", settings.templates_dir)):
+    for name, value in (
+        ("DATABASE_URL", settings.database_url),
+        ("SEQUENCES_DIR", settings.sequences_dir),
+        ("TEMPLATES_DIR", settings.templates_dir),
+    ):
         monkeypatch.setenv(f"FOLLOWUP_{name}", str(value))
     assert run_cli(["compliance", "report", "--format", "json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert {row["key"]: _as_expected(row) for row in report["rows"]} == {
-        k: v for k, v in EXPECTED.items() if k != "total"}
+        k: v for k, v in EXPECTED.items() if k != "total"
+    }
 
 
 def test_dashboard_page_shows_the_same_figures(played: Harness) -> None:
     """Given the story, when the dashboard is rendered, then owners and the strikes are on it."""
     with transaction(played.rt.engine) as session:
-        page = dashboard_html(session, team=played.rt.catalog.team, since=None, until=None,
-                              now=played.clock.now(),
-                              sequences=played.rt.catalog.sequences.values())
+        page = dashboard_html(
+            session,
+            team=played.rt.catalog.team,
+            since=None,
+            until=None,
+            now=played.clock.now(),
+            sequences=played.rt.catalog.sequences.values(),
+        )
     assert all(name in page for name in ("Ana Diligent", "Ben Busy", "Cy Mixed"))
     strikes = page.split('id="strikes"')[1].split("</section>")[0]
     assert [email for email, _, _ in BEN_STRUCK_LEADS] == [
         line.split("<td>")[1].split("</td>")[0]
-        for line in strikes.splitlines() if "@example.com" in line]
+        for line in strikes.splitlines()
+        if "@example.com" in line
+    ]
     assert "<b>12</b> delivered of" in page and "behind" in page

@@ -59,11 +59,14 @@ def test_a_signed_link_opens_the_page_until_it_expires(client: TestClient, playe
     assert client.get("/compliance", params={"token": stale}).status_code == 401
 
 
-@pytest.mark.parametrize("token", [
-    sign("v1:99999999999", secret=SECRET, purpose="unsubscribe"),  # another kind of token
-    sign("v1:99999999999", secret="another-secret", purpose="dashboard"),
-    "not-a-token",
-])
+@pytest.mark.parametrize(
+    "token",
+    [
+        sign("v1:99999999999", secret=SECRET, purpose="unsubscribe"),  # another kind of token
+        sign("v1:99999999999", secret="another-secret", purpose="dashboard"),
+        "not-a-token",
+    ],
+)
 def test_tokens_not_made_for_the_dashboard_are_refused(client: TestClient, token: str) -> None:
     """Given an unsubscribe token, a foreign signature or junk, then the page is refused."""
     assert client.get("/compliance", params={"token": token}).status_code == 401
@@ -93,15 +96,21 @@ def _section(html: str, name: str) -> str:
 
 def _use_harness_settings(played: Harness, monkeypatch: pytest.MonkeyPatch, folder: Path) -> None:
     monkeypatch.chdir(folder)
-    for name, value in (("DATABASE_URL", played.settings.database_url),
-                        ("SEQUENCES_DIR", played.settings.sequences_dir),
-                        ("TEMPLATES_DIR", played.settings.templates_dir),
-                        ("SECRET_KEY", SECRET), ("BASE_URL", "https://followup.example")):
+    for name, value in (
+        ("DATABASE_URL", played.settings.database_url),
+        ("SEQUENCES_DIR", played.settings.sequences_dir),
+        ("TEMPLATES_DIR", played.settings.templates_dir),
+        ("SECRET_KEY", SECRET),
+        ("BASE_URL", "https://followup.example"),
+    ):
         monkeypatch.setenv(f"FOLLOWUP_{name}", str(value))
 
 
 def test_report_as_html_is_the_same_page(
-    client: TestClient, played: Harness, monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+    client: TestClient,
+    played: Harness,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     """Given the CLI and the API, then owners, strikes and breaches sections are identical."""
@@ -116,7 +125,9 @@ def test_report_as_html_is_the_same_page(
 
 
 def test_link_command_prints_a_signed_link_for_the_days_asked(
-    played: Harness, monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+    played: Harness,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     """Given --days 3, then the link points at /compliance and expires three days from now."""

@@ -54,8 +54,9 @@ TEMPLATES = {
 
 @pytest.fixture
 def h(tmp_path: Path) -> Iterator[Harness]:
-    harness = Harness(tmp_path, sequences={"mql.yaml": SEQUENCE, "team.yaml": TEAM},
-                      templates=TEMPLATES)
+    harness = Harness(
+        tmp_path, sequences={"mql.yaml": SEQUENCE, "team.yaml": TEAM}, templates=TEMPLATES
+    )
     try:
         yield harness
     finally:
@@ -175,7 +176,8 @@ def test_a_render_error_fails_the_touch_permanently_and_the_sequence_continues(
     """Given a template that needs lead.company (the sample lead has one, this lead not),
     the touch fails with a touch.failed entry, and the next step still goes out."""
     (h.settings.templates_dir / "t" / "intro.j2").write_text(
-        template("About {{ lead.company }}"), encoding="utf-8")
+        template("About {{ lead.company }}"), encoding="utf-8"
+    )
     h.rt.refresh_catalog(min_interval=0)
     h.event("lead.mql", LEAD)
     h.advance(timedelta(days=3))
@@ -183,7 +185,9 @@ def test_a_render_error_fails_the_touch_permanently_and_the_sequence_continues(
     assert (intro.status, intro.attempts) == ("failed", 1)
     assert "render error" in (intro.detail or "") and "company" in (intro.detail or "")
     assert [(e.step, e.detail) for e in entries(h, "touch.failed")] == [
-        ("intro", intro.detail), ("bump", bump.detail)]
+        ("intro", intro.detail),
+        ("bump", bump.detail),
+    ]
     assert (bump.status, last.status) == ("failed", "sent")  # bump has no first email to thread
     assert "no sent first email to reply to" in (bump.detail or "")
     assert [m.subject for m in h.sent] == ["Last one"]
@@ -198,7 +202,10 @@ def test_a_transient_send_error_is_retried_with_backoff_then_sent(h: Harness) ->
     h.tick()
     [touch] = h.touches(step="intro")
     assert (touch.status, touch.attempts, touch.due_at) == (
-        "scheduled", 1, start + timedelta(seconds=30))
+        "scheduled",
+        1,
+        start + timedelta(seconds=30),
+    )
     assert touch.last_error == "attempt 1: 421 4.7.0 try again later"
     h.advance(timedelta(seconds=30))
     [touch] = h.touches(step="intro")
@@ -225,7 +232,7 @@ def test_a_transient_error_that_never_clears_gives_up_after_the_last_attempt(
     intro, bump = h.touches()
     assert (intro.status, intro.attempts) == ("failed", MAX_ATTEMPTS)
     assert intro.detail == f"gave up after {MAX_ATTEMPTS} attempts: connection refused"
-    backoff = [min(30 * 2 ** n, 3600) for n in range(MAX_ATTEMPTS - 1)]  # 30s doubling, 1h cap
+    backoff = [min(30 * 2**n, 3600) for n in range(MAX_ATTEMPTS - 1)]  # 30s doubling, 1h cap
     [failed] = entries(h, "touch.failed")
     assert failed.at == start + timedelta(seconds=sum(backoff))
     assert bump.status == "scheduled"

@@ -45,14 +45,17 @@ steps:
     email: t/recording
     wait: 1d
 """
-TEMPLATES = {f"t/{name}.j2": template(name.title()) for name in
-             ("intro", "bump", "last", "thanks", "recording")}
+TEMPLATES = {
+    f"t/{name}.j2": template(name.title())
+    for name in ("intro", "bump", "last", "thanks", "recording")
+}
 
 
 @pytest.fixture
 def h(tmp_path: Path) -> Iterator[Harness]:
-    harness = Harness(tmp_path, sequences={"mql.yaml": MQL, "webinar.yaml": WEBINAR},
-                      templates=TEMPLATES)
+    harness = Harness(
+        tmp_path, sequences={"mql.yaml": MQL, "webinar.yaml": WEBINAR}, templates=TEMPLATES
+    )
     try:
         yield harness
     finally:
@@ -66,12 +69,16 @@ def subjects(h: Harness, email: str = LEAD) -> list[str]:
 def test_an_event_enrolls_the_lead_and_plans_the_first_touch(h: Harness) -> None:
     """Given an mql sequence, when lead.mql arrives, then the lead is stored, enrolled, and
     the first touch is due at once."""
-    outcome = h.event("lead.mql", "Ana@Example.com", lead={"first_name": "Ana",
-                                                         "owner": "rep@acme.test"})
+    outcome = h.event(
+        "lead.mql", "Ana@Example.com", lead={"first_name": "Ana", "owner": "rep@acme.test"}
+    )
     assert outcome.enrolled == ["mql"] and not outcome.ignored
     [enrollment] = h.enrollments()
     assert (enrollment.sequence, enrollment.status, enrollment.owner) == (
-        "mql", "active", "rep@acme.test")
+        "mql",
+        "active",
+        "rep@acme.test",
+    )
     assert enrollment.enrolled_at == h.clock.now()
     [touch] = h.touches()
     assert (touch.step, touch.status, touch.due_at) == ("intro", "scheduled", h.clock.now())
@@ -96,11 +103,17 @@ def test_three_steps_go_out_in_order_with_their_waits(h: Harness) -> None:
     h.advance(timedelta(days=3))
     assert subjects(h) == ["Intro", "Bump", "Last"]
     sent = [(t.step, t.completed_at - start) for t in h.touches(status="sent")]  # type: ignore[operator]
-    assert sent == [("intro", timedelta(0)), ("bump", timedelta(hours=2)),
-                    ("last", timedelta(days=1, hours=2))]
+    assert sent == [
+        ("intro", timedelta(0)),
+        ("bump", timedelta(hours=2)),
+        ("last", timedelta(days=1, hours=2)),
+    ]
     [enrollment] = h.enrollments()
     assert (enrollment.status, enrollment.sla_status, enrollment.touches_completed) == (
-        "completed", "met", 3)
+        "completed",
+        "met",
+        3,
+    )
 
 
 def test_a_reply_after_step_one_stops_steps_two_and_three(h: Harness) -> None:
@@ -112,7 +125,9 @@ def test_a_reply_after_step_one_stops_steps_two_and_three(h: Harness) -> None:
     h.advance(timedelta(days=5))
     assert subjects(h) == ["Intro"]
     assert [(t.step, t.status, t.detail) for t in h.touches()] == [
-        ("intro", "sent", None), ("bump", "cancelled", "exited: email.replied")]
+        ("intro", "sent", None),
+        ("bump", "cancelled", "exited: email.replied"),
+    ]
     [enrollment] = h.enrollments()
     assert (enrollment.status, enrollment.exit_reason) == ("exited", "email.replied")
     assert (enrollment.sla_status, enrollment.sla_reason) == ("met", "engaged")
@@ -128,8 +143,7 @@ def test_an_unsubscribe_stops_everything_and_suppresses_the_address(h: Harness) 
     outcome = h.event("lead.unsubscribed", LEAD)
     assert outcome.suppressed and sorted(outcome.exited) == ["mql", "webinar"]
     assert {t.status for t in h.touches() if t.step in ("bump", "call")} == {"cancelled"}
-    assert {(e.status, e.exit_reason) for e in h.enrollments()} == {
-        ("exited", "lead.unsubscribed")}
+    assert {(e.status, e.exit_reason) for e in h.enrollments()} == {("exited", "lead.unsubscribed")}
     assert {e.sla_status for e in h.enrollments()} == {"none", "excluded"}
 
     again = h.event("lead.mql", LEAD, id="mql-again")

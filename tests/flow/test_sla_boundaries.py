@@ -48,8 +48,11 @@ SECOND = timedelta(seconds=1)
 
 @pytest.fixture
 def h(tmp_path: Path) -> Iterator[Harness]:
-    harness = Harness(tmp_path, sequences={"first.yaml": FIRST_TOUCH, "window.yaml": WINDOW},
-                      templates={"t/recap.j2": template("Recap")})
+    harness = Harness(
+        tmp_path,
+        sequences={"first.yaml": FIRST_TOUCH, "window.yaml": WINDOW},
+        templates={"t/recap.j2": template("Recap")},
+    )
     try:
         yield harness
     finally:
@@ -68,9 +71,11 @@ def verdict(h: Harness) -> tuple[str, str | None, datetime | None]:
 
 def sla_entries(h: Harness) -> list[tuple[str, datetime, str | None]]:
     with Session(h.rt.engine) as session:
-        rows = session.exec(select(ComplianceEntry).where(
-            col(ComplianceEntry.kind).in_(("sla.met", "sla.breached"))).order_by(
-            col(ComplianceEntry.id))).all()
+        rows = session.exec(
+            select(ComplianceEntry)
+            .where(col(ComplianceEntry.kind).in_(("sla.met", "sla.breached")))
+            .order_by(col(ComplianceEntry.id))
+        ).all()
     return [(str(e.kind), e.at, e.detail) for e in rows]
 
 

@@ -40,8 +40,9 @@ class Server:
             key = create_key(session, "server-test", now=self.rt.clock.now())
         self.base_url = f"http://127.0.0.1:{free_port()}"
         self.process = processes.start("api", "api", "--port", self.base_url.rsplit(":", 1)[1])
-        self.http = httpx.Client(base_url=self.base_url, timeout=10,
-                                 headers={"Authorization": f"Bearer {key}"})
+        self.http = httpx.Client(
+            base_url=self.base_url, timeout=10, headers={"Authorization": f"Bearer {key}"}
+        )
         wait_until(self._ready, timeout=60, what="the API to answer /healthz", processes=processes)
 
     def _ready(self) -> bool:
@@ -67,8 +68,12 @@ def folder(tmp_path: Path) -> Path:
 
 
 def _env(folder: Path, redis_url: str = "") -> dict[str, str]:
-    return followup_env(database_url=f"sqlite:///{folder / 'followup.db'}", redis_url=redis_url,
-                        smtp_url="", folder=folder)
+    return followup_env(
+        database_url=f"sqlite:///{folder / 'followup.db'}",
+        redis_url=redis_url,
+        smtp_url="",
+        folder=folder,
+    )
 
 
 def test_the_real_server_accepts_events_serves_leads_and_unsubscribes(folder: Path) -> None:
@@ -87,8 +92,11 @@ def test_the_real_server_accepts_events_serves_leads_and_unsubscribes(folder: Pa
         lead = server.http.get("/leads/ana@example.com").json()
         assert [t["status"] for t in lead["touches"]] == ["scheduled"]
         link = unsubscribe_url(server.base_url, "ana@example.com", secret=server.rt.secret)
-        one_click = httpx.post(link, content="List-Unsubscribe=One-Click",
-                               headers={"Content-Type": "application/x-www-form-urlencoded"})
+        one_click = httpx.post(
+            link,
+            content="List-Unsubscribe=One-Click",
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+        )
         assert one_click.status_code == 200
         with Session(server.rt.engine) as session:
             stored = session.exec(select(Lead).where(Lead.email == "ana@example.com")).one()
@@ -104,13 +112,18 @@ def test_with_redis_the_api_only_enqueues_and_a_worker_enrolls(
     lead is enrolled only when a `followup worker` takes the message."""
     with running(_env(folder, clean_redis_url), folder) as processes:
         server = Server(processes)
-        accepted = server.http.post("/events", json={"type": "lead.mql",
-                                                     "lead": {"email": "ben@example.com"}})
+        accepted = server.http.post(
+            "/events", json={"type": "lead.mql", "lead": {"email": "ben@example.com"}}
+        )
         assert accepted.status_code == 202 and accepted.json()["processed"] is False
         assert queue_depth(make_redis_broker(clean_redis_url))[EVENT_QUEUE] == 1
         assert server.enrollments() == []
         assert server.http.get("/healthz").json()["broker"] == "ok"
         processes.worker()
-        wait_until(server.enrollments, timeout=60, what="the worker to enroll the lead",
-                   processes=processes)
+        wait_until(
+            server.enrollments,
+            timeout=60,
+            what="the worker to enroll the lead",
+            processes=processes,
+        )
         server.close()

@@ -49,8 +49,9 @@ TOUCH_QUEUE_KEY = "dramatiq:touches"  # RedisBroker namespace + queue name
 
 
 def leads(count: int) -> list[dict[str, str]]:
-    return [{"email": f"crash{i:03d}@example.com", "first_name": f"Crash{i:03d}"}
-            for i in range(count)]
+    return [
+        {"email": f"crash{i:03d}@example.com", "first_name": f"Crash{i:03d}"} for i in range(count)
+    ]
 
 
 @pytest.fixture
@@ -64,8 +65,13 @@ def deployment(
     tmp_path: Path, postgres_url: str, clean_redis_url: str, sink: SmtpSink
 ) -> Iterator[Deployment]:
     deployed = Deployment(
-        tmp_path, database_url=postgres_url, redis_url=clean_redis_url, smtp_url=sink.url,
-        sequences={"crash.yaml": SEQUENCE}, templates=TEMPLATES, lease_seconds=LEASE_SECONDS,
+        tmp_path,
+        database_url=postgres_url,
+        redis_url=clean_redis_url,
+        smtp_url=sink.url,
+        sequences={"crash.yaml": SEQUENCE},
+        templates=TEMPLATES,
+        lease_seconds=LEASE_SECONDS,
     )
     yield deployed
     deployed.close()
@@ -83,7 +89,8 @@ def resent_after_checking_all_sent(deployment: Deployment, sink: SmtpSink, total
         by_rcpt.setdefault(received.rcpt_tos[0], []).append(str(received.message["Subject"]))
     for lead in leads(total // 3):
         assert list(dict.fromkeys(by_rcpt[lead["email"]])) == [
-            f"{lead['first_name']} {step}" for step in ("one", "two", "three")]
+            f"{lead['first_name']} {step}" for step in ("one", "two", "three")
+        ]
     return {mid for mid, n in Counter(sink.message_ids()).items() if n > 1}
 
 
@@ -107,8 +114,12 @@ def test_a_worker_killed_mid_run_loses_no_touch(
     with running(deployment.env, deployment.folder) as processes:
         start_ready(processes, worker_name="worker-a")
         deployment.enroll(leads(100))
-        wait_until(lambda: deployment.counts().get("sent", 0) >= 30, timeout=60,
-                   processes=processes, what="30 sent touches")
+        wait_until(
+            lambda: deployment.counts().get("sent", 0) >= 30,
+            timeout=60,
+            processes=processes,
+            what="30 sent touches",
+        )
         processes.kill(processes.named("worker-a"))
         killed_at = time.monotonic()
         stranded, caught_sending = stranded_by_a_crash(deployment, client)
@@ -122,10 +133,16 @@ def test_a_worker_killed_mid_run_loses_no_touch(
     # SPEC 12: only a touch caught between SMTP acceptance and its commit may go out again,
     # and then with the same Message-ID.
     assert repeated <= caught_sending
-    save_figures(artifacts_dir, "crash-kill-worker", {
-        "stranded_by_the_kill": stranded, "caught_sending": len(caught_sending),
-        "resent_with_same_message_id": len(repeated),
-        "seconds_from_kill_to_all_sent": round(recovery, 2)})
+    save_figures(
+        artifacts_dir,
+        "crash-kill-worker",
+        {
+            "stranded_by_the_kill": stranded,
+            "caught_sending": len(caught_sending),
+            "resent_with_same_message_id": len(repeated),
+            "seconds_from_kill_to_all_sent": round(recovery, 2),
+        },
+    )
 
 
 def test_touches_lost_with_redis_are_redriven_from_the_database(
@@ -136,8 +153,12 @@ def test_touches_lost_with_redis_are_redriven_from_the_database(
     with running(deployment.env, deployment.folder) as processes:
         start_ready(processes, worker_processes=0)
         deployment.enroll(leads(100))
-        wait_until(lambda: client.llen(TOUCH_QUEUE_KEY) == 100, timeout=60,
-                   processes=processes, what="100 touch ids in the Redis queue")
+        wait_until(
+            lambda: client.llen(TOUCH_QUEUE_KEY) == 100,
+            timeout=60,
+            processes=processes,
+            what="100 touch ids in the Redis queue",
+        )
         assert deployment.counts() == {"queued": 100}
         client.flushdb()  # what a Redis restart without persistence does
         flushed_at = time.monotonic()
@@ -148,8 +169,11 @@ def test_touches_lost_with_redis_are_redriven_from_the_database(
 
     assert resent_after_checking_all_sent(deployment, sink, 300) == set()
     assert all(touch.attempts == 1 for touch, _ in deployment.touches())
-    save_figures(artifacts_dir, "crash-redis-flushed", {
-        "messages_lost": 100, "seconds_from_flush_to_all_sent": round(recovery, 2)})
+    save_figures(
+        artifacts_dir,
+        "crash-redis-flushed",
+        {"messages_lost": 100, "seconds_from_flush_to_all_sent": round(recovery, 2)},
+    )
 
 
 def test_touches_wait_out_an_smtp_outage(
@@ -166,11 +190,15 @@ def test_touches_wait_out_an_smtp_outage(
         def all_retried() -> bool:
             firsts = [t for t, _ in deployment.touches() if t.step == "one"]
             return len(firsts) == 30 and all(
-                t.status in WAITING and t.attempts >= 2 and bool(t.last_error)
-                for t in firsts)
+                t.status in WAITING and t.attempts >= 2 and bool(t.last_error) for t in firsts
+            )
 
-        wait_until(all_retried, timeout=60, processes=processes,
-                   what="every first touch to fail twice on the refused connection")
+        wait_until(
+            all_retried,
+            timeout=60,
+            processes=processes,
+            what="every first touch to fail twice on the refused connection",
+        )
         outage = time.monotonic() - down_since
         sink.start(port)
         deployment.wait_sent(90, processes=processes, timeout=120)
@@ -179,6 +207,12 @@ def test_touches_wait_out_an_smtp_outage(
     assert resent_after_checking_all_sent(deployment, sink, 90) == set()
     attempts = [t.attempts for t, _ in deployment.touches() if t.step == "one"]
     assert min(attempts) >= 3  # two refused connections, then the send that went through
-    save_figures(artifacts_dir, "crash-smtp-outage", {
-        "outage_seconds": round(outage, 2), "max_attempts": max(attempts),
-        "seconds_from_smtp_back_to_all_sent": round(recovery, 2)})
+    save_figures(
+        artifacts_dir,
+        "crash-smtp-outage",
+        {
+            "outage_seconds": round(outage, 2),
+            "max_attempts": max(attempts),
+            "seconds_from_smtp_back_to_all_sent": round(recovery, 2),
+        },
+    )

@@ -63,18 +63,30 @@ def write_leads(path: Path, rows: int) -> None:
             email = f"lead{i - 500 if i % 1000 == 999 else i}@example.com"
             if i % 5000 == 4999:
                 email = f"broken-{i}"
-            out.write(f"{email},First{i},Last{i},Company {i % 500},rep{i % 7}@acme.test,"
-                      f"{ZONES[i % 4]},webinar,{i % 100}\r\n")
+            out.write(
+                f"{email},First{i},Last{i},Company {i % 500},rep{i % 7}@acme.test,"
+                f"{ZONES[i % 4]},webinar,{i % 100}\r\n"
+            )
 
 
 def import_in_subprocess(folder: Path, csv_path: Path) -> tuple[str, float, float]:
     """`followup leads import` in a fresh interpreter: (summary line, seconds, peak RSS MiB)."""
-    env = followup_env(database_url=f"sqlite:///{folder / (csv_path.stem + '.db')}",
-                       redis_url="", smtp_url="", folder=folder)
+    env = followup_env(
+        database_url=f"sqlite:///{folder / (csv_path.stem + '.db')}",
+        redis_url="",
+        smtp_url="",
+        folder=folder,
+    )
     started = time.monotonic()
-    done = subprocess.run([sys.executable, "-c", RUN_AND_MEASURE, "leads", "import",
-                           str(csv_path)], env=env, cwd=folder, capture_output=True, text=True,
-                          timeout=600, check=False)
+    done = subprocess.run(
+        [sys.executable, "-c", RUN_AND_MEASURE, "leads", "import", str(csv_path)],
+        env=env,
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
     seconds = time.monotonic() - started
     assert done.returncode == 0, done.stderr
     peak = re.search(r"MAXRSS_KIB (\d+)", done.stderr)
@@ -96,17 +108,26 @@ def test_a_100k_row_file_imports_with_flat_memory(tmp_path: Path, artifacts_dir:
     repeats = ROWS // 1000 - bad
     assert f"{ROWS} rows read; {ROWS - bad - repeats} created" in summary
     assert f"{repeats} duplicates merged, {bad} rejected" in summary
-    rt = build_runtime(Settings(database_url=f"sqlite:///{tmp_path / 'large.db'}",
-                                sequences_dir=tmp_path / "sequences",
-                                templates_dir=tmp_path / "templates"))
+    rt = build_runtime(
+        Settings(
+            database_url=f"sqlite:///{tmp_path / 'large.db'}",
+            sequences_dir=tmp_path / "sequences",
+            templates_dir=tmp_path / "templates",
+        )
+    )
     with Session(rt.engine) as session:
         assert session.exec(select(func.count()).select_from(Lead)).one() == ROWS - bad - repeats
     rt.close()
-    measured = {"rows": ROWS, "seconds": round(seconds, 1),
-                "rows_per_second": round(ROWS / seconds),
-                "peak_rss_mib": round(rss, 1), "small_rows": SMALL_ROWS,
-                "small_seconds": round(small_seconds, 1), "small_peak_rss_mib": round(small_rss, 1),
-                "file_mib": round(large.stat().st_size / 2**20, 1)}
+    measured = {
+        "rows": ROWS,
+        "seconds": round(seconds, 1),
+        "rows_per_second": round(ROWS / seconds),
+        "peak_rss_mib": round(rss, 1),
+        "small_rows": SMALL_ROWS,
+        "small_seconds": round(small_seconds, 1),
+        "small_peak_rss_mib": round(small_rss, 1),
+        "file_mib": round(large.stat().st_size / 2**20, 1),
+    }
     (artifacts_dir / "csv_import_100k.json").write_text(json.dumps(measured, indent=2) + "\n")
     assert rss - small_rss < MAX_RSS_GROWTH_MIB, measured
 
@@ -118,8 +139,13 @@ def test_imports_into_postgresql_enroll_once_and_upsert_by_email(
     changes one lead and enrolls nobody again."""
     write_files(tmp_path / "sequences", {"mql.yaml": SEQUENCE})
     write_files(tmp_path / "templates", {"t/intro.j2": template("Intro")})
-    rt = build_runtime(Settings(database_url=postgres_url, sequences_dir=tmp_path / "sequences",
-                                templates_dir=tmp_path / "templates"))
+    rt = build_runtime(
+        Settings(
+            database_url=postgres_url,
+            sequences_dir=tmp_path / "sequences",
+            templates_dir=tmp_path / "templates",
+        )
+    )
     rows = "".join(f"Lead{i}@Example.com,First{i},{ZONES[i % 4]}\n" for i in range(600))
     data = ("email,first_name,timezone\n" + rows).encode()
     first = import_rows(rt, CsvSource(io.BytesIO(data)), ImportOptions(sequence="mql"))

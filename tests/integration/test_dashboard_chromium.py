@@ -24,9 +24,18 @@ from worker.compliance.dashboard_link import dashboard_link
 pytestmark = pytest.mark.integration
 
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update",
-                  "--disable-sync", "--enable-logging=stderr", "--v=0")
+CHROMIUM_FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--enable-logging=stderr",
+    "--v=0",
+)
 CONSOLE_LINE = re.compile(r':CONSOLE[:(]\d+\)?\] "(.*)", source: ')
 OWNERS = {"ana@acme.test": "Ana Diligent", "ben@acme.test": "Ben Busy", "cy@acme.test": "Cy Mixed"}
 
@@ -67,8 +76,9 @@ def console_messages(stderr: str) -> list[str]:
 def serving(h: Harness) -> Iterator[str]:
     """The followup API of the harness on a free port, in a thread, for the length of a test."""
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(h.rt), host="127.0.0.1", port=port,
-                                           log_level="warning"))
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(h.rt), host="127.0.0.1", port=port, log_level="warning")
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20
@@ -101,8 +111,13 @@ def test_dashboard_renders_without_console_errors_and_is_saved_as_a_screenshot(
     """Given the served dashboard, when Chromium screenshots it, then nothing is logged."""
     screenshot = artifacts_dir / "compliance-dashboard.png"
     screenshot.unlink(missing_ok=True)
-    run = run_chromium(chromium, tmp_path / "profile", page_url,
-                       f"--screenshot={screenshot}", "--window-size=1280,2200")
+    run = run_chromium(
+        chromium,
+        tmp_path / "profile",
+        page_url,
+        f"--screenshot={screenshot}",
+        "--window-size=1280,2200",
+    )
     assert console_messages(run.stderr) == []
     assert screenshot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert screenshot.stat().st_size > 20_000  # a real page, not a blank one
@@ -124,8 +139,11 @@ def test_dashboard_shows_each_owner_their_strikes_and_breached_leads(
 def test_console_check_catches_a_page_that_logs_an_error(chromium: str, tmp_path: Path) -> None:
     """Given a page with a script error, then the console check sees it (the check can fail)."""
     page = tmp_path / "broken.html"
-    page.write_text('<!DOCTYPE html><link rel="icon" href="data:,">'
-                    "<script>console.error('boom'); missingFunction();</script>", encoding="utf-8")
+    page.write_text(
+        '<!DOCTYPE html><link rel="icon" href="data:,">'
+        "<script>console.error('boom'); missingFunction();</script>",
+        encoding="utf-8",
+    )
     run = run_chromium(chromium, tmp_path / "profile", page.as_uri(), "--dump-dom")
     messages = console_messages(run.stderr)
     assert "boom" in messages

@@ -29,10 +29,12 @@ owners:
     daily_limit: 5
     timezone: America/New_York
 """
-TEMPLATES = {"l/one.j2": """
+TEMPLATES = {
+    "l/one.j2": """
     {% block subject %}Hello {{ lead.email }}{% endblock %}
     {% block text %}Hi. {{ unsubscribe_url }}{% endblock %}
-"""}
+"""
+}
 
 
 @pytest.fixture
@@ -41,8 +43,12 @@ def deployment(
 ) -> Iterator[tuple[Deployment, SmtpSink]]:
     with SmtpSink() as sink:
         deployed = Deployment(
-            tmp_path, database_url=postgres_url, redis_url=clean_redis_url, smtp_url=sink.url,
-            sequences={"limited.yaml": SEQUENCE, "team.yaml": TEAM}, templates=TEMPLATES,
+            tmp_path,
+            database_url=postgres_url,
+            redis_url=clean_redis_url,
+            smtp_url=sink.url,
+            sequences={"limited.yaml": SEQUENCE, "team.yaml": TEAM},
+            templates=TEMPLATES,
         )
         yield deployed, sink
         deployed.close()
@@ -58,15 +64,17 @@ def test_daily_limit_of_5_holds_across_two_worker_processes(
         scheduler = processes.scheduler()
         wait_ready(workers, "worker started", count=2)
         wait_ready(scheduler, "scheduler started")
-        deployed.enroll([{"email": f"lead{i:02d}@example.com", "owner": "rep@acme.test"}
-                         for i in range(20)])
+        deployed.enroll(
+            [{"email": f"lead{i:02d}@example.com", "owner": "rep@acme.test"} for i in range(20)]
+        )
 
         def settled() -> dict[str, int] | None:
             counts = deployed.counts()
             return counts if counts.get("sent", 0) + counts.get("deferred", 0) == 20 else None
 
-        counts = wait_until(settled, timeout=60, processes=processes,
-                            what="20 touches sent or deferred")
+        counts = wait_until(
+            settled, timeout=60, processes=processes, what="20 touches sent or deferred"
+        )
     assert counts == {"sent": 5, "deferred": 15}
     assert len(sink.messages) == 5
     zone = ZoneInfo("America/New_York")

@@ -60,8 +60,9 @@ BOUNCE = "bounce@example.com"
 
 
 def leads(count: int) -> list[dict[str, str]]:
-    return [{"email": f"lead{i:03d}@example.com", "first_name": f"Lead{i:03d}"}
-            for i in range(count)]
+    return [
+        {"email": f"lead{i:03d}@example.com", "first_name": f"Lead{i:03d}"} for i in range(count)
+    ]
 
 
 def expected_subjects(first_name: str) -> list[str]:
@@ -79,8 +80,12 @@ def deployment(
     tmp_path: Path, postgres_url: str, clean_redis_url: str, sink: SmtpSink
 ) -> Iterator[Deployment]:
     deployed = Deployment(
-        tmp_path, database_url=postgres_url, redis_url=clean_redis_url, smtp_url=sink.url,
-        sequences={"pipeline.yaml": PIPELINE, "nurture.yaml": NURTURE}, templates=TEMPLATES,
+        tmp_path,
+        database_url=postgres_url,
+        redis_url=clean_redis_url,
+        smtp_url=sink.url,
+        sequences={"pipeline.yaml": PIPELINE, "nurture.yaml": NURTURE},
+        templates=TEMPLATES,
     )
     yield deployed
     deployed.close()
@@ -134,11 +139,17 @@ def test_600_emails_reach_the_sink_once_each_in_step_order(
     assert_waits_kept(rows)
     burst = [touch.completed_at for touch, _ in rows if touch.step == "one"]
     burst_seconds = max((max(burst) - min(burst)).total_seconds(), 0.001)
-    save_figures(artifacts_dir, "pipeline-600", {
-        "emails": 600, "wall_seconds": round(wall, 2),
-        "messages_per_second": round(600 / wall, 1),
-        "first_step_burst_seconds": round(burst_seconds, 2),
-        "first_step_messages_per_second": round(200 / burst_seconds, 1)})
+    save_figures(
+        artifacts_dir,
+        "pipeline-600",
+        {
+            "emails": 600,
+            "wall_seconds": round(wall, 2),
+            "messages_per_second": round(600 / wall, 1),
+            "first_step_burst_seconds": round(burst_seconds, 2),
+            "first_step_messages_per_second": round(200 / burst_seconds, 1),
+        },
+    )
 
 
 class FailFirst:
@@ -167,11 +178,15 @@ def assert_bounce_handled(deployment: Deployment, rows: list) -> None:
     with Session(deployment.rt.engine) as session:
         lead = session.exec(select(Lead).where(Lead.email == BOUNCE)).one()
         assert lead.suppressed_at is not None and lead.suppressed_reason == "email.bounced"
-        exits = session.exec(select(Enrollment.status, Enrollment.exit_reason)
-                             .where(Enrollment.lead_id == lead.id)).all()
+        exits = session.exec(
+            select(Enrollment.status, Enrollment.exit_reason).where(Enrollment.lead_id == lead.id)
+        ).all()
         assert sorted(exits) == [("exited", "email.bounced")] * 2
-        failed = session.exec(select(ComplianceEntry).where(
-            ComplianceEntry.kind == "touch.failed", col(ComplianceEntry.lead) == BOUNCE)).all()
+        failed = session.exec(
+            select(ComplianceEntry).where(
+                ComplianceEntry.kind == "touch.failed", col(ComplianceEntry.lead) == BOUNCE
+            )
+        ).all()
         assert len(failed) == 1 and "5.1.1" in (failed[0].detail or "")
 
 
@@ -201,11 +216,23 @@ def test_451_is_retried_until_sent_and_550_fails_and_suppresses(
     assert_bounce_handled(deployment, rows)
 
     def first_step_sent_after(emails: set[str]) -> float:
-        return round(max((t.completed_at - enrolled_at).total_seconds()
-                         for t, email in rows if email in emails and t.step == "one"), 2)
+        return round(
+            max(
+                (t.completed_at - enrolled_at).total_seconds()
+                for t, email in rows
+                if email in emails and t.step == "one"
+            ),
+            2,
+        )
 
-    save_figures(artifacts_dir, "pipeline-retries", {
-        "retried_touches": len(retried),
-        "first_step_sent_after_seconds_with_two_451": first_step_sent_after(deferred),
-        "first_step_sent_after_seconds_without": first_step_sent_after(
-            {lead["email"] for lead in crowd} - deferred)})
+    save_figures(
+        artifacts_dir,
+        "pipeline-retries",
+        {
+            "retried_touches": len(retried),
+            "first_step_sent_after_seconds_with_two_451": first_step_sent_after(deferred),
+            "first_step_sent_after_seconds_without": first_step_sent_after(
+                {lead["email"] for lead in crowd} - deferred
+            ),
+        },
+    )

@@ -34,9 +34,16 @@ def add_due_touches(engine: Engine, count: int) -> set[int]:
         lead = Lead(email="ana@example.com", created_at=NOW, updated_at=NOW)
         session.add(lead)
         session.flush()
-        rows = [{"lead_id": lead.id, "step": f"s{i}", "kind": TouchKind.EMAIL,
-                 "status": TouchStatus.SCHEDULED, "due_at": NOW - timedelta(minutes=1)}
-                for i in range(count)]
+        rows = [
+            {
+                "lead_id": lead.id,
+                "step": f"s{i}",
+                "kind": TouchKind.EMAIL,
+                "status": TouchStatus.SCHEDULED,
+                "due_at": NOW - timedelta(minutes=1),
+            }
+            for i in range(count)
+        ]
         ids = session.execute(insert(Touch).returning(Touch.id), rows).scalars().all()
     return set(ids)
 
@@ -57,8 +64,9 @@ def test_concurrent_claims_never_take_the_same_touch(engine: Engine) -> None:
     due = add_due_touches(engine, 2000)
     start = threading.Barrier(6)
     claimed: list[list[int]] = [[] for _ in range(6)]
-    threads = [threading.Thread(target=claim_until_empty, args=(engine, start, mine))
-               for mine in claimed]
+    threads = [
+        threading.Thread(target=claim_until_empty, args=(engine, start, mine)) for mine in claimed
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:

@@ -38,7 +38,8 @@ def write_files(folder: Path, files: dict[str, str]) -> None:
 
 SIMPLE_TEMPLATE = """
 {% block subject %}SUBJECT{% endblock %}
-{% block text %}Hi {{ lead.first_name | default("there") }}, STEP. {{ unsubscribe_url }}{% endblock %}
+{% block text %}Hi {{ lead.first_name | default("there") }}, STEP.
+{{ unsubscribe_url }}{% endblock %}
 """
 
 

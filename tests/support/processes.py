@@ -80,8 +80,13 @@ class FollowupProcess:
         self.log_path = folder / f"{name}.log"
         with self.log_path.open("wb") as log:
             self.popen = subprocess.Popen(
-                [*followup_command(), *args], env=env, cwd=folder, stdin=subprocess.DEVNULL,
-                stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                [*followup_command(), *args],
+                env=env,
+                cwd=folder,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
             )
 
     @property
@@ -149,16 +154,18 @@ class Processes:
     def check_alive(self) -> None:
         for process in self.started:
             if process.name not in self.expected_dead and not process.alive:
-                raise ProcessDied(f"{process.name} exited with {process.popen.returncode}:\n"
-                                  f"{process.output()}")
+                raise ProcessDied(
+                    f"{process.name} exited with {process.popen.returncode}:\n{process.output()}"
+                )
 
     def stop_all(self) -> dict[str, int]:
         """SIGTERM each running process; returns the exit codes of those that ran till now."""
         return {process.name: process.stop() for process in self.started if process.alive}
 
     def dump(self) -> str:
-        return "\n".join(f"----- {p.name} ({' '.join(p.args)}) -----\n{p.output()}"
-                         for p in self.started)
+        return "\n".join(
+            f"----- {p.name} ({' '.join(p.args)}) -----\n{p.output()}" for p in self.started
+        )
 
 
 @contextmanager
@@ -178,8 +185,12 @@ def running(env: dict[str, str], folder: Path) -> Iterator[Processes]:
 
 
 def wait_until(
-    condition: Callable[[], T | None], *, timeout: float, what: str,
-    processes: Processes | None = None, poll: float = 0.2,
+    condition: Callable[[], T | None],
+    *,
+    timeout: float,
+    what: str,
+    processes: Processes | None = None,
+    poll: float = 0.2,
     explain: Callable[[], object] | None = None,
 ) -> T:
     """Poll until `condition()` is truthy and return it; fail after `timeout` seconds
@@ -202,14 +213,26 @@ class Deployment:
     (same settings as the subprocesses) to enroll leads and read the database."""
 
     def __init__(
-        self, folder: Path, *, database_url: str, redis_url: str, smtp_url: str,
-        sequences: dict[str, str], templates: dict[str, str], **extra: str,
+        self,
+        folder: Path,
+        *,
+        database_url: str,
+        redis_url: str,
+        smtp_url: str,
+        sequences: dict[str, str],
+        templates: dict[str, str],
+        **extra: str,
     ) -> None:
         write_files(folder / "sequences", sequences)
         write_files(folder / "templates", templates)
         self.folder = folder
-        self.env = followup_env(database_url=database_url, redis_url=redis_url,
-                                smtp_url=smtp_url, folder=folder, **extra)
+        self.env = followup_env(
+            database_url=database_url,
+            redis_url=redis_url,
+            smtp_url=smtp_url,
+            folder=folder,
+            **extra,
+        )
         self.rt = build_runtime(Settings.from_mapping(self.env))  # creates the tables
 
     def enroll(self, leads: list[dict[str, Any]], event_type: str = "lead.mql") -> None:
@@ -218,8 +241,9 @@ class Deployment:
         with transaction(self.rt.engine) as session:
             for lead in leads:
                 row, _ = record_event(session, EventIn(type=event_type, lead=lead), now=now)
-                apply_event(session, row, catalog=self.rt.catalog, versions=self.rt.versions,
-                            now=now)
+                apply_event(
+                    session, row, catalog=self.rt.catalog, versions=self.rt.versions, now=now
+                )
 
     def counts(self) -> dict[str, int]:
         """Touches by status, e.g. {"sent": 598, "sending": 2}."""
@@ -235,17 +259,26 @@ class Deployment:
 
     def wait_sent(self, total: int, *, processes: Processes, timeout: float) -> dict[str, int]:
         """Until every touch is final and `total` were sent; returns the counts by status."""
+
         def done() -> dict[str, int] | None:
             counts = self.counts()
             return counts if counts.get("sent", 0) >= total and _all_final(counts) else None
 
-        return wait_until(done, timeout=timeout, processes=processes, explain=self.unfinished,
-                          what=f"{total} sent touches")
+        return wait_until(
+            done,
+            timeout=timeout,
+            processes=processes,
+            explain=self.unfinished,
+            what=f"{total} sent touches",
+        )
 
     def unfinished(self) -> dict[str, object]:
         """The counts and the first touches not final yet, for a timeout's message."""
-        pending = [(t.id, email, t.step, str(t.status), t.attempts, t.due_at, t.lease_until,
-                    t.last_error) for t, email in self.touches() if t.status not in FINAL]
+        pending = [
+            (t.id, email, t.step, str(t.status), t.attempts, t.due_at, t.lease_until, t.last_error)
+            for t, email in self.touches()
+            if t.status not in FINAL
+        ]
         return {"counts": self.counts(), "unfinished": pending[:10]}
 
     def close(self) -> None:
@@ -256,18 +289,25 @@ def _all_final(counts: dict[str, int]) -> bool:
     return all(status in FINAL for status, n in counts.items() if n)
 
 
-def wait_ready(process: FollowupProcess, marker: str, *, count: int = 1,
-               timeout: float = 60.0) -> None:
+def wait_ready(
+    process: FollowupProcess, marker: str, *, count: int = 1, timeout: float = 60.0
+) -> None:
     """Until the process logged `marker` `count` times (e.g. each worker child's start line)."""
+
     def ready() -> bool:
         if not process.alive:
             raise ProcessDied(f"{process.name} exited during start-up:\n{process.output()}")
         return process.log_path.read_text(errors="replace").count(marker) >= count
+
     wait_until(ready, timeout=timeout, what=f"{process.name} to log {marker!r} x{count}")
 
 
 def start_ready(
-    processes: Processes, *, schedulers: int = 1, worker_processes: int = 1, threads: int = 4,
+    processes: Processes,
+    *,
+    schedulers: int = 1,
+    worker_processes: int = 1,
+    threads: int = 4,
     worker_name: str = "worker",
 ) -> None:
     """Start schedulers and one `followup worker` command (none when worker_processes is 0),

@@ -137,7 +137,8 @@ def test_a_window_starting_in_the_gap_opens_when_the_clocks_jump() -> None:
     """02:30-04:00 on 2025-03-09: 03:00 EDT is already inside the window, so it opens then."""
     calendar = SendCalendar(start_minute=150, end_minute=240)
     assert next_opening(local(NEW_YORK, 2025, 3, 9, 0, 0), calendar, NEW_YORK) == utc(
-        2025, 3, 9, 7, 0)
+        2025, 3, 9, 7, 0
+    )
 
 
 def test_a_fall_back_day_reopens_the_window_in_the_repeated_hour() -> None:
@@ -155,24 +156,32 @@ def test_a_zero_day_wait_never_goes_back_in_time() -> None:
     second_half_past_one = utc(2025, 11, 2, 6, 30)
     for wait in ("0d", "0w", "0 business days"):
         assert add_wait(second_half_past_one, parse_duration(wait), ANY_TIME, NEW_YORK) == (
-            second_half_past_one)
+            second_half_past_one
+        )
 
 
 def test_hours_are_absolute_and_days_keep_the_local_wall_clock() -> None:
     """24h across spring-forward lands at 10:00, 1d lands at 09:00 like the day before."""
     saturday_9am = local(NEW_YORK, 2025, 3, 8, 9, 0)
     assert add_wait(saturday_9am, parse_duration("24h"), ANY_TIME, NEW_YORK) == local(
-        NEW_YORK, 2025, 3, 9, 10, 0)
+        NEW_YORK, 2025, 3, 9, 10, 0
+    )
     assert add_wait(saturday_9am, parse_duration("1d"), ANY_TIME, NEW_YORK) == local(
-        NEW_YORK, 2025, 3, 9, 9, 0)
+        NEW_YORK, 2025, 3, 9, 9, 0
+    )
     assert add_wait(saturday_9am, parse_duration("1w"), ANY_TIME, NEW_YORK) == local(
-        NEW_YORK, 2025, 3, 15, 9, 0)
+        NEW_YORK, 2025, 3, 15, 9, 0
+    )
 
 
 def test_two_business_days_skip_the_weekend_and_a_us_holiday() -> None:
     """Friday 2025-08-29 + 2 business days: not Sat, Sun, nor Labor Day Mon 09-01 -> Wed 09-03."""
-    calendar = SendCalendar(days=WEEKDAYS, start_minute=9 * 60, end_minute=17 * 60,
-                            is_closed=closed_dates("US", None, frozenset()))
+    calendar = SendCalendar(
+        days=WEEKDAYS,
+        start_minute=9 * 60,
+        end_minute=17 * 60,
+        is_closed=closed_dates("US", None, frozenset()),
+    )
     friday_11am = local(NEW_YORK, 2025, 8, 29, 11, 0)
     due = plan_due(friday_11am, parse_duration("2 business days"), calendar, NEW_YORK)
     assert due == local(NEW_YORK, 2025, 9, 3, 11, 0)
@@ -187,8 +196,12 @@ def test_business_days_across_a_weekend_without_holidays() -> None:
 
 def test_a_holiday_closes_the_window_for_that_day() -> None:
     """Thanksgiving 2026-11-26 is skipped: the next opening after Wednesday evening is Friday."""
-    calendar = SendCalendar(days=WEEKDAYS, start_minute=9 * 60, end_minute=17 * 60,
-                            is_closed=closed_dates("US", None, frozenset()))
+    calendar = SendCalendar(
+        days=WEEKDAYS,
+        start_minute=9 * 60,
+        end_minute=17 * 60,
+        is_closed=closed_dates("US", None, frozenset()),
+    )
     wednesday_evening = local(NEW_YORK, 2026, 11, 25, 18, 0)
     friday_9am = local(NEW_YORK, 2026, 11, 27, 9, 0)
     assert next_opening(wednesday_evening, calendar, NEW_YORK) == friday_9am
@@ -196,8 +209,12 @@ def test_a_holiday_closes_the_window_for_that_day() -> None:
 
 def test_explicit_days_off_close_the_window() -> None:
     """A company day off works like a public holiday."""
-    calendar = SendCalendar(days=WEEKDAYS, start_minute=9 * 60, end_minute=17 * 60,
-                            is_closed=closed_dates(None, None, frozenset({date(2026, 12, 1)})))
+    calendar = SendCalendar(
+        days=WEEKDAYS,
+        start_minute=9 * 60,
+        end_minute=17 * 60,
+        is_closed=closed_dates(None, None, frozenset({date(2026, 12, 1)})),
+    )
     monday_evening = local(NEW_YORK, 2026, 11, 30, 18, 0)
     assert next_opening(monday_evening, calendar, NEW_YORK) == local(NEW_YORK, 2026, 12, 2, 9, 0)
 
@@ -214,7 +231,8 @@ def test_without_a_window_the_due_time_is_just_the_wait() -> None:
     start = utc(2026, 12, 5, 3, 17)
     assert plan_due(start, parse_duration("0s"), ANY_TIME, NEW_YORK) == start
     assert plan_due(start, parse_duration("90m"), ANY_TIME, NEW_YORK) == start + timedelta(
-        minutes=90)
+        minutes=90
+    )
 
 
 def test_a_window_that_never_opens_is_reported() -> None:

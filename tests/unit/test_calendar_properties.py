@@ -46,12 +46,19 @@ def window(draw: st.DrawFn, near_minute: int | None = None) -> SendCalendar:
     days = draw(st.frozensets(st.integers(0, 6), min_size=1))
     edges = st.integers(0, DAY_MINUTES // QUARTER)
     if near_minute is not None:
-        near = st.integers(-6, 6).map(lambda k: near_minute // QUARTER + k).filter(
-            lambda q: 0 <= q <= DAY_MINUTES // QUARTER)
+        near = (
+            st.integers(-6, 6)
+            .map(lambda k: near_minute // QUARTER + k)
+            .filter(lambda q: 0 <= q <= DAY_MINUTES // QUARTER)
+        )
         edges = near | edges
     start, end = sorted(draw(st.lists(edges, min_size=2, max_size=2, unique=True)))
-    return SendCalendar(days=days, start_minute=start * QUARTER, end_minute=end * QUARTER,
-                        business_days=days if len(days) < 7 else frozenset(range(5)))
+    return SendCalendar(
+        days=days,
+        start_minute=start * QUARTER,
+        end_minute=end * QUARTER,
+        business_days=days if len(days) < 7 else frozenset(range(5)),
+    )
 
 
 @st.composite
@@ -59,8 +66,11 @@ def situations(draw: st.DrawFn) -> tuple[ZoneInfo, datetime, SendCalendar]:
     """A zone, a start moment and a window; often right around one of the zone's DST changes."""
     zone_name = draw(st.sampled_from(ZONES))
     zone = ZoneInfo(zone_name)
-    moment = draw(st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2040, 12, 31),
-                               timezones=st.just(UTC)))
+    moment = draw(
+        st.datetimes(
+            min_value=datetime(2000, 1, 1), max_value=datetime(2040, 12, 31), timezones=st.just(UTC)
+        )
+    )
     changes = offset_changes(zone_name, moment.year)
     if not changes or draw(st.booleans()):
         return zone, moment, draw(st.just(ANY_TIME) | window())

@@ -1,4 +1,4 @@
-"""Pinned time-zone cases for send windows and waits: DST gaps and folds, odd offsets, skipped days."""
+"""Pinned time-zone cases for windows and waits: DST gaps and folds, odd offsets, skipped days."""
 
 from __future__ import annotations
 
@@ -80,7 +80,7 @@ def test_kolkata_half_hour_offset() -> None:
 
 
 def test_lead_east_of_utc_window_opens_on_the_previous_utc_date() -> None:
-    """Monday 09:00 in Auckland (NZDT, +13) is Sunday 20:00 UTC: a Sunday UTC time that is sendable."""
+    """Monday 09:00 in Auckland (NZDT, +13) is Sunday 20:00 UTC: a sendable Sunday UTC time."""
     zone = ZoneInfo("Pacific/Auckland")
     opening = next_opening(utc(2026, 11, 29, 10, 0), NINE_TO_FIVE, zone)  # Sunday 23:00 NZDT
     assert opening == utc(2026, 11, 29, 20, 0)
@@ -91,8 +91,12 @@ def test_business_days_skip_a_holiday_and_a_weekend() -> None:
     """2 business days from Wednesday before Thanksgiving 2026 (US): Fri 27 and Mon 30."""
     from worker.calendar import closed_dates
 
-    calendar = SendCalendar(days=WEEKDAYS, start_minute=9 * 60, end_minute=17 * 60,
-                            is_closed=closed_dates("US", None, frozenset()))
+    calendar = SendCalendar(
+        days=WEEKDAYS,
+        start_minute=9 * 60,
+        end_minute=17 * 60,
+        is_closed=closed_dates("US", None, frozenset()),
+    )
     zone = ZoneInfo("America/New_York")
     wednesday = datetime(2026, 11, 25, 10, 0, tzinfo=zone).astimezone(UTC)
     due = plan_due(wednesday, parse_duration("2 business days"), calendar, zone)

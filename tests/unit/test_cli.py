@@ -12,8 +12,19 @@ from tests.support.harness import template, write_files
 from worker.cli.app import run_cli
 
 REPOSITORY = Path(__file__).resolve().parents[2]
-ROW_FIELDS = {"key", "enrolled", "met", "breached", "pending", "excluded", "touches", "unworked",
-              "compliance_rate", "median_first_touch_seconds", "strikes"}
+ROW_FIELDS = {
+    "key",
+    "enrolled",
+    "met",
+    "breached",
+    "pending",
+    "excluded",
+    "touches",
+    "unworked",
+    "compliance_rate",
+    "median_first_touch_seconds",
+    "strikes",
+}
 SEQUENCE = """
 name: quick
 trigger: lead.mql
@@ -62,7 +73,8 @@ def test_sequences_check_exits_1_and_names_each_problem(
 ) -> None:
     """A broken folder gives exit 1 and one `file:line: problem` line per error, no traceback."""
     slow = SEQUENCE.replace("name: quick", "name: slow").replace(
-        "email: t/hello", "email: t/hello\n    wait: 2 bizness days")
+        "email: t/hello", "email: t/hello\n    wait: 2 bizness days"
+    )
     extra = SEQUENCE.replace("name: quick", "name: extra\ncolour: red")
     write_files(env / "sequences", {"slow.yaml": slow, "extra.yaml": extra})
     assert run_cli(["sequences", "check"]) == 1
@@ -90,8 +102,10 @@ def test_events_send_with_a_field_without_equals_exits_2_with_one_line(
     env: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """`--field source` (no `=value`) is a usage error explained in one line."""
-    assert run_cli(["events", "send", "lead.mql", "--email", "ana@example.com",
-                    "--field", "source"]) == 2
+    assert (
+        run_cli(["events", "send", "lead.mql", "--email", "ana@example.com", "--field", "source"])
+        == 2
+    )
     assert error_lines(capsys.readouterr().err) == ["error: --field 'source': use key=value"]
 
 
@@ -99,8 +113,20 @@ def test_events_send_with_a_bad_custom_field_name_exits_2_with_one_line(
     env: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Custom field names must be identifiers, so templates can use them."""
-    assert run_cli(["events", "send", "lead.mql", "--email", "ana@example.com",
-                    "--field", "lead source=web"]) == 2
+    assert (
+        run_cli(
+            [
+                "events",
+                "send",
+                "lead.mql",
+                "--email",
+                "ana@example.com",
+                "--field",
+                "lead source=web",
+            ]
+        )
+        == 2
+    )
     [line] = error_lines(capsys.readouterr().err)
     assert line.startswith("error: lead.fields: ") and "'lead source'" in line
 
@@ -116,8 +142,19 @@ def test_events_send_with_a_bad_event_type_exits_2_with_one_line(
 
 def test_events_send_enrolls_and_says_so(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """The happy path: exit 0 and a one-line summary; the same id again does nothing."""
-    argv = ["events", "send", "lead.mql", "--email", "Ana@Example.com", "--id", "crm-1",
-            "--field", "first_name=Ana", "--field", "source=webinar"]
+    argv = [
+        "events",
+        "send",
+        "lead.mql",
+        "--email",
+        "Ana@Example.com",
+        "--id",
+        "crm-1",
+        "--field",
+        "first_name=Ana",
+        "--field",
+        "source=webinar",
+    ]
     assert run_cli(argv) == 0
     assert "enrolled in quick" in capsys.readouterr().out
     assert run_cli(argv) == 0

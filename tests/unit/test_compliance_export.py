@@ -19,7 +19,7 @@ from worker.compliance.log import LogFilter, query_log
 from worker.db import create_schema, make_engine, transaction
 
 T0 = datetime(2026, 11, 30, 14, 0, tzinfo=UTC)
-HOSTILE = ["=HYPERLINK(\"http://evil.test\")", "+SUM(A1)", "-2+3", "@cmd", "\tTAB", "\rCR"]
+HOSTILE = ['=HYPERLINK("http://evil.test")', "+SUM(A1)", "-2+3", "@cmd", "\tTAB", "\rCR"]
 
 
 @pytest.fixture
@@ -28,13 +28,31 @@ def session(tmp_path: Path) -> Iterator[Session]:
     engine = make_engine(f"sqlite:///{tmp_path / 'log.db'}")
     create_schema(engine)
     with transaction(engine) as writer:
-        log.append(writer, ComplianceKind.TOUCH_LOGGED, at=T0, lead="ana@example.com",
-                   owner="rep@acme.test", detail=HOSTILE[0])
+        log.append(
+            writer,
+            ComplianceKind.TOUCH_LOGGED,
+            at=T0,
+            lead="ana@example.com",
+            owner="rep@acme.test",
+            detail=HOSTILE[0],
+        )
         for n, text in enumerate(HOSTILE[1:], 1):
-            log.append(writer, ComplianceKind.TOUCH_LOGGED, at=T0 + timedelta(minutes=n),
-                       lead="ana@example.com", owner="rep@acme.test", detail=text)
-        log.append(writer, ComplianceKind.SLA_BREACHED, at=T0 + timedelta(days=1),
-                   lead="bob@example.com", owner="other@acme.test", detail="first_touch_late")
+            log.append(
+                writer,
+                ComplianceKind.TOUCH_LOGGED,
+                at=T0 + timedelta(minutes=n),
+                lead="ana@example.com",
+                owner="rep@acme.test",
+                detail=text,
+            )
+        log.append(
+            writer,
+            ComplianceKind.SLA_BREACHED,
+            at=T0 + timedelta(days=1),
+            lead="bob@example.com",
+            owner="other@acme.test",
+            detail="first_touch_late",
+        )
     with Session(engine) as reader:
         yield reader
     engine.dispose()
@@ -49,13 +67,17 @@ def test_formula_starts_are_quoted(text: str) -> None:
 def test_plain_text_and_numbers_are_left_alone() -> None:
     """Given ordinary text and negative numbers, then nothing is changed."""
     assert (safe_cell("called, left a message"), safe_cell(-3), safe_cell(0.5)) == (
-        "called, left a message", -3, 0.5)
+        "called, left a message",
+        -3,
+        0.5,
+    )
 
 
 def test_log_csv_neutralises_every_hostile_detail(session: Session) -> None:
     """Given logged touches whose detail is a formula, then the CSV holds them quoted."""
-    rows = list(csv.DictReader(io.StringIO(log_csv(query_log(session, LogFilter(
-        email="ana@example.com"))))))
+    rows = list(
+        csv.DictReader(io.StringIO(log_csv(query_log(session, LogFilter(email="ana@example.com")))))
+    )
     assert [row["detail"] for row in rows] == ["'" + text for text in HOSTILE]
 
 
@@ -65,14 +87,17 @@ def test_jsonl_keeps_the_detail_as_written(session: Session) -> None:
     assert [json.loads(line)["detail"] for line in lines] == HOSTILE
 
 
-@pytest.mark.parametrize(("where", "leads"), [
-    (LogFilter(email=" ANA@example.com "), ["ana@example.com"] * 6),
-    (LogFilter(owner="other@acme.test"), ["bob@example.com"]),
-    (LogFilter(kind="sla.breached"), ["bob@example.com"]),
-    (LogFilter(since=T0 + timedelta(hours=1)), ["bob@example.com"]),
-    (LogFilter(until=T0 + timedelta(minutes=2)), ["ana@example.com"] * 2),
-    (LogFilter(sequence="none-such"), []),
-])
+@pytest.mark.parametrize(
+    ("where", "leads"),
+    [
+        (LogFilter(email=" ANA@example.com "), ["ana@example.com"] * 6),
+        (LogFilter(owner="other@acme.test"), ["bob@example.com"]),
+        (LogFilter(kind="sla.breached"), ["bob@example.com"]),
+        (LogFilter(since=T0 + timedelta(hours=1)), ["bob@example.com"]),
+        (LogFilter(until=T0 + timedelta(minutes=2)), ["ana@example.com"] * 2),
+        (LogFilter(sequence="none-such"), []),
+    ],
+)
 def test_log_filters(session: Session, where: LogFilter, leads: list[str]) -> None:
     """Given a filter on lead, owner, kind, sequence or time, then only matching entries come."""
     assert [entry.lead for entry in query_log(session, where)] == leads

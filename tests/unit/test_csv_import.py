@@ -54,8 +54,11 @@ def rt(tmp_path: Path) -> Iterator[Runtime]:
     write_files(tmp_path / "sequences", {"welcome.yaml": SEQUENCE, "again.yaml": AGAIN_SEQUENCE})
     write_files(tmp_path / "templates", {"welcome/hello.j2": template("Hello")})
     settings = Settings(
-        database_url=f"sqlite:///{tmp_path / 'followup.db'}", sequences_dir=tmp_path / "sequences",
-        templates_dir=tmp_path / "templates", outbox_dir=tmp_path / "outbox", secret_key="s",
+        database_url=f"sqlite:///{tmp_path / 'followup.db'}",
+        sequences_dir=tmp_path / "sequences",
+        templates_dir=tmp_path / "templates",
+        outbox_dir=tmp_path / "outbox",
+        secret_key="s",
     )
     runtime = build_runtime(settings, clock=VirtualClock(START))
     yield runtime
@@ -67,10 +70,15 @@ def run_import(
 ) -> tuple[ImportSummary, list[RejectedRow]]:
     raw = data.encode() if isinstance(data, str) else data
     rejects: list[RejectedRow] = []
-    summary = import_rows(rt, CsvSource(io.BytesIO(raw)), ImportOptions(**options),  # type: ignore[arg-type]
-                          on_reject=rejects.append)
-    assert summary.rows == (summary.created + summary.updated + summary.unchanged
-                            + summary.merged + summary.rejected)
+    summary = import_rows(
+        rt,
+        CsvSource(io.BytesIO(raw)),
+        ImportOptions(**options),  # type: ignore[arg-type]
+        on_reject=rejects.append,
+    )
+    assert summary.rows == (
+        summary.created + summary.updated + summary.unchanged + summary.merged + summary.rejected
+    )
     return summary, rejects
 
 
@@ -86,9 +94,12 @@ def count(rt: Runtime, model: type) -> int:
 
 def test_rows_become_leads_and_other_columns_become_custom_fields(rt: Runtime) -> None:
     """Standard columns fill the lead; any other column is a template field."""
-    summary, rejects = run_import(rt, "email,First Name,company,Lead Source,timezone\n"
-                                      "Ana@Example.com,Ana,Acme,webinar,Europe/Madrid\n"
-                                      "ben@example.com,Ben,,,\n")
+    summary, rejects = run_import(
+        rt,
+        "email,First Name,company,Lead Source,timezone\n"
+        "Ana@Example.com,Ana,Acme,webinar,Europe/Madrid\n"
+        "ben@example.com,Ben,,,\n",
+    )
     assert (summary.rows, summary.created, rejects) == (2, 2, [])
     ana = leads(rt)["ana@example.com"]
     assert (ana.first_name, ana.company, ana.timezone) == ("Ana", "Acme", "Europe/Madrid")
@@ -132,8 +143,10 @@ def test_every_kind_of_bad_row_is_rejected_with_its_line_and_good_rows_go_in(rt:
 
 def test_a_bom_semicolons_and_crlf_line_ends_are_read(rt: Runtime) -> None:
     """Excel's "CSV UTF-8" with a European list separator imports as is."""
-    data = ("\ufeffEmail;First_Name;City\r\n"
-            "ana@example.com;Ana;Sevilla, ES\r\n\r\nben@example.com;Ben;\r\n")
+    data = (
+        "\ufeffEmail;First_Name;City\r\n"
+        "ana@example.com;Ana;Sevilla, ES\r\n\r\nben@example.com;Ben;\r\n"
+    )
     summary, rejects = run_import(rt, data.encode("utf-8"))
     assert (summary.rows, summary.created, rejects) == (2, 2, [])
     assert leads(rt)["ana@example.com"].fields == {"city": "Sevilla, ES"}
@@ -141,12 +154,14 @@ def test_a_bom_semicolons_and_crlf_line_ends_are_read(rt: Runtime) -> None:
 
 def test_duplicate_emails_merge_and_the_last_row_wins_within_and_across_chunks(rt: Runtime) -> None:
     """Case-insensitive duplicates: one lead, the later values win, each repeat is counted."""
-    data = ("email,first_name,company\n"
-            "ana@example.com,Ana,Acme\n"
-            "ANA@example.com,Anna,\n"  # same chunk: the company stays Acme
-            "ben@example.com,Ben,\n"
-            "carl@example.com,Carl,\n"
-            "ana@example.com,,Globex\n")  # a later chunk
+    data = (
+        "email,first_name,company\n"
+        "ana@example.com,Ana,Acme\n"
+        "ANA@example.com,Anna,\n"  # same chunk: the company stays Acme
+        "ben@example.com,Ben,\n"
+        "carl@example.com,Carl,\n"
+        "ana@example.com,,Globex\n"
+    )  # a later chunk
     summary, _ = run_import(rt, data, chunk_rows=2)
     assert (summary.created, summary.merged, summary.rows) == (3, 2, 5)
     ana = leads(rt)["ana@example.com"]
@@ -194,8 +209,9 @@ def test_a_changed_row_updates_the_lead_but_enrolls_it_no_second_time(rt: Runtim
 
 def test_a_dry_run_reports_the_same_counts_and_writes_nothing(rt: Runtime) -> None:
     """--dry-run: identical summary to the real import, and an untouched database."""
-    data = ("email,first_name\nana@example.com,Ana\nbad,X\n"
-            "ana@example.com,Anna\nben@example.com,Ben\n")
+    data = (
+        "email,first_name\nana@example.com,Ana\nbad,X\nana@example.com,Anna\nben@example.com,Ben\n"
+    )
     dry, dry_rejects = run_import(rt, data, event="lead.mql", dry_run=True, chunk_rows=1)
     assert (count(rt, Lead), count(rt, Event), count(rt, Enrollment)) == (0, 0, 0)
     real, real_rejects = run_import(rt, data, event="lead.mql", chunk_rows=1)
@@ -210,21 +226,25 @@ def test_suppressed_addresses_are_never_enrolled_and_are_counted(rt: Runtime) ->
     with transaction(rt.engine) as session:
         lead = session.exec(select(Lead).where(Lead.email == "gone@example.com")).one()
         suppress_lead(session, lead, reason="lead.unsubscribed", at=START, now=START)
-    summary, _ = run_import(rt, "email,first_name\ngone@example.com,G\nnew@example.com,N\n",
-                            event="lead.mql")
+    summary, _ = run_import(
+        rt, "email,first_name\ngone@example.com,G\nnew@example.com,N\n", event="lead.mql"
+    )
     assert (summary.enrolled, summary.suppressed) == (1, 1)
     with Session(rt.engine) as session:
         joined = select(Lead.email).join(Enrollment, col(Enrollment.lead_id) == Lead.id)
         assert list(session.exec(joined)) == ["new@example.com"]
 
 
-@pytest.mark.parametrize(("data", "reason"), [
-    (b"", "empty"),
-    (b"name,company\nAna,Acme\n", "no 'email' column"),
-    (b"email,Email\na@example.com,b@example.com\n", "appears twice"),
-    (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00", "not UTF-8 CSV"),
-    ("email,name\n".encode("utf-16"), "not UTF-8 CSV"),
-])
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [
+        (b"", "empty"),
+        (b"name,company\nAna,Acme\n", "no 'email' column"),
+        (b"email,Email\na@example.com,b@example.com\n", "appears twice"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00", "not UTF-8 CSV"),
+        ("email,name\n".encode("utf-16"), "not UTF-8 CSV"),
+    ],
+)
 def test_a_file_that_cannot_be_read_at_all_is_refused_with_one_line(
     rt: Runtime, data: bytes, reason: str
 ) -> None:
@@ -234,11 +254,14 @@ def test_a_file_that_cannot_be_read_at_all_is_refused_with_one_line(
     assert count(rt, Lead) == 0
 
 
-@pytest.mark.parametrize(("options", "field", "reason"), [
-    ({"sequence": "nope"}, "sequence", "no sequence named 'nope' (known: again, welcome)"),
-    ({"event": "Not An Event"}, "event", "is not an event type"),
-    ({"event": "lead.mql", "sequence": "welcome"}, "sequence", "not both"),
-])
+@pytest.mark.parametrize(
+    ("options", "field", "reason"),
+    [
+        ({"sequence": "nope"}, "sequence", "no sequence named 'nope' (known: again, welcome)"),
+        ({"event": "Not An Event"}, "event", "is not an event type"),
+        ({"event": "lead.mql", "sequence": "welcome"}, "sequence", "not both"),
+    ],
+)
 def test_bad_options_are_refused_before_any_row_is_written(
     rt: Runtime, options: dict[str, str], field: str, reason: str
 ) -> None:
@@ -264,13 +287,17 @@ def test_the_cli_reports_the_summary_and_writes_rejected_rows_to_a_file(
 ) -> None:
     """`leads import --rejects`: exit 0, the counts, and line,email,reason plus the original row."""
     (cli_env / "leads.csv").write_bytes(
-        b"email,first_name\nana@example.com,Ana\nnope,X\nben@example.com,\xff\n")
-    code = run_cli(["leads", "import", "leads.csv", "--sequence", "welcome",
-                    "--rejects", "bad.csv"])
+        b"email,first_name\nana@example.com,Ana\nnope,X\nben@example.com,\xff\n"
+    )
+    code = run_cli(
+        ["leads", "import", "leads.csv", "--sequence", "welcome", "--rejects", "bad.csv"]
+    )
     out, err = capsys.readouterr()
     assert code == 0
-    assert "3 rows read; 1 created, 0 updated, 0 unchanged, 0 duplicates merged, 2 rejected; " \
-           "enrolled 1" in out
+    assert (
+        "3 rows read; 1 created, 0 updated, 0 unchanged, 0 duplicates merged, 2 rejected; "
+        "enrolled 1" in out
+    )
     assert "leads.csv:3: rejected: email: 'nope' is not a valid email address" in err
     with open(cli_env / "bad.csv", encoding="utf-8", errors="surrogateescape", newline="") as f:
         written = list(csv.reader(f))
@@ -280,11 +307,14 @@ def test_the_cli_reports_the_summary_and_writes_rejected_rows_to_a_file(
     assert written[2][4].encode("utf-8", "surrogateescape") == b"\xff"
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (["missing.csv"], "missing.csv: no such file"),
-    (["noemail.csv"], "no 'email' column"),
-    (["leads.csv", "--sequence", "nope"], "--sequence: no sequence named 'nope'"),
-])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["missing.csv"], "missing.csv: no such file"),
+        (["noemail.csv"], "no 'email' column"),
+        (["leads.csv", "--sequence", "nope"], "--sequence: no sequence named 'nope'"),
+    ],
+)
 def test_the_cli_exits_2_with_one_line_when_the_file_cannot_be_imported(
     cli_env: Path, capsys: pytest.CaptureFixture[str], args: list[str], message: str
 ) -> None:

@@ -53,8 +53,12 @@ def test_day_units_are_calendar_durations(text: str, amount: int, unit: str) -> 
 
 @pytest.mark.parametrize(
     ("text", "shown"),
-    [("30s", "30s"), ("2d", "2d"), ("1 business days", "1 business day"),
-     ("3 business day", "3 business days")],
+    [
+        ("30s", "30s"),
+        ("2d", "2d"),
+        ("1 business days", "1 business day"),
+        ("3 business day", "3 business days"),
+    ],
 )
 def test_a_duration_prints_in_its_canonical_form(text: str, shown: str) -> None:
     """The canonical text is what the pinned sequence definition stores."""
@@ -64,8 +68,21 @@ def test_a_duration_prints_in_its_canonical_form(text: str, shown: str) -> None:
 
 @pytest.mark.parametrize(
     "text",
-    ["", "4", "4 hours", "1.5h", "-1d", "+1d", "4hh", "h", "business days",
-     "1y", "3 weekdays", "1d 2h", "PT4H"],
+    [
+        "",
+        "4",
+        "4 hours",
+        "1.5h",
+        "-1d",
+        "+1d",
+        "4hh",
+        "h",
+        "business days",
+        "1y",
+        "3 weekdays",
+        "1d 2h",
+        "PT4H",
+    ],
 )
 def test_bad_forms_are_refused_naming_the_accepted_ones(text: str) -> None:
     """A typo is reported with the forms that would have been accepted."""

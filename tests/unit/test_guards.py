@@ -8,10 +8,15 @@ from worker.rendering import Renderer, RenderError
 from worker.settings import ConfigError, Settings
 
 
-@pytest.mark.parametrize("source", [
-    "{{ lead.email * 100000000 }}", "{{ 100000000 * lead.email }}", "{{ [1] * 1000000 }}",
-    "{{ 2 ** 100000 }}",
-])
+@pytest.mark.parametrize(
+    "source",
+    [
+        "{{ lead.email * 100000000 }}",
+        "{{ 100000000 * lead.email }}",
+        "{{ [1] * 1000000 }}",
+        "{{ 2 ** 100000 }}",
+    ],
+)
 def test_templates_cannot_build_huge_values(source: str) -> None:
     """Repeating a string or list past 100,000, or a giant power, is a render error, not an OOM."""
     with pytest.raises(RenderError):

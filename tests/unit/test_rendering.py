@@ -13,9 +13,13 @@ from worker.rendering import Renderer, RenderError, build_context
 
 def context(**lead: Any) -> dict[str, Any]:
     """A fresh context for a lead with these fields (email always set)."""
-    return {"lead": {"email": "ana@example.com", **lead}, "owner": {"email": "rep@acme.test",
-            "name": "Rep"}, "sequence": {"name": "s", "description": ""}, "step": {"id": "one"},
-            "unsubscribe_url": "https://followup.test/unsubscribe/x"}
+    return {
+        "lead": {"email": "ana@example.com", **lead},
+        "owner": {"email": "rep@acme.test", "name": "Rep"},
+        "sequence": {"name": "s", "description": ""},
+        "step": {"id": "one"},
+        "unsubscribe_url": "https://followup.test/unsubscribe/x",
+    }
 
 
 @pytest.fixture
@@ -97,8 +101,12 @@ def test_html_is_autoescaped_while_subject_and_text_are_not(
     tmp_path: Path, renderer: Renderer
 ) -> None:
     """Plain-text parts show data verbatim; the HTML part cannot be injected into."""
-    name = email_with(tmp_path, "Hi {{ lead.first_name }}", subject="About {{ lead.first_name }}",
-                      html="<p>Hi {{ lead.first_name }}</p>")
+    name = email_with(
+        tmp_path,
+        "Hi {{ lead.first_name }}",
+        subject="About {{ lead.first_name }}",
+        html="<p>Hi {{ lead.first_name }}</p>",
+    )
     email = renderer.render_email(name, context(first_name="<script>alert(1)</script>"))
     assert email.subject == "About <script>alert(1)</script>"
     assert email.text == "Hi <script>alert(1)</script>\n"
@@ -122,8 +130,17 @@ def test_a_template_without_a_text_block_is_a_render_error(
         renderer.render_email("notext", context())
 
 
-@pytest.mark.parametrize("evil", ["Ana\r\nBcc: victim@example.com", "Ana\nBcc: x@y.z",
-                                  "Ana\rX", "Ana\u2028X", "Ana\x0bX", "Ana\x85X"])
+@pytest.mark.parametrize(
+    "evil",
+    [
+        "Ana\r\nBcc: victim@example.com",
+        "Ana\nBcc: x@y.z",
+        "Ana\rX",
+        "Ana\u2028X",
+        "Ana\x0bX",
+        "Ana\x85X",
+    ],
+)
 def test_line_breaks_cannot_end_up_in_the_subject(
     tmp_path: Path, renderer: Renderer, evil: str
 ) -> None:
@@ -138,22 +155,25 @@ def test_extends_and_include_work_inside_the_templates_folder(
     tmp_path: Path, renderer: Renderer
 ) -> None:
     """A layout fills shared parts; a child overrides blocks; includes pull in snippets."""
-    write_files(tmp_path, {
-        "layouts/base.j2": """
+    write_files(
+        tmp_path,
+        {
+            "layouts/base.j2": """
             {% block subject %}{% endblock %}
             {% block text %}Hi {{ lead.first_name }},
             {% block body %}{% endblock %}
             {% include "parts/footer.j2" %}{% endblock %}
             {% block html %}<p>{% block html_body %}{% endblock %}</p>{% endblock %}
         """,
-        "parts/footer.j2": "Unsubscribe: {{ unsubscribe_url }}",
-        "mql/intro.j2": """
+            "parts/footer.j2": "Unsubscribe: {{ unsubscribe_url }}",
+            "mql/intro.j2": """
             {% extends "layouts/base.j2" %}
             {% block subject %}Intro for {{ lead.company }}{% endblock %}
             {% block body %}Body text.{% endblock %}
             {% block html_body %}<b>{{ lead.company }}</b>{% endblock %}
         """,
-    })
+        },
+    )
     email = renderer.render_email("mql/intro", context(first_name="Ana", company="A&B"))
     assert email.subject == "Intro for A&B"
     assert email.text == "Hi Ana,\nBody text.\nUnsubscribe: https://followup.test/unsubscribe/x\n"
@@ -162,18 +182,28 @@ def test_extends_and_include_work_inside_the_templates_folder(
 
 def test_include_cannot_leave_the_templates_folder(tmp_path: Path) -> None:
     """`../` in an include is not resolved outside the folder."""
-    write_files(tmp_path, {"secret.txt": "TOP SECRET",
-                           "templates/up.j2": "{% block subject %}S{% endblock %}"
-                                              "{% block text %}{% include '../secret.txt' %}"
-                                              "{% endblock %}"})
+    write_files(
+        tmp_path,
+        {
+            "secret.txt": "TOP SECRET",
+            "templates/up.j2": "{% block subject %}S{% endblock %}"
+            "{% block text %}{% include '../secret.txt' %}"
+            "{% endblock %}",
+        },
+    )
     with pytest.raises(RenderError, match="not found"):
         Renderer(tmp_path / "templates").render_email("up", context())
 
 
 def test_a_missing_include_names_the_missing_file(tmp_path: Path, renderer: Renderer) -> None:
     """The error says which include is missing, not that the email template itself is."""
-    write_files(tmp_path, {"main.j2": "{% block subject %}S{% endblock %}{% block text %}"
-                                      "{% include 'parts/gone.j2' %}{% endblock %}"})
+    write_files(
+        tmp_path,
+        {
+            "main.j2": "{% block subject %}S{% endblock %}{% block text %}"
+            "{% include 'parts/gone.j2' %}{% endblock %}"
+        },
+    )
     with pytest.raises(RenderError) as caught:
         renderer.render_email("main", context())
     assert str(caught.value) == "main.j2: template 'parts/gone.j2' not found"
@@ -183,8 +213,13 @@ def test_a_template_that_includes_itself_is_a_render_error(
     tmp_path: Path, renderer: Renderer
 ) -> None:
     """Endless recursion must not escape as a RecursionError and kill the worker's message."""
-    write_files(tmp_path, {"loop.j2": "{% block subject %}S{% endblock %}"
-                                      "{% block text %}{% include 'loop.j2' %}{% endblock %}"})
+    write_files(
+        tmp_path,
+        {
+            "loop.j2": "{% block subject %}S{% endblock %}"
+            "{% block text %}{% include 'loop.j2' %}{% endblock %}"
+        },
+    )
     with pytest.raises(RenderError, match="RecursionError"):
         renderer.render_email("loop", context())
     with pytest.raises(RenderError, match="RecursionError"):
@@ -206,8 +241,10 @@ def test_a_syntax_error_is_a_render_error(tmp_path: Path, renderer: Renderer) ->
 
 def test_a_task_text_renders_on_one_line(renderer: Renderer) -> None:
     """Task texts are short one-liners; whitespace and line breaks collapse."""
-    text = renderer.render_text("Call {{ lead.first_name }}\n  about   {{ lead.company }}",
-                                context(first_name="Ana", company="Acme"))
+    text = renderer.render_text(
+        "Call {{ lead.first_name }}\n  about   {{ lead.company }}",
+        context(first_name="Ana", company="Acme"),
+    )
     assert text == "Call Ana about Acme"
 
 
@@ -226,9 +263,14 @@ def test_the_context_names_owner_sequence_step_and_unsubscribe_link() -> None:
     class Owner:
         name = "Ana Rep"
 
-    built = build_context(lead={"email": "x@example.com"}, owner=Owner(),
-                          owner_email="ana.rep@acme.test", sequence=Spec(), step="intro",
-                          unsubscribe_url="https://u")
+    built = build_context(
+        lead={"email": "x@example.com"},
+        owner=Owner(),
+        owner_email="ana.rep@acme.test",
+        sequence=Spec(),
+        step="intro",
+        unsubscribe_url="https://u",
+    )
     assert built == {
         "lead": {"email": "x@example.com"},
         "owner": {"email": "ana.rep@acme.test", "name": "Ana Rep"},
@@ -244,8 +286,18 @@ def test_an_owner_without_a_profile_is_named_after_the_mailbox() -> None:
     class Spec:
         name, description = "mql", ""
 
-    built = build_context(lead={}, owner=None, owner_email="ben@acme.test", sequence=Spec(),
-                          step="x", unsubscribe_url="u")
+    built = build_context(
+        lead={},
+        owner=None,
+        owner_email="ben@acme.test",
+        sequence=Spec(),
+        step="x",
+        unsubscribe_url="u",
+    )
     assert built["owner"] == {"email": "ben@acme.test", "name": "Ben"}
-    assert build_context(lead={}, owner=None, owner_email=None, sequence=Spec(), step="x",
-                         unsubscribe_url="u")["owner"] == {}
+    assert (
+        build_context(
+            lead={}, owner=None, owner_email=None, sequence=Spec(), step="x", unsubscribe_url="u"
+        )["owner"]
+        == {}
+    )

@@ -134,9 +134,7 @@ def test_an_unknown_template_names_the_step_line(tmp_path: Path) -> None:
     """A step whose template file does not exist is found before anything runs."""
     path = tmp_path / "sequences" / "tpl.yaml"
     found = problems(tmp_path, {"tpl.yaml": GOOD.replace("t/hello", "t/nope")})
-    assert found == [
-        f"{path}:5: template 't/nope.j2' not found in {tmp_path / 'templates'}"
-    ]
+    assert found == [f"{path}:5: template 't/nope.j2' not found in {tmp_path / 'templates'}"]
 
 
 def test_a_template_outside_the_templates_folder_is_refused(tmp_path: Path) -> None:
@@ -187,21 +185,31 @@ def test_a_template_that_includes_itself_is_an_error_not_a_crash(tmp_path: Path)
     assert found[0].startswith(f"{tmp_path / 'sequences' / 'loop.yaml'}:5: step 'intro': ")
 
 
-@pytest.mark.parametrize("sender", ["owner", "events@acme.test", "Acme Events <events@acme.test>",
-                                    '"Acme, Inc." <events@acme.test>'])
+@pytest.mark.parametrize(
+    "sender",
+    [
+        "owner",
+        "events@acme.test",
+        "Acme Events <events@acme.test>",
+        '"Acme, Inc." <events@acme.test>',
+    ],
+)
 def test_from_accepts_owner_an_address_or_a_named_address(tmp_path: Path, sender: str) -> None:
     """The forms SPEC section 5 lists for `from`."""
     catalog = load(tmp_path, {"good.yaml": GOOD + f"from: '{sender}'\n"})
     assert catalog.sequences["good"].sender == sender
 
 
-@pytest.mark.parametrize("sender", ["Acme Events <events at acme>", "events@acme_corp.test",
-                                    "Acme Events", "rep"])
+@pytest.mark.parametrize(
+    "sender", ["Acme Events <events at acme>", "events@acme_corp.test", "Acme Events", "rep"]
+)
 def test_a_malformed_from_names_its_line(tmp_path: Path, sender: str) -> None:
     """A bad sender would fail every email of the sequence; it is caught before anything runs."""
     found = problems(tmp_path, {"from.yaml": GOOD + f"from: '{sender}'\n"})
-    assert found == [f"{tmp_path / 'sequences' / 'from.yaml'}:6: from: {sender!r} must be "
-                     "'owner', an address or 'Name <address>'"]
+    assert found == [
+        f"{tmp_path / 'sequences' / 'from.yaml'}:6: from: {sender!r} must be "
+        "'owner', an address or 'Name <address>'"
+    ]
 
 
 def test_a_from_with_a_line_break_is_refused(tmp_path: Path) -> None:
@@ -229,8 +237,7 @@ def test_an_unknown_exit_event_names_its_line(tmp_path: Path) -> None:
 def test_an_exit_event_another_sequence_triggers_on_is_known(tmp_path: Path) -> None:
     """Custom event types become known by being some sequence's trigger."""
     other = GOOD.replace("name: good", "name: other").replace("lead.mql", "demo.requested")
-    catalog = load(tmp_path, {"good.yaml": GOOD + "exit_on: demo.requested\n",
-                              "other.yaml": other})
+    catalog = load(tmp_path, {"good.yaml": GOOD + "exit_on: demo.requested\n", "other.yaml": other})
     assert catalog.sequences["good"].exit_on == ["demo.requested"]
 
 
@@ -275,8 +282,11 @@ def test_the_name_defaults_to_the_file_name_and_clashes_with_an_explicit_one(
         ("owners:\n  - email: a@acme.test\n    nmae: Ana\n", 3, "unknown key 'nmae'"),
         ("strikes:\n  period: year\n", 2, "strikes.period: Input should be 'day', 'week'"),
         ("sla_plan:\n  revenue_goal: 100\n", 1, "missing required key 'marketing_share'"),
-        ("owners:\n  - email: a@acme.test\n  - email: A@acme.test\n", 1,
-         "owner listed twice: a@acme.test"),
+        (
+            "owners:\n  - email: a@acme.test\n  - email: A@acme.test\n",
+            1,
+            "owner listed twice: a@acme.test",
+        ),
         ("owners: [\n", 2, "invalid YAML"),
     ],
 )
@@ -286,8 +296,9 @@ def test_a_bad_team_file_names_its_line(
     """team.yaml is validated with the sequences, with the same one-line errors."""
     found = problems(tmp_path, {"good.yaml": GOOD, "team.yaml": team})
     path = tmp_path / "sequences" / "team.yaml"
-    assert any(problem.startswith(f"{path}:{line}: ") and fragment in problem
-               for problem in found), found
+    assert any(
+        problem.startswith(f"{path}:{line}: ") and fragment in problem for problem in found
+    ), found
 
 
 def test_every_problem_of_a_folder_is_reported_at_once(tmp_path: Path) -> None:

@@ -13,8 +13,13 @@ from worker.compliance.plan import capacity_check, marketing_target, plan_sla
 from worker.team import SlaPlan
 
 DAYS_PER_MONTH = 365.25 / 12
-WORKED = {"revenue_goal": 1_000_000, "period": "month", "marketing_share": 0.4,
-          "average_deal_size": 10_000, "close_rate": 0.02}
+WORKED = {
+    "revenue_goal": 1_000_000,
+    "period": "month",
+    "marketing_share": 0.4,
+    "average_deal_size": 10_000,
+    "close_rate": 0.02,
+}
 
 
 def test_one_million_a_month_needs_two_thousand_leads() -> None:
@@ -29,23 +34,28 @@ def test_one_million_a_month_needs_two_thousand_leads() -> None:
 
 def test_a_quarter_spreads_the_leads_over_thirteen_weeks() -> None:
     """Given 3,000,000 a quarter, then 6,000 leads, about 461.5 a week."""
-    target = marketing_target(SlaPlan(**{**WORKED, "revenue_goal": 3_000_000,
-                                         "period": "quarter"}))
+    target = marketing_target(SlaPlan(**{**WORKED, "revenue_goal": 3_000_000, "period": "quarter"}))
     assert target.leads_needed == 6_000
     assert target.leads_per_week == pytest.approx(6_000 / (365.25 / 4) * 7)
 
 
 def test_part_customers_and_part_leads_round_up() -> None:
     """Given 400,000 / 30,000 = 13.3 customers, then 14 are needed, and 14 / 0.03 -> 467 leads."""
-    target = marketing_target(SlaPlan(**{**WORKED, "average_deal_size": 30_000,
-                                         "close_rate": 0.03}))
+    target = marketing_target(
+        SlaPlan(**{**WORKED, "average_deal_size": 30_000, "close_rate": 0.03})
+    )
     assert (target.customers_needed, target.leads_needed) == (14, 467)
 
 
 def test_ten_reps_six_attempts_five_minutes_fill_one_hundred_hours() -> None:
     """Given 2,000 leads, 10 reps x 6 attempts x 5 min, then each rep needs 100 h a month."""
-    check = capacity_check(marketing_target(SlaPlan(**WORKED)), reps=10, attempts_per_lead=6,
-                           minutes_per_attempt=5, selling_hours_per_rep=100)
+    check = capacity_check(
+        marketing_target(SlaPlan(**WORKED)),
+        reps=10,
+        attempts_per_lead=6,
+        minutes_per_attempt=5,
+        selling_hours_per_rep=100,
+    )
     assert check.leads_per_rep == 200
     assert check.attempts_per_rep == 1_200
     assert check.hours_needed_per_rep == 100
@@ -55,11 +65,17 @@ def test_ten_reps_six_attempts_five_minutes_fill_one_hundred_hours() -> None:
 
 def test_a_promise_that_does_not_fit_says_what_would() -> None:
     """Given only 80 selling hours, then it warns: 13 reps, or 4 manual attempts per lead."""
-    result = plan_sla(SlaPlan(**WORKED, reps=10, attempts_per_lead=6, minutes_per_attempt=5,
-                              selling_hours_per_rep=80))
+    result = plan_sla(
+        SlaPlan(
+            **WORKED, reps=10, attempts_per_lead=6, minutes_per_attempt=5, selling_hours_per_rep=80
+        )
+    )
     assert result.capacity is not None
-    assert (result.capacity.fits, result.capacity.reps_needed,
-            result.capacity.attempts_that_fit) == (False, 13, 4)
+    assert (
+        result.capacity.fits,
+        result.capacity.reps_needed,
+        result.capacity.attempts_that_fit,
+    ) == (False, 13, 4)
     assert result.warning is not None
     assert "does not fit" in result.warning and "100.0 h" in result.warning
     assert "80.0 selling h" in result.warning and "13 reps" in result.warning
@@ -72,8 +88,12 @@ def test_attempts_default_to_the_sequences_promise_and_gaps_are_named() -> None:
     assert promised.capacity.fits is None and promised.missing == ("selling_hours_per_rep",)
     bare = plan_sla(SlaPlan(**WORKED))
     assert bare.capacity is None
-    assert bare.missing == ("reps", "attempts_per_lead", "minutes_per_attempt",
-                            "selling_hours_per_rep")
+    assert bare.missing == (
+        "reps",
+        "attempts_per_lead",
+        "minutes_per_attempt",
+        "selling_hours_per_rep",
+    )
 
 
 TEAM_YAML = """\
@@ -128,10 +148,13 @@ def test_cli_table_shows_the_warning(folder: Path, capsys: pytest.CaptureFixture
     assert "2,000" in out and "warning:" in out and "13 reps" in out
 
 
-@pytest.mark.parametrize(("flags", "reason"), [
-    (["--close-rate", "2"], "close_rate: Input should be less than or equal to 1"),
-    (["--period", "year"], "--period must be one of month, quarter"),
-])
+@pytest.mark.parametrize(
+    ("flags", "reason"),
+    [
+        (["--close-rate", "2"], "close_rate: Input should be less than or equal to 1"),
+        (["--period", "year"], "--period must be one of month, quarter"),
+    ],
+)
 def test_cli_bad_values_are_one_line_and_exit_2(
     folder: Path, capsys: pytest.CaptureFixture[str], flags: list[str], reason: str
 ) -> None:

@@ -140,8 +140,9 @@ def test_an_unsubscribe_after_a_passed_deadline_is_still_breached() -> None:
 
 def test_met_before_an_unsubscribe_stays_met() -> None:
     """An SLA already met is not undone by a later opt-out."""
-    verdict = evaluate_sla(FIRST_ONLY, [at(hours=1)], Exit(at(hours=2), "lead.unsubscribed"),
-                           at(hours=2))
+    verdict = evaluate_sla(
+        FIRST_ONLY, [at(hours=1)], Exit(at(hours=2), "lead.unsubscribed"), at(hours=2)
+    )
     assert verdict == Verdict(SlaStatus.MET, "touches", at(hours=1))
 
 

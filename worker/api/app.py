@@ -26,11 +26,17 @@ MAX_BODY_BYTES = 1024 * 1024  # JSON bodies; the CSV upload route allows more
 def create_app(rt: Runtime, *, process_inline: bool = False) -> FastAPI:
     """`process_inline`: no worker shares this process, so accepted events are applied here."""
     app = FastAPI(
-        title="followup", version=__version__, max_body_size=MAX_BODY_BYTES,
+        title="followup",
+        version=__version__,
+        max_body_size=MAX_BODY_BYTES,
         description="Lead events, enrollments, CSV imports and SLA compliance (SPEC section 10).",
         dependencies=[Depends(no_nul_in_url)],
-        responses={413: {"description": "the body is over 1 MiB (CSV uploads: 50 MiB)",
-                         "content": {"text/plain": {}, "application/json": {}}}},
+        responses={
+            413: {
+                "description": "the body is over 1 MiB (CSV uploads: 50 MiB)",
+                "content": {"text/plain": {}, "application/json": {}},
+            }
+        },
     )
     app.state.runtime = rt
     app.state.process_inline = process_inline

@@ -24,18 +24,28 @@ PAGE_HEADERS = {
 
 
 def dashboard_access(
-    rt: Rt, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
-    token: Annotated[str | None, Query(max_length=200, description=(
-        "a signed read-only link token from `followup compliance link`"))] = None,
+    rt: Rt,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    token: Annotated[
+        str | None,
+        Query(
+            max_length=200,
+            description=("a signed read-only link token from `followup compliance link`"),
+        ),
+    ] = None,
 ) -> None:
     """A valid, unexpired dashboard token, else the usual API key."""
     if token is not None:
         secret = rt.settings.secret_key
         if secret and token_valid(token, secret=secret, now=rt.clock.now()):
             return
-        raise HTTPException(status_code=401, detail=(
-            "this dashboard link is invalid or has expired; make a new one with "
-            "`followup compliance link`"))
+        raise HTTPException(
+            status_code=401,
+            detail=(
+                "this dashboard link is invalid or has expired; make a new one with "
+                "`followup compliance link`"
+            ),
+        )
     require_api_key(rt, credentials)
 
 
@@ -43,8 +53,9 @@ def make_router() -> APIRouter:
     """The dashboard route, on its own so the JSON routes keep their API-key-only rule."""
     router = APIRouter(tags=["compliance"], responses=AUTH_RESPONSES)
 
-    @router.get("/compliance", response_class=HTMLResponse,
-                dependencies=[Depends(dashboard_access)])
+    @router.get(
+        "/compliance", response_class=HTMLResponse, dependencies=[Depends(dashboard_access)]
+    )
     def dashboard(
         rt: Rt,
         since: Annotated[datetime | None, Query(description="enrolled on or after (UTC)")] = None,
@@ -53,8 +64,11 @@ def make_router() -> APIRouter:
         """Compliance per owner, weekly trend, breaches with their leads, first-touch times."""
         with reading(rt.engine) as session:
             page = dashboard_html(
-                session, team=rt.catalog.team, since=as_utc(since, ("query", "since")),
-                until=as_utc(until, ("query", "until")), now=rt.clock.now(),
+                session,
+                team=rt.catalog.team,
+                since=as_utc(since, ("query", "since")),
+                until=as_utc(until, ("query", "until")),
+                now=rt.clock.now(),
                 sequences=rt.catalog.sequences.values(),
             )
         return HTMLResponse(page, headers=PAGE_HEADERS)

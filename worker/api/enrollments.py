@@ -16,14 +16,20 @@ from worker.db import transaction
 from worker.enrollment import OPEN_STATUSES, enroll, exit_enrollment
 
 MAX_ID = 2**63 - 1
-router = APIRouter(tags=["enrollments"], dependencies=[Depends(require_api_key)],
-                   responses=AUTH_RESPONSES)
+router = APIRouter(
+    tags=["enrollments"], dependencies=[Depends(require_api_key)], responses=AUTH_RESPONSES
+)
 
 
-@router.post("/enrollments", response_model=EnrollmentPublic, status_code=201, responses={
-    404: {"model": Problem, "description": "no such lead"},
-    409: {"model": Problem, "description": "already enrolled, or the address is suppressed"},
-})
+@router.post(
+    "/enrollments",
+    response_model=EnrollmentPublic,
+    status_code=201,
+    responses={
+        404: {"model": Problem, "description": "no such lead"},
+        409: {"model": Problem, "description": "already enrolled, or the address is suppressed"},
+    },
+)
 def start(body: EnrollmentIn, rt: Rt) -> EnrollmentPublic:
     """Enroll a stored lead in a sequence now, as its trigger event would."""
     spec = rt.catalog.sequences.get(body.sequence)
@@ -38,14 +44,21 @@ def start(body: EnrollmentIn, rt: Rt) -> EnrollmentPublic:
         why_not = enroll(session, lead, spec, versions=rt.versions, at=now, now=now)
         if why_not is not None:
             raise HTTPException(409, why_not)
-        enrollment = session.exec(select(Enrollment).where(
-            Enrollment.lead_id == lead.id, Enrollment.sequence == spec.name)).one()
+        enrollment = session.exec(
+            select(Enrollment).where(
+                Enrollment.lead_id == lead.id, Enrollment.sequence == spec.name
+            )
+        ).one()
         return EnrollmentPublic.model_validate(enrollment)
 
 
-@router.post("/enrollments/{enrollment_id}/stop", response_model=EnrollmentPublic, responses={
-    404: {"model": Problem, "description": "no such enrollment"},
-})
+@router.post(
+    "/enrollments/{enrollment_id}/stop",
+    response_model=EnrollmentPublic,
+    responses={
+        404: {"model": Problem, "description": "no such enrollment"},
+    },
+)
 def stop(enrollment_id: Annotated[int, Path(ge=1, le=MAX_ID)], rt: Rt) -> EnrollmentPublic:
     """End an enrollment now (reason `stopped`); one that already ended is returned unchanged."""
     now = rt.clock.now()

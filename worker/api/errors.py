@@ -39,15 +39,19 @@ async def http_error(_request: Request, exc: Exception) -> JSONResponse:
         reason = f"the request body could not be read: {plain(exc.detail)}"
         item = {"loc": ["body"], "msg": reason, "type": "body_unreadable"}
         return JSONResponse({"detail": [item], "message": f"body: {reason}"}, status_code=422)
-    return JSONResponse({"detail": plain(exc.detail)}, status_code=exc.status_code,
-                        headers=exc.headers)
+    return JSONResponse(
+        {"detail": plain(exc.detail)}, status_code=exc.status_code, headers=exc.headers
+    )
 
 
 async def database_unavailable(_request: Request, exc: Exception) -> JSONResponse:
     """The database did not answer (down, locked too long, pool exhausted): retry later."""
     log.warning("database unavailable: %s", str(exc).splitlines()[0])
-    return JSONResponse({"detail": "the database is unavailable; retry later"}, status_code=503,
-                        headers={"Retry-After": "5"})
+    return JSONResponse(
+        {"detail": "the database is unavailable; retry later"},
+        status_code=503,
+        headers={"Retry-After": "5"},
+    )
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -15,8 +15,9 @@ from worker.enrollment import apply_event, record_event
 from worker.runtime import Runtime
 
 log = logging.getLogger("followup.api")
-router = APIRouter(tags=["events"], dependencies=[Depends(require_api_key)],
-                   responses=AUTH_RESPONSES)
+router = APIRouter(
+    tags=["events"], dependencies=[Depends(require_api_key)], responses=AUTH_RESPONSES
+)
 
 
 @router.post("/events", status_code=202, response_model=EventAccepted)
@@ -26,8 +27,9 @@ def accept_event(event: EventBody, rt: Rt, request: Request) -> EventAccepted:
         row, created = record_event(session, event, now=rt.clock.now())
     assert row.id is not None
     if not created:
-        return EventAccepted(id=row.id, key=row.key, status="duplicate",
-                             processed=row.processed_at is not None)
+        return EventAccepted(
+            id=row.id, key=row.key, status="duplicate", processed=row.processed_at is not None
+        )
     if request.app.state.process_inline:
         processed = process_now(rt, row.id)
     else:
@@ -35,8 +37,11 @@ def accept_event(event: EventBody, rt: Rt, request: Request) -> EventAccepted:
         try:
             rt.enqueue_event(row.id)
         except Exception:  # the row is committed: the scheduler re-applies it
-            log.warning("event %s stored but not enqueued; the scheduler will apply it", row.id,
-                        exc_info=True)
+            log.warning(
+                "event %s stored but not enqueued; the scheduler will apply it",
+                row.id,
+                exc_info=True,
+            )
     return EventAccepted(id=row.id, key=row.key, status="accepted", processed=processed)
 
 
@@ -46,8 +51,9 @@ def process_now(rt: Runtime, event_id: int) -> bool:
         with transaction(rt.engine) as session:
             row = session.get(Event, event_id)
             if row is not None:
-                apply_event(session, row, catalog=rt.catalog, versions=rt.versions,
-                            now=rt.clock.now())
+                apply_event(
+                    session, row, catalog=rt.catalog, versions=rt.versions, now=rt.clock.now()
+                )
     except Exception:  # stored and unprocessed: the scheduler retries it
         log.exception("event %s stored but not applied; the scheduler will retry it", event_id)
         return False

@@ -13,8 +13,11 @@ from worker.status import redis_health
 router = APIRouter(tags=["health"])
 
 
-@router.get("/healthz", response_model=Health,
-            responses={503: {"model": Health, "description": "the database or Redis is down"}})
+@router.get(
+    "/healthz",
+    response_model=Health,
+    responses={503: {"model": Health, "description": "the database or Redis is down"}},
+)
 def healthz(rt: Rt) -> JSONResponse:
     """Liveness and readiness for a load balancer; needs no API key."""
     database = ping(rt.engine) or "ok"

@@ -27,12 +27,17 @@ from worker.enrollment import upsert_lead
 
 MAX_UPLOAD_BYTES = 50 * 1024 * 1024
 REJECTS_SHOWN = 1000
-router = APIRouter(tags=["leads"], dependencies=[Depends(require_api_key)],
-                   responses=AUTH_RESPONSES)
+router = APIRouter(
+    tags=["leads"], dependencies=[Depends(require_api_key)], responses=AUTH_RESPONSES
+)
 
 
-@router.post("/leads", response_model=LeadPublic, status_code=200,
-             responses={201: {"model": LeadPublic, "description": "created"}})
+@router.post(
+    "/leads",
+    response_model=LeadPublic,
+    status_code=200,
+    responses={201: {"model": LeadPublic, "description": "created"}},
+)
 def upsert(lead: LeadBody, rt: Rt, response: Response) -> LeadPublic:
     """Create or update a lead by email; 201 when it is new."""
     with transaction(rt.engine) as session:
@@ -42,8 +47,11 @@ def upsert(lead: LeadBody, rt: Rt, response: Response) -> LeadPublic:
     return body
 
 
-@router.get("/leads/{email}", response_model=LeadDetail,
-            responses={404: {"model": Problem, "description": "no such lead"}})
+@router.get(
+    "/leads/{email}",
+    response_model=LeadDetail,
+    responses={404: {"model": Problem, "description": "no such lead"}},
+)
 def read(email: Annotated[str, Path(max_length=320)], rt: Rt) -> LeadDetail:
     """The lead, its enrollments and every touch with its status."""
     try:
@@ -55,9 +63,11 @@ def read(email: Annotated[str, Path(max_length=320)], rt: Rt) -> LeadDetail:
         if lead is None:
             raise HTTPException(404, f"no lead with email {address!r}")
         enrollments = session.exec(
-            select(Enrollment).where(Enrollment.lead_id == lead.id).order_by(col(Enrollment.id)))
+            select(Enrollment).where(Enrollment.lead_id == lead.id).order_by(col(Enrollment.id))
+        )
         touches = session.exec(
-            select(Touch).where(Touch.lead_id == lead.id).order_by(col(Touch.id)))
+            select(Touch).where(Touch.lead_id == lead.id).order_by(col(Touch.id))
+        )
         return LeadDetail.model_validate(
             {"lead": lead, "enrollments": list(enrollments), "touches": list(touches)},
             from_attributes=True,
@@ -77,13 +87,18 @@ def import_csv(
 
     def keep(row: RejectedRow) -> None:
         if len(rejects) < REJECTS_SHOWN:
-            rejects.append(RejectedRowOut(line=row.line, email=plain(row.email),
-                                          reason=plain(row.reason)))
+            rejects.append(
+                RejectedRowOut(line=row.line, email=plain(row.email), reason=plain(row.reason))
+            )
 
     options = ImportOptions(event=event or None, sequence=sequence or None, dry_run=dry_run)
     try:
         summary = import_rows(rt, CsvSource(file.file), options, on_reject=keep)
     except CsvImportError as exc:
         raise invalid(("body", exc.field), str(exc)) from None
-    return ImportReport(**summary.as_dict(), summary=summary.text(), rejects=rejects,
-                        rejects_truncated=summary.rejected > len(rejects))
+    return ImportReport(
+        **summary.as_dict(),
+        summary=summary.text(),
+        rejects=rejects,
+        rejects_truncated=summary.rejected > len(rejects),
+    )

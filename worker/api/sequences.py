@@ -10,8 +10,9 @@ from worker.api.auth import AUTH_RESPONSES, require_api_key
 from worker.api.deps import Rt
 from worker.api.schemas import Problem, SequenceDetail, SequenceSummary
 
-router = APIRouter(tags=["sequences"], dependencies=[Depends(require_api_key)],
-                   responses=AUTH_RESPONSES)
+router = APIRouter(
+    tags=["sequences"], dependencies=[Depends(require_api_key)], responses=AUTH_RESPONSES
+)
 
 
 @router.get("/sequences", response_model=list[SequenceSummary])
@@ -19,20 +20,31 @@ def list_sequences(rt: Rt) -> list[SequenceSummary]:
     """Every loaded sequence: triggers, exits, step count, SLA and version hash."""
     return [
         SequenceSummary(
-            name=spec.name, description=spec.description, trigger=list(spec.trigger),
-            exit_on=list(spec.exit_on), steps=len(spec.steps), version=spec.version,
+            name=spec.name,
+            description=spec.description,
+            trigger=list(spec.trigger),
+            exit_on=list(spec.exit_on),
+            steps=len(spec.steps),
+            version=spec.version,
             sla=spec.sla.model_dump(mode="json") if spec.sla else None,
         )
         for spec in rt.catalog.sequences.values()
     ]
 
 
-@router.get("/sequences/{name}", response_model=SequenceDetail,
-            responses={404: {"model": Problem, "description": "no such sequence"}})
+@router.get(
+    "/sequences/{name}",
+    response_model=SequenceDetail,
+    responses={404: {"model": Problem, "description": "no such sequence"}},
+)
 def read_sequence(name: Annotated[str, Path(max_length=200)], rt: Rt) -> SequenceDetail:
     """One sequence's full definition, as new enrollments will pin it."""
     spec = rt.catalog.sequences.get(name)
     if spec is None:
         raise HTTPException(404, f"no sequence named {name!r}")
-    return SequenceDetail(name=spec.name, version=spec.version, file=rt.catalog.files[name].name,
-                          definition=spec.definition())
+    return SequenceDetail(
+        name=spec.name,
+        version=spec.version,
+        file=rt.catalog.files[name].name,
+        definition=spec.definition(),
+    )

@@ -23,8 +23,9 @@ class _Server(uvicorn.Server):
         if threading.current_thread() is not threading.main_thread():
             yield
             return
-        previous = {sig: signal.signal(sig, self.handle_exit)
-                    for sig in (signal.SIGINT, signal.SIGTERM)}
+        previous = {
+            sig: signal.signal(sig, self.handle_exit) for sig in (signal.SIGINT, signal.SIGTERM)
+        }
         try:
             yield
         finally:
@@ -35,6 +36,7 @@ class _Server(uvicorn.Server):
 def serve(rt: Runtime, *, host: str, port: int, process_inline: bool = False) -> None:
     """Block until the server stops; `process_inline` when no worker runs in this process."""
     app = create_app(rt, process_inline=process_inline)
-    config = uvicorn.Config(app, host=host, port=port, log_level="info", proxy_headers=True,
-                            server_header=False)
+    config = uvicorn.Config(
+        app, host=host, port=port, log_level="info", proxy_headers=True, server_header=False
+    )
     _Server(config).run()

@@ -13,8 +13,9 @@ from worker.api.deps import Rt
 from worker.db import reading
 from worker.tasks import open_tasks
 
-router = APIRouter(tags=["tasks"], dependencies=[Depends(require_api_key)],
-                   responses=AUTH_RESPONSES)
+router = APIRouter(
+    tags=["tasks"], dependencies=[Depends(require_api_key)], responses=AUTH_RESPONSES
+)
 
 
 class TaskPublic(BaseModel):
@@ -30,10 +31,12 @@ class TaskPublic(BaseModel):
 
 @router.get("/tasks", response_model=list[TaskPublic])
 def list_tasks(
-    rt: Rt, owner: Annotated[str | None, Query(max_length=320, description="one owner")] = None,
+    rt: Rt,
+    owner: Annotated[str | None, Query(max_length=320, description="one owner")] = None,
 ) -> list[TaskPublic]:
     """Open tasks, due first; complete one with a `task.completed` event naming its step."""
     with reading(rt.engine) as session:
-        tasks = open_tasks(session, versions=rt.versions, team=rt.catalog.team, owner=owner,
-                           now=rt.clock.now())
+        tasks = open_tasks(
+            session, versions=rt.versions, team=rt.catalog.team, owner=owner, now=rt.clock.now()
+        )
     return [TaskPublic(**vars(task)) for task in tasks]

@@ -32,8 +32,11 @@ button{{font:inherit;padding:.5rem 1.25rem;cursor:pointer}}</style></head>
 
 
 def _page(title: str, body: str, status: int = 200) -> HTMLResponse:
-    return HTMLResponse(_PAGE.format(title=escape(title), body=body), status_code=status,
-                        headers={"Cache-Control": "no-store", "X-Robots-Tag": "noindex"})
+    return HTMLResponse(
+        _PAGE.format(title=escape(title), body=body),
+        status_code=status,
+        headers={"Cache-Control": "no-store", "X-Robots-Tag": "noindex"},
+    )
 
 
 def _email(rt: Rt, token: str) -> str | None:
@@ -45,8 +48,11 @@ def _email(rt: Rt, token: str) -> str | None:
 
 
 def _not_valid() -> HTMLResponse:
-    return _page("Link not valid", "<p>This unsubscribe link is not valid. If you copied it, "
-                 "check that it is complete.</p>", status=404)
+    return _page(
+        "Link not valid",
+        "<p>This unsubscribe link is not valid. If you copied it, check that it is complete.</p>",
+        status=404,
+    )
 
 
 @router.get("/unsubscribe/{token}", response_class=HTMLResponse, responses=PAGE_RESPONSES)
@@ -55,9 +61,12 @@ def confirm_page(token: Token, rt: Rt) -> HTMLResponse:
     email = _email(rt, token)
     if email is None:
         return _not_valid()
-    return _page("Unsubscribe", f"<p>Stop follow-up emails to <strong>{escape(email)}</strong>?</p>"
-                 '<form method="post"><input type="hidden" name="List-Unsubscribe" '
-                 'value="One-Click"><button type="submit">Unsubscribe</button></form>')
+    return _page(
+        "Unsubscribe",
+        f"<p>Stop follow-up emails to <strong>{escape(email)}</strong>?</p>"
+        '<form method="post"><input type="hidden" name="List-Unsubscribe" '
+        'value="One-Click"><button type="submit">Unsubscribe</button></form>',
+    )
 
 
 @router.post("/unsubscribe/{token}", response_class=HTMLResponse, responses=PAGE_RESPONSES)
@@ -70,5 +79,7 @@ def unsubscribe(token: Token, rt: Rt) -> HTMLResponse:
     with transaction(rt.engine) as session:
         lead, _ = upsert_lead(session, LeadIn(email=email), now=now)
         suppress_lead(session, lead, reason="lead.unsubscribed", at=now, now=now)
-    return _page("Unsubscribed", f"<p><strong>{escape(email)}</strong> will get no more "
-                 "follow-up emails from us.</p>")
+    return _page(
+        "Unsubscribed",
+        f"<p><strong>{escape(email)}</strong> will get no more follow-up emails from us.</p>",
+    )

@@ -13,8 +13,9 @@ from worker.apikeys import NAME_PATTERN, ApiKeyError, create_key, list_keys, rev
 from worker.cli.common import console, err_console, fail, runtime, write
 from worker.db import reading, transaction
 
-apikey_app = typer.Typer(help="API keys for the HTTP API (Authorization: Bearer <key>).",
-                         no_args_is_help=True)
+apikey_app = typer.Typer(
+    help="API keys for the HTTP API (Authorization: Bearer <key>).", no_args_is_help=True
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -62,8 +63,9 @@ def create(name: Annotated[str, typer.Argument(help="who uses the key, e.g. crm-
     finally:
         rt.close()
     write(key)
-    err_console.print(f"[dim]API key {name!r} created; it is shown only this once[/dim]",
-                  highlight=False)
+    err_console.print(
+        f"[dim]API key {name!r} created; it is shown only this once[/dim]", highlight=False
+    )
 
 
 @apikey_app.command("revoke")
@@ -89,6 +91,9 @@ def list_command() -> None:
     rt.close()
     table = Table("name", "created (UTC)", "revoked (UTC)")
     for key in keys:
-        table.add_row(key.name, f"{key.created_at:%Y-%m-%d %H:%M}",
-                      f"{key.revoked_at:%Y-%m-%d %H:%M}" if key.revoked_at else "")
+        table.add_row(
+            key.name,
+            f"{key.created_at:%Y-%m-%d %H:%M}",
+            f"{key.revoked_at:%Y-%m-%d %H:%M}" if key.revoked_at else "",
+        )
     console.print(table)

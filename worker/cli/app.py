@@ -42,7 +42,9 @@ app.add_typer(tasks_cmd.enrollments_app, name="enrollments")
 
 def run_cli(argv: list[str]) -> int:
     """Run a command; user mistakes print one line, never a traceback."""
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     command = typer.main.get_command(app)
     try:
         result = command.main(args=argv, prog_name="followup", standalone_mode=False)
@@ -52,7 +54,9 @@ def run_cli(argv: list[str]) -> int:
     except click.exceptions.Abort:
         return 130
     except click.ClickException as exc:
-        err_console.print(f"[red]error:[/red] {exc.format_message()}", highlight=False, soft_wrap=True)
+        err_console.print(
+            f"[red]error:[/red] {exc.format_message()}", highlight=False, soft_wrap=True
+        )
         return 2
     except click.exceptions.Exit as exc:
         return int(exc.exit_code)

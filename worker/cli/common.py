@@ -52,8 +52,10 @@ def runtime(*, need_secret: bool = False, current: Settings | None = None) -> Ru
         return build_runtime(config)
     except CatalogError as exc:
         print_catalog_errors(exc)
-        fail(f"{len(exc.errors)} problem(s) in {config.sequences_dir}; nothing was started",
-             EXIT_FOUND_ERRORS)
+        fail(
+            f"{len(exc.errors)} problem(s) in {config.sequences_dir}; nothing was started",
+            EXIT_FOUND_ERRORS,
+        )
     except ValueError as exc:
         fail(str(exc))
 

@@ -28,8 +28,9 @@ from worker.compliance.report import GROUPINGS, Report, build_report
 from worker.db import reading
 from worker.settings import ConfigError
 
-app = typer.Typer(help="SLA compliance: the report, the log and the dashboard.",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="SLA compliance: the report, the log and the dashboard.", no_args_is_help=True
+)
 SINCE_HELP = "enrolled on or after (YYYY-MM-DD or ISO)"
 UNTIL_HELP = "enrolled before (YYYY-MM-DD or ISO)"
 
@@ -48,11 +49,20 @@ def report(
     rt = runtime()
     with reading(rt.engine) as session:
         if fmt == "html":
-            write(dashboard_html(session, team=rt.catalog.team, since=start, until=end,
-                                 now=rt.clock.now(), sequences=rt.catalog.sequences.values()))
+            write(
+                dashboard_html(
+                    session,
+                    team=rt.catalog.team,
+                    since=start,
+                    until=end,
+                    now=rt.clock.now(),
+                    sequences=rt.catalog.sequences.values(),
+                )
+            )
             return
-        result = build_report(session, by=by, since=start, until=end, team=rt.catalog.team,
-                              now=rt.clock.now())
+        result = build_report(
+            session, by=by, since=start, until=end, team=rt.catalog.team, now=rt.clock.now()
+        )
     if fmt == "json":
         write(report_json(result))
     elif fmt == "csv":
@@ -62,33 +72,72 @@ def report(
 
 
 def print_report(result: Report) -> None:
-    table = Table(result.by, "enrolled", "met", "breached", "late", "few", "pending", "excluded",
-                  "touches", "manual", "unworked", "rate", "median 1st", "p90 1st", "strikes",
-                  title=f"SLA compliance by {result.by}")
+    table = Table(
+        result.by,
+        "enrolled",
+        "met",
+        "breached",
+        "late",
+        "few",
+        "pending",
+        "excluded",
+        "touches",
+        "manual",
+        "unworked",
+        "rate",
+        "median 1st",
+        "p90 1st",
+        "strikes",
+        title=f"SLA compliance by {result.by}",
+    )
     for row in [*result.rows, result.total]:
         rate = "-" if row.compliance_rate is None else f"{row.compliance_rate:.1%}"
-        table.add_row(row.key, *(str(getattr(row, n)) for n in (
-            "enrolled", "met", "breached", "breached_first_touch_late", "breached_too_few_touches",
-            "pending", "excluded", "touches", "touches_manual", "unworked")),
-            rate, duration(row.median_first_touch_seconds), duration(row.p90_first_touch_seconds),
+        table.add_row(
+            row.key,
+            *(
+                str(getattr(row, n))
+                for n in (
+                    "enrolled",
+                    "met",
+                    "breached",
+                    "breached_first_touch_late",
+                    "breached_too_few_touches",
+                    "pending",
+                    "excluded",
+                    "touches",
+                    "touches_manual",
+                    "unworked",
+                )
+            ),
+            rate,
+            duration(row.median_first_touch_seconds),
+            duration(row.p90_first_touch_seconds),
             "-" if row.strikes is None else str(row.strikes),
-            style="bold" if row is result.total else None)
+            style="bold" if row is result.total else None,
+        )
     console.print(table)
     if result.revenue_at_risk is not None:
         console.print(f"revenue at risk from unworked leads: {result.revenue_at_risk:,.2f}")
     _print_marketing(result)
     for owner in result.strike_list:
         leads = ", ".join(f"{lead.email} ({lead.reason})" for lead in owner.leads)
-        console.print(f"[red]{owner.owner}: {owner.strikes} strike(s)[/red] from {owner.breaches} "
-                      f"breaches: {leads}", highlight=False, soft_wrap=True)
+        console.print(
+            f"[red]{owner.owner}: {owner.strikes} strike(s)[/red] from {owner.breaches} "
+            f"breaches: {leads}",
+            highlight=False,
+            soft_wrap=True,
+        )
 
 
 def _print_marketing(result: Report) -> None:
     side = result.marketing
     if side is None or side.leads_needed is None:
         return
-    console.print(f"marketing: {side.leads_delivered} leads delivered of {side.leads_needed:,.1f} "
-                  f"needed over {side.days:,.1f} days: {side.status}", highlight=False)
+    console.print(
+        f"marketing: {side.leads_delivered} leads delivered of {side.leads_needed:,.1f} "
+        f"needed over {side.days:,.1f} days: {side.status}",
+        highlight=False,
+    )
 
 
 @app.command("log")
@@ -108,8 +157,14 @@ def log(
     if kind is not None:
         choice(kind, tuple(k.value for k in ComplianceKind), "--kind")
     rt = runtime()
-    where = LogFilter(email=email, owner=owner, sequence=sequence, kind=kind,
-                      since=parse_when(since, "--since"), until=parse_when(until, "--until"))
+    where = LogFilter(
+        email=email,
+        owner=owner,
+        sequence=sequence,
+        kind=kind,
+        since=parse_when(since, "--since"),
+        until=parse_when(until, "--until"),
+    )
     with reading(rt.engine) as session:
         entries = query_log(session, where)
     if fmt == "jsonl":
@@ -120,15 +175,23 @@ def log(
     else:
         table = Table("at (UTC)", "kind", "lead", "owner", "sequence", "step", "detail")
         for e in entries:
-            table.add_row(e.at.strftime("%Y-%m-%d %H:%M:%S"), str(e.kind), e.lead, e.owner or "",
-                          e.sequence or "", e.step or "", e.detail or "")
+            table.add_row(
+                e.at.strftime("%Y-%m-%d %H:%M:%S"),
+                str(e.kind),
+                e.lead,
+                e.owner or "",
+                e.sequence or "",
+                e.step or "",
+                e.detail or "",
+            )
         console.print(table)
 
 
 @app.command("link")
 def link(
-    days: Annotated[int, typer.Option(min=1, max=MAX_DAYS, help="how long the link works")]
-    = DEFAULT_DAYS,
+    days: Annotated[
+        int, typer.Option(min=1, max=MAX_DAYS, help="how long the link works")
+    ] = DEFAULT_DAYS,
 ) -> None:
     """A signed read-only link to the dashboard page (GET /compliance), valid for --days."""
     config = settings()
@@ -147,12 +210,19 @@ def audit(
     """Recompute the report from the append-only log alone; exit 1 where it differs."""
     rt = runtime()
     with reading(rt.engine) as session:
-        differences = audit_log(session, groupings=GROUPINGS, since=parse_when(since, "--since"),
-                                until=parse_when(until, "--until"), team=rt.catalog.team,
-                                now=rt.clock.now())
+        differences = audit_log(
+            session,
+            groupings=GROUPINGS,
+            since=parse_when(since, "--since"),
+            until=parse_when(until, "--until"),
+            team=rt.catalog.team,
+            now=rt.clock.now(),
+        )
     for line in differences:
         err_console.print(f"[red]differs[/red] {line}", highlight=False, soft_wrap=True)
     if differences:
         fail(f"{len(differences)} figure(s) in the report differ from the log", EXIT_FOUND_ERRORS)
-    console.print(f"ok: the report recomputed from the log equals the tables "
-                  f"(by {', '.join(GROUPINGS)})", highlight=False)
+    console.print(
+        f"ok: the report recomputed from the log equals the tables (by {', '.join(GROUPINGS)})",
+        highlight=False,
+    )

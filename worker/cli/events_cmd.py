@@ -21,7 +21,9 @@ LEAD_COLUMNS = ("first_name", "last_name", "company", "owner", "timezone")
 def send(
     event_type: Annotated[str, typer.Argument(metavar="TYPE", help="e.g. lead.mql, email.replied")],
     email: Annotated[str, typer.Option(help="the lead's email address")],
-    field: Annotated[list[str] | None, typer.Option(help="k=v: a lead column or custom field")] = None,
+    field: Annotated[
+        list[str] | None, typer.Option(help="k=v: a lead column or custom field")
+    ] = None,
     event_id: Annotated[str | None, typer.Option("--id", help="idempotency key")] = None,
     step: Annotated[str | None, typer.Option(help="task.completed: the step id")] = None,
     sequence: Annotated[str | None, typer.Option(help="task.completed: the sequence")] = None,
@@ -37,11 +39,17 @@ def send(
             fail(f"--field {item!r}: use key=value")
         (lead if key.strip() in LEAD_COLUMNS else custom)[key.strip()] = value
     try:
-        event = EventIn.model_validate({
-            "type": event_type, "lead": {**lead, "fields": custom}, "id": event_id, "step": step,
-            "sequence": sequence, "detail": detail,
-            "occurred_at": parse_when(occurred_at, "--occurred-at"),
-        })
+        event = EventIn.model_validate(
+            {
+                "type": event_type,
+                "lead": {**lead, "fields": custom},
+                "id": event_id,
+                "step": step,
+                "sequence": sequence,
+                "detail": detail,
+                "occurred_at": parse_when(occurred_at, "--occurred-at"),
+            }
+        )
     except ValidationError as exc:
         fail(one_line(exc))
     rt = runtime()
@@ -50,7 +58,9 @@ def send(
         row, created = record_event(session, event, now=now)
         outcome = apply_event(session, row, catalog=rt.catalog, versions=rt.versions, now=now)
     if not created or outcome.duplicate:
-        console.print(f"duplicate: event {event_id!r} was already received; nothing done", highlight=False)
+        console.print(
+            f"duplicate: event {event_id!r} was already received; nothing done", highlight=False
+        )
         return
     parts = [f"event {event.type} for {event.lead.email} recorded"]
     if outcome.enrolled:

@@ -45,29 +45,42 @@ def import_command(
                     write_reject(row, source.header)
 
             with _progress(source.size) as on_progress:
-                summary = import_rows(rt, source, options, on_reject=on_reject,
-                                      on_progress=on_progress)
+                summary = import_rows(
+                    rt, source, options, on_reject=on_reject, on_progress=on_progress
+                )
     except CsvImportError as exc:
         fail(f"{file}: {exc}" if exc.field == "file" else f"--{exc.field}: {exc}")
     finally:
         rt.close()
     _print_rejects(file, shown, summary.rejected, rejects)
-    console.print(f"{file}: {summary.text()} in {time.monotonic() - started:.1f}s",
-                  highlight=False, markup=False, soft_wrap=True)
+    console.print(
+        f"{file}: {summary.text()} in {time.monotonic() - started:.1f}s",
+        highlight=False,
+        markup=False,
+        soft_wrap=True,
+    )
     if event and not rt.catalog.triggered_by(event):
-        err_console.print(f"note: no sequence triggers on {event!r}: the events were recorded "
-                          "and carried out, and nobody was enrolled", highlight=False)
+        err_console.print(
+            f"note: no sequence triggers on {event!r}: the events were recorded "
+            "and carried out, and nobody was enrolled",
+            highlight=False,
+        )
 
 
 def _print_rejects(file: Path, shown: list[RejectedRow], total: int, path: Path | None) -> None:
     """The first rejected rows as `file:line: reason`, then how many more and where they are."""
     for row in shown:
-        err_console.print(f"{file}:{row.line}: rejected: {row.reason}", highlight=False,
-                          markup=False, soft_wrap=True)
+        err_console.print(
+            f"{file}:{row.line}: rejected: {row.reason}",
+            highlight=False,
+            markup=False,
+            soft_wrap=True,
+        )
     if total > len(shown):
         more = f"; all of them in {path}" if path else " (use --rejects FILE for all of them)"
-        err_console.print(f"... and {total - len(shown)} more rejected rows{more}",
-                          highlight=False, markup=False)
+        err_console.print(
+            f"... and {total - len(shown)} more rejected rows{more}", highlight=False, markup=False
+        )
 
 
 @contextmanager
@@ -108,8 +121,14 @@ def _progress(total: int | None) -> nullcontext[None] | _ProgressBar:
 
 class _ProgressBar:
     def __init__(self, total: int | None) -> None:
-        self._bar = Progress(TextColumn("importing"), BarColumn(), DownloadColumn(),
-                             TimeRemainingColumn(), console=console, transient=True)
+        self._bar = Progress(
+            TextColumn("importing"),
+            BarColumn(),
+            DownloadColumn(),
+            TimeRemainingColumn(),
+            console=console,
+            transient=True,
+        )
         self._task = self._bar.add_task("import", total=total)
 
     def __enter__(self) -> Callable[[int], None]:

@@ -47,7 +47,9 @@ def _verbose() -> None:
 
 
 def demo(
-    folder: Annotated[Path, typer.Option(help="where the demo database and outbox go")] = Path(".demo"),
+    folder: Annotated[Path, typer.Option(help="where the demo database and outbox go")] = Path(
+        ".demo"
+    ),
 ) -> None:
     """Two simulated weeks on the sample sequences, templates and leads, then the report."""
     from worker.cli.compliance_cmd import print_report
@@ -60,24 +62,33 @@ def demo(
         fail(f"{leads} not found: run the demo from the repository folder")
     rt, clock, broker = prepare(base, folder)
     steps = scenario(leads, DEMO_START)
-    console.print(f"[bold]followup demo[/bold]: {len(steps)} lead events over "
-                  f"{DEMO_DAYS} simulated days from {DEMO_START:%a %Y-%m-%d %H:%M} UTC "
-                  f"(SQLite {folder}/followup.db, embedded broker, outbox {folder}/outbox)")
+    console.print(
+        f"[bold]followup demo[/bold]: {len(steps)} lead events over "
+        f"{DEMO_DAYS} simulated days from {DEMO_START:%a %Y-%m-%d %H:%M} UTC "
+        f"(SQLite {folder}/followup.db, embedded broker, outbox {folder}/outbox)"
+    )
     last = {"sent": 0}
 
     def on_day(day: date) -> None:
         sent = counts_by_status(rt).get("sent", 0)
-        console.print(f"  {day:%a %d %b}  sent {sent - last['sent']:>3}  (total {sent})", highlight=False)
+        console.print(
+            f"  {day:%a %d %b}  sent {sent - last['sent']:>3}  (total {sent})", highlight=False
+        )
         last["sent"] = sent
 
     simulate(rt, clock, broker, steps, DEMO_START + timedelta(days=DEMO_DAYS), on_day=on_day)
     with reading(rt.engine) as session:
         report = build_report(session, by="owner", team=rt.catalog.team, now=rt.clock.now())
     counts = counts_by_status(rt)
-    console.print("touches: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())), highlight=False)
+    console.print(
+        "touches: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())), highlight=False
+    )
     print_report(report)
-    console.print(f"emails written to {folder}/outbox; try `FOLLOWUP_DATABASE_URL=sqlite:///"
-                  f"{folder}/followup.db followup compliance log`", highlight=False)
+    console.print(
+        f"emails written to {folder}/outbox; try `FOLLOWUP_DATABASE_URL=sqlite:///"
+        f"{folder}/followup.db followup compliance log`",
+        highlight=False,
+    )
     rt.close()
 
 
@@ -87,7 +98,7 @@ def run(
     no_api: Annotated[bool, typer.Option("--no-api", help="scheduler and workers only")] = False,
     threads: Annotated[int, typer.Option(help="worker threads")] = 8,
 ) -> None:
-    """Everything in one process: API, scheduler and workers (embedded broker, or Redis when set)."""
+    """Everything in one process: API, scheduler and workers (embedded broker, or Redis)."""
     _verbose()
     rt = runtime(need_secret=True)
     broker = make_broker(rt.settings)
@@ -119,8 +130,10 @@ def scheduler() -> None:
     broker = make_broker(rt.settings)
     declare_actors(broker, rt)
     if not rt.settings.redis_url:
-        log.warning("FOLLOWUP_REDIS_URL is unset: enqueued touches stay in this process "
-                    "(use `followup run` for a single process)")
+        log.warning(
+            "FOLLOWUP_REDIS_URL is unset: enqueued touches stay in this process "
+            "(use `followup run` for a single process)"
+        )
     run_scheduler(rt, _stop_on_signals())
     rt.close()
 
@@ -132,15 +145,19 @@ def worker(
     """dramatiq worker processes that render and send; needs FOLLOWUP_REDIS_URL."""
     config = settings()
     if not config.redis_url:
-        fail("`followup worker` needs FOLLOWUP_REDIS_URL (redis://host:port/db); "
-             "without Redis use `followup run`, which runs workers in-process")
+        fail(
+            "`followup worker` needs FOLLOWUP_REDIS_URL (redis://host:port/db); "
+            "without Redis use `followup run`, which runs workers in-process"
+        )
     runtime(need_secret=True, current=config).close()  # check everything before forking
     if processes == 1:
         serve_worker(config, threads)
         return
     context = multiprocessing.get_context("spawn")
-    children = [context.Process(target=serve_worker, args=(config, threads), name=f"worker-{i}")
-                for i in range(processes)]
+    children = [
+        context.Process(target=serve_worker, args=(config, threads), name=f"worker-{i}")
+        for i in range(processes)
+    ]
     for child in children:
         child.start()
     stop = _stop_on_signals()
@@ -154,7 +171,9 @@ def worker(
 
 def serve_worker(config: Settings, threads: int) -> None:
     """One worker process: its own runtime, broker connection and dramatiq threads."""
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     _verbose()
     from worker.runtime import build_runtime
 

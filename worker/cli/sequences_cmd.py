@@ -40,11 +40,14 @@ def _catalog():  # type: ignore[no-untyped-def]  # returns (settings, renderer, 
 
 @app.command("check")
 def check() -> None:
-    """Validate every sequence, team.yaml and template (rendered on sample data); exit 1 on errors."""
+    """Validate every sequence, team.yaml and template (rendered on sample data); 1 on errors."""
     config, _, catalog = _catalog()
     steps = sum(len(s.steps) for s in catalog.sequences.values())
-    console.print(f"ok: {len(catalog.sequences)} sequence(s), {steps} step(s), "
-                  f"{len(catalog.team.owners)} owner(s) in {config.sequences_dir}", highlight=False)
+    console.print(
+        f"ok: {len(catalog.sequences)} sequence(s), {steps} step(s), "
+        f"{len(catalog.team.owners)} owner(s) in {config.sequences_dir}",
+        highlight=False,
+    )
 
 
 @app.command("list")
@@ -54,14 +57,26 @@ def list_sequences() -> None:
     table = Table("name", "trigger", "exit on", "steps", "sla", "version")
     for spec in catalog.sequences.values():
         sla = spec.sla
-        sla_text = "" if sla is None else " / ".join(
-            part for part in (
-                f"first {sla.first_touch_within}" if sla.first_touch_within else "",
-                f"{sla.min_touches} in {sla.within}" if sla.min_touches else "",
-            ) if part
+        sla_text = (
+            ""
+            if sla is None
+            else " / ".join(
+                part
+                for part in (
+                    f"first {sla.first_touch_within}" if sla.first_touch_within else "",
+                    f"{sla.min_touches} in {sla.within}" if sla.min_touches else "",
+                )
+                if part
+            )
         )
-        table.add_row(spec.name, ", ".join(spec.trigger), ", ".join(spec.exit_on),
-                      str(len(spec.steps)), sla_text, spec.version[:12])
+        table.add_row(
+            spec.name,
+            ", ".join(spec.trigger),
+            ", ".join(spec.exit_on),
+            str(len(spec.steps)),
+            sla_text,
+            spec.version[:12],
+        )
     console.print(table)
 
 
@@ -84,8 +99,15 @@ def preview(
             fail(f"no lead with email {email!r}")
         lead = row.template_context()
     when = parse_when(start, "--start") or SystemClock().now()
-    table = Table("step", "kind", "local time", "UTC", "subject", title=f"{name} for {lead['email']}")
+    table = Table(
+        "step", "kind", "local time", "UTC", "subject", title=f"{name} for {lead['email']}"
+    )
     for item in preview_timeline(spec, lead=lead, start=when, renderer=renderer, team=catalog.team):
-        table.add_row(item.step, item.kind, item.due_local.strftime("%a %Y-%m-%d %H:%M %Z"),
-                      item.due_utc.strftime("%Y-%m-%d %H:%M"), item.subject)
+        table.add_row(
+            item.step,
+            item.kind,
+            item.due_local.strftime("%a %Y-%m-%d %H:%M %Z"),
+            item.due_utc.strftime("%Y-%m-%d %H:%M"),
+            item.subject,
+        )
     console.print(table)

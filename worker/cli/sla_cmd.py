@@ -59,18 +59,22 @@ def _merged_plan(catalog: Catalog, overrides: dict[str, Any]) -> SlaPlan:
 def plan(
     revenue_goal: Annotated[float | None, typer.Option(help="revenue goal per period")] = None,
     period: Annotated[str | None, typer.Option(help="month|quarter")] = None,
-    marketing_share: Annotated[float | None, typer.Option(help="share from marketing, 0-1")]
-    = None,
+    marketing_share: Annotated[float | None, typer.Option(help="share from marketing, 0-1")] = None,
     average_deal_size: Annotated[float | None, typer.Option(help="revenue per customer")] = None,
-    close_rate: Annotated[float | None, typer.Option(help="leads that become customers, 0-1")]
-    = None,
+    close_rate: Annotated[
+        float | None, typer.Option(help="leads that become customers, 0-1")
+    ] = None,
     reps: Annotated[int | None, typer.Option(help="sales reps working the leads")] = None,
-    attempts_per_lead: Annotated[int | None, typer.Option(
-        help="follow-up attempts per lead (default: the sequences' min_touches)")] = None,
-    minutes_per_attempt: Annotated[float | None, typer.Option(help="rep minutes per attempt")]
-    = None,
-    selling_hours_per_rep: Annotated[float | None, typer.Option(
-        help="selling hours each rep has per period")] = None,
+    attempts_per_lead: Annotated[
+        int | None,
+        typer.Option(help="follow-up attempts per lead (default: the sequences' min_touches)"),
+    ] = None,
+    minutes_per_attempt: Annotated[
+        float | None, typer.Option(help="rep minutes per attempt")
+    ] = None,
+    selling_hours_per_rep: Annotated[
+        float | None, typer.Option(help="selling hours each rep has per period")
+    ] = None,
     fmt: Annotated[str, typer.Option("--format", help="table|json")] = "table",
 ) -> None:
     """Leads marketing must deliver per period and week, and whether reps can work them all."""
@@ -78,12 +82,20 @@ def plan(
     if period is not None:
         choice(period, ("month", "quarter"), "--period")
     catalog = _catalog()
-    merged = _merged_plan(catalog, {
-        "revenue_goal": revenue_goal, "period": period, "marketing_share": marketing_share,
-        "average_deal_size": average_deal_size, "close_rate": close_rate, "reps": reps,
-        "attempts_per_lead": attempts_per_lead, "minutes_per_attempt": minutes_per_attempt,
-        "selling_hours_per_rep": selling_hours_per_rep,
-    })
+    merged = _merged_plan(
+        catalog,
+        {
+            "revenue_goal": revenue_goal,
+            "period": period,
+            "marketing_share": marketing_share,
+            "average_deal_size": average_deal_size,
+            "close_rate": close_rate,
+            "reps": reps,
+            "attempts_per_lead": attempts_per_lead,
+            "minutes_per_attempt": minutes_per_attempt,
+            "selling_hours_per_rep": selling_hours_per_rep,
+        },
+    )
     result = plan_sla(merged, promised_attempts=promised_attempts(catalog.sequences.values()))
     if fmt == "json":
         write(json.dumps(result.as_dict(), indent=2))
@@ -95,38 +107,56 @@ def print_plan(result: PlanResult) -> None:
     t = result.target
     table = Table("marketing SLA", f"per {t.period}", "per week", title="Marketing SLA")
     table.add_row("revenue goal", f"{t.revenue_goal:,.0f}", "")
-    table.add_row(f"from marketing ({t.marketing_share:.0%})",
-                  f"{t.marketing_revenue_goal:,.0f}", "")
-    table.add_row(f"customers at {t.average_deal_size:,.0f} per deal",
-                  f"{t.customers_needed:,}", "")
-    table.add_row(f"leads needed at {t.close_rate:.1%} close rate", f"{t.leads_needed:,}",
-                  f"{t.leads_per_week:,.1f}")
+    table.add_row(
+        f"from marketing ({t.marketing_share:.0%})", f"{t.marketing_revenue_goal:,.0f}", ""
+    )
+    table.add_row(
+        f"customers at {t.average_deal_size:,.0f} per deal", f"{t.customers_needed:,}", ""
+    )
+    table.add_row(
+        f"leads needed at {t.close_rate:.1%} close rate",
+        f"{t.leads_needed:,}",
+        f"{t.leads_per_week:,.1f}",
+    )
     console.print(table)
     check = result.capacity
     if check is None:
-        console.print(f"capacity check skipped: needs {', '.join(result.missing)}",
-                      highlight=False)
+        console.print(f"capacity check skipped: needs {', '.join(result.missing)}", highlight=False)
         return
     capacity = Table("sales capacity", f"per {t.period}", "per week", title="Sales capacity")
     weeks = check.hours_needed_per_rep / check.hours_needed_per_rep_per_week
     capacity.add_row("reps", str(check.reps), "")
-    capacity.add_row("leads per rep", f"{check.leads_per_rep:,.1f}",
-                     f"{check.leads_per_rep / weeks:,.1f}")
-    capacity.add_row(f"attempts per rep ({check.attempts_per_lead} per lead)",
-                     f"{check.attempts_per_rep:,.0f}", f"{check.attempts_per_rep / weeks:,.1f}")
-    capacity.add_row(f"hours per rep ({check.minutes_per_attempt:g} min per attempt)",
-                     f"{check.hours_needed_per_rep:,.1f}",
-                     f"{check.hours_needed_per_rep_per_week:,.1f}")
+    capacity.add_row(
+        "leads per rep", f"{check.leads_per_rep:,.1f}", f"{check.leads_per_rep / weeks:,.1f}"
+    )
+    capacity.add_row(
+        f"attempts per rep ({check.attempts_per_lead} per lead)",
+        f"{check.attempts_per_rep:,.0f}",
+        f"{check.attempts_per_rep / weeks:,.1f}",
+    )
+    capacity.add_row(
+        f"hours per rep ({check.minutes_per_attempt:g} min per attempt)",
+        f"{check.hours_needed_per_rep:,.1f}",
+        f"{check.hours_needed_per_rep_per_week:,.1f}",
+    )
     if check.selling_hours_per_rep is not None:
-        capacity.add_row("selling hours per rep", f"{check.selling_hours_per_rep:,.1f}",
-                         f"{check.selling_hours_per_rep / weeks:,.1f}")
+        capacity.add_row(
+            "selling hours per rep",
+            f"{check.selling_hours_per_rep:,.1f}",
+            f"{check.selling_hours_per_rep / weeks:,.1f}",
+        )
     console.print(capacity)
     if result.warning:
-        console.print(f"[bold red]warning:[/bold red] {result.warning}", highlight=False,
-                      soft_wrap=True)
+        console.print(
+            f"[bold red]warning:[/bold red] {result.warning}", highlight=False, soft_wrap=True
+        )
     elif check.fits:
-        console.print(f"[green]fits:[/green] reps use {check.utilisation:.0%} of their selling "
-                      f"hours on follow-ups", highlight=False)
+        console.print(
+            f"[green]fits:[/green] reps use {check.utilisation:.0%} of their selling "
+            f"hours on follow-ups",
+            highlight=False,
+        )
     else:
-        console.print("add selling_hours_per_rep to check the follow-ups fit the reps' time",
-                      highlight=False)
+        console.print(
+            "add selling_hours_per_rep to check the follow-ups fit the reps' time", highlight=False
+        )

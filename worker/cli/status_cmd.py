@@ -29,16 +29,28 @@ def status(fmt: Annotated[str, typer.Option("--format", help="table|json")] = "t
         table.add_row(name, str(count))
     console.print(table)
     lag = result.scheduler_lag_seconds
-    console.print(f"due backlog: {result.due_backlog}   scheduler lag: "
-                  f"{'-' if lag is None else f'{lag:.0f}s'}", highlight=False)
-    console.print("enrollments: " + ", ".join(f"{k} {v}" for k, v in sorted(result.enrollments.items())),
-                  highlight=False)
+    console.print(
+        f"due backlog: {result.due_backlog}   scheduler lag: "
+        f"{'-' if lag is None else f'{lag:.0f}s'}",
+        highlight=False,
+    )
+    console.print(
+        "enrollments: " + ", ".join(f"{k} {v}" for k, v in sorted(result.enrollments.items())),
+        highlight=False,
+    )
     for name, count in result.orphaned_sequences.items():
-        console.print(f"[yellow]sequence {name!r} is no longer in the folder; {count} enrollment(s) "
-                      f"still run its pinned version[/yellow]", highlight=False)
+        console.print(
+            f"[yellow]sequence {name!r} is no longer in the folder; {count} enrollment(s) "
+            f"still run its pinned version[/yellow]",
+            highlight=False,
+        )
     if result.queue_depth is not None:
-        console.print(f"queue depth: {result.queue_depth}   dead letters: {result.dead_letters}",
-                      highlight=False)
+        console.print(
+            f"queue depth: {result.queue_depth}   dead letters: {result.dead_letters}",
+            highlight=False,
+        )
     for service, state in result.services.items():
-        colour = "green" if state == "ok" else "yellow" if state.startswith("not configured") else "red"
+        colour = (
+            "green" if state == "ok" else "yellow" if state.startswith("not configured") else "red"
+        )
         console.print(f"{service}: [{colour}]{state}[/{colour}]", highlight=False)

@@ -25,13 +25,20 @@ def list_tasks(owner: OwnerOption = None) -> None:
     """Open manual tasks, due first; complete one with `events send task.completed --step ID`."""
     rt = runtime()
     with reading(rt.engine) as session:
-        tasks = open_tasks(session, versions=rt.versions, team=rt.catalog.team, owner=owner,
-                           now=rt.clock.now())
+        tasks = open_tasks(
+            session, versions=rt.versions, team=rt.catalog.team, owner=owner, now=rt.clock.now()
+        )
     table = Table("due (UTC)", "owner", "lead", "sequence", "step", "task", "skipped after")
     for task in tasks:
-        table.add_row(f"{task.due_at:%Y-%m-%d %H:%M}", task.owner or "", task.lead, task.sequence,
-                      task.step, task.text,
-                      f"{task.expires_at:%Y-%m-%d %H:%M}" if task.expires_at else "")
+        table.add_row(
+            f"{task.due_at:%Y-%m-%d %H:%M}",
+            task.owner or "",
+            task.lead,
+            task.sequence,
+            task.step,
+            task.text,
+            f"{task.expires_at:%Y-%m-%d %H:%M}" if task.expires_at else "",
+        )
     console.print(table)
     console.print(f"{len(tasks)} open task(s)", highlight=False)
 
@@ -44,8 +51,9 @@ def _selection(email: str | None, owner: str | None, sequence: str | None) -> Se
 
 
 @enrollments_app.command("pause")
-def pause_command(email: EmailOption = None, owner: OwnerOption = None,
-                  sequence: SequenceOption = None) -> None:
+def pause_command(
+    email: EmailOption = None, owner: OwnerOption = None, sequence: SequenceOption = None
+) -> None:
     """Hold the touches of matching active enrollments (their schedule is kept)."""
     selection = _selection(email, owner, sequence)
     rt = runtime()
@@ -55,8 +63,9 @@ def pause_command(email: EmailOption = None, owner: OwnerOption = None,
 
 
 @enrollments_app.command("resume")
-def resume_command(email: EmailOption = None, owner: OwnerOption = None,
-                   sequence: SequenceOption = None) -> None:
+def resume_command(
+    email: EmailOption = None, owner: OwnerOption = None, sequence: SequenceOption = None
+) -> None:
     """Resume paused enrollments: each touch keeps its remaining wait, then its next window."""
     selection = _selection(email, owner, sequence)
     rt = runtime()

@@ -15,8 +15,12 @@ from worker.compliance.grouping import NO_OWNER, period_key
 
 # (label, upper bound in seconds); the last bucket is open-ended
 FIRST_TOUCH_BUCKETS: tuple[tuple[str, int | None], ...] = (
-    ("< 5 min", 5 * 60), ("5-15 min", 15 * 60), ("15-60 min", 60 * 60), ("1-4 h", 4 * 3600),
-    ("4-24 h", 24 * 3600), ("> 1 day", None),
+    ("< 5 min", 5 * 60),
+    ("5-15 min", 15 * 60),
+    ("15-60 min", 60 * 60),
+    ("1-4 h", 4 * 3600),
+    ("4-24 h", 24 * 3600),
+    ("> 1 day", None),
 )
 NOT_TOUCHED = "not touched"
 BREACHES_SHOWN = 50
@@ -57,9 +61,15 @@ def weekly_trend(session: Session, dialect: str, where: list[Any]) -> list[Trend
     week = period_key(col(Enrollment.enrolled_at), "week", dialect).label("week")
     status = col(Enrollment.sla_status)
     rows = session.execute(
-        select(week, func.count(), _count_if(status == SlaStatus.MET),
-               _count_if(status == SlaStatus.BREACHED))
-        .where(*where).group_by(week).order_by(week)
+        select(
+            week,
+            func.count(),
+            _count_if(status == SlaStatus.MET),
+            _count_if(status == SlaStatus.BREACHED),
+        )
+        .where(*where)
+        .group_by(week)
+        .order_by(week)
     ).all()
     return [TrendPoint(str(w), int(n), int(m), int(b)) for w, n, m, b in rows]
 
@@ -70,9 +80,9 @@ def first_touch_distribution(session: Session, where: list[Any]) -> list[tuple[s
     whens: list[tuple[Any, str]] = [(seconds.is_(None), NOT_TOUCHED)]
     whens += [(seconds < bound, label) for label, bound in FIRST_TOUCH_BUCKETS if bound]
     bucket = case(*whens, else_=FIRST_TOUCH_BUCKETS[-1][0]).label("bucket")
-    counts = dict(session.execute(
-        select(bucket, func.count()).where(*where).group_by(bucket)
-    ).all())
+    counts = dict(
+        session.execute(select(bucket, func.count()).where(*where).group_by(bucket)).all()
+    )
     labels = [label for label, _ in FIRST_TOUCH_BUCKETS] + [NOT_TOUCHED]
     return [(label, int(counts.get(label, 0))) for label in labels]
 
@@ -82,18 +92,39 @@ def recent_breaches(
 ) -> list[Breach]:
     """The latest breaches with their leads, so a manager can open the right conversation."""
     rows = session.execute(
-        select(*(col(c) for c in (
-            Lead.email, Lead.first_name, Lead.last_name, Lead.company, Enrollment.owner,
-            Enrollment.sequence, Enrollment.sla_reason, Enrollment.enrolled_at,
-            Enrollment.sla_decided_at, Enrollment.touches_completed)))
+        select(
+            *(
+                col(c)
+                for c in (
+                    Lead.email,
+                    Lead.first_name,
+                    Lead.last_name,
+                    Lead.company,
+                    Enrollment.owner,
+                    Enrollment.sequence,
+                    Enrollment.sla_reason,
+                    Enrollment.enrolled_at,
+                    Enrollment.sla_decided_at,
+                    Enrollment.touches_completed,
+                )
+            )
+        )
         .join(Lead, col(Lead.id) == Enrollment.lead_id)
         .where(col(Enrollment.sla_status) == SlaStatus.BREACHED, *where)
         .order_by(col(Enrollment.sla_decided_at).desc(), col(Enrollment.id).desc())
         .limit(limit)
     ).all()
     return [
-        Breach(email=r[0], name=" ".join(p for p in (r[1], r[2]) if p), company=r[3],
-               owner=r[4] or NO_OWNER, sequence=r[5], reason=r[6], enrolled_at=r[7],
-               decided_at=r[8], touches=r[9])
+        Breach(
+            email=r[0],
+            name=" ".join(p for p in (r[1], r[2]) if p),
+            company=r[3],
+            owner=r[4] or NO_OWNER,
+            sequence=r[5],
+            reason=r[6],
+            enrolled_at=r[7],
+            decided_at=r[8],
+            touches=r[9],
+        )
         for r in rows
     ]

@@ -45,8 +45,13 @@ def promised_attempts(sequences: Iterable[SequenceSpec]) -> int | None:
 
 
 def collect_dashboard(
-    session: Session, *, team: TeamSpec, since: datetime | None, until: datetime | None,
-    now: datetime, sequences: Iterable[SequenceSpec] = (),
+    session: Session,
+    *,
+    team: TeamSpec,
+    since: datetime | None,
+    until: datetime | None,
+    now: datetime,
+    sequences: Iterable[SequenceSpec] = (),
 ) -> Dashboard:
     """Every figure on the page, each from one SQL aggregate."""
     dialect = session.get_bind().dialect.name
@@ -57,8 +62,9 @@ def collect_dashboard(
         generated_at=now,
         owners=build_report(session, by="owner", team=team, **window),
         # the sequence table shows no strikes: skip working them out a second time
-        sequences=build_report(session, by="sequence", team=team.model_copy(
-            update={"strikes": None}), **window),
+        sequences=build_report(
+            session, by="sequence", team=team.model_copy(update={"strikes": None}), **window
+        ),
         trend=weekly_trend(session, dialect, where),
         distribution=first_touch_distribution(session, where),
         breaches=recent_breaches(session, where),
@@ -86,9 +92,14 @@ def histogram_bars(distribution: list[tuple[str, int]]) -> list[dict[str, Any]]:
     slot = (CHART_WIDTH - 48) / max(len(distribution), 1)
     plot = CHART_HEIGHT - 48
     return [
-        {"label": label, "count": n, "x": round(32 + slot * i + slot * 0.15, 1),
-         "width": round(slot * 0.7, 1), "height": round(plot * n / tallest, 1),
-         "y": round(16 + plot - plot * n / tallest, 1)}
+        {
+            "label": label,
+            "count": n,
+            "x": round(32 + slot * i + slot * 0.15, 1),
+            "width": round(slot * 0.7, 1),
+            "height": round(plot * n / tallest, 1),
+            "y": round(16 + plot - plot * n / tallest, 1),
+        }
         for i, (label, n) in enumerate(distribution)
     ]
 
@@ -109,11 +120,21 @@ def duration(seconds: int | None) -> str:
 
 def _environment() -> Environment:
     environment = Environment(
-        loader=PackageLoader("worker.compliance", "templates"), autoescape=True,
-        undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True,
+        loader=PackageLoader("worker.compliance", "templates"),
+        autoescape=True,
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
     )
-    environment.filters.update({"duration": duration, "percent": _percent, "money": _money,
-                                "number": _number, "when": _when})
+    environment.filters.update(
+        {
+            "duration": duration,
+            "percent": _percent,
+            "money": _money,
+            "number": _number,
+            "when": _when,
+        }
+    )
     return environment
 
 
@@ -136,8 +157,11 @@ def _when(value: datetime | None) -> str:
 def render_dashboard(dashboard: Dashboard) -> str:
     template = _environment().get_template("dashboard.html.j2")
     return template.render(
-        d=dashboard, width=CHART_WIDTH, height=CHART_HEIGHT,
-        trend=trend_points(dashboard.trend), bars=histogram_bars(dashboard.distribution),
+        d=dashboard,
+        width=CHART_WIDTH,
+        height=CHART_HEIGHT,
+        trend=trend_points(dashboard.trend),
+        bars=histogram_bars(dashboard.distribution),
     )
 
 

@@ -14,7 +14,15 @@ from worker.compliance.report import Report, ReportRow
 
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 LOG_COLUMNS = (
-    "at", "kind", "lead", "owner", "sequence", "step", "detail", "enrollment_id", "touch_id",
+    "at",
+    "kind",
+    "lead",
+    "owner",
+    "sequence",
+    "step",
+    "detail",
+    "enrollment_id",
+    "touch_id",
 )
 
 
@@ -58,5 +66,3 @@ def log_csv(entries: Iterable[ComplianceEntry]) -> str:
 
 def log_jsonl(entries: Iterable[ComplianceEntry]) -> str:
     return "".join(json.dumps(entry_dict(e)) + "\n" for e in entries)
-
-

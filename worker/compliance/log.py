@@ -36,20 +36,33 @@ def _iso(moment: datetime) -> str:
 
 
 def append(
-    session: Session, kind: ComplianceKind, *, at: datetime, lead: str,
-    enrollment: Enrollment | None = None, owner: str | None = None, step: str | None = None,
-    touch_id: int | None = None, detail: str | None = None,
+    session: Session,
+    kind: ComplianceKind,
+    *,
+    at: datetime,
+    lead: str,
+    enrollment: Enrollment | None = None,
+    owner: str | None = None,
+    step: str | None = None,
+    touch_id: int | None = None,
+    detail: str | None = None,
 ) -> None:
     """Add one entry; enrollment fills owner and sequence, and a start records its SLA terms."""
     if kind == ComplianceKind.ENROLLMENT_STARTED and enrollment is not None:
         detail = "; ".join(part for part in (detail, sla_terms(enrollment)) if part)
-    session.add(ComplianceEntry(
-        at=at, kind=kind, lead=lead,
-        owner=enrollment.owner if enrollment is not None else owner,
-        sequence=enrollment.sequence if enrollment is not None else None,
-        enrollment_id=enrollment.id if enrollment is not None else None,
-        step=step, touch_id=touch_id, detail=(detail or None) and detail[:1000],
-    ))
+    session.add(
+        ComplianceEntry(
+            at=at,
+            kind=kind,
+            lead=lead,
+            owner=enrollment.owner if enrollment is not None else owner,
+            sequence=enrollment.sequence if enrollment is not None else None,
+            enrollment_id=enrollment.id if enrollment is not None else None,
+            step=step,
+            touch_id=touch_id,
+            detail=(detail or None) and detail[:1000],
+        )
+    )
 
 
 @dataclass(frozen=True)

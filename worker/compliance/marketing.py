@@ -35,18 +35,25 @@ class MarketingCompliance:
 
 
 def marketing_compliance(
-    session: Session, plan: SlaPlan | None, *, since: datetime | None, until: datetime | None,
+    session: Session,
+    plan: SlaPlan | None,
+    *,
+    since: datetime | None,
+    until: datetime | None,
     now: datetime | None,
 ) -> MarketingCompliance:
     """Distinct leads enrolled in [since, until) against the plan, up to `now` when it is sooner."""
     where = enrolled_window(since, until)
     enrolled_at = col(Enrollment.enrolled_at)
-    first = session.execute(select(enrolled_at).where(*where).order_by(enrolled_at).limit(1)
-                            ).scalar()
-    last = session.execute(select(enrolled_at).where(*where).order_by(enrolled_at.desc()).limit(1)
-                           ).scalar()
+    first = session.execute(
+        select(enrolled_at).where(*where).order_by(enrolled_at).limit(1)
+    ).scalar()
+    last = session.execute(
+        select(enrolled_at).where(*where).order_by(enrolled_at.desc()).limit(1)
+    ).scalar()
     delivered = session.execute(
-        select(func.count(distinct(col(Enrollment.lead_id)))).where(*where)).scalar_one()
+        select(func.count(distinct(col(Enrollment.lead_id)))).where(*where)
+    ).scalar_one()
     start = since or (datetime.combine(first.date(), time.min, tzinfo=UTC) if first else None)
     ends = [moment for moment in (until, now) if moment is not None]
     end = min(ends) if ends else last

@@ -47,14 +47,22 @@ def period_bounds(by: str, key: str) -> tuple[datetime, datetime]:
     else:
         first = date.fromisoformat(key)
         following = first + timedelta(days=7 if by == "week" else 1)
-    return (datetime.combine(first, datetime.min.time(), tzinfo=UTC),
-            datetime.combine(following, datetime.min.time(), tzinfo=UTC))
+    return (
+        datetime.combine(first, datetime.min.time(), tzinfo=UTC),
+        datetime.combine(following, datetime.min.time(), tzinfo=UTC),
+    )
 
 
 def _at_rank(conditions: list[Any], rank: int, count: int, tag: str) -> Any:
     seconds = col(Enrollment.first_touch_seconds)
-    ordered = (select(seconds.label("s")).where(seconds.is_not(None), *conditions)
-               .order_by(seconds).offset(rank).limit(count).subquery())
+    ordered = (
+        select(seconds.label("s"))
+        .where(seconds.is_not(None), *conditions)
+        .order_by(seconds)
+        .offset(rank)
+        .limit(count)
+        .subquery()
+    )
     return select(literal(tag).label("tag"), ordered.c.s)
 
 
@@ -63,9 +71,12 @@ def percentiles_of(session: Session, conditions: list[Any], touched: int) -> Per
     if touched == 0:
         return None, None
     low, high, p90 = ranks(touched)
-    rows = session.execute(union_all(
-        _at_rank(conditions, low, high - low + 1, "median"), _at_rank(conditions, p90, 1, "p90"),
-    )).all()
+    rows = session.execute(
+        union_all(
+            _at_rank(conditions, low, high - low + 1, "median"),
+            _at_rank(conditions, p90, 1, "p90"),
+        )
+    ).all()
     middles = [int(s) for tag, s in rows if tag == "median"]
     ninetieth = [int(s) for tag, s in rows if tag == "p90"]
     median = round(sum(middles) / len(middles)) if middles else None

@@ -78,7 +78,8 @@ class PlanResult:
         return {
             "target": asdict(self.target),
             "capacity": asdict(self.capacity) if self.capacity else None,
-            "missing": list(self.missing), "warning": self.warning,
+            "missing": list(self.missing),
+            "warning": self.warning,
         }
 
 
@@ -89,15 +90,25 @@ def marketing_target(plan: SlaPlan) -> MarketingTarget:
     leads = whole(customers / plan.close_rate)
     days = DAYS_PER_PERIOD[plan.period]
     return MarketingTarget(
-        period=plan.period, revenue_goal=plan.revenue_goal, marketing_share=plan.marketing_share,
-        marketing_revenue_goal=marketing_goal, average_deal_size=plan.average_deal_size,
-        close_rate=plan.close_rate, customers_needed=customers, leads_needed=leads,
-        leads_per_week=leads / days * DAYS_PER_WEEK, leads_per_day=leads / days,
+        period=plan.period,
+        revenue_goal=plan.revenue_goal,
+        marketing_share=plan.marketing_share,
+        marketing_revenue_goal=marketing_goal,
+        average_deal_size=plan.average_deal_size,
+        close_rate=plan.close_rate,
+        customers_needed=customers,
+        leads_needed=leads,
+        leads_per_week=leads / days * DAYS_PER_WEEK,
+        leads_per_day=leads / days,
     )
 
 
 def capacity_check(
-    target: MarketingTarget, *, reps: int, attempts_per_lead: int, minutes_per_attempt: float,
+    target: MarketingTarget,
+    *,
+    reps: int,
+    attempts_per_lead: int,
+    minutes_per_attempt: float,
     selling_hours_per_rep: float | None,
 ) -> CapacityCheck:
     """Leads per rep x attempts x minutes against the selling hours each rep has per period."""
@@ -113,11 +124,18 @@ def capacity_check(
         per_lead_minutes = leads_per_rep * minutes_per_attempt
         attempts_that_fit = math.floor(selling_hours_per_rep * 60 / per_lead_minutes + _EPSILON)
     return CapacityCheck(
-        reps=reps, leads_per_rep=leads_per_rep, attempts_per_lead=attempts_per_lead,
-        attempts_per_rep=attempts_per_rep, minutes_per_attempt=minutes_per_attempt,
-        hours_needed_per_rep=hours, hours_needed_per_rep_per_week=hours / weeks,
-        selling_hours_per_rep=selling_hours_per_rep, utilisation=utilisation, fits=fits,
-        reps_needed=reps_needed, attempts_that_fit=attempts_that_fit,
+        reps=reps,
+        leads_per_rep=leads_per_rep,
+        attempts_per_lead=attempts_per_lead,
+        attempts_per_rep=attempts_per_rep,
+        minutes_per_attempt=minutes_per_attempt,
+        hours_needed_per_rep=hours,
+        hours_needed_per_rep_per_week=hours / weeks,
+        selling_hours_per_rep=selling_hours_per_rep,
+        utilisation=utilisation,
+        fits=fits,
+        reps_needed=reps_needed,
+        attempts_that_fit=attempts_that_fit,
     )
 
 
@@ -125,15 +143,20 @@ def plan_sla(plan: SlaPlan, *, promised_attempts: int | None = None) -> PlanResu
     """The whole plan; `promised_attempts` (the sequences' min_touches) stands in for attempts."""
     target = marketing_target(plan)
     attempts = plan.attempts_per_lead or promised_attempts
-    needed = {"reps": plan.reps, "attempts_per_lead": attempts,
-              "minutes_per_attempt": plan.minutes_per_attempt}
+    needed = {
+        "reps": plan.reps,
+        "attempts_per_lead": attempts,
+        "minutes_per_attempt": plan.minutes_per_attempt,
+    }
     missing = tuple(name for name, value in needed.items() if value is None)
     if plan.selling_hours_per_rep is None:
         missing += ("selling_hours_per_rep",)
     if plan.reps is None or attempts is None or plan.minutes_per_attempt is None:
         return PlanResult(target, None, missing)
     check = capacity_check(
-        target, reps=plan.reps, attempts_per_lead=attempts,
+        target,
+        reps=plan.reps,
+        attempts_per_lead=attempts,
         minutes_per_attempt=plan.minutes_per_attempt,
         selling_hours_per_rep=plan.selling_hours_per_rep,
     )

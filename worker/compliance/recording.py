@@ -47,7 +47,10 @@ def note_touch_completed(enrollment: Enrollment, at: datetime, *, manual: bool =
 
 
 def refresh_verdict(
-    session: Session, enrollment: Enrollment, lead_email: str, now: datetime,
+    session: Session,
+    enrollment: Enrollment,
+    lead_email: str,
+    now: datetime,
     exit: Exit | None = None,
 ) -> Verdict | None:
     """Re-evaluate a pending SLA; records and logs the verdict once it is decided."""
@@ -70,9 +73,19 @@ def refresh_verdict(
     enrollment.sla_decided_at = verdict.decided_at
     enrollment.sla_next_check_at = None
     if verdict.status in (SlaStatus.MET, SlaStatus.BREACHED):
-        kind = ComplianceKind.SLA_MET if verdict.status == SlaStatus.MET else ComplianceKind.SLA_BREACHED
-        log.append(session, kind, at=verdict.decided_at or now, lead=lead_email,
-                   enrollment=enrollment, detail=verdict.reason)
+        kind = (
+            ComplianceKind.SLA_MET
+            if verdict.status == SlaStatus.MET
+            else ComplianceKind.SLA_BREACHED
+        )
+        log.append(
+            session,
+            kind,
+            at=verdict.decided_at or now,
+            lead=lead_email,
+            enrollment=enrollment,
+            detail=verdict.reason,
+        )
     session.add(enrollment)
     return verdict
 

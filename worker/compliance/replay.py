@@ -28,8 +28,10 @@ TOUCH_ENTRIES = {
     ComplianceKind.TASK_COMPLETED: (TouchKind.TASK, TouchStatus.DONE),
     ComplianceKind.TOUCH_LOGGED: (TouchKind.LOGGED, TouchStatus.DONE),
 }
-VERDICT_ENTRIES = {ComplianceKind.SLA_MET: SlaStatus.MET,
-                   ComplianceKind.SLA_BREACHED: SlaStatus.BREACHED}
+VERDICT_ENTRIES = {
+    ComplianceKind.SLA_MET: SlaStatus.MET,
+    ComplianceKind.SLA_BREACHED: SlaStatus.BREACHED,
+}
 READ_BATCH = 5000
 
 
@@ -63,8 +65,11 @@ def collect_facts(entries: Iterable[ComplianceEntry]) -> dict[int, EnrollmentFac
             continue  # a logged touch of a lead in no sequence counts toward no SLA
         if entry.kind == ComplianceKind.ENROLLMENT_STARTED:
             facts[entry.enrollment_id] = EnrollmentFacts(
-                lead=entry.lead, owner=entry.owner, sequence=entry.sequence or "",
-                enrolled_at=entry.at, has_sla=has_sla_terms(entry.detail),
+                lead=entry.lead,
+                owner=entry.owner,
+                sequence=entry.sequence or "",
+                enrolled_at=entry.at,
+                has_sla=has_sla_terms(entry.detail),
             )
             continue
         known = facts.get(entry.enrollment_id)
@@ -83,15 +88,23 @@ def _enrollment_row(enrollment_id: int, lead_id: int, facts: EnrollmentFacts) ->
     first = min((t[0] for t in facts.touches), default=None)
     _, reason, decided_at = facts.verdict or (None, None, None)
     return {
-        "id": enrollment_id, "lead_id": lead_id, "sequence": facts.sequence, "version": "",
-        "owner": facts.owner, "enrolled_at": facts.enrolled_at,
+        "id": enrollment_id,
+        "lead_id": lead_id,
+        "sequence": facts.sequence,
+        "version": "",
+        "owner": facts.owner,
+        "enrolled_at": facts.enrolled_at,
         # not in the log, unread by the report; "completed" keeps the open-enrollment index quiet
         "status": EnrollmentStatus.EXITED if facts.exited else EnrollmentStatus.COMPLETED,
-        "touches_completed": len(facts.touches), "first_touch_at": first,
+        "touches_completed": len(facts.touches),
+        "first_touch_at": first,
         "touches_manual": sum(kind != ComplianceKind.TOUCH_SENT for _, kind, _ in facts.touches),
-        "first_touch_seconds": None if first is None else max(
-            0, int((first - facts.enrolled_at).total_seconds())),
-        "sla_status": facts.sla_status(), "sla_reason": reason, "sla_decided_at": decided_at,
+        "first_touch_seconds": None
+        if first is None
+        else max(0, int((first - facts.enrolled_at).total_seconds())),
+        "sla_status": facts.sla_status(),
+        "sla_reason": reason,
+        "sla_decided_at": decided_at,
     }
 
 
@@ -103,17 +116,34 @@ def scratch_database(facts: dict[int, EnrollmentFacts]) -> Engine:
     with Session(engine) as session, session.begin():
         if lead_ids:
             first_seen = min(f.enrolled_at for f in facts.values())
-            session.execute(insert(Lead), [
-                {"id": n, "email": e, "fields": {}, "created_at": first_seen,
-                 "updated_at": first_seen} for e, n in lead_ids.items()])
+            session.execute(
+                insert(Lead),
+                [
+                    {
+                        "id": n,
+                        "email": e,
+                        "fields": {},
+                        "created_at": first_seen,
+                        "updated_at": first_seen,
+                    }
+                    for e, n in lead_ids.items()
+                ],
+            )
         rows = [_enrollment_row(i, lead_ids[f.lead], f) for i, f in facts.items()]
         if rows:
             session.execute(insert(Enrollment), rows)
         touches = [
-            {"enrollment_id": i, "lead_id": lead_ids[f.lead], "step": step or "",
-             "kind": TOUCH_ENTRIES[kind][0], "status": TOUCH_ENTRIES[kind][1], "due_at": at,
-             "completed_at": at}
-            for i, f in facts.items() for at, kind, step in f.touches
+            {
+                "enrollment_id": i,
+                "lead_id": lead_ids[f.lead],
+                "step": step or "",
+                "kind": TOUCH_ENTRIES[kind][0],
+                "status": TOUCH_ENTRIES[kind][1],
+                "due_at": at,
+                "completed_at": at,
+            }
+            for i, f in facts.items()
+            for at, kind, step in f.touches
         ]
         if touches:
             session.execute(insert(Touch), touches)
@@ -125,8 +155,10 @@ def read_log(session: Session) -> Iterable[ComplianceEntry]:
     last = 0
     while True:
         batch = session.exec(
-            select(ComplianceEntry).where(col(ComplianceEntry.id) > last)
-            .order_by(col(ComplianceEntry.id)).limit(READ_BATCH)
+            select(ComplianceEntry)
+            .where(col(ComplianceEntry.id) > last)
+            .order_by(col(ComplianceEntry.id))
+            .limit(READ_BATCH)
         ).all()
         if not batch:
             return

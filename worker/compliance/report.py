@@ -84,12 +84,15 @@ def _status_count(status: SlaStatus, *also: ColumnElement[bool]) -> Any:
 def _measures() -> list[Any]:
     breached = SlaStatus.BREACHED
     return [
-        func.count().label("enrolled"), _status_count(SlaStatus.MET).label("met"),
+        func.count().label("enrolled"),
+        _status_count(SlaStatus.MET).label("met"),
         _status_count(breached).label("breached"),
-        _status_count(breached, col(Enrollment.sla_reason) == "first_touch_late"
-                      ).label("breached_first_touch_late"),
-        _status_count(breached, col(Enrollment.sla_reason) == "too_few_touches"
-                      ).label("breached_too_few_touches"),
+        _status_count(breached, col(Enrollment.sla_reason) == "first_touch_late").label(
+            "breached_first_touch_late"
+        ),
+        _status_count(breached, col(Enrollment.sla_reason) == "too_few_touches").label(
+            "breached_too_few_touches"
+        ),
         _status_count(SlaStatus.PENDING).label("pending"),
         _status_count(SlaStatus.EXCLUDED).label("excluded"),
         func.coalesce(func.sum(col(Enrollment.touches_completed)), 0).label("touches"),
@@ -100,8 +103,13 @@ def _measures() -> list[Any]:
 
 
 def build_report(
-    session: Session, *, by: str = "owner", since: datetime | None = None,
-    until: datetime | None = None, team: TeamSpec | None = None, now: datetime | None = None,
+    session: Session,
+    *,
+    by: str = "owner",
+    since: datetime | None = None,
+    until: datetime | None = None,
+    team: TeamSpec | None = None,
+    now: datetime | None = None,
 ) -> Report:
     """Every figure is an aggregate in SQL; `now` bounds marketing's pace when `until` is later."""
     if by not in GROUPINGS:
@@ -109,9 +117,7 @@ def build_report(
     dialect = session.get_bind().dialect.name
     where = enrolled_window(since, until)
     key = group_key(by, dialect).label("key")
-    grouped = session.execute(
-        select(key, *_measures()).where(*where).group_by(key)
-    ).all()
+    grouped = session.execute(select(key, *_measures()).where(*where).group_by(key)).all()
     report = Report(by=by, since=since, until=until)
     for r in grouped:
         name = key_text(r.key)
@@ -140,9 +146,18 @@ def _row(row: Any, key: str, percentiles: Percentiles) -> ReportRow:
     return item
 
 
-_SQL_COUNTS = ("enrolled", "met", "breached", "breached_first_touch_late",
-               "breached_too_few_touches", "pending", "excluded", "touches", "touches_manual",
-               "unworked")
+_SQL_COUNTS = (
+    "enrolled",
+    "met",
+    "breached",
+    "breached_first_touch_late",
+    "breached_too_few_touches",
+    "pending",
+    "excluded",
+    "touches",
+    "touches_manual",
+    "unworked",
+)
 
 
 def _rate(row: ReportRow) -> float | None:

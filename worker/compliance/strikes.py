@@ -44,8 +44,12 @@ class OwnerStrikes:
 
 
 def owner_strikes(
-    session: Session, rule: StrikeRule, dialect: str, where: list[Any],
-    *, leads_shown: int = LEADS_SHOWN_PER_OWNER,
+    session: Session,
+    rule: StrikeRule,
+    dialect: str,
+    where: list[Any],
+    *,
+    leads_shown: int = LEADS_SHOWN_PER_OWNER,
 ) -> list[OwnerStrikes]:
     """Owners with at least one strike, most strikes first, each with the breaches behind them."""
     period = period_key(col(Enrollment.sla_decided_at), rule.period, dialect)
@@ -62,15 +66,27 @@ def owner_strikes(
         entry.periods[str(p)] = int(n) // rule.breaches_per_strike
         entry.strikes += entry.periods[str(p)]
         entry.breaches += int(n)
-    statements = {known: _struck_leads(period, where, leads_shown, known_owner=known)
-                  for known in (True, False)}
+    statements = {
+        known: _struck_leads(period, where, leads_shown, known_owner=known)
+        for known in (True, False)
+    }
     for entry in result.values():
         entry.periods = dict(sorted(entry.periods.items()))
-        rows = session.execute(statements[entry.owner != NO_OWNER],
-                               {"owner": entry.owner, "periods": list(entry.periods)}).all()
-        entry.leads = [StrikeLead(email=email, sequence=sequence, reason=reason,
-                                  enrolled_at=enrolled_at, decided_at=decided_at, period=str(p))
-                       for email, sequence, reason, enrolled_at, decided_at, p in rows]
+        rows = session.execute(
+            statements[entry.owner != NO_OWNER],
+            {"owner": entry.owner, "periods": list(entry.periods)},
+        ).all()
+        entry.leads = [
+            StrikeLead(
+                email=email,
+                sequence=sequence,
+                reason=reason,
+                enrolled_at=enrolled_at,
+                decided_at=decided_at,
+                period=str(p),
+            )
+            for email, sequence, reason, enrolled_at, decided_at, p in rows
+        ]
     return sorted(result.values(), key=lambda o: (-o.strikes, o.owner))
 
 
@@ -82,12 +98,21 @@ def _struck_leads(period: Any, where: list[Any], limit: int, *, known_owner: boo
     decided = col(Enrollment.sla_decided_at)
     owner = col(Enrollment.owner)
     return (
-        select(col(Lead.email), col(Enrollment.sequence), col(Enrollment.sla_reason),
-               col(Enrollment.enrolled_at), decided, period)
+        select(
+            col(Lead.email),
+            col(Enrollment.sequence),
+            col(Enrollment.sla_reason),
+            col(Enrollment.enrolled_at),
+            decided,
+            period,
+        )
         .join(Lead, col(Lead.id) == Enrollment.lead_id)
-        .where(col(Enrollment.sla_status) == SlaStatus.BREACHED, *where,
-               owner == bindparam("owner") if known_owner else owner.is_(None),
-               period.in_(bindparam("periods", expanding=True)))
+        .where(
+            col(Enrollment.sla_status) == SlaStatus.BREACHED,
+            *where,
+            owner == bindparam("owner") if known_owner else owner.is_(None),
+            period.in_(bindparam("periods", expanding=True)),
+        )
         .order_by(decided.desc(), col(Enrollment.id).desc())
         .limit(limit)
     )

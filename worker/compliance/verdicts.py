@@ -37,7 +37,7 @@ class Verdict:
 def evaluate_sla(
     terms: SlaTerms, touch_times: Sequence[datetime], exit: Exit | None, now: datetime
 ) -> Verdict:
-    """The verdict as of `now`, deciding by whichever came first: met, exit, or a passed deadline."""
+    """The verdict as of `now`: whichever came first decides, met, exit, or a passed deadline."""
     touches = sorted(touch_times)
     met_at = _met_at(terms, touches)
     breach = _first_breach(terms, touches)
