@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from email.utils import formataddr, parseaddr
 
 from sqlalchemy import update
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col
 
 from models.compliance import ComplianceKind
 from models.enrollment import Enrollment, EnrollmentStatus
@@ -16,35 +14,25 @@ from models.touch import FINAL, Touch, TouchStatus
 from worker.calendar import is_open, next_opening
 from worker.compliance import log
 from worker.compliance.recording import note_touch_completed, refresh_verdict
+from worker.composition import (
+    Job,
+    address_of,
+    compose_email,
+    message_id_for,
+    sender_for,
+    thread_parent,
+)
 from worker.db import transaction
 from worker.enrollment import suppress_lead
-from worker.mail import OutgoingEmail, PermanentSendError, SendError, make_message_id
+from worker.mail import PermanentSendError, SendError
 from worker.mailbox_limits import mailbox_day, release_send, reserve_send
-from worker.rendering import RenderError, build_context
+from worker.rendering import RenderError
 from worker.runtime import Runtime
 from worker.scheduling import SENDING_LEASE, lease, plan_next_touch
 from worker.sequences import SequenceSpec, StepSpec
-from worker.tokens import unsubscribe_url
 
 MAX_ATTEMPTS = 12
 MAX_BACKOFF = timedelta(hours=1)
-
-
-@dataclass(frozen=True)
-class Job:
-    """What the claim transaction gathered, so rendering and sending run outside it."""
-
-    touch_id: int
-    lead_context: dict
-    lead_email: str
-    owner_email: str | None
-    spec: SequenceSpec
-    step: StepSpec
-    sender: str | None
-    message_id: str
-    attempts: int
-    mailbox_day: str | None  # the daily-limit slot taken, given back if nothing was sent
-    thread_parent: tuple[str, str | None] | None  # (Message-ID, subject) of the first email
 
 
 def deliver_touch(rt: Runtime, touch_id: int) -> str:
@@ -53,7 +41,7 @@ def deliver_touch(rt: Runtime, touch_id: int) -> str:
     if isinstance(job, str):
         return job
     try:
-        email = _compose(rt, job)
+        email = compose_email(rt, job)
         rt.sender.send(email)
     except RenderError as exc:
         return _record_failure(rt, job, PermanentSendError(f"render error: {exc}"))
@@ -82,7 +70,7 @@ def _claim(rt: Runtime, touch_id: int) -> Job | str:
         lead = session.get(Lead, touch.lead_id)
         assert enrollment is not None and lead is not None
         spec = rt.versions.get(session, enrollment.version)
-        sender = _sender_for(rt, spec, enrollment.owner)
+        sender = sender_for(rt, spec, enrollment.owner)
         held = _hold_back(rt, session, touch, enrollment, lead, spec, sender, now)
         if held is not None:
             touch.lease_until = None
@@ -91,7 +79,7 @@ def _claim(rt: Runtime, touch_id: int) -> Job | str:
         step = spec.step(touch.step)
         assert step is not None
         if touch.message_id is None:
-            touch.message_id = _message_id(sender)
+            touch.message_id = message_id_for(sender)
         touch.sender = sender
         session.add(touch)
         return Job(
@@ -105,7 +93,7 @@ def _claim(rt: Runtime, touch_id: int) -> Job | str:
             message_id=touch.message_id,
             attempts=touch.attempts,
             mailbox_day=_day(rt, sender, now),
-            thread_parent=_thread_parent(session, enrollment.id, spec) if step.thread else None,  # type: ignore[arg-type]
+            thread_parent=thread_parent(session, enrollment.id, spec) if step.thread else None,  # type: ignore[arg-type]
         )
 
 
@@ -132,7 +120,7 @@ def _hold_back(
         touch.status, touch.due_at = TouchStatus.DEFERRED, next_opening(now, spec.calendar, zone)
         touch.detail = "outside the send window when picked up"
         return "deferred: outside the send window"
-    address = _address(sender)
+    address = address_of(sender)
     next_slot = reserve_send(
         session, address=address, limits=rt.catalog.team.owner(address), now=now
     )
@@ -154,89 +142,9 @@ def _why_not_send(enrollment: Enrollment, lead: Lead, step: StepSpec | None) -> 
     return None
 
 
-def _address(sender: str | None) -> str:
-    return parseaddr(sender or "")[1].lower()
-
-
-def _domain(sender: str | None) -> str:
-    return _address(sender).rpartition("@")[2] or "followup.invalid"
-
-
-def _message_id(sender: str | None) -> str:
-    """A malformed sender must not crash the claim (re-driven forever); the send reports it."""
-    try:
-        return make_message_id(_domain(sender))
-    except ValueError:
-        return make_message_id("followup.invalid")
-
-
 def _day(rt: Runtime, sender: str | None, now: datetime) -> str | None:
-    limits = rt.catalog.team.owner(_address(sender))
+    limits = rt.catalog.team.owner(address_of(sender))
     return mailbox_day(limits, now) if limits else None
-
-
-def _sender_for(rt: Runtime, spec: SequenceSpec, owner: str | None) -> str | None:
-    if spec.sender != "owner":
-        return spec.sender
-    if owner:
-        profile = rt.catalog.team.owner(owner)
-        return formataddr((profile.name or "", owner)) if profile and profile.name else owner
-    return rt.settings.default_from
-
-
-def _thread_parent(
-    session: Session, enrollment_id: int, spec: SequenceSpec
-) -> tuple[str, str | None] | None:
-    first_email = next((s.id for s in spec.steps if s.email), None)
-    row = session.exec(
-        select(Touch.message_id, Touch.subject).where(
-            Touch.enrollment_id == enrollment_id,
-            Touch.step == first_email,
-            Touch.status == TouchStatus.SENT,
-        )
-    ).first()
-    return (row[0], row[1]) if row and row[0] else None
-
-
-def _compose(rt: Runtime, job: Job) -> OutgoingEmail:
-    if not job.sender:
-        raise RenderError("no sender: the lead has no owner and FOLLOWUP_DEFAULT_FROM is unset")
-    unsubscribe = unsubscribe_url(rt.settings.base_url, job.lead_email, secret=rt.secret)
-    context = build_context(
-        lead=job.lead_context,
-        owner=rt.catalog.team.owner(job.owner_email),
-        owner_email=job.owner_email,
-        sequence=job.spec,
-        step=job.step.id,
-        unsubscribe_url=unsubscribe,
-    )
-    assert job.step.email is not None
-    rendered = job.spec.renderer.render_email(job.step.email, context)
-    subject = rendered.subject
-    headers = [
-        ("List-Unsubscribe", f"<{unsubscribe}>"),
-        ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"),
-    ]
-    if job.thread_parent is not None:
-        parent_id, parent_subject = job.thread_parent
-        headers += [("In-Reply-To", parent_id), ("References", parent_id)]
-        if not subject and parent_subject:
-            subject = (
-                parent_subject
-                if parent_subject.lower().startswith("re:")
-                else f"Re: {parent_subject}"
-            )
-    if not subject:
-        raise RenderError(f"{job.step.email}: no subject, and no sent first email to reply to")
-    return OutgoingEmail(
-        sender=job.sender,
-        to=job.lead_email,
-        subject=subject,
-        text=rendered.text,
-        html=rendered.html,
-        message_id=job.message_id,
-        headers=tuple(headers),
-    )
 
 
 def _finish(session: Session, touch_id: int, **values: object) -> Touch | None:
@@ -295,7 +203,7 @@ def _record_failure(rt: Runtime, job: Job, error: SendError) -> str:
     permanent = isinstance(error, PermanentSendError) or job.attempts >= MAX_ATTEMPTS
     with transaction(rt.engine) as session:
         if job.mailbox_day is not None:
-            address = _address(job.sender)
+            address = address_of(job.sender)
             release_send(
                 session, address=address, limits=rt.catalog.team.owner(address), day=job.mailbox_day
             )

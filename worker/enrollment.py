@@ -1,4 +1,4 @@
-"""Events -> lead upserts, enrollments, exits, suppressions and manual touches."""
+"""Events -> lead upserts, enrollments, exits and suppressions (manual touches: tasks.py)."""
 
 from __future__ import annotations
 
@@ -13,13 +13,13 @@ from models.compliance import ComplianceKind
 from models.enrollment import Enrollment, EnrollmentStatus
 from models.event import Event, EventIn, LeadIn
 from models.lead import Lead
-from models.touch import Touch, TouchKind, TouchStatus
 from worker.catalog import Catalog
 from worker.compliance import log
-from worker.compliance.recording import note_touch_completed, refresh_verdict, start_sla
+from worker.compliance.recording import refresh_verdict, start_sla
 from worker.compliance.verdicts import Exit
-from worker.scheduling import cancel_pending_touches, plan_next_touch, plan_step
+from worker.scheduling import cancel_pending_touches, plan_step
 from worker.sequences import SUPPRESSING_EVENTS, SequenceSpec
+from worker.tasks import complete_task, log_manual_touch
 from worker.versions import VersionStore
 
 logger = logging.getLogger("followup.enrollment")
@@ -110,7 +110,8 @@ def apply_event(
             now=now,
         )
     elif event.type == "touch.logged":
-        log_manual_touch(session, lead, detail=event.detail, at=at, now=now)
+        enrollments = _open_enrollments(session, lead)
+        log_manual_touch(session, lead, enrollments, detail=event.detail, at=at, now=now)
     for enrollment in [] if new_lead else _open_enrollments(session, lead):
         spec = versions.get(session, enrollment.version)
         if event.type in spec.exit_on:
@@ -230,101 +231,6 @@ def suppress_lead(
         exit_enrollment(session, enrollment, lead, reason=reason, at=at, now=now)
         exited.append(enrollment.sequence)
     return exited
-
-
-def complete_task(
-    session: Session,
-    lead: Lead,
-    *,
-    step: str | None,
-    sequence: str | None,
-    at: datetime,
-    versions: VersionStore,
-    now: datetime,
-) -> int:
-    """Mark the lead's open task for `step` done; it counts as a touch and the next wait starts."""
-    query = (
-        select(Touch, Enrollment)
-        .join(Enrollment, col(Enrollment.id) == Touch.enrollment_id)
-        .where(
-            Touch.lead_id == lead.id, Touch.status == TouchStatus.OPEN, Touch.kind == TouchKind.TASK
-        )
-    )
-    if step:
-        query = query.where(Touch.step == step)
-    if sequence:
-        query = query.where(Enrollment.sequence == sequence)
-    done = 0
-    for touch, enrollment in session.exec(query).all():
-        touch.status, touch.completed_at = TouchStatus.DONE, at
-        session.add(touch)
-        note_touch_completed(enrollment, at, manual=True)
-        log.append(
-            session,
-            ComplianceKind.TASK_COMPLETED,
-            at=at,
-            lead=lead.email,
-            enrollment=enrollment,
-            step=touch.step,
-            touch_id=touch.id,
-        )
-        refresh_verdict(session, enrollment, lead.email, now)
-        if enrollment.status == EnrollmentStatus.ACTIVE:
-            spec = versions.get(session, enrollment.version)
-            plan_next_touch(
-                session,
-                enrollment=enrollment,
-                lead=lead,
-                spec=spec,
-                completed_step=touch.step,
-                at=at,
-            )
-        session.add(enrollment)
-        done += 1
-    return done
-
-
-def log_manual_touch(
-    session: Session, lead: Lead, *, detail: str | None, at: datetime, now: datetime
-) -> None:
-    """A call or email outside any sequence: counted toward every open SLA of the lead."""
-    enrollments = _open_enrollments(session, lead)
-    if not enrollments:  # on record even though it counts toward no SLA
-        log.append(
-            session,
-            ComplianceKind.TOUCH_LOGGED,
-            at=at,
-            lead=lead.email,
-            owner=lead.owner,
-            detail=detail,
-        )
-    for enrollment in enrollments:
-        touch = Touch(
-            enrollment_id=enrollment.id,
-            lead_id=lead.id,  # type: ignore[arg-type]  # the lead was flushed: it has its id
-            step="manual",
-            kind=TouchKind.LOGGED,
-            status=TouchStatus.DONE,
-            due_at=at,
-            completed_at=at,
-            detail=detail,
-        )
-        session.add(touch)
-        note_touch_completed(enrollment, at, manual=True)
-        session.flush()
-        # one entry per enrollment it counts toward, so the log alone can rebuild the counts
-        log.append(
-            session,
-            ComplianceKind.TOUCH_LOGGED,
-            at=at,
-            lead=lead.email,
-            enrollment=enrollment,
-            step="manual",
-            touch_id=touch.id,
-            detail=detail,
-        )
-        refresh_verdict(session, enrollment, lead.email, now)
-        session.add(enrollment)
 
 
 def _open_enrollments(session: Session, lead: Lead) -> list[Enrollment]:

@@ -1,4 +1,4 @@
-"""Manual task steps: the open list for owners, and skipping tasks not done within `due_within`."""
+"""Manual touches: open task steps, their completion and expiry, and touches logged by reps."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from models.enrollment import Enrollment, EnrollmentStatus
 from models.lead import Lead
 from models.touch import Touch, TouchKind, TouchStatus
 from worker.compliance import log
+from worker.compliance.recording import note_touch_completed, refresh_verdict
 from worker.rendering import build_context
 from worker.scheduling import plan_next_touch
 from worker.team import TeamSpec
@@ -111,3 +112,103 @@ def skip_expired_tasks(session: Session, *, versions: VersionStore, now: datetim
                 at=now,
             )
     return len(rows)
+
+
+def complete_task(
+    session: Session,
+    lead: Lead,
+    *,
+    step: str | None,
+    sequence: str | None,
+    at: datetime,
+    versions: VersionStore,
+    now: datetime,
+) -> int:
+    """Mark the lead's open task for `step` done; it counts as a touch and the next wait starts."""
+    query = (
+        select(Touch, Enrollment)
+        .join(Enrollment, col(Enrollment.id) == Touch.enrollment_id)
+        .where(
+            Touch.lead_id == lead.id, Touch.status == TouchStatus.OPEN, Touch.kind == TouchKind.TASK
+        )
+    )
+    if step:
+        query = query.where(Touch.step == step)
+    if sequence:
+        query = query.where(Enrollment.sequence == sequence)
+    done = 0
+    for touch, enrollment in session.exec(query).all():
+        touch.status, touch.completed_at = TouchStatus.DONE, at
+        session.add(touch)
+        note_touch_completed(enrollment, at, manual=True)
+        log.append(
+            session,
+            ComplianceKind.TASK_COMPLETED,
+            at=at,
+            lead=lead.email,
+            enrollment=enrollment,
+            step=touch.step,
+            touch_id=touch.id,
+        )
+        refresh_verdict(session, enrollment, lead.email, now)
+        if enrollment.status == EnrollmentStatus.ACTIVE:
+            spec = versions.get(session, enrollment.version)
+            plan_next_touch(
+                session,
+                enrollment=enrollment,
+                lead=lead,
+                spec=spec,
+                completed_step=touch.step,
+                at=at,
+            )
+        session.add(enrollment)
+        done += 1
+    return done
+
+
+def log_manual_touch(
+    session: Session,
+    lead: Lead,
+    enrollments: list[Enrollment],
+    *,
+    detail: str | None,
+    at: datetime,
+    now: datetime,
+) -> None:
+    """A call or email outside any sequence: counted toward each open SLA of the lead."""
+    if not enrollments:  # on record even though it counts toward no SLA
+        log.append(
+            session,
+            ComplianceKind.TOUCH_LOGGED,
+            at=at,
+            lead=lead.email,
+            owner=lead.owner,
+            detail=detail,
+        )
+    for enrollment in enrollments:
+        touch = Touch(
+            enrollment_id=enrollment.id,
+            lead_id=lead.id,  # type: ignore[arg-type]  # the lead was flushed: it has its id
+            step="manual",
+            kind=TouchKind.LOGGED,
+            status=TouchStatus.DONE,
+            due_at=at,
+            completed_at=at,
+            detail=detail,
+        )
+        session.add(touch)
+        note_touch_completed(enrollment, at, manual=True)
+        session.flush()
+        # one entry per enrollment it counts toward, so the log alone can rebuild the counts
+        log.append(
+            session,
+            ComplianceKind.TOUCH_LOGGED,
+            at=at,
+            lead=lead.email,
+            enrollment=enrollment,
+            step="manual",
+            touch_id=touch.id,
+            detail=detail,
+        )
+        refresh_verdict(session, enrollment, lead.email, now)
+        session.add(enrollment)

@@ -1,0 +1,112 @@
+"""An email from a claimed touch: its sender, thread, headers and rendered content."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from email.utils import formataddr, parseaddr
+
+from sqlmodel import Session, select
+
+from models.touch import Touch, TouchStatus
+from worker.mail import OutgoingEmail, make_message_id
+from worker.rendering import RenderError, build_context
+from worker.runtime import Runtime
+from worker.sequences import SequenceSpec, StepSpec
+from worker.tokens import unsubscribe_url
+
+
+@dataclass(frozen=True)
+class Job:
+    """What the claim transaction gathered, so rendering and sending run outside it."""
+
+    touch_id: int
+    lead_context: dict
+    lead_email: str
+    owner_email: str | None
+    spec: SequenceSpec
+    step: StepSpec
+    sender: str | None
+    message_id: str
+    attempts: int
+    mailbox_day: str | None  # the daily-limit slot taken, given back if nothing was sent
+    thread_parent: tuple[str, str | None] | None  # (Message-ID, subject) of the first email
+
+
+def address_of(sender: str | None) -> str:
+    return parseaddr(sender or "")[1].lower()
+
+
+def _domain(sender: str | None) -> str:
+    return address_of(sender).rpartition("@")[2] or "followup.invalid"
+
+
+def message_id_for(sender: str | None) -> str:
+    """A malformed sender must not crash the claim (re-driven forever); the send reports it."""
+    try:
+        return make_message_id(_domain(sender))
+    except ValueError:
+        return make_message_id("followup.invalid")
+
+
+def sender_for(rt: Runtime, spec: SequenceSpec, owner: str | None) -> str | None:
+    if spec.sender != "owner":
+        return spec.sender
+    if owner:
+        profile = rt.catalog.team.owner(owner)
+        return formataddr((profile.name or "", owner)) if profile and profile.name else owner
+    return rt.settings.default_from
+
+
+def thread_parent(
+    session: Session, enrollment_id: int, spec: SequenceSpec
+) -> tuple[str, str | None] | None:
+    first_email = next((s.id for s in spec.steps if s.email), None)
+    row = session.exec(
+        select(Touch.message_id, Touch.subject).where(
+            Touch.enrollment_id == enrollment_id,
+            Touch.step == first_email,
+            Touch.status == TouchStatus.SENT,
+        )
+    ).first()
+    return (row[0], row[1]) if row and row[0] else None
+
+
+def compose_email(rt: Runtime, job: Job) -> OutgoingEmail:
+    if not job.sender:
+        raise RenderError("no sender: the lead has no owner and FOLLOWUP_DEFAULT_FROM is unset")
+    unsubscribe = unsubscribe_url(rt.settings.base_url, job.lead_email, secret=rt.secret)
+    context = build_context(
+        lead=job.lead_context,
+        owner=rt.catalog.team.owner(job.owner_email),
+        owner_email=job.owner_email,
+        sequence=job.spec,
+        step=job.step.id,
+        unsubscribe_url=unsubscribe,
+    )
+    assert job.step.email is not None
+    rendered = job.spec.renderer.render_email(job.step.email, context)
+    subject = rendered.subject
+    headers = [
+        ("List-Unsubscribe", f"<{unsubscribe}>"),
+        ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"),
+    ]
+    if job.thread_parent is not None:
+        parent_id, parent_subject = job.thread_parent
+        headers += [("In-Reply-To", parent_id), ("References", parent_id)]
+        if not subject and parent_subject:
+            subject = (
+                parent_subject
+                if parent_subject.lower().startswith("re:")
+                else f"Re: {parent_subject}"
+            )
+    if not subject:
+        raise RenderError(f"{job.step.email}: no subject, and no sent first email to reply to")
+    return OutgoingEmail(
+        sender=job.sender,
+        to=job.lead_email,
+        subject=subject,
+        text=rendered.text,
+        html=rendered.html,
+        message_id=job.message_id,
+        headers=tuple(headers),
+    )
