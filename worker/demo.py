@@ -118,6 +118,9 @@ def simulate(
     try:
         while clock.now() < until:
             now = clock.now()
+            if now.date() != day:  # report the finished day before anything of the new one
+                on_day(day)
+                day = now.date()
             while upcoming is not None and upcoming.at <= now:
                 with transaction(rt.engine) as session:
                     row, _ = record_event(session, upcoming.event, now=now)
@@ -127,10 +130,8 @@ def simulate(
             broker.join(TOUCH_QUEUE)
             broker.join(EVENT_QUEUE)
             worker.join()
-            if clock.now().date() != day:
-                on_day(day)
-                day = clock.now().date()
             clock.move_to(min(_next_moment(rt, upcoming, now), until))
+        on_day(day)
     finally:
         worker.stop()
 
