@@ -24,11 +24,11 @@ from models.lead import Lead
 from models.validation import EVENT_TYPE_PATTERN
 from worker.catalog import Catalog
 from worker.csv_rows import LEAD_COLUMNS, CsvImportError, CsvSource, lead_from_row
-from worker.enrollment import apply_event, enroll
+from worker.enrollment import apply_events, enroll_many
 from worker.runtime import Runtime
 
 CHUNK_ROWS = 1000
-ENROLL_CHUNK_ROWS = 200  # enrolling runs the engine per lead: keep each write transaction short
+ENROLL_CHUNK_ROWS = 200  # enrolling writes ~4 rows a lead: keep each write transaction short
 UPDATABLE = LEAD_COLUMNS[1:]
 IMPORTED_EVENT = "lead.imported"  # the record of a --sequence import; it triggers nothing
 __all__ = [
@@ -295,23 +295,13 @@ def _enroll_chunk(
     session.flush()
     if options.sequence:
         spec = rt.catalog.sequences[options.sequence]
-        return sum(
-            enroll(
-                session,
-                lead,
-                spec,
-                versions=rt.versions,
-                at=now,
-                now=now,
-                event_id=rows[lead.email].id,
-            )
-            is None
-            for lead in fresh
-        )
-    return sum(
-        len(apply_event(session, row, catalog=rt.catalog, versions=rt.versions, now=now).enrolled)
-        for row in rows.values()
+        pairs = [(lead, rows[lead.email].id) for lead in fresh]
+        results = enroll_many(session, pairs, spec, versions=rt.versions, at=now, now=now)
+        return results.count(None)
+    outcomes = apply_events(
+        session, list(rows.values()), catalog=rt.catalog, versions=rt.versions, now=now
     )
+    return sum(len(outcome.enrolled) for outcome in outcomes)
 
 
 def _event_key(fingerprint: str, email: str, target: str) -> str:

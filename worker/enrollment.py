@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections import Counter, defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -23,6 +25,7 @@ from worker.tasks import complete_task, log_manual_touch
 from worker.versions import VersionStore
 
 logger = logging.getLogger("followup.enrollment")
+BUILTIN_MEANINGS = frozenset({*SUPPRESSING_EVENTS, "task.completed", "touch.logged"})
 OPEN_STATUSES = (EnrollmentStatus.ACTIVE, EnrollmentStatus.PAUSED)
 
 
@@ -129,6 +132,67 @@ def apply_event(
     return outcome
 
 
+def apply_events(
+    session: Session, rows: list[Event], *, catalog: Catalog, versions: VersionStore, now: datetime
+) -> list[EventOutcome]:
+    """Many events at once (imports), with apply_event's meaning: plain triggers that end nothing
+    running are enrolled in batches; everything else goes through apply_event."""
+    pending = [row for row in rows if row.processed_at is None]
+    emails = [row.lead_email for row in pending]
+    leads = {
+        lead.email: lead for lead in session.exec(select(Lead).where(col(Lead.email).in_(emails)))
+    }
+    exits = _exit_types(session, [lead.id for lead in leads.values()], versions)
+    once = {email for email, n in Counter(emails).items() if n == 1}
+    outcomes: dict[int, EventOutcome] = {}
+    batches: dict[tuple[str, datetime], list[tuple[Lead, Event]]] = defaultdict(list)
+    for row in pending:
+        lead = leads.get(row.lead_email)
+        plain = row.type not in BUILTIN_MEANINGS and _names_only_the_email(row)
+        exits_here = lead is not None and row.type in exits.get(lead.id, ())  # type: ignore[arg-type]
+        if plain and lead is not None and not exits_here and row.lead_email in once:
+            batches[(row.type, min(row.occurred_at, now))].append((lead, row))
+        else:
+            outcomes[id(row)] = apply_event(
+                session, row, catalog=catalog, versions=versions, now=now
+            )
+    for (event_type, at), members in batches.items():
+        for row in (row for _, row in members):
+            outcomes[id(row)] = EventOutcome(event_id=row.id or 0)
+            row.processed_at = now
+            session.add(row)
+        for spec in catalog.triggered_by(event_type):
+            pairs = [(lead, row.id) for lead, row in members]
+            results = enroll_many(session, pairs, spec, versions=versions, at=at, now=now)
+            for (_, row), why_not in zip(members, results, strict=True):
+                outcome = outcomes[id(row)]
+                (outcome.ignored if why_not else outcome.enrolled).append(
+                    f"{spec.name}: {why_not}" if why_not else spec.name
+                )
+    return [outcomes[id(row)] for row in pending]
+
+
+def _exit_types(
+    session: Session, lead_ids: list[int | None], versions: VersionStore
+) -> dict[int, set[str]]:
+    """Per lead, the event types that would end one of its open enrollments."""
+    running = session.exec(
+        select(Enrollment.lead_id, Enrollment.version).where(
+            col(Enrollment.lead_id).in_(lead_ids), col(Enrollment.status).in_(OPEN_STATUSES)
+        )
+    ).all()
+    exits: dict[int, set[str]] = defaultdict(set)
+    for lead_id, version in running:
+        exits[lead_id].update(versions.get(session, version).exit_on)
+    return exits
+
+
+def _names_only_the_email(row: Event) -> bool:
+    """The event carries no lead fields to store, so the stored lead needs no upsert."""
+    lead = row.payload.get("lead", {})
+    return not any(value for key, value in lead.items() if key != "email")
+
+
 def enroll(
     session: Session,
     lead: Lead,
@@ -140,56 +204,87 @@ def enroll(
     event_id: int | None = None,
 ) -> str | None:
     """Start `spec` for `lead` and plan its first touch; returns why not, or None when enrolled."""
-    why_not = _why_not_enroll(session, lead, spec, versions)
-    if why_not:
-        return why_not
-    enrollment = Enrollment(
-        lead_id=lead.id,  # type: ignore[arg-type]  # the lead was flushed: it has its id
-        sequence=spec.name,
-        version=versions.pin(session, spec, now=now),
-        owner=lead.owner,
-        enrolled_at=at,
-        trigger_event_id=event_id,
-    )
-    start_sla(enrollment, spec, lead.timezone)
-    session.add(enrollment)
-    session.flush()
-    plan_step(session, enrollment=enrollment, lead=lead, spec=spec, step=spec.steps[0], after=at)
-    log.append(
-        session,
-        ComplianceKind.ENROLLMENT_STARTED,
-        at=at,
-        lead=lead.email,
-        enrollment=enrollment,
-        detail=f"version {enrollment.version[:12]}",
-    )
-    return None
+    return enroll_many(session, [(lead, event_id)], spec, versions=versions, at=at, now=now)[0]
 
 
-def _why_not_enroll(
-    session: Session, lead: Lead, spec: SequenceSpec, versions: VersionStore
-) -> str | None:
-    """Suppression, `reenroll` and `exclusive` rules; None when the lead may enroll."""
-    if lead.suppressed_at is not None:
-        return f"{lead.email} is suppressed ({lead.suppressed_reason})"
+def enroll_many(
+    session: Session,
+    leads: Sequence[tuple[Lead, int | None]],
+    spec: SequenceSpec,
+    *,
+    versions: VersionStore,
+    at: datetime,
+    now: datetime,
+) -> list[str | None]:
+    """Start `spec` for (lead, trigger event id) pairs with one flush; why not, or None, each."""
+    refusals = _refusals(session, [lead for lead, _ in leads], spec, versions)
+    version = versions.pin(session, spec, now=now)
+    results: list[str | None] = []
+    started: list[tuple[Enrollment, Lead]] = []
+    for lead, event_id in leads:
+        results.append(refusals.get(lead.id))  # type: ignore[arg-type]  # stored leads have ids
+        if lead.id in refusals:
+            continue
+        refusals[lead.id] = f"{lead.email} was already enrolled"  # type: ignore[index]  # twice in one batch
+        enrollment = Enrollment(
+            lead_id=lead.id,  # type: ignore[arg-type]  # the lead was flushed: it has its id
+            sequence=spec.name,
+            version=version,
+            owner=lead.owner,
+            enrolled_at=at,
+            trigger_event_id=event_id,
+        )
+        start_sla(enrollment, spec, lead.timezone)
+        session.add(enrollment)
+        started.append((enrollment, lead))
+    session.flush()  # one INSERT for the batch gives every enrollment its id
+    for enrollment, lead in started:
+        plan_step(
+            session, enrollment=enrollment, lead=lead, spec=spec, step=spec.steps[0], after=at
+        )
+        log.append(
+            session,
+            ComplianceKind.ENROLLMENT_STARTED,
+            at=at,
+            lead=lead.email,
+            enrollment=enrollment,
+            detail=f"version {enrollment.version[:12]}",
+        )
+    return results
+
+
+def _refusals(
+    session: Session, leads: list[Lead], spec: SequenceSpec, versions: VersionStore
+) -> dict[int, str]:
+    """Suppression, `reenroll` and `exclusive` rules for many leads: lead id -> why not."""
+    by_id = {lead.id: lead for lead in leads if lead.id is not None}
+    reasons = {
+        lead_id: f"{lead.email} is suppressed ({lead.suppressed_reason})"
+        for lead_id, lead in by_id.items()
+        if lead.suppressed_at is not None
+    }
     previous = session.exec(
-        select(Enrollment.status).where(
-            Enrollment.lead_id == lead.id, Enrollment.sequence == spec.name
+        select(Enrollment.lead_id, Enrollment.status).where(
+            col(Enrollment.lead_id).in_(by_id), Enrollment.sequence == spec.name
         )
     ).all()
-    if previous and (spec.reenroll == "never" or any(s in OPEN_STATUSES for s in previous)):
-        return f"{lead.email} was already enrolled"
+    for lead_id, status in previous:
+        if spec.reenroll == "never" or status in OPEN_STATUSES:
+            reasons.setdefault(lead_id, f"{by_id[lead_id].email} was already enrolled")
     if spec.exclusive:
-        for other in _open_enrollments(session, lead):
-            if versions.get(session, other.version).exclusive:
+        running = session.exec(
+            select(Enrollment.lead_id, Enrollment.sequence, Enrollment.version).where(
+                col(Enrollment.lead_id).in_(by_id), col(Enrollment.status).in_(OPEN_STATUSES)
+            )
+        ).all()
+        for lead_id, other, version in running:
+            if lead_id not in reasons and versions.get(session, version).exclusive:
+                email = by_id[lead_id].email
                 logger.info(
-                    "%s is in exclusive %r; trigger for %r ignored",
-                    lead.email,
-                    other.sequence,
-                    spec.name,
+                    "%s is in exclusive %r; trigger for %r ignored", email, other, spec.name
                 )
-                return f"{lead.email} is already in exclusive sequence {other.sequence!r}"
-    return None
+                reasons[lead_id] = f"{email} is already in exclusive sequence {other!r}"
+    return reasons
 
 
 def exit_enrollment(
