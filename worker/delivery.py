@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from sqlalchemy import update
-from sqlmodel import Session, col
+from sqlmodel import Session, col, select
 
 from models.compliance import ComplianceKind
 from models.enrollment import Enrollment, EnrollmentStatus
@@ -64,11 +64,7 @@ def _claim(rt: Runtime, touch_id: int) -> Job | str:
         ).rowcount
         if claimed != 1:
             return "not queued (already handled)"
-        touch = session.get(Touch, touch_id)
-        assert touch is not None and touch.enrollment_id is not None
-        enrollment = session.get(Enrollment, touch.enrollment_id)
-        lead = session.get(Lead, touch.lead_id)
-        assert enrollment is not None and lead is not None
+        touch, enrollment, lead = _load(session, touch_id)
         spec = rt.versions.get(session, enrollment.version)
         sender = sender_for(rt, spec, enrollment.owner)
         held = _hold_back(rt, session, touch, enrollment, lead, spec, sender, now)
@@ -147,20 +143,22 @@ def _day(rt: Runtime, sender: str | None, now: datetime) -> str | None:
     return mailbox_day(limits, now) if limits else None
 
 
-def _finish(session: Session, touch_id: int, **values: object) -> Touch | None:
+def _finish(
+    session: Session, touch_id: int, **values: object
+) -> tuple[Touch, Enrollment, Lead] | None:
     """Compare-and-set out of `sending`; None when another worker already finished the touch."""
     done = session.exec(  # type: ignore[call-overload]
         update(Touch)
         .where(col(Touch.id) == touch_id, col(Touch.status).not_in(FINAL))
         .values(**values)
     ).rowcount
-    return session.get(Touch, touch_id) if done == 1 else None
+    return _load(session, touch_id) if done == 1 else None
 
 
 def _record_sent(rt: Runtime, job: Job, subject: str) -> str:
     now = rt.clock.now()
     with transaction(rt.engine) as session:
-        touch = _finish(
+        finished = _finish(
             session,
             job.touch_id,
             status=TouchStatus.SENT,
@@ -169,9 +167,9 @@ def _record_sent(rt: Runtime, job: Job, subject: str) -> str:
             lease_until=None,
             last_error=None,
         )
-        if touch is None:
+        if finished is None:
             return "sent (already recorded)"
-        enrollment, lead = _owners_of(session, touch)
+        touch, enrollment, lead = finished
         note_touch_completed(enrollment, now)
         log.append(
             session,
@@ -212,7 +210,7 @@ def _record_failure(rt: Runtime, job: Job, error: SendError) -> str:
                 timedelta(seconds=rt.settings.retry_base_seconds * 2 ** (job.attempts - 1)),
                 MAX_BACKOFF,
             )
-            touch = _finish(
+            finished = _finish(
                 session,
                 job.touch_id,
                 status=TouchStatus.SCHEDULED,
@@ -220,12 +218,12 @@ def _record_failure(rt: Runtime, job: Job, error: SendError) -> str:
                 lease_until=None,
                 last_error=f"attempt {job.attempts}: {reason}",
             )
-            return (
-                f"retry in {int(delay.total_seconds())}s: {reason}" if touch else "already finished"
-            )
+            if finished is None:
+                return "already finished"
+            return f"retry in {int(delay.total_seconds())}s: {reason}"
         if job.attempts >= MAX_ATTEMPTS and not isinstance(error, PermanentSendError):
             reason = f"gave up after {job.attempts} attempts: {reason}"
-        touch = _finish(
+        finished = _finish(
             session,
             job.touch_id,
             status=TouchStatus.FAILED,
@@ -233,9 +231,9 @@ def _record_failure(rt: Runtime, job: Job, error: SendError) -> str:
             last_error=reason,
             detail=reason,
         )
-        if touch is None:
+        if finished is None:
             return "already finished"
-        enrollment, lead = _owners_of(session, touch)
+        touch, enrollment, lead = finished
         log.append(
             session,
             ComplianceKind.TOUCH_FAILED,
@@ -261,8 +259,13 @@ def _record_failure(rt: Runtime, job: Job, error: SendError) -> str:
     return f"failed: {reason}"
 
 
-def _owners_of(session: Session, touch: Touch) -> tuple[Enrollment, Lead]:
-    enrollment = session.get(Enrollment, touch.enrollment_id)
-    lead = session.get(Lead, touch.lead_id)
-    assert enrollment is not None and lead is not None
-    return enrollment, lead
+def _load(session: Session, touch_id: int) -> tuple[Touch, Enrollment, Lead]:
+    """The touch with its enrollment and lead, in one query."""
+    row = session.exec(
+        select(Touch, Enrollment, Lead)
+        .join(Enrollment, col(Enrollment.id) == Touch.enrollment_id)
+        .join(Lead, col(Lead.id) == Touch.lead_id)
+        .where(col(Touch.id) == touch_id)
+        .execution_options(populate_existing=True)
+    ).one()
+    return row[0], row[1], row[2]

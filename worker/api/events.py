@@ -48,6 +48,7 @@ def accept_event(event: EventBody, rt: Rt, request: Request) -> EventAccepted:
 def process_now(rt: Runtime, event_id: int) -> bool:
     """No workers in this process: carry the event out here, after its insert committed."""
     try:
+        rt.refresh_catalog()
         with transaction(rt.engine) as session:
             row = session.get(Event, event_id)
             if row is not None:
