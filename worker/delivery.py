@@ -12,8 +12,6 @@ from models.enrollment import Enrollment, EnrollmentStatus
 from models.lead import Lead
 from models.touch import FINAL, Touch, TouchStatus
 from worker.calendar import is_open, next_opening
-from worker.compliance import log
-from worker.compliance.recording import note_touch_completed, refresh_verdict
 from worker.composition import (
     Job,
     address_of,
@@ -28,7 +26,7 @@ from worker.mail import PermanentSendError, SendError
 from worker.mailbox_limits import mailbox_day, release_send, reserve_send
 from worker.rendering import RenderError
 from worker.runtime import Runtime
-from worker.scheduling import SENDING_LEASE, lease, plan_next_touch
+from worker.scheduling import SENDING_LEASE, finish_step, lease
 from worker.sequences import SequenceSpec, StepSpec
 
 MAX_ATTEMPTS = 12
@@ -170,28 +168,18 @@ def _record_sent(rt: Runtime, job: Job, subject: str) -> str:
         if finished is None:
             return "sent (already recorded)"
         touch, enrollment, lead = finished
-        note_touch_completed(enrollment, now)
-        log.append(
+        finish_step(
             session,
-            ComplianceKind.TOUCH_SENT,
-            at=now,
-            lead=lead.email,
+            touch=touch,
             enrollment=enrollment,
-            step=touch.step,
-            touch_id=touch.id,
+            lead=lead,
+            spec=job.spec,
+            kind=ComplianceKind.TOUCH_SENT,
+            at=now,
+            now=now,
             detail=subject,
+            completed=True,
         )
-        refresh_verdict(session, enrollment, lead.email, now)
-        if enrollment.status == EnrollmentStatus.ACTIVE:
-            plan_next_touch(
-                session,
-                enrollment=enrollment,
-                lead=lead,
-                spec=job.spec,
-                completed_step=touch.step,
-                at=now,
-            )
-        session.add(enrollment)
     return "sent"
 
 
@@ -234,28 +222,21 @@ def _record_failure(rt: Runtime, job: Job, error: SendError) -> str:
         if finished is None:
             return "already finished"
         touch, enrollment, lead = finished
-        log.append(
+        bounced = isinstance(error, PermanentSendError) and error.suppress
+        finish_step(
             session,
-            ComplianceKind.TOUCH_FAILED,
-            at=now,
-            lead=lead.email,
+            touch=touch,
             enrollment=enrollment,
-            step=touch.step,
-            touch_id=touch.id,
+            lead=lead,
+            spec=job.spec,
+            kind=ComplianceKind.TOUCH_FAILED,
+            at=now,
+            now=now,
             detail=reason,
+            plan_next=not bounced,  # a bad mailbox ends everything: nothing more to plan
         )
-        if isinstance(error, PermanentSendError) and error.suppress:
+        if bounced:
             suppress_lead(session, lead, reason="email.bounced", at=now, now=now)
-        elif enrollment.status == EnrollmentStatus.ACTIVE:
-            plan_next_touch(
-                session,
-                enrollment=enrollment,
-                lead=lead,
-                spec=job.spec,
-                completed_step=touch.step,
-                at=now,
-            )
-            session.add(enrollment)
     return f"failed: {reason}"
 
 

@@ -7,10 +7,13 @@ from datetime import datetime, timedelta
 from sqlalchemy import update
 from sqlmodel import Session, col, func, select
 
+from models.compliance import ComplianceKind
 from models.enrollment import Enrollment, EnrollmentStatus, SlaStatus
 from models.lead import Lead
 from models.touch import WAITING, Touch, TouchKind, TouchStatus
 from worker.calendar import add_wait, plan_due
+from worker.compliance import log
+from worker.compliance.recording import note_touch_completed, refresh_verdict
 from worker.sequences import SequenceSpec, StepSpec
 
 QUEUED_LEASE = timedelta(minutes=5)  # a queued id not picked up by then is re-driven
@@ -65,6 +68,44 @@ def plan_next_touch(
         session.add(enrollment)
         return None
     return plan_step(session, enrollment=enrollment, lead=lead, spec=spec, step=step, after=at)
+
+
+def finish_step(
+    session: Session,
+    *,
+    touch: Touch,
+    enrollment: Enrollment,
+    lead: Lead,
+    spec: SequenceSpec,
+    kind: ComplianceKind,
+    at: datetime,
+    now: datetime,
+    detail: str | None = None,
+    completed: bool = False,
+    manual: bool = False,
+    plan_next: bool = True,
+) -> None:
+    """A step's touch is over (sent, done, failed, skipped): log it, count it if it was
+    completed, and plan the next step while the enrollment is active."""
+    if completed:
+        note_touch_completed(enrollment, at, manual=manual)
+    log.append(
+        session,
+        kind,
+        at=at,
+        lead=lead.email,
+        enrollment=enrollment,
+        step=touch.step,
+        touch_id=touch.id,
+        detail=detail,
+    )
+    if completed:
+        refresh_verdict(session, enrollment, lead.email, now)
+    if plan_next and enrollment.status == EnrollmentStatus.ACTIVE:
+        plan_next_touch(
+            session, enrollment=enrollment, lead=lead, spec=spec, completed_step=touch.step, at=at
+        )
+    session.add(enrollment)
 
 
 def claim_due_touches(

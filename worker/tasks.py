@@ -8,13 +8,13 @@ from datetime import datetime
 from sqlmodel import Session, col, select
 
 from models.compliance import ComplianceKind
-from models.enrollment import Enrollment, EnrollmentStatus
+from models.enrollment import Enrollment
 from models.lead import Lead
 from models.touch import Touch, TouchKind, TouchStatus
 from worker.compliance import log
 from worker.compliance.recording import note_touch_completed, refresh_verdict
 from worker.rendering import build_context
-from worker.scheduling import plan_next_touch
+from worker.scheduling import finish_step
 from worker.team import TeamSpec
 from worker.versions import VersionStore
 
@@ -91,26 +91,18 @@ def skip_expired_tasks(session: Session, *, versions: VersionStore, now: datetim
     for touch, enrollment, lead in rows:
         touch.status, touch.detail = TouchStatus.SKIPPED, "not done within due_within"
         session.add(touch)
-        log.append(
+        spec = versions.get(session, enrollment.version)
+        finish_step(
             session,
-            ComplianceKind.TOUCH_SKIPPED,
-            at=now,
-            lead=lead.email,
+            touch=touch,
             enrollment=enrollment,
-            step=touch.step,
-            touch_id=touch.id,
+            lead=lead,
+            spec=spec,
+            kind=ComplianceKind.TOUCH_SKIPPED,
+            at=now,
+            now=now,
             detail=touch.detail,
         )
-        if enrollment.status == EnrollmentStatus.ACTIVE:
-            spec = versions.get(session, enrollment.version)
-            plan_next_touch(
-                session,
-                enrollment=enrollment,
-                lead=lead,
-                spec=spec,
-                completed_step=touch.step,
-                at=now,
-            )
     return len(rows)
 
 
@@ -140,28 +132,19 @@ def complete_task(
     for touch, enrollment in session.exec(query).all():
         touch.status, touch.completed_at = TouchStatus.DONE, at
         session.add(touch)
-        note_touch_completed(enrollment, at, manual=True)
-        log.append(
+        spec = versions.get(session, enrollment.version)
+        finish_step(
             session,
-            ComplianceKind.TASK_COMPLETED,
-            at=at,
-            lead=lead.email,
+            touch=touch,
             enrollment=enrollment,
-            step=touch.step,
-            touch_id=touch.id,
+            lead=lead,
+            spec=spec,
+            kind=ComplianceKind.TASK_COMPLETED,
+            at=at,
+            now=now,
+            completed=True,
+            manual=True,
         )
-        refresh_verdict(session, enrollment, lead.email, now)
-        if enrollment.status == EnrollmentStatus.ACTIVE:
-            spec = versions.get(session, enrollment.version)
-            plan_next_touch(
-                session,
-                enrollment=enrollment,
-                lead=lead,
-                spec=spec,
-                completed_step=touch.step,
-                at=at,
-            )
-        session.add(enrollment)
         done += 1
     return done
 
