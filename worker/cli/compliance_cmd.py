@@ -24,7 +24,7 @@ from worker.compliance.dashboard_link import DEFAULT_DAYS, MAX_DAYS, dashboard_l
 from worker.compliance.export import log_csv, log_jsonl, report_csv, report_json
 from worker.compliance.log import LogFilter, query_log
 from worker.compliance.replay import audit_log
-from worker.compliance.report import GROUPINGS, Report, build_report
+from worker.compliance.report import COUNT_FIELDS, GROUPINGS, Report, build_report
 from worker.db import reading
 from worker.settings import ConfigError
 
@@ -94,21 +94,7 @@ def print_report(result: Report) -> None:
         rate = "-" if row.compliance_rate is None else f"{row.compliance_rate:.1%}"
         table.add_row(
             row.key,
-            *(
-                str(getattr(row, n))
-                for n in (
-                    "enrolled",
-                    "met",
-                    "breached",
-                    "breached_first_touch_late",
-                    "breached_too_few_touches",
-                    "pending",
-                    "excluded",
-                    "touches",
-                    "touches_manual",
-                    "unworked",
-                )
-            ),
+            *(str(getattr(row, n)) for n in COUNT_FIELDS),
             rate,
             duration(row.median_first_touch_seconds),
             duration(row.p90_first_touch_seconds),

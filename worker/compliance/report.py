@@ -139,14 +139,14 @@ def build_report(
 
 def _row(row: Any, key: str, percentiles: Percentiles) -> ReportRow:
     """One group's figures; automated touches are the completed ones nobody did by hand."""
-    item = ReportRow(key=key, **{name: int(getattr(row, name)) for name in _SQL_COUNTS})
+    item = ReportRow(key=key, **{name: int(getattr(row, name)) for name in COUNT_FIELDS})
     item.touches_automated = item.touches - item.touches_manual
     item.median_first_touch_seconds, item.p90_first_touch_seconds = percentiles
     item.compliance_rate = _rate(item)
     return item
 
 
-_SQL_COUNTS = (
+COUNT_FIELDS = (
     "enrolled",
     "met",
     "breached",
