@@ -5,15 +5,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import ConfigDict, Field, field_validator
 from sqlmodel import JSON, Column, SQLModel
 from sqlmodel import Field as SQLField
 
 from models.types import UTCDateTime
-from models.validation import EVENT_TYPE_PATTERN, normalise_email, normalise_timezone
+from models.validation import EVENT_TYPE_PATTERN, Storable, normalise_email, normalise_timezone
 
 
-class LeadIn(BaseModel):
+class LeadIn(Storable):
     """A lead as sent by a CRM, form or CSV row; missing fields leave stored values alone."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
@@ -52,7 +52,7 @@ class LeadIn(BaseModel):
         return value
 
 
-class EventIn(BaseModel):
+class EventIn(Storable):
     """SPEC section 7: a lead event; `id` is the idempotency key."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)

@@ -2,9 +2,47 @@
 
 from __future__ import annotations
 
+import math
 import re
 from functools import lru_cache
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+
+from pydantic import BaseModel, model_validator
+
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")  # NUL and lone surrogates: no database takes them
+MAX_DEPTH = 16
+
+
+def check_storable(value: Any, where: str = "", depth: int = 0) -> None:
+    """Refuse JSON that parses but cannot be stored or sent back: NUL, lone surrogates, NaN."""
+    if depth > MAX_DEPTH:
+        raise ValueError(f"{where or 'body'}: nested more than {MAX_DEPTH} levels deep")
+    if isinstance(value, str):
+        if _UNSTORABLE.search(value):
+            raise ValueError(f"{where or 'value'}: contains a NUL or an unpaired surrogate")
+    elif isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError(f"{where or 'value'}: {value} is not a finite number")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            path = f"{where}.{key}" if where else str(key)
+            check_storable(key, path, depth)
+            check_storable(item, path, depth + 1)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            check_storable(item, f"{where}[{index}]", depth + 1)
+
+
+class Storable(BaseModel):
+    """Input models whose every string and number can be stored and sent back."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _storable(cls, data: Any) -> Any:
+        check_storable(data)
+        return data
+
 
 EVENT_TYPE_PATTERN = r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$"
 _EMAIL = re.compile(

@@ -40,3 +40,21 @@ def test_a_named_default_from_is_accepted() -> None:
     """The usual `Name <address>` form loads."""
     settings = Settings.from_mapping({"FOLLOWUP_DEFAULT_FROM": "Acme Sales <sales@acme.test>"})
     assert settings.default_from == "Acme Sales <sales@acme.test>"
+
+
+@pytest.mark.parametrize(
+    "lead",
+    [
+        {"email": "a@example.com", "first_name": "A\x00"},
+        {"email": "a@example.com", "fields": {"note": "\ud800"}},
+        {"email": "a@example.com", "fields": {"score": float("nan")}},
+    ],
+)
+def test_events_that_no_database_could_store_are_refused_everywhere(lead: dict) -> None:
+    """NUL, lone surrogates and NaN are refused by the model itself (CLI, CSV and API alike)."""
+    from pydantic import ValidationError
+
+    from models.event import EventIn
+
+    with pytest.raises(ValidationError, match=r"NUL or an unpaired surrogate|not a finite number"):
+        EventIn.model_validate({"type": "lead.mql", "lead": lead})

@@ -2,58 +2,25 @@
 
 from __future__ import annotations
 
-import math
-import re
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from models.event import EventIn, LeadIn
-from models.validation import normalise_email
+from models.validation import Storable, normalise_email
 from worker.compliance.report import ReportRow
 
-_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")  # NUL and lone surrogates: no database takes them
-MAX_DEPTH = 16
 
-
-def check_storable(value: Any, where: str = "", depth: int = 0) -> None:
-    """Refuse JSON that parses but cannot be stored or sent back: NUL, lone surrogates, NaN."""
-    if depth > MAX_DEPTH:
-        raise ValueError(f"{where or 'body'}: nested more than {MAX_DEPTH} levels deep")
-    if isinstance(value, str):
-        if _UNSTORABLE.search(value):
-            raise ValueError(f"{where or 'value'}: contains a NUL or an unpaired surrogate")
-    elif isinstance(value, float):
-        if not math.isfinite(value):
-            raise ValueError(f"{where or 'value'}: {value} is not a finite number")
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            path = f"{where}.{key}" if where else str(key)
-            check_storable(key, path, depth)
-            check_storable(item, path, depth + 1)
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            check_storable(item, f"{where}[{index}]", depth + 1)
-
-
-class _Storable(BaseModel):
-    @model_validator(mode="before")
-    @classmethod
-    def _storable(cls, data: Any) -> Any:
-        check_storable(data)
-        return data
-
-
-class EventBody(_Storable, EventIn):
+class EventBody(EventIn):
     """A lead event (SPEC section 7); `id` makes a retry harmless."""
 
 
-class LeadBody(_Storable, LeadIn):
+class LeadBody(LeadIn):
     """A lead to create or update; fields left out keep their stored values."""
 
 
-class EnrollmentIn(_Storable):
+class EnrollmentIn(Storable):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     email: str = Field(max_length=320)
