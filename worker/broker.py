@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dramatiq
+from dramatiq.brokers.redis import RedisBroker
 from dramatiq.brokers.stub import StubBroker
 
 from worker.settings import Settings
@@ -29,22 +30,29 @@ def queue_depth(broker: dramatiq.Broker) -> dict[str, int]:
         if isinstance(broker, StubBroker):
             depths[queue] = broker.queues[queue].qsize() if queue in broker.queues else 0
         else:
-            client = broker.client  # type: ignore[attr-defined]
-            depths[queue] = int(client.llen(f"{broker.namespace}:{queue}"))  # type: ignore[attr-defined]
+            redis = _redis(broker)
+            depths[queue] = int(redis.client.llen(f"{redis.namespace}:{queue}"))
     return depths
 
 
 def dead_letters(broker: dramatiq.Broker) -> int:
     if isinstance(broker, StubBroker):
         return sum(len(broker.dead_letters_by_queue.get(q, [])) for q in (TOUCH_QUEUE, EVENT_QUEUE))
-    client, namespace = broker.client, broker.namespace  # type: ignore[attr-defined]
-    return sum(int(client.zcard(f"{namespace}:{q}.XQ")) for q in (TOUCH_QUEUE, EVENT_QUEUE))
+    redis = _redis(broker)
+    return sum(
+        int(redis.client.zcard(f"{redis.namespace}:{q}.XQ")) for q in (TOUCH_QUEUE, EVENT_QUEUE)
+    )
+
+
+def _redis(broker: dramatiq.Broker) -> RedisBroker:
+    if not isinstance(broker, RedisBroker):
+        raise TypeError(f"expected a RedisBroker, got {type(broker).__name__}")
+    return broker
 
 
 def make_redis_broker(url: str, *, timeout: float | None = None) -> dramatiq.Broker:
     """`timeout` bounds connecting and each command (health checks must answer, not hang)."""
     import redis
-    from dramatiq.brokers.redis import RedisBroker
 
     if timeout is None:
         return RedisBroker(url=url)

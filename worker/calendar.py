@@ -140,7 +140,7 @@ def closed_dates(
     def is_closed(day: date) -> bool:
         if day in days_off:
             return True
-        return bool(country) and day in _holiday_dates(country, subdivision, day.year)  # type: ignore[arg-type]
+        return country is not None and day in _holiday_dates(country, subdivision, day.year)
 
     return is_closed
 

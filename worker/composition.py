@@ -7,6 +7,7 @@ from email.utils import formataddr, parseaddr
 
 from sqlmodel import Session, select
 
+from models.enrollment import Enrollment
 from models.touch import Touch, TouchStatus
 from worker.mail import OutgoingEmail, make_message_id
 from worker.rendering import RenderError, build_context
@@ -58,12 +59,13 @@ def sender_for(rt: Runtime, spec: SequenceSpec, owner: str | None) -> str | None
 
 
 def thread_parent(
-    session: Session, enrollment_id: int, spec: SequenceSpec
+    session: Session, enrollment: Enrollment, spec: SequenceSpec
 ) -> tuple[str, str | None] | None:
+    """(Message-ID, subject) of the enrollment's first email, once it was sent."""
     first_email = next((s.id for s in spec.steps if s.email), None)
     row = session.exec(
         select(Touch.message_id, Touch.subject).where(
-            Touch.enrollment_id == enrollment_id,
+            Touch.enrollment_id == enrollment.id,
             Touch.step == first_email,
             Touch.status == TouchStatus.SENT,
         )

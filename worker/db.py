@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Engine, event, text
+from sqlalchemy import CursorResult, Engine, Executable, event, text
 from sqlalchemy.engine import make_url
 from sqlmodel import Session, SQLModel, create_engine
 
@@ -75,6 +75,12 @@ def reading(engine: Engine) -> Iterator[Session]:
     read_only = engine.execution_options(**{READ_ONLY: True})
     with Session(read_only, expire_on_commit=False) as session, session.begin():
         yield session
+
+
+def changed_rows(session: Session, statement: Executable) -> int:
+    """How many rows an UPDATE changed: how a compare-and-set learns whether it won."""
+    result = cast("CursorResult[Any]", session.execute(statement))
+    return int(result.rowcount)
 
 
 def ping(engine: Engine) -> str | None:

@@ -20,7 +20,7 @@ from worker.composition import (
     sender_for,
     thread_parent,
 )
-from worker.db import transaction
+from worker.db import changed_rows, transaction
 from worker.enrollment import suppress_lead
 from worker.mail import PermanentSendError, SendError
 from worker.mailbox_limits import mailbox_day, release_send, reserve_send
@@ -51,15 +51,16 @@ def deliver_touch(rt: Runtime, touch_id: int) -> str:
 def _claim(rt: Runtime, touch_id: int) -> Job | str:
     now = rt.clock.now()
     with transaction(rt.engine) as session:
-        claimed = session.exec(  # type: ignore[call-overload]
+        claimed = changed_rows(
+            session,
             update(Touch)
             .where(col(Touch.id) == touch_id, col(Touch.status) == TouchStatus.QUEUED)
             .values(
                 status=TouchStatus.SENDING,
                 lease_until=now + lease(SENDING_LEASE, rt.settings.lease_seconds),
                 attempts=col(Touch.attempts) + 1,
-            )
-        ).rowcount
+            ),
+        )
         if claimed != 1:
             return "not queued (already handled)"
         touch, enrollment, lead = _load(session, touch_id)
@@ -87,7 +88,7 @@ def _claim(rt: Runtime, touch_id: int) -> Job | str:
             message_id=touch.message_id,
             attempts=touch.attempts,
             mailbox_day=_day(rt, sender, now),
-            thread_parent=thread_parent(session, enrollment.id, spec) if step.thread else None,  # type: ignore[arg-type]
+            thread_parent=thread_parent(session, enrollment, spec) if step.thread else None,
         )
 
 
@@ -145,11 +146,12 @@ def _finish(
     session: Session, touch_id: int, **values: object
 ) -> tuple[Touch, Enrollment, Lead] | None:
     """Compare-and-set out of `sending`; None when another worker already finished the touch."""
-    done = session.exec(  # type: ignore[call-overload]
+    done = changed_rows(
+        session,
         update(Touch)
         .where(col(Touch.id) == touch_id, col(Touch.status).not_in(FINAL))
-        .values(**values)
-    ).rowcount
+        .values(**values),
+    )
     return _load(session, touch_id) if done == 1 else None
 
 

@@ -149,7 +149,7 @@ def apply_events(
     for row in pending:
         lead = leads.get(row.lead_email)
         plain = row.type not in BUILTIN_MEANINGS and _names_only_the_email(row)
-        exits_here = lead is not None and row.type in exits.get(lead.id, ())  # type: ignore[arg-type]
+        exits_here = lead is not None and row.type in exits.get(lead.id, ())  # type: ignore[arg-type]  # stored: has an id
         if plain and lead is not None and not exits_here and row.lead_email in once:
             batches[(row.type, min(row.occurred_at, now))].append((lead, row))
         else:
@@ -301,7 +301,7 @@ def exit_enrollment(
     enrollment.exit_reason = reason
     enrollment.ended_at = at
     session.add(enrollment)
-    cancel_pending_touches(session, enrollment_id=enrollment.id, reason=f"exited: {reason}")  # type: ignore[arg-type]
+    cancel_pending_touches(session, enrollment_id=enrollment.id, reason=f"exited: {reason}")  # type: ignore[arg-type]  # stored
     log.append(
         session,
         ComplianceKind.ENROLLMENT_EXITED,

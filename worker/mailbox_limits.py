@@ -12,6 +12,7 @@ from sqlmodel import Session, col
 
 from models.mailbox import MailboxDay
 from worker.calendar import local_to_utc
+from worker.db import changed_rows
 from worker.team import OwnerSpec
 
 
@@ -49,11 +50,12 @@ def reserve_send(
         conditions.append(
             or_(col(MailboxDay.last_sent_at).is_(None), col(MailboxDay.last_sent_at) <= now - gap)
         )
-    taken = session.exec(  # type: ignore[call-overload]
+    taken = changed_rows(
+        session,
         update(MailboxDay)
         .where(*conditions)
-        .values(used=col(MailboxDay.used) + 1, last_sent_at=now)
-    ).rowcount
+        .values(used=col(MailboxDay.used) + 1, last_sent_at=now),
+    )
     if taken == 1:
         return None
     row = session.get(MailboxDay, (address, day), populate_existing=True)
@@ -70,7 +72,7 @@ def release_send(session: Session, *, address: str, limits: OwnerSpec | None, da
     """Give a slot back when nothing was delivered with it."""
     if not _limited(limits):
         return
-    session.exec(  # type: ignore[call-overload]
+    session.execute(
         update(MailboxDay)
         .where(
             col(MailboxDay.address) == address, col(MailboxDay.day) == day, col(MailboxDay.used) > 0

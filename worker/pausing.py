@@ -48,7 +48,7 @@ def pause(session: Session, selection: Selection, *, now: datetime) -> int:
     for enrollment, _lead in rows:
         enrollment.status, enrollment.paused_at = EnrollmentStatus.PAUSED, now
         session.add(enrollment)
-        session.exec(  # type: ignore[call-overload]
+        session.execute(
             update(Touch)
             .where(
                 Touch.enrollment_id == enrollment.id,

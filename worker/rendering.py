@@ -81,14 +81,14 @@ class Renderer:
             if sources is not None
             else FileSystemLoader(str(templates_dir))
         )
-        common = {"loader": loader, "undefined": StrictUndefined, "keep_trailing_newline": False}
+        self._loader = loader
         # Immutable: a template must not change the lead/sample data other blocks and checks share.
-        self._plain = BoundedSandbox(autoescape=False, **common)  # type: ignore[arg-type]
-        self._html = BoundedSandbox(autoescape=True, **common)  # type: ignore[arg-type]
+        self._plain = BoundedSandbox(autoescape=False, loader=loader, undefined=StrictUndefined)
+        self._html = BoundedSandbox(autoescape=True, loader=loader, undefined=StrictUndefined)
 
     def exists(self, name: str) -> bool:
         try:
-            self._plain.loader.get_source(self._plain, template_path(name))  # type: ignore[union-attr]
+            self._loader.get_source(self._plain, template_path(name))
         except TemplateNotFound:
             return False
         return True
@@ -101,7 +101,7 @@ class Renderer:
             path = pending.pop()
             if path in found:
                 continue
-            source, _, _ = self._plain.loader.get_source(self._plain, path)  # type: ignore[union-attr]
+            source, _, _ = self._loader.get_source(self._plain, path)
             found[path] = source
             pending += [p for p in meta.find_referenced_templates(self._plain.parse(source)) if p]
         return found

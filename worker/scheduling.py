@@ -14,6 +14,7 @@ from models.touch import WAITING, Touch, TouchKind, TouchStatus
 from worker.calendar import add_wait, plan_due
 from worker.compliance import log
 from worker.compliance.recording import note_touch_completed, refresh_verdict
+from worker.db import changed_rows
 from worker.sequences import SequenceSpec, StepSpec
 
 QUEUED_LEASE = timedelta(minutes=5)  # a queued id not picked up by then is re-driven
@@ -129,33 +130,33 @@ def claim_due_touches(
         .values(status=TouchStatus.QUEUED, lease_until=now + lease_for)
         .returning(col(Touch.id))
     )
-    return sorted(session.exec(claim).scalars().all())  # type: ignore[call-overload]
+    return sorted(session.execute(claim).scalars().all())
 
 
 def redrive_expired_leases(session: Session, *, now: datetime) -> int:
     """Rows whose message or worker was lost go back to `scheduled`, due now (same Message-ID)."""
-    result = session.exec(  # type: ignore[call-overload]
+    return changed_rows(
+        session,
         update(Touch)
         .where(
             col(Touch.status).in_((TouchStatus.QUEUED, TouchStatus.SENDING)),
             col(Touch.lease_until) < now,
         )
-        .values(status=TouchStatus.SCHEDULED, due_at=now, lease_until=None)
+        .values(status=TouchStatus.SCHEDULED, due_at=now, lease_until=None),
     )
-    return int(result.rowcount or 0)
 
 
 def cancel_pending_touches(session: Session, *, enrollment_id: int, reason: str) -> int:
     """Stop every touch of an enrollment that has not gone out yet."""
-    result = session.exec(  # type: ignore[call-overload]
+    return changed_rows(
+        session,
         update(Touch)
         .where(
             col(Touch.enrollment_id) == enrollment_id,
             col(Touch.status).in_((*WAITING, TouchStatus.QUEUED, TouchStatus.OPEN)),
         )
-        .values(status=TouchStatus.CANCELLED, detail=reason, lease_until=None)
+        .values(status=TouchStatus.CANCELLED, detail=reason, lease_until=None),
     )
-    return int(result.rowcount or 0)
 
 
 def next_wakeup(session: Session) -> datetime | None:

@@ -69,7 +69,7 @@ def open_tasks(
                 touch.id,  # type: ignore[arg-type]  # a stored row always has its id
                 lead.email,
                 enrollment.owner,
-                enrollment.sequence,  # type: ignore[arg-type]
+                enrollment.sequence,
                 touch.step,
                 text,
                 touch.due_at,

@@ -105,6 +105,7 @@ def assert_three_in_order(sink: SmtpSink, crowd: list[dict[str, str]]) -> None:
         received = by_rcpt[lead["email"]]
         assert [str(m["Subject"]) for m in received] == expected_subjects(lead["first_name"])
         assert received[2]["In-Reply-To"] == received[0]["Message-ID"]
+        assert received[2]["References"] == received[0]["Message-ID"]
 
 
 def assert_waits_kept(rows: list) -> None:

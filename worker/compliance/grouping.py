@@ -37,9 +37,9 @@ def group_key(by: str, dialect: str) -> ColumnElement[str]:
     """The row key of an enrollment: its owner (NULL for none, see `key_text`), its sequence,
     or the period it enrolled in; plain columns let the report indexes serve the GROUP BY."""
     if by == "owner":
-        return col(Enrollment.owner)  # type: ignore[return-value]
+        return col(Enrollment.owner)  # type: ignore[return-value]  # NULLable str column
     if by == "sequence":
-        return col(Enrollment.sequence)  # type: ignore[return-value]
+        return col(Enrollment.sequence)  # type: ignore[return-value]  # col() types it loosely
     return period_key(col(Enrollment.enrolled_at), by, dialect)
 
 
