@@ -8,6 +8,7 @@ from typing import Any
 
 import dramatiq
 
+from models.event import Event
 from worker import runtime
 from worker.broker import EVENT_QUEUE, TOUCH_QUEUE
 from worker.db import transaction
@@ -24,8 +25,6 @@ def send_touch(touch_id: int) -> None:
 
 
 def process_event(event_id: int) -> None:
-    from models.event import Event
-
     rt = runtime.current()
     rt.refresh_catalog()
     with transaction(rt.engine) as session:

@@ -58,10 +58,6 @@ def create_schema(engine: Engine) -> None:
         SQLModel.metadata.create_all(connection)
 
 
-def drop_schema(engine: Engine) -> None:
-    SQLModel.metadata.drop_all(engine)
-
-
 @contextmanager
 def transaction(engine: Engine) -> Iterator[Session]:
     """A session whose work commits on success and rolls back on any error."""
@@ -79,7 +75,7 @@ def reading(engine: Engine) -> Iterator[Session]:
 
 def changed_rows(session: Session, statement: Executable) -> int:
     """How many rows an UPDATE changed: how a compare-and-set learns whether it won."""
-    result = cast("CursorResult[Any]", session.execute(statement))
+    result = cast(CursorResult[Any], session.execute(statement))
     return int(result.rowcount)
 
 

@@ -19,7 +19,7 @@ from models.touch import Touch
 from worker.actors import declare_actors
 from worker.broker import EVENT_QUEUE, TOUCH_QUEUE, make_broker
 from worker.clock import VirtualClock
-from worker.db import transaction
+from worker.db import reading, transaction
 from worker.enrollment import apply_event, record_event
 from worker.runtime import Runtime, build_runtime
 from worker.scheduler import tick
@@ -137,7 +137,7 @@ def simulate(
 
 
 def _next_moment(rt: Runtime, upcoming: Step | None, now: datetime) -> datetime:
-    with transaction(rt.engine) as session:
+    with reading(rt.engine) as session:
         candidates = [next_wakeup(session)]
     if upcoming is not None:
         candidates.append(upcoming.at)
@@ -158,6 +158,6 @@ def prepare(base: Settings, folder: Path) -> tuple[Runtime, VirtualClock, dramat
 
 
 def counts_by_status(rt: Runtime) -> dict[str, int]:
-    with transaction(rt.engine) as session:
+    with reading(rt.engine) as session:
         rows = session.exec(select(Touch.status, func.count()).group_by(col(Touch.status))).all()
     return {str(status): int(n) for status, n in rows}

@@ -174,10 +174,3 @@ def next_wakeup(session: Session) -> datetime | None:
     ]
     found = [c for c in candidates if c is not None]
     return min(found) if found else None
-
-
-def active_enrollment(session: Session, enrollment_id: int | None) -> Enrollment | None:
-    if enrollment_id is None:
-        return None
-    enrollment = session.get(Enrollment, enrollment_id)
-    return enrollment if enrollment and enrollment.status == EnrollmentStatus.ACTIVE else None

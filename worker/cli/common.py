@@ -6,14 +6,13 @@ import sys
 from datetime import UTC, date, datetime
 from typing import NoReturn
 
-import typer
 from rich.console import Console
 
 from worker.catalog import CatalogError
 from worker.runtime import Runtime, build_runtime
 from worker.settings import ConfigError, Settings
 
-EXIT_OK, EXIT_FOUND_ERRORS, EXIT_USAGE = 0, 1, 2
+EXIT_FOUND_ERRORS, EXIT_USAGE = 1, 2  # 0 when done (SPEC section 9)
 # Piped output (reports into files, CI logs) gets room for the wide tables instead of 80 columns.
 console = Console() if sys.stdout.isatty() else Console(width=160)
 err_console = Console(stderr=True) if sys.stderr.isatty() else Console(stderr=True, width=200)
@@ -86,6 +85,3 @@ def choice(value: str, allowed: tuple[str, ...], option: str) -> str:
 
 def write(text: str) -> None:
     sys.stdout.write(text if text.endswith("\n") else text + "\n")
-
-
-Exit = typer.Exit

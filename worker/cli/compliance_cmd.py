@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from models.compliance import ComplianceKind
 from worker.cli.common import (
     EXIT_FOUND_ERRORS,
     choice,
@@ -137,8 +138,6 @@ def log(
     fmt: Annotated[str, typer.Option("--format", help="table|jsonl|csv")] = "table",
 ) -> None:
     """The append-only compliance log, oldest first."""
-    from models.compliance import ComplianceKind
-
     choice(fmt, ("table", "jsonl", "csv"), "--format")
     if kind is not None:
         choice(kind, tuple(k.value for k in ComplianceKind), "--kind")

@@ -29,10 +29,6 @@ def period_key(column: Any, by: str, dialect: str) -> ColumnElement[str]:
     return func.to_char(utc, "YYYY-MM-DD" if by == "day" else "YYYY-MM")
 
 
-def owner_key() -> ColumnElement[str]:
-    return func.coalesce(col(Enrollment.owner), NO_OWNER)
-
-
 def group_key(by: str, dialect: str) -> ColumnElement[str]:
     """The row key of an enrollment: its owner (NULL for none, see `key_text`), its sequence,
     or the period it enrolled in; plain columns let the report indexes serve the GROUP BY."""
