@@ -29,11 +29,11 @@ TEMPLATE = "{% block subject %}Hi{% endblock %}{% block text %}{{ unsubscribe_ur
 
 def followup_app(folder: Path, redis_url: str | None) -> object:
     """What `followup run` serves, minus the workers: events are stored and enqueued."""
-    from worker.actors import declare_actors
     from worker.api.app import create_app
-    from worker.broker import make_broker
-    from worker.runtime import build_runtime
-    from worker.settings import Settings
+    from worker.engine.actors import declare_actors
+    from worker.engine.broker import make_broker
+    from worker.engine.runtime import build_runtime
+    from worker.engine.settings import Settings
 
     settings = Settings(
         database_url=f"sqlite:///{folder / 'bench.db'}",
@@ -70,10 +70,10 @@ def serve(kind: str, port: int, folder: Path, redis_url: str | None) -> None:
 
 def prepare(folder: Path) -> str:
     """Sequence files, the database and an API key; returns the key."""
-    from worker.apikeys import create_key
-    from worker.db import transaction
-    from worker.runtime import build_runtime
-    from worker.settings import Settings
+    from worker.auth.apikeys import create_key
+    from worker.engine.db import transaction
+    from worker.engine.runtime import build_runtime
+    from worker.engine.settings import Settings
 
     (folder / "sequences").mkdir()
     (folder / "templates" / "t").mkdir(parents=True)

@@ -24,8 +24,8 @@ from sqlmodel import Session
 
 from worker.compliance.dashboard import dashboard_html
 from worker.compliance.report import GROUPINGS, build_report
-from worker.db import create_schema, make_engine
-from worker.team import TeamSpec
+from worker.engine.db import create_schema, make_engine
+from worker.specs.team import TeamSpec
 
 START = datetime(2026, 9, 1, tzinfo=UTC)
 DAYS = 90

@@ -16,15 +16,15 @@ from sqlmodel import col, func, select
 
 from models.event import EventIn, LeadIn
 from models.touch import Touch
-from worker.actors import declare_actors
-from worker.broker import EVENT_QUEUE, TOUCH_QUEUE, make_broker
-from worker.clock import VirtualClock
-from worker.db import reading, transaction
-from worker.enrollment import apply_event, record_event
-from worker.runtime import Runtime, build_runtime
-from worker.scheduler import tick
-from worker.scheduling import next_wakeup
-from worker.settings import Settings
+from worker.engine.actors import declare_actors
+from worker.engine.broker import EVENT_QUEUE, TOUCH_QUEUE, make_broker
+from worker.engine.clock import VirtualClock
+from worker.engine.db import reading, transaction
+from worker.engine.runtime import Runtime, build_runtime
+from worker.engine.scheduler_loop import tick
+from worker.engine.settings import Settings
+from worker.flow.enrollment import apply_event, record_event
+from worker.flow.scheduling import next_wakeup
 
 DEMO_START = datetime(2026, 11, 30, 13, 0, tzinfo=UTC)  # a Monday, 08:00 in New York
 DEMO_DAYS = 16

@@ -19,11 +19,11 @@ from models.event import Event
 from models.lead import Lead
 from tests.support.harness import Harness, template
 from worker.api.app import create_app
-from worker.apikeys import create_key, revoke_key
+from worker.auth.apikeys import create_key, revoke_key
+from worker.auth.tokens import unsubscribe_url
 from worker.cli.app import run_cli
-from worker.db import transaction
-from worker.runtime import build_runtime
-from worker.tokens import unsubscribe_url
+from worker.engine.db import transaction
+from worker.engine.runtime import build_runtime
 
 SEQUENCE = """
 name: mql

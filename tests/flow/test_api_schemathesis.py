@@ -16,11 +16,11 @@ from schemathesis.specs.openapi.checks import response_schema_conformance
 
 from tests.support.harness import MONDAY_9AM_NY, template, write_files
 from worker.api.app import create_app
-from worker.apikeys import create_key
-from worker.clock import VirtualClock
-from worker.db import transaction
-from worker.runtime import Runtime, build_runtime
-from worker.settings import Settings
+from worker.auth.apikeys import create_key
+from worker.engine.clock import VirtualClock
+from worker.engine.db import transaction
+from worker.engine.runtime import Runtime, build_runtime
+from worker.engine.settings import Settings
 
 SEQUENCE = """
 name: mql

@@ -10,8 +10,8 @@ from sqlmodel import select
 from models.event import EventIn
 from models.lead import Lead
 from tests.support.harness import Harness, template
-from worker.db import transaction
-from worker.enrollment import apply_events, enroll_many, record_event
+from worker.engine.db import transaction
+from worker.flow.enrollment import apply_events, enroll_many, record_event
 
 MQL = """
 name: mql

@@ -10,10 +10,10 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from tests.support.harness import Harness, template
-from worker.db import transaction
-from worker.pausing import Selection, pause, resume
-from worker.preview import preview_timeline
-from worker.status import collect_status
+from worker.engine.db import transaction
+from worker.engine.status import collect_status
+from worker.flow.pausing import Selection, pause, resume
+from worker.specs.preview import preview_timeline
 
 NY = ZoneInfo("America/New_York")
 TEMPLATES = {f"t/{n}.j2": template(n.title()) for n in ("one", "two", "three", "four")}

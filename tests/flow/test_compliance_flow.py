@@ -19,7 +19,7 @@ from worker.compliance import log
 from worker.compliance.export import log_csv
 from worker.compliance.log import LogFilter, query_log
 from worker.compliance.report import build_report
-from worker.db import transaction
+from worker.engine.db import transaction
 from worker.mail import PermanentSendError
 
 ALPHA = """

@@ -21,7 +21,7 @@ from worker.cli.app import run_cli
 from worker.compliance.grouping import GROUPINGS
 from worker.compliance.replay import audit_log, compare_reports, read_log, report_from_log
 from worker.compliance.report import build_report
-from worker.db import transaction
+from worker.engine.db import transaction
 
 NURTURE = """
 name: nurture

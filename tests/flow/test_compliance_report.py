@@ -18,7 +18,7 @@ from worker.cli.app import run_cli
 from worker.compliance.dashboard import dashboard_html
 from worker.compliance.export import report_csv, report_json
 from worker.compliance.report import build_report
-from worker.db import transaction
+from worker.engine.db import transaction
 
 INBOUND = """
 name: inbound

@@ -11,11 +11,11 @@ from fastapi.testclient import TestClient
 
 from tests.flow.test_compliance_report import FILES, TEMPLATES, play_three_owners
 from tests.support.harness import Harness
-from worker.apikeys import create_key
+from worker.auth.apikeys import create_key
+from worker.auth.tokens import sign
 from worker.cli.app import run_cli
 from worker.compliance.dashboard_link import dashboard_token, token_expiry
-from worker.db import transaction
-from worker.tokens import sign
+from worker.engine.db import transaction
 
 SECRET = "test-secret"  # the harness's FOLLOWUP_SECRET_KEY
 SECTIONS = ("owners", "strikes", "breaches", "sequences")

@@ -12,15 +12,15 @@ from sqlmodel import Session, select
 from models.compliance import ComplianceEntry
 from models.lead import Lead
 from tests.support.harness import Harness, template
-from worker.db import transaction
-from worker.delivery import MAX_ATTEMPTS
+from worker.engine.db import transaction
+from worker.flow.delivery import MAX_ATTEMPTS
+from worker.flow.scheduling import claim_due_touches
 from worker.mail import (
     MaildirSender,
     PermanentSendError,
     TransientSendError,
     classify_smtp_reply,
 )
-from worker.scheduling import claim_due_touches
 
 LEAD = "ana@example.com"
 SEQUENCE = """

@@ -13,7 +13,7 @@ from models.compliance import ComplianceEntry
 from tests.support.harness import MONDAY_9AM_NY as T0
 from tests.support.harness import Harness, template
 from worker.compliance.report import build_report
-from worker.db import transaction
+from worker.engine.db import transaction
 
 FIRST_TOUCH = """
 name: first-touch

@@ -13,12 +13,12 @@ from models.lead import Lead
 from tests.support.harness import template, write_files
 from tests.support.processes import Processes, followup_env, running, wait_until
 from tests.support.services import free_port
-from worker.apikeys import create_key
-from worker.broker import EVENT_QUEUE, make_redis_broker, queue_depth
-from worker.db import transaction
-from worker.runtime import build_runtime
-from worker.settings import Settings
-from worker.tokens import unsubscribe_url
+from worker.auth.apikeys import create_key
+from worker.auth.tokens import unsubscribe_url
+from worker.engine.broker import EVENT_QUEUE, make_redis_broker, queue_depth
+from worker.engine.db import transaction
+from worker.engine.runtime import build_runtime
+from worker.engine.settings import Settings
 
 pytestmark = pytest.mark.integration
 

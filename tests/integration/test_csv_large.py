@@ -17,9 +17,9 @@ from models.enrollment import Enrollment
 from models.lead import Lead
 from tests.support.harness import template, write_files
 from tests.support.processes import followup_env
-from worker.csv_import import CsvSource, ImportOptions, import_rows
-from worker.runtime import build_runtime
-from worker.settings import Settings
+from worker.engine.runtime import build_runtime
+from worker.engine.settings import Settings
+from worker.imports.csv_import import CsvSource, ImportOptions, import_rows
 
 pytestmark = pytest.mark.integration
 

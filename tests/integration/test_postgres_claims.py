@@ -12,8 +12,8 @@ from sqlmodel import Session
 
 from models.lead import Lead
 from models.touch import Touch, TouchKind, TouchStatus
-from worker.db import create_schema, make_engine, transaction
-from worker.scheduling import claim_due_touches
+from worker.engine.db import create_schema, make_engine, transaction
+from worker.flow.scheduling import claim_due_touches
 
 pytestmark = pytest.mark.integration
 

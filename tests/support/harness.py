@@ -14,16 +14,16 @@ from sqlmodel import Session, col, select
 from models.enrollment import Enrollment
 from models.event import EventIn
 from models.touch import Touch
-from worker.actors import Actors, declare_actors
-from worker.broker import EVENT_QUEUE, TOUCH_QUEUE, make_broker
-from worker.clock import VirtualClock
-from worker.db import transaction
-from worker.enrollment import EventOutcome, apply_event, record_event
+from worker.engine.actors import Actors, declare_actors
+from worker.engine.broker import EVENT_QUEUE, TOUCH_QUEUE, make_broker
+from worker.engine.clock import VirtualClock
+from worker.engine.db import transaction
+from worker.engine.runtime import Runtime, build_runtime
+from worker.engine.scheduler_loop import TickResult, tick
+from worker.engine.settings import Settings
+from worker.flow.enrollment import EventOutcome, apply_event, record_event
+from worker.flow.scheduling import next_wakeup
 from worker.mail import MemorySender, Sender
-from worker.runtime import Runtime, build_runtime
-from worker.scheduler import TickResult, tick
-from worker.scheduling import next_wakeup
-from worker.settings import Settings
 
 MONDAY_9AM_NY = datetime(2026, 11, 30, 14, 0, tzinfo=UTC)
 

@@ -27,10 +27,10 @@ from models.event import EventIn
 from models.lead import Lead
 from models.touch import FINAL, Touch
 from tests.support.harness import write_files
-from worker.db import transaction
-from worker.enrollment import apply_event, record_event
-from worker.runtime import build_runtime
-from worker.settings import Settings
+from worker.engine.db import transaction
+from worker.engine.runtime import build_runtime
+from worker.engine.settings import Settings
+from worker.flow.enrollment import apply_event, record_event
 
 T = TypeVar("T")
 

@@ -1,4 +1,4 @@
-"""Send windows, waits, business days, holidays and time zones (worker/calendar.py)."""
+"""Send windows, waits, business days, holidays and time zones (worker/specs/calendar.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from worker.calendar import (
+from worker.specs.calendar import (
     ANY_TIME,
     WEEKDAYS,
     SendCalendar,
@@ -17,7 +17,7 @@ from worker.calendar import (
     next_opening,
     plan_due,
 )
-from worker.durations import parse_duration
+from worker.specs.durations import parse_duration
 
 NEW_YORK = ZoneInfo("America/New_York")
 KOLKATA = ZoneInfo("Asia/Kolkata")

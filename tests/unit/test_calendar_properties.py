@@ -9,8 +9,8 @@ from zoneinfo import ZoneInfo, available_timezones
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from worker.calendar import ANY_TIME, DAY_MINUTES, SendCalendar, add_wait, is_open, plan_due
-from worker.durations import Duration
+from worker.specs.calendar import ANY_TIME, DAY_MINUTES, SendCalendar, add_wait, is_open, plan_due
+from worker.specs.durations import Duration
 
 ZONES = sorted(available_timezones())
 QUARTER = 15

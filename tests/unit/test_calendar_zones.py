@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
-from worker.calendar import ANY_TIME, WEEKDAYS, SendCalendar, next_opening, plan_due
-from worker.durations import parse_duration
+from worker.specs.calendar import ANY_TIME, WEEKDAYS, SendCalendar, next_opening, plan_due
+from worker.specs.durations import parse_duration
 
 NINE_TO_FIVE = SendCalendar(days=WEEKDAYS, start_minute=9 * 60, end_minute=17 * 60)
 
@@ -89,7 +89,7 @@ def test_lead_east_of_utc_window_opens_on_the_previous_utc_date() -> None:
 
 def test_business_days_skip_a_holiday_and_a_weekend() -> None:
     """2 business days from Wednesday before Thanksgiving 2026 (US): Fri 27 and Mon 30."""
-    from worker.calendar import closed_dates
+    from worker.specs.calendar import closed_dates
 
     calendar = SendCalendar(
         days=WEEKDAYS,

@@ -16,7 +16,7 @@ from models.compliance import ComplianceKind
 from worker.compliance import log
 from worker.compliance.export import log_csv, log_jsonl, safe_cell
 from worker.compliance.log import LogFilter, query_log
-from worker.db import create_schema, make_engine, transaction
+from worker.engine.db import create_schema, make_engine, transaction
 
 T0 = datetime(2026, 11, 30, 14, 0, tzinfo=UTC)
 HOSTILE = ['=HYPERLINK("http://evil.test")', "+SUM(A1)", "-2+3", "@cmd", "\tTAB", "\rCR"]

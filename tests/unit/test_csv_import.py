@@ -17,8 +17,12 @@ from models.event import Event
 from models.lead import Lead
 from tests.support.harness import template, write_files
 from worker.cli.app import run_cli
-from worker.clock import VirtualClock
-from worker.csv_import import (
+from worker.engine.clock import VirtualClock
+from worker.engine.db import transaction
+from worker.engine.runtime import Runtime, build_runtime
+from worker.engine.settings import Settings
+from worker.flow.enrollment import suppress_lead
+from worker.imports.csv_import import (
     CsvImportError,
     CsvSource,
     ImportOptions,
@@ -26,10 +30,6 @@ from worker.csv_import import (
     RejectedRow,
     import_rows,
 )
-from worker.db import transaction
-from worker.enrollment import suppress_lead
-from worker.runtime import Runtime, build_runtime
-from worker.settings import Settings
 
 SEQUENCE = """
 name: welcome

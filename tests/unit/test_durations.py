@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from worker.durations import Duration, parse_duration
+from worker.specs.durations import Duration, parse_duration
 
 
 @pytest.mark.parametrize(

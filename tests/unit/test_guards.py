@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from worker.rendering import Renderer, RenderError
-from worker.settings import ConfigError, Settings
+from worker.engine.settings import ConfigError, Settings
+from worker.specs.rendering import Renderer, RenderError
 
 
 @pytest.mark.parametrize(

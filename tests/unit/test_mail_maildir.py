@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from worker.clock import VirtualClock
+from worker.engine.clock import VirtualClock
 from worker.mail import MaildirSender, OutgoingEmail, PermanentSendError, make_message_id
 
 

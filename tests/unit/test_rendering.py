@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from tests.support.harness import write_files
-from worker.rendering import Renderer, RenderError, build_context
+from worker.specs.rendering import Renderer, RenderError, build_context
 
 
 def context(**lead: Any) -> dict[str, Any]:

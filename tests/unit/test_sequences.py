@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from tests.support.harness import write_files
-from worker.catalog import Catalog, CatalogError, load_catalog
-from worker.rendering import Renderer
+from worker.specs.catalog import Catalog, CatalogError, load_catalog
+from worker.specs.rendering import Renderer
 
 TEMPLATES = {
     "t/hello.j2": """

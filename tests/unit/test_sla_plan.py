@@ -10,7 +10,7 @@ import pytest
 
 from worker.cli.app import run_cli
 from worker.compliance.plan import capacity_check, marketing_target, plan_sla
-from worker.team import SlaPlan
+from worker.specs.team import SlaPlan
 
 DAYS_PER_MONTH = 365.25 / 12
 WORKED = {

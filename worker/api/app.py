@@ -18,7 +18,7 @@ from worker.api import (
 from worker.api.dashboard import router as dashboard_router
 from worker.api.deps import no_nul_in_url
 from worker.api.errors import install_error_handlers
-from worker.runtime import Runtime
+from worker.engine.runtime import Runtime
 
 MAX_BODY_BYTES = 1024 * 1024  # JSON bodies; the CSV upload route allows more
 

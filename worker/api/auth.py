@@ -9,8 +9,8 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from worker.api.deps import Rt
 from worker.api.schemas import Problem
-from worker.apikeys import verify_key
-from worker.db import reading
+from worker.auth.apikeys import verify_key
+from worker.engine.db import reading
 
 bearer = HTTPBearer(auto_error=False, description="a key from `followup apikey create NAME`")
 AUTH_RESPONSES: dict[int | str, dict[str, object]] = {

@@ -15,7 +15,7 @@ from worker.api.schemas import LogEntryOut, ReportOut
 from worker.compliance.export import entry_dict, report_json
 from worker.compliance.log import LogFilter, query_log
 from worker.compliance.report import build_report
-from worker.db import reading
+from worker.engine.db import reading
 
 router = APIRouter(
     prefix="/compliance",

@@ -13,7 +13,7 @@ from worker.api.auth import AUTH_RESPONSES, bearer, require_api_key
 from worker.api.deps import Rt, as_utc
 from worker.compliance.dashboard import dashboard_html
 from worker.compliance.dashboard_link import token_valid
-from worker.db import reading
+from worker.engine.db import reading
 
 PAGE_HEADERS = {
     "Cache-Control": "private, no-store",

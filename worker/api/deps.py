@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 from fastapi.exceptions import RequestValidationError
 
-from worker.runtime import Runtime
+from worker.engine.runtime import Runtime
 
 
 async def runtime_of(request: Request) -> Runtime:

@@ -12,8 +12,8 @@ from models.lead import Lead
 from worker.api.auth import AUTH_RESPONSES, require_api_key
 from worker.api.deps import Rt, invalid
 from worker.api.schemas import EnrollmentIn, EnrollmentPublic, Problem
-from worker.db import transaction
-from worker.enrollment import OPEN_STATUSES, enroll, exit_enrollment
+from worker.engine.db import transaction
+from worker.flow.enrollment import OPEN_STATUSES, enroll, exit_enrollment
 
 MAX_ID = 2**63 - 1
 router = APIRouter(

@@ -13,7 +13,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException
 
 from worker.api.deps import plain
-from worker.validation_errors import describe
+from worker.specs.validation_errors import describe
 
 log = logging.getLogger("followup.api")
 

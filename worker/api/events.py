@@ -10,9 +10,9 @@ from models.event import Event
 from worker.api.auth import AUTH_RESPONSES, require_api_key
 from worker.api.deps import Rt
 from worker.api.schemas import EventAccepted, EventBody
-from worker.db import transaction
-from worker.enrollment import apply_event, record_event
-from worker.runtime import Runtime
+from worker.engine.db import transaction
+from worker.engine.runtime import Runtime
+from worker.flow.enrollment import apply_event, record_event
 
 log = logging.getLogger("followup.api")
 router = APIRouter(

@@ -7,8 +7,8 @@ from fastapi.responses import JSONResponse
 
 from worker.api.deps import Rt
 from worker.api.schemas import Health
-from worker.db import ping
-from worker.status import redis_health
+from worker.engine.db import ping
+from worker.engine.status import redis_health
 
 router = APIRouter(tags=["health"])
 

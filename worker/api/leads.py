@@ -21,9 +21,15 @@ from worker.api.schemas import (
     Problem,
     RejectedRowOut,
 )
-from worker.csv_import import CsvImportError, CsvSource, ImportOptions, RejectedRow, import_rows
-from worker.db import reading, transaction
-from worker.enrollment import upsert_lead
+from worker.engine.db import reading, transaction
+from worker.flow.enrollment import upsert_lead
+from worker.imports.csv_import import (
+    CsvImportError,
+    CsvSource,
+    ImportOptions,
+    RejectedRow,
+    import_rows,
+)
 
 MAX_UPLOAD_BYTES = 50 * 1024 * 1024
 REJECTS_SHOWN = 1000

@@ -10,7 +10,7 @@ from contextlib import contextmanager
 import uvicorn
 
 from worker.api.app import create_app
-from worker.runtime import Runtime
+from worker.engine.runtime import Runtime
 
 
 class _Server(uvicorn.Server):

@@ -8,8 +8,8 @@ from fastapi import APIRouter, Depends, Query
 
 from worker.api.auth import AUTH_RESPONSES, require_api_key
 from worker.api.deps import Rt
-from worker.db import reading
-from worker.tasks import OpenTask, open_tasks
+from worker.engine.db import reading
+from worker.flow.manual_tasks import OpenTask, open_tasks
 
 router = APIRouter(
     tags=["tasks"], dependencies=[Depends(require_api_key)], responses=AUTH_RESPONSES

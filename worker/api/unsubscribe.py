@@ -11,9 +11,9 @@ from fastapi.responses import HTMLResponse
 from models.event import LeadIn
 from models.validation import normalise_email
 from worker.api.deps import Rt
-from worker.db import transaction
-from worker.enrollment import suppress_lead, upsert_lead
-from worker.tokens import unsign
+from worker.auth.tokens import unsign
+from worker.engine.db import transaction
+from worker.flow.enrollment import suppress_lead, upsert_lead
 
 router = APIRouter(tags=["unsubscribe"])
 Token = Annotated[str, Path(max_length=2000, description="from the email's List-Unsubscribe")]

@@ -9,9 +9,9 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from worker.apikeys import NAME_PATTERN, ApiKeyError, create_key, list_keys, revoke_key
+from worker.auth.apikeys import NAME_PATTERN, ApiKeyError, create_key, list_keys, revoke_key
 from worker.cli.common import console, err_console, fail, runtime, write
-from worker.db import reading, transaction
+from worker.engine.db import reading, transaction
 
 apikey_app = typer.Typer(
     help="API keys for the HTTP API (Authorization: Bearer <key>).", no_args_is_help=True
@@ -34,8 +34,8 @@ def api(
     rt = runtime(need_secret=True)
     try:
         if rt.settings.redis_url:
-            from worker.actors import declare_actors
-            from worker.broker import make_broker
+            from worker.engine.actors import declare_actors
+            from worker.engine.broker import make_broker
 
             declare_actors(make_broker(rt.settings), rt)
             serve(rt, host=host, port=port)

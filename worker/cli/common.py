@@ -8,9 +8,9 @@ from typing import NoReturn
 
 from rich.console import Console
 
-from worker.catalog import CatalogError
-from worker.runtime import Runtime, build_runtime
-from worker.settings import ConfigError, Settings
+from worker.engine.runtime import Runtime, build_runtime
+from worker.engine.settings import ConfigError, Settings
+from worker.specs.catalog import CatalogError
 
 EXIT_FOUND_ERRORS, EXIT_USAGE = 1, 2  # 0 when done (SPEC section 9)
 # Piped output (reports into files, CI logs) gets room for the wide tables instead of 80 columns.

@@ -19,15 +19,15 @@ from worker.cli.common import (
     settings,
     write,
 )
-from worker.clock import SystemClock
 from worker.compliance.dashboard import dashboard_html, duration
 from worker.compliance.dashboard_link import DEFAULT_DAYS, MAX_DAYS, dashboard_link
 from worker.compliance.export import log_csv, log_jsonl, report_csv, report_json
 from worker.compliance.log import LogFilter, query_log
 from worker.compliance.replay import audit_log
 from worker.compliance.report import COUNT_FIELDS, GROUPINGS, Report, build_report
-from worker.db import reading
-from worker.settings import ConfigError
+from worker.engine.clock import SystemClock
+from worker.engine.db import reading
+from worker.engine.settings import ConfigError
 
 app = typer.Typer(
     help="SLA compliance: the report, the log and the dashboard.", no_args_is_help=True

@@ -13,7 +13,13 @@ import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 
 from worker.cli.common import console, err_console, fail, runtime
-from worker.csv_import import CsvImportError, CsvSource, ImportOptions, RejectedRow, import_rows
+from worker.imports.csv_import import (
+    CsvImportError,
+    CsvSource,
+    ImportOptions,
+    RejectedRow,
+    import_rows,
+)
 
 app = typer.Typer(help="Import leads.", no_args_is_help=True)
 SHOWN_REJECTS = 10

@@ -14,12 +14,12 @@ from typing import Annotated
 import dramatiq
 import typer
 
-from worker.actors import declare_actors
-from worker.broker import make_broker
 from worker.cli.common import console, fail, runtime, settings
-from worker.db import reading
-from worker.scheduler import run_scheduler
-from worker.settings import Settings
+from worker.engine.actors import declare_actors
+from worker.engine.broker import make_broker
+from worker.engine.db import reading
+from worker.engine.scheduler_loop import run_scheduler
+from worker.engine.settings import Settings
 
 log = logging.getLogger("followup")
 
@@ -175,7 +175,7 @@ def serve_worker(config: Settings, threads: int) -> None:
         level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     _verbose()
-    from worker.runtime import build_runtime
+    from worker.engine.runtime import build_runtime
 
     rt = build_runtime(config, create_tables=False)
     broker = make_broker(config)

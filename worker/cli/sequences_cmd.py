@@ -9,7 +9,6 @@ from rich.table import Table
 from sqlmodel import Session, select
 
 from models.lead import Lead
-from worker.catalog import SAMPLE_LEAD, CatalogError, load_catalog
 from worker.cli.common import (
     EXIT_FOUND_ERRORS,
     console,
@@ -18,10 +17,11 @@ from worker.cli.common import (
     print_catalog_errors,
     settings,
 )
-from worker.clock import SystemClock
-from worker.db import make_engine
-from worker.preview import preview_timeline
-from worker.rendering import Renderer
+from worker.engine.clock import SystemClock
+from worker.engine.db import make_engine
+from worker.specs.catalog import SAMPLE_LEAD, CatalogError, load_catalog
+from worker.specs.preview import preview_timeline
+from worker.specs.rendering import Renderer
 
 app = typer.Typer(help="Validate, list and preview sequences.", no_args_is_help=True)
 

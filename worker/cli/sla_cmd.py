@@ -9,7 +9,6 @@ import typer
 from pydantic import ValidationError
 from rich.table import Table
 
-from worker.catalog import Catalog, CatalogError, load_catalog
 from worker.cli.common import (
     EXIT_FOUND_ERRORS,
     choice,
@@ -21,9 +20,10 @@ from worker.cli.common import (
 )
 from worker.compliance.dashboard import promised_attempts
 from worker.compliance.plan import PlanResult, plan_sla
-from worker.rendering import Renderer
-from worker.team import SlaPlan
-from worker.validation_errors import one_line
+from worker.specs.catalog import Catalog, CatalogError, load_catalog
+from worker.specs.rendering import Renderer
+from worker.specs.team import SlaPlan
+from worker.specs.validation_errors import one_line
 
 app = typer.Typer(help="The marketing-to-sales SLA plan.", no_args_is_help=True)
 REQUIRED = ("revenue_goal", "marketing_share", "average_deal_size", "close_rate")

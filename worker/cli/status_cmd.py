@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 
 from worker.cli.common import choice, console, runtime, write
-from worker.status import collect_status
+from worker.engine.status import collect_status
 
 
 def register(app: typer.Typer) -> None:

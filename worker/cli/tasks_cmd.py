@@ -8,9 +8,9 @@ import typer
 from rich.table import Table
 
 from worker.cli.common import console, fail, runtime
-from worker.db import reading, transaction
-from worker.pausing import Selection, pause, resume
-from worker.tasks import open_tasks
+from worker.engine.db import reading, transaction
+from worker.flow.manual_tasks import open_tasks
+from worker.flow.pausing import Selection, pause, resume
 
 tasks_app = typer.Typer(help="Manual tasks waiting for their owners.", no_args_is_help=True)
 enrollments_app = typer.Typer(help="Pause and resume enrollments.", no_args_is_help=True)

@@ -20,8 +20,8 @@ from worker.compliance.charts import (
 from worker.compliance.grouping import enrolled_window
 from worker.compliance.plan import PlanResult, plan_sla
 from worker.compliance.report import Report, build_report
-from worker.sequences import SequenceSpec
-from worker.team import TeamSpec
+from worker.specs.sequences import SequenceSpec
+from worker.specs.team import TeamSpec
 
 CHART_WIDTH, CHART_HEIGHT = 640, 200
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from worker.tokens import sign, unsign
+from worker.auth.tokens import sign, unsign
 
 PURPOSE = "dashboard"
 DEFAULT_DAYS = 7

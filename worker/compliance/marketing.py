@@ -12,7 +12,7 @@ from sqlmodel import Session, col
 from models.enrollment import Enrollment
 from worker.compliance.grouping import enrolled_window
 from worker.compliance.plan import marketing_target
-from worker.team import SlaPlan
+from worker.specs.team import SlaPlan
 
 ON_PACE, BEHIND = "on pace", "behind"
 

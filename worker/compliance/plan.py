@@ -6,7 +6,7 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from worker.team import SlaPlan
+from worker.specs.team import SlaPlan
 
 DAYS_PER_PERIOD = {"month": 365.25 / 12, "quarter": 365.25 / 4}
 DAYS_PER_WEEK = 7

@@ -10,10 +10,10 @@ from models.compliance import ComplianceKind
 from models.enrollment import Enrollment, SlaStatus
 from models.lead import Lead
 from models.touch import COMPLETED, Touch
-from worker.calendar import add_wait
 from worker.compliance import log
 from worker.compliance.verdicts import Exit, SlaTerms, Verdict, evaluate_sla
-from worker.sequences import SequenceSpec
+from worker.specs.calendar import add_wait
+from worker.specs.sequences import SequenceSpec
 
 DUE_CHECK_BATCH = 500
 

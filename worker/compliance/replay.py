@@ -21,7 +21,7 @@ from models.lead import Lead
 from models.touch import Touch, TouchKind, TouchStatus
 from worker.compliance.log import has_sla_terms
 from worker.compliance.report import Report, build_report
-from worker.db import create_schema
+from worker.engine.db import create_schema
 
 TOUCH_ENTRIES = {
     ComplianceKind.TOUCH_SENT: (TouchKind.EMAIL, TouchStatus.SENT),

@@ -23,7 +23,7 @@ from worker.compliance.grouping import (
 from worker.compliance.marketing import MarketingCompliance, marketing_compliance
 from worker.compliance.percentiles import Percentiles, group_conditions, percentiles_of
 from worker.compliance.strikes import OwnerStrikes, owner_strikes
-from worker.team import TeamSpec
+from worker.specs.team import TeamSpec
 
 __all__ = ["GROUPINGS", "NO_OWNER", "GroupBy", "Report", "ReportRow", "build_report", "period_key"]
 

@@ -12,7 +12,7 @@ from sqlmodel import Session, col
 from models.enrollment import Enrollment, SlaStatus
 from models.lead import Lead
 from worker.compliance.grouping import NO_OWNER, key_text, period_key
-from worker.team import StrikeRule
+from worker.specs.team import StrikeRule
 
 LEADS_SHOWN_PER_OWNER = 50  # enough to diagnose; `breaches` keeps the full count
 

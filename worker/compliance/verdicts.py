@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from models.enrollment import SlaStatus
-from worker.sequences import ENGAGEMENT_EVENTS
+from worker.specs.sequences import ENGAGEMENT_EVENTS
 
 # A deadline has passed once the clock is strictly past it: a touch exactly at it still counts.
 GRACE = timedelta(seconds=1)

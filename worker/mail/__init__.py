@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from worker.clock import Clock
+from worker.engine.clock import Clock
 from worker.mail.base import (
     PermanentSendError,
     Sender,

@@ -7,7 +7,7 @@ import os
 import threading
 from pathlib import Path
 
-from worker.clock import Clock, SystemClock
+from worker.engine.clock import Clock, SystemClock
 from worker.mail.base import PermanentSendError, TransientSendError
 from worker.mail.message import OutgoingEmail, to_bytes
 

@@ -7,7 +7,7 @@ import ssl
 import threading
 import time
 
-from worker.clock import Clock, SystemClock
+from worker.engine.clock import Clock, SystemClock
 from worker.mail.base import PermanentSendError, SendError, TransientSendError, classify_smtp_reply
 from worker.mail.message import OutgoingEmail, envelope_address, to_bytes
 from worker.mail.smtp_url import parse_smtp_url

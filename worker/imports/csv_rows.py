@@ -16,7 +16,7 @@ from typing import IO, Any
 from pydantic import ValidationError
 
 from models.event import LeadIn
-from worker.validation_errors import one_line
+from worker.specs.validation_errors import one_line
 
 HEADER_MAX_CHARS = 65_536
 LEAD_COLUMNS = ("email", "first_name", "last_name", "company", "owner", "timezone")

@@ -9,11 +9,11 @@ from sqlmodel import Session, select
 
 from models.enrollment import Enrollment
 from models.touch import Touch, TouchStatus
+from worker.auth.tokens import unsubscribe_url
+from worker.engine.runtime import Runtime
 from worker.mail import OutgoingEmail, make_message_id
-from worker.rendering import RenderError, build_context
-from worker.runtime import Runtime
-from worker.sequences import SequenceSpec, StepSpec
-from worker.tokens import unsubscribe_url
+from worker.specs.rendering import RenderError, build_context
+from worker.specs.sequences import SequenceSpec, StepSpec
 
 
 @dataclass(frozen=True)

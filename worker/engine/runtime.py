@@ -11,13 +11,13 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
-from worker.catalog import Catalog, CatalogError, load_catalog
-from worker.clock import Clock, SystemClock
-from worker.db import create_schema, make_engine
+from worker.engine.clock import Clock, SystemClock
+from worker.engine.db import create_schema, make_engine
+from worker.engine.settings import Settings
 from worker.mail import Sender, make_sender
-from worker.rendering import Renderer
-from worker.settings import Settings
-from worker.versions import VersionStore
+from worker.specs.catalog import Catalog, CatalogError, load_catalog
+from worker.specs.rendering import Renderer
+from worker.specs.versions import VersionStore
 
 logger = logging.getLogger("followup.runtime")
 
@@ -120,5 +120,7 @@ def install(runtime: Runtime) -> None:
 
 def current() -> Runtime:
     if _current is None:
-        raise RuntimeError("no runtime installed in this process (call worker.runtime.install)")
+        raise RuntimeError(
+            "no runtime installed in this process (call worker.engine.runtime.install)"
+        )
     return _current

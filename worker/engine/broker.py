@@ -6,7 +6,7 @@ import dramatiq
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.brokers.stub import StubBroker
 
-from worker.settings import Settings
+from worker.engine.settings import Settings
 
 TOUCH_QUEUE = "touches"
 EVENT_QUEUE = "events"

@@ -6,16 +6,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from worker.rendering import Renderer, RenderError, build_context, template_path
-from worker.sequences import (
+from worker.specs.rendering import Renderer, RenderError, build_context, template_path
+from worker.specs.sequences import (
     BUILTIN_EVENTS,
     SequenceSpec,
     SourceErrorGroup,
     parse_sequence,
     validate_model,
 )
-from worker.team import TeamSpec
-from worker.yaml_source import SourceError, YamlDocument, load_yaml
+from worker.specs.team import TeamSpec
+from worker.specs.yaml_source import SourceError, YamlDocument, load_yaml
 
 TEAM_FILE = "team.yaml"
 SAMPLE_LEAD: dict[str, Any] = {

@@ -24,10 +24,16 @@ from pydantic import (
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from models.validation import EVENT_TYPE_PATTERN, normalise_sender, normalise_timezone
-from worker.calendar import ANY_TIME, WEEKDAYS, SendCalendar, check_holiday_country, closed_dates
-from worker.durations import Duration, parse_duration
-from worker.rendering import Renderer
-from worker.yaml_source import Loc, SourceError, YamlDocument
+from worker.specs.calendar import (
+    ANY_TIME,
+    WEEKDAYS,
+    SendCalendar,
+    check_holiday_country,
+    closed_dates,
+)
+from worker.specs.durations import Duration, parse_duration
+from worker.specs.rendering import Renderer
+from worker.specs.yaml_source import Loc, SourceError, YamlDocument
 
 DayName = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 DAY_NAMES: tuple[DayName, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")

@@ -9,8 +9,8 @@ from sqlmodel import Session, col, func, select
 
 from models.enrollment import Enrollment, EnrollmentStatus
 from models.touch import WAITING, Touch, TouchStatus
-from worker.db import ping, reading
-from worker.runtime import Runtime
+from worker.engine.db import ping, reading
+from worker.engine.runtime import Runtime
 
 
 @dataclass
@@ -54,7 +54,7 @@ HEALTH_TIMEOUT_SECONDS = 2.0
 
 def redis_health(url: str) -> tuple[str, dict[str, int] | None, int | None]:
     """("ok" or the reason, queue depths, dead letters) for a Redis broker URL."""
-    from worker.broker import dead_letters, make_redis_broker, queue_depth
+    from worker.engine.broker import dead_letters, make_redis_broker, queue_depth
 
     try:
         broker = make_redis_broker(url, timeout=HEALTH_TIMEOUT_SECONDS)

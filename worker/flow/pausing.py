@@ -11,8 +11,8 @@ from sqlmodel import Session, col, select
 from models.enrollment import Enrollment, EnrollmentStatus
 from models.lead import Lead
 from models.touch import WAITING, Touch, TouchStatus
-from worker.calendar import next_opening
-from worker.versions import VersionStore
+from worker.specs.calendar import next_opening
+from worker.specs.versions import VersionStore
 
 
 @dataclass(frozen=True)

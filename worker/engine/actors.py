@@ -9,12 +9,12 @@ from typing import Any
 import dramatiq
 
 from models.event import Event
-from worker import runtime
-from worker.broker import EVENT_QUEUE, TOUCH_QUEUE
-from worker.db import transaction
-from worker.delivery import deliver_touch
-from worker.enrollment import apply_event
-from worker.runtime import Runtime
+from worker.engine import runtime
+from worker.engine.broker import EVENT_QUEUE, TOUCH_QUEUE
+from worker.engine.db import transaction
+from worker.engine.runtime import Runtime
+from worker.flow.delivery import deliver_touch
+from worker.flow.enrollment import apply_event
 
 log = logging.getLogger("followup.actors")
 

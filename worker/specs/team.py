@@ -8,8 +8,8 @@ from typing import Literal
 from pydantic import Field, field_validator
 
 from models.validation import normalise_email, normalise_timezone
-from worker.durations import Duration
-from worker.sequences import DurationField, Strict
+from worker.specs.durations import Duration
+from worker.specs.sequences import DurationField, Strict
 
 
 class OwnerSpec(Strict):

@@ -11,8 +11,11 @@ from models.compliance import ComplianceKind
 from models.enrollment import Enrollment, EnrollmentStatus
 from models.lead import Lead
 from models.touch import FINAL, Touch, TouchStatus
-from worker.calendar import is_open, next_opening
-from worker.composition import (
+from worker.engine.db import changed_rows, transaction
+from worker.engine.runtime import Runtime
+from worker.flow.enrollment import suppress_lead
+from worker.flow.mailbox_limits import mailbox_day, release_send, reserve_send
+from worker.flow.outgoing import (
     Job,
     address_of,
     compose_email,
@@ -20,14 +23,11 @@ from worker.composition import (
     sender_for,
     thread_parent,
 )
-from worker.db import changed_rows, transaction
-from worker.enrollment import suppress_lead
+from worker.flow.scheduling import SENDING_LEASE, finish_step, lease
 from worker.mail import PermanentSendError, SendError
-from worker.mailbox_limits import mailbox_day, release_send, reserve_send
-from worker.rendering import RenderError
-from worker.runtime import Runtime
-from worker.scheduling import SENDING_LEASE, finish_step, lease
-from worker.sequences import SequenceSpec, StepSpec
+from worker.specs.calendar import is_open, next_opening
+from worker.specs.rendering import RenderError
+from worker.specs.sequences import SequenceSpec, StepSpec
 
 MAX_ATTEMPTS = 12
 MAX_BACKOFF = timedelta(hours=1)

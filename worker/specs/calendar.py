@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
-from worker.durations import Duration
+from worker.specs.durations import Duration
 
 ALL_DAYS = frozenset(range(7))
 WEEKDAYS = frozenset(range(5))

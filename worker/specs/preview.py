@@ -6,10 +6,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from worker.calendar import plan_due
-from worker.rendering import Renderer, RenderError, build_context
-from worker.sequences import SequenceSpec
-from worker.team import TeamSpec
+from worker.specs.calendar import plan_due
+from worker.specs.rendering import Renderer, RenderError, build_context
+from worker.specs.sequences import SequenceSpec
+from worker.specs.team import TeamSpec
 
 
 @dataclass(frozen=True)

@@ -22,10 +22,10 @@ from sqlmodel import select as orm_select
 from models.event import Event, EventIn, LeadIn
 from models.lead import Lead
 from models.validation import EVENT_TYPE_PATTERN
-from worker.catalog import Catalog
-from worker.csv_rows import LEAD_COLUMNS, CsvImportError, CsvSource, lead_from_row
-from worker.enrollment import apply_events, enroll_many
-from worker.runtime import Runtime
+from worker.engine.runtime import Runtime
+from worker.flow.enrollment import apply_events, enroll_many
+from worker.imports.csv_rows import LEAD_COLUMNS, CsvImportError, CsvSource, lead_from_row
+from worker.specs.catalog import Catalog
 
 CHUNK_ROWS = 1000
 ENROLL_CHUNK_ROWS = 200  # enrolling writes ~4 rows a lead: keep each write transaction short

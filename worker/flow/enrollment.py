@@ -15,14 +15,14 @@ from models.compliance import ComplianceKind
 from models.enrollment import Enrollment, EnrollmentStatus
 from models.event import Event, EventIn, LeadIn
 from models.lead import Lead
-from worker.catalog import Catalog
 from worker.compliance import log
 from worker.compliance.recording import refresh_verdict, start_sla
 from worker.compliance.verdicts import Exit
-from worker.scheduling import cancel_pending_touches, plan_step
-from worker.sequences import SUPPRESSING_EVENTS, SequenceSpec
-from worker.tasks import complete_task, log_manual_touch
-from worker.versions import VersionStore
+from worker.flow.manual_tasks import complete_task, log_manual_touch
+from worker.flow.scheduling import cancel_pending_touches, plan_step
+from worker.specs.catalog import Catalog
+from worker.specs.sequences import SUPPRESSING_EVENTS, SequenceSpec
+from worker.specs.versions import VersionStore
 
 logger = logging.getLogger("followup.enrollment")
 BUILTIN_MEANINGS = frozenset({*SUPPRESSING_EVENTS, "task.completed", "touch.logged"})

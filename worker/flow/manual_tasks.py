@@ -13,10 +13,10 @@ from models.lead import Lead
 from models.touch import Touch, TouchKind, TouchStatus
 from worker.compliance import log
 from worker.compliance.recording import note_touch_completed, refresh_verdict
-from worker.rendering import build_context
-from worker.scheduling import finish_step
-from worker.team import TeamSpec
-from worker.versions import VersionStore
+from worker.flow.scheduling import finish_step
+from worker.specs.rendering import build_context
+from worker.specs.team import TeamSpec
+from worker.specs.versions import VersionStore
 
 SKIP_BATCH = 500
 

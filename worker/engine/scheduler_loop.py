@@ -11,11 +11,11 @@ from sqlmodel import col, select
 
 from models.event import Event
 from worker.compliance.recording import evaluate_due_deadlines
-from worker.db import transaction
-from worker.enrollment import apply_event
-from worker.runtime import Runtime
-from worker.scheduling import QUEUED_LEASE, claim_due_touches, lease, redrive_expired_leases
-from worker.tasks import skip_expired_tasks
+from worker.engine.db import transaction
+from worker.engine.runtime import Runtime
+from worker.flow.enrollment import apply_event
+from worker.flow.manual_tasks import skip_expired_tasks
+from worker.flow.scheduling import QUEUED_LEASE, claim_due_touches, lease, redrive_expired_leases
 
 log = logging.getLogger("followup.scheduler")
 STALE_EVENT_AFTER = timedelta(minutes=1)  # an accepted event nobody processed by then is redone

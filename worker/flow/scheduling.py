@@ -11,11 +11,11 @@ from models.compliance import ComplianceKind
 from models.enrollment import Enrollment, EnrollmentStatus, SlaStatus
 from models.lead import Lead
 from models.touch import WAITING, Touch, TouchKind, TouchStatus
-from worker.calendar import add_wait, plan_due
 from worker.compliance import log
 from worker.compliance.recording import note_touch_completed, refresh_verdict
-from worker.db import changed_rows
-from worker.sequences import SequenceSpec, StepSpec
+from worker.engine.db import changed_rows
+from worker.specs.calendar import add_wait, plan_due
+from worker.specs.sequences import SequenceSpec, StepSpec
 
 QUEUED_LEASE = timedelta(minutes=5)  # a queued id not picked up by then is re-driven
 SENDING_LEASE = timedelta(minutes=3)  # longer than an SMTP send can take with its timeouts

@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlmodel import Session
 
 from models.enrollment import SequenceVersion
-from worker.sequences import SequenceSpec
+from worker.specs.sequences import SequenceSpec
 
 
 class VersionStore:

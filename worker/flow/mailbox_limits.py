@@ -11,9 +11,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 
 from models.mailbox import MailboxDay
-from worker.calendar import local_to_utc
-from worker.db import changed_rows
-from worker.team import OwnerSpec
+from worker.engine.db import changed_rows
+from worker.specs.calendar import local_to_utc
+from worker.specs.team import OwnerSpec
 
 
 def _limited(limits: OwnerSpec | None) -> bool:

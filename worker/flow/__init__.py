@@ -1,0 +1,1 @@
+"""Where things happen: event -> enrollment -> touch rows -> delivery -> completion recorded."""

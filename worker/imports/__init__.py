@@ -1,0 +1,1 @@
+"""Leads in bulk: streaming CSV -> leads and events, with row errors."""
