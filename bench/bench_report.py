@@ -24,7 +24,8 @@ from sqlmodel import Session
 
 from worker.compliance.dashboard import dashboard_html
 from worker.compliance.report import GROUPINGS, build_report
-from worker.engine.db import create_schema, make_engine
+from worker.engine.db import make_engine
+from worker.engine.schema import prepare_schema
 from worker.specs.team import TeamSpec
 
 START = datetime(2026, 9, 1, tzinfo=UTC)
@@ -100,7 +101,7 @@ def _touches(rng: random.Random, enrollment_id: int, per: int) -> Iterator[tuple
 def build_database(path: Path, enrollments: int, per: int, seed: int = 5) -> None:
     """The real schema from the models, then rows through sqlite3's executemany."""
     engine = make_engine(f"sqlite:///{path}")
-    create_schema(engine)
+    prepare_schema(engine)
     engine.dispose()
     rng = random.Random(seed)
     db = sqlite3.connect(path)

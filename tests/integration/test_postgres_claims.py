@@ -12,7 +12,8 @@ from sqlmodel import Session
 
 from models.lead import Lead
 from models.touch import Touch, TouchKind, TouchStatus
-from worker.engine.db import create_schema, make_engine, transaction
+from worker.engine.db import make_engine, transaction
+from worker.engine.schema import prepare_schema
 from worker.flow.scheduling import claim_due_touches
 
 pytestmark = pytest.mark.integration
@@ -23,7 +24,7 @@ NOW = datetime(2026, 11, 30, 14, 0, tzinfo=UTC)
 @pytest.fixture
 def engine(postgres_url: str) -> Iterator[Engine]:
     built = make_engine(postgres_url, pool_size=8)
-    create_schema(built)
+    prepare_schema(built)
     yield built
     built.dispose()
 

@@ -16,7 +16,8 @@ from models.compliance import ComplianceKind
 from worker.compliance import log
 from worker.compliance.export import log_csv, log_jsonl, safe_cell
 from worker.compliance.log import LogFilter, query_log
-from worker.engine.db import create_schema, make_engine, transaction
+from worker.engine.db import make_engine, transaction
+from worker.engine.schema import prepare_schema
 
 T0 = datetime(2026, 11, 30, 14, 0, tzinfo=UTC)
 HOSTILE = ['=HYPERLINK("http://evil.test")', "+SUM(A1)", "-2+3", "@cmd", "\tTAB", "\rCR"]
@@ -26,7 +27,7 @@ HOSTILE = ['=HYPERLINK("http://evil.test")', "+SUM(A1)", "-2+3", "@cmd", "\tTAB"
 def session(tmp_path: Path) -> Iterator[Session]:
     """A log with entries for two leads, two owners, two kinds, on two days."""
     engine = make_engine(f"sqlite:///{tmp_path / 'log.db'}")
-    create_schema(engine)
+    prepare_schema(engine)
     with transaction(engine) as writer:
         log.append(
             writer,

@@ -21,7 +21,7 @@ from models.lead import Lead
 from models.touch import Touch, TouchKind, TouchStatus
 from worker.compliance.log import has_sla_terms
 from worker.compliance.report import Report, build_report
-from worker.engine.db import create_schema
+from worker.engine.schema import prepare_schema
 
 TOUCH_ENTRIES = {
     ComplianceKind.TOUCH_SENT: (TouchKind.EMAIL, TouchStatus.SENT),
@@ -111,7 +111,7 @@ def _enrollment_row(enrollment_id: int, lead_id: int, facts: EnrollmentFacts) ->
 def scratch_database(facts: dict[int, EnrollmentFacts]) -> Engine:
     """An in-memory database holding the leads, enrollments and touches the facts describe."""
     engine = create_engine("sqlite://", poolclass=StaticPool)
-    create_schema(engine)
+    prepare_schema(engine)
     lead_ids = {email: n for n, email in enumerate(sorted({f.lead for f in facts.values()}), 1)}
     with Session(engine) as session, session.begin():
         if lead_ids:

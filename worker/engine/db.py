@@ -9,7 +9,7 @@ from typing import Any, cast
 
 from sqlalchemy import CursorResult, Engine, Executable, event, text
 from sqlalchemy.engine import make_url
-from sqlmodel import Session, SQLModel, create_engine
+from sqlmodel import Session, create_engine
 
 import models  # noqa: F401  # registers every table on SQLModel.metadata
 
@@ -48,14 +48,6 @@ def _tune_sqlite(engine: Engine) -> None:
         # Writers take the lock up front (no deadlocking upgrades); readers never block them.
         read_only = connection.get_execution_options().get(READ_ONLY, False)
         connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
-
-
-def create_schema(engine: Engine) -> None:
-    """Create missing tables; on PostgreSQL under an advisory lock, as processes start together."""
-    with engine.begin() as connection:
-        if engine.dialect.name == "postgresql":
-            connection.execute(text("SELECT pg_advisory_xact_lock(7301)"))
-        SQLModel.metadata.create_all(connection)
 
 
 @contextmanager

@@ -12,7 +12,8 @@ from pathlib import Path
 from sqlalchemy import Engine
 
 from worker.engine.clock import Clock, SystemClock
-from worker.engine.db import create_schema, make_engine
+from worker.engine.db import make_engine
+from worker.engine.schema import prepare_schema
 from worker.engine.settings import Settings
 from worker.mail import Sender, make_sender
 from worker.specs.catalog import Catalog, CatalogError, load_catalog
@@ -83,7 +84,7 @@ def build_runtime(
     catalog = load_catalog(settings.sequences_dir, renderer)
     engine = make_engine(settings.database_url)
     if create_tables:
-        create_schema(engine)
+        prepare_schema(engine)
     runtime = Runtime(
         settings=settings,
         engine=engine,
