@@ -21,7 +21,7 @@ from worker.engine.db import transaction
 from worker.engine.runtime import Runtime, build_runtime
 from worker.engine.scheduler_loop import TickResult, tick
 from worker.engine.settings import Settings
-from worker.flow.enrollment import EventOutcome, apply_event, record_event
+from worker.flow.events import EventOutcome, apply_event, record_event
 from worker.flow.scheduling import next_wakeup
 from worker.mail import MemorySender, Sender
 
