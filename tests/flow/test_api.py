@@ -22,8 +22,8 @@ from worker.api.app import create_app
 from worker.auth.apikeys import create_key, revoke_key
 from worker.auth.tokens import unsubscribe_url
 from worker.cli.app import run_cli
+from worker.cli.context import CliContext
 from worker.engine.db import transaction
-from worker.engine.runtime import build_runtime
 
 SEQUENCE = """
 name: mql
@@ -285,13 +285,10 @@ def test_the_loaded_sequences_are_listed_and_read(api: Api) -> None:
 def _cli(api: Api, monkeypatch: pytest.MonkeyPatch, *args: str) -> int:
     """Run the CLI on the harness's database and folders, at the harness's virtual time."""
     settings = api.h.rt.settings
-    monkeypatch.setattr(
-        "worker.cli.common.build_runtime", lambda config: build_runtime(config, clock=api.h.clock)
-    )
     monkeypatch.setenv("FOLLOWUP_DATABASE_URL", settings.database_url)
     monkeypatch.setenv("FOLLOWUP_SEQUENCES_DIR", str(settings.sequences_dir))
     monkeypatch.setenv("FOLLOWUP_TEMPLATES_DIR", str(settings.templates_dir))
-    return run_cli(list(args))
+    return run_cli(list(args), CliContext(clock=api.h.clock))
 
 
 def test_the_compliance_report_and_log_are_the_clis_json(

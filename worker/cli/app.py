@@ -20,6 +20,7 @@ from worker.cli import (
     tasks_cmd,
 )
 from worker.cli.common import CliError, err_console
+from worker.cli.context import CliContext
 
 app = typer.Typer(
     name="followup",
@@ -40,14 +41,20 @@ app.add_typer(tasks_cmd.tasks_app, name="tasks")
 app.add_typer(tasks_cmd.enrollments_app, name="enrollments")
 
 
-def run_cli(argv: list[str]) -> int:
-    """Run a command; user mistakes print one line, never a traceback."""
+def run_cli(argv: list[str], context: CliContext | None = None) -> int:
+    """Run a command; user mistakes print one line, never a traceback.
+
+    `context` is the commands' one injection point (settings, clock, runtime factory); by
+    default they read the environment and run on the system clock.
+    """
     logging.basicConfig(
         level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     command = typer.main.get_command(app)
     try:
-        result = command.main(args=argv, prog_name="followup", standalone_mode=False)
+        result = command.main(
+            args=argv, prog_name="followup", standalone_mode=False, obj=context or CliContext()
+        )
     except CliError as exc:
         err_console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
         return exc.code

@@ -36,11 +36,23 @@ class CatalogError(Exception):
         super().__init__("\n".join(str(e) for e in errors))
 
 
+class UnknownSequence(LookupError):
+    """No sequence of that name; the message lists the known ones."""
+
+
 @dataclass
 class Catalog:
     sequences: dict[str, SequenceSpec] = field(default_factory=dict)
     team: TeamSpec = field(default_factory=TeamSpec)
     files: dict[str, Path] = field(default_factory=dict)
+
+    def sequence(self, name: str) -> SequenceSpec:
+        """The named sequence; UnknownSequence says which names there are."""
+        spec = self.sequences.get(name)
+        if spec is None:
+            known = ", ".join(self.sequences) or "none"
+            raise UnknownSequence(f"no sequence named {name!r} (known: {known})")
+        return spec
 
     def triggered_by(self, event_type: str) -> list[SequenceSpec]:
         return [s for s in self.sequences.values() if event_type in s.trigger]
