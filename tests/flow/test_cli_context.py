@@ -29,6 +29,7 @@ steps:
   - id: later
     email: t/later
     wait: 2 business days
+    thread: true
 """
 
 
@@ -63,9 +64,11 @@ def test_compliance_link_expires_days_after_the_contexts_clock(
 def test_sequences_preview_starts_at_the_contexts_clock(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """Without --start the timeline begins at the virtual now, then waits two business days."""
+    """Without --start the timeline begins at the virtual now, then waits two business days;
+    the threaded step shows the subject it will have, "Re: <first subject>"."""
     now = datetime(2031, 5, 9, 8, 30, tzinfo=UTC)  # a Friday, 10:30 in Madrid
     assert run_cli(["sequences", "preview", "paced"], cli_context(tmp_path, now)) == 0
     out = capsys.readouterr().out
     assert "Fri 2031-05-09 10:30 CEST" in out and "2031-05-09 08:30" in out
     assert "Tue 2031-05-13 10:30 CEST" in out and "2031-05-13 08:30" in out
+    assert "Re: Hello" in out and "Later" not in out

@@ -283,6 +283,37 @@ def test_a_permanent_error_not_about_the_address_fails_without_suppressing(h: Ha
         assert session.exec(select(Lead)).one().suppressed_at is None
 
 
+def test_a_thread_step_replies_as_re_first_subject_even_with_its_own_subject(
+    h: Harness,
+) -> None:
+    """Given `thread: true` on a step whose template has a subject block, the email still goes
+    out as "Re: <first subject>": mail clients thread by subject as well as by headers."""
+    (h.settings.templates_dir / "t" / "bump.j2").write_text(
+        template("A subject of its own"), encoding="utf-8"
+    )
+    h.rt.refresh_catalog(min_interval=0)
+    h.event("lead.mql", LEAD, lead={"first_name": "Ana"})
+    h.advance(timedelta(days=3))
+    intro, bump, _last = h.sent
+    assert bump.subject == "Re: Quick question, Ana"
+    assert dict(bump.headers)["In-Reply-To"] == intro.message_id
+
+
+def test_a_thread_step_without_a_sent_first_email_keeps_its_own_subject(h: Harness) -> None:
+    """Given the first email failed, a threaded step with a subject block sends with it."""
+    (h.settings.templates_dir / "t" / "intro.j2").write_text(
+        template("About {{ lead.company }}"), encoding="utf-8"
+    )
+    (h.settings.templates_dir / "t" / "bump.j2").write_text(
+        template("A subject of its own"), encoding="utf-8"
+    )
+    h.rt.refresh_catalog(min_interval=0)
+    h.event("lead.mql", LEAD)
+    h.advance(timedelta(days=3))
+    assert [m.subject for m in h.sent] == ["A subject of its own", "Last one"]
+    assert "In-Reply-To" not in dict(h.sent[0].headers)
+
+
 def test_a_thread_step_replies_in_the_first_emails_thread(h: Harness) -> None:
     """Given `thread: true`, the bump goes out as "Re: <first subject>" with In-Reply-To and
     References set to the first email's Message-ID."""

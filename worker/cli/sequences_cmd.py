@@ -10,7 +10,7 @@ from rich.table import Table
 from sqlmodel import select
 
 from models.lead import Lead
-from worker.cli.common import console, fail, parse_when
+from worker.cli.common import console, err_console, fail, parse_when
 from worker.cli.context import CliContext, cli_context
 from worker.specs.catalog import SAMPLE_LEAD
 from worker.specs.preview import preview_timeline
@@ -24,6 +24,8 @@ def check(ctx: typer.Context) -> None:
     """Validate every sequence, team.yaml and template (rendered on sample data); 1 on errors."""
     loaded = cli_context(ctx).catalog()
     catalog = loaded.catalog
+    for warning in catalog.warnings:
+        err_console.print(f"[yellow]warning[/yellow] {warning}", highlight=False, soft_wrap=True)
     steps = sum(len(s.steps) for s in catalog.sequences.values())
     console.print(
         f"ok: {len(catalog.sequences)} sequence(s), {steps} step(s), "
