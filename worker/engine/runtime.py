@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -106,22 +105,3 @@ def folder_fingerprint(*folders: Path) -> tuple[tuple[str, int, int], ...]:
                 stat = path.stat()
                 entries.append((str(path), stat.st_mtime_ns, stat.st_size))
     return tuple(entries)
-
-
-_current: Runtime | None = None
-_current_lock = threading.Lock()
-
-
-def install(runtime: Runtime) -> None:
-    """Make `runtime` the one the actors of this process use."""
-    global _current
-    with _current_lock:
-        _current = runtime
-
-
-def current() -> Runtime:
-    if _current is None:
-        raise RuntimeError(
-            "no runtime installed in this process (call worker.engine.runtime.install)"
-        )
-    return _current
