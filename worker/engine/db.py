@@ -57,11 +57,15 @@ def transaction(engine: Engine) -> Iterator[Session]:
         yield session
 
 
+def read_only(engine: Engine) -> Engine:
+    """The same engine for reads only: on SQLite a plain BEGIN, so writers are not held up."""
+    return engine.execution_options(**{READ_ONLY: True})
+
+
 @contextmanager
 def reading(engine: Engine) -> Iterator[Session]:
-    """A session for reports and lookups: on SQLite a plain BEGIN, so writers are not held up."""
-    read_only = engine.execution_options(**{READ_ONLY: True})
-    with Session(read_only, expire_on_commit=False) as session, session.begin():
+    """A session for reports and lookups, on `read_only(engine)`."""
+    with Session(read_only(engine), expire_on_commit=False) as session, session.begin():
         yield session
 
 
@@ -74,7 +78,7 @@ def changed_rows(session: Session, statement: Executable) -> int:
 def ping(engine: Engine) -> str | None:
     """None when the database answers, else the reason in one line."""
     try:
-        with engine.connect() as connection:
+        with read_only(engine).connect() as connection:
             connection.execute(text("SELECT 1"))
     except Exception as exc:  # any driver error means "not answering"
         return str(exc).splitlines()[0]
