@@ -7,6 +7,7 @@ from dramatiq.brokers.redis import RedisBroker
 from dramatiq.brokers.stub import StubBroker
 
 from worker.engine.settings import Settings
+from worker.engine.tunables import HEALTH_TIMEOUT_SECONDS
 
 TOUCH_QUEUE = "touches"
 EVENT_QUEUE = "events"
@@ -64,7 +65,6 @@ def make_redis_broker(
     return RedisBroker(client=client)
 
 
-HEALTH_TIMEOUT_SECONDS = 2.0
 HEALTH_CLIENT_NAME = "followup-health"
 
 
