@@ -160,7 +160,7 @@ def log(
             table.add_row(
                 e.at.strftime("%Y-%m-%d %H:%M:%S"),
                 str(e.kind),
-                e.lead,
+                e.lead_email,
                 e.owner or "",
                 e.sequence or "",
                 e.step or "",
