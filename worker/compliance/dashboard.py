@@ -104,7 +104,7 @@ def histogram_bars(distribution: list[tuple[str, int]]) -> list[dict[str, Any]]:
     ]
 
 
-def duration(seconds: int | None) -> str:
+def format_seconds(seconds: int | None) -> str:
     """Seconds as the few units a person reads at a glance."""
     if seconds is None:
         return "-"
@@ -128,7 +128,7 @@ def _environment() -> Environment:
     )
     environment.filters.update(
         {
-            "duration": duration,
+            "seconds": format_seconds,
             "percent": _percent,
             "money": _money,
             "number": _number,
