@@ -18,7 +18,7 @@ from worker.compliance.charts import (
     weekly_trend,
 )
 from worker.compliance.grouping import enrolled_window
-from worker.compliance.plan import PlanResult, plan_sla
+from worker.compliance.plan import PlanResult, plan_sla, promised_attempts
 from worker.compliance.report import Report, build_report
 from worker.specs.sequences import SequenceSpec
 from worker.specs.team import TeamSpec
@@ -36,12 +36,6 @@ class Dashboard:
     breaches: list[Breach]
     plan: PlanResult | None
     owner_names: dict[str, str] = field(default_factory=dict)
-
-
-def promised_attempts(sequences: Iterable[SequenceSpec]) -> int | None:
-    """The most touches any sequence's SLA promises: what each lead must get, at the least."""
-    counts = [s.sla.min_touches for s in sequences if s.sla and s.sla.min_touches]
-    return max(counts) if counts else None
 
 
 def collect_dashboard(

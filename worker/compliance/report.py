@@ -16,12 +16,13 @@ from worker.compliance.grouping import (
     NO_OWNER,
     GroupBy,
     enrolled_window,
+    group_conditions,
     group_key,
     key_text,
     period_key,
 )
 from worker.compliance.marketing import MarketingCompliance, marketing_compliance
-from worker.compliance.percentiles import Percentiles, group_conditions, percentiles_of
+from worker.compliance.percentiles import Percentiles, percentiles_of
 from worker.compliance.strikes import OwnerStrikes, owner_strikes
 from worker.specs.team import TeamSpec
 
