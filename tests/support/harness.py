@@ -76,8 +76,10 @@ class Harness:
             **settings,
         )
         self.clock = VirtualClock(start)
-        self.mailer = mailer or MemoryMailer()
-        self.rt: Runtime = build_runtime(self.settings, clock=self.clock, mailer=self.mailer)
+        # With smtp_url among the settings the runtime builds its own mailer (SMTP, DKIM-signed).
+        injected = mailer or (None if settings.get("smtp_url") else MemoryMailer())
+        self.rt: Runtime = build_runtime(self.settings, clock=self.clock, mailer=injected)
+        self.mailer = self.rt.mailer
         self.broker: dramatiq.Broker = make_broker(self.settings)
         self.actors: Actors = declare_actors(self.broker, self.rt)
         self.worker = dramatiq.Worker(self.broker, worker_threads=threads, worker_timeout=20)

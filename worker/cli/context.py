@@ -91,7 +91,8 @@ class CliContext:
             return LoadedCatalog(config, renderer, Catalog())
         _require_folder(config)
         try:
-            return LoadedCatalog(config, renderer, load_catalog(config.sequences_dir, renderer))
+            catalog = load_catalog(config.sequences_dir, renderer, config.environment)
+            return LoadedCatalog(config, renderer, catalog)
         except CatalogError as exc:
             _fail_on_catalog(exc, config)
 

@@ -16,7 +16,7 @@ from worker.engine.clock import Clock, SystemClock
 from worker.engine.db import make_engine
 from worker.engine.schema import prepare_schema
 from worker.engine.settings import Settings
-from worker.mail import Mailer, make_mailer
+from worker.mail import DkimSigner, Mailer, make_mailer
 from worker.specs.catalog import Catalog, CatalogError, load_catalog
 from worker.specs.rendering import Renderer
 from worker.specs.versions import VersionStore
@@ -33,6 +33,7 @@ class Runtime:
     catalog: Catalog
     clock: Clock = field(default_factory=SystemClock)
     versions: VersionStore = field(default_factory=VersionStore)
+    signer: DkimSigner = field(default_factory=DkimSigner)  # the mailer signs with its keys
     enqueue_touch: Callable[[int], object] = lambda _touch_id: None
     enqueue_event: Callable[[int], object] = lambda _event_id: None
 
@@ -55,12 +56,15 @@ class Runtime:
             return False
         self._fingerprint = fingerprint
         try:
-            self.catalog = load_catalog(self.settings.sequences_dir, self.renderer)
+            self.catalog = load_catalog(
+                self.settings.sequences_dir, self.renderer, self.settings.environment
+            )
         except CatalogError as exc:
             logger.error(
                 "sequences changed but are invalid; still running the previous ones:\n%s", exc
             )
             return False
+        self.signer.use(self.catalog.team.dkim_keys())
         logger.info("sequences reloaded: %s", ", ".join(self.catalog.sequences))
         return True
 
@@ -90,12 +94,15 @@ def build_runtime(
 ) -> Runtime:
     """Load and check the catalog first: a bad sequence never starts anything."""
     renderer = Renderer(settings.templates_dir)
-    catalog = load_catalog(settings.sequences_dir, renderer)
+    catalog = load_catalog(settings.sequences_dir, renderer, settings.environment)
     engine = make_engine(settings.database_url)
+    signer = DkimSigner(catalog.team.dkim_keys())  # keys read once, with the catalog
     try:
         if create_tables:
             prepare_schema(engine)
-        mailer = mailer or make_mailer(settings.smtp_url, settings.outbox_dir, clock=clock)
+        mailer = mailer or make_mailer(
+            settings.smtp_url, settings.outbox_dir, clock=clock, signer=signer
+        )
     except BaseException:  # a bad SMTP URL or an unreachable database: no engine left behind
         engine.dispose()
         raise
@@ -106,6 +113,7 @@ def build_runtime(
         renderer=renderer,
         catalog=catalog,
         clock=clock or SystemClock(),
+        signer=signer,
     )
     runtime._fingerprint = folder_fingerprint(settings.sequences_dir, settings.templates_dir)
     return runtime

@@ -12,6 +12,7 @@ from worker.mail.base import (
     TransientSendError,
     classify_smtp_reply,
 )
+from worker.mail.dkim import DkimSigner
 from worker.mail.maildir import MaildirMailer
 from worker.mail.memory import MemoryMailer
 from worker.mail.message import OutgoingEmail, make_message_id, to_bytes
@@ -19,6 +20,7 @@ from worker.mail.smtp import SmtpMailer
 from worker.mail.smtp_url import SmtpTarget, parse_smtp_url
 
 __all__ = [
+    "DkimSigner",
     "MaildirMailer",
     "Mailer",
     "MemoryMailer",
@@ -36,8 +38,15 @@ __all__ = [
 ]
 
 
-def make_mailer(smtp_url: str | None, outbox_dir: Path, *, clock: Clock | None = None) -> Mailer:
-    """SMTP when FOLLOWUP_SMTP_URL is set, else the Maildir outbox; ValueError for a bad URL."""
+def make_mailer(
+    smtp_url: str | None,
+    outbox_dir: Path,
+    *,
+    clock: Clock | None = None,
+    signer: DkimSigner | None = None,
+) -> Mailer:
+    """SMTP when FOLLOWUP_SMTP_URL is set, else the Maildir outbox; ValueError for a bad URL.
+    Both DKIM-sign with `signer` right before the message leaves."""
     if smtp_url is not None and smtp_url.strip():
-        return SmtpMailer(smtp_url, clock=clock)
-    return MaildirMailer(outbox_dir, clock=clock)
+        return SmtpMailer(smtp_url, clock=clock, signer=signer)
+    return MaildirMailer(outbox_dir, clock=clock, signer=signer)

@@ -9,7 +9,8 @@ from pathlib import Path
 
 from worker.engine.clock import Clock, SystemClock
 from worker.mail.base import PermanentSendError, TransientSendError
-from worker.mail.message import OutgoingEmail, to_bytes
+from worker.mail.dkim import DkimSigner, to_signed_bytes
+from worker.mail.message import OutgoingEmail
 
 _SUBDIRS = ("tmp", "new", "cur")
 
@@ -17,15 +18,18 @@ _SUBDIRS = ("tmp", "new", "cur")
 class MaildirMailer:
     """Writes each message to `directory/new`, created on first use; readable by any mail tool."""
 
-    def __init__(self, directory: Path, *, clock: Clock | None = None) -> None:
+    def __init__(
+        self, directory: Path, *, clock: Clock | None = None, signer: DkimSigner | None = None
+    ) -> None:
         self.directory = Path(directory)
+        self._signer = signer
         self._clock = clock or SystemClock()
         self._lock = threading.Lock()
         self._maildir: mailbox.Maildir | None = None
 
     def send(self, email: OutgoingEmail) -> None:
         try:
-            data = to_bytes(email, date=self._clock.now())
+            data = to_signed_bytes(email, date=self._clock.now(), signer=self._signer)
         except ValueError as error:
             raise PermanentSendError(f"invalid message: {error}") from None
         data = data.replace(b"\r\n", b"\n")  # Maildir files use local line endings

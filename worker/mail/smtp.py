@@ -10,7 +10,8 @@ import time
 from worker.engine.clock import Clock, SystemClock
 from worker.engine.tunables import SMTP_IDLE_NOOP_SECONDS, SMTP_TIMEOUT_SECONDS
 from worker.mail.base import PermanentSendError, SendError, TransientSendError, classify_smtp_reply
-from worker.mail.message import OutgoingEmail, envelope_address, to_bytes
+from worker.mail.dkim import DkimSigner, to_signed_bytes
+from worker.mail.message import OutgoingEmail, envelope_address
 from worker.mail.smtp_url import parse_smtp_url
 
 
@@ -43,8 +44,10 @@ class SmtpMailer:
         local_hostname: str | None = None,
         ssl_context: ssl.SSLContext | None = None,
         clock: Clock | None = None,
+        signer: DkimSigner | None = None,
     ) -> None:
         self.target = parse_smtp_url(url)
+        self._signer = signer
         self._timeout = timeout
         self._local_hostname = local_hostname
         self._ssl_context = ssl_context
@@ -56,7 +59,7 @@ class SmtpMailer:
     def send(self, email: OutgoingEmail) -> None:
         try:
             envelope_from = envelope_address(email.sender)
-            data = to_bytes(email, date=self._clock.now())
+            data = to_signed_bytes(email, date=self._clock.now(), signer=self._signer)
         except ValueError as error:
             raise PermanentSendError(f"invalid message: {error}") from None
         conn, reused = self._connection()

@@ -8,6 +8,9 @@ from typing import Literal
 from pydantic import Field, field_validator
 
 from models.validation import normalise_email, normalise_timezone
+from worker.mail.dkim import DkimKey
+from worker.specs.dkim import DkimSpec
+from worker.specs.dkim import check_unique as unique_selectors
 from worker.specs.durations import Duration
 from worker.specs.sequences import DurationField, Strict
 
@@ -59,6 +62,7 @@ class TeamSpec(Strict):
     sla_plan: SlaPlan | None = None
     strikes: StrikeRule | None = None
     days_off: list[date] = Field(default_factory=list)
+    dkim: list[DkimSpec] = Field(default_factory=list)  # worker/specs/dkim.py
 
     @field_validator("owners")
     @classmethod
@@ -68,6 +72,14 @@ class TeamSpec(Strict):
         if duplicates:
             raise ValueError(f"owner listed twice: {', '.join(duplicates)}")
         return owners
+
+    @field_validator("dkim")
+    @classmethod
+    def _dkim(cls, entries: list[DkimSpec]) -> list[DkimSpec]:
+        return unique_selectors(entries)
+
+    def dkim_keys(self) -> list[DkimKey]:
+        return [entry.key for entry in self.dkim]
 
     def owner(self, email: str | None) -> OwnerSpec | None:
         return next((o for o in self.owners if o.email == email), None) if email else None

@@ -80,10 +80,13 @@ def _index(node: yaml.Node, loc: Loc, lines: dict[Loc, int], path: Path) -> None
             _index(item, (*loc, index), lines, path)
 
 
-def validate_model(model: type[M], data: Any, document: YamlDocument) -> M:
-    """`model` from a document's data; SourceErrorGroup with every problem at its line."""
+def validate_model(
+    model: type[M], data: Any, document: YamlDocument, context: dict[str, Any] | None = None
+) -> M:
+    """`model` from a document's data; SourceErrorGroup with every problem at its line.
+    `context` reaches validators (team.yaml's checks of the variables its secrets name)."""
     try:
-        return model.model_validate(data)
+        return model.model_validate(data, context=context)
     except ValidationError as exc:
         raise SourceErrorGroup([_source_error(err, document) for err in exc.errors()]) from None
 
