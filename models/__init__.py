@@ -5,7 +5,7 @@ from models.compliance import ComplianceEntry, ComplianceKind
 from models.enrollment import Enrollment, EnrollmentStatus, SequenceVersion, SlaStatus
 from models.event import Event, EventIn
 from models.lead import LEAD_COLUMNS, Lead, LeadIn, LeadPublic
-from models.mailbox import MailboxDay
+from models.mailbox import DomainDay, MailboxDay
 from models.touch import Touch, TouchKind, TouchStatus
 
 __all__ = [
@@ -13,6 +13,7 @@ __all__ = [
     "ApiKey",
     "ComplianceEntry",
     "ComplianceKind",
+    "DomainDay",
     "Enrollment",
     "EnrollmentStatus",
     "Event",

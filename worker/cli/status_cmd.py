@@ -58,8 +58,35 @@ def _print_status(result: Status) -> None:
             f"queue depth: {result.queue_depth}   dead letters: {result.dead_letters}",
             highlight=False,
         )
+    _print_sending(result)
     for service, state in result.services.items():
         colour = (
             "green" if state == "ok" else "yellow" if state.startswith("not configured") else "red"
         )
         console.print(f"{service}: [{colour}]{state}[/{colour}]", highlight=False)
+
+
+def _print_sending(result: Status) -> None:
+    """Each counted mailbox's cap today (the ramp's while it warms up) and each throttle."""
+    if result.sending:
+        table = Table("mailbox", "cap today", "sent today", "this hour", title="sending")
+        for box in result.sending:
+            cap = "-" if box.cap_today is None else str(box.cap_today)
+            if box.ramp_day is not None and box.cap_today != box.daily_limit:
+                cap += f" (ramp day {box.ramp_day}, up to {box.daily_limit})"
+            hourly = "-" if box.hourly_limit is None else f"/{box.hourly_limit}"
+            table.add_row(box.address, cap, str(box.sent_today), f"{box.sent_this_hour}{hourly}")
+        console.print(table)
+    if result.throttles:
+        table = Table("recipient domains", "this hour", "today", title="throttles")
+        for throttle in result.throttles:
+            table.add_row(
+                ", ".join(throttle.domains),
+                _used(throttle.sent_this_hour, throttle.hourly_limit),
+                _used(throttle.sent_today, throttle.daily_limit),
+            )
+        console.print(table)
+
+
+def _used(used: int, limit: int | None) -> str:
+    return f"{used}/{limit}" if limit is not None else str(used)

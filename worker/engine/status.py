@@ -11,6 +11,12 @@ from models.enrollment import OPEN_STATUSES, Enrollment
 from models.touch import WAITING, Touch, TouchStatus
 from worker.engine.db import ping, reading
 from worker.engine.runtime import Runtime
+from worker.engine.sending_status import (
+    MailboxState,
+    ThrottleState,
+    mailbox_states,
+    throttle_states,
+)
 
 
 @dataclass
@@ -23,6 +29,8 @@ class Status:
     queue_depth: dict[str, int] | None = None
     dead_letters: int | None = None
     services: dict[str, str] = field(default_factory=dict)  # name -> "ok" or the reason
+    sending: list[MailboxState] = field(default_factory=list)  # caps today (sending_status.py)
+    throttles: list[ThrottleState] = field(default_factory=list)  # per recipient domain
 
 
 def touch_status(session: Session, *, now: datetime, known_sequences: set[str]) -> Status:
@@ -58,6 +66,8 @@ def collect_status(rt: Runtime) -> Status:
             result = touch_status(
                 session, now=rt.clock.now(), known_sequences=set(rt.catalog.sequences)
             )
+            result.sending = mailbox_states(session, rt.catalog.team, now=rt.clock.now())
+            result.throttles = throttle_states(session, rt.catalog.team, now=rt.clock.now())
     result.services["database"] = db_problem or "ok"
     result.services["smtp" if rt.settings.smtp_url else "outbox"] = rt.mailer.check() or "ok"
     if rt.broker_health is not None:

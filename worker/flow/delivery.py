@@ -17,7 +17,6 @@ from worker.engine.db import changed_rows, transaction
 from worker.engine.runtime import Runtime
 from worker.engine.tunables import MAX_ATTEMPTS, MAX_BACKOFF, SENDING_LEASE, lease
 from worker.flow.enrollment import suppress_lead
-from worker.flow.mailbox_limits import mailbox_day, release_send, reserve_send
 from worker.flow.outgoing import (
     ClaimedTouch,
     address_of,
@@ -27,6 +26,7 @@ from worker.flow.outgoing import (
     thread_parent,
 )
 from worker.flow.scheduling import finish_step
+from worker.flow.send_slots import SendSlots, give_back_slots, take_slots
 from worker.flow.touch_rows import TouchRow, load_touch
 from worker.mail import PermanentSendError, SendError
 from worker.specs.calendar import is_open, next_opening
@@ -91,20 +91,16 @@ def _claim(rt: Runtime, touch_id: int) -> ClaimedTouch | Delivery:
         spec = rt.versions.get(session, enrollment.version)
         sender = sender_for(rt, spec, enrollment.owner)
         held = _hold_back(rt, session, row, spec, sender, now)
-        if held is not None:
+        if isinstance(held, Delivery):
             touch.lease_until = None
+            touch.attempts -= 1  # held back, not tried: a long deferral never uses up retries
             session.add(touch)
             return held
-        return _gather(rt, session, row, spec, sender, now)
+        return _gather(session, row, spec, sender, held)
 
 
 def _gather(
-    rt: Runtime,
-    session: Session,
-    row: TouchRow,
-    spec: SequenceSpec,
-    sender: str | None,
-    now: datetime,
+    session: Session, row: TouchRow, spec: SequenceSpec, sender: str | None, slots: SendSlots
 ) -> ClaimedTouch:
     """Fix the touch's Message-ID (kept across retries) and From, and gather what sending needs."""
     touch, enrollment, lead = row
@@ -124,7 +120,7 @@ def _gather(
         sender=sender,
         message_id=touch.message_id,
         attempts=touch.attempts,
-        mailbox_day=_day(rt, sender, now),
+        slots=slots,
         thread_parent=thread_parent(session, enrollment, spec) if step.thread else None,
     )
 
@@ -136,8 +132,9 @@ def _hold_back(
     spec: SequenceSpec,
     sender: str | None,
     now: datetime,
-) -> Delivery | None:
-    """Why the claimed touch must not go out now (its status changed to say so), or None."""
+) -> Delivery | SendSlots:
+    """Why the claimed touch must not go out now (its status changed to say so), or the send
+    slots it took."""
     touch, enrollment, lead = row
     why_not = _why_not_send(enrollment, lead, spec.step(touch.step))
     if why_not:
@@ -151,16 +148,16 @@ def _hold_back(
         touch.status, touch.due_at = TouchStatus.DEFERRED, next_opening(now, spec.calendar, zone)
         touch.detail = "outside the send window when picked up"
         return Delivery(DeliveryOutcome.DEFERRED, "outside the send window")
-    address = address_of(sender)
-    next_slot = reserve_send(
-        session, address=address, limits=rt.catalog.team.owner(address), now=now
+    slots = take_slots(
+        session, team=rt.catalog.team, sender=address_of(sender), recipient=lead.email, now=now
     )
-    if next_slot is not None:
-        touch.status = TouchStatus.DEFERRED
-        touch.due_at = next_opening(next_slot, spec.calendar, zone)
-        touch.detail = f"mailbox limit of {address} reached"
-        return Delivery(DeliveryOutcome.DEFERRED, f"mailbox limit of {address}")
-    return None
+    if isinstance(slots, SendSlots):
+        return slots
+    next_slot, why = slots
+    touch.status = TouchStatus.DEFERRED  # held back, never failed: it goes when a slot opens
+    touch.due_at = next_opening(next_slot, spec.calendar, zone)
+    touch.detail = f"{why} reached"
+    return Delivery(DeliveryOutcome.DEFERRED, why)
 
 
 def _why_not_send(enrollment: Enrollment, lead: Lead, step: StepSpec | None) -> str | None:
@@ -171,11 +168,6 @@ def _why_not_send(enrollment: Enrollment, lead: Lead, step: StepSpec | None) -> 
     if step is None or step.email is None:
         return "step no longer in the pinned sequence"
     return None
-
-
-def _day(rt: Runtime, sender: str | None, now: datetime) -> str | None:
-    limits = rt.catalog.team.owner(address_of(sender))
-    return mailbox_day(limits, now) if limits else None
 
 
 def _finish(session: Session, touch_id: int, **values: object) -> TouchRow | None:
@@ -247,10 +239,7 @@ def _record_failure(rt: Runtime, claimed: ClaimedTouch, error: SendError) -> Del
     reason = str(error)[:900]
     permanent = isinstance(error, PermanentSendError) or claimed.attempts >= MAX_ATTEMPTS
     with transaction(rt.engine) as session:
-        if claimed.mailbox_day is not None:
-            address = address_of(claimed.sender)
-            limits = rt.catalog.team.owner(address)
-            release_send(session, address=address, limits=limits, day=claimed.mailbox_day)
+        give_back_slots(session, team=rt.catalog.team, slots=claimed.slots)
         if not permanent:
             return _schedule_retry(rt, session, claimed, reason, now)
         if claimed.attempts >= MAX_ATTEMPTS and not isinstance(error, PermanentSendError):

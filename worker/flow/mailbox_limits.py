@@ -1,88 +1,85 @@
-"""Mailbox send limits (`daily_limit`, `min_gap` in team.yaml), counted in the database so they
-hold across every worker thread and process."""
+"""Mailbox send limits (`daily_limit`, `hourly_limit`, `min_gap`, `ramp` in team.yaml), counted
+in the database so they hold across every worker thread and process."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import or_, update
-from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, col
+from sqlmodel import Session, col, func, select
 
 from models.mailbox import MailboxDay
-from worker.engine.db import changed_rows
+from worker.flow.send_ledger import give_back, take
 from worker.specs.calendar import local_to_utc
 from worker.specs.team import OwnerSpec
-
-
-def _limited(limits: OwnerSpec | None) -> bool:
-    return limits is not None and (limits.daily_limit is not None or limits.min_gap is not None)
+from worker.specs.throttles import Limits
 
 
 def mailbox_day(limits: OwnerSpec, now: datetime) -> str:
     """The mailbox's local date, the key its daily count is kept under."""
-    return now.astimezone(ZoneInfo(limits.timezone or "UTC")).date().isoformat()
+    return _local_date(limits, now).isoformat()
+
+
+def _local_date(limits: OwnerSpec, now: datetime) -> date:
+    return now.astimezone(ZoneInfo(limits.timezone or "UTC")).date()
+
+
+def first_day(session: Session, address: str, limits: OwnerSpec, now: datetime) -> date:
+    """Day one of the mailbox's ramp: `since`, else its first day in the ledger, else today."""
+    if limits.ramp is not None and limits.ramp.since is not None:
+        return limits.ramp.since
+    first = session.exec(
+        select(func.min(MailboxDay.day)).where(
+            MailboxDay.address == address, col(MailboxDay.used) > 0
+        )
+    ).one()
+    return date.fromisoformat(first) if first else _local_date(limits, now)
+
+
+def cap_today(session: Session, address: str, limits: OwnerSpec, now: datetime) -> int | None:
+    """Today's daily cap: the smaller of the ramp and daily_limit (None: no daily cap)."""
+    if limits.daily_limit is None or limits.ramp is None:
+        return limits.daily_limit
+    start = first_day(session, address, limits, now)
+    return limits.ramp.cap(day=_local_date(limits, now), first_day=start, limit=limits.daily_limit)
+
+
+def mailbox_limits(session: Session, address: str, limits: OwnerSpec, now: datetime) -> Limits:
+    gap = limits.min_gap.fixed if limits.min_gap is not None else None
+    return Limits(cap=cap_today(session, address, limits, now), hourly=limits.hourly_limit, gap=gap)
 
 
 def reserve_send(
     session: Session, *, address: str, limits: OwnerSpec | None, now: datetime
-) -> datetime | None:
-    """Take one send slot (compare-and-set); None when taken, else when the next slot opens."""
-    if not _limited(limits):
+) -> tuple[datetime, str] | None:
+    """Take one send slot (compare-and-set): None when taken, else when the next slot opens
+    and which limit refused."""
+    if limits is None or not limits.limited:
         return None
-    assert limits is not None
     day = mailbox_day(limits, now)
-    try:
-        with session.begin_nested():
-            session.add(MailboxDay(address=address, day=day))
-    except IntegrityError:
-        pass  # the row exists (perhaps inserted concurrently): the update below decides
-    conditions = [col(MailboxDay.address) == address, col(MailboxDay.day) == day]
-    if limits.daily_limit is not None:
-        conditions.append(col(MailboxDay.used) < limits.daily_limit)
-    gap = (
-        limits.min_gap.fixed
-        if limits.min_gap is not None and not limits.min_gap.is_calendar
-        else None
-    )
-    if gap is not None:
-        conditions.append(
-            or_(col(MailboxDay.last_sent_at).is_(None), col(MailboxDay.last_sent_at) <= now - gap)
-        )
-    taken = changed_rows(
+    refused = take(
         session,
-        update(MailboxDay)
-        .where(*conditions)
-        .values(used=col(MailboxDay.used) + 1, last_sent_at=now),
+        MailboxDay,
+        {"address": address, "day": day},
+        mailbox_limits(session, address, limits, now),
+        now=now,
+        day_ends=_next_midnight(limits, now),
     )
-    if taken == 1:
+    if refused is None:
         return None
-    row = session.get(MailboxDay, (address, day), populate_existing=True)
-    assert row is not None
-    return _next_slot(row, limits, gap, now)
+    until, which = refused
+    return until, f"mailbox limit of {address} ({which})"
 
 
-def _next_slot(
-    row: MailboxDay, limits: OwnerSpec, gap: timedelta | None, now: datetime
-) -> datetime:
-    """When a refused send may try again: tomorrow at local midnight, or once the gap passed."""
-    if limits.daily_limit is not None and row.used >= limits.daily_limit:
-        zone = ZoneInfo(limits.timezone or "UTC")
-        tomorrow = now.astimezone(zone).date() + timedelta(days=1)
-        return local_to_utc(tomorrow, 0, zone)
-    assert gap is not None and row.last_sent_at is not None
-    return row.last_sent_at + gap
+def _next_midnight(limits: OwnerSpec, now: datetime) -> datetime:
+    zone = ZoneInfo(limits.timezone or "UTC")
+    return local_to_utc(_local_date(limits, now) + timedelta(days=1), 0, zone)
 
 
-def release_send(session: Session, *, address: str, limits: OwnerSpec | None, day: str) -> None:
-    """Give a slot back when nothing was delivered with it."""
-    if not _limited(limits):
+def release_send(
+    session: Session, *, address: str, limits: OwnerSpec | None, day: str, at: datetime
+) -> None:
+    """Give a slot back when nothing was delivered with it (`at`: when it was taken)."""
+    if limits is None or not limits.limited:
         return
-    session.execute(
-        update(MailboxDay)
-        .where(
-            col(MailboxDay.address) == address, col(MailboxDay.day) == day, col(MailboxDay.used) > 0
-        )
-        .values(used=col(MailboxDay.used) - 1)
-    )
+    give_back(session, MailboxDay, {"address": address, "day": day}, hour=at)

@@ -11,6 +11,7 @@ from models.enrollment import Enrollment
 from models.touch import Touch, TouchStatus
 from worker.auth.tokens import unsubscribe_url
 from worker.engine.runtime import Runtime
+from worker.flow.send_slots import SendSlots
 from worker.mail import OutgoingEmail, make_message_id
 from worker.specs.rendering import RenderError, build_context, reply_subject
 from worker.specs.sequences import SequenceSpec, StepSpec
@@ -30,7 +31,7 @@ class ClaimedTouch:
     sender: str | None
     message_id: str
     attempts: int
-    mailbox_day: str | None  # the daily-limit slot taken, given back if nothing was sent
+    slots: SendSlots  # the mailbox and domain send slots taken, given back if nothing was sent
     thread_parent: tuple[str, str | None] | None  # (Message-ID, subject) of the first email
 
 

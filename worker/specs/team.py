@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from models.validation import normalise_email, normalise_timezone
 from worker.mail.dkim import DkimKey
@@ -13,6 +13,7 @@ from worker.specs.dkim import DkimSpec
 from worker.specs.dkim import check_unique as unique_selectors
 from worker.specs.durations import Duration
 from worker.specs.sequences import DurationField, Strict
+from worker.specs.throttles import RampSpec, ThrottleSpec, check_throttles
 
 
 class OwnerSpec(Strict):
@@ -20,6 +21,8 @@ class OwnerSpec(Strict):
     name: str | None = None
     daily_limit: int | None = Field(default=None, ge=1, le=100_000)
     min_gap: DurationField | None = None
+    hourly_limit: int | None = Field(default=None, ge=1, le=100_000)
+    ramp: RampSpec | None = None  # warm-up up to daily_limit (worker/specs/throttles.py)
     timezone: str | None = None
 
     @field_validator("email")
@@ -38,6 +41,19 @@ class OwnerSpec(Strict):
         if value is not None and value.is_calendar:
             raise ValueError("min_gap is counted in s, m or h")
         return value
+
+    @model_validator(mode="after")
+    def _ramp_limit(self) -> OwnerSpec:
+        if self.ramp is not None and self.daily_limit is None:
+            raise ValueError(f"{self.email}: a ramp climbs to daily_limit; set daily_limit too")
+        return self
+
+    @property
+    def limited(self) -> bool:
+        """Whether sends from this mailbox are counted at all."""
+        return any(
+            value is not None for value in (self.daily_limit, self.hourly_limit, self.min_gap)
+        )
 
 
 class SlaPlan(Strict):
@@ -63,6 +79,7 @@ class TeamSpec(Strict):
     strikes: StrikeRule | None = None
     days_off: list[date] = Field(default_factory=list)
     dkim: list[DkimSpec] = Field(default_factory=list)  # worker/specs/dkim.py
+    throttles: list[ThrottleSpec] = Field(default_factory=list)  # worker/specs/throttles.py
 
     @field_validator("owners")
     @classmethod
@@ -77,6 +94,16 @@ class TeamSpec(Strict):
     @classmethod
     def _dkim(cls, entries: list[DkimSpec]) -> list[DkimSpec]:
         return unique_selectors(entries)
+
+    @field_validator("throttles")
+    @classmethod
+    def _throttles(cls, throttles: list[ThrottleSpec]) -> list[ThrottleSpec]:
+        return check_throttles(throttles)
+
+    def throttle_for(self, recipient: str) -> ThrottleSpec | None:
+        """The throttle that counts mail to this address's domain, if any."""
+        domain = recipient.rpartition("@")[2].lower()
+        return next((t for t in self.throttles if domain in t.domain), None)
 
     def dkim_keys(self) -> list[DkimKey]:
         return [entry.key for entry in self.dkim]

@@ -1,0 +1,78 @@
+"""The sending part of `followup status`: each mailbox's cap today (the ramp's, or its limit)
+and what it has used, and each recipient-domain throttle's count."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+
+from sqlmodel import Session
+
+from models.mailbox import DomainDay, MailboxDay, SendCounter
+from worker.flow.mailbox_limits import cap_today, first_day, mailbox_day
+from worker.specs.team import OwnerSpec, TeamSpec
+from worker.specs.throttles import hour_of
+
+
+@dataclass
+class MailboxState:
+    address: str
+    cap_today: int | None  # the smaller of the ramp and daily_limit; None: no daily cap
+    daily_limit: int | None
+    sent_today: int
+    hourly_limit: int | None
+    sent_this_hour: int
+    ramp_day: int | None = None  # 1 on the ramp's first day; None without a ramp
+
+
+@dataclass
+class ThrottleState:
+    domains: list[str]
+    hourly_limit: int | None
+    sent_this_hour: int
+    daily_limit: int | None
+    sent_today: int
+
+
+def mailbox_states(session: Session, team: TeamSpec, *, now: datetime) -> list[MailboxState]:
+    """Every owner whose sends are counted, in team.yaml's order."""
+    return [_mailbox(session, owner, now) for owner in team.owners if owner.limited]
+
+
+def _mailbox(session: Session, owner: OwnerSpec, now: datetime) -> MailboxState:
+    day = mailbox_day(owner, now)
+    row = session.get(MailboxDay, (owner.email, day))
+    ramp_day = None
+    if owner.ramp is not None:
+        start = first_day(session, owner.email, owner, now)
+        ramp_day = max((date.fromisoformat(day) - start).days, 0) + 1
+    return MailboxState(
+        address=owner.email,
+        cap_today=cap_today(session, owner.email, owner, now),
+        daily_limit=owner.daily_limit,
+        sent_today=row.used if row else 0,
+        hourly_limit=owner.hourly_limit,
+        sent_this_hour=_this_hour(row, now),
+        ramp_day=ramp_day,
+    )
+
+
+def throttle_states(session: Session, team: TeamSpec, *, now: datetime) -> list[ThrottleState]:
+    day = now.astimezone(UTC).date().isoformat()
+    states = []
+    for throttle in team.throttles:
+        row = session.get(DomainDay, (throttle.key, day))
+        states.append(
+            ThrottleState(
+                domains=list(throttle.domain),
+                hourly_limit=throttle.hourly_limit,
+                sent_this_hour=_this_hour(row, now),
+                daily_limit=throttle.daily_limit,
+                sent_today=row.used if row else 0,
+            )
+        )
+    return states
+
+
+def _this_hour(row: SendCounter | None, now: datetime) -> int:
+    return row.hour_used if row is not None and row.hour_start == hour_of(now) else 0
