@@ -4,6 +4,7 @@ from models.apikey import ApiKey
 from models.compliance import ComplianceEntry, ComplianceKind
 from models.enrollment import Enrollment, EnrollmentStatus, SequenceVersion, SlaStatus
 from models.event import Event, EventIn, LeadIn
+from models.inbound import InboundMessage, InboundOutcome, MailboxCursor
 from models.lead import Lead
 from models.mailbox import MailboxDay
 from models.touch import Touch, TouchKind, TouchStatus
@@ -16,8 +17,11 @@ __all__ = [
     "EnrollmentStatus",
     "Event",
     "EventIn",
+    "InboundMessage",
+    "InboundOutcome",
     "Lead",
     "LeadIn",
+    "MailboxCursor",
     "MailboxDay",
     "SequenceVersion",
     "SlaStatus",

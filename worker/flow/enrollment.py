@@ -6,7 +6,7 @@ import logging
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
@@ -18,14 +18,17 @@ from models.lead import Lead
 from worker.compliance import log
 from worker.compliance.recording import refresh_verdict, start_sla
 from worker.compliance.verdicts import Exit
+from worker.flow.holding import hold_enrollments
 from worker.flow.manual_tasks import complete_task, log_manual_touch
 from worker.flow.scheduling import cancel_pending_touches, plan_step
 from worker.specs.catalog import Catalog
-from worker.specs.sequences import SUPPRESSING_EVENTS, SequenceSpec
+from worker.specs.sequences import AUTO_REPLIED, SUPPRESSING_EVENTS, SequenceSpec
 from worker.specs.versions import VersionStore
 
 logger = logging.getLogger("followup.enrollment")
-BUILTIN_MEANINGS = frozenset({*SUPPRESSING_EVENTS, "task.completed", "touch.logged"})
+BUILTIN_MEANINGS = frozenset(
+    {*SUPPRESSING_EVENTS, AUTO_REPLIED, "task.completed", "touch.logged"}
+)
 OPEN_STATUSES = (EnrollmentStatus.ACTIVE, EnrollmentStatus.PAUSED)
 
 
@@ -38,6 +41,7 @@ class EventOutcome:
     ignored: list[str] = field(default_factory=list)  # why a trigger enrolled nobody
     suppressed: bool = False
     completed_tasks: int = 0
+    held: list[str] = field(default_factory=list)  # sequences an auto-reply holds
 
 
 def upsert_lead(session: Session, data: LeadIn, *, now: datetime) -> tuple[Lead, bool]:
@@ -100,8 +104,15 @@ def apply_event(
     at = min(event_row.occurred_at, now)
     lead, new_lead = upsert_lead(session, event.lead, now=now)
     if event.type in SUPPRESSING_EVENTS:
-        outcome.exited += suppress_lead(session, lead, reason=event.type, at=at, now=now)
+        why = f"{event.type}: {event.detail}" if event.detail else event.type
+        outcome.exited += suppress_lead(
+            session, lead, reason=event.type, at=at, now=now, why=why[:500]
+        )
         outcome.suppressed = True
+    elif event.type == AUTO_REPLIED:
+        until = event.until or at + timedelta(days=catalog.team.auto_reply_pause)
+        enrollments = [] if new_lead else _open_enrollments(session, lead)
+        outcome.held = hold_enrollments(session, enrollments, lead, until=until, at=at)
     elif event.type == "task.completed":
         outcome.completed_tasks = complete_task(
             session,
@@ -314,12 +325,19 @@ def exit_enrollment(
 
 
 def suppress_lead(
-    session: Session, lead: Lead, *, reason: str, at: datetime, now: datetime
+    session: Session,
+    lead: Lead,
+    *,
+    reason: str,
+    at: datetime,
+    now: datetime,
+    why: str | None = None,
 ) -> list[str]:
-    """Never mail this address again, and end everything it is enrolled in (names returned)."""
+    """Never mail this address again, and end everything it is enrolled in (names returned);
+    `reason` is the exit's event type, `why` what the lead's record keeps (default: reason)."""
     if lead.suppressed_at is None:
         lead.suppressed_at = at
-        lead.suppressed_reason = reason
+        lead.suppressed_reason = why or reason
         session.add(lead)
     exited = []
     for enrollment in _open_enrollments(session, lead):

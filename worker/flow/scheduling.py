@@ -160,7 +160,8 @@ def cancel_pending_touches(session: Session, *, enrollment_id: int, reason: str)
 
 
 def next_wakeup(session: Session) -> datetime | None:
-    """When a tick next has work: a touch falls due, a task expires, an SLA deadline passes."""
+    """When a tick next has work: a touch falls due, a task expires, an SLA deadline passes,
+    an auto-reply hold ends."""
     candidates = [
         session.exec(select(func.min(Touch.due_at)).where(col(Touch.status).in_(WAITING))).one(),
         session.exec(
@@ -169,6 +170,11 @@ def next_wakeup(session: Session) -> datetime | None:
         session.exec(
             select(func.min(Enrollment.sla_next_check_at)).where(
                 Enrollment.sla_status == SlaStatus.PENDING
+            )
+        ).one(),
+        session.exec(
+            select(func.min(Enrollment.held_until)).where(
+                Enrollment.status == EnrollmentStatus.ACTIVE
             )
         ).one(),
     ]
