@@ -1,4 +1,4 @@
-"""What came back: one row per inbound message or provider event, and each watched mailbox's cursor."""
+"""What came back: a row per inbound message or provider event; each watched mailbox's cursor."""
 
 from __future__ import annotations
 

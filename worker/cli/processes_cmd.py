@@ -20,6 +20,7 @@ from worker.engine.broker import make_broker
 from worker.engine.db import reading
 from worker.engine.scheduler_loop import run_scheduler
 from worker.engine.settings import Settings
+from worker.inbox.watcher import run_watcher
 
 log = logging.getLogger("followup")
 
@@ -98,7 +99,7 @@ def run(
     no_api: Annotated[bool, typer.Option("--no-api", help="scheduler and workers only")] = False,
     threads: Annotated[int, typer.Option(help="worker threads")] = 8,
 ) -> None:
-    """Everything in one process: API, scheduler and workers (embedded broker, or Redis)."""
+    """Everything in one process: API, scheduler, workers and the inbox watcher."""
     _verbose()
     rt = runtime(need_secret=True)
     broker = make_broker(rt.settings)
@@ -108,9 +109,12 @@ def run(
     stop = _stop_on_signals() if no_api else threading.Event()  # uvicorn handles its own signals
     loop = threading.Thread(target=run_scheduler, args=(rt, stop), name="scheduler", daemon=True)
     loop.start()
+    watchers = run_watcher(rt, stop)
     try:
         if no_api:
-            console.print("followup running (scheduler + workers); Ctrl-C to stop", highlight=False)
+            console.print(
+                "followup running (scheduler, workers, inbox); Ctrl-C to stop", highlight=False
+            )
             _wait(stop)
         else:
             from worker.api.server import serve
@@ -119,6 +123,8 @@ def run(
     finally:
         stop.set()
         loop.join(timeout=10)
+        for watcher in watchers:
+            watcher.join(timeout=10)
         workers.stop()
         rt.close()
 

@@ -26,9 +26,7 @@ from worker.specs.sequences import AUTO_REPLIED, SUPPRESSING_EVENTS, SequenceSpe
 from worker.specs.versions import VersionStore
 
 logger = logging.getLogger("followup.enrollment")
-BUILTIN_MEANINGS = frozenset(
-    {*SUPPRESSING_EVENTS, AUTO_REPLIED, "task.completed", "touch.logged"}
-)
+BUILTIN_MEANINGS = frozenset({*SUPPRESSING_EVENTS, AUTO_REPLIED, "task.completed", "touch.logged"})
 OPEN_STATUSES = (EnrollmentStatus.ACTIVE, EnrollmentStatus.PAUSED)
 
 

@@ -70,9 +70,7 @@ def release_holds(session: Session, *, versions: VersionStore, now: datetime) ->
     rows = session.exec(
         select(Enrollment, Lead)
         .join(Lead, col(Lead.id) == Enrollment.lead_id)
-        .where(
-            Enrollment.status == EnrollmentStatus.ACTIVE, col(Enrollment.held_until) <= now
-        )
+        .where(Enrollment.status == EnrollmentStatus.ACTIVE, col(Enrollment.held_until) <= now)
         .order_by(col(Enrollment.held_until))
         .limit(RELEASE_BATCH)
     ).all()

@@ -71,7 +71,9 @@ def resume(session: Session, selection: Selection, *, now: datetime, versions: V
                 Touch.enrollment_id == enrollment.id, Touch.status == TouchStatus.HELD
             )
         ).all()
-        hold = enrollment.held_until if enrollment.held_until and enrollment.held_until > now else now
+        hold = (
+            enrollment.held_until if enrollment.held_until and enrollment.held_until > now else now
+        )
         for touch in held:  # an auto-reply's hold still running keeps them until its date
             remaining = max(touch.due_at - paused_at, timedelta(0))
             touch.due_at = next_opening(max(now + remaining, hold), spec.calendar, zone)

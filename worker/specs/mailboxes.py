@@ -1,4 +1,4 @@
-"""`mailboxes:` in team.yaml: the IMAP inboxes the watcher reads (passwords stay in the environment)."""
+"""`mailboxes:` in team.yaml: the IMAP inboxes the watcher reads (passwords stay in the env)."""
 
 from __future__ import annotations
 
@@ -76,7 +76,9 @@ class MailboxSpec(Strict):
     @classmethod
     def _env(cls, value: str) -> str:
         if not _ENV_NAME.match(value):
-            raise ValueError(f"{value!r} is not an environment variable name (e.g. REP_IMAP_PASSWORD)")
+            raise ValueError(
+                f"{value!r} is not an environment variable name (e.g. REP_IMAP_PASSWORD)"
+            )
         return value
 
     @property
