@@ -95,6 +95,9 @@ def classify(
             f"{auto}; back on {back.isoformat()}" if back else f"{auto}; no return date in the text"
         )
         return Classification(Outcome.AUTO_REPLY, rule, parsed.sender, return_on=back)
+    bulk = _bulk_rule(parsed)
+    if bulk is not None:
+        return Classification(Outcome.UNMATCHED, f"bulk or list mail ({bulk})", parsed.sender)
     fresh = fresh_text(parsed.text)
     stop = _STOP.search(parsed.subject) or (
         _STOP.search(fresh) if len(fresh.strip()) <= _STOP_TEXT_LIMIT else None
@@ -122,6 +125,16 @@ def _auto_reply_rule(parsed: ParsedMessage) -> str | None:
     found = _AUTO_SUBJECT.search(parsed.subject)
     if found:
         return f"subject starts {found[0].strip()!r}"
+    return None
+
+
+def _bulk_rule(parsed: ParsedMessage) -> str | None:
+    """Newsletters and list traffic are nobody's reply (auto-replies were recognised before)."""
+    precedence = (parsed.headers.get("precedence") or "").lower()
+    if precedence in ("bulk", "list", "junk"):
+        return f"Precedence: {precedence}"
+    if "list-id" in parsed.headers:
+        return "List-Id"
     return None
 
 
@@ -167,7 +180,7 @@ def _dsn_outcome(
 ) -> Classification:
     rule = f"DSN Status: {record.status or '-'}, Action: {record.action or '-'}"
     if record.diagnostic:
-        rule += f" ({record.diagnostic[:120]})"
+        rule += f" ({record.diagnostic.strip()[:120]})"
     who = _first([record.original_recipient, record.recipient, *parsed.original_to])
     return Classification(outcome, rule, who, parsed.original_message_id)
 

@@ -22,7 +22,7 @@ _MONTHS = {
     12: ("dec", "dez", "déc", "dic"),
 }
 _MONTH_WORD = r"([a-zäéûç]{3,10})\.?"
-_DAY = r"(\d{1,2})(?:st|nd|rd|th|er|º|°|\.)?"
+_DAY = r"\b(\d{1,2})(?!\d)(?:st|nd|rd|th|er|º|°|\.)?"
 _YEAR = r"(?:,?\s+(\d{4}))?"
 _DAY_MONTH = re.compile(_DAY + r"\s+(?:of\s+|de\s+)?" + _MONTH_WORD + r"(?:\s+de)?" + _YEAR, re.I)
 _MONTH_DAY = re.compile(_MONTH_WORD + r"\s+" + _DAY + _YEAR, re.I)
