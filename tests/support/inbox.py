@@ -39,8 +39,8 @@ def sent_id(email: str) -> str:
     return f"<m-{email.split('@')[0]}@acme.test>"
 
 
-def inbox_harness(folder: Path, **settings: object) -> Harness:
-    write_files(folder / "sequences", {"team.yaml": TEAM})
+def inbox_harness(folder: Path, *, team: str = TEAM, **settings: object) -> Harness:
+    write_files(folder / "sequences", {"team.yaml": team})
     return Harness(
         folder,
         sequences={"outreach.yaml": SEQUENCE},

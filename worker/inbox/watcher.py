@@ -10,7 +10,7 @@ from datetime import datetime
 from email.utils import parseaddr
 from typing import Protocol
 
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from models.inbound import InboundOutcome, MailboxCursor
 from worker.engine import tunables
@@ -98,7 +98,8 @@ def poll(rt: Runtime, source: Source, *, dry_run: bool = False) -> list[Seen]:
 def _process(
     rt: Runtime, mailbox: str, raw: RawMessage, context: InboxContext, dry_run: bool
 ) -> Decision:
-    """A message that breaks the recorder is recorded as unmatched with the reason, once."""
+    """A message that breaks the recorder is recorded as unmatched with the reason, once;
+    a database failure leaves it unread, so the next fetch redoes it (idempotently)."""
     now = rt.clock.now()
     try:
         with (reading if dry_run else transaction)(rt.engine) as session:
@@ -107,6 +108,8 @@ def _process(
             )
     except IntegrityError:  # another watcher recorded this position first
         return Decision(InboundOutcome.IGNORED, "recorded by another watcher", key="", already=True)
+    except OperationalError:  # the database, not the message: left unread, redone next time
+        raise
     except Exception as exc:
         log.exception("%s: message %s could not be processed", mailbox, raw.uid)
         failed = Decision(
