@@ -220,7 +220,8 @@ def test_bad_input_is_classified_or_left_alone_never_a_crash(h: Harness) -> None
     naming another lead: each gets an outcome with a reason, and no event for the wrong lead."""
     huge = reply(message_id="<big@x.example>").replace(
         b"Content-Type: text/plain; charset=utf-8\n\nYes, call me.\n",
-        b'Content-Type: multipart/mixed; boundary="b"\n\n--b\nContent-Type: text/plain\n\nSee the file.\n'
+        b'Content-Type: multipart/mixed; boundary="b"\n\n'
+        b"--b\nContent-Type: text/plain\n\nSee the file.\n"
         b"--b\nContent-Type: application/pdf\nContent-Transfer-Encoding: base64\n\n"
         + b"QUJD" * 800_000
         + b"\n--b--\n",
