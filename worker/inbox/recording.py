@@ -17,6 +17,7 @@ from worker.flow.enrollment import apply_event, record_event
 from worker.inbox.classify import Classification, classify
 from worker.inbox.matching import Match, NoMatch, is_copy_of_ours, match, match_report
 from worker.inbox.parsing import ParsedMessage, clean, parse_message
+from worker.inbox.providers import ProviderEvent
 from worker.specs.catalog import Catalog
 from worker.specs.sequences import AUTO_REPLIED
 from worker.specs.versions import VersionStore
@@ -182,16 +183,17 @@ def commit_decision(
         hold_until=decision.hold_until,
     )
     session.add(row)
-    log.append(
-        session,
-        ComplianceKind(f"inbox.{decision.outcome}"),
-        at=at,
-        lead=decision.lead_email or decision.sender or "unknown",
-        enrollment=enrollment,
-        step=row.step,
-        touch_id=row.touch_id,
-        detail=f"{row.rule}; mailbox {row.mailbox}",
-    )
+    if decision.outcome != Outcome.DELIVERED:  # deliveries are counted, not logged one by one
+        log.append(
+            session,
+            ComplianceKind(f"inbox.{decision.outcome}"),
+            at=at,
+            lead=decision.lead_email or decision.sender or "unknown",
+            enrollment=enrollment,
+            step=row.step,
+            touch_id=row.touch_id,
+            detail=f"{row.rule}; mailbox {row.mailbox}",
+        )
     if decision.event_type is not None and decision.matched is not None:
         row.event_id = _send_event(session, decision, at=at, context=context, now=now)
     session.flush()
@@ -218,6 +220,21 @@ def _send_event(
     row, _ = record_event(session, event, now=now)
     apply_event(session, row, catalog=context.catalog, versions=context.versions, now=now)
     return row.id
+
+
+def record_provider_event(
+    session: Session, event: ProviderEvent, context: InboxContext, *, now: datetime
+) -> Decision:
+    """A webhook's event once per provider id: the same delivery again changes nothing."""
+    existing = _at_position(session, event.provider, 0, event.event_id)
+    if existing is not None:
+        return _from_row(existing)
+    found = Classification(event.outcome, event.rule, event.address, event.message_id)
+    key = f"{event.provider}:{event.event_id}"
+    decision = decide_report(session, found, context, now=now, key=key)
+    raw = RawMessage(uidvalidity=0, uid=event.event_id, data=b"", arrived_at=now)
+    commit_decision(session, decision, mailbox=event.provider, raw=raw, context=context, now=now)
+    return decision
 
 
 def _at_position(
