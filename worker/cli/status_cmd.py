@@ -11,6 +11,7 @@ from rich.table import Table
 
 from worker.cli.common import choice, console, runtime, write
 from worker.engine.status import collect_status
+from worker.inbox.mailbox_status import MailboxState
 
 
 def register(app: typer.Typer) -> None:
@@ -49,8 +50,25 @@ def status(fmt: Annotated[str, typer.Option("--format", help="table|json")] = "t
             f"queue depth: {result.queue_depth}   dead letters: {result.dead_letters}",
             highlight=False,
         )
+    _print_mailboxes(result.mailboxes)
     for service, state in result.services.items():
         colour = (
             "green" if state == "ok" else "yellow" if state.startswith("not configured") else "red"
         )
         console.print(f"{service}: [{colour}]{state}[/{colour}]", highlight=False)
+
+
+def _print_mailboxes(mailboxes: list[MailboxState]) -> None:
+    """One line per watched mailbox or webhook provider: fetch, lag, outcomes, errors."""
+    for box in mailboxes:
+        outcomes = ", ".join(f"{k} {v}" for k, v in sorted(box.outcomes.items())) or "no messages"
+        if not box.watched:
+            lag = "webhook events"
+        elif box.lag_seconds is None:
+            lag = "never fetched"
+        else:
+            lag = f"last fetch {box.last_fetch_at}, lag {box.lag_seconds:.0f}s"
+        line = f"inbox {box.mailbox}: {lag}; {outcomes}"
+        if box.errors:
+            line += f"; [red]{box.errors} failed fetch(es): {box.last_error}[/red]"
+        console.print(line, highlight=False, soft_wrap=True)

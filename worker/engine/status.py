@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from sqlmodel import Session, col, func, select
 
@@ -23,6 +24,7 @@ class Status:
     queue_depth: dict[str, int] | None = None
     dead_letters: int | None = None
     services: dict[str, str] = field(default_factory=dict)  # name -> "ok" or the reason
+    mailboxes: list[Any] = field(default_factory=list)  # worker/inbox/mailbox_status.py
 
 
 def touch_status(session: Session, *, now: datetime, known_sequences: set[str]) -> Status:
@@ -49,6 +51,14 @@ def touch_status(session: Session, *, now: datetime, known_sequences: set[str]) 
     return status
 
 
+def inbox_states(rt: Runtime, session: Session) -> list[Any]:
+    """Each watched mailbox's last fetch, lag, outcomes and errors."""
+    from worker.inbox.mailbox_status import mailbox_states
+    from worker.inbox.watcher import watched_names
+
+    return mailbox_states(session, watched=watched_names(rt), now=rt.clock.now())
+
+
 HEALTH_TIMEOUT_SECONDS = 2.0
 
 
@@ -73,6 +83,7 @@ def collect_status(rt: Runtime) -> Status:
             result = touch_status(
                 session, now=rt.clock.now(), known_sequences=set(rt.catalog.sequences)
             )
+            result.mailboxes = inbox_states(rt, session)
     result.services["database"] = db_problem or "ok"
     result.services["smtp" if rt.settings.smtp_url else "outbox"] = rt.sender.check() or "ok"
     if rt.settings.redis_url:

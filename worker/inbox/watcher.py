@@ -62,6 +62,14 @@ def make_sources(rt: Runtime) -> list[Source]:
     return [ImapSource(spec, rt.settings.password(spec.password_env)) for spec in mailboxes]
 
 
+def watched_names(rt: Runtime) -> list[str]:
+    """The names make_sources gives, without connecting to anything."""
+    mailboxes = rt.catalog.team.mailboxes
+    if not mailboxes:
+        return [MaildirSource(rt.settings.inbox_dir).name]
+    return [spec.name for spec in mailboxes]
+
+
 def inbox_context(rt: Runtime) -> InboxContext:
     """Our own addresses: owners, mailbox users, fixed senders and the default From."""
     team = rt.catalog.team
