@@ -337,3 +337,30 @@ Hi
 
 --F--
 """.encode()
+
+
+def test_status_and_report_show_what_came_back(h: Harness) -> None:
+    """After a reply, a bounce and an out-of-office: status counts them per mailbox, and the
+    report gives replies and reply rate per sequence and step, bounces per sending mailbox."""
+    from worker.compliance.report import build_report
+    from worker.engine.status import collect_status
+
+    drop(h, "reply.eml", reply())
+    drop(h, "bounce.eml", dsn("ben@example.com", "failed", "5.1.1"))
+    read(h)
+    [box] = collect_status(h.rt).mailboxes
+    assert box.watched and box.outcomes == {"reply": 1, "bounce": 1} and box.lag_seconds == 0
+    with Session(h.rt.engine) as session:
+        facts = build_report(session, by="sequence").replies
+    assert facts is not None
+    [sequence] = facts.by_sequence
+    assert (sequence.key, sequence.emailed, sequence.replies, sequence.bounces) == (
+        "outreach",
+        2,
+        1,
+        1,
+    )
+    assert sequence.reply_rate == 0.5
+    assert [(s.key, s.emailed, s.replies) for s in facts.by_step] == [("outreach / intro", 2, 1)]
+    [mailbox] = facts.by_mailbox
+    assert (mailbox.key, mailbox.emailed, mailbox.bounces) == ("sales@acme.test", 2, 1)

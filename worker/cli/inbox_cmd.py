@@ -12,7 +12,8 @@ from worker.cli.common import EXIT_FOUND_ERRORS, choice, console, err_console, f
 from worker.inbox.watcher import Seen, make_sources, poll, run_watcher
 
 app = typer.Typer(
-    help="Read the mailboxes: replies, bounces, auto-replies and complaints (SPEC section 13).",
+    help="Read the mailboxes: replies, bounces, auto-replies and complaints. Without a command: "
+    "run the watcher alone (`followup run` includes it).",
     invoke_without_command=True,
 )
 
