@@ -59,11 +59,7 @@ def test_a_bad_mailbox_in_team_yaml_is_one_line_with_file_and_line(
 
 def test_password_env_must_name_a_variable(env: Path, capsys: pytest.CaptureFixture[str]) -> None:  # noqa: F811
     """A password pasted where the variable's name belongs is refused, with the line."""
-    write_files(
-        env / "sequences",
-        {
-            "team.yaml": "mailboxes:\n  - url: imaps://rep@mail.acme.test/INBOX\n    password_env: 'pa ss'\n"
-        },
-    )
+    team = "mailboxes:\n  - url: imaps://rep@mail.acme.test/INBOX\n    password_env: 'pa ss'\n"
+    write_files(env / "sequences", {"team.yaml": team})
     assert run_cli(["sequences", "check"]) == 1
     assert "team.yaml:3" in capsys.readouterr().err
