@@ -56,6 +56,7 @@ def demo(
     from worker.cli.compliance_cmd import print_report
     from worker.compliance.report import build_report
     from worker.demo import DEMO_DAYS, DEMO_START, counts_by_status, prepare, scenario, simulate
+    from worker.demo_inbox import DemoInbox, pick_answers
 
     base = settings()
     leads = Path("samples/leads.csv")
@@ -77,7 +78,10 @@ def demo(
         )
         last["sent"] = sent
 
-    simulate(rt, clock, broker, steps, DEMO_START + timedelta(days=DEMO_DAYS), on_day=on_day)
+    inbox = DemoInbox(rt, pick_answers(steps))
+    simulate(
+        rt, clock, broker, steps, DEMO_START + timedelta(days=DEMO_DAYS), on_day=on_day, inbox=inbox
+    )
     with reading(rt.engine) as session:
         report = build_report(session, by="owner", team=rt.catalog.team, now=rt.clock.now())
     counts = counts_by_status(rt)
@@ -85,6 +89,9 @@ def demo(
         "touches: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())), highlight=False
     )
     print_report(report)
+    console.print(f"[bold]answers read from {folder}/inbox[/bold]:", highlight=False)
+    for line in inbox.lines():
+        console.print(f"  {line}", highlight=False, soft_wrap=True)
     console.print(
         f"emails written to {folder}/outbox; try `FOLLOWUP_DATABASE_URL=sqlite:///"
         f"{folder}/followup.db followup compliance log`",

@@ -9,7 +9,7 @@ from datetime import datetime
 from email.utils import parseaddr
 from typing import Any
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import and_, func, or_, select
 from sqlmodel import Session, col
 
 from models.enrollment import Enrollment
@@ -59,14 +59,27 @@ class ReplyFacts:
 
 def reply_facts(session: Session, *, since: datetime | None, until: datetime | None) -> ReplyFacts:
     """Emails sent and inbound outcomes within [since, until): counted per group in SQL."""
-    sent_at, received_at = (
-        _window(col(Touch.completed_at), since, until),
-        _window(col(InboundMessage.received_at), since, until),
-    )
+    received = _window(col(InboundMessage.received_at), since, until)
     emailed = and_(
-        col(Touch.kind) == TouchKind.EMAIL, col(Touch.status) == TouchStatus.SENT, *sent_at
+        col(Touch.kind) == TouchKind.EMAIL,
+        col(Touch.status) == TouchStatus.SENT,
+        *_window(col(Touch.completed_at), since, until),
     )
-    facts = ReplyFacts()
+    return ReplyFacts(
+        by_sequence=_by_sequence(session, emailed, received, since, until),
+        by_step=_by_step(session, emailed, received),
+        by_mailbox=_by_mailbox(session, emailed, received),
+    )
+
+
+def _by_sequence(
+    session: Session,
+    emailed: Any,
+    received: list[Any],
+    since: datetime | None,
+    until: datetime | None,
+) -> list[ReplyRow]:
+    """Per sequence, enrollments: mailed, and replied (heard by the inbox or posted as an event)."""
     mailed = session.execute(
         select(col(Enrollment.sequence), func.count(func.distinct(col(Touch.enrollment_id))))
         .select_from(Touch)
@@ -74,9 +87,29 @@ def reply_facts(session: Session, *, since: datetime | None, until: datetime | N
         .where(emailed)
         .group_by(col(Enrollment.sequence))
     ).all()
-    facts.by_sequence = _rows(
-        mailed, _outcomes(session, col(InboundMessage.sequence), received_at, distinct=True)
+    rows = _rows(mailed, _outcomes(session, col(InboundMessage.sequence), received, distinct=True))
+    heard = select(col(InboundMessage.enrollment_id)).where(
+        col(InboundMessage.outcome) == Outcome.REPLY, *received
     )
+    posted = and_(
+        col(Enrollment.exit_reason) == "email.replied",
+        *_window(col(Enrollment.ended_at), since, until),
+    )
+    replied = dict(
+        session.execute(
+            select(col(Enrollment.sequence), func.count())
+            .where(or_(posted, col(Enrollment.id).in_(heard)))
+            .group_by(col(Enrollment.sequence))
+        ).all()
+    )
+    for row in rows:
+        row.replies = int(replied.get(row.key, row.replies))
+        row.reply_rate = round(row.replies / row.emailed, 3) if row.emailed else None
+    return rows
+
+
+def _by_step(session: Session, emailed: Any, received: list[Any]) -> list[ReplyRow]:
+    """Per step, emails sent and the replies that answer that step's email (thread matched)."""
     steps = session.execute(
         select(col(Enrollment.sequence) + " / " + col(Touch.step), func.count())
         .select_from(Touch)
@@ -85,7 +118,11 @@ def reply_facts(session: Session, *, since: datetime | None, until: datetime | N
         .group_by(col(Enrollment.sequence), col(Touch.step))
     ).all()
     step_key = col(InboundMessage.sequence) + " / " + col(InboundMessage.step)
-    facts.by_step = _rows(steps, _outcomes(session, step_key, received_at, distinct=False))
+    return _rows(steps, _outcomes(session, step_key, received, distinct=False))
+
+
+def _by_mailbox(session: Session, emailed: Any, received: list[Any]) -> list[ReplyRow]:
+    """Per sending mailbox (the From address), emails sent and what came back about them."""
     senders = session.execute(
         select(col(Touch.sender), func.count()).where(emailed).group_by(col(Touch.sender))
     ).all()
@@ -93,10 +130,9 @@ def reply_facts(session: Session, *, since: datetime | None, until: datetime | N
     for sender, n in senders:
         by_address[parseaddr(sender or "")[1].lower() or "-"] += int(n)
     mailbox_key = col(InboundMessage.sending_mailbox)
-    facts.by_mailbox = _rows(
-        list(by_address.items()), _outcomes(session, mailbox_key, received_at, distinct=False)
+    return _rows(
+        list(by_address.items()), _outcomes(session, mailbox_key, received, distinct=False)
     )
-    return facts
 
 
 def _window(column: Any, since: datetime | None, until: datetime | None) -> list[Any]:
