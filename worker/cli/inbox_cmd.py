@@ -8,7 +8,8 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from worker.cli.common import EXIT_FOUND_ERRORS, choice, console, err_console, fail, runtime, write
+from worker.cli.common import EXIT_FOUND_ERRORS, choice, console, err_console, fail, write
+from worker.cli.context import cli_context
 from worker.inbox.watcher import Seen, make_sources, poll, run_watcher
 
 app = typer.Typer(
@@ -26,22 +27,19 @@ def inbox(ctx: typer.Context) -> None:
     from worker.cli.processes_cmd import _stop_on_signals, _verbose, _wait
 
     _verbose()
-    rt = runtime()
-    stop = _stop_on_signals()
-    threads = run_watcher(rt, stop)
-    console.print(
-        f"followup inbox watching {', '.join(t.name.removeprefix('inbox ') for t in threads)}; "
-        "Ctrl-C to stop",
-        highlight=False,
-    )
-    _wait(stop)
-    for thread in threads:
-        thread.join(timeout=10)
-    rt.close()
+    with cli_context(ctx).runtime() as rt:
+        stop = _stop_on_signals()
+        threads = run_watcher(rt, stop)
+        names = ", ".join(t.name.removeprefix("inbox ") for t in threads)
+        console.print(f"followup inbox watching {names}; Ctrl-C to stop", highlight=False)
+        _wait(stop)
+        for thread in threads:
+            thread.join(timeout=10)
 
 
 @app.command("check")
 def check(
+    ctx: typer.Context,
     dry_run: Annotated[
         bool, typer.Option("--dry-run/--apply", help="only print (default), or act once")
     ] = True,
@@ -49,17 +47,16 @@ def check(
 ) -> None:
     """Fetch every mailbox once and print each message's outcome and the rule that decided it."""
     choice(fmt, ("table", "json"), "--format")
-    rt = runtime()
     seen: list[Seen] = []
     failures = []
-    for source in make_sources(rt):
-        try:
-            seen += poll(rt, source, dry_run=dry_run)
-        except Exception as exc:  # one mailbox failing does not hide the others
-            failures.append(f"{source.name}: {type(exc).__name__}: {exc}")
-        finally:
-            source.close()
-    rt.close()
+    with cli_context(ctx).runtime() as rt:
+        for source in make_sources(rt):
+            try:
+                seen += poll(rt, source, dry_run=dry_run)
+            except Exception as exc:  # one mailbox failing does not hide the others
+                failures.append(f"{source.name}: {type(exc).__name__}: {exc}")
+            finally:
+                source.close()
     if fmt == "json":
         write(json.dumps([_row(item) for item in seen], indent=2))
     else:

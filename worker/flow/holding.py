@@ -13,10 +13,9 @@ from models.enrollment import Enrollment, EnrollmentStatus
 from models.lead import Lead
 from models.touch import WAITING, Touch, TouchStatus
 from worker.compliance import log
+from worker.engine.tunables import HOLD_RELEASE_BATCH
 from worker.specs.calendar import SendCalendar, next_opening
 from worker.specs.versions import VersionStore
-
-RELEASE_BATCH = 500
 
 
 def hold_enrollments(
@@ -72,7 +71,7 @@ def release_holds(session: Session, *, versions: VersionStore, now: datetime) ->
         .join(Lead, col(Lead.id) == Enrollment.lead_id)
         .where(Enrollment.status == EnrollmentStatus.ACTIVE, col(Enrollment.held_until) <= now)
         .order_by(col(Enrollment.held_until))
-        .limit(RELEASE_BATCH)
+        .limit(HOLD_RELEASE_BATCH)
     ).all()
     for enrollment, lead in rows:
         spec = versions.get(session, enrollment.version)

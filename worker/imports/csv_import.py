@@ -19,16 +19,17 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 from sqlmodel import select as orm_select
 
+from models.enrollment import Enrollment
 from models.event import Event, EventIn, LeadIn
 from models.lead import Lead
 from models.validation import EVENT_TYPE_PATTERN
 from worker.engine.runtime import Runtime
-from worker.flow.enrollment import apply_events, enroll_many
+from worker.engine.tunables import IMPORT_CHUNK_ROWS, IMPORT_ENROLL_CHUNK_ROWS
+from worker.flow.enrollment import enroll_many
+from worker.flow.events import apply_events
 from worker.imports.csv_rows import LEAD_COLUMNS, CsvImportError, CsvSource, lead_from_row
-from worker.specs.catalog import Catalog
+from worker.specs.catalog import Catalog, UnknownSequence
 
-CHUNK_ROWS = 1000
-ENROLL_CHUNK_ROWS = 200  # enrolling writes ~4 rows a lead: keep each write transaction short
 UPDATABLE = LEAD_COLUMNS[1:]
 IMPORTED_EVENT = "lead.imported"  # the record of a --sequence import; it triggers nothing
 __all__ = [
@@ -47,11 +48,13 @@ class ImportOptions:
     event: str | None = None
     sequence: str | None = None
     dry_run: bool = False
-    chunk_rows: int | None = None  # default: CHUNK_ROWS, or ENROLL_CHUNK_ROWS when enrolling
+    chunk_rows: int | None = None  # default: the import chunk sizes of engine/tunables.py
 
     @property
     def rows_per_chunk(self) -> int:
-        return self.chunk_rows or (ENROLL_CHUNK_ROWS if self.enrolls else CHUNK_ROWS)
+        if self.chunk_rows:
+            return self.chunk_rows
+        return IMPORT_ENROLL_CHUNK_ROWS if self.enrolls else IMPORT_CHUNK_ROWS
 
     @property
     def enrolls(self) -> bool:
@@ -101,9 +104,11 @@ def check_options(catalog: Catalog, options: ImportOptions) -> None:
     """Reject what would make every row fail, before reading any."""
     if options.event and options.sequence:
         raise CsvImportError("give an event or a sequence, not both", "sequence")
-    if options.sequence is not None and options.sequence not in catalog.sequences:
-        known = ", ".join(catalog.sequences) or "none"
-        raise CsvImportError(f"no sequence named {options.sequence!r} (known: {known})", "sequence")
+    if options.sequence is not None:
+        try:
+            catalog.sequence(options.sequence)
+        except UnknownSequence as exc:
+            raise CsvImportError(str(exc), "sequence") from None
     if options.event is not None and not re.match(EVENT_TYPE_PATTERN, options.event):
         raise CsvImportError(f"{options.event!r} is not an event type (e.g. lead.mql)", "event")
 
@@ -297,7 +302,7 @@ def _enroll_chunk(
         spec = rt.catalog.sequences[options.sequence]
         pairs = [(lead, rows[lead.email].id) for lead in fresh]
         results = enroll_many(session, pairs, spec, versions=rt.versions, at=now, now=now)
-        return results.count(None)
+        return sum(isinstance(result, Enrollment) for result in results)
     outcomes = apply_events(
         session, list(rows.values()), catalog=rt.catalog, versions=rt.versions, now=now
     )

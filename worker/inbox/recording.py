@@ -13,7 +13,7 @@ from models.event import EventIn, LeadIn
 from models.inbound import InboundMessage
 from models.inbound import InboundOutcome as Outcome
 from worker.compliance import log
-from worker.flow.enrollment import apply_event, record_event
+from worker.flow.events import apply_event, record_event
 from worker.inbox.classify import Classification, classify
 from worker.inbox.matching import Match, NoMatch, is_copy_of_ours, match, match_report
 from worker.inbox.parsing import ParsedMessage, clean, parse_message
