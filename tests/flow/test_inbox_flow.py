@@ -364,3 +364,15 @@ def test_status_and_report_show_what_came_back(h: Harness) -> None:
     assert [(s.key, s.emailed, s.replies) for s in facts.by_step] == [("outreach / intro", 2, 1)]
     [mailbox] = facts.by_mailbox
     assert (mailbox.key, mailbox.emailed, mailbox.bounces) == ("sales@acme.test", 2, 1)
+
+
+def test_a_reply_after_an_out_of_office_cancels_the_held_touches(h: Harness) -> None:
+    """Given touches held by an out-of-office, the lead's reply ends them: nothing stays held."""
+    drop(h, "ooo.eml", reply(message_id="<o@x.example>", **{"X-Autoreply": "yes"}))
+    read(h)
+    assert [t.status for t in h.touches(lead_id=1, step="bump")] == ["held"]
+    drop(h, "reply.eml", reply())
+    read(h)
+    assert [t.status for t in h.touches(lead_id=1, step="bump")] == ["cancelled"]
+    h.advance(timedelta(days=10))
+    assert [t.step for t in h.touches(lead_id=1) if t.status == "sent"] == ["intro"]

@@ -139,13 +139,15 @@ def redrive_expired_leases(session: Session, *, now: datetime) -> int:
 
 
 def cancel_pending_touches(session: Session, *, enrollment_id: int, reason: str) -> int:
-    """Stop every touch of an enrollment that has not gone out yet."""
+    """Stop every touch of an enrollment that has not gone out yet (held ones too)."""
     return changed_rows(
         session,
         update(Touch)
         .where(
             col(Touch.enrollment_id) == enrollment_id,
-            col(Touch.status).in_((*WAITING, TouchStatus.QUEUED, TouchStatus.OPEN)),
+            col(Touch.status).in_(
+                (*WAITING, TouchStatus.QUEUED, TouchStatus.OPEN, TouchStatus.HELD)
+            ),
         )
         .values(status=TouchStatus.CANCELLED, detail=reason, lease_until=None),
     )
