@@ -35,6 +35,7 @@ def mailbox_states(session: Session, *, watched: list[str], now: datetime) -> li
         state = states[cursor.mailbox]
         state.last_fetch_at = cursor.last_fetch_at.isoformat() if cursor.last_fetch_at else None
         if cursor.last_success_at is not None:
-            state.lag_seconds = round((now - cursor.last_success_at).total_seconds(), 1)
+            lag = (now - cursor.last_success_at).total_seconds()
+            state.lag_seconds = round(max(lag, 0.0), 1)  # clocks of two machines may differ
         state.errors, state.last_error = cursor.errors, cursor.last_error
     return list(states.values())
