@@ -82,30 +82,35 @@ def classify(
         return Classification(Outcome.IGNORED, f"from our own mailbox {parsed.sender}")
     auto = _auto_reply_rule(parsed)
     if auto is not None:
-        text = fresh_text(parsed.text)
-        if _PERMANENT.search(text) or _PERMANENT.search(parsed.subject):
-            found = _PERMANENT.search(text) or _PERMANENT.search(parsed.subject)
-            assert found is not None
-            rule = f"{auto}; text says {found[0]!r}"
-            return Classification(Outcome.AUTO_REPLY_PERMANENT, rule, parsed.sender)
-        back = return_date(
-            f"{parsed.subject}\n{text}", received=(parsed.date.date() if parsed.date else today)
-        )
-        rule = (
-            f"{auto}; back on {back.isoformat()}" if back else f"{auto}; no return date in the text"
-        )
-        return Classification(Outcome.AUTO_REPLY, rule, parsed.sender, return_on=back)
+        return _auto_reply(parsed, auto, today)
     bulk = _bulk_rule(parsed)
     if bulk is not None:
         return Classification(Outcome.UNMATCHED, f"bulk or list mail ({bulk})", parsed.sender)
+    return _person(parsed)
+
+
+def _auto_reply(parsed: ParsedMessage, auto: str, today: date) -> Classification:
+    """Gone for good ("no longer with the company"), or away until the date in the text."""
+    text = fresh_text(parsed.text)
+    gone = _PERMANENT.search(text) or _PERMANENT.search(parsed.subject)
+    if gone is not None:
+        rule = f"{auto}; text says {gone[0]!r}"
+        return Classification(Outcome.AUTO_REPLY_PERMANENT, rule, parsed.sender)
+    received = parsed.date.date() if parsed.date else today
+    back = return_date(f"{parsed.subject}\n{text}", received=received)
+    rule = f"{auto}; back on {back.isoformat()}" if back else f"{auto}; no return date in the text"
+    return Classification(Outcome.AUTO_REPLY, rule, parsed.sender, return_on=back)
+
+
+def _person(parsed: ParsedMessage) -> Classification:
+    """A person wrote it: a request to stop, else a reply."""
     fresh = fresh_text(parsed.text)
     stop = _STOP.search(parsed.subject) or (
         _STOP.search(fresh) if len(fresh.strip()) <= _STOP_TEXT_LIMIT else None
     )
     if stop is not None:
-        return Classification(
-            Outcome.UNSUBSCRIBE, f"reply asks to stop: {stop[0].strip()!r}", parsed.sender
-        )
+        rule = f"reply asks to stop: {stop[0].strip()!r}"
+        return Classification(Outcome.UNSUBSCRIBE, rule, parsed.sender)
     quoted = "with quoted text" if len(fresh) < len(parsed.text.strip()) else "no quoted text"
     return Classification(Outcome.REPLY, f"a person's reply ({quoted})", parsed.sender)
 

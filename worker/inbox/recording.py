@@ -161,9 +161,30 @@ def commit_decision(
 ) -> InboundMessage:
     """The row, the compliance line, then the event through the one path every face shares."""
     at = min(raw.arrived_at or now, now)
+    row = _row(decision, mailbox=mailbox, raw=raw, now=now)
+    session.add(row)
+    if decision.outcome != Outcome.DELIVERED:  # deliveries are counted, not logged one by one
+        log.append(
+            session,
+            ComplianceKind(f"inbox.{decision.outcome}"),
+            at=at,
+            lead=decision.lead_email or decision.sender or "unknown",
+            enrollment=decision.matched.enrollment if decision.matched else None,
+            step=row.step,
+            touch_id=row.touch_id,
+            detail=f"{row.rule}; mailbox {row.mailbox}",
+        )
+    if decision.event_type is not None and decision.matched is not None:
+        row.event_id = _send_event(session, decision, at=at, context=context, now=now)
+    session.flush()
+    return row
+
+
+def _row(decision: Decision, *, mailbox: str, raw: RawMessage, now: datetime) -> InboundMessage:
+    """The inbound_message row: what it was, and the touch, enrollment and mailbox it matched."""
     touch = decision.matched.touch if decision.matched else None
     enrollment = decision.matched.enrollment if decision.matched else None
-    row = InboundMessage(
+    return InboundMessage(
         mailbox=mailbox[:320],
         uidvalidity=raw.uidvalidity,
         uid=raw.uid[:255],
@@ -182,22 +203,6 @@ def commit_decision(
         sending_mailbox=_address(touch.sender) if touch else None,
         hold_until=decision.hold_until,
     )
-    session.add(row)
-    if decision.outcome != Outcome.DELIVERED:  # deliveries are counted, not logged one by one
-        log.append(
-            session,
-            ComplianceKind(f"inbox.{decision.outcome}"),
-            at=at,
-            lead=decision.lead_email or decision.sender or "unknown",
-            enrollment=enrollment,
-            step=row.step,
-            touch_id=row.touch_id,
-            detail=f"{row.rule}; mailbox {row.mailbox}",
-        )
-    if decision.event_type is not None and decision.matched is not None:
-        row.event_id = _send_event(session, decision, at=at, context=context, now=now)
-    session.flush()
-    return row
 
 
 def _send_event(
