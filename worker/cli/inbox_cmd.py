@@ -10,7 +10,7 @@ from rich.table import Table
 
 from worker.cli.common import EXIT_FOUND_ERRORS, choice, console, err_console, fail, write
 from worker.cli.context import cli_context
-from worker.inbox.watcher import Seen, make_sources, poll, run_watcher
+from worker.inbox.watcher import Seen, make_sources, one_line, poll, run_watcher
 
 app = typer.Typer(
     help="Read the mailboxes: replies, bounces, auto-replies and complaints. Without a command: "
@@ -54,7 +54,7 @@ def check(
             try:
                 seen += poll(rt, source, dry_run=dry_run)
             except Exception as exc:  # one mailbox failing does not hide the others
-                failures.append(f"{source.name}: {type(exc).__name__}: {exc}")
+                failures.append(f"{source.name}: {one_line(exc)}")
             finally:
                 source.close()
     if fmt == "json":

@@ -13,6 +13,7 @@ from worker.cli.common import choice, console, write
 from worker.cli.context import cli_context
 from worker.engine.status import collect_status
 from worker.inbox.mailbox_status import MailboxState
+from worker.inbox.providers import PROVIDERS
 
 
 def register(app: typer.Typer) -> None:
@@ -68,7 +69,7 @@ def _print_mailboxes(mailboxes: list[MailboxState]) -> None:
     for box in mailboxes:
         outcomes = ", ".join(f"{k} {v}" for k, v in sorted(box.outcomes.items())) or "no messages"
         if not box.watched:
-            lag = "webhook events"
+            lag = "webhook events" if box.mailbox in PROVIDERS else "no longer watched"
         elif box.lag_seconds is None:
             lag = "never fetched"
         else:

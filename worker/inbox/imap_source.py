@@ -20,6 +20,10 @@ _WHOLE = b"BODY[]"
 _START = b"BODY[]<0>"
 
 
+class MailboxError(Exception):
+    """A mailbox that cannot be read as configured; the message is for people, as is."""
+
+
 class ImapSource:
     """One mailbox of team.yaml; connects on open(), IDLEs in wait() when the server can."""
 
@@ -43,8 +47,8 @@ class ImapSource:
     def open(self) -> int:
         """Connect, log in and select the folder (read-only unless we move or flag); UIDVALIDITY."""
         if self._password is None:
-            raise ConnectionError(
-                f"{self.name}: the variable {self.spec.password_env} named by password_env is unset"
+            raise MailboxError(
+                f"the variable {self.spec.password_env} named by password_env is unset"
             )
         if self._client is None:
             self._client = self._connect()
@@ -140,5 +144,5 @@ class ImapSource:
 
     def _require(self) -> IMAPClient:
         if self._client is None:
-            raise ConnectionError(f"{self.name}: not connected")
+            raise MailboxError("not connected")
         return self._client

@@ -13,6 +13,7 @@ from typing import Any
 from models.inbound import InboundOutcome as Outcome
 from worker.inbox.parsing import address, message_ids
 
+PROVIDERS = ("postmark", "sendgrid", "mailgun")  # each one's events are the "mailbox" of its rows
 POSTMARK_BOUNCES = {
     "HardBounce": Outcome.BOUNCE,
     "BadEmailAddress": Outcome.BOUNCE,

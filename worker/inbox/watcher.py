@@ -122,7 +122,7 @@ def _process(
         log.exception("%s: message %s could not be processed", mailbox, raw.uid)
         failed = Decision(
             InboundOutcome.UNMATCHED,
-            f"not processed: {_one_line(exc)}",
+            f"not processed: {one_line(exc)}",
             key=f"error:{mailbox}:{raw.uidvalidity}:{raw.uid}",
         )
         if not dry_run:
@@ -146,7 +146,7 @@ def watch(rt: Runtime, source: Source, stop: threading.Event) -> None:
             delay = tunables.INBOX_BACKOFF_FIRST_SECONDS
             source.wait(interval, stop)
         except Exception as exc:  # unreachable, refused login, dropped connection, database
-            reason = _one_line(exc)
+            reason = one_line(exc)
             log.error("%s: %s; retrying in %.0fs", source.name, reason, delay)
             source.close()
             _record_fetch(rt, source.name, error=reason)
@@ -181,9 +181,15 @@ def _log_seen(item: Seen) -> None:
         )
 
 
-def _one_line(exc: BaseException) -> str:
+def one_line(exc: BaseException) -> str:
+    """The reason in one line; library errors keep their type name, ours are plain words."""
+    from worker.inbox.imap_source import MailboxError
+
     text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")[:480]
+    first = text[0] if text else ""
+    if isinstance(exc, MailboxError):
+        return first[:480]
+    return f"{type(exc).__name__}: {first}".rstrip(": ")[:480]
 
 
 def _cursor(rt: Runtime, mailbox: str) -> MailboxCursor:
