@@ -3,13 +3,14 @@
 from models.apikey import ApiKey
 from models.compliance import ComplianceEntry, ComplianceKind
 from models.enrollment import Enrollment, EnrollmentStatus, SequenceVersion, SlaStatus
-from models.event import Event, EventIn, LeadIn
+from models.event import Event, EventIn
 from models.inbound import InboundMessage, InboundOutcome, MailboxCursor
-from models.lead import Lead
+from models.lead import LEAD_COLUMNS, Lead, LeadIn, LeadPublic
 from models.mailbox import MailboxDay
 from models.touch import Touch, TouchKind, TouchStatus
 
 __all__ = [
+    "LEAD_COLUMNS",
     "ApiKey",
     "ComplianceEntry",
     "ComplianceKind",
@@ -21,6 +22,7 @@ __all__ = [
     "InboundOutcome",
     "Lead",
     "LeadIn",
+    "LeadPublic",
     "MailboxCursor",
     "MailboxDay",
     "SequenceVersion",

@@ -76,7 +76,7 @@ class DemoInbox:
                 ).first()
                 holds = session.exec(
                     select(ComplianceEntry.kind, ComplianceEntry.at).where(
-                        ComplianceEntry.lead == answer.email,
+                        ComplianceEntry.lead_email == answer.email,
                         col(ComplianceEntry.kind).in_(
                             (ComplianceKind.ENROLLMENT_HELD, ComplianceKind.ENROLLMENT_RESUMED)
                         ),

@@ -63,7 +63,9 @@ def count(h: Harness, model: type, *where: object) -> int:
 
 def log_kinds(h: Harness, email: str) -> list[str]:
     with Session(h.rt.engine) as session:
-        rows = session.exec(select(ComplianceEntry).where(ComplianceEntry.lead == email)).all()
+        rows = session.exec(
+            select(ComplianceEntry).where(ComplianceEntry.lead_email == email)
+        ).all()
         return [str(row.kind) for row in rows]
 
 

@@ -65,9 +65,9 @@ def demo(
         fail(f"{leads} not found: run the demo from the repository folder")
     rt, clock, broker = prepare(base, folder)
     try:
-        steps = scenario(leads, DEMO_START)
+        events = scenario(leads, DEMO_START)
         console.print(
-            f"[bold]followup demo[/bold]: {len(steps)} lead events over "
+            f"[bold]followup demo[/bold]: {len(events)} lead events over "
             f"{DEMO_DAYS} simulated days from {DEMO_START:%a %Y-%m-%d %H:%M} UTC "
             f"(SQLite {folder}/followup.db, embedded broker, outbox {folder}/outbox)"
         )
@@ -80,9 +80,9 @@ def demo(
             )
             last["sent"] = sent
 
-        inbox = DemoInbox(rt, pick_answers(steps))
+        inbox = DemoInbox(rt, pick_answers(events))
         end = DEMO_START + timedelta(days=DEMO_DAYS)
-        simulate(rt, clock, broker, steps, end, on_day=on_day, inbox=inbox)
+        simulate(rt, clock, broker, events, end, on_day=on_day, inbox=inbox)
         _print_demo_result(rt, folder)
         console.print(f"[bold]answers read from {folder}/inbox[/bold]:", highlight=False)
         for line in inbox.lines():

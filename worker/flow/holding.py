@@ -39,7 +39,7 @@ def hold_enrollments(
             session,
             ComplianceKind.ENROLLMENT_HELD,
             at=at,
-            lead=lead.email,
+            lead_email=lead.email,
             enrollment=enrollment,
             detail=f"auto-reply: touches held until {until.astimezone(UTC):%Y-%m-%d %H:%M} UTC",
         )
@@ -89,7 +89,7 @@ def release_holds(session: Session, *, versions: VersionStore, now: datetime) ->
             session,
             ComplianceKind.ENROLLMENT_RESUMED,
             at=until,
-            lead=lead.email,
+            lead_email=lead.email,
             enrollment=enrollment,
             detail="auto-reply hold ended",
         )

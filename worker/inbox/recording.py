@@ -9,9 +9,10 @@ from zoneinfo import ZoneInfo
 from sqlmodel import Session, select
 
 from models.compliance import ComplianceKind
-from models.event import EventIn, LeadIn
+from models.event import EventIn
 from models.inbound import InboundMessage
 from models.inbound import InboundOutcome as Outcome
+from models.lead import LeadIn
 from worker.compliance import log
 from worker.flow.events import apply_event, record_event
 from worker.inbox.classify import Classification, classify
@@ -168,7 +169,7 @@ def commit_decision(
             session,
             ComplianceKind(f"inbox.{decision.outcome}"),
             at=at,
-            lead=decision.lead_email or decision.sender or "unknown",
+            lead_email=decision.lead_email or decision.sender or "unknown",
             enrollment=decision.matched.enrollment if decision.matched else None,
             step=row.step,
             touch_id=row.touch_id,
