@@ -34,6 +34,10 @@ EVENT_FOR = {
 }
 
 
+# Deliveries are counted, not logged one by one; our own mail and repeats are about no lead.
+UNLOGGED = (Outcome.DELIVERED, Outcome.IGNORED)
+
+
 @dataclass(frozen=True)
 class InboxContext:
     """What deciding needs besides the database, built once at the edge."""
@@ -164,7 +168,7 @@ def commit_decision(
     at = min(raw.arrived_at or now, now)
     row = _row(decision, mailbox=mailbox, raw=raw, now=now)
     session.add(row)
-    if decision.outcome != Outcome.DELIVERED:  # deliveries are counted, not logged one by one
+    if decision.outcome not in UNLOGGED:
         log.append(
             session,
             ComplianceKind(f"inbox.{decision.outcome}"),
@@ -182,7 +186,8 @@ def commit_decision(
 
 
 def _row(decision: Decision, *, mailbox: str, raw: RawMessage, now: datetime) -> InboundMessage:
-    """The inbound_message row: what it was, and the touch, enrollment and mailbox it matched."""
+    """The inbound_message row: what it was, and the touch, enrollment and mailbox it matched
+    (a subject only when it matched a lead: the rest of a rep's mail is not ours to keep)."""
     touch = decision.matched.touch if decision.matched else None
     enrollment = decision.matched.enrollment if decision.matched else None
     return InboundMessage(
@@ -195,7 +200,7 @@ def _row(decision: Decision, *, mailbox: str, raw: RawMessage, now: datetime) ->
         outcome=decision.outcome,
         rule=clean(decision.rule, 500),
         sender=decision.sender,
-        subject=clean(decision.subject, 500) if decision.subject else None,
+        subject=clean(decision.subject, 500) if decision.subject and decision.matched else None,
         lead_email=decision.lead_email,
         touch_id=touch.id if touch else None,
         enrollment_id=enrollment.id if enrollment else None,
