@@ -378,3 +378,18 @@ def test_a_reply_after_an_out_of_office_cancels_the_held_touches(h: Harness) -> 
     assert [t.status for t in h.touches(lead_id=1, step="bump")] == ["cancelled"]
     h.advance(timedelta(days=10))
     assert [t.step for t in h.touches(lead_id=1) if t.status == "sent"] == ["intro"]
+
+
+def test_a_dsn_naming_our_message_only_in_its_own_fields_still_matches(h: Harness) -> None:
+    """Gmail's X-Original-Message-ID, with no returned message: the bounce finds its touch."""
+    report = dsn(LEAD, "failed", "5.1.1").replace(
+        b"Reporting-MTA: dns; mx.acme.test\n",
+        b"Reporting-MTA: dns; googlemail.com\nX-Original-Message-ID: "
+        + sent_id(LEAD).encode()
+        + b"\n",
+    )
+    report = report.split(b"--B\nContent-Type: text/rfc822-headers")[0] + b"--B--\n"
+    drop(h, "gmail.eml", report)
+    [seen] = read(h)
+    assert seen.decision.outcome == "bounce"
+    assert f"returned Message-ID {sent_id(LEAD)}" in seen.decision.rule

@@ -187,7 +187,8 @@ def _dsn_outcome(
     if record.diagnostic:
         rule += f" ({record.diagnostic.strip()[:120]})"
     who = _first([record.original_recipient, record.recipient, *parsed.original_to])
-    return Classification(outcome, rule, who, parsed.original_message_id)
+    returned = parsed.original_message_id or parsed.reported_message_id
+    return Classification(outcome, rule, who, returned)
 
 
 def _looks_like_bounce(parsed: ParsedMessage) -> bool:

@@ -62,6 +62,7 @@ class ParsedMessage:
     feedback: dict[str, str] = field(default_factory=dict)  # ARF fields, lower-case names
     original_message_id: str | None = None  # of the returned message inside a DSN / ARF
     original_to: list[str] = field(default_factory=list)
+    reported_message_id: str | None = None  # a DSN's own X-Original-Message-ID field (Gmail)
     problems: list[str] = field(default_factory=list)  # what was wrong with the input
 
 
@@ -166,6 +167,7 @@ def _read_body(message: Message, parsed: ParsedMessage) -> None:
         if kind == "message/delivery-status":
             parsed.dsn.extend(_dsn_records(part))
             parsed.report_type = parsed.report_type or "delivery-status"
+            parsed.reported_message_id = parsed.reported_message_id or _reported_id(part)
         elif kind == "message/feedback-report":
             parsed.feedback.update(_fields(_part_text(part)))
             parsed.report_type = "feedback-report"
@@ -243,6 +245,14 @@ def _dsn_records(part: Message) -> list[RecipientStatus]:
             )
         )
     return records
+
+
+def _reported_id(part: Message) -> str | None:
+    """Some MTAs name the returned message in the report itself, even without returning it."""
+    blocks = part.get_payload()
+    text = "\n".join(str(b) for b in blocks) if isinstance(blocks, list) else _part_text(part)
+    found = re.search(r"^x-original-message-id:\s*(<[^<>\s]+@[^<>\s]+>)", text, re.I | re.M)
+    return found[1] if found else None
 
 
 def _read_original(part: Message, parsed: ParsedMessage) -> None:
