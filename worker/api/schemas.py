@@ -13,7 +13,7 @@ from models.event import EventIn
 from models.lead import LeadIn, LeadPublic
 from models.validation import Storable, normalise_email
 from worker.compliance.report import ReportRow
-from worker.imports.csv_import import ImportSummary
+from worker.imports.options import ImportSummary
 
 
 class EventBody(EventIn):
@@ -152,19 +152,6 @@ class LogEntryOut(BaseModel):
     sequence: str | None
     step: str | None
     detail: str | None
-
-
-class TaskOut(BaseModel):
-    """An open manual task; `lead` is the lead's email, as in the compliance log."""
-
-    touch_id: int
-    lead: str
-    owner: str | None
-    sequence: str
-    step: str
-    text: str
-    due_at: datetime
-    expires_at: datetime | None
 
 
 class Health(BaseModel):
