@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING
 
 from sqlmodel import Session, col, func, select
 
@@ -12,6 +12,9 @@ from models.enrollment import OPEN_STATUSES, Enrollment
 from models.touch import WAITING, Touch, TouchStatus
 from worker.engine.db import ping, reading
 from worker.engine.runtime import Runtime
+
+if TYPE_CHECKING:
+    from worker.inbox.mailbox_status import MailboxState
 
 
 @dataclass
@@ -24,7 +27,7 @@ class Status:
     queue_depth: dict[str, int] | None = None
     dead_letters: int | None = None
     services: dict[str, str] = field(default_factory=dict)  # name -> "ok" or the reason
-    mailboxes: list[Any] = field(default_factory=list)  # worker/inbox/mailbox_status.py
+    mailboxes: list[MailboxState] = field(default_factory=list)  # worker/inbox/mailbox_status.py
 
 
 def touch_status(session: Session, *, now: datetime, known_sequences: set[str]) -> Status:
@@ -51,7 +54,7 @@ def touch_status(session: Session, *, now: datetime, known_sequences: set[str]) 
     return status
 
 
-def inbox_states(rt: Runtime, session: Session) -> list[Any]:
+def inbox_states(rt: Runtime, session: Session) -> list[MailboxState]:
     """Each watched mailbox's last fetch, lag, outcomes and errors."""
     from worker.inbox.mailbox_status import mailbox_states
     from worker.inbox.watcher import watched_names
