@@ -14,8 +14,8 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
-from tests.support.harness import Harness, template
-from tests.support.smtp_sink import SmtpSink
+from testkit.harness import Harness, template
+from testkit.smtp_sink import SmtpSink
 from worker.mail import OutgoingEmail, SmtpSender, make_message_id
 
 THREADS = 4

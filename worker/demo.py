@@ -6,35 +6,22 @@ import csv
 import random
 import secrets
 import shutil
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import dramatiq
 from sqlmodel import col, func, select
 
 from models.event import EventIn, LeadIn
 from models.touch import Touch
-from worker.engine.actors import declare_actors
-from worker.engine.broker import EVENT_QUEUE, TOUCH_QUEUE, make_broker
 from worker.engine.clock import VirtualClock
-from worker.engine.db import reading, transaction
+from worker.engine.db import reading
 from worker.engine.runtime import Runtime, build_runtime
-from worker.engine.scheduler_loop import tick
 from worker.engine.settings import Settings
-from worker.flow.enrollment import apply_event, record_event
-from worker.flow.scheduling import next_wakeup
+from worker.engine.simulation import Simulation, TimedEvent
 
 DEMO_START = datetime(2026, 11, 30, 13, 0, tzinfo=UTC)  # a Monday, 08:00 in New York
 DEMO_DAYS = 16
 WORKER_THREADS = 4
-
-
-@dataclass(frozen=True)
-class Step:
-    at: datetime
-    event: EventIn
 
 
 def demo_settings(base: Settings, folder: Path) -> Settings:
@@ -49,10 +36,10 @@ def demo_settings(base: Settings, folder: Path) -> Settings:
     )
 
 
-def scenario(leads_csv: Path, start: datetime, seed: int = 7) -> list[Step]:
+def scenario(leads_csv: Path, start: datetime, seed: int = 7) -> list[TimedEvent]:
     """Leads arriving over a day and a half; some reply, book, unsubscribe or get a call."""
     rng = random.Random(seed)
-    steps: list[Step] = []
+    steps: list[TimedEvent] = []
     with leads_csv.open(encoding="utf-8-sig", newline="") as handle:
         for index, row in enumerate(csv.DictReader(handle)):
             lead = LeadIn(
@@ -65,7 +52,9 @@ def scenario(leads_csv: Path, start: datetime, seed: int = 7) -> list[Step]:
                 fields={"source": row.get("source", "")},
             )
             arrives = start + timedelta(minutes=47 * index)
-            steps.append(Step(arrives, EventIn(type="lead.mql", lead=lead, id=f"demo-mql-{index}")))
+            steps.append(
+                TimedEvent(arrives, EventIn(type="lead.mql", lead=lead, id=f"demo-mql-{index}"))
+            )
             roll = rng.random()
             if roll < 0.2:
                 steps.append(_later(arrives, rng.uniform(2, 5), "email.replied", lead, index))
@@ -76,7 +65,7 @@ def scenario(leads_csv: Path, start: datetime, seed: int = 7) -> list[Step]:
             if index % 6 == 0:
                 signup = arrives + timedelta(hours=1)
                 steps.append(
-                    Step(
+                    TimedEvent(
                         signup,
                         EventIn(
                             type="form.submitted",
@@ -92,69 +81,23 @@ def scenario(leads_csv: Path, start: datetime, seed: int = 7) -> list[Step]:
                         step="call",
                         id=f"demo-call-{index}",
                     )
-                    steps.append(Step(signup + timedelta(days=1, hours=3), done))
+                    steps.append(TimedEvent(signup + timedelta(days=1, hours=3), done))
     return sorted(steps, key=lambda s: s.at)
 
 
-def _later(arrives: datetime, days: float, kind: str, lead: LeadIn, index: int) -> Step:
+def _later(arrives: datetime, days: float, kind: str, lead: LeadIn, index: int) -> TimedEvent:
     event = EventIn(type=kind, lead=LeadIn(email=lead.email), id=f"demo-{kind}-{index}")
-    return Step(arrives + timedelta(days=days), event)
+    return TimedEvent(arrives + timedelta(days=days), event)
 
 
-def simulate(
-    rt: Runtime,
-    clock: VirtualClock,
-    broker: dramatiq.Broker,
-    steps: list[Step],
-    until: datetime,
-    on_day: Callable[[date], None] = lambda _day: None,
-) -> None:
-    """Advance virtual time from one happening to the next; `on_day` gets each finished day."""
-    worker = dramatiq.Worker(broker, worker_threads=WORKER_THREADS, worker_timeout=50)
-    worker.start()
-    pending: Iterator[Step] = iter(steps)
-    upcoming = next(pending, None)
-    day = clock.now().date()
-    try:
-        while clock.now() < until:
-            now = clock.now()
-            if now.date() != day:  # report the finished day before anything of the new one
-                on_day(day)
-                day = now.date()
-            while upcoming is not None and upcoming.at <= now:
-                with transaction(rt.engine) as session:
-                    row, _ = record_event(session, upcoming.event, now=now)
-                    apply_event(session, row, catalog=rt.catalog, versions=rt.versions, now=now)
-                upcoming = next(pending, None)
-            tick(rt)
-            broker.join(TOUCH_QUEUE)
-            broker.join(EVENT_QUEUE)
-            worker.join()
-            clock.move_to(min(_next_moment(rt, upcoming, now), until))
-        on_day(day)
-    finally:
-        worker.stop()
-
-
-def _next_moment(rt: Runtime, upcoming: Step | None, now: datetime) -> datetime:
-    with reading(rt.engine) as session:
-        candidates = [next_wakeup(session)]
-    if upcoming is not None:
-        candidates.append(upcoming.at)
-    future = [c for c in candidates if c is not None and c > now]
-    return min(future) if future else now + timedelta(days=1)
-
-
-def prepare(base: Settings, folder: Path) -> tuple[Runtime, VirtualClock, dramatiq.Broker]:
-    """A fresh folder, runtime, virtual clock and embedded broker with the actors declared."""
+def prepare(base: Settings, folder: Path) -> Simulation:
+    """A fresh folder, and the runtime on a virtual clock with the embedded broker and workers."""
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
     settings = demo_settings(base, folder)
     clock = VirtualClock(DEMO_START)
     rt = build_runtime(settings, clock=clock)
-    broker = make_broker(settings)
-    declare_actors(broker, rt)
-    return rt, clock, broker
+    return Simulation(rt, clock, threads=WORKER_THREADS, worker_timeout_ms=50)
 
 
 def counts_by_status(rt: Runtime) -> dict[str, int]:

@@ -17,7 +17,7 @@ from models.apikey import ApiKey
 from models.enrollment import Enrollment
 from models.event import Event
 from models.lead import Lead
-from tests.support.harness import Harness, template
+from testkit.harness import Harness, template
 from worker.api.app import create_app
 from worker.auth.apikeys import create_key, revoke_key
 from worker.auth.tokens import unsubscribe_url

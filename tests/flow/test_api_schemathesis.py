@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
-from tests.support.harness import MONDAY_9AM_NY, template, write_files
+from testkit.harness import MONDAY_9AM_NY, template, write_files
 from worker.api.app import create_app
 from worker.auth.apikeys import create_key
 from worker.engine.clock import VirtualClock

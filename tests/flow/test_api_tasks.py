@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
+from testkit.harness import Harness, template
 from tests.flow.test_api import Api
-from tests.support.harness import Harness, template
 
 SEQUENCE = """
 name: calls

@@ -9,7 +9,7 @@ from sqlmodel import select
 
 from models.event import EventIn
 from models.lead import Lead
-from tests.support.harness import Harness, template
+from testkit.harness import Harness, template
 from worker.engine.db import transaction
 from worker.flow.enrollment import apply_events, enroll_many, record_event
 

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from tests.support.harness import Harness, template
+from testkit.harness import Harness, template
 from worker.engine.db import transaction
 from worker.engine.status import collect_status
 from worker.flow.pausing import Selection, pause, resume

@@ -13,8 +13,8 @@ import pytest
 from sqlmodel import Session
 
 from models.compliance import ComplianceKind
-from tests.support.harness import MONDAY_9AM_NY as T0
-from tests.support.harness import Harness, template
+from testkit.harness import MONDAY_9AM_NY as T0
+from testkit.harness import Harness, template
 from worker.compliance import log
 from worker.compliance.export import log_csv
 from worker.compliance.log import LogFilter, query_log
@@ -175,7 +175,7 @@ def test_the_compliance_log_has_the_entries_in_order(h: Harness) -> None:
 
 def play_report_scenario(h: Harness) -> None:
     """Six leads over two days; see the report test for what each one does."""
-    h.sender.fail_for("fay@example.com", PermanentSendError("552 5.2.2 mailbox full", 552))  # type: ignore[attr-defined]
+    h.sender.fail_for("fay@example.com", PermanentSendError("552 5.2.2 mailbox full", 552))
     h.event("lead.mql", "ana@example.com", lead={"owner": "rep1@acme.test"})
     h.event("form.submitted", "ben@example.com", lead={"owner": "rep1@acme.test"})
     h.event("form.submitted", "cy@example.com", lead={"owner": "rep2@acme.test"})

@@ -14,9 +14,9 @@ from sqlmodel import col
 import models
 import worker
 from models.enrollment import Enrollment
+from testkit.harness import MONDAY_9AM_NY as T0
+from testkit.harness import Harness
 from tests.flow.test_compliance_report import FILES, TEMPLATES, at, play_three_owners
-from tests.support.harness import MONDAY_9AM_NY as T0
-from tests.support.harness import Harness
 from worker.cli.app import run_cli
 from worker.compliance.grouping import GROUPINGS
 from worker.compliance.replay import audit_log, compare_reports, read_log, report_from_log

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from tests.support.harness import MONDAY_9AM_NY as T0
-from tests.support.harness import Harness, template
+from testkit.harness import MONDAY_9AM_NY as T0
+from testkit.harness import Harness, template
 from worker.cli.app import run_cli
 from worker.compliance.dashboard import dashboard_html
 from worker.compliance.export import report_csv, report_json

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from testkit.harness import Harness
 from tests.flow.test_compliance_report import FILES, TEMPLATES, play_three_owners
-from tests.support.harness import Harness
 from worker.auth.apikeys import create_key
 from worker.auth.tokens import sign
 from worker.cli.app import run_cli

@@ -11,7 +11,7 @@ from sqlmodel import Session, select
 
 from models.compliance import ComplianceEntry
 from models.lead import Lead
-from tests.support.harness import Harness, template
+from testkit.harness import Harness, template
 from worker.engine.db import transaction
 from worker.flow.delivery import MAX_ATTEMPTS
 from worker.flow.scheduling import claim_due_touches
@@ -197,7 +197,7 @@ def test_a_transient_send_error_is_retried_with_backoff_then_sent(h: Harness) ->
     """Given two 421 replies, the touch is retried after 30s then 60s (recorded on the row),
     and the third attempt is sent with the same Message-ID."""
     start = h.clock.now()
-    h.sender.fail_next(TransientSendError("421 4.7.0 try again later", 421), times=2)  # type: ignore[attr-defined]
+    h.sender.fail_next(TransientSendError("421 4.7.0 try again later", 421), times=2)
     h.event("lead.mql", LEAD)
     h.tick()
     [touch] = h.touches(step="intro")
@@ -215,7 +215,7 @@ def test_a_transient_send_error_is_retried_with_backoff_then_sent(h: Harness) ->
     [touch] = h.touches(step="intro")
     assert (touch.status, touch.attempts, touch.last_error) == ("sent", 3, None)
     assert touch.completed_at == start + timedelta(seconds=90)
-    attempts = h.sender.attempts  # type: ignore[attr-defined]
+    attempts = h.sender.attempts
     assert len(attempts) == 3 and len({m.message_id for m in attempts}) == 1
     assert entries(h, "touch.failed") == []
 
@@ -225,7 +225,7 @@ def test_a_transient_error_that_never_clears_gives_up_after_the_last_attempt(
 ) -> None:
     """Given an SMTP server down for hours, the touch is retried with capped backoff and, after
     the last attempt, fails with the reason; the sequence moves on."""
-    h.sender.fail_next(TransientSendError("connection refused"), times=MAX_ATTEMPTS)  # type: ignore[attr-defined]
+    h.sender.fail_next(TransientSendError("connection refused"), times=MAX_ATTEMPTS)
     start = h.clock.now()
     h.event("lead.mql", LEAD)
     h.advance(timedelta(hours=6))
@@ -255,7 +255,7 @@ def test_a_lost_broker_message_is_redriven_after_its_lease(h: Harness) -> None:
 def test_a_5_1_x_bounce_fails_the_touch_and_suppresses_the_address(h: Harness) -> None:
     """Given 550 5.1.1 (no such user), the touch fails, the address is suppressed, the
     enrollment exits as bounced and nothing more is sent or retried."""
-    h.sender.fail_next(classify_smtp_reply(550, "5.1.1 <ana@example.com>: no such user"))  # type: ignore[attr-defined]
+    h.sender.fail_next(classify_smtp_reply(550, "5.1.1 <ana@example.com>: no such user"))
     h.event("lead.mql", LEAD)
     h.advance(timedelta(days=3))
     assert h.sent == []
@@ -273,7 +273,7 @@ def test_a_5_1_x_bounce_fails_the_touch_and_suppresses_the_address(h: Harness) -
 
 def test_a_permanent_error_not_about_the_address_fails_without_suppressing(h: Harness) -> None:
     """Given 552 5.2.2 (mailbox full), the touch fails but the lead stays mailable."""
-    h.sender.fail_next(PermanentSendError("552 5.2.2 mailbox full", 552))  # type: ignore[attr-defined]
+    h.sender.fail_next(PermanentSendError("552 5.2.2 mailbox full", 552))
     h.event("lead.mql", LEAD)
     h.advance(timedelta(days=3))
     assert [t.status for t in h.touches()] == ["failed", "failed", "sent"]

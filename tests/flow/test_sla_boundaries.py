@@ -10,8 +10,8 @@ import pytest
 from sqlmodel import Session, col, select
 
 from models.compliance import ComplianceEntry
-from tests.support.harness import MONDAY_9AM_NY as T0
-from tests.support.harness import Harness, template
+from testkit.harness import MONDAY_9AM_NY as T0
+from testkit.harness import Harness, template
 from worker.compliance.report import build_report
 from worker.engine.db import transaction
 

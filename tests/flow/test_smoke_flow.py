@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
-from tests.support.harness import Harness, template
+from testkit.harness import Harness, template
 
 SEQUENCE = """
 name: three-steps

@@ -10,7 +10,7 @@ from sqlmodel import Session, select
 
 from models.enrollment import Enrollment
 from models.lead import Lead
-from tests.support.harness import template, write_files
+from testkit.harness import template, write_files
 from tests.support.processes import Processes, followup_env, running, wait_until
 from tests.support.services import free_port
 from worker.auth.apikeys import create_key

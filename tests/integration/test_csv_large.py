@@ -15,7 +15,7 @@ from sqlmodel import Session, func, select
 
 from models.enrollment import Enrollment
 from models.lead import Lead
-from tests.support.harness import template, write_files
+from testkit.harness import template, write_files
 from tests.support.processes import followup_env
 from worker.engine.runtime import build_runtime
 from worker.engine.settings import Settings

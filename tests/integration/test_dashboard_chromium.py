@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 import uvicorn
 
+from testkit.harness import Harness
 from tests.flow.test_compliance_report import FILES, TEMPLATES, play_three_owners
-from tests.support.harness import Harness
 from tests.support.services import free_port, missing
 from worker.api.app import create_app
 from worker.compliance.dashboard_link import dashboard_link

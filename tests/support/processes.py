@@ -26,7 +26,7 @@ from sqlmodel import Session, col, func, select
 from models.event import EventIn
 from models.lead import Lead
 from models.touch import FINAL, Touch
-from tests.support.harness import write_files
+from testkit.harness import write_files
 from worker.engine.db import transaction
 from worker.engine.runtime import build_runtime
 from worker.engine.settings import Settings

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.harness import template, write_files
+from testkit.harness import template, write_files
 from worker.cli.app import run_cli
 
 REPOSITORY = Path(__file__).resolve().parents[2]

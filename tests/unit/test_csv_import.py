@@ -15,7 +15,7 @@ from sqlmodel import Session, col, func, select
 from models.enrollment import Enrollment
 from models.event import Event
 from models.lead import Lead
-from tests.support.harness import template, write_files
+from testkit.harness import template, write_files
 from worker.cli.app import run_cli
 from worker.engine.clock import VirtualClock
 from worker.engine.db import transaction

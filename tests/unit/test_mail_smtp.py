@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.smtp_sink import SmtpSink, free_port, self_signed_tls
+from testkit.smtp_sink import SmtpSink, free_port, self_signed_tls
 from worker.mail import (
     MaildirSender,
     OutgoingEmail,

@@ -54,13 +54,14 @@ def demo(
     """Two simulated weeks on the sample sequences, templates and leads, then the report."""
     from worker.cli.compliance_cmd import print_report
     from worker.compliance.report import build_report
-    from worker.demo import DEMO_DAYS, DEMO_START, counts_by_status, prepare, scenario, simulate
+    from worker.demo import DEMO_DAYS, DEMO_START, counts_by_status, prepare, scenario
 
     base = settings()
     leads = Path("samples/leads.csv")
     if not leads.is_file():
         fail(f"{leads} not found: run the demo from the repository folder")
-    rt, clock, broker = prepare(base, folder)
+    simulation = prepare(base, folder)
+    rt = simulation.rt
     steps = scenario(leads, DEMO_START)
     console.print(
         f"[bold]followup demo[/bold]: {len(steps)} lead events over "
@@ -76,7 +77,8 @@ def demo(
         )
         last["sent"] = sent
 
-    simulate(rt, clock, broker, steps, DEMO_START + timedelta(days=DEMO_DAYS), on_day=on_day)
+    with simulation:
+        simulation.run_until(DEMO_START + timedelta(days=DEMO_DAYS), arrivals=steps, on_day=on_day)
     with reading(rt.engine) as session:
         report = build_report(session, by="owner", team=rt.catalog.team, now=rt.clock.now())
     counts = counts_by_status(rt)

@@ -1,5 +1,6 @@
 """A whole followup on fakes: temp folders, SQLite, StubBroker with real dramatiq worker threads,
-a MemorySender and a virtual clock. Flow tests drive time with it, never with sleep."""
+a MemorySender and a virtual clock (worker/engine/simulation.py). Tests drive time with it,
+never with sleep; tests/conftest.py's `make_harness` builds one and closes it afterwards."""
 
 from __future__ import annotations
 
@@ -8,22 +9,19 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import dramatiq
 from sqlmodel import Session, col, select
 
 from models.enrollment import Enrollment
 from models.event import EventIn
 from models.touch import Touch
-from worker.engine.actors import Actors, declare_actors
-from worker.engine.broker import EVENT_QUEUE, TOUCH_QUEUE, make_broker
+from worker.engine.actors import Actors
 from worker.engine.clock import VirtualClock
-from worker.engine.db import transaction
 from worker.engine.runtime import Runtime, build_runtime
-from worker.engine.scheduler_loop import TickResult, tick
+from worker.engine.scheduler_loop import TickResult
 from worker.engine.settings import Settings
-from worker.flow.enrollment import EventOutcome, apply_event, record_event
-from worker.flow.scheduling import next_wakeup
-from worker.mail import MemorySender, Sender
+from worker.engine.simulation import Simulation
+from worker.flow.enrollment import EventOutcome
+from worker.mail import MemorySender, OutgoingEmail, Sender
 
 MONDAY_9AM_NY = datetime(2026, 11, 30, 14, 0, tzinfo=UTC)
 
@@ -53,7 +51,7 @@ class Harness:
 
     def __init__(
         self,
-        tmp_path: Path,
+        folder: Path,
         *,
         sequences: dict[str, str],
         templates: dict[str, str],
@@ -63,69 +61,58 @@ class Harness:
         threads: int = 2,
         **settings: Any,
     ) -> None:
-        write_files(tmp_path / "sequences", sequences)
-        write_files(tmp_path / "templates", templates)
+        """`sender` replaces the MemorySender (e.g. a Maildir outbox or SMTP, for a bench)."""
+        write_files(folder / "sequences", sequences)
+        write_files(folder / "templates", templates)
         self.settings = Settings(
-            database_url=database_url or f"sqlite:///{tmp_path / 'followup.db'}",
-            sequences_dir=tmp_path / "sequences",
-            templates_dir=tmp_path / "templates",
-            outbox_dir=tmp_path / "outbox",
+            database_url=database_url or f"sqlite:///{folder / 'followup.db'}",
+            sequences_dir=folder / "sequences",
+            templates_dir=folder / "templates",
+            outbox_dir=folder / "outbox",
             secret_key="test-secret",
             base_url="https://followup.test",
             default_from="Sales <sales@acme.test>",
             **settings,
         )
         self.clock = VirtualClock(start)
-        self.sender = sender or MemorySender()
-        self.rt: Runtime = build_runtime(self.settings, clock=self.clock, sender=self.sender)
-        self.broker: dramatiq.Broker = make_broker(self.settings)
-        self.actors: Actors = declare_actors(self.broker, self.rt)
-        self.worker = dramatiq.Worker(self.broker, worker_threads=threads, worker_timeout=20)
-        self.worker.start()
+        self.rt: Runtime = build_runtime(
+            self.settings, clock=self.clock, sender=sender or MemorySender()
+        )
+        self.simulation = Simulation(self.rt, self.clock, threads=threads).start()
+        self.actors: Actors = self.simulation.actors
 
     def close(self) -> None:
-        self.worker.stop()
+        self.simulation.stop()
         self.rt.close()
 
     @property
-    def sent(self) -> list[Any]:
-        return list(getattr(self.sender, "sent", []))
+    def sender(self) -> MemorySender:
+        """The fake the runtime sends through: what was sent, and failures to script."""
+        if not isinstance(self.rt.sender, MemorySender):
+            raise TypeError(f"this harness sends through a {type(self.rt.sender).__name__}")
+        return self.rt.sender
+
+    @property
+    def sent(self) -> list[OutgoingEmail]:
+        return list(self.sender.sent)
 
     def event(self, type: str, email: str, **extra: Any) -> EventOutcome:
         """Record and apply one event now, as `followup events send` does."""
         lead = {"email": email, **extra.pop("lead", {})}
-        payload = EventIn.model_validate({"type": type, "lead": lead, **extra})
-        now = self.clock.now()
-        with transaction(self.rt.engine) as session:
-            row, _ = record_event(session, payload, now=now)
-            return apply_event(
-                session, row, catalog=self.rt.catalog, versions=self.rt.versions, now=now
-            )
+        return self.simulation.receive(
+            EventIn.model_validate({"type": type, "lead": lead, **extra})
+        )
 
     def tick(self) -> TickResult:
         """One scheduler pass, then wait until the workers have handled every message."""
-        result = tick(self.rt)
-        self.drain()
-        return result
+        return self.simulation.tick()
 
     def drain(self) -> None:
-        self.broker.join(TOUCH_QUEUE)
-        self.broker.join(EVENT_QUEUE)
-        self.worker.join()
+        self.simulation.drain()
 
     def advance(self, delta: timedelta) -> None:
         """Move time forward by `delta`, stopping at every due touch and deadline on the way."""
-        until = self.clock.now() + delta
-        self.tick()
-        while True:
-            with Session(self.rt.engine) as session:
-                wakeup = next_wakeup(session)
-            if wakeup is None or not self.clock.now() < wakeup <= until:
-                break
-            self.clock.move_to(wakeup)
-            self.tick()
-        self.clock.move_to(until)
-        self.tick()
+        self.simulation.run_until(self.clock.now() + delta)
 
     def touches(self, **where: Any) -> list[Touch]:
         with Session(self.rt.engine) as session:
