@@ -20,7 +20,7 @@ from worker.engine.runtime import Runtime, build_runtime
 from worker.engine.scheduler_loop import TickResult
 from worker.engine.settings import Settings
 from worker.engine.simulation import Simulation
-from worker.flow.enrollment import EventOutcome
+from worker.flow.events import EventOutcome
 from worker.mail import MemorySender, OutgoingEmail, Sender
 
 MONDAY_9AM_NY = datetime(2026, 11, 30, 14, 0, tzinfo=UTC)

@@ -7,13 +7,13 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, Path
 from sqlmodel import select
 
-from models.enrollment import Enrollment
+from models.enrollment import OPEN_STATUSES, Enrollment
 from models.lead import Lead
 from worker.api.auth import AUTH_RESPONSES, require_api_key
 from worker.api.deps import Rt, invalid
 from worker.api.schemas import EnrollmentIn, EnrollmentPublic, Problem
 from worker.engine.db import transaction
-from worker.flow.enrollment import OPEN_STATUSES, enroll, exit_enrollment
+from worker.flow.enrollment import Refusal, enroll, exit_enrollment
 
 MAX_ID = 2**63 - 1
 router = APIRouter(
@@ -41,15 +41,10 @@ def start(body: EnrollmentIn, rt: Rt) -> EnrollmentPublic:
         lead = session.exec(select(Lead).where(Lead.email == body.email)).first()
         if lead is None:
             raise HTTPException(404, f"no lead with email {body.email!r}")
-        why_not = enroll(session, lead, spec, versions=rt.versions, at=now, now=now)
-        if why_not is not None:
-            raise HTTPException(409, why_not)
-        enrollment = session.exec(
-            select(Enrollment).where(
-                Enrollment.lead_id == lead.id, Enrollment.sequence == spec.name
-            )
-        ).one()
-        return EnrollmentPublic.model_validate(enrollment)
+        result = enroll(session, lead, spec, versions=rt.versions, at=now, now=now)
+        if isinstance(result, Refusal):
+            raise HTTPException(409, result.message)
+        return EnrollmentPublic.model_validate(result)
 
 
 @router.post(

@@ -10,7 +10,7 @@ from pydantic import ValidationError
 from models.event import EventIn
 from worker.cli.common import console, fail, parse_when, runtime
 from worker.engine.db import transaction
-from worker.flow.enrollment import apply_event, record_event
+from worker.flow.events import apply_event, record_event
 from worker.specs.validation_errors import one_line
 
 app = typer.Typer(help="Send lead events.", no_args_is_help=True)

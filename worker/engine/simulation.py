@@ -17,7 +17,7 @@ from worker.engine.clock import VirtualClock
 from worker.engine.db import reading, transaction
 from worker.engine.runtime import Runtime
 from worker.engine.scheduler_loop import TickResult, tick
-from worker.flow.enrollment import EventOutcome, apply_event, record_event
+from worker.flow.events import EventOutcome, apply_event, record_event
 from worker.flow.scheduling import next_wakeup
 
 

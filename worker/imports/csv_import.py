@@ -19,11 +19,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 from sqlmodel import select as orm_select
 
+from models.enrollment import Enrollment
 from models.event import Event, EventIn, LeadIn
 from models.lead import Lead
 from models.validation import EVENT_TYPE_PATTERN
 from worker.engine.runtime import Runtime
-from worker.flow.enrollment import apply_events, enroll_many
+from worker.flow.enrollment import enroll_many
+from worker.flow.events import apply_events
 from worker.imports.csv_rows import LEAD_COLUMNS, CsvImportError, CsvSource, lead_from_row
 from worker.specs.catalog import Catalog
 
@@ -297,7 +299,7 @@ def _enroll_chunk(
         spec = rt.catalog.sequences[options.sequence]
         pairs = [(lead, rows[lead.email].id) for lead in fresh]
         results = enroll_many(session, pairs, spec, versions=rt.versions, at=now, now=now)
-        return results.count(None)
+        return sum(isinstance(result, Enrollment) for result in results)
     outcomes = apply_events(
         session, list(rows.values()), catalog=rt.catalog, versions=rt.versions, now=now
     )
