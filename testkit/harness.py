@@ -112,7 +112,11 @@ class Harness:
 
     def advance(self, delta: timedelta) -> None:
         """Move time forward by `delta`, stopping at every due touch and deadline on the way."""
-        self.simulation.run_until(self.clock.now() + delta)
+        self.advance_to(self.clock.now() + delta)
+
+    def advance_to(self, moment: datetime) -> None:
+        """Move time forward to `moment`, doing everything that falls due on the way."""
+        self.simulation.run_until(moment)
 
     def touches(self, **where: Any) -> list[Touch]:
         with Session(self.rt.engine) as session:
@@ -124,3 +128,44 @@ class Harness:
     def enrollments(self) -> list[Enrollment]:
         with Session(self.rt.engine) as session:
             return list(session.exec(select(Enrollment).order_by(col(Enrollment.id))))
+
+
+class Harnesses:
+    """Builds harnesses, each in its own folder under `root`, and closes all of them at exit."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.made: list[Harness] = []
+
+    def __call__(
+        self,
+        *,
+        sequences: dict[str, str],
+        templates: dict[str, str],
+        start: datetime = MONDAY_9AM_NY,
+        sender: Sender | None = None,
+        database_url: str | None = None,
+        threads: int = 2,
+        **settings: Any,
+    ) -> Harness:
+        """A started harness (the keywords are Harness's); it is closed with the others."""
+        folder = self.root / f"harness-{len(self.made) + 1}"
+        h = Harness(
+            folder,
+            sequences=sequences,
+            templates=templates,
+            start=start,
+            sender=sender,
+            database_url=database_url,
+            threads=threads,
+            **settings,
+        )
+        self.made.append(h)
+        return h
+
+    def __enter__(self) -> Harnesses:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        while self.made:
+            self.made.pop().close()

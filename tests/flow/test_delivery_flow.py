@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -11,7 +10,7 @@ from sqlmodel import Session, select
 
 from models.compliance import ComplianceEntry
 from models.lead import Lead
-from testkit.harness import Harness, template
+from testkit.harness import Harness, Harnesses, template
 from worker.engine.db import transaction
 from worker.flow.delivery import MAX_ATTEMPTS
 from worker.flow.scheduling import claim_due_touches
@@ -53,14 +52,8 @@ TEMPLATES = {
 
 
 @pytest.fixture
-def h(tmp_path: Path) -> Iterator[Harness]:
-    harness = Harness(
-        tmp_path, sequences={"mql.yaml": SEQUENCE, "team.yaml": TEAM}, templates=TEMPLATES
-    )
-    try:
-        yield harness
-    finally:
-        harness.close()
+def h(make_harness: Harnesses) -> Harness:
+    return make_harness(sequences={"mql.yaml": SEQUENCE, "team.yaml": TEAM}, templates=TEMPLATES)
 
 
 def entries(h: Harness, kind: str) -> list[ComplianceEntry]:
@@ -105,22 +98,21 @@ def test_without_owner_or_default_from_the_touch_fails_permanently_with_a_reason
     assert failed.step == "intro" and "FOLLOWUP_DEFAULT_FROM" in (failed.detail or "")
 
 
-def test_a_malformed_default_from_fails_the_touch_instead_of_looping(tmp_path: Path) -> None:
+def test_a_malformed_default_from_fails_the_touch_instead_of_looping(
+    make_harness: Harnesses, tmp_path: Path
+) -> None:
     """Given FOLLOWUP_DEFAULT_FROM with a domain no Message-ID can use, the real outbox sender
     refuses the message: the touch fails once with the reason (it is not re-driven forever)."""
     outbox = MaildirSender(tmp_path / "outbox")
-    h = Harness(tmp_path, sequences={"mql.yaml": SEQUENCE}, templates=TEMPLATES, sender=outbox)
-    try:
-        h.rt.settings = h.settings.with_(default_from="Sales <sales@acme_corp.test>")
-        h.event("lead.mql", LEAD)
-        h.advance(timedelta(minutes=10))
-        [intro, bump] = h.touches()
-        assert (intro.status, intro.attempts) == ("failed", 1)
-        assert (intro.detail or "").startswith("invalid message: ")
-        assert bump.status == "scheduled"
-        assert not any((tmp_path / "outbox" / "new").glob("*"))
-    finally:
-        h.close()
+    h = make_harness(sequences={"mql.yaml": SEQUENCE}, templates=TEMPLATES, sender=outbox)
+    h.rt.settings = h.settings.with_(default_from="Sales <sales@acme_corp.test>")
+    h.event("lead.mql", LEAD)
+    h.advance(timedelta(minutes=10))
+    [intro, bump] = h.touches()
+    assert (intro.status, intro.attempts) == ("failed", 1)
+    assert (intro.detail or "").startswith("invalid message: ")
+    assert bump.status == "scheduled"
+    assert not any((tmp_path / "outbox" / "new").glob("*"))
 
 
 def test_a_redelivered_send_message_sends_nothing_more(h: Harness) -> None:

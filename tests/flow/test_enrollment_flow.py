@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from sqlmodel import Session, func, select
 
 from models.event import Event
 from models.lead import Lead
-from testkit.harness import Harness, template
+from testkit.harness import Harness, Harnesses, template
 
 LEAD = "ana@example.com"
 MQL = """
@@ -52,14 +50,8 @@ TEMPLATES = {
 
 
 @pytest.fixture
-def h(tmp_path: Path) -> Iterator[Harness]:
-    harness = Harness(
-        tmp_path, sequences={"mql.yaml": MQL, "webinar.yaml": WEBINAR}, templates=TEMPLATES
-    )
-    try:
-        yield harness
-    finally:
-        harness.close()
+def h(make_harness: Harnesses) -> Harness:
+    return make_harness(sequences={"mql.yaml": MQL, "webinar.yaml": WEBINAR}, templates=TEMPLATES)
 
 
 def subjects(h: Harness, email: str = LEAD) -> list[str]:

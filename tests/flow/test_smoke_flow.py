@@ -38,18 +38,15 @@ def test_three_steps_go_out_in_order_with_their_waits(tmp_path: Path) -> None:
             "t/three.j2": template("Three"),
         },
     )
-    try:
-        start = h.clock.now()
-        h.event("lead.mql", "ana@example.com", lead={"first_name": "Ana"})
-        h.advance(timedelta(days=3))
-        assert [m.subject for m in h.sent] == ["One", "Two", "Three"]
-        sent_at = [t.completed_at for t in h.touches(status="sent")]
-        assert [(t - start) for t in sent_at] == [
-            timedelta(0),
-            timedelta(days=1),
-            timedelta(days=2),
-        ]
-        [enrollment] = h.enrollments()
-        assert enrollment.sla_status == "met"
-    finally:
-        h.close()
+    start = h.clock.now()
+    h.event("lead.mql", "ana@example.com", lead={"first_name": "Ana"})
+    h.advance(timedelta(days=3))
+    assert [m.subject for m in h.sent] == ["One", "Two", "Three"]
+    sent_at = [t.completed_at for t in h.touches(status="sent")]
+    assert [(t - start) for t in sent_at] == [
+        timedelta(0),
+        timedelta(days=1),
+        timedelta(days=2),
+    ]
+    [enrollment] = h.enrollments()
+    assert enrollment.sla_status == "met"
