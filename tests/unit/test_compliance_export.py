@@ -66,9 +66,15 @@ def test_formula_starts_are_quoted(text: str) -> None:
 
 
 def test_plain_text_and_numbers_are_left_alone() -> None:
-    """Given ordinary text and negative numbers, then nothing is changed."""
-    assert (safe_cell("called, left a message"), safe_cell(-3), safe_cell(0.5)) == (
+    """Given ordinary text (an = inside it too) and negative numbers, then nothing is changed."""
+    assert (
+        safe_cell("called, left a message"),
+        safe_cell("a=b"),
+        safe_cell(-3),
+        safe_cell(0.5),
+    ) == (
         "called, left a message",
+        "a=b",
         -3,
         0.5,
     )
