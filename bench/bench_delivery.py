@@ -14,9 +14,9 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
-from testkit.harness import Harness, template
+from testkit.harness import Harnesses, template
 from testkit.smtp_sink import SmtpSink
-from worker.mail import OutgoingEmail, SmtpSender, make_message_id
+from worker.mail import OutgoingEmail, SmtpMailer, make_message_id
 
 THREADS = 4
 SEQUENCE = "name: bench\ntrigger: lead.mql\nsteps:\n  - id: one\n    email: b/one\n"
@@ -24,12 +24,12 @@ SEQUENCE = "name: bench\ntrigger: lead.mql\nsteps:\n  - id: one\n    email: b/on
 
 def raw_limit(sink: SmtpSink, count: int) -> float:
     """Emails per second when nothing but SMTP is done (the ceiling for this machine)."""
-    sender = SmtpSender(sink.url)
+    mailer = SmtpMailer(sink.url)
     per_thread = count // THREADS
 
     def send_many(index: int) -> None:
         for n in range(per_thread):
-            sender.send(
+            mailer.send(
                 OutgoingEmail(
                     sender="Sales <sales@acme.test>",
                     to=f"raw{index}-{n}@example.com",
@@ -47,31 +47,27 @@ def raw_limit(sink: SmtpSink, count: int) -> float:
     for worker in workers:
         worker.join()
     elapsed = time.perf_counter() - started
-    sender.close()
+    mailer.close()
     return per_thread * THREADS / elapsed
 
 
 def pipeline(sink: SmtpSink, count: int) -> tuple[float, float]:
     """(enrolments per second, emails per second from the first tick to the last send)."""
-    with tempfile.TemporaryDirectory() as folder:
-        h = Harness(
-            Path(folder),
+    with tempfile.TemporaryDirectory() as folder, Harnesses(Path(folder)) as make_harness:
+        h = make_harness(
             sequences={"bench.yaml": SEQUENCE},
             templates={"b/one.j2": template("Hello {{ lead.email }}")},
-            sender=SmtpSender(sink.url),
+            mailer=SmtpMailer(sink.url),
             threads=THREADS,
         )
-        try:
-            started = time.perf_counter()
-            for n in range(count):
-                h.event("lead.mql", f"lead{n}@example.com")
-            enrolled = time.perf_counter() - started
-            started = time.perf_counter()
-            h.advance(timedelta(seconds=1))
-            sent = time.perf_counter() - started
-            assert len(h.touches(status="sent")) == count, "every touch should have gone out"
-        finally:
-            h.close()
+        started = time.perf_counter()
+        for n in range(count):
+            h.event("lead.mql", f"lead{n}@example.com")
+        enrolled = time.perf_counter() - started
+        started = time.perf_counter()
+        h.advance(timedelta(seconds=1))
+        sent = time.perf_counter() - started
+        assert len(h.touches(status="sent")) == count, "every touch should have gone out"
     return count / enrolled, count / sent
 
 

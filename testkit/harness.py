@@ -1,5 +1,5 @@
 """A whole followup on fakes: temp folders, SQLite, StubBroker with real dramatiq worker threads,
-a MemorySender and a virtual clock (worker/engine/simulation.py). Tests drive time with it,
+a MemoryMailer and a virtual clock (worker/engine/simulation.py). Tests drive time with it,
 never with sleep; tests/conftest.py's `make_harness` builds one and closes it afterwards."""
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from worker.engine.scheduler_loop import TickResult
 from worker.engine.settings import Settings
 from worker.engine.simulation import Simulation
 from worker.flow.events import EventOutcome
-from worker.mail import MemorySender, OutgoingEmail, Sender
+from worker.mail import Mailer, MemoryMailer, OutgoingEmail
 
 MONDAY_9AM_NY = datetime(2026, 11, 30, 14, 0, tzinfo=UTC)
 
@@ -56,12 +56,12 @@ class Harness:
         sequences: dict[str, str],
         templates: dict[str, str],
         start: datetime = MONDAY_9AM_NY,
-        sender: Sender | None = None,
+        mailer: Mailer | None = None,
         database_url: str | None = None,
         threads: int = 2,
         **settings: Any,
     ) -> None:
-        """`sender` replaces the MemorySender (e.g. a Maildir outbox or SMTP, for a bench)."""
+        """`mailer` replaces the MemoryMailer (e.g. a Maildir outbox, or SMTP for a bench)."""
         write_files(folder / "sequences", sequences)
         write_files(folder / "templates", templates)
         self.settings = Settings(
@@ -76,7 +76,7 @@ class Harness:
         )
         self.clock = VirtualClock(start)
         self.rt: Runtime = build_runtime(
-            self.settings, clock=self.clock, sender=sender or MemorySender()
+            self.settings, clock=self.clock, mailer=mailer or MemoryMailer()
         )
         self.simulation = Simulation(self.rt, self.clock, threads=threads).start()
         self.actors: Actors = self.simulation.actors
@@ -86,15 +86,15 @@ class Harness:
         self.rt.close()
 
     @property
-    def sender(self) -> MemorySender:
+    def mailer(self) -> MemoryMailer:
         """The fake the runtime sends through: what was sent, and failures to script."""
-        if not isinstance(self.rt.sender, MemorySender):
-            raise TypeError(f"this harness sends through a {type(self.rt.sender).__name__}")
-        return self.rt.sender
+        if not isinstance(self.rt.mailer, MemoryMailer):
+            raise TypeError(f"this harness sends through a {type(self.rt.mailer).__name__}")
+        return self.rt.mailer
 
     @property
     def sent(self) -> list[OutgoingEmail]:
-        return list(self.sender.sent)
+        return list(self.mailer.sent)
 
     def event(self, type: str, email: str, **extra: Any) -> EventOutcome:
         """Record and apply one event now, as `followup events send` does."""
@@ -143,7 +143,7 @@ class Harnesses:
         sequences: dict[str, str],
         templates: dict[str, str],
         start: datetime = MONDAY_9AM_NY,
-        sender: Sender | None = None,
+        mailer: Mailer | None = None,
         database_url: str | None = None,
         threads: int = 2,
         **settings: Any,
@@ -155,7 +155,7 @@ class Harnesses:
             sequences=sequences,
             templates=templates,
             start=start,
-            sender=sender,
+            mailer=mailer,
             database_url=database_url,
             threads=threads,
             **settings,

@@ -38,7 +38,7 @@ def database_url(request: pytest.FixtureRequest) -> str | None:
 @pytest.fixture
 def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Cli:
     """`cli("status")` runs followup in-process from an empty folder, with no FOLLOWUP_*
-    variables; `cli.on(h)` aims it at harness h (its database, folders and virtual clock)."""
+    variables; `cli.on(h)` aims it at harness h: its settings and its virtual clock."""
     return Cli(monkeypatch, tmp_path / "workdir")
 
 

@@ -55,12 +55,11 @@ def error_lines(text: str) -> list[str]:
 
 
 def test_sequences_check_passes_on_the_repository_sequences(
-    followup: Cli, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    cli: Cli, h: Harness, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """The shipped sequences, team.yaml and templates are valid: exit 0 and a summary."""
-    monkeypatch.setenv("FOLLOWUP_SEQUENCES_DIR", str(REPOSITORY / "sequences"))
-    monkeypatch.setenv("FOLLOWUP_TEMPLATES_DIR", str(REPOSITORY / "templates"))
-    assert followup("sequences", "check") == 0
+    shipped = {"sequences_dir": REPOSITORY / "sequences", "templates_dir": REPOSITORY / "templates"}
+    assert cli.on(h, **shipped)("sequences", "check") == 0
     out = capsys.readouterr().out
     assert out.startswith("ok: ") and "sequence(s)" in out
 
@@ -81,6 +80,24 @@ def test_sequences_check_exits_1_and_names_each_problem(
     assert f"{path / 'slow.yaml'}:9: steps.0.wait: bad duration '2 bizness days'" in err
     assert "Traceback" not in err
     assert error_lines(err)[-1] == f"error: 2 problem(s) in {path}"
+
+
+def test_sequences_check_warns_of_an_ignored_thread_subject_and_exits_0(
+    followup: Cli, h: Harness, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A warning names file:line, and the check still passes."""
+    threaded = SEQUENCE.replace("name: quick", "name: threaded") + (
+        "  - id: bump\n    email: t/hello\n    wait: 1d\n    thread: true\n"
+    )
+    write_files(h.settings.sequences_dir, {"threaded.yaml": threaded})
+    assert followup("sequences", "check") == 0
+    captured = capsys.readouterr()
+    [line] = error_lines(captured.err)
+    assert line.startswith(
+        f"warning {h.settings.sequences_dir / 'threaded.yaml'}:12: step 'bump': "
+    )
+    assert line.endswith("the subject block of t/hello.j2 is ignored")
+    assert captured.out.startswith("ok: 2 sequence(s)")
 
 
 def test_events_send_with_a_malformed_email_exits_2_with_one_line(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from fastapi.testclient import TestClient
@@ -13,7 +13,7 @@ from tests.support.cli import Cli
 from tests.support.three_owners import FILES, TEMPLATES, play_three_owners
 from worker.auth.apikeys import create_key
 from worker.auth.tokens import sign
-from worker.compliance.dashboard_link import dashboard_token, token_expiry
+from worker.compliance.dashboard_link import dashboard_token
 from worker.engine.db import transaction
 
 SECRET = "test-secret"  # the harness's FOLLOWUP_SECRET_KEY
@@ -102,16 +102,3 @@ def test_report_as_html_is_the_same_page(
     assert written.startswith("<!DOCTYPE html>")
     for name in SECTIONS:
         assert _section(written, name) == _section(served, name)
-
-
-def test_link_command_prints_a_signed_link_for_the_days_asked(
-    played: Harness, cli: Cli, capsys: pytest.CaptureFixture[str]
-) -> None:
-    """Given --days 3, then the link points at /compliance and expires three days from now."""
-    assert cli.on(played)("compliance", "link", "--days", "3") == 0
-    link = capsys.readouterr().out.strip()
-    prefix = f"{played.settings.base_url}/compliance?token="
-    assert link.startswith(prefix)
-    expiry = token_expiry(link.removeprefix(prefix), secret=SECRET)
-    assert expiry is not None
-    assert abs(expiry - (datetime.now(UTC) + timedelta(days=3))) < timedelta(minutes=1)

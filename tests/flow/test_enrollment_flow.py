@@ -55,7 +55,7 @@ def h(make_harness: Harnesses) -> Harness:
 
 
 def subjects(h: Harness, email: str = LEAD) -> list[str]:
-    return [m.subject for m in h.sender.sent_to(email)]
+    return [m.subject for m in h.mailer.sent_to(email)]
 
 
 def test_an_event_enrolls_the_lead_and_plans_the_first_touch(h: Harness) -> None:

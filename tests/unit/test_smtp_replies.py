@@ -8,13 +8,13 @@ from pathlib import Path
 import pytest
 
 from worker.mail import (
-    MaildirSender,
+    MaildirMailer,
     PermanentSendError,
     SendError,
-    SmtpSender,
+    SmtpMailer,
     TransientSendError,
     classify_smtp_reply,
-    make_sender,
+    make_mailer,
 )
 
 
@@ -22,17 +22,17 @@ from worker.mail import (
     "url", ["http://mail.example.com", "mail.example.com:25", "smtp://", "smtp://h?tls=1"]
 )
 def test_a_bad_smtp_url_raises_one_clear_line(url: str, tmp_path: Path) -> None:
-    """make_sender refuses URLs it cannot use, with a one-line ValueError."""
+    """make_mailer refuses URLs it cannot use, with a one-line ValueError."""
     with pytest.raises(ValueError, match="SMTP URL") as raised:
-        make_sender(url, tmp_path)
+        make_mailer(url, tmp_path)
     assert "\n" not in str(raised.value)
 
 
-def test_make_sender_picks_smtp_or_the_outbox(tmp_path: Path) -> None:
-    """A URL gives an SmtpSender; no URL gives the Maildir outbox."""
-    assert isinstance(make_sender("smtp://u:p@mail.example.com:587", tmp_path), SmtpSender)
-    assert isinstance(make_sender(None, tmp_path), MaildirSender)
-    assert isinstance(make_sender("", tmp_path), MaildirSender)
+def test_make_mailer_picks_smtp_or_the_outbox(tmp_path: Path) -> None:
+    """A URL gives an SmtpMailer; no URL gives the Maildir outbox."""
+    assert isinstance(make_mailer("smtp://u:p@mail.example.com:587", tmp_path), SmtpMailer)
+    assert isinstance(make_mailer(None, tmp_path), MaildirMailer)
+    assert isinstance(make_mailer("", tmp_path), MaildirMailer)
 
 
 @pytest.mark.parametrize(

@@ -14,6 +14,7 @@ from worker.api.deps import Rt, invalid
 from worker.api.schemas import EnrollmentIn, EnrollmentPublic, Problem
 from worker.engine.db import transaction
 from worker.flow.enrollment import Refusal, enroll, exit_enrollment
+from worker.specs.catalog import UnknownSequence
 
 MAX_ID = 2**63 - 1
 router = APIRouter(
@@ -32,10 +33,10 @@ router = APIRouter(
 )
 def start(body: EnrollmentIn, rt: Rt) -> EnrollmentPublic:
     """Enroll a stored lead in a sequence now, as its trigger event would."""
-    spec = rt.catalog.sequences.get(body.sequence)
-    if spec is None:
-        known = ", ".join(rt.catalog.sequences) or "none"
-        raise invalid(("body", "sequence"), f"no sequence named {body.sequence!r} (known: {known})")
+    try:
+        spec = rt.catalog.sequence(body.sequence)
+    except UnknownSequence as exc:
+        raise invalid(("body", "sequence"), str(exc)) from None
     now = rt.clock.now()
     with transaction(rt.engine) as session:
         lead = session.exec(select(Lead).where(Lead.email == body.email)).first()

@@ -19,8 +19,7 @@ def make_broker(settings: Settings) -> dramatiq.Broker:
     else:
         broker = StubBroker()
         broker.emit_after("process_boot")
-    dramatiq.set_broker(broker)
-    return broker
+    return broker  # not dramatiq's global broker: each runtime's actors are bound to their own
 
 
 def queue_depth(broker: dramatiq.Broker) -> dict[str, int]:

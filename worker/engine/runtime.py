@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -15,7 +14,7 @@ from worker.engine.clock import Clock, SystemClock
 from worker.engine.db import make_engine
 from worker.engine.schema import prepare_schema
 from worker.engine.settings import Settings
-from worker.mail import Sender, make_sender
+from worker.mail import Mailer, make_mailer
 from worker.specs.catalog import Catalog, CatalogError, load_catalog
 from worker.specs.rendering import Renderer
 from worker.specs.versions import VersionStore
@@ -27,7 +26,7 @@ logger = logging.getLogger("followup.runtime")
 class Runtime:
     settings: Settings
     engine: Engine
-    sender: Sender
+    mailer: Mailer
     renderer: Renderer
     catalog: Catalog
     clock: Clock = field(default_factory=SystemClock)
@@ -68,7 +67,7 @@ class Runtime:
         return self.settings.require_secret()
 
     def close(self) -> None:
-        self.sender.close()
+        self.mailer.close()
         self.engine.dispose()
 
 
@@ -76,7 +75,7 @@ def build_runtime(
     settings: Settings,
     *,
     clock: Clock | None = None,
-    sender: Sender | None = None,
+    mailer: Mailer | None = None,
     create_tables: bool = True,
 ) -> Runtime:
     """Load and check the catalog first: a bad sequence never starts anything."""
@@ -88,7 +87,7 @@ def build_runtime(
     runtime = Runtime(
         settings=settings,
         engine=engine,
-        sender=sender or make_sender(settings.smtp_url, settings.outbox_dir, clock=clock),
+        mailer=mailer or make_mailer(settings.smtp_url, settings.outbox_dir, clock=clock),
         renderer=renderer,
         catalog=catalog,
         clock=clock or SystemClock(),
@@ -106,22 +105,3 @@ def folder_fingerprint(*folders: Path) -> tuple[tuple[str, int, int], ...]:
                 stat = path.stat()
                 entries.append((str(path), stat.st_mtime_ns, stat.st_size))
     return tuple(entries)
-
-
-_current: Runtime | None = None
-_current_lock = threading.Lock()
-
-
-def install(runtime: Runtime) -> None:
-    """Make `runtime` the one the actors of this process use."""
-    global _current
-    with _current_lock:
-        _current = runtime
-
-
-def current() -> Runtime:
-    if _current is None:
-        raise RuntimeError(
-            "no runtime installed in this process (call worker.engine.runtime.install)"
-        )
-    return _current

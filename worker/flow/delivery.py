@@ -65,7 +65,7 @@ def deliver_touch(rt: Runtime, touch_id: int) -> Delivery:
         return claimed
     try:
         email = compose_email(rt, claimed)
-        rt.sender.send(email)
+        rt.mailer.send(email)
     except RenderError as exc:
         return _record_failure(rt, claimed, PermanentSendError(f"render error: {exc}"))
     except SendError as exc:

@@ -12,7 +12,7 @@ from models.touch import Touch, TouchStatus
 from worker.auth.tokens import unsubscribe_url
 from worker.engine.runtime import Runtime
 from worker.mail import OutgoingEmail, make_message_id
-from worker.specs.rendering import RenderError, build_context
+from worker.specs.rendering import RenderError, build_context, reply_subject
 from worker.specs.sequences import SequenceSpec, StepSpec
 
 
@@ -96,12 +96,8 @@ def compose_email(rt: Runtime, claimed: ClaimedTouch) -> OutgoingEmail:
     if claimed.thread_parent is not None:
         parent_id, parent_subject = claimed.thread_parent
         headers += [("In-Reply-To", parent_id), ("References", parent_id)]
-        if not subject and parent_subject:
-            subject = (
-                parent_subject
-                if parent_subject.lower().startswith("re:")
-                else f"Re: {parent_subject}"
-            )
+        if parent_subject:  # mail clients group a conversation by subject too (SPEC section 5)
+            subject = reply_subject(parent_subject)
     if not subject:
         raise RenderError(f"{claimed.step.email}: no subject, and no sent first email to reply to")
     return OutgoingEmail(
