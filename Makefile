@@ -48,7 +48,7 @@ test-integration: $(DEV_STAMP)  # only what needs real Redis, PostgreSQL, proces
 
 lint: $(DEV_STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/mypy worker models
+	$(BIN)/mypy
 
 bench: $(DEV_STAMP)
 	$(BIN)/python -m bench

@@ -46,6 +46,13 @@ def template(subject: str, step: str = "") -> str:
     return SIMPLE_TEMPLATE.replace("SUBJECT", subject).replace("STEP", step or subject)
 
 
+def done_at(touch: Touch) -> datetime:
+    """When a sent or done touch completed (a touch that has not has no such time)."""
+    if touch.completed_at is None:
+        raise AssertionError(f"touch {touch.id} ({touch.step}) is {touch.status}, not completed")
+    return touch.completed_at
+
+
 class Harness:
     """Build with sequence/template files; then send events and move the virtual clock."""
 

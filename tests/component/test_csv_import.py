@@ -6,11 +6,12 @@ import csv
 import io
 import re
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from sqlmodel import Session, col, func, select
 
-from models.enrollment import Enrollment
+from models.enrollment import Enrollment, EnrollmentStatus
 from models.event import Event
 from models.lead import Lead
 from testkit.harness import Harness, Harnesses, template
@@ -61,14 +62,14 @@ def rt(h: Harness) -> Runtime:
 
 
 def run_import(
-    rt: Runtime, data: bytes | str, **options: object
+    rt: Runtime, data: bytes | str, **options: Any
 ) -> tuple[ImportSummary, list[RejectedRow]]:
     raw = data.encode() if isinstance(data, str) else data
     rejects: list[RejectedRow] = []
     summary = import_rows(
         rt,
         CsvSource(io.BytesIO(raw)),
-        ImportOptions(**options),  # type: ignore[arg-type]
+        ImportOptions(**options),
         on_reject=rejects.append,
     )
     assert summary.rows == (
@@ -183,7 +184,7 @@ def test_a_sequence_import_enrolls_directly_and_once_even_when_reenrollment_is_a
     first, _ = run_import(rt, data, sequence="again")
     with transaction(rt.engine) as session:
         for enrollment in session.exec(select(Enrollment)):
-            enrollment.status = "completed"
+            enrollment.status = EnrollmentStatus.COMPLETED
             session.add(enrollment)
     second, _ = run_import(rt, data, sequence="again")
     assert (first.enrolled, second.enrolled) == (1, 0)

@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from sqlmodel import select
 
-from models.event import EventIn
+from models.event import EventIn, LeadIn
 from models.lead import Lead
 from testkit.harness import Harness, Harnesses, template
 from worker.engine.db import transaction
@@ -79,12 +79,12 @@ def test_apply_events_matches_one_at_a_time(h: Harness) -> None:
     h.event("lead.created", "plain@example.com")
     h.event("lead.created", "twice@example.com")
     batch = [
-        EventIn(type="lead.mql", lead={"email": "plain@example.com"}),
-        EventIn(type="lead.recycled", lead={"email": "running@example.com"}),
-        EventIn(type="lead.unsubscribed", lead={"email": "plain2@example.com"}),
-        EventIn(type="lead.mql", lead={"email": "twice@example.com"}),
-        EventIn(type="lead.recycled", lead={"email": "twice@example.com"}),
-        EventIn(type="lead.mql", lead={"email": "fresh@example.com", "first_name": "F"}),
+        EventIn(type="lead.mql", lead=LeadIn(email="plain@example.com")),
+        EventIn(type="lead.recycled", lead=LeadIn(email="running@example.com")),
+        EventIn(type="lead.unsubscribed", lead=LeadIn(email="plain2@example.com")),
+        EventIn(type="lead.mql", lead=LeadIn(email="twice@example.com")),
+        EventIn(type="lead.recycled", lead=LeadIn(email="twice@example.com")),
+        EventIn(type="lead.mql", lead=LeadIn(email="fresh@example.com", first_name="F")),
     ]
     now = h.clock.now()
     with transaction(h.rt.engine) as session:

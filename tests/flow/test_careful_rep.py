@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 from zoneinfo import ZoneInfo
 
-from testkit.harness import MONDAY_9AM_NY, Harness, Harnesses, template
+from testkit.harness import MONDAY_9AM_NY, Harness, Harnesses, done_at, template
 from worker.engine.db import transaction
 from worker.engine.status import collect_status
 from worker.flow.pausing import Selection, pause, resume
@@ -63,7 +63,7 @@ def test_a_lead_enrolled_at_night_gets_the_first_email_at_the_window_opening(
     h.event("lead.mql", "ana@example.com", lead={"timezone": "America/New_York"})
     h.advance(timedelta(days=4))
     [sent] = h.touches(status="sent")
-    assert sent.completed_at.astimezone(NY).strftime("%a %H:%M") == "Mon 09:00"
+    assert done_at(sent).astimezone(NY).strftime("%a %H:%M") == "Mon 09:00"
 
 
 def test_business_days_skip_thanksgiving_and_the_weekend(make_harness: Harnesses) -> None:
@@ -76,9 +76,7 @@ def test_business_days_skip_thanksgiving_and_the_weekend(make_harness: Harnesses
     )
     h.event("lead.mql", "ana@example.com")
     h.advance(timedelta(days=7))
-    sent = [
-        t.completed_at.astimezone(NY).strftime("%a %m-%d %H:%M") for t in h.touches(status="sent")
-    ]
+    sent = [done_at(t).astimezone(NY).strftime("%a %m-%d %H:%M") for t in h.touches(status="sent")]
     assert sent == ["Wed 11-25 10:00", "Mon 11-30 10:00"]
 
 
@@ -119,7 +117,7 @@ def test_min_gap_spaces_sends_from_one_mailbox(make_harness: Harnesses) -> None:
     for n in range(3):
         h.event("lead.mql", f"lead{n}@example.com", lead={"owner": "rep@acme.test"})
     h.advance(timedelta(hours=1))
-    times = sorted(t.completed_at for t in h.touches(status="sent"))
+    times = sorted(done_at(t) for t in h.touches(status="sent"))
     assert [b - a for a, b in pairwise(times)] == [timedelta(minutes=10)] * 2
 
 
@@ -250,7 +248,7 @@ def test_resumed_touches_move_to_the_next_window_opening(make_harness: Harnesses
         )
     h.advance(timedelta(days=1))
     [two] = h.touches(step="two")
-    assert two.completed_at.astimezone(NY).strftime("%a %H:%M") == "Tue 09:00"
+    assert done_at(two).astimezone(NY).strftime("%a %H:%M") == "Tue 09:00"
 
 
 def test_preview_matches_what_the_scheduler_does(make_harness: Harnesses) -> None:

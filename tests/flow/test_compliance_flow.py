@@ -86,9 +86,9 @@ def played(make_harness: Harnesses, database_url: str | None) -> Harness:
     return h
 
 
-def log_entries(h: Harness, **where: str) -> list[tuple[str, str | None, timedelta]]:
+def log_entries(h: Harness, kind: str | None = None) -> list[tuple[str, str | None, timedelta]]:
     with Session(h.rt.engine) as session:
-        found = query_log(session, LogFilter(**where))
+        found = query_log(session, LogFilter(kind=kind))
     return [(str(e.kind), e.step, e.at - T0) for e in found]
 
 

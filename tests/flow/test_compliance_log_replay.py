@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import update
@@ -61,7 +62,7 @@ def test_report_from_the_log_alone_equals_the_report_from_the_tables(
 
 def test_a_windowed_report_from_the_log_equals_the_tables(played: Harness) -> None:
     """Given a since/until window, when replayed from the log, then the reports agree too."""
-    window = {
+    window: dict[str, Any] = {
         "since": T0 + timedelta(days=1),
         "until": T0 + timedelta(days=6),
         "team": played.rt.catalog.team,

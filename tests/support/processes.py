@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 
 from sqlmodel import Session, col, func, select
 
-from models.event import EventIn
+from models.event import EventIn, LeadIn
 from models.lead import Lead
 from models.touch import FINAL, Touch
 from testkit.harness import write_files
@@ -240,7 +240,9 @@ class Deployment:
         now = self.rt.clock.now()
         with transaction(self.rt.engine) as session:
             for lead in leads:
-                row, _ = record_event(session, EventIn(type=event_type, lead=lead), now=now)
+                row, _ = record_event(
+                    session, EventIn(type=event_type, lead=LeadIn.model_validate(lead)), now=now
+                )
                 apply_event(
                     session, row, catalog=self.rt.catalog, versions=self.rt.versions, now=now
                 )

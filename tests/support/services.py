@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 
@@ -23,7 +24,7 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def missing(reason: str) -> None:
+def missing(reason: str) -> NoReturn:
     """Skip on a laptop without the service; fail in CI, where nothing may skip."""
     if os.environ.get("CI"):
         pytest.fail(f"CI is set but {reason}", pytrace=False)

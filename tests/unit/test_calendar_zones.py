@@ -5,14 +5,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
+from tests.support.times import utc
 from worker.specs.calendar import ANY_TIME, WEEKDAYS, SendCalendar, next_opening, plan_due
 from worker.specs.durations import parse_duration
 
 NINE_TO_FIVE = SendCalendar(days=WEEKDAYS, start_minute=9 * 60, end_minute=17 * 60)
-
-
-def utc(*parts: int) -> datetime:
-    return datetime(*parts, tzinfo=UTC)
 
 
 def test_new_york_spring_forward_moves_a_missing_local_time_forward() -> None:

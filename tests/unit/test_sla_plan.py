@@ -12,7 +12,7 @@ from worker.compliance.plan import capacity_check, marketing_target, plan_sla
 from worker.specs.team import SlaPlan
 
 DAYS_PER_MONTH = 365.25 / 12
-WORKED = {
+WORKED: dict[str, Any] = {
     "revenue_goal": 1_000_000,
     "period": "month",
     "marketing_share": 0.4,
@@ -121,7 +121,7 @@ def followup(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> Cli:
 
 def _plan_json(followup: Cli, capsys: pytest.CaptureFixture[str], *flags: str) -> dict[str, Any]:
     assert followup("sla", "plan", "--format", "json", *flags) == 0
-    return json.loads(capsys.readouterr().out)  # type: ignore[no-any-return]
+    return json.loads(capsys.readouterr().out)
 
 
 def test_cli_reads_team_yaml(followup: Cli, capsys: pytest.CaptureFixture[str]) -> None:

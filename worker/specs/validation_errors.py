@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from pydantic import ValidationError
 
 
-def describe(error: dict) -> str:  # type: ignore[type-arg]  # pydantic's ErrorDetails
+def describe(error: Mapping[str, Any]) -> str:
+    """One pydantic (or FastAPI) error detail: its `loc` and `msg`."""
     where = ".".join(str(part) for part in error["loc"] if not str(part).startswith("function-"))
     message = str(error["msg"]).removeprefix("Value error, ")
     return f"{where}: {message}" if where else message
