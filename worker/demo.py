@@ -11,7 +11,8 @@ from pathlib import Path
 
 from sqlmodel import col, func, select
 
-from models.event import EventIn, LeadIn
+from models.event import EventIn
+from models.lead import LEAD_COLUMNS, LeadIn
 from models.touch import Touch
 from worker.engine.clock import VirtualClock
 from worker.engine.db import reading
@@ -42,15 +43,8 @@ def scenario(leads_csv: Path, start: datetime, seed: int = 7) -> list[TimedEvent
     steps: list[TimedEvent] = []
     with leads_csv.open(encoding="utf-8-sig", newline="") as handle:
         for index, row in enumerate(csv.DictReader(handle)):
-            lead = LeadIn(
-                email=row["email"],
-                first_name=row.get("first_name") or None,
-                last_name=row.get("last_name") or None,
-                company=row.get("company") or None,
-                owner=row.get("owner") or None,
-                timezone=row.get("timezone") or None,
-                fields={"source": row.get("source", "")},
-            )
+            columns = {name: row.get(name) or None for name in LEAD_COLUMNS}
+            lead = LeadIn.model_validate({**columns, "fields": {"source": row.get("source", "")}})
             arrives = start + timedelta(minutes=47 * index)
             steps.append(
                 TimedEvent(arrives, EventIn(type="lead.mql", lead=lead, id=f"demo-mql-{index}"))

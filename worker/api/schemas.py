@@ -7,7 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from models.event import EventIn, LeadIn
+from models.event import EventIn
+from models.lead import LeadIn, LeadPublic
 from models.validation import Storable, normalise_email
 from worker.compliance.report import ReportRow
 
@@ -41,22 +42,6 @@ class EventAccepted(BaseModel):
     key: str | None = Field(description="the idempotency key sent as `id`")
     status: Literal["accepted", "duplicate"]
     processed: bool = Field(description="carried out already (else queued for a worker)")
-
-
-class LeadPublic(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-
-    email: str
-    first_name: str | None
-    last_name: str | None
-    company: str | None
-    owner: str | None
-    timezone: str | None
-    fields: dict[str, Any]
-    suppressed_at: datetime | None
-    suppressed_reason: str | None
-    created_at: datetime
-    updated_at: datetime
 
 
 class EnrollmentPublic(BaseModel):

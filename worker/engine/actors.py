@@ -12,6 +12,7 @@ from models.event import Event
 from worker.engine.broker import EVENT_QUEUE, TOUCH_QUEUE
 from worker.engine.db import transaction
 from worker.engine.runtime import Runtime
+from worker.engine.tunables import ACTOR_TIME_LIMIT
 from worker.flow.delivery import deliver_touch
 from worker.flow.events import apply_event
 
@@ -45,7 +46,8 @@ def declare_actors(broker: dramatiq.Broker, rt: Runtime) -> Actors:
     row claimed, and the lease sweeper re-drives it from the database, so Redis never has to
     keep a message for long.
     """
-    options: dict[str, Any] = {"broker": broker, "max_retries": 0, "time_limit": 10 * 60 * 1000}
+    time_limit_ms = int(ACTOR_TIME_LIMIT.total_seconds() * 1000)
+    options: dict[str, Any] = {"broker": broker, "max_retries": 0, "time_limit": time_limit_ms}
 
     def send_touch_of_rt(touch_id: int) -> None:
         send_touch(rt, touch_id)

@@ -6,10 +6,12 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 from sqlalchemy import Engine
 
+from worker.engine.broker import BrokerHealth
 from worker.engine.clock import Clock, SystemClock
 from worker.engine.db import make_engine
 from worker.engine.schema import prepare_schema
@@ -66,9 +68,17 @@ class Runtime:
     def secret(self) -> str:
         return self.settings.require_secret()
 
+    @cached_property
+    def broker_health(self) -> BrokerHealth | None:
+        """Redis's health checker (one client for every /healthz and status); None: embedded."""
+        return BrokerHealth(self.settings.redis_url) if self.settings.redis_url else None
+
     def close(self) -> None:
         self.mailer.close()
         self.engine.dispose()
+        health = self.__dict__.get("broker_health")  # only if a check ever built it
+        if health is not None:
+            health.close()
 
 
 def build_runtime(

@@ -13,13 +13,12 @@ from models.lead import Lead
 from models.touch import Touch, TouchKind, TouchStatus
 from worker.compliance import log
 from worker.compliance.recording import note_touch_completed, refresh_verdict
+from worker.engine.tunables import SKIP_BATCH
 from worker.flow.scheduling import finish_step
 from worker.flow.touch_rows import touch_rows
 from worker.specs.rendering import build_context
 from worker.specs.team import TeamSpec
 from worker.specs.versions import VersionStore
-
-SKIP_BATCH = 500
 
 
 @dataclass(frozen=True)
