@@ -63,18 +63,21 @@ def test_sequences_preview_starts_at_the_contexts_clock(
 
 
 def test_status_answers_while_another_process_holds_the_write_lock(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    make_harness: Harnesses, cli: Cli, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Given a schema at head and a writer holding SQLite's write lock, `followup status` only
     reads: it answers at once instead of waiting for the lock."""
-    context = cli_context(tmp_path, datetime(2031, 5, 6, tzinfo=UTC))
-    assert run_cli(["status"], context) == 0  # creates the schema
+    h = harness_at(make_harness, datetime(2031, 5, 6, tzinfo=UTC))
+    followup = cli.on(h)
+    assert followup("status") == 0  # the harness created the schema
     capsys.readouterr()
-    writer = sqlite3.connect(tmp_path / "followup.db", isolation_level=None)
+    writer = sqlite3.connect(
+        h.settings.database_url.removeprefix("sqlite:///"), isolation_level=None
+    )
     answered: list[int] = []
     try:
         writer.execute("BEGIN IMMEDIATE")
-        reader = threading.Thread(target=lambda: answered.append(run_cli(["status"], context)))
+        reader = threading.Thread(target=lambda: answered.append(followup("status")))
         reader.start()
         reader.join(timeout=10)
         assert answered == [0], "status waited for the write lock"
