@@ -200,7 +200,6 @@ class SmtpSink:
     def _record(self, envelope: Any) -> None:
         raw = bytes(envelope.content)
         parsed = email.message_from_bytes(raw, policy=email.policy.default)
-        assert isinstance(parsed, EmailMessage)
         received = ReceivedMessage(envelope.mail_from, tuple(envelope.rcpt_tos), parsed, raw)
         with self._changed:
             self.messages.append(received)

@@ -36,9 +36,7 @@ def outgoing(**changes: object) -> OutgoingEmail:
 
 
 def parse(data: bytes) -> EmailMessage:
-    message = email.message_from_bytes(data, policy=email.policy.default)
-    assert isinstance(message, EmailMessage)
-    return message
+    return email.message_from_bytes(data, policy=email.policy.default)
 
 
 def body(part: MIMEPart) -> str:
