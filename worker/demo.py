@@ -18,7 +18,7 @@ from worker.engine.clock import VirtualClock
 from worker.engine.db import reading
 from worker.engine.runtime import Runtime, build_runtime
 from worker.engine.settings import Settings
-from worker.engine.simulation import Simulation, TimedEvent
+from worker.engine.simulation import ScenarioEvent, Simulation
 
 DEMO_START = datetime(2026, 11, 30, 13, 0, tzinfo=UTC)  # a Monday, 08:00 in New York
 DEMO_DAYS = 16
@@ -37,29 +37,29 @@ def demo_settings(base: Settings, folder: Path) -> Settings:
     )
 
 
-def scenario(leads_csv: Path, start: datetime, seed: int = 7) -> list[TimedEvent]:
+def scenario(leads_csv: Path, start: datetime, seed: int = 7) -> list[ScenarioEvent]:
     """Leads arriving over a day and a half; some reply, book, unsubscribe or get a call."""
     rng = random.Random(seed)
-    steps: list[TimedEvent] = []
+    events: list[ScenarioEvent] = []
     with leads_csv.open(encoding="utf-8-sig", newline="") as handle:
         for index, row in enumerate(csv.DictReader(handle)):
             columns = {name: row.get(name) or None for name in LEAD_COLUMNS}
             lead = LeadIn.model_validate({**columns, "fields": {"source": row.get("source", "")}})
             arrives = start + timedelta(minutes=47 * index)
-            steps.append(
-                TimedEvent(arrives, EventIn(type="lead.mql", lead=lead, id=f"demo-mql-{index}"))
+            events.append(
+                ScenarioEvent(arrives, EventIn(type="lead.mql", lead=lead, id=f"demo-mql-{index}"))
             )
             roll = rng.random()
             if roll < 0.2:
-                steps.append(_later(arrives, rng.uniform(2, 5), "email.replied", lead, index))
+                events.append(_later(arrives, rng.uniform(2, 5), "email.replied", lead, index))
             elif roll < 0.3:
-                steps.append(_later(arrives, rng.uniform(1, 3), "meeting.booked", lead, index))
+                events.append(_later(arrives, rng.uniform(1, 3), "meeting.booked", lead, index))
             elif roll < 0.38:
-                steps.append(_later(arrives, 3, "lead.unsubscribed", lead, index))
+                events.append(_later(arrives, 3, "lead.unsubscribed", lead, index))
             if index % 6 == 0:
                 signup = arrives + timedelta(hours=1)
-                steps.append(
-                    TimedEvent(
+                events.append(
+                    ScenarioEvent(
                         signup,
                         EventIn(
                             type="form.submitted",
@@ -75,13 +75,13 @@ def scenario(leads_csv: Path, start: datetime, seed: int = 7) -> list[TimedEvent
                         step="call",
                         id=f"demo-call-{index}",
                     )
-                    steps.append(TimedEvent(signup + timedelta(days=1, hours=3), done))
-    return sorted(steps, key=lambda s: s.at)
+                    events.append(ScenarioEvent(signup + timedelta(days=1, hours=3), done))
+    return sorted(events, key=lambda s: s.at)
 
 
-def _later(arrives: datetime, days: float, kind: str, lead: LeadIn, index: int) -> TimedEvent:
+def _later(arrives: datetime, days: float, kind: str, lead: LeadIn, index: int) -> ScenarioEvent:
     event = EventIn(type=kind, lead=LeadIn(email=lead.email), id=f"demo-{kind}-{index}")
-    return TimedEvent(arrives + timedelta(days=days), event)
+    return ScenarioEvent(arrives + timedelta(days=days), event)
 
 
 def prepare(base: Settings, folder: Path) -> Simulation:

@@ -64,9 +64,9 @@ def demo(
     simulation = prepare(base, folder)
     rt = simulation.rt
     try:
-        steps = scenario(leads, DEMO_START)
+        events = scenario(leads, DEMO_START)
         console.print(
-            f"[bold]followup demo[/bold]: {len(steps)} lead events over "
+            f"[bold]followup demo[/bold]: {len(events)} lead events over "
             f"{DEMO_DAYS} simulated days from {DEMO_START:%a %Y-%m-%d %H:%M} UTC "
             f"(SQLite {folder}/followup.db, embedded broker, outbox {folder}/outbox)"
         )
@@ -81,7 +81,7 @@ def demo(
 
         with simulation:
             until = DEMO_START + timedelta(days=DEMO_DAYS)
-            simulation.run_until(until, arrivals=steps, on_day=on_day)
+            simulation.run_until(until, scenario=events, on_day=on_day)
         _print_demo_result(rt, folder)
     finally:
         rt.close()

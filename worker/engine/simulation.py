@@ -22,8 +22,8 @@ from worker.flow.scheduling import next_wakeup
 
 
 @dataclass(frozen=True)
-class TimedEvent:
-    """An event that arrives at a given virtual time (a scenario's lead activity)."""
+class ScenarioEvent:
+    """A lead event of a scenario and the virtual time it happens at."""
 
     at: datetime
     event: EventIn
@@ -83,12 +83,12 @@ class Simulation:
         self,
         until: datetime,
         *,
-        arrivals: Iterable[TimedEvent] = (),
+        scenario: Iterable[ScenarioEvent] = (),
         on_day: Callable[[date], None] | None = None,
     ) -> None:
-        """Move time to `until`, stopping at every due touch, deadline and arrival on the way
-        (and at `until` itself); `on_day` gets each finished day, before the next one starts."""
-        pending = iter(sorted(arrivals, key=lambda arrival: arrival.at))
+        """Move time to `until`, stopping at every due touch, deadline and scenario event on the
+        way (and at `until` itself); `on_day` gets each finished day, before the next one starts."""
+        pending = iter(sorted(scenario, key=lambda happening: happening.at))
         upcoming = next(pending, None)
         day = self.clock.now().date()
         while True:
@@ -108,12 +108,13 @@ class Simulation:
 
     def _next_moment(
         self,
-        upcoming: TimedEvent | None,
+        upcoming: ScenarioEvent | None,
         now: datetime,
         until: datetime,
         on_day: Callable[[date], None] | None,
     ) -> datetime:
-        """The next wake-up or arrival; with nothing ahead, `until` (a day on, to report days)."""
+        """The next wake-up or scenario event; with nothing ahead, `until` (a day on, to report
+        days)."""
         with reading(self.rt.engine) as session:
             candidates = [next_wakeup(session)]
         if upcoming is not None:

@@ -24,7 +24,7 @@ from worker.specs.versions import VersionStore
 @dataclass(frozen=True)
 class OpenTask:
     touch_id: int
-    lead: str
+    lead_email: str
     owner: str | None
     sequence: str
     step: str
@@ -156,7 +156,7 @@ def log_manual_touch(
             session,
             ComplianceKind.TOUCH_LOGGED,
             at=at,
-            lead=lead.email,
+            lead_email=lead.email,
             owner=lead.owner,
             detail=detail,
         )
@@ -179,7 +179,7 @@ def log_manual_touch(
             session,
             ComplianceKind.TOUCH_LOGGED,
             at=at,
-            lead=lead.email,
+            lead_email=lead.email,
             enrollment=enrollment,
             step="manual",
             touch_id=touch.id,
