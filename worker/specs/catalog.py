@@ -7,15 +7,15 @@ from pathlib import Path
 from typing import Any
 
 from worker.specs.rendering import Renderer, RenderError, build_context, template_path
-from worker.specs.sequences import (
-    BUILTIN_EVENTS,
-    SequenceSpec,
+from worker.specs.sequences import BUILTIN_EVENTS, SequenceSpec, parse_sequence
+from worker.specs.team import TeamSpec
+from worker.specs.yaml_source import (
+    SourceError,
     SourceErrorGroup,
-    parse_sequence,
+    YamlDocument,
+    load_yaml,
     validate_model,
 )
-from worker.specs.team import TeamSpec
-from worker.specs.yaml_source import SourceError, YamlDocument, load_yaml
 
 TEAM_FILE = "team.yaml"
 SAMPLE_LEAD: dict[str, Any] = {
