@@ -10,7 +10,6 @@ workers, or Redis). Prints requests/second and the ratio; asserts nothing.
 from __future__ import annotations
 
 import argparse
-import socket
 import subprocess
 import sys
 import tempfile
@@ -23,6 +22,7 @@ from typing import TYPE_CHECKING
 import httpx
 
 from models.event import EventIn  # at module level: the bare route's annotation must resolve
+from testkit.ports import free_port
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -94,12 +94,6 @@ def prepare(folder: Path) -> str:
         key = create_key(session, "bench", now=rt.clock.now())
     rt.close()
     return key
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def hammer(url: str, key: str, requests: int, concurrency: int) -> float:

@@ -9,7 +9,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from testkit.smtp_sink import SmtpSink, free_port, self_signed_tls
+from testkit.ports import free_port
+from testkit.smtp_sink import SmtpSink, self_signed_tls
 from worker.mail import (
     OutgoingEmail,
     PermanentSendError,

@@ -16,7 +16,8 @@ import pytest
 import uvicorn
 
 from testkit.harness import Harness, Harnesses
-from tests.support.services import free_port, missing
+from testkit.ports import free_port
+from tests.support.services import missing
 from tests.support.three_owners import FILES, TEMPLATES, play_three_owners
 from worker.api.app import create_app
 from worker.compliance.dashboard_link import dashboard_link

@@ -17,11 +17,7 @@ from typing import NoReturn
 
 import pytest
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from testkit.ports import free_port
 
 
 def missing(reason: str) -> NoReturn:
