@@ -28,7 +28,7 @@ def test_a_bad_smtp_url_raises_one_clear_line(url: str, tmp_path: Path) -> None:
     assert "\n" not in str(raised.value)
 
 
-def test_make_mailer_picks_smtp_or_the_outbox(tmp_path: Path) -> None:
+def test_make_sender_picks_smtp_or_the_outbox(tmp_path: Path) -> None:
     """A URL gives an SmtpMailer; no URL gives the Maildir outbox."""
     assert isinstance(make_mailer("smtp://u:p@mail.example.com:587", tmp_path), SmtpMailer)
     assert isinstance(make_mailer(None, tmp_path), MaildirMailer)
