@@ -5,6 +5,7 @@ never with sleep; tests/conftest.py's `make_harness` builds one and closes it af
 from __future__ import annotations
 
 import textwrap
+from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -143,6 +144,7 @@ class Harnesses:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.made: list[Harness] = []
+        self._closing = ExitStack()  # closes every harness, newest first, even if one fails
 
     def __call__(
         self,
@@ -168,11 +170,11 @@ class Harnesses:
             **settings,
         )
         self.made.append(h)
+        self._closing.callback(h.close)
         return h
 
     def __enter__(self) -> Harnesses:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        while self.made:
-            self.made.pop().close()
+        self._closing.close()
