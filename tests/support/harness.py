@@ -26,6 +26,7 @@ from worker.flow.scheduling import next_wakeup
 from worker.mail import MemorySender, Sender
 
 MONDAY_9AM_NY = datetime(2026, 11, 30, 14, 0, tzinfo=UTC)
+TEST_SECRET = "tests-only-5c1f9a7e3b8d2046-signing-key"  # 32+ bytes: start-up refuses less
 
 
 def write_files(folder: Path, files: dict[str, str]) -> None:
@@ -65,15 +66,17 @@ class Harness:
     ) -> None:
         write_files(tmp_path / "sequences", sequences)
         write_files(tmp_path / "templates", templates)
+        defaults: dict[str, Any] = {
+            "secret_key": TEST_SECRET,
+            "base_url": "https://followup.test",
+            "default_from": "Sales <sales@acme.test>",
+        }
         self.settings = Settings(
             database_url=database_url or f"sqlite:///{tmp_path / 'followup.db'}",
             sequences_dir=tmp_path / "sequences",
             templates_dir=tmp_path / "templates",
             outbox_dir=tmp_path / "outbox",
-            secret_key="test-secret",
-            base_url="https://followup.test",
-            default_from="Sales <sales@acme.test>",
-            **settings,
+            **(defaults | settings),
         )
         self.clock = VirtualClock(start)
         self.sender = sender or MemorySender()

@@ -116,6 +116,9 @@ class ImportReport(BaseModel):
     enrolled: int
     suppressed: int
     dry_run: bool
+    unknown_owners: dict[str, int] = Field(
+        description="owners (up to 20) not in team.yaml, who will not be the From; their rows"
+    )
     summary: str
     rejects: list[RejectedRowOut]
     rejects_truncated: bool

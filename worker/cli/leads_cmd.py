@@ -13,6 +13,7 @@ import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 
 from worker.cli.common import console, err_console, fail, runtime
+from worker.flow.owners import unknown_owner_warning
 from worker.imports.csv_import import (
     CsvImportError,
     CsvSource,
@@ -65,6 +66,13 @@ def import_command(
         markup=False,
         soft_wrap=True,
     )
+    for owner, count in summary.unknown_owners.items():
+        err_console.print(
+            unknown_owner_warning(owner, count, "row(s)"),
+            highlight=False,
+            markup=False,
+            soft_wrap=True,
+        )
     if event and not rt.catalog.triggered_by(event):
         err_console.print(
             f"note: no sequence triggers on {event!r}: the events were recorded "

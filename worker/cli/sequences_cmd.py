@@ -2,26 +2,33 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.table import Table
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, select
 
 from models.lead import Lead
 from worker.cli.common import (
     EXIT_FOUND_ERRORS,
     console,
+    err_console,
     fail,
     parse_when,
     print_catalog_errors,
     settings,
 )
 from worker.engine.clock import SystemClock
-from worker.engine.db import make_engine
+from worker.engine.db import make_engine, reading
+from worker.engine.settings import Settings
+from worker.flow.owners import owners_not_allowed, unknown_owner_warning
 from worker.specs.catalog import SAMPLE_LEAD, CatalogError, load_catalog
 from worker.specs.preview import preview_timeline
 from worker.specs.rendering import Renderer
+from worker.specs.team import TeamSpec
 
 app = typer.Typer(help="Validate, list and preview sequences.", no_args_is_help=True)
 
@@ -48,6 +55,24 @@ def check() -> None:
         f"{len(catalog.team.owners)} owner(s) in {config.sequences_dir}",
         highlight=False,
     )
+    for line in _stored_owner_warnings(config, catalog.team):
+        err_console.print(line, highlight=False, markup=False, soft_wrap=True)
+
+
+def _stored_owner_warnings(config: Settings, team: TeamSpec) -> list[str]:
+    """Best effort: open enrollments in an existing database whose owner may not be the From."""
+    url = make_url(config.database_url)
+    if url.get_backend_name() == "sqlite" and not Path(url.database or "").is_file():
+        return []  # no database yet: nothing stored to check (and none is created)
+    engine = make_engine(config.database_url, connect_timeout=5)
+    try:
+        with reading(engine) as session:
+            found = owners_not_allowed(session, team)
+    except SQLAlchemyError:
+        return []  # not reachable, or not created yet: the files were checked all the same
+    finally:
+        engine.dispose()
+    return [unknown_owner_warning(o, n, "open enrollment(s)") for o, n in sorted(found.items())]
 
 
 @app.command("list")

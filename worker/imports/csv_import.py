@@ -10,7 +10,7 @@ import hashlib
 import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -26,8 +26,10 @@ from worker.engine.runtime import Runtime
 from worker.flow.enrollment import apply_events, enroll_many
 from worker.imports.csv_rows import LEAD_COLUMNS, CsvImportError, CsvSource, lead_from_row
 from worker.specs.catalog import Catalog
+from worker.specs.sending import may_send_as
 
 CHUNK_ROWS = 1000
+UNKNOWN_OWNERS_SHOWN = 20  # distinct owners named in a summary; rows beyond are still counted
 ENROLL_CHUNK_ROWS = 200  # enrolling writes ~4 rows a lead: keep each write transaction short
 UPDATABLE = LEAD_COLUMNS[1:]
 IMPORTED_EVENT = "lead.imported"  # the record of a --sequence import; it triggers nothing
@@ -79,6 +81,14 @@ class ImportSummary:
     enrolled: int = 0
     suppressed: int = 0  # leads in the file that are suppressed, so never enrolled
     dry_run: bool = False
+    # owner -> rows, for owners that may not be the From (finding 1: warned, still imported)
+    unknown_owners: dict[str, int] = field(default_factory=dict)
+
+    def note_owner(self, owner: str | None, catalog: Catalog) -> None:
+        if owner is None or may_send_as(catalog.team, owner):
+            return
+        if owner in self.unknown_owners or len(self.unknown_owners) < UNKNOWN_OWNERS_SHOWN:
+            self.unknown_owners[owner] = self.unknown_owners.get(owner, 0) + 1
 
     def add(self, other: ImportSummary) -> None:
         for name in ("created", "updated", "unchanged", "suppressed", "enrolled"):
@@ -139,6 +149,7 @@ def import_rows(
                 email = values[email_at] if values and len(values) > email_at else ""
                 on_reject(RejectedRow(line, email, lead, tuple(values or ())))
             continue
+        summary.note_owner(lead.owner, rt.catalog)
         _take(batch, seen, _Pending(line, lead, repeat=False), summary)
         if len(batch) >= options.rows_per_chunk:
             summary.add(_commit_chunk(rt, batch, options, now=now, fingerprint=source.fingerprint))
