@@ -10,14 +10,14 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.flow.test_compliance_report import FILES, TEMPLATES, play_three_owners
-from tests.support.harness import Harness
+from tests.support.harness import TEST_SECRET, Harness
 from worker.auth.apikeys import create_key
 from worker.auth.tokens import sign
 from worker.cli.app import run_cli
 from worker.compliance.dashboard_link import dashboard_token, token_expiry
 from worker.engine.db import transaction
 
-SECRET = "test-secret"  # the harness's FOLLOWUP_SECRET_KEY
+SECRET = TEST_SECRET  # the harness's FOLLOWUP_SECRET_KEY
 SECTIONS = ("owners", "strikes", "breaches", "sequences")
 
 
