@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import ConfigDict, Field, field_validator
@@ -10,7 +10,16 @@ from sqlmodel import JSON, Column, SQLModel
 from sqlmodel import Field as SQLField
 
 from models.types import UTCDateTime
-from models.validation import EVENT_TYPE_PATTERN, Storable, normalise_email, normalise_timezone
+from models.validation import (
+    EVENT_TYPE_PATTERN,
+    Storable,
+    check_fields,
+    normalise_email,
+    normalise_timezone,
+)
+
+EARLIEST_EVENT = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST_EVENT = datetime(2100, 1, 1, tzinfo=UTC)
 
 
 class LeadIn(Storable):
@@ -44,11 +53,10 @@ class LeadIn(Storable):
     @field_validator("fields")
     @classmethod
     def _fields(cls, value: dict[str, Any]) -> dict[str, Any]:
-        for key, item in value.items():
+        for key in value:
             if not key.isidentifier():
                 raise ValueError(f"custom field name {key!r} must be a valid identifier")
-            if isinstance(item, str) and len(item) > 10_000:
-                raise ValueError(f"custom field {key!r} is longer than 10000 characters")
+        check_fields(value)
         return value
 
 
@@ -68,8 +76,17 @@ class EventIn(Storable):
     @field_validator("occurred_at")
     @classmethod
     def _aware(cls, value: datetime | None) -> datetime | None:
-        if value is not None and value.tzinfo is None:
+        """Aware, and a time UTC can hold: year 1 at +05:00 would overflow on the way in."""
+        if value is None:
+            return None
+        if value.tzinfo is None:
             raise ValueError("occurred_at needs a time zone (e.g. a trailing Z)")
+        try:
+            utc = value.astimezone(UTC)
+        except (OverflowError, ValueError):
+            raise ValueError("occurred_at is out of range once converted to UTC") from None
+        if not EARLIEST_EVENT <= utc < LATEST_EVENT:
+            raise ValueError("occurred_at must be between 1970-01-01 and 2100-01-01 (UTC)")
         return value
 
 

@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
-from tests.support.harness import MONDAY_9AM_NY, template, write_files
+from tests.support.harness import MONDAY_9AM_NY, TEST_SECRET, template, write_files
 from worker.api.app import create_app
 from worker.auth.apikeys import create_key
 from worker.engine.clock import VirtualClock
@@ -56,7 +56,7 @@ def runtime(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runtime]:
             sequences_dir=folder / "sequences",
             templates_dir=folder / "templates",
             outbox_dir=folder / "outbox",
-            secret_key="s",
+            secret_key=TEST_SECRET,
         ),
         clock=VirtualClock(MONDAY_9AM_NY),
     )

@@ -16,10 +16,11 @@ import pytest
 import uvicorn
 
 from tests.flow.test_compliance_report import FILES, TEMPLATES, play_three_owners
-from tests.support.harness import Harness
+from tests.support.harness import TEST_SECRET, Harness
 from tests.support.services import free_port, missing
 from worker.api.app import create_app
-from worker.compliance.dashboard_link import dashboard_link
+from worker.compliance.dashboard_link import create_link
+from worker.engine.db import transaction
 
 pytestmark = pytest.mark.integration
 
@@ -100,7 +101,11 @@ def page_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     try:
         play_three_owners(h)
         with serving(h) as base_url:
-            yield dashboard_link(base_url, secret="test-secret", now=h.clock.now(), days=1)
+            with transaction(h.rt.engine) as session:
+                _, url = create_link(
+                    session, keys=(TEST_SECRET,), base_url=base_url, now=h.clock.now(), days=1
+                )
+            yield url
     finally:
         h.close()
 

@@ -15,7 +15,7 @@ from sqlmodel import Session, col, func, select
 from models.enrollment import Enrollment
 from models.event import Event
 from models.lead import Lead
-from tests.support.harness import template, write_files
+from tests.support.harness import TEST_SECRET, template, write_files
 from worker.cli.app import run_cli
 from worker.engine.clock import VirtualClock
 from worker.engine.db import transaction
@@ -58,7 +58,7 @@ def rt(tmp_path: Path) -> Iterator[Runtime]:
         sequences_dir=tmp_path / "sequences",
         templates_dir=tmp_path / "templates",
         outbox_dir=tmp_path / "outbox",
-        secret_key="s",
+        secret_key=TEST_SECRET,
     )
     runtime = build_runtime(settings, clock=VirtualClock(START))
     yield runtime

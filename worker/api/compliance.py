@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Query, Response
 from fastapi.responses import JSONResponse
 
 from models.compliance import ComplianceKind
-from worker.api.auth import AUTH_RESPONSES, require_api_key
+from worker.api.auth import AUTH_RESPONSES, require_scope
 from worker.api.deps import Rt, as_utc
 from worker.api.schemas import LogEntryOut, ReportOut
 from worker.compliance.export import entry_dict, report_json
@@ -20,7 +20,7 @@ from worker.engine.db import reading
 router = APIRouter(
     prefix="/compliance",
     tags=["compliance"],
-    dependencies=[Depends(require_api_key)],
+    dependencies=[Depends(require_scope("compliance:read"))],
     responses=AUTH_RESPONSES,
 )
 Since = Annotated[datetime | None, Query(description="on or after: a date or an ISO time (UTC)")]

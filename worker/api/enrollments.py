@@ -9,7 +9,7 @@ from sqlmodel import select
 
 from models.enrollment import Enrollment
 from models.lead import Lead
-from worker.api.auth import AUTH_RESPONSES, require_api_key
+from worker.api.auth import AUTH_RESPONSES, require_scope
 from worker.api.deps import Rt, invalid
 from worker.api.schemas import EnrollmentIn, EnrollmentPublic, Problem
 from worker.engine.db import transaction
@@ -17,7 +17,9 @@ from worker.flow.enrollment import OPEN_STATUSES, enroll, exit_enrollment
 
 MAX_ID = 2**63 - 1
 router = APIRouter(
-    tags=["enrollments"], dependencies=[Depends(require_api_key)], responses=AUTH_RESPONSES
+    tags=["enrollments"],
+    dependencies=[Depends(require_scope("leads:write"))],
+    responses=AUTH_RESPONSES,
 )
 
 

@@ -20,6 +20,7 @@ from worker.cli import (
     tasks_cmd,
 )
 from worker.cli.common import CliError, err_console
+from worker.cli.safe_text import labelled
 
 app = typer.Typer(
     name="followup",
@@ -49,19 +50,19 @@ def run_cli(argv: list[str]) -> int:
     try:
         result = command.main(args=argv, prog_name="followup", standalone_mode=False)
     except CliError as exc:
-        err_console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+        err_console.print(labelled("error:", exc), highlight=False, soft_wrap=True)
         return exc.code
     except click.exceptions.Abort:
         return 130
     except click.ClickException as exc:
-        err_console.print(
-            f"[red]error:[/red] {exc.format_message()}", highlight=False, soft_wrap=True
-        )
+        err_console.print(labelled("error:", exc.format_message()), highlight=False, soft_wrap=True)
         return 2
     except click.exceptions.Exit as exc:
         return int(exc.exit_code)
     except OperationalError as exc:
         reason = str(exc.orig).splitlines()[0] if exc.orig else str(exc).splitlines()[0]
-        err_console.print(f"[red]error:[/red] database: {reason}", highlight=False, soft_wrap=True)
+        err_console.print(
+            labelled("error:", f"database: {reason}"), highlight=False, soft_wrap=True
+        )
         return 2
     return int(result) if isinstance(result, int) else 0

@@ -6,8 +6,10 @@ from typing import Annotated
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from models.compliance import ComplianceKind
+from worker.cli import dashboard_links_cmd
 from worker.cli.common import (
     EXIT_FOUND_ERRORS,
     choice,
@@ -16,18 +18,15 @@ from worker.cli.common import (
     fail,
     parse_when,
     runtime,
-    settings,
     write,
 )
+from worker.cli.safe_text import cell, clean, labelled
 from worker.compliance.dashboard import dashboard_html, duration
-from worker.compliance.dashboard_link import DEFAULT_DAYS, MAX_DAYS, dashboard_link
 from worker.compliance.export import log_csv, log_jsonl, report_csv, report_json
 from worker.compliance.log import LogFilter, query_log
 from worker.compliance.replay import audit_log
 from worker.compliance.report import COUNT_FIELDS, GROUPINGS, Report, build_report
-from worker.engine.clock import SystemClock
 from worker.engine.db import reading
-from worker.engine.settings import ConfigError
 
 app = typer.Typer(
     help="SLA compliance: the report, the log and the dashboard.", no_args_is_help=True
@@ -94,7 +93,7 @@ def print_report(result: Report) -> None:
     for row in [*result.rows, result.total]:
         rate = "-" if row.compliance_rate is None else f"{row.compliance_rate:.1%}"
         table.add_row(
-            row.key,
+            cell(row.key),
             *(str(getattr(row, n)) for n in COUNT_FIELDS),
             rate,
             duration(row.median_first_touch_seconds),
@@ -109,8 +108,10 @@ def print_report(result: Report) -> None:
     for owner in result.strike_list:
         leads = ", ".join(f"{lead.email} ({lead.reason})" for lead in owner.leads)
         console.print(
-            f"[red]{owner.owner}: {owner.strikes} strike(s)[/red] from {owner.breaches} "
-            f"breaches: {leads}",
+            Text.assemble(
+                (clean(f"{owner.owner}: {owner.strikes} strike(s)"), "red"),
+                clean(f" from {owner.breaches} breaches: {leads}"),
+            ),
             highlight=False,
             soft_wrap=True,
         )
@@ -163,28 +164,13 @@ def log(
             table.add_row(
                 e.at.strftime("%Y-%m-%d %H:%M:%S"),
                 str(e.kind),
-                e.lead,
-                e.owner or "",
-                e.sequence or "",
-                e.step or "",
-                e.detail or "",
+                cell(e.lead),
+                cell(e.owner),
+                cell(e.sequence),
+                cell(e.step),
+                cell(e.detail),
             )
         console.print(table)
-
-
-@app.command("link")
-def link(
-    days: Annotated[
-        int, typer.Option(min=1, max=MAX_DAYS, help="how long the link works")
-    ] = DEFAULT_DAYS,
-) -> None:
-    """A signed read-only link to the dashboard page (GET /compliance), valid for --days."""
-    config = settings()
-    try:
-        secret = config.require_secret()
-    except ConfigError as exc:
-        fail(str(exc))
-    write(dashboard_link(config.base_url, secret=secret, now=SystemClock().now(), days=days))
 
 
 @app.command("audit")
@@ -204,10 +190,13 @@ def audit(
             now=rt.clock.now(),
         )
     for line in differences:
-        err_console.print(f"[red]differs[/red] {line}", highlight=False, soft_wrap=True)
+        err_console.print(labelled("differs", line), highlight=False, soft_wrap=True)
     if differences:
         fail(f"{len(differences)} figure(s) in the report differ from the log", EXIT_FOUND_ERRORS)
     console.print(
         f"ok: the report recomputed from the log equals the tables (by {', '.join(GROUPINGS)})",
         highlight=False,
     )
+
+
+dashboard_links_cmd.register(app)

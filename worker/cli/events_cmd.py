@@ -8,9 +8,11 @@ import typer
 from pydantic import ValidationError
 
 from models.event import EventIn
+from models.validation import FieldsTooLarge
 from worker.cli.common import console, fail, parse_when, runtime
+from worker.cli.safe_text import clean
 from worker.engine.db import transaction
-from worker.flow.enrollment import apply_event, record_event
+from worker.flow.enrollment import apply_event, check_fields_fit, record_event
 from worker.specs.validation_errors import one_line
 
 app = typer.Typer(help="Send lead events.", no_args_is_help=True)
@@ -55,11 +57,17 @@ def send(
     rt = runtime()
     now = rt.clock.now()
     with transaction(rt.engine) as session:
+        try:
+            check_fields_fit(session, event.lead)
+        except FieldsTooLarge as exc:
+            fail(f"--field: {exc}")
         row, created = record_event(session, event, now=now)
         outcome = apply_event(session, row, catalog=rt.catalog, versions=rt.versions, now=now)
     if not created or outcome.duplicate:
         console.print(
-            f"duplicate: event {event_id!r} was already received; nothing done", highlight=False
+            clean(f"duplicate: event {event_id!r} was already received; nothing done"),
+            highlight=False,
+            markup=False,
         )
         return
     parts = [f"event {event.type} for {event.lead.email} recorded"]
@@ -72,4 +80,4 @@ def send(
     if outcome.completed_tasks:
         parts.append(f"{outcome.completed_tasks} task(s) completed")
     parts += [f"not enrolled in {why}" for why in outcome.ignored]
-    console.print("; ".join(parts), highlight=False)
+    console.print(clean("; ".join(parts)), highlight=False, markup=False)

@@ -13,6 +13,7 @@ import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 
 from worker.cli.common import console, err_console, fail, runtime
+from worker.cli.safe_text import clean
 from worker.flow.owners import unknown_owner_warning
 from worker.imports.csv_import import (
     CsvImportError,
@@ -85,7 +86,7 @@ def _print_rejects(file: Path, shown: list[RejectedRow], total: int, path: Path 
     """The first rejected rows as `file:line: reason`, then how many more and where they are."""
     for row in shown:
         err_console.print(
-            f"{file}:{row.line}: rejected: {row.reason}",
+            clean(f"{file}:{row.line}: rejected: {row.reason}"),
             highlight=False,
             markup=False,
             soft_wrap=True,

@@ -21,6 +21,7 @@ from worker.cli.common import (
     print_catalog_errors,
     settings,
 )
+from worker.cli.safe_text import cell
 from worker.engine.clock import SystemClock
 from worker.engine.db import make_engine, reading
 from worker.engine.settings import Settings
@@ -95,9 +96,9 @@ def list_sequences() -> None:
             )
         )
         table.add_row(
-            spec.name,
-            ", ".join(spec.trigger),
-            ", ".join(spec.exit_on),
+            cell(spec.name),
+            cell(", ".join(spec.trigger)),
+            cell(", ".join(spec.exit_on)),
             str(len(spec.steps)),
             sla_text,
             spec.version[:12],
@@ -125,14 +126,14 @@ def preview(
         lead = row.template_context()
     when = parse_when(start, "--start") or SystemClock().now()
     table = Table(
-        "step", "kind", "local time", "UTC", "subject", title=f"{name} for {lead['email']}"
+        "step", "kind", "local time", "UTC", "subject", title=cell(f"{name} for {lead['email']}")
     )
     for item in preview_timeline(spec, lead=lead, start=when, renderer=renderer, team=catalog.team):
         table.add_row(
-            item.step,
+            cell(item.step),
             item.kind,
             item.due_local.strftime("%a %Y-%m-%d %H:%M %Z"),
             item.due_utc.strftime("%Y-%m-%d %H:%M"),
-            item.subject,
+            cell(item.subject),
         )
     console.print(table)

@@ -8,8 +8,10 @@ from typing import Annotated
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from worker.cli.common import choice, console, runtime, write
+from worker.cli.safe_text import clean
 from worker.engine.status import collect_status
 
 
@@ -53,4 +55,4 @@ def status(fmt: Annotated[str, typer.Option("--format", help="table|json")] = "t
         colour = (
             "green" if state == "ok" else "yellow" if state.startswith("not configured") else "red"
         )
-        console.print(f"{service}: [{colour}]{state}[/{colour}]", highlight=False)
+        console.print(Text.assemble(f"{service}: ", (clean(state), colour)), highlight=False)

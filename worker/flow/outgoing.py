@@ -90,7 +90,7 @@ def thread_parent(
 def compose_email(rt: Runtime, job: Job) -> OutgoingEmail:
     if not job.sender:
         raise RenderError(no_sender_reason(job.owner_email))
-    unsubscribe = unsubscribe_url(rt.settings.base_url, job.lead_email, secret=rt.secret)
+    unsubscribe = unsubscribe_url(rt.settings.base_url, job.lead_email, keys=rt.key_ring)
     context = build_context(
         lead=job.lead_context,
         owner=rt.catalog.team.owner(job.owner_email),

@@ -10,7 +10,7 @@ import hashlib
 import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -21,16 +21,13 @@ from sqlmodel import select as orm_select
 
 from models.event import Event, EventIn, LeadIn
 from models.lead import Lead
-from models.validation import EVENT_TYPE_PATTERN
+from models.validation import EVENT_TYPE_PATTERN, FieldsTooLarge, merge_fields
 from worker.engine.runtime import Runtime
 from worker.flow.enrollment import apply_events, enroll_many
 from worker.imports.csv_rows import LEAD_COLUMNS, CsvImportError, CsvSource, lead_from_row
+from worker.imports.outcome import ImportOptions, ImportSummary, RejectedRow
 from worker.specs.catalog import Catalog
-from worker.specs.sending import may_send_as
 
-CHUNK_ROWS = 1000
-UNKNOWN_OWNERS_SHOWN = 20  # distinct owners named in a summary; rows beyond are still counted
-ENROLL_CHUNK_ROWS = 200  # enrolling writes ~4 rows a lead: keep each write transaction short
 UPDATABLE = LEAD_COLUMNS[1:]
 IMPORTED_EVENT = "lead.imported"  # the record of a --sequence import; it triggers nothing
 __all__ = [
@@ -42,69 +39,6 @@ __all__ = [
     "import_rows",
 ]
 _LEADS = Lead.__table__  # type: ignore[attr-defined]  # SQLModel sets it on table classes
-
-
-@dataclass(frozen=True)
-class ImportOptions:
-    event: str | None = None
-    sequence: str | None = None
-    dry_run: bool = False
-    chunk_rows: int | None = None  # default: CHUNK_ROWS, or ENROLL_CHUNK_ROWS when enrolling
-
-    @property
-    def rows_per_chunk(self) -> int:
-        return self.chunk_rows or (ENROLL_CHUNK_ROWS if self.enrolls else CHUNK_ROWS)
-
-    @property
-    def enrolls(self) -> bool:
-        return bool(self.event or self.sequence)
-
-
-@dataclass(frozen=True)
-class RejectedRow:
-    line: int
-    email: str
-    reason: str
-    values: tuple[str, ...]
-
-
-@dataclass
-class ImportSummary:
-    """rows = created + updated + unchanged + merged + rejected."""
-
-    rows: int = 0
-    created: int = 0
-    updated: int = 0
-    unchanged: int = 0
-    merged: int = 0  # rows whose email came earlier in the file: the last row wins
-    rejected: int = 0
-    enrolled: int = 0
-    suppressed: int = 0  # leads in the file that are suppressed, so never enrolled
-    dry_run: bool = False
-    # owner -> rows, for owners that may not be the From (finding 1: warned, still imported)
-    unknown_owners: dict[str, int] = field(default_factory=dict)
-
-    def note_owner(self, owner: str | None, catalog: Catalog) -> None:
-        if owner is None or may_send_as(catalog.team, owner):
-            return
-        if owner in self.unknown_owners or len(self.unknown_owners) < UNKNOWN_OWNERS_SHOWN:
-            self.unknown_owners[owner] = self.unknown_owners.get(owner, 0) + 1
-
-    def add(self, other: ImportSummary) -> None:
-        for name in ("created", "updated", "unchanged", "suppressed", "enrolled"):
-            setattr(self, name, getattr(self, name) + getattr(other, name))
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    def text(self) -> str:
-        enrolled = f"{'would enroll' if self.dry_run else 'enrolled'} {self.enrolled}"
-        return (
-            f"{'dry run, nothing written: ' if self.dry_run else ''}{self.rows} rows read; "
-            f"{self.created} created, {self.updated} updated, {self.unchanged} unchanged, "
-            f"{self.merged} duplicates merged, {self.rejected} rejected; {enrolled}; "
-            f"{self.suppressed} suppressed (never enrolled)"
-        )
 
 
 def check_options(catalog: Catalog, options: ImportOptions) -> None:
@@ -123,6 +57,10 @@ class _Pending:
     line: int
     lead: LeadIn
     repeat: bool  # its email came in an earlier chunk: counted as merged, written again
+    values: tuple[str, ...] = ()  # the row as read, for the rejects file
+
+
+_Rejected = list[tuple[_Pending, str]]  # rows refused only once merged with the stored lead
 
 
 def import_rows(
@@ -140,24 +78,36 @@ def import_rows(
     seen: set[bytes] = set()  # 8-byte digests of the emails already taken: ~80 bytes a lead
     batch: dict[str, _Pending] = {}
     email_at = source.columns.index("email")
+
+    def reject(line: int, values: tuple[str, ...], reason: str) -> None:
+        summary.rejected += 1
+        if on_reject is not None:
+            email = values[email_at] if len(values) > email_at else ""
+            on_reject(RejectedRow(line, email, reason, values))
+
+    def commit() -> None:
+        counts, late = _commit_chunk(rt, batch, options, now=now, fingerprint=source.fingerprint)
+        summary.add(counts)
+        for pending, reason in late:
+            reject(pending.line, pending.values, reason)
+        batch.clear()
+
     for line, values, problem in source.records():
         summary.rows += 1
         lead = lead_from_row(source.columns, values) if values is not None else problem
         if isinstance(lead, str):
-            summary.rejected += 1
-            if on_reject is not None:
-                email = values[email_at] if values and len(values) > email_at else ""
-                on_reject(RejectedRow(line, email, lead, tuple(values or ())))
+            reject(line, tuple(values or ()), lead)
             continue
         summary.note_owner(lead.owner, rt.catalog)
-        _take(batch, seen, _Pending(line, lead, repeat=False), summary)
+        refused = _take(batch, seen, _Pending(line, lead, False, tuple(values or ())), summary)
+        if refused is not None:
+            reject(line, tuple(values or ()), refused)
         if len(batch) >= options.rows_per_chunk:
-            summary.add(_commit_chunk(rt, batch, options, now=now, fingerprint=source.fingerprint))
-            batch.clear()
+            commit()
             if on_progress is not None:
                 on_progress(source.position())
     if batch:
-        summary.add(_commit_chunk(rt, batch, options, now=now, fingerprint=source.fingerprint))
+        commit()
     if on_progress is not None:
         on_progress(source.position())
     return summary
@@ -165,22 +115,33 @@ def import_rows(
 
 def _take(
     batch: dict[str, _Pending], seen: set[bytes], row: _Pending, summary: ImportSummary
-) -> None:
-    """Last row wins: later values override, fields not given keep the earlier ones."""
+) -> str | None:
+    """Last row wins: later values override, fields not given keep the earlier ones.
+
+    Returns why the row is refused (its merged fields would pass the caps), else None.
+    """
     email = row.lead.email
     digest = hashlib.blake2b(email.encode(), digest_size=8).digest()
     if digest not in seen:
         seen.add(digest)
         batch[email] = row
-        return
-    summary.merged += 1
+        return None
     earlier = batch.get(email)
     if earlier is None:
-        batch[email] = _Pending(row.line, row.lead, repeat=True)
-        return
+        summary.merged += 1
+        batch[email] = _Pending(row.line, row.lead, True, row.values)
+        return None
+    try:
+        fields = merge_fields(earlier.lead.fields, row.lead.fields)
+    except FieldsTooLarge as exc:
+        return str(exc)
+    summary.merged += 1
     changes: dict[str, Any] = {n: v for n in UPDATABLE if (v := getattr(row.lead, n)) is not None}
-    changes["fields"] = {**earlier.lead.fields, **row.lead.fields}
-    batch[email] = _Pending(row.line, earlier.lead.model_copy(update=changes), earlier.repeat)
+    changes["fields"] = fields
+    batch[email] = _Pending(
+        row.line, earlier.lead.model_copy(update=changes), earlier.repeat, row.values
+    )
+    return None
 
 
 @contextmanager
@@ -206,25 +167,31 @@ def _commit_chunk(
     *,
     now: datetime,
     fingerprint: str,
-) -> ImportSummary:
-    """Write one chunk; retried once if a concurrent writer inserted one of its emails first."""
+) -> tuple[ImportSummary, _Rejected]:
+    """Write one chunk; retried once if a concurrent writer inserted one of its emails first.
+
+    Also returns the rows refused once merged with their stored lead (taken out of `batch`).
+    """
+    rejected: _Rejected = []
     for attempt in (1, 2):
         try:
             with _chunk_session(rt.engine, dry_run=options.dry_run) as session:
-                counts = _upsert_leads(session, batch, now=now)
+                counts = _upsert_leads(session, batch, rejected, now=now)
                 if options.enrolls:
                     firsts = [email for email, pending in batch.items() if not pending.repeat]
                     counts.enrolled = _enroll_chunk(
                         rt, session, firsts, options, now=now, fingerprint=fingerprint
                     )
-                return counts
+                return counts, rejected
         except IntegrityError:
             if attempt == 2:
                 raise
     raise AssertionError("unreachable")
 
 
-def _upsert_leads(session: Session, batch: dict[str, _Pending], *, now: datetime) -> ImportSummary:
+def _upsert_leads(
+    session: Session, batch: dict[str, _Pending], rejected: _Rejected, *, now: datetime
+) -> ImportSummary:
     """One SELECT for the chunk, then one bulk INSERT and one bulk UPDATE."""
     counts = ImportSummary()
     stored = {
@@ -233,7 +200,7 @@ def _upsert_leads(session: Session, batch: dict[str, _Pending], *, now: datetime
     }
     inserts: list[dict[str, Any]] = []
     updates: list[dict[str, Any]] = []
-    for email, pending in batch.items():
+    for email, pending in list(batch.items()):
         lead, old = pending.lead, stored.get(email)
         if old is None:
             inserts.append(
@@ -251,7 +218,11 @@ def _upsert_leads(session: Session, batch: dict[str, _Pending], *, now: datetime
             n: getattr(lead, n) if getattr(lead, n) is not None else getattr(old, n)
             for n in UPDATABLE
         }
-        values["fields"] = {**(old.fields or {}), **lead.fields}
+        try:
+            values["fields"] = merge_fields(old.fields or {}, lead.fields)
+        except FieldsTooLarge as exc:
+            rejected.append((batch.pop(email), str(exc)))
+            continue
         changed = any(values[n] != getattr(old, n) for n in values)
         if changed:
             updates.append({"lead_id": old.id, **values, "updated_at": now})

@@ -1,0 +1,76 @@
+"""What an import was asked to do and what it did: options, the summary, the rejected rows."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from worker.specs.catalog import Catalog
+from worker.specs.sending import may_send_as
+
+CHUNK_ROWS = 1000
+ENROLL_CHUNK_ROWS = 200  # enrolling writes ~4 rows a lead: keep each write transaction short
+UNKNOWN_OWNERS_SHOWN = 20  # distinct owners named in a summary; rows beyond are still counted
+
+
+@dataclass(frozen=True)
+class ImportOptions:
+    event: str | None = None
+    sequence: str | None = None
+    dry_run: bool = False
+    chunk_rows: int | None = None  # default: CHUNK_ROWS, or ENROLL_CHUNK_ROWS when enrolling
+
+    @property
+    def rows_per_chunk(self) -> int:
+        return self.chunk_rows or (ENROLL_CHUNK_ROWS if self.enrolls else CHUNK_ROWS)
+
+    @property
+    def enrolls(self) -> bool:
+        return bool(self.event or self.sequence)
+
+
+@dataclass(frozen=True)
+class RejectedRow:
+    line: int
+    email: str
+    reason: str
+    values: tuple[str, ...]
+
+
+@dataclass
+class ImportSummary:
+    """rows = created + updated + unchanged + merged + rejected."""
+
+    rows: int = 0
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    merged: int = 0  # rows whose email came earlier in the file: the last row wins
+    rejected: int = 0
+    enrolled: int = 0
+    suppressed: int = 0  # leads in the file that are suppressed, so never enrolled
+    dry_run: bool = False
+    # owner -> rows, for owners that may not be the From (finding 1: warned, still imported)
+    unknown_owners: dict[str, int] = field(default_factory=dict)
+
+    def note_owner(self, owner: str | None, catalog: Catalog) -> None:
+        if owner is None or may_send_as(catalog.team, owner):
+            return
+        if owner in self.unknown_owners or len(self.unknown_owners) < UNKNOWN_OWNERS_SHOWN:
+            self.unknown_owners[owner] = self.unknown_owners.get(owner, 0) + 1
+
+    def add(self, other: ImportSummary) -> None:
+        for name in ("created", "updated", "unchanged", "suppressed", "enrolled"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def text(self) -> str:
+        enrolled = f"{'would enroll' if self.dry_run else 'enrolled'} {self.enrolled}"
+        return (
+            f"{'dry run, nothing written: ' if self.dry_run else ''}{self.rows} rows read; "
+            f"{self.created} created, {self.updated} updated, {self.unchanged} unchanged, "
+            f"{self.merged} duplicates merged, {self.rejected} rejected; {enrolled}; "
+            f"{self.suppressed} suppressed (never enrolled)"
+        )
