@@ -18,7 +18,6 @@ from worker.api import (
 from worker.api.dashboard import router as dashboard_router
 from worker.api.deps import no_nul_in_url
 from worker.api.errors import install_error_handlers
-from worker.api.gate import ApiKeyGate
 from worker.engine.runtime import Runtime
 
 MAX_BODY_BYTES = 1024 * 1024  # JSON bodies; the CSV upload route allows more
@@ -45,5 +44,4 @@ def create_app(rt: Runtime, *, process_inline: bool = False) -> FastAPI:
         app.include_router(module.router)
     app.include_router(dashboard_router)
     install_error_handlers(app)
-    app.add_middleware(ApiKeyGate)  # keys, scopes and write budgets before any body is read
     return app

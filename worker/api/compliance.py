@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from models.compliance import ComplianceKind
 from worker.api.auth import AUTH_RESPONSES, require_scope
 from worker.api.deps import Rt, as_utc
+from worker.api.gate import GatedRoute
 from worker.api.schemas import LogEntryOut, ReportOut
 from worker.compliance.export import entry_dict, report_json
 from worker.compliance.log import LogFilter, query_log
@@ -18,6 +19,7 @@ from worker.compliance.report import build_report
 from worker.engine.db import reading
 
 router = APIRouter(
+    route_class=GatedRoute,
     prefix="/compliance",
     tags=["compliance"],
     dependencies=[Depends(require_scope("compliance:read"))],

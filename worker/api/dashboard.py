@@ -11,6 +11,7 @@ from fastapi.security import HTTPAuthorizationCredentials
 
 from worker.api.auth import AUTH_RESPONSES, REQUIREMENTS, Requirement, bearer, require_scope
 from worker.api.deps import Rt, as_utc
+from worker.api.gate import GatedRoute
 from worker.compliance.dashboard import dashboard_html
 from worker.compliance.dashboard_link import token_valid
 from worker.engine.db import reading
@@ -59,7 +60,7 @@ REQUIREMENTS[dashboard_access] = Requirement(SCOPE, link_token=True)
 
 def make_router() -> APIRouter:
     """The dashboard route, on its own so the JSON routes keep their API-key-only rule."""
-    router = APIRouter(tags=["compliance"], responses=AUTH_RESPONSES)
+    router = APIRouter(tags=["compliance"], responses=AUTH_RESPONSES, route_class=GatedRoute)
 
     @router.get(
         "/compliance", response_class=HTMLResponse, dependencies=[Depends(dashboard_access)]

@@ -11,12 +11,14 @@ from models.enrollment import Enrollment
 from models.lead import Lead
 from worker.api.auth import AUTH_RESPONSES, require_scope
 from worker.api.deps import Rt, invalid
+from worker.api.gate import GatedRoute
 from worker.api.schemas import EnrollmentIn, EnrollmentPublic, Problem
 from worker.engine.db import transaction
 from worker.flow.enrollment import OPEN_STATUSES, enroll, exit_enrollment
 
 MAX_ID = 2**63 - 1
 router = APIRouter(
+    route_class=GatedRoute,
     tags=["enrollments"],
     dependencies=[Depends(require_scope("leads:write"))],
     responses=AUTH_RESPONSES,

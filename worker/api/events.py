@@ -10,6 +10,7 @@ from models.event import Event
 from models.validation import FieldsTooLarge
 from worker.api.auth import AUTH_RESPONSES, require_scope
 from worker.api.deps import Rt, invalid
+from worker.api.gate import GatedRoute
 from worker.api.schemas import EventAccepted, EventBody
 from worker.engine.db import transaction
 from worker.engine.runtime import Runtime
@@ -17,7 +18,10 @@ from worker.flow.enrollment import apply_event, check_fields_fit, record_event
 
 log = logging.getLogger("followup.api")
 router = APIRouter(
-    tags=["events"], dependencies=[Depends(require_scope("events:write"))], responses=AUTH_RESPONSES
+    route_class=GatedRoute,
+    tags=["events"],
+    dependencies=[Depends(require_scope("events:write"))],
+    responses=AUTH_RESPONSES,
 )
 
 

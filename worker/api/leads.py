@@ -13,6 +13,7 @@ from models.touch import Touch
 from models.validation import FieldsTooLarge, normalise_email
 from worker.api.auth import AUTH_RESPONSES, require_scope
 from worker.api.deps import Rt, invalid, plain
+from worker.api.gate import GatedRoute
 from worker.api.schemas import (
     ImportReport,
     LeadBody,
@@ -33,7 +34,7 @@ from worker.imports.csv_import import (
 
 MAX_UPLOAD_BYTES = 50 * 1024 * 1024
 REJECTS_SHOWN = 1000
-router = APIRouter(tags=["leads"], responses=AUTH_RESPONSES)
+router = APIRouter(tags=["leads"], responses=AUTH_RESPONSES, route_class=GatedRoute)
 READ = [Depends(require_scope("leads:read"))]
 WRITE = [Depends(require_scope("leads:write"))]
 

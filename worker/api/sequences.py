@@ -8,9 +8,11 @@ from fastapi import APIRouter, Depends, HTTPException, Path
 
 from worker.api.auth import AUTH_RESPONSES, require_scope
 from worker.api.deps import Rt
+from worker.api.gate import GatedRoute
 from worker.api.schemas import Problem, SequenceDetail, SequenceSummary
 
 router = APIRouter(
+    route_class=GatedRoute,
     tags=["sequences"],
     dependencies=[Depends(require_scope("leads:read"))],
     responses=AUTH_RESPONSES,

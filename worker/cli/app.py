@@ -52,13 +52,12 @@ def run_cli(argv: list[str]) -> int:
     except CliError as exc:
         err_console.print(labelled("error:", exc), highlight=False, soft_wrap=True)
         return exc.code
-    except click.exceptions.Abort:
+    except (click.exceptions.Abort, typer.Abort):
         return 130
-    except click.ClickException as exc:
-        err_console.print(labelled("error:", exc.format_message()), highlight=False, soft_wrap=True)
-        return 2
-    except click.exceptions.Exit as exc:
+    except (click.exceptions.Exit, typer.Exit) as exc:
         return int(exc.exit_code)
+    except (click.ClickException, typer.TyperException) as exc:  # typer 0.2x has its own click
+        return _usage_error(exc)
     except OperationalError as exc:
         reason = str(exc.orig).splitlines()[0] if exc.orig else str(exc).splitlines()[0]
         err_console.print(
@@ -66,3 +65,13 @@ def run_cli(argv: list[str]) -> int:
         )
         return 2
     return int(result) if isinstance(result, int) else 0
+
+
+def _usage_error(exc: Exception) -> int:
+    """Bad usage in one line (the help itself when a group was called without a command)."""
+    if type(exc).__name__ == "NoArgsIsHelpError":
+        exc.show()  # type: ignore[attr-defined]  # click's UsageError: prints the help
+        return 2
+    message = getattr(exc, "format_message", lambda: str(exc))()
+    err_console.print(labelled("error:", message), highlight=False, soft_wrap=True)
+    return 2
