@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.support.smtp_sink import SmtpSink, self_signed_tls
-from worker.mail import OutgoingEmail, SmtpSender, TransientSendError, make_message_id
+from worker.mail import OutgoingEmail, SmtpMailer, TransientSendError, make_message_id
 from worker.mail.smtp_url import is_loopback, parse_smtp_url
 
 LOGIN = ("rep@acme.test", "s3cret-pass")
@@ -56,11 +56,11 @@ def test_starttls_is_used_whenever_offered_without_being_asked(
     offers_starttls: SmtpSink, tls: tuple[ssl.SSLContext, ssl.SSLContext]
 ) -> None:
     """Finding 2: smtp://user:pass@host without ?starttls=true upgrades before AUTH."""
-    sender = SmtpSender(plain_url(offers_starttls), timeout=5.0, ssl_context=tls[1])
+    mailer = SmtpMailer(plain_url(offers_starttls), timeout=5.0, ssl_context=tls[1])
     try:
-        sender.send(email())
+        mailer.send(email())
     finally:
-        sender.close()
+        mailer.close()
     assert offers_starttls.commands["STARTTLS"] == 1
     assert offers_starttls.commands["AUTH"] == 1
     assert len(offers_starttls.messages) == 1
@@ -70,11 +70,11 @@ def test_a_loopback_relay_with_a_self_signed_certificate_still_gets_tls(
     offers_starttls: SmtpSink,
 ) -> None:
     """Finding 2: opportunistic STARTTLS to 127.0.0.1 encrypts even with an unverifiable cert."""
-    sender = SmtpSender(plain_url(offers_starttls), timeout=5.0)
+    mailer = SmtpMailer(plain_url(offers_starttls), timeout=5.0)
     try:
-        sender.send(email())
+        mailer.send(email())
     finally:
-        sender.close()
+        mailer.close()
     assert offers_starttls.commands["STARTTLS"] == 1
     assert len(offers_starttls.messages) == 1
 
@@ -83,23 +83,23 @@ def test_credentials_are_never_sent_in_clear_to_a_server_off_this_machine(
     plain_only: SmtpSink,
 ) -> None:
     """Finding 2: no STARTTLS on offer and not a loopback relay: one clear error, no AUTH."""
-    sender = SmtpSender(plain_url(plain_only), timeout=5.0, plain_login_on_loopback=False)
+    mailer = SmtpMailer(plain_url(plain_only), timeout=5.0, plain_login_on_loopback=False)
     with pytest.raises(TransientSendError) as raised:
-        sender.send(email())
+        mailer.send(email())
     assert "refusing to send the SMTP password in clear text" in raised.value.reason
     assert LOGIN[1] not in raised.value.reason
     assert plain_only.commands["AUTH"] == 0
     assert plain_only.messages == []
-    assert sender.check() == raised.value.reason
+    assert mailer.check() == raised.value.reason
 
 
 def test_a_loopback_relay_without_tls_may_take_the_login(plain_only: SmtpSink) -> None:
     """Finding 2: the one exception: a relay on this machine (127.0.0.0/8, ::1, localhost)."""
-    sender = SmtpSender(plain_url(plain_only), timeout=5.0)
+    mailer = SmtpMailer(plain_url(plain_only), timeout=5.0)
     try:
-        sender.send(email())
+        mailer.send(email())
     finally:
-        sender.close()
+        mailer.close()
     assert plain_only.commands["AUTH"] == 1
     assert len(plain_only.messages) == 1
 

@@ -14,7 +14,8 @@ from worker.api.gate import GatedRoute
 from worker.api.schemas import EventAccepted, EventBody
 from worker.engine.db import transaction
 from worker.engine.runtime import Runtime
-from worker.flow.enrollment import apply_event, check_fields_fit, record_event
+from worker.flow.events import apply_event, record_event
+from worker.flow.leads import check_fields_fit
 
 log = logging.getLogger("followup.api")
 router = APIRouter(

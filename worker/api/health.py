@@ -12,7 +12,6 @@ from worker.api.deps import Rt
 from worker.api.schemas import Health
 from worker.engine.db import ping
 from worker.engine.runtime import Runtime
-from worker.engine.status import redis_health
 
 router = APIRouter(tags=["health"])
 PUBLIC_STATES = frozenset({"ok", "embedded"})
@@ -26,7 +25,7 @@ PUBLIC_STATES = frozenset({"ok", "embedded"})
 def healthz(rt: Rt, request: Request) -> JSONResponse:
     """Liveness and readiness for a load balancer; needs no key (a key adds the reasons)."""
     database = ping(rt.engine) or "ok"
-    broker = redis_health(rt.settings.redis_url)[0] if rt.settings.redis_url else "embedded"
+    broker = rt.broker_health.check()[0] if rt.broker_health is not None else "embedded"
     ok = database == "ok" and broker in PUBLIC_STATES
     if not _shows_detail(rt, request.headers.get("authorization")):
         database, broker = _public(database), _public(broker)

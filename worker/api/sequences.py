@@ -10,6 +10,7 @@ from worker.api.auth import AUTH_RESPONSES, require_scope
 from worker.api.deps import Rt
 from worker.api.gate import GatedRoute
 from worker.api.schemas import Problem, SequenceDetail, SequenceSummary
+from worker.specs.catalog import UnknownSequence
 
 router = APIRouter(
     route_class=GatedRoute,
@@ -43,9 +44,10 @@ def list_sequences(rt: Rt) -> list[SequenceSummary]:
 )
 def read_sequence(name: Annotated[str, Path(max_length=200)], rt: Rt) -> SequenceDetail:
     """One sequence's full definition, as new enrollments will pin it."""
-    spec = rt.catalog.sequences.get(name)
-    if spec is None:
-        raise HTTPException(404, f"no sequence named {name!r}")
+    try:
+        spec = rt.catalog.sequence(name)
+    except UnknownSequence as exc:
+        raise HTTPException(404, str(exc)) from None
     return SequenceDetail(
         name=spec.name,
         version=spec.version,

@@ -20,7 +20,8 @@ from worker.auth.apikeys import (
     list_keys,
     revoke_key,
 )
-from worker.cli.common import console, err_console, fail, runtime, write
+from worker.cli.common import console, err_console, fail, write
+from worker.cli.context import cli_context
 from worker.engine.db import reading, transaction
 
 apikey_app = typer.Typer(
@@ -34,6 +35,7 @@ def register(app: typer.Typer) -> None:
 
 
 def api(
+    ctx: typer.Context,
     host: Annotated[str, typer.Option(help="interface to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535, help="port to listen on")] = 8000,
 ) -> None:
@@ -41,8 +43,7 @@ def api(
     from worker.api.server import serve
 
     logging.getLogger("followup").setLevel(logging.INFO)
-    rt = runtime(need_secret=True)
-    try:
+    with cli_context(ctx).runtime(need_secret=True) as rt:
         if rt.settings.redis_url:
             from worker.engine.actors import declare_actors
             from worker.engine.broker import make_broker
@@ -51,8 +52,6 @@ def api(
             serve(rt, host=host, port=port)
         else:  # no workers in this process: an accepted event is carried out in the request
             serve(rt, host=host, port=port, process_inline=True)
-    finally:
-        rt.close()
 
 
 def _check_name(name: str) -> str:
@@ -63,6 +62,7 @@ def _check_name(name: str) -> str:
 
 @apikey_app.command("create")
 def create(
+    ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="who uses the key, e.g. crm-sync")],
     scope: Annotated[
         list[str] | None,
@@ -78,14 +78,12 @@ def create(
         )
     except ApiKeyError as exc:
         fail(f"--scope: {exc}")
-    rt = runtime()
-    try:
-        with transaction(rt.engine) as session:
-            key = create_key(session, _check_name(name), now=rt.clock.now(), scopes=scopes)
-    except ApiKeyError as exc:
-        fail(str(exc))
-    finally:
-        rt.close()
+    with cli_context(ctx).runtime() as rt:
+        try:
+            with transaction(rt.engine) as session:
+                key = create_key(session, _check_name(name), now=rt.clock.now(), scopes=scopes)
+        except ApiKeyError as exc:
+            fail(str(exc))
     write(key)
     err_console.print(
         f"API key {name!r} created with scopes {' '.join(scopes)}; it is shown only this once",
@@ -96,26 +94,22 @@ def create(
 
 
 @apikey_app.command("revoke")
-def revoke(name: Annotated[str, typer.Argument(help="the key's name")]) -> None:
+def revoke(ctx: typer.Context, name: Annotated[str, typer.Argument(help="the key's name")]) -> None:
     """Stop a key from working at once."""
-    rt = runtime()
-    try:
-        with transaction(rt.engine) as session:
-            revoke_key(session, name, now=rt.clock.now())
-    except ApiKeyError as exc:
-        fail(str(exc))
-    finally:
-        rt.close()
+    with cli_context(ctx).runtime() as rt:
+        try:
+            with transaction(rt.engine) as session:
+                revoke_key(session, name, now=rt.clock.now())
+        except ApiKeyError as exc:
+            fail(str(exc))
     console.print(f"API key {name!r} revoked", highlight=False, markup=False)
 
 
 @apikey_app.command("list")
-def list_command() -> None:
+def list_command(ctx: typer.Context) -> None:
     """Key names, their scopes, when they were made and revoked (never the keys)."""
-    rt = runtime()
-    with reading(rt.engine) as session:
+    with cli_context(ctx).runtime() as rt, reading(rt.engine) as session:
         keys = list_keys(session)
-    rt.close()
     table = Table("name", "scopes", "created (UTC)", "revoked (UTC)")
     for key in keys:
         table.add_row(

@@ -17,9 +17,9 @@ from worker.cli.common import (
     err_console,
     fail,
     parse_when,
-    runtime,
     write,
 )
+from worker.cli.context import cli_context
 from worker.cli.safe_text import cell, clean, labelled
 from worker.compliance.dashboard import dashboard_html, duration
 from worker.compliance.export import log_csv, log_jsonl, report_csv, report_json
@@ -37,6 +37,7 @@ UNTIL_HELP = "enrolled before (YYYY-MM-DD or ISO)"
 
 @app.command("report")
 def report(
+    ctx: typer.Context,
     by: Annotated[str, typer.Option(help="owner|sequence|day|week|month")] = "owner",
     since: Annotated[str | None, typer.Option(help=SINCE_HELP)] = None,
     until: Annotated[str | None, typer.Option(help=UNTIL_HELP)] = None,
@@ -46,8 +47,7 @@ def report(
     choice(by, GROUPINGS, "--by")
     choice(fmt, ("table", "json", "csv", "html"), "--format")
     start, end = parse_when(since, "--since"), parse_when(until, "--until")
-    rt = runtime()
-    with reading(rt.engine) as session:
+    with cli_context(ctx).runtime() as rt, reading(rt.engine) as session:
         if fmt == "html":
             write(
                 dashboard_html(
@@ -130,6 +130,7 @@ def _print_marketing(result: Report) -> None:
 
 @app.command("log")
 def log(
+    ctx: typer.Context,
     email: Annotated[str | None, typer.Option(help="one lead")] = None,
     owner: Annotated[str | None, typer.Option(help="one owner")] = None,
     sequence: Annotated[str | None, typer.Option(help="one sequence")] = None,
@@ -142,7 +143,6 @@ def log(
     choice(fmt, ("table", "jsonl", "csv"), "--format")
     if kind is not None:
         choice(kind, tuple(k.value for k in ComplianceKind), "--kind")
-    rt = runtime()
     where = LogFilter(
         email=email,
         owner=owner,
@@ -151,7 +151,7 @@ def log(
         since=parse_when(since, "--since"),
         until=parse_when(until, "--until"),
     )
-    with reading(rt.engine) as session:
+    with cli_context(ctx).runtime() as rt, reading(rt.engine) as session:
         entries = query_log(session, where)
     if fmt == "jsonl":
         if entries:
@@ -175,12 +175,12 @@ def log(
 
 @app.command("audit")
 def audit(
+    ctx: typer.Context,
     since: Annotated[str | None, typer.Option(help=SINCE_HELP)] = None,
     until: Annotated[str | None, typer.Option(help=UNTIL_HELP)] = None,
 ) -> None:
     """Recompute the report from the append-only log alone; exit 1 where it differs."""
-    rt = runtime()
-    with reading(rt.engine) as session:
+    with cli_context(ctx).runtime() as rt, reading(rt.engine) as session:
         differences = audit_log(
             session,
             groupings=GROUPINGS,

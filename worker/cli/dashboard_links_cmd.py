@@ -9,7 +9,8 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from worker.cli.common import console, err_console, fail, runtime, write
+from worker.cli.common import console, err_console, fail, write
+from worker.cli.context import CliContext, cli_context
 from worker.cli.safe_text import cell
 from worker.compliance.dashboard_link import (
     DEFAULT_DAYS,
@@ -22,12 +23,15 @@ from worker.compliance.dashboard_link import (
 from worker.engine.db import reading, transaction
 from worker.engine.settings import ConfigError
 
+MAX_NOTE = 200
+
 
 def register(app: typer.Typer) -> None:
     app.command("link")(link)
 
 
 def link(
+    ctx: typer.Context,
     days: Annotated[
         int,
         typer.Option(min=1, max=MAX_DAYS, help="days the link works (7 by default, 30 at most)"),
@@ -37,32 +41,31 @@ def link(
     revoke: Annotated[int | None, typer.Option(metavar="ID", help="stop one link now")] = None,
 ) -> None:
     """A signed read-only link to the dashboard page (GET /compliance), valid for --days."""
+    cli = cli_context(ctx)
     if list_all:
-        _list()
+        _list(cli)
     elif revoke is not None:
-        _revoke(revoke)
-    elif note is not None and len(note) > 200:
-        fail("--note: at most 200 characters")
+        _revoke(cli, revoke)
+    elif note is not None and len(note) > MAX_NOTE:
+        fail(f"--note: at most {MAX_NOTE} characters")
     else:
-        _create(days, note)
+        _create(cli, days, note)
 
 
-def _create(days: int, note: str | None) -> None:
-    rt = runtime()
+def _create(cli: CliContext, days: int, note: str | None) -> None:
     try:
-        keys = rt.key_ring
+        keys = cli.load_settings().key_ring()
     except ConfigError as exc:
         fail(str(exc))
-    with transaction(rt.engine) as session:
+    with cli.runtime() as rt, transaction(rt.engine) as session:
         row, url = create_link(
             session,
             keys=keys,
             base_url=rt.settings.base_url,
-            now=rt.clock.now(),
+            now=cli.clock.now(),
             days=days,
             note=note,
         )
-    rt.close()
     write(url)
     err_console.print(
         f"link {row.id} works until {row.expires_at:%Y-%m-%d %H:%M} UTC; "
@@ -72,24 +75,20 @@ def _create(days: int, note: str | None) -> None:
     )
 
 
-def _revoke(link_id: int) -> None:
-    rt = runtime()
-    try:
-        with transaction(rt.engine) as session:
-            revoke_link(session, link_id, now=rt.clock.now())
-    except LinkError as exc:
-        fail(str(exc))
-    finally:
-        rt.close()
+def _revoke(cli: CliContext, link_id: int) -> None:
+    with cli.runtime() as rt:
+        try:
+            with transaction(rt.engine) as session:
+                revoke_link(session, link_id, now=cli.clock.now())
+        except LinkError as exc:
+            fail(str(exc))
     console.print(f"dashboard link {link_id} revoked", highlight=False)
 
 
-def _list() -> None:
-    rt = runtime()
-    now = rt.clock.now()
-    with reading(rt.engine) as session:
+def _list(cli: CliContext) -> None:
+    now = cli.clock.now()
+    with cli.runtime() as rt, reading(rt.engine) as session:
         links = list_links(session)
-    rt.close()
     table = Table("id", "note", "created (UTC)", "expires (UTC)", "state")
     for row in links:
         table.add_row(

@@ -12,13 +12,16 @@ from typing import IO, Annotated
 import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 
-from worker.cli.common import console, err_console, fail, runtime
+from worker.cli.common import console, err_console, fail
+from worker.cli.context import cli_context
 from worker.cli.safe_text import clean
+from worker.engine.runtime import Runtime
 from worker.flow.owners import unknown_owner_warning
 from worker.imports.csv_import import (
     CsvImportError,
     CsvSource,
     ImportOptions,
+    ImportSummary,
     RejectedRow,
     import_rows,
 )
@@ -29,6 +32,7 @@ SHOWN_REJECTS = 10
 
 @app.command("import")
 def import_command(
+    ctx: typer.Context,
     file: Annotated[Path, typer.Argument(metavar="FILE", help="CSV with an email column")],
     event: Annotated[str | None, typer.Option(help="record this event per lead (lead.mql)")] = None,
     sequence: Annotated[str | None, typer.Option(help="enroll every lead in this sequence")] = None,
@@ -38,28 +42,10 @@ def import_command(
     """Upsert leads by email (case-insensitive), then enroll them; bad rows are reported by line."""
     if not file.is_file():
         fail(f"{file}: no such file")
-    rt = runtime()
     options = ImportOptions(event=event, sequence=sequence, dry_run=dry_run)
     started = time.monotonic()
-    shown: list[RejectedRow] = []
-    try:
-        with file.open("rb") as binary, _rejects_writer(rejects) as write_reject:
-            source = CsvSource(binary)
-
-            def on_reject(row: RejectedRow) -> None:
-                if len(shown) < SHOWN_REJECTS:
-                    shown.append(row)
-                if write_reject is not None:
-                    write_reject(row, source.header)
-
-            with _progress(source.size) as on_progress:
-                summary = import_rows(
-                    rt, source, options, on_reject=on_reject, on_progress=on_progress
-                )
-    except CsvImportError as exc:
-        fail(f"{file}: {exc}" if exc.field == "file" else f"--{exc.field}: {exc}")
-    finally:
-        rt.close()
+    with cli_context(ctx).runtime() as rt:
+        summary, shown = _import(rt, file, options, rejects)
     _print_rejects(file, shown, summary.rejected, rejects)
     console.print(
         f"{file}: {summary.text()} in {time.monotonic() - started:.1f}s",
@@ -80,6 +66,30 @@ def import_command(
             "and carried out, and nobody was enrolled",
             highlight=False,
         )
+
+
+def _import(
+    rt: Runtime, file: Path, options: ImportOptions, rejects: Path | None
+) -> tuple[ImportSummary, list[RejectedRow]]:
+    """The import, with the first rejected rows kept to show and all of them in --rejects."""
+    shown: list[RejectedRow] = []
+    try:
+        with file.open("rb") as binary, _rejects_writer(rejects) as write_reject:
+            source = CsvSource(binary)
+
+            def on_reject(row: RejectedRow) -> None:
+                if len(shown) < SHOWN_REJECTS:
+                    shown.append(row)
+                if write_reject is not None:
+                    write_reject(row, source.header)
+
+            with _progress(source.size) as on_progress:
+                summary = import_rows(
+                    rt, source, options, on_reject=on_reject, on_progress=on_progress
+                )
+    except CsvImportError as exc:
+        fail(f"{file}: {exc}" if exc.field == "file" else f"--{exc.field}: {exc}")
+    return summary, shown
 
 
 def _print_rejects(file: Path, shown: list[RejectedRow], total: int, path: Path | None) -> None:

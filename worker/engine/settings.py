@@ -11,6 +11,7 @@ from dotenv import dotenv_values
 
 from models.validation import normalise_sender
 from worker.auth.secret_keys import MAKE_ONE, weak_key_reason
+from worker.engine.tunables import RETRY_BASE
 
 
 class ConfigError(Exception):
@@ -30,7 +31,7 @@ class Settings:
     base_url: str = "http://localhost:8000"
     default_from: str | None = None
     tick_seconds: float = 1.0
-    retry_base_seconds: float = 30.0
+    retry_base_seconds: float = RETRY_BASE.total_seconds()  # tests shorten it
     api_rate_limit: int = 600  # writes per minute per API key, per API process; 0: no limit
     lease_seconds: float | None = None  # tests only: shortens the queued/sending leases
 

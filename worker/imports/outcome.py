@@ -5,11 +5,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from worker.engine.tunables import IMPORT_CHUNK_ROWS, IMPORT_ENROLL_CHUNK_ROWS
 from worker.specs.catalog import Catalog
 from worker.specs.sending import may_send_as
 
-CHUNK_ROWS = 1000
-ENROLL_CHUNK_ROWS = 200  # enrolling writes ~4 rows a lead: keep each write transaction short
 UNKNOWN_OWNERS_SHOWN = 20  # distinct owners named in a summary; rows beyond are still counted
 
 
@@ -18,11 +17,13 @@ class ImportOptions:
     event: str | None = None
     sequence: str | None = None
     dry_run: bool = False
-    chunk_rows: int | None = None  # default: CHUNK_ROWS, or ENROLL_CHUNK_ROWS when enrolling
+    chunk_rows: int | None = None  # default: the import chunk sizes of engine/tunables.py
 
     @property
     def rows_per_chunk(self) -> int:
-        return self.chunk_rows or (ENROLL_CHUNK_ROWS if self.enrolls else CHUNK_ROWS)
+        if self.chunk_rows:
+            return self.chunk_rows
+        return IMPORT_ENROLL_CHUNK_ROWS if self.enrolls else IMPORT_CHUNK_ROWS
 
     @property
     def enrolls(self) -> bool:
