@@ -72,7 +72,8 @@ def _refuse_aliases(path: Path, text: str) -> None:
     for event in yaml.parse(text, Loader=yaml.SafeLoader):
         anchored = isinstance(event, yaml.NodeEvent) and event.anchor is not None
         if anchored or isinstance(event, yaml.AliasEvent):
-            raise SourceError(path, event.start_mark.line + 1, ALIASES_REFUSED)
+            mark = event.start_mark
+            raise SourceError(path, mark.line + 1 if mark else None, ALIASES_REFUSED)
 
 
 def _index(node: yaml.Node, loc: Loc, lines: dict[Loc, int], path: Path) -> None:
