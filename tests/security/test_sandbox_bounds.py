@@ -31,7 +31,7 @@ AMPLIFIERS = [
     '{{ range(60000)|join("yyyyyyyyyy") }}',
     '{{ ("y" * 60000).join(["a", "b", "c"]) }}',
     '{{ ("x " * 50000)|wordwrap(1, wrapstring="yyyyyyyyyy") }}',
-    '{{ [1, [2, [3]]]|tojson(indent=5000000) }}',
+    "{{ [1, [2, [3]]]|tojson(indent=5000000) }}",
     '{{ [1]|batch(5000000, "x")|list }}',
     '{{ [1]|slice(5000000, "x")|list }}',
 ]

@@ -143,15 +143,6 @@ def test_an_owner_name_with_a_line_break_is_refused_by_the_builder(name: str) ->
         to_bytes(outgoing(sender=format_sender(name, "rep@acme.test")), date=DATE)
 
 
-def test_sender_parsing_is_linear_on_long_operator_strings() -> None:
-    """Finding 12: 200,000 blanks parse in one pass (the old regex took 6 s for 2,000)."""
-    blanks = " " * 200_000
-    sender = f"{blanks}Ana{blanks}<ana@example.com>{blanks}"
-    assert split_sender(sender) == ("Ana", "ana@example.com")
-    with pytest.raises(ValueError, match="not a plain ASCII address"):
-        split_sender(f"{blanks}x")
-
-
 def test_non_ascii_body_is_encoded_and_decodes_back() -> None:
     """UTF-8 bodies travel as quoted-printable or base64 and decode to the same text."""
     for text in ("Grüße, Jörg\n", "こんにちは、お元気ですか\n", "x" * 2000 + "\n"):
