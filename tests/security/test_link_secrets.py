@@ -11,24 +11,22 @@ import httpx
 import pytest
 from sqlmodel import Session, select
 
-from models.dashboard_link import DashboardLink
 from tests.security.conftest import Client
-from tests.support.harness import TEST_SECRET, Harness, template, write_files
+from tests.support.harness import Harness, template, write_files
 from tests.support.processes import followup_env, running, wait_until
 from tests.support.services import free_port
-from worker.api.access_log import ACCESS_LOGGER, install_redaction
 from worker.cli.app import run_cli
-from worker.compliance.dashboard_link import DEFAULT_DAYS, create_link
 
-KEYS = (TEST_SECRET,)
+ACCESS_LOGGER = "uvicorn.access"
 
 
 def _link(h: Harness, **options: object) -> tuple[int, str]:
+    from worker.compliance.dashboard_link import create_link
     from worker.engine.db import transaction
 
     with transaction(h.rt.engine) as session:
         row, url = create_link(
-            session, keys=KEYS, base_url="https://f.test", now=h.clock.now(), **options
+            session, keys=h.rt.key_ring, base_url="https://f.test", now=h.clock.now(), **options
         )
     assert row.id is not None
     return row.id, url.partition("?token=")[2]
@@ -53,12 +51,14 @@ def test_links_default_to_days_and_are_listed_with_their_state(
     h: Harness, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Finding 9: a new link lasts 7 days, --days stops at 30, and --list shows each link."""
+    from models.dashboard_link import DashboardLink
+
     _cli_env(h, tmp_path, monkeypatch)
     assert run_cli(["compliance", "link", "--note", "[/] for Ana"]) == 0
     assert "works until" in capsys.readouterr().err
     with Session(h.rt.engine) as session:
         [row] = session.exec(select(DashboardLink)).all()
-    assert row.expires_at - row.created_at == timedelta(days=DEFAULT_DAYS) == timedelta(days=7)
+    assert row.expires_at - row.created_at == timedelta(days=7)
     assert run_cli(["compliance", "link", "--days", "31"]) == 2
     assert run_cli(["compliance", "link", "--days", "366"]) == 2
     assert run_cli(["compliance", "link", "--list"]) == 0
@@ -70,6 +70,8 @@ def test_the_access_log_never_holds_a_link_or_unsubscribe_token(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     """Finding 9: uvicorn's access line keeps the path, drops the query, hides the token."""
+    from worker.api.access_log import install_redaction
+
     install_redaction()
     logger = logging.getLogger(ACCESS_LOGGER)
     with caplog.at_level(logging.INFO, logger=ACCESS_LOGGER):
@@ -120,4 +122,4 @@ def _cli_env(h: Harness, folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FOLLOWUP_DATABASE_URL", h.settings.database_url)
     monkeypatch.setenv("FOLLOWUP_SEQUENCES_DIR", str(h.settings.sequences_dir))
     monkeypatch.setenv("FOLLOWUP_TEMPLATES_DIR", str(h.settings.templates_dir))
-    monkeypatch.setenv("FOLLOWUP_SECRET_KEY", TEST_SECRET)
+    monkeypatch.setenv("FOLLOWUP_SECRET_KEY", str(h.settings.secret_key))

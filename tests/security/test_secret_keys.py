@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.harness import TEST_SECRET, template, write_files
+from tests.support.harness import template, write_files
 from worker.auth.tokens import sign, unsign, unsubscribe_url
 from worker.cli.app import run_cli
 from worker.engine.settings import ConfigError, Settings
@@ -116,6 +116,8 @@ def test_the_unsubscribe_url_is_signed_with_the_newest_key() -> None:
 
 def test_the_test_key_passes_the_same_rule() -> None:
     """The harness key is a 32-byte-plus key too, so tests run the start-up check for real."""
+    from tests.support.harness import TEST_SECRET
+
     assert Settings(secret_key=TEST_SECRET).require_secret() == TEST_SECRET
 
 

@@ -12,7 +12,7 @@ import pytest
 
 from tests.support.smtp_sink import SmtpSink, self_signed_tls
 from worker.mail import OutgoingEmail, SmtpMailer, TransientSendError, make_message_id
-from worker.mail.smtp_url import is_loopback, parse_smtp_url
+from worker.mail.smtp_url import parse_smtp_url
 
 LOGIN = ("rep@acme.test", "s3cret-pass")
 
@@ -130,4 +130,6 @@ def test_starttls_false_with_a_password_for_a_remote_host_is_refused_at_start_up
 )
 def test_only_this_machine_counts_as_loopback(host: str, loopback: bool) -> None:
     """Finding 2: the exception is by address, never by a name that merely looks local."""
+    from worker.mail.smtp_url import is_loopback
+
     assert is_loopback(host) is loopback
