@@ -4,12 +4,13 @@ from models.apikey import ApiKey
 from models.compliance import ComplianceEntry, ComplianceKind
 from models.dashboard_link import DashboardLink
 from models.enrollment import Enrollment, EnrollmentStatus, SequenceVersion, SlaStatus
-from models.event import Event, EventIn, LeadIn
-from models.lead import Lead
+from models.event import Event, EventIn
+from models.lead import LEAD_COLUMNS, Lead, LeadIn, LeadPublic
 from models.mailbox import MailboxDay
 from models.touch import Touch, TouchKind, TouchStatus
 
 __all__ = [
+    "LEAD_COLUMNS",
     "ApiKey",
     "ComplianceEntry",
     "ComplianceKind",
@@ -20,6 +21,7 @@ __all__ = [
     "EventIn",
     "Lead",
     "LeadIn",
+    "LeadPublic",
     "MailboxDay",
     "SequenceVersion",
     "SlaStatus",

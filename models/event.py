@@ -9,55 +9,12 @@ from pydantic import ConfigDict, Field, field_validator
 from sqlmodel import JSON, Column, SQLModel
 from sqlmodel import Field as SQLField
 
+from models.lead import LeadIn
 from models.types import UTCDateTime
-from models.validation import (
-    EVENT_TYPE_PATTERN,
-    Storable,
-    check_fields,
-    normalise_email,
-    normalise_timezone,
-)
+from models.validation import EVENT_TYPE_PATTERN, Storable
 
 EARLIEST_EVENT = datetime(1970, 1, 1, tzinfo=UTC)
 LATEST_EVENT = datetime(2100, 1, 1, tzinfo=UTC)
-
-
-class LeadIn(Storable):
-    """A lead as sent by a CRM, form or CSV row; missing fields leave stored values alone."""
-
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
-    email: str = Field(max_length=320)
-    first_name: str | None = Field(default=None, max_length=200)
-    last_name: str | None = Field(default=None, max_length=200)
-    company: str | None = Field(default=None, max_length=200)
-    owner: str | None = Field(default=None, max_length=320)
-    timezone: str | None = Field(default=None, max_length=64)
-    fields: dict[str, Any] = Field(default_factory=dict)
-
-    @field_validator("email")
-    @classmethod
-    def _email(cls, value: str) -> str:
-        return normalise_email(value)
-
-    @field_validator("owner")
-    @classmethod
-    def _owner(cls, value: str | None) -> str | None:
-        return normalise_email(value) if value else None
-
-    @field_validator("timezone")
-    @classmethod
-    def _timezone(cls, value: str | None) -> str | None:
-        return normalise_timezone(value) if value else None
-
-    @field_validator("fields")
-    @classmethod
-    def _fields(cls, value: dict[str, Any]) -> dict[str, Any]:
-        for key in value:
-            if not key.isidentifier():
-                raise ValueError(f"custom field name {key!r} must be a valid identifier")
-        check_fields(value)
-        return value
 
 
 class EventIn(Storable):

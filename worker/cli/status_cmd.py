@@ -13,7 +13,7 @@ from rich.text import Text
 from worker.cli.common import choice, console, write
 from worker.cli.context import cli_context
 from worker.cli.safe_text import clean
-from worker.engine.status import collect_status
+from worker.engine.status import Status, collect_status
 
 
 def register(app: typer.Typer) -> None:
@@ -30,7 +30,11 @@ def status(
         result = collect_status(rt)
     if fmt == "json":
         write(json.dumps(asdict(result), indent=2))
-        return
+    else:
+        _print_status(result)
+
+
+def _print_status(result: Status) -> None:
     table = Table("touch status", "count")
     for name, count in result.touches.items():
         table.add_row(name, str(count))

@@ -34,7 +34,7 @@ def list_tasks(ctx: typer.Context, owner: OwnerOption = None) -> None:
         table.add_row(
             f"{task.due_at:%Y-%m-%d %H:%M}",
             cell(task.owner),
-            cell(task.lead),
+            cell(task.lead_email),
             cell(task.sequence),
             cell(task.step),
             cell(task.text),

@@ -7,7 +7,7 @@ from datetime import datetime
 
 from sqlmodel import Session, col, func, select
 
-from models.enrollment import Enrollment, EnrollmentStatus
+from models.enrollment import OPEN_STATUSES, Enrollment
 from models.touch import WAITING, Touch, TouchStatus
 from worker.engine.db import ping, reading
 from worker.engine.runtime import Runtime
@@ -42,7 +42,7 @@ def touch_status(session: Session, *, now: datetime, known_sequences: set[str]) 
     status.enrollments = {str(s): int(n) for s, n in rows}
     running = session.exec(
         select(Enrollment.sequence, func.count())
-        .where(col(Enrollment.status).in_((EnrollmentStatus.ACTIVE, EnrollmentStatus.PAUSED)))
+        .where(col(Enrollment.status).in_(OPEN_STATUSES))
         .group_by(col(Enrollment.sequence))
     ).all()
     status.orphaned_sequences = {s: int(n) for s, n in running if s not in known_sequences}

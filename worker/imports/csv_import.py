@@ -1,37 +1,28 @@
 """Streaming CSV -> leads (and enrollments) in bulk chunks; bad rows are rejected by line number.
 
 The one importer behind `followup leads import` and `POST /leads/import` (SPEC section 8);
-reading and row validation live in csv_rows.py.
+reading and row validation live in csv_rows.py, writing a chunk in chunks.py.
 """
 
 from __future__ import annotations
 
 import hashlib
-import re
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import datetime
+from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import Engine, bindparam, insert, select, update
-from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, col
-from sqlmodel import select as orm_select
-
-from models.enrollment import Enrollment
-from models.event import Event, EventIn, LeadIn
-from models.lead import Lead
-from models.validation import EVENT_TYPE_PATTERN, FieldsTooLarge, merge_fields
+from models.lead import PROFILE_COLUMNS
+from models.validation import FieldsTooLarge, merge_fields
 from worker.engine.runtime import Runtime
-from worker.flow.enrollment import enroll_many
-from worker.flow.events import apply_events
-from worker.imports.csv_rows import LEAD_COLUMNS, CsvImportError, CsvSource, lead_from_row
-from worker.imports.outcome import ImportOptions, ImportSummary, RejectedRow
-from worker.specs.catalog import Catalog, UnknownSequence
+from worker.imports.chunks import commit_chunk
+from worker.imports.csv_rows import CsvImportError, CsvSource, lead_from_row
+from worker.imports.options import (
+    ImportOptions,
+    ImportSummary,
+    PendingLead,
+    RejectedRow,
+    check_options,
+)
 
-UPDATABLE = LEAD_COLUMNS[1:]
-IMPORTED_EVENT = "lead.imported"  # the record of a --sequence import; it triggers nothing
 __all__ = [
     "CsvImportError",
     "CsvSource",
@@ -40,31 +31,6 @@ __all__ = [
     "RejectedRow",
     "import_rows",
 ]
-_LEADS = Lead.__table__  # type: ignore[attr-defined]  # SQLModel sets it on table classes
-
-
-def check_options(catalog: Catalog, options: ImportOptions) -> None:
-    """Reject what would make every row fail, before reading any."""
-    if options.event and options.sequence:
-        raise CsvImportError("give an event or a sequence, not both", "sequence")
-    if options.sequence is not None:
-        try:
-            catalog.sequence(options.sequence)
-        except UnknownSequence as exc:
-            raise CsvImportError(str(exc), "sequence") from None
-    if options.event is not None and not re.match(EVENT_TYPE_PATTERN, options.event):
-        raise CsvImportError(f"{options.event!r} is not an event type (e.g. lead.mql)", "event")
-
-
-@dataclass
-class _Pending:
-    line: int
-    lead: LeadIn
-    repeat: bool  # its email came in an earlier chunk: counted as merged, written again
-    values: tuple[str, ...] = ()  # the row as read, for the rejects file
-
-
-_Rejected = list[tuple[_Pending, str]]  # rows refused only once merged with the stored lead
 
 
 def import_rows(
@@ -80,7 +46,7 @@ def import_rows(
     summary = ImportSummary(dry_run=options.dry_run)
     now = rt.clock.now()
     seen: set[bytes] = set()  # 8-byte digests of the emails already taken: ~80 bytes a lead
-    batch: dict[str, _Pending] = {}
+    batch: dict[str, PendingLead] = {}
     email_at = source.columns.index("email")
 
     def reject(line: int, values: tuple[str, ...], reason: str) -> None:
@@ -90,22 +56,23 @@ def import_rows(
             on_reject(RejectedRow(line, email, reason, values))
 
     def commit() -> None:
-        counts, late = _commit_chunk(rt, batch, options, now=now, fingerprint=source.fingerprint)
+        counts, refused = commit_chunk(rt, batch, options, now=now, fingerprint=source.fingerprint)
         summary.add(counts)
-        for pending, reason in late:
+        for pending, reason in refused:
             reject(pending.line, pending.values, reason)
         batch.clear()
 
     for line, values, problem in source.records():
         summary.rows += 1
         lead = lead_from_row(source.columns, values) if values is not None else problem
+        row = tuple(values or ())
         if isinstance(lead, str):
-            reject(line, tuple(values or ()), lead)
+            reject(line, row, lead)
             continue
         summary.note_owner(lead.owner, rt.catalog)
-        refused = _take(batch, seen, _Pending(line, lead, False, tuple(values or ())), summary)
+        refused = _take(batch, seen, PendingLead(line, lead, False, row), summary)
         if refused is not None:
-            reject(line, tuple(values or ()), refused)
+            reject(line, row, refused)
         if len(batch) >= options.rows_per_chunk:
             commit()
             if on_progress is not None:
@@ -118,7 +85,7 @@ def import_rows(
 
 
 def _take(
-    batch: dict[str, _Pending], seen: set[bytes], row: _Pending, summary: ImportSummary
+    batch: dict[str, PendingLead], seen: set[bytes], row: PendingLead, summary: ImportSummary
 ) -> str | None:
     """Last row wins: later values override, fields not given keep the earlier ones.
 
@@ -133,167 +100,17 @@ def _take(
     earlier = batch.get(email)
     if earlier is None:
         summary.merged += 1
-        batch[email] = _Pending(row.line, row.lead, True, row.values)
+        batch[email] = PendingLead(row.line, row.lead, True, row.values)
         return None
     try:
         fields = merge_fields(earlier.lead.fields, row.lead.fields)
     except FieldsTooLarge as exc:
         return str(exc)
     summary.merged += 1
-    changes: dict[str, Any] = {n: v for n in UPDATABLE if (v := getattr(row.lead, n)) is not None}
+    changes: dict[str, Any] = {
+        n: v for n in PROFILE_COLUMNS if (v := getattr(row.lead, n)) is not None
+    }
     changes["fields"] = fields
-    batch[email] = _Pending(
-        row.line, earlier.lead.model_copy(update=changes), earlier.repeat, row.values
-    )
+    merged = earlier.lead.model_copy(update=changes)
+    batch[email] = PendingLead(row.line, merged, earlier.repeat, row.values)
     return None
-
-
-@contextmanager
-def _chunk_session(engine: Engine, *, dry_run: bool) -> Iterator[Session]:
-    """One transaction per chunk; a dry run does all the same work and rolls it back."""
-    with Session(engine, expire_on_commit=False) as session:
-        transaction = session.begin()
-        try:
-            yield session
-        except BaseException:
-            transaction.rollback()
-            raise
-        if dry_run:
-            transaction.rollback()
-        else:
-            transaction.commit()
-
-
-def _commit_chunk(
-    rt: Runtime,
-    batch: dict[str, _Pending],
-    options: ImportOptions,
-    *,
-    now: datetime,
-    fingerprint: str,
-) -> tuple[ImportSummary, _Rejected]:
-    """Write one chunk; retried once if a concurrent writer inserted one of its emails first.
-
-    Also returns the rows refused once merged with their stored lead (taken out of `batch`).
-    """
-    rejected: _Rejected = []
-    for attempt in (1, 2):
-        try:
-            with _chunk_session(rt.engine, dry_run=options.dry_run) as session:
-                counts = _upsert_leads(session, batch, rejected, now=now)
-                if options.enrolls:
-                    firsts = [email for email, pending in batch.items() if not pending.repeat]
-                    counts.enrolled = _enroll_chunk(
-                        rt, session, firsts, options, now=now, fingerprint=fingerprint
-                    )
-                return counts, rejected
-        except IntegrityError:
-            if attempt == 2:
-                raise
-    raise AssertionError("unreachable")
-
-
-def _upsert_leads(
-    session: Session, batch: dict[str, _Pending], rejected: _Rejected, *, now: datetime
-) -> ImportSummary:
-    """One SELECT for the chunk, then one bulk INSERT and one bulk UPDATE."""
-    counts = ImportSummary()
-    stored = {
-        row.email: row
-        for row in session.execute(select(_LEADS).where(_LEADS.c.email.in_(list(batch))))
-    }
-    inserts: list[dict[str, Any]] = []
-    updates: list[dict[str, Any]] = []
-    for email, pending in list(batch.items()):
-        lead, old = pending.lead, stored.get(email)
-        if old is None:
-            inserts.append(
-                {
-                    "email": email,
-                    **{n: getattr(lead, n) for n in UPDATABLE},
-                    "fields": lead.fields,
-                    "created_at": now,
-                    "updated_at": now,
-                }
-            )
-            counts.created += not pending.repeat
-            continue
-        values = {
-            n: getattr(lead, n) if getattr(lead, n) is not None else getattr(old, n)
-            for n in UPDATABLE
-        }
-        try:
-            values["fields"] = merge_fields(old.fields or {}, lead.fields)
-        except FieldsTooLarge as exc:
-            rejected.append((batch.pop(email), str(exc)))
-            continue
-        changed = any(values[n] != getattr(old, n) for n in values)
-        if changed:
-            updates.append({"lead_id": old.id, **values, "updated_at": now})
-        if not pending.repeat:
-            counts.updated += changed
-            counts.unchanged += not changed
-            counts.suppressed += old.suppressed_at is not None
-    if inserts:
-        session.execute(insert(_LEADS), inserts)
-    if updates:
-        session.execute(update(_LEADS).where(_LEADS.c.id == bindparam("lead_id")), updates)
-    return counts
-
-
-def _enroll_chunk(
-    rt: Runtime,
-    session: Session,
-    emails: list[str],
-    options: ImportOptions,
-    *,
-    now: datetime,
-    fingerprint: str,
-) -> int:
-    """One event per lead and file makes a re-import enroll nobody twice (even `after_exit`).
-
-    --event records that event and applies it; --sequence records `lead.imported` and enrolls.
-    """
-    leads = session.exec(orm_select(Lead).where(col(Lead.email).in_(emails))).all()
-    target = options.event or f"sequence:{options.sequence}"
-    keys = {lead.email: _event_key(fingerprint, lead.email, target) for lead in leads}
-    known = set(session.exec(orm_select(Event.key).where(col(Event.key).in_(list(keys.values())))))
-    fresh = [lead for lead in leads if keys[lead.email] not in known]
-    kind = options.event or IMPORTED_EVENT
-    rows = {
-        lead.email: Event(
-            key=keys[lead.email],
-            type=kind,
-            lead_email=lead.email,
-            occurred_at=now,
-            received_at=now,
-            processed_at=None if options.event else now,
-            payload=EventIn(
-                type=kind,
-                lead=LeadIn(email=lead.email),
-                id=keys[lead.email],
-                sequence=options.sequence,
-            ).model_dump(mode="json"),
-        )
-        for lead in fresh
-    }
-    session.add_all(rows.values())
-    session.flush()
-    if options.sequence:
-        spec = rt.catalog.sequences[options.sequence]
-        pairs = [(lead, rows[lead.email].id) for lead in fresh]
-        results = enroll_many(session, pairs, spec, versions=rt.versions, at=now, now=now)
-        return sum(isinstance(result, Enrollment) for result in results)
-    outcomes = apply_events(
-        session, list(rows.values()), catalog=rt.catalog, versions=rt.versions, now=now
-    )
-    return sum(len(outcome.enrolled) for outcome in outcomes)
-
-
-def _event_key(fingerprint: str, email: str, target: str) -> str:
-    """The same file imported again records no new event (Event.key holds 200 characters)."""
-    key = f"import:{fingerprint[:16]}:{email}:{target}"
-    if len(key) <= 200:
-        return key
-    digest = hashlib.sha256(f"{email}:{target}".encode()).hexdigest()
-    return f"import:{fingerprint[:16]}:{digest}"

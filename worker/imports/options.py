@@ -1,14 +1,20 @@
-"""What an import was asked to do and what it did: options, the summary, the rejected rows."""
+"""What an import is asked to do (ImportOptions) and what it answers (ImportSummary, the
+rejected rows); shared by the CLI and the API."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from models.lead import LeadIn
+from models.validation import EVENT_TYPE_PATTERN
 from worker.engine.tunables import IMPORT_CHUNK_ROWS, IMPORT_ENROLL_CHUNK_ROWS
-from worker.specs.catalog import Catalog
+from worker.imports.csv_rows import CsvImportError
+from worker.specs.catalog import Catalog, UnknownSequence
 from worker.specs.sending import may_send_as
 
+CHUNK_COUNTS = ("created", "updated", "unchanged", "suppressed", "enrolled")  # per chunk written
 UNKNOWN_OWNERS_SHOWN = 20  # distinct owners named in a summary; rows beyond are still counted
 
 
@@ -30,12 +36,35 @@ class ImportOptions:
         return bool(self.event or self.sequence)
 
 
+def check_options(catalog: Catalog, options: ImportOptions) -> None:
+    """Reject what would make every row fail, before reading any."""
+    if options.event and options.sequence:
+        raise CsvImportError("give an event or a sequence, not both", "sequence")
+    if options.sequence is not None:
+        try:
+            catalog.sequence(options.sequence)
+        except UnknownSequence as exc:
+            raise CsvImportError(str(exc), "sequence") from None
+    if options.event is not None and not re.match(EVENT_TYPE_PATTERN, options.event):
+        raise CsvImportError(f"{options.event!r} is not an event type (e.g. lead.mql)", "event")
+
+
 @dataclass(frozen=True)
 class RejectedRow:
     line: int
     email: str
     reason: str
     values: tuple[str, ...]
+
+
+@dataclass
+class PendingLead:
+    """A valid row waiting for its chunk to be written."""
+
+    line: int
+    lead: LeadIn
+    repeat: bool  # its email came in an earlier chunk: counted as merged, written again
+    values: tuple[str, ...] = ()  # the row as read, for the rejects file
 
 
 @dataclass
@@ -51,7 +80,7 @@ class ImportSummary:
     enrolled: int = 0
     suppressed: int = 0  # leads in the file that are suppressed, so never enrolled
     dry_run: bool = False
-    # owner -> rows, for owners that may not be the From (finding 1: warned, still imported)
+    # owner -> rows, for owners (up to 20) not in team.yaml, who will not be the From
     unknown_owners: dict[str, int] = field(default_factory=dict)
 
     def note_owner(self, owner: str | None, catalog: Catalog) -> None:
@@ -60,9 +89,10 @@ class ImportSummary:
         if owner in self.unknown_owners or len(self.unknown_owners) < UNKNOWN_OWNERS_SHOWN:
             self.unknown_owners[owner] = self.unknown_owners.get(owner, 0) + 1
 
-    def add(self, other: ImportSummary) -> None:
-        for name in ("created", "updated", "unchanged", "suppressed", "enrolled"):
-            setattr(self, name, getattr(self, name) + getattr(other, name))
+    def add(self, chunk: ImportSummary) -> None:
+        """Add what one written chunk counted."""
+        for name in CHUNK_COUNTS:
+            setattr(self, name, getattr(self, name) + getattr(chunk, name))
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
