@@ -5,6 +5,7 @@ Every probe here talks to the in-process app or to servers on 127.0.0.1, never f
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,22 @@ def make_harness(tmp_path: Path, *, team: str = TEAM, **settings: Any) -> Harnes
     if team:
         files["team.yaml"] = team
     return Harness(tmp_path, sequences=files, templates=TEMPLATES, **settings)
+
+
+def cli_env(h: Harness, folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The CLI, run in `folder`, on the harness's database, folders, default sender and key."""
+    monkeypatch.chdir(folder)
+    for name in [n for n in os.environ if n.startswith("FOLLOWUP_") and "_TEST_" not in n]:
+        monkeypatch.delenv(name)
+    for name, value in (
+        ("DATABASE_URL", h.settings.database_url),
+        ("SEQUENCES_DIR", h.settings.sequences_dir),
+        ("TEMPLATES_DIR", h.settings.templates_dir),
+        ("DEFAULT_FROM", h.settings.default_from),
+        ("SECRET_KEY", h.settings.secret_key),
+    ):
+        if value is not None:
+            monkeypatch.setenv(f"FOLLOWUP_{name}", str(value))
 
 
 @pytest.fixture

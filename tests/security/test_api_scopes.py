@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
-from tests.security.conftest import Client
+from tests.security.conftest import Client, cli_env
 from tests.support.harness import Harness
 from worker.auth.apikeys import SCOPES
 from worker.cli.app import run_cli
@@ -66,10 +66,7 @@ def test_apikey_create_defaults_to_events_write_and_list_shows_scopes(
 ) -> None:
     """Also: `apikey create crm` gets only events:write (what a CRM integration needs);
     --scope chooses others; `apikey list` shows them; an unknown scope is one clear error."""
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("FOLLOWUP_DATABASE_URL", h.settings.database_url)
-    monkeypatch.setenv("FOLLOWUP_SEQUENCES_DIR", str(h.settings.sequences_dir))
-    monkeypatch.setenv("FOLLOWUP_TEMPLATES_DIR", str(h.settings.templates_dir))
+    cli_env(h, tmp_path, monkeypatch)
     capsys.readouterr()
     assert run_cli(["apikey", "create", "crm"]) == 0
     key = capsys.readouterr().out.strip()

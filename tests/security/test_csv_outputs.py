@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.security.conftest import cli_env
 from tests.support.harness import Harness
 from worker.cli.app import run_cli
 
@@ -17,19 +18,12 @@ REPOSITORY = Path(__file__).resolve().parents[2]
 WRITERS = ("writer", "DictWriter")
 
 
-def _cli_env(h: Harness, folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(folder)
-    monkeypatch.setenv("FOLLOWUP_DATABASE_URL", h.settings.database_url)
-    monkeypatch.setenv("FOLLOWUP_SEQUENCES_DIR", str(h.settings.sequences_dir))
-    monkeypatch.setenv("FOLLOWUP_TEMPLATES_DIR", str(h.settings.templates_dir))
-
-
 def test_the_rejects_file_neutralises_formula_cells(
     h: Harness, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Finding 10: rejected rows (their email, reason, values and even the header) are written
     with a leading quote before any formula start."""
-    _cli_env(h, tmp_path, monkeypatch)
+    cli_env(h, tmp_path, monkeypatch)
     source = tmp_path / "leads.csv"
     with source.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)

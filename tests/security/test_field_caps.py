@@ -10,7 +10,7 @@ import pytest
 from sqlmodel import Session, select
 
 from models.lead import Lead
-from tests.security.conftest import Client
+from tests.security.conftest import Client, cli_env
 from tests.support.harness import Harness
 from worker.cli.app import run_cli
 
@@ -70,10 +70,7 @@ def test_a_csv_import_cannot_grow_a_lead_past_the_cap(
 ) -> None:
     """Finding 7: rows whose fields would pass the cap once merged (in the file, or with the
     stored lead) are rejected by line; the lead keeps fields under the cap."""
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("FOLLOWUP_DATABASE_URL", h.settings.database_url)
-    monkeypatch.setenv("FOLLOWUP_SEQUENCES_DIR", str(h.settings.sequences_dir))
-    monkeypatch.setenv("FOLLOWUP_TEMPLATES_DIR", str(h.settings.templates_dir))
+    cli_env(h, tmp_path, monkeypatch)
     for run in range(3):
         columns = [f"c{run}_{i}" for i in range(60)]
         path = tmp_path / f"wide{run}.csv"

@@ -11,7 +11,7 @@ import httpx
 import pytest
 from sqlmodel import Session, select
 
-from tests.security.conftest import Client
+from tests.security.conftest import Client, cli_env
 from tests.support.harness import Harness, template, write_files
 from tests.support.processes import followup_env, running, wait_until
 from tests.support.services import free_port
@@ -40,7 +40,7 @@ def test_one_link_is_revoked_without_touching_the_others(
     _, second_token = _link(h, note="vp sales")
     for token in (first_token, second_token):
         assert api.client.get("/compliance", params={"token": token}).status_code == 200
-    _cli_env(h, tmp_path, monkeypatch)
+    cli_env(h, tmp_path, monkeypatch)
     assert run_cli(["compliance", "link", "--revoke", str(first)]) == 0
     assert api.client.get("/compliance", params={"token": first_token}).status_code == 401
     assert api.client.get("/compliance", params={"token": second_token}).status_code == 200
@@ -53,7 +53,7 @@ def test_links_default_to_days_and_are_listed_with_their_state(
     """Finding 9: a new link lasts 7 days, --days stops at 30, and --list shows each link."""
     from models.dashboard_link import DashboardLink
 
-    _cli_env(h, tmp_path, monkeypatch)
+    cli_env(h, tmp_path, monkeypatch)
     assert run_cli(["compliance", "link", "--note", "[/] for Ana"]) == 0
     assert "works until" in capsys.readouterr().err
     with Session(h.rt.engine) as session:
@@ -115,11 +115,3 @@ def test_a_real_server_logs_no_token(tmp_path: Path) -> None:
     assert '"GET /compliance HTTP/1.1" 401' in output
     for secret in ("LINKTOKEN123", "SIG456", "UNSUBTOKEN789", "SIG012"):
         assert secret not in output
-
-
-def _cli_env(h: Harness, folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(folder)
-    monkeypatch.setenv("FOLLOWUP_DATABASE_URL", h.settings.database_url)
-    monkeypatch.setenv("FOLLOWUP_SEQUENCES_DIR", str(h.settings.sequences_dir))
-    monkeypatch.setenv("FOLLOWUP_TEMPLATES_DIR", str(h.settings.templates_dir))
-    monkeypatch.setenv("FOLLOWUP_SECRET_KEY", str(h.settings.secret_key))

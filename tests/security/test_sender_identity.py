@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from models.touch import TouchStatus
-from tests.security.conftest import Client, make_harness
+from tests.security.conftest import Client, cli_env, make_harness
 from tests.support.harness import Harness, write_files
 from worker.cli.app import run_cli
 
@@ -100,7 +100,7 @@ def test_leads_import_warns_about_owners_that_may_not_send(
     h: Harness, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Finding 1: `leads import` says which owners are not allowed senders (a warning, exit 0)."""
-    _cli_env(h, tmp_path, monkeypatch)
+    cli_env(h, tmp_path, monkeypatch)
     csv = tmp_path / "leads.csv"
     csv.write_text(
         "email,owner\na@example.org,ana.rep@acme.test\nb@example.org,ceo@bigbank.example\n"
@@ -117,19 +117,8 @@ def test_sequences_check_warns_about_stored_owners_that_may_not_send(
     """Finding 1: `sequences check` names the leads' owners that will not be the From (exit 0)."""
     h.event("lead.mql", "a@example.org", lead={"owner": "ceo@bigbank.example"})
     h.event("lead.mql", "b@example.org", lead={"owner": "ana.rep@acme.test"})
-    _cli_env(h, tmp_path, monkeypatch)
+    cli_env(h, tmp_path, monkeypatch)
     assert run_cli(["sequences", "check"]) == 0
     captured = capsys.readouterr()
     assert "ceo@bigbank.example" in captured.err
     assert "ana.rep@acme.test" not in captured.err
-
-
-def _cli_env(h: Harness, folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(folder)
-    for name, value in (
-        ("DATABASE_URL", h.settings.database_url),
-        ("SEQUENCES_DIR", h.settings.sequences_dir),
-        ("TEMPLATES_DIR", h.settings.templates_dir),
-        ("DEFAULT_FROM", h.settings.default_from),
-    ):
-        monkeypatch.setenv(f"FOLLOWUP_{name}", str(value))

@@ -9,18 +9,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.security.conftest import cli_env
 from tests.support.harness import Harness
 from worker.cli.app import run_cli
 
 ESCAPES = "\x1b]8;;https://evil.example/\x1b\\click\x1b]8;;\x1b\\ \x1b[2J\x9b31m\u202eevil"
 MARKUP = "[/] [link=https://evil.example/]x[/link] [bold red]"
-
-
-def _cli_env(h: Harness, folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(folder)
-    monkeypatch.setenv("FOLLOWUP_DATABASE_URL", h.settings.database_url)
-    monkeypatch.setenv("FOLLOWUP_SEQUENCES_DIR", str(h.settings.sequences_dir))
-    monkeypatch.setenv("FOLLOWUP_TEMPLATES_DIR", str(h.settings.templates_dir))
 
 
 def _no_controls(text: str) -> bool:
@@ -34,7 +28,7 @@ def test_a_logged_detail_with_markup_and_escapes_prints_as_plain_text(
 ) -> None:
     """Finding 5: a touch.logged detail of `[/]`, `[link=...]` and ESC sequences: the log prints."""
     h.event("touch.logged", "lead@example.org", detail=f"{MARKUP} {ESCAPES}")
-    _cli_env(h, tmp_path, monkeypatch)
+    cli_env(h, tmp_path, monkeypatch)
     assert run_cli(["compliance", "log"]) == 0
     out = capsys.readouterr().out
     assert "[/]" in out and "[link=https://evil.example/]" in out
@@ -48,7 +42,7 @@ def test_a_first_name_with_markup_does_not_break_the_task_list(
     h.event("lead.mql", "lead@example.org", lead={"first_name": f"{MARKUP}\x1b[2J"})
     h.tick()
     h.advance(timedelta(days=1, hours=1))
-    _cli_env(h, tmp_path, monkeypatch)
+    cli_env(h, tmp_path, monkeypatch)
     assert run_cli(["tasks", "list"]) == 0
     out = capsys.readouterr().out
     assert "[/]" in out and "1 open task(s)" in out
@@ -59,7 +53,7 @@ def test_a_csv_header_cannot_style_or_link_the_error_line(
     h: Harness, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Finding 5: the header echoed in `no 'email' column` is printed without markup."""
-    _cli_env(h, tmp_path, monkeypatch)
+    cli_env(h, tmp_path, monkeypatch)
     bad = tmp_path / "bad.csv"
     bad.write_text("[link=https://evil.example/]name[/link],[/]\x1b[31m\nx,y\n")
     assert run_cli(["leads", "import", str(bad)]) == 2
@@ -74,7 +68,7 @@ def test_data_formats_keep_their_bytes_when_redirected(
 ) -> None:
     """Finding 5: JSON lines still carry the detail exactly (escaped by JSON, not stripped)."""
     h.event("touch.logged", "lead@example.org", detail=ESCAPES)
-    _cli_env(h, tmp_path, monkeypatch)
+    cli_env(h, tmp_path, monkeypatch)
     assert run_cli(["compliance", "log", "--format", "jsonl"]) == 0
     [line] = capsys.readouterr().out.splitlines()
     assert json.loads(line)["detail"] == ESCAPES
