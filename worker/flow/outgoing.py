@@ -62,8 +62,8 @@ def sender_for(rt: Runtime, spec: SequenceSpec, owner: str | None) -> str | None
     if owner and may_send_as(rt.catalog.team, owner):
         profile = rt.catalog.team.owner(owner)
         return format_sender(profile.name if profile else None, owner)
-    if owner:
-        logger.warning("%s; using FOLLOWUP_DEFAULT_FROM", not_allowed_reason(owner))
+    if owner and rt.settings.default_from:  # (without one, the touch fails with the reason)
+        logger.warning("%s; sending from FOLLOWUP_DEFAULT_FROM", not_allowed_reason(owner))
     return rt.settings.default_from
 
 
