@@ -2,8 +2,10 @@
 
 from models.apikey import ApiKey
 from models.compliance import ComplianceEntry, ComplianceKind
+from models.dashboard_link import DashboardLink
 from models.enrollment import Enrollment, EnrollmentStatus, SequenceVersion, SlaStatus
 from models.event import Event, EventIn
+from models.inbound import InboundMessage, InboundOutcome, MailboxCursor
 from models.lead import LEAD_COLUMNS, Lead, LeadIn, LeadPublic
 from models.mailbox import DomainDay, MailboxDay
 from models.touch import Touch, TouchKind, TouchStatus
@@ -13,14 +15,18 @@ __all__ = [
     "ApiKey",
     "ComplianceEntry",
     "ComplianceKind",
+    "DashboardLink",
     "DomainDay",
     "Enrollment",
     "EnrollmentStatus",
     "Event",
     "EventIn",
+    "InboundMessage",
+    "InboundOutcome",
     "Lead",
     "LeadIn",
     "LeadPublic",
+    "MailboxCursor",
     "MailboxDay",
     "SequenceVersion",
     "SlaStatus",

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.harness import MONDAY_9AM_NY, Harness, template
+from testkit.harness import MONDAY_9AM_NY, Harness, template
 from worker.engine.status import collect_status
 from worker.mail import TransientSendError
 

@@ -10,9 +10,9 @@ from sqlmodel import Session, select
 
 from models.enrollment import Enrollment
 from models.lead import Lead
-from tests.support.harness import template, write_files
+from testkit.harness import template, write_files
+from testkit.ports import free_port
 from tests.support.processes import Processes, followup_env, running, wait_until
-from tests.support.services import free_port
 from worker.auth.apikeys import create_key
 from worker.auth.tokens import unsubscribe_url
 from worker.engine.broker import EVENT_QUEUE, make_redis_broker, queue_depth
@@ -91,7 +91,7 @@ def test_the_real_server_accepts_events_serves_leads_and_unsubscribes(folder: Pa
         assert [e.sequence for e in server.enrollments()] == ["mql"]
         lead = server.http.get("/leads/ana@example.com").json()
         assert [t["status"] for t in lead["touches"]] == ["scheduled"]
-        link = unsubscribe_url(server.base_url, "ana@example.com", secret=server.rt.secret)
+        link = unsubscribe_url(server.base_url, "ana@example.com", keys=server.rt.key_ring)
         one_click = httpx.post(
             link,
             content="List-Unsubscribe=One-Click",

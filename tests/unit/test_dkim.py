@@ -10,7 +10,7 @@ from pathlib import Path
 import dkim
 import pytest
 
-from tests.support.harness import write_files
+from testkit.harness import write_files
 from worker.mail import MaildirMailer, OutgoingEmail
 from worker.mail.dkim import ED25519, RSA, DkimKey, DkimSigner, parse_private_key, public_record
 from worker.specs.catalog import CatalogError, load_catalog

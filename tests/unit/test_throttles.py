@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.harness import write_files
+from testkit.harness import write_files
 from worker.specs.catalog import CatalogError, load_catalog
 from worker.specs.rendering import Renderer
 from worker.specs.throttles import Counter, Limits, RampSpec, hour_of, refusals

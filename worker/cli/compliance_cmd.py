@@ -6,8 +6,10 @@ from typing import Annotated
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from models.compliance import ComplianceEntry, ComplianceKind
+from worker.cli import dashboard_links_cmd
 from worker.cli.common import (
     EXIT_FOUND_ERRORS,
     choice,
@@ -18,16 +20,26 @@ from worker.cli.common import (
     write,
 )
 from worker.cli.context import cli_context
+from worker.cli.safe_text import cell, clean, labelled
 from worker.compliance.dashboard import dashboard_html, format_seconds
-from worker.compliance.dashboard_link import DEFAULT_DAYS, MAX_DAYS, dashboard_link
 from worker.compliance.export import log_csv, log_jsonl, report_csv, report_json
 from worker.compliance.log import LogFilter, query_log
 from worker.compliance.replay import audit_log
+from worker.compliance.replies import ReplyFacts
 from worker.compliance.report import COUNT_FIELDS, GROUPINGS, Report, build_report
 from worker.engine.db import reading
 
 app = typer.Typer(
     help="SLA compliance: the report, the log and the dashboard.", no_args_is_help=True
+)
+REPLY_COLUMNS = (
+    "emailed",
+    "replies",
+    "auto_replies",
+    "left",
+    "bounces",
+    "complaints",
+    "unsubscribes",
 )
 SINCE_HELP = "enrolled on or after (YYYY-MM-DD or ISO)"
 UNTIL_HELP = "enrolled before (YYYY-MM-DD or ISO)"
@@ -85,7 +97,7 @@ def print_report(result: Report) -> None:
     for row in [*result.rows, result.total]:
         rate = "-" if row.compliance_rate is None else f"{row.compliance_rate:.1%}"
         table.add_row(
-            row.key,
+            cell(row.key),
             *(str(getattr(row, n)) for n in COUNT_FIELDS),
             rate,
             format_seconds(row.median_first_touch_seconds),
@@ -97,14 +109,32 @@ def print_report(result: Report) -> None:
     if result.revenue_at_risk is not None:
         console.print(f"revenue at risk from unworked leads: {result.revenue_at_risk:,.2f}")
     _print_marketing(result)
+    if result.replies is not None and not result.replies.empty:
+        print_replies(result.replies)
     for owner in result.strike_list:
         leads = ", ".join(f"{lead.email} ({lead.reason})" for lead in owner.leads)
         console.print(
-            f"[red]{owner.owner}: {owner.strikes} strike(s)[/red] from {owner.breaches} "
-            f"breaches: {leads}",
+            Text.assemble(
+                (clean(f"{owner.owner}: {owner.strikes} strike(s)"), "red"),
+                clean(f" from {owner.breaches} breaches: {leads}"),
+            ),
             highlight=False,
             soft_wrap=True,
         )
+
+
+def print_replies(facts: ReplyFacts) -> None:
+    """Replies and reply rates, auto-replies, bounces and complaints (worker/compliance/replies)."""
+    for title, rows in (
+        ("Replies by sequence (enrollments)", facts.by_sequence),
+        ("Replies by step (emails)", facts.by_step),
+        ("Replies, bounces and complaints by sending mailbox (emails)", facts.by_mailbox),
+    ):
+        table = Table("group", *REPLY_COLUMNS, "reply rate", title=title)
+        for row in rows:
+            rate = "-" if row.reply_rate is None else f"{row.reply_rate:.1%}"
+            table.add_row(row.key, *(str(getattr(row, n)) for n in REPLY_COLUMNS), rate)
+        console.print(table)
 
 
 def _print_marketing(result: Report) -> None:
@@ -158,27 +188,13 @@ def _print_log(entries: list[ComplianceEntry]) -> None:
         table.add_row(
             e.at.strftime("%Y-%m-%d %H:%M:%S"),
             str(e.kind),
-            e.lead_email,
-            e.owner or "",
-            e.sequence or "",
-            e.step or "",
-            e.detail or "",
+            cell(e.lead_email),
+            cell(e.owner),
+            cell(e.sequence),
+            cell(e.step),
+            cell(e.detail),
         )
     console.print(table)
-
-
-@app.command("link")
-def link(
-    ctx: typer.Context,
-    days: Annotated[
-        int, typer.Option(min=1, max=MAX_DAYS, help="how long the link works")
-    ] = DEFAULT_DAYS,
-) -> None:
-    """A signed read-only link to the dashboard page (GET /compliance), valid for --days."""
-    cli = cli_context(ctx)
-    secret = cli.require_secret()
-    base_url = cli.load_settings().base_url
-    write(dashboard_link(base_url, secret=secret, now=cli.clock.now(), days=days))
 
 
 @app.command("audit")
@@ -198,10 +214,13 @@ def audit(
             now=rt.clock.now(),
         )
     for line in differences:
-        err_console.print(f"[red]differs[/red] {line}", highlight=False, soft_wrap=True)
+        err_console.print(labelled("differs", line), highlight=False, soft_wrap=True)
     if differences:
         fail(f"{len(differences)} figure(s) in the report differ from the log", EXIT_FOUND_ERRORS)
     console.print(
         f"ok: the report recomputed from the log equals the tables (by {', '.join(GROUPINGS)})",
         highlight=False,
     )
+
+
+dashboard_links_cmd.register(app)

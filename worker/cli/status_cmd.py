@@ -8,10 +8,14 @@ from typing import Annotated
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from worker.cli.common import choice, console, write
 from worker.cli.context import cli_context
+from worker.cli.safe_text import clean
 from worker.engine.status import Status, collect_status
+from worker.inbox.mailbox_status import MailboxState
+from worker.inbox.providers import PROVIDERS
 
 
 def register(app: typer.Typer) -> None:
@@ -58,12 +62,29 @@ def _print_status(result: Status) -> None:
             f"queue depth: {result.queue_depth}   dead letters: {result.dead_letters}",
             highlight=False,
         )
+    _print_mailboxes(result.mailboxes)
     _print_sending(result)
     for service, state in result.services.items():
         colour = (
             "green" if state == "ok" else "yellow" if state.startswith("not configured") else "red"
         )
-        console.print(f"{service}: [{colour}]{state}[/{colour}]", highlight=False)
+        console.print(Text.assemble(f"{service}: ", (clean(state), colour)), highlight=False)
+
+
+def _print_mailboxes(mailboxes: list[MailboxState]) -> None:
+    """One line per watched mailbox or webhook provider: fetch, lag, outcomes, errors."""
+    for box in mailboxes:
+        outcomes = ", ".join(f"{k} {v}" for k, v in sorted(box.outcomes.items())) or "no messages"
+        if not box.watched:
+            lag = "webhook events" if box.mailbox in PROVIDERS else "no longer watched"
+        elif box.lag_seconds is None:
+            lag = "never fetched"
+        else:
+            lag = f"last fetch {box.last_fetch_at}, lag {box.lag_seconds:.0f}s"
+        line = Text(clean(f"inbox {box.mailbox}: {lag}; {outcomes}"))
+        if box.errors:  # the server's words: shown as text, never as markup
+            line.append(clean(f"; {box.errors} failed fetch(es): {box.last_error}"), "red")
+        console.print(line, highlight=False, soft_wrap=True)
 
 
 def _print_sending(result: Status) -> None:
@@ -74,8 +95,8 @@ def _print_sending(result: Status) -> None:
             cap = "-" if box.cap_today is None else str(box.cap_today)
             if box.ramp_day is not None and box.cap_today != box.daily_limit:
                 cap += f" (ramp day {box.ramp_day}, up to {box.daily_limit})"
-            hourly = "-" if box.hourly_limit is None else f"/{box.hourly_limit}"
-            table.add_row(box.address, cap, str(box.sent_today), f"{box.sent_this_hour}{hourly}")
+            hourly = _used(box.sent_this_hour, box.hourly_limit)
+            table.add_row(box.address, cap, str(box.sent_today), hourly)
         console.print(table)
     if result.throttles:
         table = Table("recipient domains", "this hour", "today", title="throttles")

@@ -15,7 +15,7 @@ from worker.specs.throttles import hour_of
 
 
 @dataclass
-class MailboxState:
+class SendingState:
     address: str
     cap_today: int | None  # the smaller of the ramp and daily_limit; None: no daily cap
     daily_limit: int | None
@@ -34,19 +34,19 @@ class ThrottleState:
     sent_today: int
 
 
-def mailbox_states(session: Session, team: TeamSpec, *, now: datetime) -> list[MailboxState]:
+def sending_states(session: Session, team: TeamSpec, *, now: datetime) -> list[SendingState]:
     """Every owner whose sends are counted, in team.yaml's order."""
     return [_mailbox(session, owner, now) for owner in team.owners if owner.limited]
 
 
-def _mailbox(session: Session, owner: OwnerSpec, now: datetime) -> MailboxState:
+def _mailbox(session: Session, owner: OwnerSpec, now: datetime) -> SendingState:
     day = mailbox_day(owner, now)
     row = session.get(MailboxDay, (owner.email, day))
     ramp_day = None
     if owner.ramp is not None:
         start = first_day(session, owner.email, owner, now)
         ramp_day = max((date.fromisoformat(day) - start).days, 0) + 1
-    return MailboxState(
+    return SendingState(
         address=owner.email,
         cap_today=cap_today(session, owner.email, owner, now),
         daily_limit=owner.daily_limit,

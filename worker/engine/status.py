@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from sqlmodel import Session, col, func, select
 
@@ -12,11 +13,14 @@ from models.touch import WAITING, Touch, TouchStatus
 from worker.engine.db import ping, reading
 from worker.engine.runtime import Runtime
 from worker.engine.sending_status import (
-    MailboxState,
+    SendingState,
     ThrottleState,
-    mailbox_states,
+    sending_states,
     throttle_states,
 )
+
+if TYPE_CHECKING:
+    from worker.inbox.mailbox_status import MailboxState
 
 
 @dataclass
@@ -29,7 +33,8 @@ class Status:
     queue_depth: dict[str, int] | None = None
     dead_letters: int | None = None
     services: dict[str, str] = field(default_factory=dict)  # name -> "ok" or the reason
-    sending: list[MailboxState] = field(default_factory=list)  # caps today (sending_status.py)
+    mailboxes: list[MailboxState] = field(default_factory=list)  # worker/inbox/mailbox_status.py
+    sending: list[SendingState] = field(default_factory=list)  # caps today (sending_status.py)
     throttles: list[ThrottleState] = field(default_factory=list)  # per recipient domain
 
 
@@ -57,6 +62,14 @@ def touch_status(session: Session, *, now: datetime, known_sequences: set[str]) 
     return status
 
 
+def inbox_states(rt: Runtime, session: Session) -> list[MailboxState]:
+    """Each watched mailbox's last fetch, lag, outcomes and errors."""
+    from worker.inbox.mailbox_status import mailbox_states
+    from worker.inbox.watcher import watched_names
+
+    return mailbox_states(session, watched=watched_names(rt), now=rt.clock.now())
+
+
 def collect_status(rt: Runtime) -> Status:
     """Everything `followup status` shows; services that do not answer are reported, not raised."""
     db_problem = ping(rt.engine)
@@ -66,7 +79,8 @@ def collect_status(rt: Runtime) -> Status:
             result = touch_status(
                 session, now=rt.clock.now(), known_sequences=set(rt.catalog.sequences)
             )
-            result.sending = mailbox_states(session, rt.catalog.team, now=rt.clock.now())
+            result.mailboxes = inbox_states(rt, session)
+            result.sending = sending_states(session, rt.catalog.team, now=rt.clock.now())
             result.throttles = throttle_states(session, rt.catalog.team, now=rt.clock.now())
     result.services["database"] = db_problem or "ok"
     result.services["smtp" if rt.settings.smtp_url else "outbox"] = rt.mailer.check() or "ok"

@@ -12,13 +12,20 @@ from worker.mail.dkim import DkimKey
 from worker.specs.dkim import DkimSpec
 from worker.specs.dkim import check_unique as unique_selectors
 from worker.specs.durations import Duration
+from worker.specs.mailboxes import (
+    DEFAULT_AUTO_REPLY_PAUSE_DAYS,
+    AutoReplyPause,
+    MailboxSpec,
+    check_unique,
+)
+from worker.specs.sending import SendingDomain
 from worker.specs.sequences import DurationField, Strict
 from worker.specs.throttles import RampSpec, ThrottleSpec, check_throttles
 
 
 class OwnerSpec(Strict):
     email: str
-    name: str | None = None
+    name: str | None = Field(default=None, max_length=200)
     daily_limit: int | None = Field(default=None, ge=1, le=100_000)
     min_gap: DurationField | None = None
     hourly_limit: int | None = Field(default=None, ge=1, le=100_000)
@@ -29,6 +36,14 @@ class OwnerSpec(Strict):
     @classmethod
     def _email(cls, value: str) -> str:
         return normalise_email(value)
+
+    @field_validator("name")
+    @classmethod
+    def _one_line(cls, value: str | None) -> str | None:
+        """The name goes into every From: a CR, LF or control character would fail each send."""
+        if value is not None and any(ord(c) < 32 or 0x7F <= ord(c) <= 0x9F for c in value):
+            raise ValueError("name must be one line of text (no CR, LF or control characters)")
+        return value
 
     @field_validator("timezone")
     @classmethod
@@ -78,6 +93,9 @@ class TeamSpec(Strict):
     sla_plan: SlaPlan | None = None
     strikes: StrikeRule | None = None
     days_off: list[date] = Field(default_factory=list)
+    mailboxes: list[MailboxSpec] = Field(default_factory=list)  # worker/specs/mailboxes.py
+    auto_reply_pause: AutoReplyPause = DEFAULT_AUTO_REPLY_PAUSE_DAYS
+    sending_domains: list[SendingDomain] = Field(default_factory=list)
     dkim: list[DkimSpec] = Field(default_factory=list)  # worker/specs/dkim.py
     throttles: list[ThrottleSpec] = Field(default_factory=list)  # worker/specs/throttles.py
 
@@ -89,6 +107,11 @@ class TeamSpec(Strict):
         if duplicates:
             raise ValueError(f"owner listed twice: {', '.join(duplicates)}")
         return owners
+
+    @field_validator("mailboxes")
+    @classmethod
+    def _mailboxes(cls, mailboxes: list[MailboxSpec]) -> list[MailboxSpec]:
+        return check_unique(mailboxes)
 
     @field_validator("dkim")
     @classmethod

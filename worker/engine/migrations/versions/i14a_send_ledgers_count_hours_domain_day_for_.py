@@ -1,7 +1,7 @@
 """send ledgers count hours; domain_day for recipient-domain throttles
 
 Revision ID: i14a
-Revises: 0001
+Revises: i13b
 Create Date: 2026-12-01 09:16:21.503956
 """
 
@@ -16,7 +16,7 @@ from alembic import op
 import models.types
 
 revision: str = "i14a"
-down_revision: str | None = "0001"
+down_revision: str | None = "i13b"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
