@@ -59,3 +59,7 @@ class Touch(SQLModel, table=True):
     detail: str | None = Field(default=None, max_length=1000)
     completed_at: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
     expires_at: datetime | None = Field(default=None, sa_type=UTCDateTime)  # a task's due_within
+    variant: str | None = Field(default=None, max_length=100)  # the A/B variant this touch sends
+    replied_at: datetime | None = Field(default=None, sa_type=UTCDateTime)  # the reply it earned
+    bounced_at: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)  # hard
+    complained_at: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)

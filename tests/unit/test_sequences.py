@@ -266,11 +266,11 @@ def test_an_exit_event_another_sequence_triggers_on_is_known(tmp_path: Path) -> 
 
 
 def test_a_step_with_both_email_and_task_names_the_step(tmp_path: Path) -> None:
-    """A step does one thing: send an email or open a task."""
+    """A step does one thing: send an email (or one of its variants) or open a task."""
     found = problems(tmp_path, {"both.yaml": GOOD + "    task: Call them\n"})
     assert found == [
         f"{tmp_path / 'sequences' / 'both.yaml'}:4: steps.0: step 'intro' needs exactly one "
-        "of 'email' or 'task'"
+        "of 'email', 'variants' or 'task'"
     ]
 
 

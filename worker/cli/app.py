@@ -14,6 +14,7 @@ from worker.cli import (
     inbox_cmd,
     leads_cmd,
     processes_cmd,
+    promote_cmd,
     sequences_cmd,
     sla_cmd,
     status_cmd,
@@ -32,6 +33,7 @@ app = typer.Typer(
 )
 processes_cmd.register(app)
 app.add_typer(sequences_cmd.app, name="sequences")
+promote_cmd.register(sequences_cmd.app)
 app.add_typer(events_cmd.app, name="events")
 app.add_typer(compliance_cmd.app, name="compliance")
 app.add_typer(sla_cmd.app, name="sla")

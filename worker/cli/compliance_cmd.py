@@ -27,6 +27,7 @@ from worker.compliance.log import LogFilter, query_log
 from worker.compliance.replay import audit_log
 from worker.compliance.replies import ReplyFacts
 from worker.compliance.report import COUNT_FIELDS, GROUPINGS, Report, build_report
+from worker.compliance.variants import VariantRow
 from worker.engine.db import reading
 
 app = typer.Typer(
@@ -111,6 +112,8 @@ def print_report(result: Report) -> None:
     _print_marketing(result)
     if result.replies is not None and not result.replies.empty:
         print_replies(result.replies)
+    if result.variants:
+        print_variants(result.variants)
     for owner in result.strike_list:
         leads = ", ".join(f"{lead.email} ({lead.reason})" for lead in owner.leads)
         console.print(
@@ -135,6 +138,38 @@ def print_replies(facts: ReplyFacts) -> None:
             rate = "-" if row.reply_rate is None else f"{row.reply_rate:.1%}"
             table.add_row(row.key, *(str(getattr(row, n)) for n in REPLY_COLUMNS), rate)
         console.print(table)
+
+
+def print_variants(rows: list[VariantRow]) -> None:
+    """Each step's variants against its first: reply rate, 95% interval, p-value, verdict."""
+    table = Table(
+        "sequence / step",
+        "variant",
+        "sent",
+        "replies",
+        "reply rate (95% CI)",
+        "p vs first",
+        "verdict",
+        title="A/B variants, judged by replies",
+    )
+    for row in rows:
+        rate = "-"
+        if row.reply_rate is not None:
+            rate = f"{row.reply_rate:.1%} ({row.ci_low:.1%}-{row.ci_high:.1%})"
+        p_value = "-" if row.p_value is None else f"{row.p_value:.3f}"
+        verdict = row.verdict
+        if verdict == "collecting" and row.sends_needed:
+            verdict += f" (about {row.sends_needed} sends each to tell)"
+        table.add_row(
+            cell(f"{row.sequence} / {row.step}"),
+            cell(row.variant),
+            str(row.sent),
+            str(row.replies),
+            rate,
+            p_value,
+            verdict,
+        )
+    console.print(table)
 
 
 def _print_marketing(result: Report) -> None:

@@ -19,10 +19,10 @@ from worker.cli.safe_text import cell, labelled
 from worker.engine.db import make_engine, reading
 from worker.engine.settings import Settings
 from worker.flow.owners import owners_not_allowed, unknown_owner_warning
-from worker.specs.catalog import SAMPLE_LEAD
 from worker.specs.preview import preview_timeline
 from worker.specs.sequences import SequenceSpec
 from worker.specs.team import TeamSpec
+from worker.specs.template_checks import SAMPLE_LEAD
 
 app = typer.Typer(help="Validate, list and preview sequences.", no_args_is_help=True)
 

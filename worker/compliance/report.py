@@ -25,6 +25,7 @@ from worker.compliance.marketing import MarketingCompliance, marketing_complianc
 from worker.compliance.percentiles import Percentiles, percentiles_of
 from worker.compliance.replies import ReplyFacts, reply_facts
 from worker.compliance.strikes import OwnerStrikes, owner_strikes
+from worker.compliance.variants import VariantRow, variant_report
 from worker.specs.team import TeamSpec
 
 __all__ = ["GROUPINGS", "NO_OWNER", "GroupBy", "Report", "ReportRow", "build_report", "period_key"]
@@ -62,6 +63,7 @@ class Report:
     marketing: MarketingCompliance | None = None
     strike_list: list[OwnerStrikes] = field(default_factory=list)
     replies: ReplyFacts | None = None  # what came back: worker/compliance/replies.py
+    variants: list[VariantRow] = field(default_factory=list)  # A/B: compliance/variants.py
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -74,6 +76,7 @@ class Report:
             "marketing": self.marketing.as_dict() if self.marketing else None,
             "strike_list": [o.as_dict() for o in self.strike_list],
             "replies": self.replies.as_dict() if self.replies else None,
+            "variants": [row.as_dict() for row in self.variants],
         }
 
 
@@ -142,6 +145,7 @@ def build_report(
         report.revenue_at_risk = report.total.revenue_at_risk
     report.marketing = marketing_compliance(session, plan, since=since, until=until, now=now)
     report.replies = reply_facts(session, since=since, until=until)
+    report.variants = variant_report(session, where)
     return report
 
 

@@ -47,3 +47,9 @@ HOLD_RELEASE_BATCH = 500  # auto-reply holds ended per tick
 def lease(default: timedelta, override_seconds: float | None) -> timedelta:
     """FOLLOWUP_LEASE_SECONDS shortens both leases so crash tests recover in seconds."""
     return timedelta(seconds=override_seconds) if override_seconds else default
+
+
+# A/B variants, judged by replies (worker/compliance/variants.py; README "A/B variants").
+VARIANT_ALPHA = 0.05  # two-sided significance, split over the comparisons (Bonferroni)
+VARIANT_MIN_SENDS = 100  # sends each variant needs before any winner is named ...
+VARIANT_MIN_EXPECTED = 5  # ... and replies and non-replies expected per variant (n*p, n*(1-p))

@@ -117,6 +117,7 @@ def _gather(
         owner_email=enrollment.owner,
         spec=spec,
         step=step,
+        template=step.template_for(touch.variant),
         sender=sender,
         message_id=touch.message_id,
         attempts=touch.attempts,
@@ -168,7 +169,7 @@ def _why_not_send(enrollment: Enrollment, lead: Lead, step: StepSpec | None) -> 
         return f"address suppressed ({lead.suppressed_reason})"
     if enrollment.status not in OPEN_STATUSES:
         return f"enrollment {enrollment.status}"
-    if step is None or step.email is None:
+    if step is None or not step.is_email:
         return "step no longer in the pinned sequence"
     return None
 

@@ -24,6 +24,7 @@ from worker.flow.enrollment import (
 from worker.flow.holding import hold_enrollments
 from worker.flow.leads import upsert_event_lead
 from worker.flow.manual_tasks import complete_task, log_manual_touch
+from worker.flow.touch_outcomes import note_response
 from worker.specs.catalog import Catalog
 from worker.specs.sequences import AUTO_REPLIED, SUPPRESSING_EVENTS, SequenceSpec
 from worker.specs.versions import VersionStore
@@ -90,6 +91,8 @@ def apply_event(
     event = EventIn.model_validate(event_row.payload)
     at = min(event_row.occurred_at, now)
     lead, new_lead = upsert_event_lead(session, event, now=now)
+    if not new_lead:
+        note_response(session, lead, event.type, at=at)  # a reply, bounce or complaint
     _apply_builtin_meaning(
         session, event, lead, outcome, catalog=catalog, versions=versions, at=at, now=now
     )

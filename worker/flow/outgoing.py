@@ -33,6 +33,7 @@ class ClaimedTouch:
     owner_email: str | None
     spec: SequenceSpec
     step: StepSpec
+    template: str  # the step's email, or the touch's variant's
     sender: str | None
     message_id: str
     attempts: int
@@ -78,7 +79,7 @@ def thread_parent(
     session: Session, enrollment: Enrollment, spec: SequenceSpec
 ) -> tuple[str, str | None] | None:
     """(Message-ID, subject) of the enrollment's first email, once it was sent."""
-    first_email = next((s.id for s in spec.steps if s.email), None)
+    first_email = next((s.id for s in spec.steps if s.is_email), None)
     row = session.exec(
         select(Touch.message_id, Touch.subject).where(
             Touch.enrollment_id == enrollment.id,
@@ -101,8 +102,7 @@ def compose_email(rt: Runtime, claimed: ClaimedTouch) -> OutgoingEmail:
         step=claimed.step.id,
         unsubscribe_url=unsubscribe,
     )
-    assert claimed.step.email is not None
-    rendered = claimed.spec.renderer.render_email(claimed.step.email, context)
+    rendered = claimed.spec.renderer.render_email(claimed.template, context)
     subject = rendered.subject
     headers = [
         ("List-Unsubscribe", f"<{unsubscribe}>"),
@@ -114,7 +114,7 @@ def compose_email(rt: Runtime, claimed: ClaimedTouch) -> OutgoingEmail:
         if parent_subject:  # mail clients group a conversation by subject too (SPEC section 5)
             subject = reply_subject(parent_subject)
     if not subject:
-        raise RenderError(f"{claimed.step.email}: no subject, and no sent first email to reply to")
+        raise RenderError(f"{claimed.template}: no subject, and no sent first email to reply to")
     return OutgoingEmail(
         sender=claimed.sender,
         to=claimed.lead_email,

@@ -31,6 +31,7 @@ def plan_step(
     """Write the touch row for `step`, due `step.wait` after `after`, inside the send window."""
     zone = spec.zone_for(lead.timezone)
     due = plan_due(after, step.wait, spec.calendar, zone)
+    variant = step.variant_for(lead.email, spec.name)  # recorded, so it never switches
     touch = Touch(
         enrollment_id=enrollment.id,
         lead_id=lead.id,  # type: ignore[arg-type]  # stored leads have their id
@@ -39,6 +40,7 @@ def plan_step(
         status=TouchStatus.OPEN if step.task else TouchStatus.SCHEDULED,
         due_at=due,
         expires_at=add_wait(due, step.due_within, spec.calendar, zone) if step.due_within else None,
+        variant=variant.name if variant else None,
     )
     session.add(touch)
     return touch

@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-from worker.specs.rendering import Renderer, RenderError, build_context, template_path
+from worker.specs.dkim import unsigned_from_domains
+from worker.specs.rendering import Renderer
 from worker.specs.sequences import BUILTIN_EVENTS, SequenceSpec, parse_sequence
 from worker.specs.team import TeamSpec
+from worker.specs.template_checks import check_step
 from worker.specs.yaml_source import (
     SourceError,
     SourceErrorGroup,
@@ -19,14 +20,6 @@ from worker.specs.yaml_source import (
 )
 
 TEAM_FILE = "team.yaml"
-SAMPLE_LEAD: dict[str, Any] = {
-    "email": "sample.lead@example.com",
-    "first_name": "Sam",
-    "last_name": "Sample",
-    "company": "Example Inc",
-    "owner": "rep@example.com",
-    "timezone": "America/New_York",
-}
 
 
 class CatalogError(Exception):
@@ -98,7 +91,7 @@ def load_catalog(
         catalog.sequences[spec.name] = spec
         catalog.files[spec.name] = path
         documents[spec.name] = document
-    catalog.team = _load_team(sequences_dir / TEAM_FILE, errors, environ or {})
+    catalog.team, team_document = _load_team(sequences_dir / TEAM_FILE, errors, environ or {})
     known = catalog.known_events()
     for name, spec in catalog.sequences.items():
         problems = _check_references(
@@ -109,6 +102,9 @@ def load_catalog(
             catalog.sequences[name] = _pinned(spec, catalog.team, renderer)
     if errors:
         raise CatalogError(errors)
+    catalog.warnings += unsigned_from_domains(
+        catalog.sequences, documents, catalog.team, team_document
+    )
     return catalog
 
 
@@ -116,38 +112,24 @@ def _pinned(spec: SequenceSpec, team: TeamSpec, renderer: Renderer) -> SequenceS
     """The spec with the company's days off merged in and its template texts attached."""
     if team.days_off:
         spec = spec.model_copy(update={"days_off": sorted({*spec.days_off, *team.days_off})})
-    return spec.pin_templates(renderer.sources([s.email for s in spec.steps if s.email]))
+    return spec.pin_templates(renderer.sources([t for step in spec.steps for t in step.templates]))
 
 
 def _load_team(
     path: Path, errors: list[SourceError], environ: Mapping[str, str | None]
-) -> TeamSpec:
+) -> tuple[TeamSpec, YamlDocument | None]:
+    """team.yaml (or the empty team), and its document for warnings that name its lines."""
     if not path.is_file():
-        return TeamSpec()
+        return TeamSpec(), None
     try:
         document = load_yaml(path)
         context = {"environ": environ, "folder": path.parent}  # DKIM keys beside team.yaml
-        return validate_model(TeamSpec, document.data or {}, document, context)
+        return validate_model(TeamSpec, document.data or {}, document, context), document
     except SourceError as exc:
         errors.append(exc)
     except SourceErrorGroup as group:
         errors.extend(group.errors)
-    return TeamSpec()
-
-
-def context_for(
-    lead: dict[str, Any], spec: SequenceSpec, step: str, team: TeamSpec, unsubscribe_url: str
-) -> dict[str, Any]:
-    """What a template sees when rendered to be looked at, not sent (the check, the preview);
-    the lead's owner comes from team.yaml."""
-    return build_context(
-        lead=lead,
-        owner=team.owner(lead.get("owner")),
-        owner_email=lead.get("owner"),
-        sequence=spec,
-        step=step,
-        unsubscribe_url=unsubscribe_url,
-    )
+    return TeamSpec(), None
 
 
 def _check_references(
@@ -168,47 +150,9 @@ def _check_references(
         for index, event_type in enumerate(spec.exit_on)
         if event_type not in known
     ]
-    first_email = next((step.id for step in spec.steps if step.email), None)
+    first_email = next((step.id for step in spec.steps if step.is_email), None)
     for index in range(len(spec.steps)):
-        found = _check_step(spec, index, document, renderer, team, first_email=first_email)
+        found = check_step(spec, index, document, renderer, team, first_email=first_email)
         errors += [problem for problem, fatal in found if fatal]
         warnings += [problem for problem, fatal in found if not fatal]
     return errors
-
-
-def _check_step(
-    spec: SequenceSpec,
-    index: int,
-    document: YamlDocument,
-    renderer: Renderer,
-    team: TeamSpec,
-    *,
-    first_email: str | None,
-) -> list[tuple[SourceError, bool]]:
-    """(problem, is it an error) for one step; a warning does not stop anything from running."""
-    step = spec.steps[index]
-    where = ("steps", index, "email" if step.email else "task")
-    context = context_for(
-        SAMPLE_LEAD, spec, step.id, team, "https://example.com/unsubscribe/sample"
-    )
-    try:
-        if step.task:
-            renderer.render_text(step.task, context)
-            return []
-        assert step.email is not None
-        path = template_path(step.email)
-        if not renderer.exists(step.email):
-            missing = f"template {path!r} not found in {renderer.templates_dir}"
-            return [(document.error(where, missing), True)]
-        email = renderer.render_email(step.email, context)
-    except RenderError as exc:
-        return [(document.error(where, f"step {step.id!r}: {exc}"), True)]
-    if not email.subject and not step.thread:
-        return [(document.error(where, f"{path}: empty subject"), True)]
-    if email.subject and step.thread and step.id != first_email:
-        ignored = (
-            f"step {step.id!r}: with thread: true the subject is \"Re: <first email's "
-            f'subject>"; the subject block of {path} is ignored'
-        )
-        return [(document.error(("steps", index, "thread"), ignored), False)]
-    return []

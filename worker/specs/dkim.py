@@ -4,13 +4,17 @@ environment variable), loaded and checked once when the folder is read."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import Field, PrivateAttr, ValidationError, ValidationInfo, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from worker.mail.dkim import DkimKey, parse_private_key
-from worker.specs.sequences import Strict
+from worker.specs.sequences import SequenceSpec, Strict
+from worker.specs.yaml_source import Loc, SourceError, YamlDocument
+
+if TYPE_CHECKING:
+    from worker.specs.team import TeamSpec
 
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 SELECTOR = rf"^{_LABEL}(?:\.{_LABEL})*$"  # DNS labels (RFC 6376 3.1: a sub-domain)
@@ -80,3 +84,46 @@ def check_unique(entries: list[DkimSpec]) -> list[DkimSpec]:
             raise ValueError(f"dkim: selector {entry.selector} of {entry.domain} is listed twice")
         seen.add(pair)
     return entries
+
+
+def unsigned_from_domains(
+    sequences: dict[str, SequenceSpec],
+    documents: dict[str, YamlDocument],
+    team: TeamSpec,
+    team_document: YamlDocument | None,
+) -> list[SourceError]:
+    """A warning for each From domain with no DKIM key: a sequence's own `from:`, and for
+    `from: owner` each owner's and each sending_domains entry; once per domain, where it is
+    first written. (Gmail and Yahoo require authenticated mail since 2024.)"""
+    signed = {entry.domain.lower() for entry in team.dkim}
+    seen: set[str] = set()
+    found: list[SourceError] = []
+
+    def check(address_or_domain: str, document: YamlDocument, loc: Loc) -> None:
+        domain = address_or_domain.rpartition("@")[2].strip(" >").lower()
+        if domain in seen or _signed(domain, signed):
+            return
+        seen.add(domain)
+        found.append(document.error(loc, f"mail from {domain} is not DKIM-signed: {_ADVICE}"))
+
+    for name, spec in sequences.items():
+        if spec.sender != "owner":
+            check(spec.sender, documents[name], ("from",))
+    if team_document is not None and any(s.sender == "owner" for s in sequences.values()):
+        for index, owner in enumerate(team.owners):
+            check(owner.email, team_document, ("owners", index, "email"))
+        for index, domain in enumerate(team.sending_domains):
+            check(domain, team_document, ("sending_domains", index))
+    return found
+
+
+_ADVICE = "add a dkim: entry for it to team.yaml (domain, selector, private_key_file or _env)"
+
+
+def _signed(domain: str, signed: set[str]) -> bool:
+    """Its own key or a parent domain's (the signer uses the nearest one)."""
+    while domain:
+        if domain in signed:
+            return True
+        domain = domain.partition(".")[2]
+    return False

@@ -7,10 +7,10 @@ from datetime import datetime
 from typing import Any
 
 from worker.specs.calendar import plan_due
-from worker.specs.catalog import context_for
 from worker.specs.rendering import Renderer, RenderError, reply_subject
 from worker.specs.sequences import SequenceSpec, StepSpec
 from worker.specs.team import TeamSpec
+from worker.specs.template_checks import context_for
 
 
 @dataclass(frozen=True)
@@ -57,8 +57,11 @@ def _subject(
     try:
         if step.task:
             return f"task: {renderer.render_text(step.task, context)}", ""
-        assert step.email is not None
-        subject = renderer.render_email(step.email, context).subject
+        variant = step.variant_for(
+            str(context["lead"].get("email", "")), context["sequence"]["name"]
+        )
+        template = step.template_for(variant.name if variant else None)
+        subject = renderer.render_email(template, context).subject
     except RenderError as exc:
         return f"(render error: {exc})", ""
     shown = reply_subject(first) if step.thread and first else subject

@@ -34,6 +34,13 @@ from worker.specs.calendar import (
 )
 from worker.specs.durations import Duration, parse_duration
 from worker.specs.rendering import Renderer
+from worker.specs.variants import (
+    TEMPLATE_NAME,
+    VariantSpec,
+    check_variants,
+    choose_variant,
+    inside_templates,
+)
 from worker.specs.yaml_source import SourceErrorGroup, YamlDocument, validate_model
 
 DayName = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
@@ -127,7 +134,8 @@ class SlaSpec(Strict):
 
 class StepSpec(Strict):
     id: str = Field(pattern=_STEP_ID)
-    email: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_./-]+$")
+    email: str | None = Field(default=None, pattern=TEMPLATE_NAME)
+    variants: list[VariantSpec] | None = None  # A/B: instead of `email` (worker/specs/variants.py)
     task: str | None = Field(default=None, min_length=1, max_length=500)
     wait: DurationField = Duration(0, "s")
     thread: bool = False
@@ -135,15 +143,44 @@ class StepSpec(Strict):
 
     @model_validator(mode="after")
     def _one_action(self) -> StepSpec:
-        if (self.email is None) == (self.task is None):
-            raise ValueError(f"step {self.id!r} needs exactly one of 'email' or 'task'")
-        if self.email and (".." in self.email.split("/") or self.email.startswith("/")):
-            raise ValueError(f"template name {self.email!r} must stay inside the templates folder")
+        if [self.email, self.variants, self.task].count(None) != 2:
+            raise ValueError(f"step {self.id!r} needs exactly one of 'email', 'variants' or 'task'")
+        if self.email:
+            inside_templates(self.email)
+        if self.variants is not None:
+            check_variants(self.id, self.variants)
         if self.thread and self.task:
             raise ValueError(f"step {self.id!r}: 'thread' applies to email steps only")
         if self.due_within and not self.task:
             raise ValueError(f"step {self.id!r}: 'due_within' applies to task steps only")
         return self
+
+    @property
+    def is_email(self) -> bool:
+        return self.task is None
+
+    @property
+    def templates(self) -> list[str]:
+        """Every template the step may send: its email's, or each variant's."""
+        if self.variants is not None:
+            return [variant.email for variant in self.variants]
+        return [self.email] if self.email else []
+
+    def variant_for(self, lead_email: str, sequence: str) -> VariantSpec | None:
+        """The lead's variant of this step (None: the step has no variants)."""
+        if self.variants is None:
+            return None
+        return choose_variant(self.variants, lead_email=lead_email, sequence=sequence, step=self.id)
+
+    def template_for(self, variant: str | None) -> str:
+        """The template a touch renders: its recorded variant's, else the step's email."""
+        for candidate in self.variants or ():
+            if candidate.name == variant:
+                return candidate.email
+        if self.email is not None:
+            return self.email
+        assert self.variants, "an email step has an email or variants"
+        return self.variants[0].email  # a variant no longer listed (not in a pinned version)
 
 
 class SequenceSpec(Strict):
