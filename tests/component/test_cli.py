@@ -85,17 +85,19 @@ def test_sequences_check_exits_1_and_names_each_problem(
 def test_sequences_check_warns_of_an_ignored_thread_subject_and_exits_0(
     followup: Cli, h: Harness, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """A warning names file:line, and the check still passes."""
+    """A warning names file:line, and the check still passes (the harness's unsigned
+    FOLLOWUP_DEFAULT_FROM is the other warning)."""
     threaded = SEQUENCE.replace("name: quick", "name: threaded") + (
         "  - id: bump\n    email: t/hello\n    wait: 1d\n    thread: true\n"
     )
     write_files(h.settings.sequences_dir, {"threaded.yaml": threaded})
     assert followup("sequences", "check") == 0
     captured = capsys.readouterr()
-    [line] = error_lines(captured.err)
+    [line, unsigned] = error_lines(captured.err)
     assert line.startswith(
         f"warning {h.settings.sequences_dir / 'threaded.yaml'}:12: step 'bump': "
     )
+    assert unsigned.startswith("warning FOLLOWUP_DEFAULT_FROM: mail from acme.test is not DKIM")
     assert line.endswith("the subject block of t/hello.j2 is ignored")
     assert captured.out.startswith("ok: 2 sequence(s)")
 

@@ -19,6 +19,7 @@ from worker.cli.safe_text import cell, labelled
 from worker.engine.db import make_engine, reading
 from worker.engine.settings import Settings
 from worker.flow.owners import owners_not_allowed, unknown_owner_warning
+from worker.specs.dkim import unsigned_default_from
 from worker.specs.preview import preview_timeline
 from worker.specs.sequences import SequenceSpec
 from worker.specs.team import TeamSpec
@@ -34,6 +35,9 @@ def check(ctx: typer.Context) -> None:
     catalog = loaded.catalog
     for warning in catalog.warnings:
         err_console.print(labelled("warning", warning, "yellow"), highlight=False, soft_wrap=True)
+    unsigned = unsigned_default_from(loaded.settings.default_from, catalog)
+    if unsigned:
+        err_console.print(labelled("warning", unsigned, "yellow"), highlight=False, soft_wrap=True)
     steps = sum(len(s.steps) for s in catalog.sequences.values())
     console.print(
         f"ok: {len(catalog.sequences)} sequence(s), {steps} step(s), "

@@ -3,6 +3,7 @@ environment variable), loaded and checked once when the folder is read."""
 
 from __future__ import annotations
 
+from email.utils import parseaddr
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -14,6 +15,7 @@ from worker.specs.sequences import SequenceSpec, Strict
 from worker.specs.yaml_source import Loc, SourceError, YamlDocument
 
 if TYPE_CHECKING:
+    from worker.specs.catalog import Catalog
     from worker.specs.team import TeamSpec
 
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
@@ -40,7 +42,7 @@ class DkimSpec(Strict):
         try:
             algorithm, key = parse_private_key(text)
         except ValueError as exc:
-            raise _at(where, f"{where}: {exc}") from None
+            raise _at(where, str(exc)) from None
         self._key = DkimKey(self.domain.lower(), self.selector, algorithm, key)
         return self
 
@@ -115,6 +117,16 @@ def unsigned_from_domains(
         for index, domain in enumerate(team.sending_domains):
             check(domain, team_document, ("sending_domains", index))
     return found
+
+
+def unsigned_default_from(default_from: str | None, catalog: Catalog) -> str | None:
+    """FOLLOWUP_DEFAULT_FROM's domain, when `from: owner` may fall back to it unsigned."""
+    if not default_from or not any(s.sender == "owner" for s in catalog.sequences.values()):
+        return None
+    domain = parseaddr(default_from)[1].rpartition("@")[2].lower()
+    if not domain or _signed(domain, {entry.domain.lower() for entry in catalog.team.dkim}):
+        return None
+    return f"FOLLOWUP_DEFAULT_FROM: mail from {domain} is not DKIM-signed: {_ADVICE}"
 
 
 _ADVICE = "add a dkim: entry for it to team.yaml (domain, selector, private_key_file or _env)"
