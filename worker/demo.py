@@ -151,7 +151,7 @@ def prepare(base: Settings, folder: Path) -> tuple[Runtime, VirtualClock, dramat
     folder.mkdir(parents=True)
     settings = demo_settings(base, folder)
     clock = VirtualClock(DEMO_START)
-    rt = build_runtime(settings, clock=clock)
+    rt = build_runtime(settings, clock=clock, schema="upgrade")
     broker = make_broker(settings)
     declare_actors(broker, rt)
     return rt, clock, broker

@@ -77,7 +77,9 @@ class Harness:
         )
         self.clock = VirtualClock(start)
         self.sender = sender or MemorySender()
-        self.rt: Runtime = build_runtime(self.settings, clock=self.clock, sender=self.sender)
+        self.rt: Runtime = build_runtime(
+            self.settings, clock=self.clock, sender=self.sender, schema="upgrade"
+        )
         self.broker: dramatiq.Broker = make_broker(self.settings)
         self.actors: Actors = declare_actors(self.broker, self.rt)
         self.worker = dramatiq.Worker(self.broker, worker_threads=threads, worker_timeout=20)

@@ -9,6 +9,7 @@ from typing import NoReturn
 from rich.console import Console
 
 from worker.engine.runtime import Runtime, build_runtime
+from worker.engine.schema import SchemaError
 from worker.engine.settings import ConfigError, Settings
 from worker.specs.catalog import CatalogError
 
@@ -55,7 +56,7 @@ def runtime(*, need_secret: bool = False, current: Settings | None = None) -> Ru
             f"{len(exc.errors)} problem(s) in {config.sequences_dir}; nothing was started",
             EXIT_FOUND_ERRORS,
         )
-    except ValueError as exc:
+    except (SchemaError, ValueError) as exc:
         fail(str(exc))
 
 

@@ -177,7 +177,7 @@ def serve_worker(config: Settings, threads: int) -> None:
     _verbose()
     from worker.engine.runtime import build_runtime
 
-    rt = build_runtime(config, create_tables=False)
+    rt = build_runtime(config, schema="skip")
     broker = make_broker(config)
     declare_actors(broker, rt)
     stop = _stop_on_signals()

@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 from sqlalchemy import Engine
 
@@ -21,6 +22,7 @@ from worker.specs.rendering import Renderer
 from worker.specs.versions import VersionStore
 
 logger = logging.getLogger("followup.runtime")
+SchemaPolicy = Literal["require", "upgrade", "skip"]
 
 
 @dataclass
@@ -77,14 +79,23 @@ def build_runtime(
     *,
     clock: Clock | None = None,
     sender: Sender | None = None,
-    create_tables: bool = True,
+    schema: SchemaPolicy = "require",
 ) -> Runtime:
-    """Load and check the catalog first: a bad sequence never starts anything."""
+    """Load and check the catalog first: a bad sequence never starts anything.
+
+    `schema`: "require" creates a new database and refuses one that is behind or ahead
+    (SchemaError); "upgrade" also migrates one that is behind (the demo, the tests); "skip"
+    trusts a check already made (worker children).
+    """
     renderer = Renderer(settings.templates_dir)
     catalog = load_catalog(settings.sequences_dir, renderer)
     engine = make_engine(settings.database_url)
-    if create_tables:
-        prepare_schema(engine)
+    if schema != "skip":
+        try:
+            prepare_schema(engine, upgrade=schema == "upgrade")
+        except BaseException:
+            engine.dispose()
+            raise
     runtime = Runtime(
         settings=settings,
         engine=engine,
