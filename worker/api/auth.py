@@ -1,4 +1,4 @@
-"""`Authorization: Bearer <key>` on every route but /healthz and /unsubscribe; 401 otherwise."""
+"""`Authorization: Bearer <key>` on every route but /healthz, /readyz and /unsubscribe; else 401."""
 
 from __future__ import annotations
 

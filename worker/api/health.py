@@ -1,27 +1,36 @@
-"""GET /healthz: 200 when the database and the broker answer, 503 (with the reason) when not."""
+"""GET /healthz (the process answers: it touches nothing) and GET /readyz (it can work: database
+at head, broker, sequences). Both need no key; /readyz gives its reasons only to a key holder."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
+
+from fastapi import APIRouter, Header
 from fastapi.responses import JSONResponse
 
 from worker.api.deps import Rt
-from worker.api.schemas import Health
-from worker.engine.db import ping
-from worker.engine.status import redis_health
+from worker.api.schemas import Health, Readiness
+from worker.engine.readiness import check_readiness, may_see_detail
 
 router = APIRouter(tags=["health"])
 
 
+@router.get("/healthz", response_model=Health)
+async def healthz() -> Health:
+    """Liveness: the process is up and serving; no database, broker or file is touched."""
+    return Health(status="ok")
+
+
 @router.get(
-    "/healthz",
-    response_model=Health,
-    responses={503: {"model": Health, "description": "the database or Redis is down"}},
+    "/readyz",
+    response_model=Readiness,
+    response_model_exclude_none=True,
+    responses={503: {"model": Readiness, "description": "a check failed"}},
 )
-def healthz(rt: Rt) -> JSONResponse:
-    """Liveness and readiness for a load balancer; needs no API key."""
-    database = ping(rt.engine) or "ok"
-    broker = redis_health(rt.settings.redis_url)[0] if rt.settings.redis_url else "embedded"
-    ok = database == "ok" and broker in ("ok", "embedded")
-    body = Health(status="ok" if ok else "unavailable", database=database, broker=broker)
-    return JSONResponse(body.model_dump(), status_code=200 if ok else 503)
+def readyz(
+    rt: Rt, authorization: Annotated[str | None, Header(include_in_schema=False)] = None
+) -> JSONResponse:
+    """Readiness for a load balancer: `checks` (the reasons) only with a valid API key."""
+    readiness = check_readiness(rt)
+    body = readiness.body(detail=may_see_detail(rt.engine, authorization))
+    return JSONResponse(body, status_code=200 if readiness.ok else 503)

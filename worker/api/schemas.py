@@ -166,6 +166,9 @@ class LogEntryOut(BaseModel):
 
 
 class Health(BaseModel):
+    status: Literal["ok"]
+
+
+class Readiness(BaseModel):
     status: Literal["ok", "unavailable"]
-    database: str
-    broker: str
+    checks: dict[str, str] | None = None  # with a valid API key: each check and what it found

@@ -7,6 +7,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import dramatiq
 import uvicorn
 
 from worker.api.app import create_app
@@ -33,10 +34,23 @@ class _Server(uvicorn.Server):
                 signal.signal(sig, handler)
 
 
-def serve(rt: Runtime, *, host: str, port: int, process_inline: bool = False) -> None:
+def serve(
+    rt: Runtime,
+    *,
+    host: str,
+    port: int,
+    process_inline: bool = False,
+    broker: dramatiq.Broker | None = None,
+) -> None:
     """Block until the server stops; `process_inline` when no worker runs in this process."""
-    app = create_app(rt, process_inline=process_inline)
+    app = create_app(rt, process_inline=process_inline, broker=broker)
     config = uvicorn.Config(
-        app, host=host, port=port, log_level="info", proxy_headers=True, server_header=False
+        app,
+        host=host,
+        port=port,
+        log_level="info",
+        log_config=None,  # uvicorn's lines go through followup's handler: format, redaction
+        proxy_headers=True,
+        server_header=False,
     )
     _Server(config).run()

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import logging
-
 import click
 import typer
 from sqlalchemy.exc import OperationalError
@@ -21,6 +19,8 @@ from worker.cli import (
     tasks_cmd,
 )
 from worker.cli.common import CliError, err_console
+from worker.engine.logs import configure_logging, redact
+from worker.engine.settings import environment_secrets
 
 app = typer.Typer(
     name="followup",
@@ -44,26 +44,27 @@ app.add_typer(db_cmd.app, name="db")
 
 def run_cli(argv: list[str]) -> int:
     """Run a command; user mistakes print one line, never a traceback."""
-    logging.basicConfig(
-        level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(secrets=environment_secrets())  # FOLLOWUP_LOG_FORMAT once settings load
     command = typer.main.get_command(app)
     try:
         result = command.main(args=argv, prog_name="followup", standalone_mode=False)
     except CliError as exc:
-        err_console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+        _print_error(str(exc))
         return exc.code
     except click.exceptions.Abort:
         return 130
     except click.ClickException as exc:
-        err_console.print(
-            f"[red]error:[/red] {exc.format_message()}", highlight=False, soft_wrap=True
-        )
+        _print_error(exc.format_message())
         return 2
     except click.exceptions.Exit as exc:
         return int(exc.exit_code)
     except OperationalError as exc:
         reason = str(exc.orig).splitlines()[0] if exc.orig else str(exc).splitlines()[0]
-        err_console.print(f"[red]error:[/red] database: {reason}", highlight=False, soft_wrap=True)
+        _print_error(f"database: {reason}")
         return 2
     return int(result) if isinstance(result, int) else 0
+
+
+def _print_error(message: str) -> None:
+    """One line on stderr, with any secret the message carries masked."""
+    err_console.print(f"[red]error:[/red] {redact(message)}", highlight=False, soft_wrap=True)

@@ -8,6 +8,7 @@ from typing import NoReturn
 
 from rich.console import Console
 
+from worker.engine.logs import configure_logging
 from worker.engine.runtime import Runtime, build_runtime
 from worker.engine.schema import SchemaError
 from worker.engine.settings import ConfigError, Settings
@@ -32,10 +33,13 @@ def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
 
 
 def settings() -> Settings:
+    """The settings, read once per command; logging takes its format and secrets from them."""
     try:
-        return Settings.load()
+        config = Settings.load()
     except ConfigError as exc:
         fail(str(exc))
+    configure_logging(config.log_format, secrets=config.secret_values())
+    return config
 
 
 def runtime(*, need_secret: bool = False, current: Settings | None = None) -> Runtime:

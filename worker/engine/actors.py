@@ -12,6 +12,7 @@ from models.event import Event
 from worker.engine import runtime
 from worker.engine.broker import EVENT_QUEUE, TOUCH_QUEUE
 from worker.engine.db import transaction
+from worker.engine.logs import log_context
 from worker.engine.runtime import Runtime
 from worker.flow.delivery import deliver_touch
 from worker.flow.enrollment import apply_event
@@ -20,14 +21,13 @@ log = logging.getLogger("followup.actors")
 
 
 def send_touch(touch_id: int) -> None:
-    outcome = deliver_touch(runtime.current(), touch_id)
-    log.info("touch %s: %s", touch_id, outcome)
+    deliver_touch(runtime.current(), touch_id)  # logs the outcome with the touch's ids
 
 
 def process_event(event_id: int) -> None:
     rt = runtime.current()
     rt.refresh_catalog()
-    with transaction(rt.engine) as session:
+    with log_context(event_id=event_id), transaction(rt.engine) as session:
         row = session.get(Event, event_id)
         if row is not None:
             apply_event(session, row, catalog=rt.catalog, versions=rt.versions, now=rt.clock.now())

@@ -6,6 +6,7 @@ import dramatiq
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.brokers.stub import StubBroker
 
+from worker.engine.queue_metrics import QueueMetrics
 from worker.engine.settings import Settings
 
 TOUCH_QUEUE = "touches"
@@ -19,6 +20,7 @@ def make_broker(settings: Settings) -> dramatiq.Broker:
     else:
         broker = StubBroker()
         broker.emit_after("process_boot")
+    broker.add_middleware(QueueMetrics())
     dramatiq.set_broker(broker)
     return broker
 
@@ -36,12 +38,21 @@ def queue_depth(broker: dramatiq.Broker) -> dict[str, int]:
 
 
 def dead_letters(broker: dramatiq.Broker) -> int:
+    return sum(dead_letters_per_queue(broker).values())
+
+
+def dead_letters_per_queue(broker: dramatiq.Broker) -> dict[str, int]:
     if isinstance(broker, StubBroker):
-        return sum(len(broker.dead_letters_by_queue.get(q, [])) for q in (TOUCH_QUEUE, EVENT_QUEUE))
+        return {q: len(broker.dead_letters_by_queue.get(q, [])) for q in (TOUCH_QUEUE, EVENT_QUEUE)}
     redis = _redis(broker)
-    return sum(
-        int(redis.client.zcard(f"{redis.namespace}:{q}.XQ")) for q in (TOUCH_QUEUE, EVENT_QUEUE)
-    )
+    return {
+        q: int(redis.client.zcard(f"{redis.namespace}:{q}.XQ")) for q in (TOUCH_QUEUE, EVENT_QUEUE)
+    }
+
+
+def queue_figures(broker: dramatiq.Broker) -> tuple[dict[str, int], dict[str, int]]:
+    """(waiting messages, dead letters) per queue, for /metrics."""
+    return queue_depth(broker), dead_letters_per_queue(broker)
 
 
 def _redis(broker: dramatiq.Broker) -> RedisBroker:

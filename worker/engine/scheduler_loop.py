@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -12,6 +13,13 @@ from sqlmodel import col, select
 from models.event import Event
 from worker.compliance.recording import evaluate_due_deadlines
 from worker.engine.db import transaction
+from worker.engine.metrics import (
+    CLAIM_BATCH_SIZE,
+    REDRIVEN,
+    SCHEDULER_LAST_TICK,
+    SCHEDULER_TICK_SECONDS,
+    SCHEDULER_TICKS,
+)
 from worker.engine.runtime import Runtime
 from worker.flow.enrollment import apply_event
 from worker.flow.manual_tasks import skip_expired_tasks
@@ -41,14 +49,18 @@ def tick(rt: Runtime) -> TickResult:
     queued_lease = lease(QUEUED_LEASE, rt.settings.lease_seconds)
     with transaction(rt.engine) as session:
         result.redriven = redrive_expired_leases(session, now=now)
+    REDRIVEN.inc(result.redriven)
     while True:
         with transaction(rt.engine) as session:
             ids = claim_due_touches(session, now=now, lease_for=queued_lease)
         for touch_id in ids:  # committed first: a lost message is re-driven, never half-claimed
             rt.enqueue_touch(touch_id)
+        if ids:
+            log.info("queued %d due touches", len(ids), extra={"touch_ids": ids})
         result.enqueued += len(ids)
         if not ids:
             break
+        CLAIM_BATCH_SIZE.observe(len(ids))
     with transaction(rt.engine) as session:
         result.verdicts = evaluate_due_deadlines(session, now)
     with transaction(rt.engine) as session:
@@ -74,15 +86,39 @@ def process_stale_events(rt: Runtime, *, limit: int = 200) -> int:
     return len(rows)
 
 
-def run_scheduler(rt: Runtime, stop: threading.Event) -> None:
+@dataclass
+class Heartbeat:
+    """When the loop last finished a pass: readiness fails once it stops beating."""
+
+    last: float | None = None
+
+    def beat(self) -> None:
+        self.last = time.monotonic()
+
+    def check(self, tick_seconds: float) -> tuple[bool, str]:
+        if self.last is None:
+            return True, "starting"
+        age, limit = time.monotonic() - self.last, max(60.0, 10 * tick_seconds)
+        return age <= limit, f"last pass {age:.0f}s ago" + ("" if age <= limit else " (stuck?)")
+
+
+def run_scheduler(rt: Runtime, stop: threading.Event, heartbeat: Heartbeat | None = None) -> None:
     """Tick every FOLLOWUP_TICK_SECONDS until `stop` is set; errors are logged, never fatal."""
     log.info("scheduler started (tick %.1fs)", rt.settings.tick_seconds)
+    beats = heartbeat or Heartbeat()
     while not stop.is_set():
+        started = time.monotonic()
         try:
             rt.refresh_catalog()
             result = tick(rt)
             if result.busy:
                 log.info("tick: %s", result)
         except Exception:  # a database hiccup must not kill the loop
+            SCHEDULER_TICKS.labels(result="error").inc()
             log.exception("scheduler tick failed; retrying next tick")
+        else:
+            SCHEDULER_TICKS.labels(result="ok").inc()
+            SCHEDULER_TICK_SECONDS.observe(time.monotonic() - started)
+            SCHEDULER_LAST_TICK.set_to_current_time()
+            beats.beat()
         stop.wait(rt.settings.tick_seconds)

@@ -6,10 +6,13 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 from dotenv import dotenv_values
 
 from models.validation import normalise_sender
+
+LOG_FORMATS = ("text", "json")
 
 
 class ConfigError(Exception):
@@ -30,6 +33,9 @@ class Settings:
     tick_seconds: float = 1.0
     retry_base_seconds: float = 30.0
     lease_seconds: float | None = None  # tests only: shortens the queued/sending leases
+    metrics_port: int | None = None  # worker/scheduler: /metrics, /healthz, /readyz; None: off
+    metrics_host: str = "127.0.0.1"
+    log_format: str = "text"
 
     @classmethod
     def load(cls, environ: Mapping[str, str] | None = None, env_file: str = ".env") -> Settings:
@@ -59,6 +65,9 @@ class Settings:
                 raise ConfigError(f"FOLLOWUP_{name} must be greater than 0")
             return value
 
+        log_format = (get("LOG_FORMAT") or defaults.log_format).lower()
+        if log_format not in LOG_FORMATS:
+            raise ConfigError(f"FOLLOWUP_LOG_FORMAT must be text or json, got {log_format!r}")
         default_from = get("DEFAULT_FROM")
         if default_from:
             try:
@@ -78,7 +87,19 @@ class Settings:
             tick_seconds=positive("TICK_SECONDS", defaults.tick_seconds),
             retry_base_seconds=positive("RETRY_BASE_SECONDS", defaults.retry_base_seconds),
             lease_seconds=positive("LEASE_SECONDS", 1.0) if get("LEASE_SECONDS") else None,
+            metrics_port=_port(get("METRICS_PORT")),
+            metrics_host=get("METRICS_HOST") or defaults.metrics_host,
+            log_format=log_format,
         )
+
+    def secret_values(self) -> list[str]:
+        """What must never appear in a log line or an error: the key and URL passwords."""
+        found = [self.secret_key] if self.secret_key else []
+        for url in (self.database_url, self.redis_url, self.smtp_url):
+            password = url_password(url)
+            if password:
+                found.append(password)
+        return found
 
     def require_secret(self) -> str:
         """Processes that sign unsubscribe links refuse to start without a key."""
@@ -91,3 +112,39 @@ class Settings:
 
     def with_(self, **changes: object) -> Settings:
         return replace(self, **changes)  # type: ignore[arg-type]  # dataclass fields are typed
+
+
+def _port(raw: str | None) -> int | None:
+    if raw is None:
+        return None
+    if not raw.isdigit() or not 1 <= int(raw) <= 65535:
+        raise ConfigError(f"FOLLOWUP_METRICS_PORT must be a port number (1-65535), got {raw!r}")
+    return int(raw)
+
+
+def url_password(url: str | None) -> str | None:
+    """The password in `scheme://user:password@host/...`, percent-decoded as drivers use it."""
+    if not url:
+        return None
+    try:
+        password = urlsplit(url).password
+    except ValueError:
+        return None
+    return unquote(password) if password else None
+
+
+def environment_secrets(env_file: str = ".env") -> list[str]:
+    """Secret values straight from the environment, for redaction even when Settings fails."""
+    values: dict[str, str | None] = {}
+    if Path(env_file).is_file():
+        values.update(dotenv_values(env_file))
+    values.update(os.environ)
+    found = []
+    for name, value in values.items():
+        if not name.startswith("FOLLOWUP_") or not value:
+            continue
+        if name.endswith(("SECRET_KEY", "SECRET_KEYS", "PASSWORD", "TOKEN")):
+            found += [part for part in value.split(",") if part.strip()]
+        elif password := url_password(value):
+            found.append(password)
+    return found

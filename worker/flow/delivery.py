@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timedelta
 
 from sqlalchemy import update
@@ -12,6 +13,8 @@ from models.enrollment import Enrollment, EnrollmentStatus
 from models.lead import Lead
 from models.touch import FINAL, Touch, TouchStatus
 from worker.engine.db import changed_rows, transaction
+from worker.engine.logs import bind, log_context
+from worker.engine.metrics import MAILBOX_DEFERRALS, TOUCHES, count_on_commit
 from worker.engine.runtime import Runtime
 from worker.flow.enrollment import suppress_lead
 from worker.flow.mailbox_limits import mailbox_day, release_send, reserve_send
@@ -29,15 +32,27 @@ from worker.specs.calendar import is_open, next_opening
 from worker.specs.rendering import RenderError
 from worker.specs.sequences import SequenceSpec, StepSpec
 
+log = logging.getLogger("followup.delivery")
 MAX_ATTEMPTS = 12
 MAX_BACKOFF = timedelta(hours=1)
 
 
 def deliver_touch(rt: Runtime, touch_id: int) -> str:
-    """Send one touch; returns what happened. A touch that is not `queued` is left alone."""
+    """Send one touch; returns what happened. A touch that is not `queued` is left alone.
+
+    Every log line inside names the touch, its enrollment, lead, sequence, step and Message-ID.
+    """
+    with log_context(touch_id=touch_id):
+        outcome = _deliver(rt, touch_id)
+        log.info("touch %s: %s", touch_id, outcome, extra={"outcome": outcome.split(":")[0]})
+        return outcome
+
+
+def _deliver(rt: Runtime, touch_id: int) -> str:
     job = _claim(rt, touch_id)
     if isinstance(job, str):
         return job
+    log.info("touch %s claimed: sending", touch_id)
     try:
         email = compose_email(rt, job)
         rt.sender.send(email)
@@ -65,16 +80,20 @@ def _claim(rt: Runtime, touch_id: int) -> Job | str:
             return "not queued (already handled)"
         touch, enrollment, lead = _load(session, touch_id)
         spec = rt.versions.get(session, enrollment.version)
+        bind(enrollment_id=enrollment.id, lead_id=lead.id, sequence=spec.name, step=touch.step)
         sender = sender_for(rt, spec, enrollment.owner)
         held = _hold_back(rt, session, touch, enrollment, lead, spec, sender, now)
         if held is not None:
             touch.lease_until = None
             session.add(touch)
+            outcome = held.split(":", 1)[0]  # cancelled, held or deferred
+            count_on_commit(session, TOUCHES.labels(outcome=outcome, sequence=spec.name))
             return held
         step = spec.step(touch.step)
         assert step is not None
         if touch.message_id is None:
             touch.message_id = message_id_for(sender)
+        bind(message_id=touch.message_id)
         touch.sender = sender
         session.add(touch)
         return Job(
@@ -123,6 +142,7 @@ def _hold_back(
         touch.status = TouchStatus.DEFERRED
         touch.due_at = next_opening(next_slot, spec.calendar, zone)
         touch.detail = f"mailbox limit of {address} reached"
+        count_on_commit(session, MAILBOX_DEFERRALS.labels(mailbox=address))
         return f"deferred: mailbox limit of {address}"
     return None
 
@@ -210,6 +230,7 @@ def _record_failure(rt: Runtime, job: Job, error: SendError) -> str:
             )
             if finished is None:
                 return "already finished"
+            count_on_commit(session, TOUCHES.labels(outcome="retry", sequence=job.spec.name))
             return f"retry in {int(delay.total_seconds())}s: {reason}"
         if job.attempts >= MAX_ATTEMPTS and not isinstance(error, PermanentSendError):
             reason = f"gave up after {job.attempts} attempts: {reason}"

@@ -18,6 +18,7 @@ from models.lead import Lead
 from worker.compliance import log
 from worker.compliance.recording import refresh_verdict, start_sla
 from worker.compliance.verdicts import Exit
+from worker.engine.metrics import EVENTS_ACCEPTED, EVENTS_APPLIED, count_on_commit
 from worker.flow.manual_tasks import complete_task, log_manual_touch
 from worker.flow.scheduling import cancel_pending_touches, plan_step
 from worker.specs.catalog import Catalog
@@ -76,6 +77,7 @@ def record_event(session: Session, event: EventIn, *, now: datetime) -> tuple[Ev
     if event.id is None:  # no key, no possible clash: skip the savepoint
         session.add(row)
         session.flush()
+        count_on_commit(session, EVENTS_ACCEPTED)
         return row, True
     try:
         with session.begin_nested():
@@ -85,6 +87,7 @@ def record_event(session: Session, event: EventIn, *, now: datetime) -> tuple[Ev
         if existing is None:
             raise
         return existing, False
+    count_on_commit(session, EVENTS_ACCEPTED)
     return row, True
 
 
@@ -129,6 +132,7 @@ def apply_event(
         )
     event_row.processed_at = now
     session.add(event_row)
+    count_on_commit(session, EVENTS_APPLIED)
     return outcome
 
 
@@ -161,6 +165,7 @@ def apply_events(
             outcomes[id(row)] = EventOutcome(event_id=row.id or 0)
             row.processed_at = now
             session.add(row)
+        count_on_commit(session, EVENTS_APPLIED, len(members))
         for spec in catalog.triggered_by(event_type):
             pairs = [(lead, row.id) for lead, row in members]
             results = enroll_many(session, pairs, spec, versions=versions, at=at, now=now)

@@ -22,6 +22,7 @@ from sqlmodel import select as orm_select
 from models.event import Event, EventIn, LeadIn
 from models.lead import Lead
 from models.validation import EVENT_TYPE_PATTERN
+from worker.engine.metrics import EVENTS_ACCEPTED, EVENTS_APPLIED, IMPORT_ROWS, count_on_commit
 from worker.engine.runtime import Runtime
 from worker.flow.enrollment import apply_events, enroll_many
 from worker.imports.csv_rows import LEAD_COLUMNS, CsvImportError, CsvSource, lead_from_row
@@ -149,6 +150,9 @@ def import_rows(
         summary.add(_commit_chunk(rt, batch, options, now=now, fingerprint=source.fingerprint))
     if on_progress is not None:
         on_progress(source.position())
+    if not options.dry_run:
+        for result in ("merged", "rejected"):
+            IMPORT_ROWS.labels(result=result).inc(getattr(summary, result))
     return summary
 
 
@@ -201,6 +205,10 @@ def _commit_chunk(
         try:
             with _chunk_session(rt.engine, dry_run=options.dry_run) as session:
                 counts = _upsert_leads(session, batch, now=now)
+                for result in ("created", "updated", "unchanged"):
+                    count_on_commit(
+                        session, IMPORT_ROWS.labels(result=result), getattr(counts, result)
+                    )
                 if options.enrolls:
                     firsts = [email for email, pending in batch.items() if not pending.repeat]
                     counts.enrolled = _enroll_chunk(
@@ -293,10 +301,12 @@ def _enroll_chunk(
     }
     session.add_all(rows.values())
     session.flush()
+    count_on_commit(session, EVENTS_ACCEPTED, len(rows))
     if options.sequence:
         spec = rt.catalog.sequences[options.sequence]
         pairs = [(lead, rows[lead.email].id) for lead in fresh]
         results = enroll_many(session, pairs, spec, versions=rt.versions, at=now, now=now)
+        count_on_commit(session, EVENTS_APPLIED, len(rows))  # recorded as already processed
         return results.count(None)
     outcomes = apply_events(
         session, list(rows.values()), catalog=rt.catalog, versions=rt.versions, now=now
