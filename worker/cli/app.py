@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import click
 import typer
 from sqlalchemy.exc import OperationalError
 
@@ -18,7 +17,8 @@ from worker.cli import (
     status_cmd,
     tasks_cmd,
 )
-from worker.cli.common import CliError, err_console
+from worker.cli.common import EXIT_USAGE, CliError, err_console
+from worker.cli.context import CliContext
 from worker.engine.logs import configure_logging, redact
 from worker.engine.settings import environment_secrets
 
@@ -42,27 +42,41 @@ app.add_typer(tasks_cmd.enrollments_app, name="enrollments")
 app.add_typer(db_cmd.app, name="db")
 
 
-def run_cli(argv: list[str]) -> int:
-    """Run a command; user mistakes print one line, never a traceback."""
-    configure_logging(secrets=environment_secrets())  # FOLLOWUP_LOG_FORMAT once settings load
+def run_cli(argv: list[str], context: CliContext | None = None) -> int:
+    """Run a command; user mistakes print one line, never a traceback.
+
+    `context` is the commands' one injection point (settings, clock, runtime factory); by
+    default they read the environment and run on the system clock.
+    """
+    configure_logging(secrets=environment_secrets())  # the format follows once settings load
     command = typer.main.get_command(app)
     try:
-        result = command.main(args=argv, prog_name="followup", standalone_mode=False)
+        result = command.main(
+            args=argv, prog_name="followup", standalone_mode=False, obj=context or CliContext()
+        )
     except CliError as exc:
         _print_error(str(exc))
         return exc.code
-    except click.exceptions.Abort:
+    except typer.Abort:
         return 130
-    except click.ClickException as exc:
-        _print_error(exc.format_message())
-        return 2
-    except click.exceptions.Exit as exc:
+    except typer.TyperException as exc:  # typer vendors click: its usage errors derive from this
+        _print_usage_error(exc.format_message())
+        return EXIT_USAGE
+    except typer.Exit as exc:
         return int(exc.exit_code)
     except OperationalError as exc:
         reason = str(exc.orig).splitlines()[0] if exc.orig else str(exc).splitlines()[0]
         _print_error(f"database: {reason}")
         return 2
     return int(result) if isinstance(result, int) else 0
+
+
+def _print_usage_error(message: str) -> None:
+    """One line; a group run without a command gets its help (Rich has printed it already)."""
+    if "\n" in message.strip():
+        err_console.print(redact(message.rstrip()), highlight=False, markup=False)
+    elif message.strip():
+        _print_error(message)
 
 
 def _print_error(message: str) -> None:

@@ -1,4 +1,4 @@
-"""What every command shares: settings, one-line errors, exit codes, date options."""
+"""What every command shares: one-line errors, exit codes, consoles, date and choice options."""
 
 from __future__ import annotations
 
@@ -8,10 +8,6 @@ from typing import NoReturn
 
 from rich.console import Console
 
-from worker.engine.logs import configure_logging
-from worker.engine.runtime import Runtime, build_runtime
-from worker.engine.schema import SchemaError
-from worker.engine.settings import ConfigError, Settings
 from worker.specs.catalog import CatalogError
 
 EXIT_FOUND_ERRORS, EXIT_USAGE = 1, 2  # 0 when done (SPEC section 9)
@@ -30,38 +26,6 @@ class CliError(Exception):
 
 def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
     raise CliError(message, code)
-
-
-def settings() -> Settings:
-    """The settings, read once per command; logging takes its format and secrets from them."""
-    try:
-        config = Settings.load()
-    except ConfigError as exc:
-        fail(str(exc))
-    configure_logging(config.log_format, secrets=config.secret_values())
-    return config
-
-
-def runtime(*, need_secret: bool = False, current: Settings | None = None) -> Runtime:
-    """Settings -> checked catalog -> runtime; a bad sequence folder stops here with exit 1."""
-    config = current or settings()
-    if not config.sequences_dir.is_dir():
-        fail(f"sequences folder {config.sequences_dir} not found (set FOLLOWUP_SEQUENCES_DIR)")
-    if need_secret:
-        try:
-            config.require_secret()
-        except ConfigError as exc:
-            fail(str(exc))
-    try:
-        return build_runtime(config)
-    except CatalogError as exc:
-        print_catalog_errors(exc)
-        fail(
-            f"{len(exc.errors)} problem(s) in {config.sequences_dir}; nothing was started",
-            EXIT_FOUND_ERRORS,
-        )
-    except (SchemaError, ValueError) as exc:
-        fail(str(exc))
 
 
 def print_catalog_errors(exc: CatalogError) -> None:

@@ -9,7 +9,8 @@ from typing import Annotated
 import typer
 from sqlalchemy import Engine
 
-from worker.cli.common import EXIT_FOUND_ERRORS, console, err_console, fail, settings, write
+from worker.cli.common import EXIT_FOUND_ERRORS, console, err_console, fail, write
+from worker.cli.context import cli_context
 from worker.engine.db import make_engine
 from worker.engine.schema import (
     SchemaError,
@@ -21,12 +22,14 @@ from worker.engine.schema import (
 )
 from worker.engine.schema_check import differences, migrations_against_models
 
-app = typer.Typer(help="The database schema: migrations to upgrade it, and checks.")
+app = typer.Typer(
+    help="The database schema: migrations to upgrade it, and checks.", no_args_is_help=True
+)
 
 
 @contextmanager
-def _engine() -> Iterator[Engine]:
-    engine = make_engine(settings().database_url)
+def _engine(ctx: typer.Context) -> Iterator[Engine]:
+    engine = make_engine(cli_context(ctx).load_settings().database_url)
     try:
         yield engine
     finally:
@@ -34,9 +37,9 @@ def _engine() -> Iterator[Engine]:
 
 
 @app.command("upgrade")
-def upgrade_command() -> None:
+def upgrade_command(ctx: typer.Context) -> None:
     """Bring the database to the code's schema (head); an empty one is created."""
-    with _engine() as engine:
+    with _engine(ctx) as engine:
         try:
             done = prepare_schema(engine, upgrade=True)
         except SchemaError as exc:
@@ -45,9 +48,9 @@ def upgrade_command() -> None:
 
 
 @app.command("current")
-def current_command() -> None:
+def current_command(ctx: typer.Context) -> None:
     """The database's schema revision, and whether it is at head."""
-    with _engine() as engine:
+    with _engine(ctx) as engine:
         try:
             current = read_revision(engine)
         except SchemaError as exc:
@@ -56,9 +59,9 @@ def current_command() -> None:
 
 
 @app.command("history")
-def history_command() -> None:
+def history_command(ctx: typer.Context) -> None:
     """Every revision this followup ships, oldest first; the database's is marked."""
-    with _engine() as engine:
+    with _engine(ctx) as engine:
         try:
             current = read_revision(engine)
         except SchemaError as exc:
@@ -73,6 +76,7 @@ def history_command() -> None:
 
 @app.command("check")
 def check_command(
+    ctx: typer.Context,
     database: Annotated[
         bool,
         typer.Option(
@@ -84,7 +88,7 @@ def check_command(
     """Exit 1 when the models and the migrations disagree (a model change needs a revision)."""
     found = [f"migrations vs models: {line}" for line in migrations_against_models()]
     if database:
-        found += _live_differences()
+        found += _live_differences(ctx)
     for line in found:
         err_console.print(f"[red]differs[/red] {line}", highlight=False, soft_wrap=True)
     if found:
@@ -96,8 +100,8 @@ def check_command(
     console.print(f"models and migrations agree (head {head_revision()})", highlight=False)
 
 
-def _live_differences() -> list[str]:
-    with _engine() as engine:
+def _live_differences(ctx: typer.Context) -> list[str]:
+    with _engine(ctx) as engine:
         current = read_revision(engine)
         if current != head_revision():
             fail(f"the database is at {describe(current)}; upgrade it before checking it")

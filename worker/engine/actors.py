@@ -15,7 +15,7 @@ from worker.engine.db import transaction
 from worker.engine.logs import log_context
 from worker.engine.runtime import Runtime
 from worker.flow.delivery import deliver_touch
-from worker.flow.enrollment import apply_event
+from worker.flow.events import apply_event
 
 log = logging.getLogger("followup.actors")
 

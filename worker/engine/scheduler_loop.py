@@ -21,7 +21,7 @@ from worker.engine.metrics import (
     SCHEDULER_TICKS,
 )
 from worker.engine.runtime import Runtime
-from worker.flow.enrollment import apply_event
+from worker.flow.events import apply_event
 from worker.flow.manual_tasks import skip_expired_tasks
 from worker.flow.scheduling import QUEUED_LEASE, claim_due_touches, lease, redrive_expired_leases
 
