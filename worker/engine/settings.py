@@ -75,8 +75,8 @@ class Settings:
             except ValueError as exc:
                 raise ConfigError(f"FOLLOWUP_DEFAULT_FROM: {exc}") from None
         return cls(
-            database_url=get("DATABASE_URL") or defaults.database_url,
-            redis_url=get("REDIS_URL"),
+            database_url=_database_url(get("DATABASE_URL") or defaults.database_url),
+            redis_url=_redis_url(get("REDIS_URL")),
             smtp_url=get("SMTP_URL"),
             outbox_dir=Path(get("OUTBOX_DIR") or defaults.outbox_dir),
             sequences_dir=Path(get("SEQUENCES_DIR") or defaults.sequences_dir),
@@ -112,6 +112,34 @@ class Settings:
 
     def with_(self, **changes: object) -> Settings:
         return replace(self, **changes)  # type: ignore[arg-type]  # dataclass fields are typed
+
+
+def _database_url(url: str) -> str:
+    """Parsed here so a malformed URL is one line at start-up (never echoed: it has a password)."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        make_url(url)
+    except (ArgumentError, ValueError) as exc:
+        raise ConfigError(
+            f"FOLLOWUP_DATABASE_URL is not a database URL ({str(exc).splitlines()[0]}); e.g. "
+            "sqlite:///followup.db or postgresql+psycopg://user:password@host:5432/followup"
+        ) from None
+    return url
+
+
+def _redis_url(url: str | None) -> str | None:
+    if url is None:
+        return None
+    parts = urlsplit(url)
+    try:
+        parts.port  # noqa: B018  # parsing the port is the check
+    except ValueError:
+        raise ConfigError("FOLLOWUP_REDIS_URL has an invalid port (redis://host:6379/0)") from None
+    if parts.scheme not in ("redis", "rediss", "unix"):
+        raise ConfigError("FOLLOWUP_REDIS_URL must start with redis://, rediss:// or unix://")
+    return url
 
 
 def _port(raw: str | None) -> int | None:
