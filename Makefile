@@ -11,7 +11,7 @@ DEV_LOCK := requirements/dev.lock
 UV_VERSION := 0.13.8  # only `make lock` uses uv (universal resolution); installs use pip
 PIP_INSTALL := $(BIN)/python -m pip install --quiet
 
-.PHONY: demo test test-fast lint bench migration lock lock-upgrade check-lock clean
+.PHONY: demo test test-fast lint check bench migration lock lock-upgrade check-lock clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +44,9 @@ test-fast: $(DEV_STAMP)
 lint: $(DEV_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy worker models
+
+check: $(DEV_STAMP)  # what CI checks before the tests: fresh locks, migrations match the models
+	$(BIN)/followup db check
 
 bench: $(DEV_STAMP)
 	$(BIN)/python -m bench
