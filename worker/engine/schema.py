@@ -68,22 +68,33 @@ def known_revisions() -> list[str]:
     return [script.revision for script in reversed(list(scripts().walk_revisions()))]
 
 
-def current_revision(connection: Connection) -> str | None:
-    """The stamped revision; a first-wave database (tables, no stamp) is at the first one."""
+def stamped_revision(connection: Connection) -> str | None:
+    """What alembic_version says, if anything."""
     try:
-        revision = MigrationContext.configure(connection).get_current_revision()
+        return MigrationContext.configure(connection).get_current_revision()
     except CommandError as exc:  # several rows in alembic_version: a branched history
         raise SchemaError(f"the database's alembic_version table is inconsistent: {exc}") from None
+
+
+def current_revision(connection: Connection) -> str | None:
+    """The stamped revision; a first-wave database (tables, no stamp) is at the first one."""
+    revision = stamped_revision(connection)
     if revision is None and _followup_tables(connection):
         return FIRST_REVISION
     return revision
 
 
 def read_revision(engine: Engine) -> str | None:
-    """The stamp, read without taking SQLite's write lock: the cheap check every command makes."""
+    """The revision, read without taking SQLite's write lock (readiness, `db current`)."""
+    return _read(engine)[1]
+
+
+def _read(engine: Engine) -> tuple[str | None, str | None]:
+    """(the stamp, the revision) in one read-only transaction."""
     reader = engine.execution_options(**{READ_ONLY: True})
     with reader.connect() as connection, connection.begin():
-        return current_revision(connection)
+        stamp = stamped_revision(connection)
+        return stamp, stamp or current_revision(connection)
 
 
 def _followup_tables(connection: Connection) -> set[str]:
@@ -123,23 +134,29 @@ def prepare_schema(engine: Engine, *, upgrade: bool = False) -> str:
 
     Fast path: one read of the stamp. A new database is created and stamped; one that is behind
     is upgraded only when `upgrade` is set, else SchemaError; one that is ahead always refuses.
+    A first-wave database (all the first revision's tables, no stamp) is stamped first.
     """
-    current = read_revision(engine)
-    if current == head_revision():
-        return f"already at {current} (head)"
+    stamp, current = _read(engine)
+    if stamp == head_revision():
+        return f"already at {stamp} (head)"
     _refuse_unless(current, upgrade)
     with engine.begin() as connection:
         if engine.dialect.name == "postgresql":
             connection.execute(text(f"SELECT pg_advisory_xact_lock({SCHEMA_LOCK})"))
-        current = current_revision(connection)  # again, under the lock: another may have won
-        if current == head_revision():
-            return f"already at {current} (head)"
+        stamp = stamped_revision(connection)  # again, under the lock: another may have won
+        current = stamp or current_revision(connection)
+        if stamp == head_revision():
+            return f"already at {stamp} (head)"
         _refuse_unless(current, upgrade)
-        _refuse_half_applied(connection, current)
+        _refuse_half_applied(connection, current, stamped=stamp is not None)
         if current is None:
             SQLModel.metadata.create_all(connection)
             MigrationContext.configure(connection).stamp(scripts(), "head")
             return f"created at {head_revision()} (head)"
+        if stamp is None:  # a first-wave database: record where it starts
+            MigrationContext.configure(connection).stamp(scripts(), current)
+        if current == head_revision():
+            return f"recorded as {current} (head)"
         _upgrade_or_explain(connection, current)
     return f"upgraded from {current} to {head_revision()} (head)"
 
@@ -153,7 +170,7 @@ def _refuse_unless(current: str | None, upgrade: bool) -> None:
     raise SchemaError(problem)
 
 
-def _refuse_half_applied(connection: Connection, current: str | None) -> None:
+def _refuse_half_applied(connection: Connection, current: str | None, *, stamped: bool) -> None:
     """Leftovers of a migration or set-up that stopped halfway: never build on top of them."""
     names = set(inspect(connection).get_table_names())
     leftovers = sorted(name for name in names if name.startswith("_alembic_tmp_"))
@@ -162,7 +179,6 @@ def _refuse_half_applied(connection: Connection, current: str | None) -> None:
             f"a migration stopped halfway: {', '.join(leftovers)} was left behind; restore the "
             "backup taken before the upgrade, then run `followup db upgrade` again"
         )
-    stamped = MigrationContext.configure(connection).get_current_revision() is not None
     if current == FIRST_REVISION and not stamped:
         missing = sorted(FIRST_REVISION_TABLES - names)
         if missing:
