@@ -14,10 +14,11 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from models.event import EventIn
 from tests.support.harness import Harness, template
+from tests.support.metrics import sample
 from worker.api.app import create_app
 from worker.auth.apikeys import create_key
 from worker.engine.db import transaction
-from worker.engine.metrics import EVENTS_ACCEPTED, count_on_commit, sample
+from worker.engine.metrics import EVENTS_ACCEPTED, count_on_commit
 from worker.engine.metrics_state import exposition_registry, state_collector
 from worker.flow.events import record_event
 from worker.imports.csv_import import ImportOptions, import_rows

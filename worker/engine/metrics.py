@@ -92,9 +92,3 @@ def _count_committed(session: Session) -> None:
 def _forget_rolled_back(session: Session) -> None:
     session.info.pop(_PENDING, None)
 
-
-def sample(name: str, **labels: str) -> float:
-    """The current value of one sample of the default registry (0 when absent): for tests."""
-    from prometheus_client import REGISTRY
-
-    return REGISTRY.get_sample_value(name, labels) or 0.0
