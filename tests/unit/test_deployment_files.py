@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -16,6 +17,9 @@ import yaml
 from prometheus_client import REGISTRY
 
 from worker.cli.app import app
+from worker.engine.db import make_engine
+from worker.engine.metrics_state import StateCollector
+from worker.engine.schema import prepare_schema
 from worker.engine.settings import Settings
 
 REPOSITORY = Path(__file__).resolve().parents[2]
@@ -155,15 +159,18 @@ def test_the_dockerfile_installs_the_lock_runs_unprivileged_and_checks_health() 
                 assert (REPOSITORY / source).exists(), source
 
 
-def exported_names() -> set[str]:
-    """Every sample name followup can export (process metrics and the scraped state)."""
+def exported_names(folder: Path) -> set[str]:
+    """Every sample name followup can export: the process metrics, and the state read at
+    scrape time (collected here from a fresh database and a stub broker)."""
     suffixes = {"counter": ["_total"], "histogram": ["_bucket", "_count", "_sum"], "gauge": [""]}
+    engine = make_engine(f"sqlite:///{folder / 'followup.db'}")
+    prepare_schema(engine)
+    state = StateCollector(engine, lambda: datetime.now(UTC), lambda: ({"touches": 0}, {}))
     names = set()
-    for family in REGISTRY.collect():
+    for family in [*REGISTRY.collect(), *state.collect()]:
         for suffix in suffixes.get(family.type, [""]):
             names.add(family.name + suffix)
-    source = (REPOSITORY / "worker/engine/metrics_state.py").read_text(encoding="utf-8")
-    names |= set(re.findall(r'"(followup_[a-z_]+)"', source))  # gauges built at scrape time
+    engine.dispose()
     return names
 
 
@@ -175,11 +182,11 @@ def _expressions() -> list[str]:
     return exprs
 
 
-def test_alert_rules_and_dashboard_name_only_exported_metrics() -> None:
+def test_alert_rules_and_dashboard_name_only_exported_metrics(tmp_path: Path) -> None:
     """A renamed metric breaks its panel and its alert silently; here it fails the build."""
     import worker.engine.queue_metrics  # noqa: F401  # registers the queue metrics
 
-    known = exported_names()
+    known = exported_names(tmp_path)
     used = {name for expr in _expressions() for name in re.findall(r"followup_[a-z_]+", expr)}
     assert used and used <= known, used - known
 

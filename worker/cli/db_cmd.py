@@ -47,25 +47,24 @@ def upgrade_command(ctx: typer.Context) -> None:
     console.print(f"database {done}", highlight=False)
 
 
+def _current(ctx: typer.Context) -> str | None:
+    with _engine(ctx) as engine:
+        try:
+            return read_revision(engine)
+        except SchemaError as exc:
+            fail(str(exc))
+
+
 @app.command("current")
 def current_command(ctx: typer.Context) -> None:
     """The database's schema revision, and whether it is at head."""
-    with _engine(ctx) as engine:
-        try:
-            current = read_revision(engine)
-        except SchemaError as exc:
-            fail(str(exc))
-    write(describe(current))
+    write(describe(_current(ctx)))
 
 
 @app.command("history")
 def history_command(ctx: typer.Context) -> None:
     """Every revision this followup ships, oldest first; the database's is marked."""
-    with _engine(ctx) as engine:
-        try:
-            current = read_revision(engine)
-        except SchemaError as exc:
-            fail(str(exc))
+    current = _current(ctx)
     for script in reversed(list(scripts().walk_revisions())):
         marks = [
             m for m, on in (("head", script.is_head), ("current", script.revision == current)) if on

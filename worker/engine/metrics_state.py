@@ -56,50 +56,51 @@ class StateCollector:
         self.engine, self.now, self.queue_figures = engine, now, queue_figures
 
     def collect(self) -> Iterator[Metric]:
-        yield from self._database()
+        yield from _answered("database", self._database)
         if self.queue_figures is not None:
-            yield from self._broker()
+            yield from _answered("broker", self._broker)
 
-    def _database(self) -> Iterator[Metric]:
-        up = GaugeMetricFamily("followup_database_up", "1 when the database answered this scrape.")
-        try:
-            backlog, lag = due_backlog(self.engine, self.now())
-            at_risk = at_risk_enrollments(self.engine)
-        except Exception as exc:  # any driver error: say so in the figures, keep serving
-            log.warning("metrics: the database did not answer: %s", str(exc).splitlines()[0])
-            up.add_metric([], 0)
-            yield up
-            return
-        up.add_metric([], 1)
-        yield up
-        yield GaugeMetricFamily(
-            "followup_due_backlog", "Touches due now that no scheduler claimed yet.", value=backlog
-        )
-        yield GaugeMetricFamily(
-            "followup_scheduler_lag_seconds",
-            "How long the oldest due, unclaimed touch has been waiting (0 when none).",
-            value=lag,
-        )
-        yield GaugeMetricFamily(
-            "followup_enrollments_at_risk",
-            "Enrollments whose SLA deadline is near and still unmet.",
-            value=at_risk,
-        )
+    def _database(self) -> list[Metric]:
+        backlog, lag = due_backlog(self.engine, self.now())
+        at_risk = at_risk_enrollments(self.engine)
+        return [
+            GaugeMetricFamily(
+                "followup_due_backlog", "Touches due now that no scheduler claimed yet.", backlog
+            ),
+            GaugeMetricFamily(
+                "followup_scheduler_lag_seconds",
+                "How long the oldest due, unclaimed touch has been waiting (0 when none).",
+                lag,
+            ),
+            GaugeMetricFamily(
+                "followup_enrollments_at_risk",
+                "Enrollments whose SLA deadline is near and still unmet.",
+                at_risk,
+            ),
+        ]
 
-    def _broker(self) -> Iterator[Metric]:
+    def _broker(self) -> list[Metric]:
         assert self.queue_figures is not None
-        up = GaugeMetricFamily("followup_broker_up", "1 when the broker answered this scrape.")
-        try:
-            depths, dead = self.queue_figures()
-        except Exception as exc:  # a Redis error: say so in the figures, keep serving
-            log.warning("metrics: the broker did not answer: %s", str(exc).splitlines()[0])
-            up.add_metric([], 0)
-            yield up
-            return
-        up.add_metric([], 1)
+        depths, dead = self.queue_figures()
+        return [
+            _per_queue("followup_queue_depth", "Messages waiting in each queue.", depths),
+            _per_queue("followup_queue_dead_letters", "Dead-lettered messages per queue.", dead),
+        ]
+
+
+def _answered(source: str, read: Callable[[], list[Metric]]) -> Iterator[Metric]:
+    """`followup_<source>_up` 1 and the figures, or 0 alone when the source fails."""
+    up = GaugeMetricFamily(f"followup_{source}_up", f"1 when the {source} answered this scrape.")
+    try:
+        figures = read()
+    except Exception as exc:  # any driver or Redis error: say so in the figures, keep serving
+        log.warning("metrics: the %s did not answer: %s", source, str(exc).splitlines()[0])
+        up.add_metric([], 0)
         yield up
-        yield _per_queue("followup_queue_depth", "Messages waiting in each queue.", depths)
-        yield _per_queue("followup_queue_dead_letters", "Dead-lettered messages per queue.", dead)
+        return
+    up.add_metric([], 1)
+    yield up
+    yield from figures
 
 
 def _per_queue(name: str, documentation: str, values: dict[str, int]) -> GaugeMetricFamily:
