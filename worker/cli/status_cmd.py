@@ -11,7 +11,7 @@ from rich.table import Table
 
 from worker.cli.common import choice, console, write
 from worker.cli.context import cli_context
-from worker.engine.status import collect_status
+from worker.engine.status import Status, collect_status
 
 
 def register(app: typer.Typer) -> None:
@@ -28,7 +28,11 @@ def status(
         result = collect_status(rt)
     if fmt == "json":
         write(json.dumps(asdict(result), indent=2))
-        return
+    else:
+        _print_status(result)
+
+
+def _print_status(result: Status) -> None:
     table = Table("touch status", "count")
     for name, count in result.touches.items():
         table.add_row(name, str(count))

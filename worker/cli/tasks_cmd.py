@@ -33,7 +33,7 @@ def list_tasks(ctx: typer.Context, owner: OwnerOption = None) -> None:
         table.add_row(
             f"{task.due_at:%Y-%m-%d %H:%M}",
             task.owner or "",
-            task.lead,
+            task.lead_email,
             task.sequence,
             task.step,
             task.text,

@@ -15,10 +15,9 @@ from sqlalchemy import Engine, text
 from sqlmodel import col, func, select
 
 from models.touch import WAITING, Touch
-from worker.engine.broker import make_redis_broker, queue_figures
+from worker.engine.broker import queue_figures
 from worker.engine.db import reading
 from worker.engine.runtime import Runtime
-from worker.engine.status import HEALTH_TIMEOUT_SECONDS
 
 log = logging.getLogger("followup.metrics")
 # A status the SLA-clocks branch adds; counting it by name keeps this working before and after.
@@ -111,11 +110,10 @@ def _per_queue(name: str, documentation: str, values: dict[str, int]) -> GaugeMe
 
 
 def state_collector(rt: Runtime, broker: dramatiq.Broker | None = None) -> StateCollector:
-    """Queue figures from a bounded Redis connection of its own, else the in-process stub."""
+    """Queue figures through the runtime's bounded Redis health client, else the stub's."""
     figures: Callable[[], tuple[dict[str, int], dict[str, int]]] | None = None
-    if rt.settings.redis_url:
-        redis_broker = make_redis_broker(rt.settings.redis_url, timeout=HEALTH_TIMEOUT_SECONDS)
-        figures = lambda: queue_figures(redis_broker)  # noqa: E731  # a closure over the broker
+    if rt.broker_health is not None:
+        figures = rt.broker_health.figures
     elif broker is not None:
         figures = lambda: queue_figures(broker)  # noqa: E731  # a closure over the broker
     return StateCollector(rt.engine, rt.clock.now, figures)

@@ -14,7 +14,6 @@ from worker.auth.apikeys import verify_key
 from worker.engine.db import reading
 from worker.engine.runtime import Runtime
 from worker.engine.schema import SchemaError, head_revision, read_revision, refusal
-from worker.engine.status import redis_health
 
 log = logging.getLogger("followup.readiness")
 Check = tuple[bool, str]  # (passed, what was found)
@@ -48,10 +47,10 @@ def database_check(engine: Engine) -> Check:
     return (False, problem) if problem else (True, f"ok, at {head_revision()} (head)")
 
 
-def broker_check(redis_url: str | None) -> Check:
-    if not redis_url:
+def broker_check(rt: Runtime) -> Check:
+    if rt.broker_health is None:
         return True, "ok, embedded"
-    answer = redis_health(redis_url)[0]
+    answer = rt.broker_health.check()[0]
     return answer == "ok", answer
 
 
@@ -66,7 +65,7 @@ def check_readiness(
     """Every check, each bounded (database pool timeouts, Redis 2 s); failures are logged."""
     checks = {
         "database": database_check(rt.engine),
-        "broker": broker_check(rt.settings.redis_url),
+        "broker": broker_check(rt),
         "sequences": sequences_check(rt),
     }
     for name, check in (extra or {}).items():

@@ -20,7 +20,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import SQLModel
 
 import models  # noqa: F401  # registers every table on SQLModel.metadata
-from worker.engine.db import READ_ONLY
+from worker.engine.db import read_only
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 FIRST_REVISION = "0001"
@@ -91,8 +91,7 @@ def read_revision(engine: Engine) -> str | None:
 
 def _read(engine: Engine) -> tuple[str | None, str | None]:
     """(the stamp, the revision) in one read-only transaction."""
-    reader = engine.execution_options(**{READ_ONLY: True})
-    with reader.connect() as connection, connection.begin():
+    with read_only(engine).connect() as connection, connection.begin():
         stamp = stamped_revision(connection)
         return stamp, stamp or current_revision(connection)
 

@@ -11,6 +11,7 @@ from urllib.parse import unquote, urlsplit
 from dotenv import dotenv_values
 
 from models.validation import normalise_sender
+from worker.engine.tunables import RETRY_BASE
 
 LOG_FORMATS = ("text", "json")
 
@@ -31,7 +32,7 @@ class Settings:
     base_url: str = "http://localhost:8000"
     default_from: str | None = None
     tick_seconds: float = 1.0
-    retry_base_seconds: float = 30.0
+    retry_base_seconds: float = RETRY_BASE.total_seconds()  # tests shorten it
     lease_seconds: float | None = None  # tests only: shortens the queued/sending leases
     metrics_port: int | None = None  # worker/scheduler: /metrics, /healthz, /readyz; None: off
     metrics_host: str = "127.0.0.1"

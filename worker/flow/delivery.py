@@ -18,6 +18,7 @@ from worker.engine.db import changed_rows, transaction
 from worker.engine.logs import bind, log_context
 from worker.engine.metrics import MAILBOX_DEFERRALS, TOUCHES, count_on_commit
 from worker.engine.runtime import Runtime
+from worker.engine.tunables import MAX_ATTEMPTS, MAX_BACKOFF, SENDING_LEASE, lease
 from worker.flow.enrollment import suppress_lead
 from worker.flow.mailbox_limits import mailbox_day, release_send, reserve_send
 from worker.flow.outgoing import (
@@ -28,7 +29,7 @@ from worker.flow.outgoing import (
     sender_for,
     thread_parent,
 )
-from worker.flow.scheduling import SENDING_LEASE, finish_step, lease
+from worker.flow.scheduling import finish_step
 from worker.flow.touch_rows import TouchRow, load_touch
 from worker.mail import PermanentSendError, SendError
 from worker.specs.calendar import is_open, next_opening
@@ -36,8 +37,6 @@ from worker.specs.rendering import RenderError
 from worker.specs.sequences import SequenceSpec, StepSpec
 
 log = logging.getLogger("followup.delivery")
-MAX_ATTEMPTS = 12
-MAX_BACKOFF = timedelta(hours=1)
 
 
 class DeliveryOutcome(StrEnum):
@@ -115,26 +114,39 @@ def _claim(rt: Runtime, touch_id: int) -> ClaimedTouch | Delivery:
             session.add(touch)
             count_on_commit(session, TOUCHES.labels(outcome=held.outcome, sequence=spec.name))
             return held
-        step = spec.step(touch.step)
-        assert step is not None
-        if touch.message_id is None:
-            touch.message_id = message_id_for(sender)
-        bind(message_id=touch.message_id)
-        touch.sender = sender
-        session.add(touch)
-        return ClaimedTouch(
-            touch_id=touch_id,
-            lead_context=lead.template_context(),
-            lead_email=lead.email,
-            owner_email=enrollment.owner,
-            spec=spec,
-            step=step,
-            sender=sender,
-            message_id=touch.message_id,
-            attempts=touch.attempts,
-            mailbox_day=_day(rt, sender, now),
-            thread_parent=thread_parent(session, enrollment, spec) if step.thread else None,
-        )
+        return _gather(rt, session, row, spec, sender, now)
+
+
+def _gather(
+    rt: Runtime,
+    session: Session,
+    row: TouchRow,
+    spec: SequenceSpec,
+    sender: str | None,
+    now: datetime,
+) -> ClaimedTouch:
+    """Fix the touch's Message-ID (kept across retries) and From, and gather what sending needs."""
+    touch, enrollment, lead = row
+    step = spec.step(touch.step)
+    assert step is not None
+    if touch.message_id is None:
+        touch.message_id = message_id_for(sender)
+    bind(message_id=touch.message_id)
+    touch.sender = sender
+    session.add(touch)
+    return ClaimedTouch(
+        touch_id=touch.id,  # type: ignore[arg-type]  # a stored row has its id
+        lead_context=lead.template_context(),
+        lead_email=lead.email,
+        owner_email=enrollment.owner,
+        spec=spec,
+        step=step,
+        sender=sender,
+        message_id=touch.message_id,
+        attempts=touch.attempts,
+        mailbox_day=_day(rt, sender, now),
+        thread_parent=thread_parent(session, enrollment, spec) if step.thread else None,
+    )
 
 
 def _hold_back(

@@ -6,8 +6,7 @@ from datetime import datetime
 
 from sqlmodel import Session, select
 
-from models.event import LeadIn
-from models.lead import Lead
+from models.lead import PROFILE_COLUMNS, Lead, LeadIn
 
 
 def upsert_lead(session: Session, data: LeadIn, *, now: datetime) -> tuple[Lead, bool]:
@@ -16,7 +15,7 @@ def upsert_lead(session: Session, data: LeadIn, *, now: datetime) -> tuple[Lead,
     created = lead is None
     if lead is None:
         lead = Lead(email=data.email, created_at=now, updated_at=now, fields={})
-    for name in ("first_name", "last_name", "company", "owner", "timezone"):
+    for name in PROFILE_COLUMNS:
         value = getattr(data, name)
         if value is not None:
             setattr(lead, name, value)

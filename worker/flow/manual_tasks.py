@@ -13,19 +13,18 @@ from models.lead import Lead
 from models.touch import Touch, TouchKind, TouchStatus
 from worker.compliance import log
 from worker.compliance.recording import note_touch_completed, refresh_verdict
+from worker.engine.tunables import SKIP_BATCH
 from worker.flow.scheduling import finish_step
-from worker.flow.touch_rows import touch_rows
+from worker.flow.touch_rows import TouchRow, touch_rows
 from worker.specs.rendering import build_context
 from worker.specs.team import TeamSpec
 from worker.specs.versions import VersionStore
-
-SKIP_BATCH = 500
 
 
 @dataclass(frozen=True)
 class OpenTask:
     touch_id: int
-    lead: str
+    lead_email: str
     owner: str | None
     sequence: str
     step: str
@@ -52,17 +51,6 @@ def open_tasks(
         query = query.where(Enrollment.owner == owner.strip().lower())
     tasks = []
     for touch, enrollment, lead in session.exec(query).all():
-        spec = versions.get(session, enrollment.version)
-        step = spec.step(touch.step)
-        context = build_context(
-            lead=lead.template_context(),
-            owner=team.owner(enrollment.owner),
-            owner_email=enrollment.owner,
-            sequence=spec,
-            step=touch.step,
-            unsubscribe_url="",
-        )
-        text = spec.renderer.render_text(step.task, context) if step and step.task else touch.step
         tasks.append(
             OpenTask(
                 touch.id,  # type: ignore[arg-type]  # a stored row always has its id
@@ -70,12 +58,30 @@ def open_tasks(
                 enrollment.owner,
                 enrollment.sequence,
                 touch.step,
-                text,
+                _task_text(session, (touch, enrollment, lead), versions=versions, team=team),
                 touch.due_at,
                 touch.expires_at,
             )
         )
     return tasks
+
+
+def _task_text(session: Session, row: TouchRow, *, versions: VersionStore, team: TeamSpec) -> str:
+    """The step's task text rendered for the lead, with the version the enrollment pinned."""
+    touch, enrollment, lead = row
+    spec = versions.get(session, enrollment.version)
+    step = spec.step(touch.step)
+    if step is None or not step.task:
+        return touch.step
+    context = build_context(
+        lead=lead.template_context(),
+        owner=team.owner(enrollment.owner),
+        owner_email=enrollment.owner,
+        sequence=spec,
+        step=touch.step,
+        unsubscribe_url="",
+    )
+    return spec.renderer.render_text(step.task, context)
 
 
 def skip_expired_tasks(session: Session, *, versions: VersionStore, now: datetime) -> int:
@@ -157,34 +163,47 @@ def log_manual_touch(
             session,
             ComplianceKind.TOUCH_LOGGED,
             at=at,
-            lead=lead.email,
+            lead_email=lead.email,
             owner=lead.owner,
             detail=detail,
         )
     for enrollment in enrollments:
-        touch = Touch(
-            enrollment_id=enrollment.id,
-            lead_id=lead.id,  # type: ignore[arg-type]  # the lead was flushed: it has its id
-            step="manual",
-            kind=TouchKind.LOGGED,
-            status=TouchStatus.DONE,
-            due_at=at,
-            completed_at=at,
-            detail=detail,
-        )
-        session.add(touch)
-        note_touch_completed(enrollment, at, manual=True)
-        session.flush()
-        # one entry per enrollment it counts toward, so the log alone can rebuild the counts
-        log.append(
-            session,
-            ComplianceKind.TOUCH_LOGGED,
-            at=at,
-            lead=lead.email,
-            enrollment=enrollment,
-            step="manual",
-            touch_id=touch.id,
-            detail=detail,
-        )
-        refresh_verdict(session, enrollment, lead.email, now)
-        session.add(enrollment)
+        _count_toward(session, lead, enrollment, detail=detail, at=at, now=now)
+
+
+def _count_toward(
+    session: Session,
+    lead: Lead,
+    enrollment: Enrollment,
+    *,
+    detail: str | None,
+    at: datetime,
+    now: datetime,
+) -> None:
+    """A done touch row in the enrollment, counted, and one log entry for it, so the log alone
+    can rebuild the counts."""
+    touch = Touch(
+        enrollment_id=enrollment.id,
+        lead_id=lead.id,  # type: ignore[arg-type]  # the lead was flushed: it has its id
+        step="manual",
+        kind=TouchKind.LOGGED,
+        status=TouchStatus.DONE,
+        due_at=at,
+        completed_at=at,
+        detail=detail,
+    )
+    session.add(touch)
+    note_touch_completed(enrollment, at, manual=True)
+    session.flush()
+    log.append(
+        session,
+        ComplianceKind.TOUCH_LOGGED,
+        at=at,
+        lead_email=lead.email,
+        enrollment=enrollment,
+        step="manual",
+        touch_id=touch.id,
+        detail=detail,
+    )
+    refresh_verdict(session, enrollment, lead.email, now)
+    session.add(enrollment)

@@ -7,15 +7,15 @@ from pathlib import Path
 from typing import Any
 
 from worker.specs.rendering import Renderer, RenderError, build_context, template_path
-from worker.specs.sequences import (
-    BUILTIN_EVENTS,
-    SequenceSpec,
+from worker.specs.sequences import BUILTIN_EVENTS, SequenceSpec, parse_sequence
+from worker.specs.team import TeamSpec
+from worker.specs.yaml_source import (
+    SourceError,
     SourceErrorGroup,
-    parse_sequence,
+    YamlDocument,
+    load_yaml,
     validate_model,
 )
-from worker.specs.team import TeamSpec
-from worker.specs.yaml_source import SourceError, YamlDocument, load_yaml
 
 TEAM_FILE = "team.yaml"
 SAMPLE_LEAD: dict[str, Any] = {
@@ -128,6 +128,21 @@ def _load_team(path: Path, errors: list[SourceError]) -> TeamSpec:
     return TeamSpec()
 
 
+def context_for(
+    lead: dict[str, Any], spec: SequenceSpec, step: str, team: TeamSpec, unsubscribe_url: str
+) -> dict[str, Any]:
+    """What a template sees when rendered to be looked at, not sent (the check, the preview);
+    the lead's owner comes from team.yaml."""
+    return build_context(
+        lead=lead,
+        owner=team.owner(lead.get("owner")),
+        owner_email=lead.get("owner"),
+        sequence=spec,
+        step=step,
+        unsubscribe_url=unsubscribe_url,
+    )
+
+
 def _check_references(
     spec: SequenceSpec,
     document: YamlDocument,
@@ -166,13 +181,8 @@ def _check_step(
     """(problem, is it an error) for one step; a warning does not stop anything from running."""
     step = spec.steps[index]
     where = ("steps", index, "email" if step.email else "task")
-    context = build_context(
-        lead=SAMPLE_LEAD,
-        owner=team.owner(SAMPLE_LEAD["owner"]),
-        owner_email=SAMPLE_LEAD["owner"],
-        sequence=spec,
-        step=step.id,
-        unsubscribe_url="https://example.com/unsubscribe/sample",
+    context = context_for(
+        SAMPLE_LEAD, spec, step.id, team, "https://example.com/unsubscribe/sample"
     )
     try:
         if step.task:

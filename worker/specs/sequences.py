@@ -7,7 +7,7 @@ import json
 import re
 from datetime import date
 from functools import cached_property
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
 from pydantic import (
@@ -30,10 +30,11 @@ from worker.specs.calendar import (
     SendCalendar,
     check_holiday_country,
     closed_dates,
+    holiday_region,
 )
 from worker.specs.durations import Duration, parse_duration
 from worker.specs.rendering import Renderer
-from worker.specs.yaml_source import Loc, SourceError, YamlDocument
+from worker.specs.yaml_source import SourceErrorGroup, YamlDocument, validate_model
 
 DayName = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 DAY_NAMES: tuple[DayName, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -52,8 +53,6 @@ BUILTIN_EVENTS = frozenset(
 )
 _HOURS = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")
 _STEP_ID = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$"
-
-M = TypeVar("M", bound="BaseModel")
 
 DurationField = Annotated[
     Duration,
@@ -187,8 +186,7 @@ class SequenceSpec(Strict):
     @classmethod
     def _country(cls, value: str | None) -> str | None:
         if value:
-            country, _, subdivision = value.upper().partition("-")
-            check_holiday_country(country, subdivision or None)
+            check_holiday_country(*holiday_region(value))
         return value
 
     @field_validator("steps")
@@ -240,7 +238,8 @@ class SequenceSpec(Strict):
 
     @cached_property
     def calendar(self) -> SendCalendar:
-        is_closed = closed_dates(*self._holiday_country(), frozenset(self.days_off))
+        country, subdivision = holiday_region(self.holidays) if self.holidays else (None, None)
+        is_closed = closed_dates(country, subdivision, frozenset(self.days_off))
         if self.send_window is None:
             return (
                 SendCalendar(is_closed=is_closed) if (self.holidays or self.days_off) else ANY_TIME
@@ -254,12 +253,6 @@ class SequenceSpec(Strict):
             is_closed=is_closed,
             business_days=days if days != frozenset(range(7)) else WEEKDAYS,
         )
-
-    def _holiday_country(self) -> tuple[str | None, str | None]:
-        if not self.holidays:
-            return None, None
-        country, _, subdivision = self.holidays.upper().partition("-")
-        return country, subdivision or None
 
     def zone_for(self, lead_timezone: str | None) -> ZoneInfo:
         """The zone a lead's window is read in: the lead's own, else the default."""
@@ -283,33 +276,3 @@ def parse_sequence(document: YamlDocument) -> SequenceSpec:
         raise SourceErrorGroup([document.error((), "a sequence file must be a YAML mapping")])
     data = {"name": document.path.stem, **data}
     return validate_model(SequenceSpec, data, document)
-
-
-def validate_model(model: type[M], data: Any, document: YamlDocument) -> M:
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        raise SourceErrorGroup([_source_error(err, document) for err in exc.errors()]) from None
-
-
-def _source_error(err: Any, document: YamlDocument) -> SourceError:
-    loc: Loc = tuple(part for part in err["loc"] if not str(part).startswith("function-"))
-    where = ".".join(str(part) for part in loc) or "file"
-    message = err["msg"].removeprefix("Value error, ")
-    if err["type"] == "extra_forbidden":
-        message = f"unknown key {loc[-1]!r}"
-    elif err["type"] == "missing":
-        message = f"missing required key {loc[-1]!r}"
-    elif err["type"] == "literal_error":
-        message = f"{where}: {message}"
-    else:
-        message = f"{where}: {message}"
-    return document.error(loc, message)
-
-
-class SourceErrorGroup(Exception):
-    """Several SourceErrors found in one pass, reported together."""
-
-    def __init__(self, errors: list[SourceError]) -> None:
-        self.errors = errors
-        super().__init__("\n".join(str(e) for e in errors))
