@@ -11,8 +11,7 @@ import urllib.error
 import urllib.request
 
 from worker.engine.settings import ConfigError, Settings
-
-TIMEOUT_SECONDS = 4.0
+from worker.engine.tunables import PROBE_TIMEOUT_SECONDS
 
 
 def default_url() -> str:
@@ -26,7 +25,7 @@ def default_url() -> str:
 def probe(url: str) -> tuple[bool, str]:
     """(ready, what the server said) for one GET of `url`."""
     try:
-        with urllib.request.urlopen(url, timeout=TIMEOUT_SECONDS) as response:
+        with urllib.request.urlopen(url, timeout=PROBE_TIMEOUT_SECONDS) as response:
             return response.status == 200, f"{response.status} {response.read(200).decode()}"
     except urllib.error.HTTPError as exc:
         return False, f"{exc.code} {exc.read(200).decode(errors='replace')}"

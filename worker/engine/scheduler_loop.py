@@ -20,7 +20,13 @@ from worker.engine.metrics import (
     SCHEDULER_TICKS,
 )
 from worker.engine.runtime import Runtime
-from worker.engine.tunables import QUEUED_LEASE, STALE_EVENT_AFTER, STALE_EVENT_BATCH, lease
+from worker.engine.tunables import (
+    QUEUED_LEASE,
+    SCHEDULER_STUCK_AFTER,
+    STALE_EVENT_AFTER,
+    STALE_EVENT_BATCH,
+    lease,
+)
 from worker.flow.events import apply_event
 from worker.flow.manual_tasks import skip_expired_tasks
 from worker.flow.scheduling import claim_due_touches, redrive_expired_leases
@@ -97,7 +103,8 @@ class Heartbeat:
     def check(self, tick_seconds: float) -> tuple[bool, str]:
         if self.last is None:
             return True, "starting"
-        age, limit = time.monotonic() - self.last, max(60.0, 10 * tick_seconds)
+        limit = max(SCHEDULER_STUCK_AFTER.total_seconds(), 10 * tick_seconds)
+        age = time.monotonic() - self.last
         return age <= limit, f"last pass {age:.0f}s ago" + ("" if age <= limit else " (stuck?)")
 
 
