@@ -88,7 +88,9 @@ class Harness:
         )
         self.clock = VirtualClock(start)
         injected = mailer or (None if settings.get("smtp_url") else MemoryMailer())
-        self.rt: Runtime = build_runtime(self.settings, clock=self.clock, mailer=injected)
+        self.rt: Runtime = build_runtime(
+            self.settings, clock=self.clock, mailer=injected, schema="upgrade"
+        )
         self.simulation = Simulation(self.rt, self.clock, threads=threads).start()
         self.actors: Actors = self.simulation.actors
 
