@@ -4,13 +4,10 @@ are deferred (never failed), counted in the database, and shown by `followup sta
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
 from datetime import UTC, timedelta
-from pathlib import Path
+from typing import Any
 
-import pytest
-
-from testkit.harness import MONDAY_9AM_NY, Harness, template
+from testkit.harness import MONDAY_9AM_NY, Harness, Harnesses, done_at, template
 from worker.engine.status import collect_status
 from worker.mail import TransientSendError
 
@@ -32,23 +29,12 @@ owners:
 """
 
 
-@pytest.fixture
-def made() -> Iterator[list[Harness]]:
-    harnesses: list[Harness] = []
-    yield harnesses
-    for h in harnesses:
-        h.close()
-
-
-def build(tmp_path: Path, made: list[Harness], team: str, **kwargs: object) -> Harness:
-    h = Harness(
-        tmp_path,
+def build(make_harness: Harnesses, team: str, **settings: Any) -> Harness:
+    return make_harness(
         sequences={"s.yaml": SEQUENCE, "team.yaml": team},
         templates={"t/one.j2": template("One")},
-        **kwargs,  # type: ignore[arg-type]  # Harness passes the rest to Settings
+        **settings,
     )
-    made.append(h)
-    return h
 
 
 def enroll(h: Harness, count: int, owner: str, domain: str = "example.com", start: int = 0) -> None:
@@ -57,15 +43,15 @@ def enroll(h: Harness, count: int, owner: str, domain: str = "example.com", star
 
 
 def sent_hours(h: Harness) -> Counter[int]:
-    return Counter(t.completed_at.astimezone(UTC).hour for t in h.touches(status="sent"))
+    return Counter(done_at(t).astimezone(UTC).hour for t in h.touches(status="sent"))
 
 
 def test_an_hourly_limit_spreads_sends_over_clock_hours(
-    tmp_path: Path, made: list[Harness]
+    make_harness: Harnesses,
 ) -> None:
     """Given hourly_limit 2, when 5 touches fall due at 14:00 UTC, 2 go at once, the rest wait
     for the next hours; none fails, and status counts this hour's sends."""
-    h = build(tmp_path, made, TEAM.replace("OPTIONS", "hourly_limit: 2"))
+    h = build(make_harness, TEAM.replace("OPTIONS", "hourly_limit: 2"))
     enroll(h, 5, "ana@acme.test")
     h.tick()
     assert len(h.sent) == 2
@@ -81,12 +67,12 @@ def test_an_hourly_limit_spreads_sends_over_clock_hours(
 
 
 def test_a_ramp_caps_each_day_and_status_shows_the_cap_today(
-    tmp_path: Path, made: list[Harness]
+    make_harness: Harnesses,
 ) -> None:
     """Given ramp start 2, +2 a day, daily_limit 5, when 12 touches are due on day one, then
     2 go on day one, 4 on day two, 5 on day three, 1 on day four (the ramp, then the limit)."""
     options = "daily_limit: 5\n    ramp:\n      start: 2\n      step: 2"
-    h = build(tmp_path, made, TEAM.replace("OPTIONS", options))
+    h = build(make_harness, TEAM.replace("OPTIONS", options))
     enroll(h, 12, "ana@acme.test")
     h.tick()
     [ana] = collect_status(h.rt).sending
@@ -95,16 +81,16 @@ def test_a_ramp_caps_each_day_and_status_shows_the_cap_today(
     [ana] = collect_status(h.rt).sending
     assert (ana.cap_today, ana.ramp_day, ana.sent_today) == (4, 2, 4)
     h.advance(timedelta(days=3))
-    days = Counter(t.completed_at.date().isoformat() for t in h.touches(status="sent"))
+    days = Counter(done_at(t).date().isoformat() for t in h.touches(status="sent"))
     assert sorted(days.values(), reverse=False) == [1, 2, 4, 5]
     assert days["2026-11-30"] == 2 and days["2026-12-01"] == 4 and days["2026-12-02"] == 5
     assert not h.touches(status="failed")
 
 
-def test_a_ramp_since_an_earlier_day_starts_further_up(tmp_path: Path, made: list[Harness]) -> None:
+def test_a_ramp_since_an_earlier_day_starts_further_up(make_harness: Harnesses) -> None:
     """`since` fixes day one (a mailbox warmed up elsewhere): ten days in, the cap is the limit."""
     options = "daily_limit: 5\n    ramp:\n      start: 1\n      step: 1\n      since: 2026-11-20"
-    h = build(tmp_path, made, TEAM.replace("OPTIONS", options))
+    h = build(make_harness, TEAM.replace("OPTIONS", options))
     enroll(h, 8, "ana@acme.test")
     h.tick()
     assert len(h.sent) == 5
@@ -122,12 +108,12 @@ THROTTLED = (
 
 
 def test_a_domain_throttle_counts_every_mailbox_together(
-    tmp_path: Path, made: list[Harness]
+    make_harness: Harnesses,
 ) -> None:
     """Given gmail.com/googlemail.com at 3 an hour, when two mailboxes each have 3 Gmail leads
     and one elsewhere, then 3 Gmail sends go this hour (from either mailbox), the other domain
     is not held, and status shows the throttle's count."""
-    h = build(tmp_path, made, THROTTLED)
+    h = build(make_harness, THROTTLED)
     enroll(h, 2, "ana@acme.test", "gmail.com")
     enroll(h, 1, "ana@acme.test", "googlemail.com", start=2)
     enroll(h, 3, "ben@acme.test", "gmail.com", start=3)
@@ -150,40 +136,40 @@ def test_a_domain_throttle_counts_every_mailbox_together(
     assert len(h.sent) == 8 and not h.touches(status="failed")
 
 
-def test_a_failed_send_gives_its_slots_back(tmp_path: Path, made: list[Harness]) -> None:
+def test_a_failed_send_gives_its_slots_back(make_harness: Harnesses) -> None:
     """Given hourly_limit 1 and a throttle of 1 an hour, when the one send this hour fails with a
     4xx, the mailbox's and the domain's slots are given back, so the retry goes within the hour."""
     team = TEAM.replace("OPTIONS", "hourly_limit: 1") + (
         "throttles:\n  - domain: example.com\n    hourly_limit: 1\n"
     )
-    h = build(tmp_path, made, team, retry_base_seconds=60)
-    h.mailer.fail_next(TransientSendError("451 4.3.0 try later"))  # type: ignore[attr-defined]
+    h = build(make_harness, team, retry_base_seconds=60)
+    h.mailer.fail_next(TransientSendError("451 4.3.0 try later"))
     enroll(h, 1, "ana@acme.test")
     h.tick()
     status = collect_status(h.rt)
     assert (status.sending[0].sent_this_hour, status.throttles[0].sent_this_hour) == (0, 0)
     h.advance(timedelta(minutes=5))
     [sent] = h.touches(status="sent")
-    assert sent.completed_at - MONDAY_9AM_NY <= timedelta(minutes=5)
+    assert done_at(sent) - MONDAY_9AM_NY <= timedelta(minutes=5)
     assert sent.attempts == 2
 
 
-def test_a_long_deferral_does_not_use_up_the_retries(tmp_path: Path, made: list[Harness]) -> None:
+def test_a_long_deferral_does_not_use_up_the_retries(make_harness: Harnesses) -> None:
     """Deferred 15 times by a one-a-day limit, a touch that then meets a 4xx is retried, not
     failed for 'too many attempts': being held back is not an attempt."""
-    h = build(tmp_path, made, TEAM.replace("OPTIONS", "daily_limit: 1\n    timezone: UTC"))
+    h = build(make_harness, TEAM.replace("OPTIONS", "daily_limit: 1\n    timezone: UTC"))
     enroll(h, 16, "ana@acme.test")
     h.advance(timedelta(days=14, hours=9))
     [last] = h.touches(status="deferred")
     assert last.attempts == 0
-    h.mailer.fail_next(TransientSendError("451 4.3.0 try later"))  # type: ignore[attr-defined]
+    h.mailer.fail_next(TransientSendError("451 4.3.0 try later"))
     h.advance(timedelta(days=1, hours=1))
     [retried] = [t for t in h.touches() if t.id == last.id]
     assert retried.status == "sent" and retried.attempts == 2
 
 
-def test_status_lists_counted_mailboxes_only(tmp_path: Path, made: list[Harness]) -> None:
+def test_status_lists_counted_mailboxes_only(make_harness: Harnesses) -> None:
     """An owner without any limit is not counted, so status does not list it."""
-    h = build(tmp_path, made, TEAM.replace("OPTIONS", "daily_limit: 7"))
+    h = build(make_harness, TEAM.replace("OPTIONS", "daily_limit: 7"))
     assert [m.address for m in collect_status(h.rt).sending] == ["ana@acme.test"]
     assert collect_status(h.rt).sending[0].cap_today == 7

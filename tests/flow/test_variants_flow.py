@@ -76,7 +76,7 @@ def test_a_retried_touch_keeps_its_variant(h: Harness) -> None:
     assert (attempt.subject, attempt.message_id) == (sent.subject, sent.message_id)
 
 
-def test_replies_are_counted_per_variant_in_the_report(h: Harness, cli: Cli, capsys) -> None:  # type: ignore[no-untyped-def]
+def test_replies_are_counted_per_variant_in_the_report(h: Harness, cli: Cli, capsys) -> None:
     """Replies count for the email the lead last got before replying: here the intro's
     variant; the JSON report has sent, replies, rate, interval and a verdict per variant."""
     emails = [f"lead{n}@example.com" for n in range(30)]
@@ -101,7 +101,7 @@ def test_replies_are_counted_per_variant_in_the_report(h: Harness, cli: Cli, cap
     assert "A/B variants, judged by replies" in capsys.readouterr().out
 
 
-def test_promote_pins_the_winner_for_new_enrollments_only(h: Harness, cli: Cli, capsys) -> None:  # type: ignore[no-untyped-def]
+def test_promote_pins_the_winner_for_new_enrollments_only(h: Harness, cli: Cli, capsys) -> None:
     """Given a lead running the bump test on variant t/c, when t/d is promoted, then a lead
     enrolled afterwards gets t/d, and the running lead keeps t/c from its pinned version."""
     running = next(
@@ -132,7 +132,7 @@ def test_promote_pins_the_winner_for_new_enrollments_only(h: Harness, cli: Cli, 
 
 def test_promote_refuses_an_unknown_step_or_variant_with_one_line(
     h: Harness, cli: Cli, capsys
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     """Exit 2 and the names there are; the file is left alone."""
     before = (h.settings.sequences_dir / "ab.yaml").read_text()
     followup = cli.on(h)

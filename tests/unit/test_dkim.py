@@ -25,7 +25,7 @@ TEMPLATE = (
 )
 
 
-def dns_for(*keys: DkimKey):  # type: ignore[no-untyped-def]  # dkimpy's dnsfunc shape
+def dns_for(*keys: DkimKey):
     """dkimpy's DNS lookup, answered from the keys' public records."""
     records = {f"{k.selector}._domainkey.{k.domain}.": public_record(k).encode() for k in keys}
 
@@ -50,7 +50,7 @@ def message(sender: str = "Ana <ana@acme.test>") -> OutgoingEmail:
     )
 
 
-def team_catalog(tmp_path: Path, team: str, environ: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
+def team_catalog(tmp_path: Path, team: str, environ: dict[str, str] | None = None):
     write_files(tmp_path / "sequences", {"s.yaml": SEQUENCE, "team.yaml": team})
     write_files(tmp_path / "templates", {"t/a.j2": TEMPLATE})
     return load_catalog(tmp_path / "sequences", Renderer(tmp_path / "templates"), environ)

@@ -29,7 +29,7 @@ steps:
 """
 
 
-def parsed(tmp_path: Path, text: str):  # type: ignore[no-untyped-def]
+def parsed(tmp_path: Path, text: str):
     path = tmp_path / "s.yaml"
     path.write_text(text, encoding="utf-8")
     return parse_sequence(load_yaml(path))

@@ -177,4 +177,4 @@ def test_a_bad_variants_block_names_the_file_and_line(
         load_catalog(tmp_path / "sequences", Renderer(tmp_path / "templates"))
         return
     [(found_line, problem)] = errors(tmp_path, text)
-    assert found_line == line and fragment in problem, problem
+    assert found_line == line and fragment is not None and fragment in problem, problem
