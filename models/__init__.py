@@ -8,6 +8,7 @@ from models.event import Event, EventIn
 from models.inbound import InboundMessage, InboundOutcome, MailboxCursor
 from models.lead import LEAD_COLUMNS, Lead, LeadIn, LeadPublic
 from models.mailbox import DomainDay, MailboxDay
+from models.sending_pause import PauseScope, SendingPause
 from models.touch import Touch, TouchKind, TouchStatus
 
 __all__ = [
@@ -28,6 +29,8 @@ __all__ = [
     "LeadPublic",
     "MailboxCursor",
     "MailboxDay",
+    "PauseScope",
+    "SendingPause",
     "SequenceVersion",
     "SlaStatus",
     "Touch",

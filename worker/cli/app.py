@@ -12,6 +12,7 @@ from worker.cli import (
     events_cmd,
     inbox_cmd,
     leads_cmd,
+    mailboxes_cmd,
     processes_cmd,
     promote_cmd,
     sequences_cmd,
@@ -40,6 +41,7 @@ app.add_typer(compliance_cmd.app, name="compliance")
 app.add_typer(sla_cmd.app, name="sla")
 status_cmd.register(app)
 app.add_typer(leads_cmd.app, name="leads")
+app.add_typer(mailboxes_cmd.app, name="mailboxes")
 api_cmd.register(app)
 app.add_typer(tasks_cmd.tasks_app, name="tasks")
 app.add_typer(tasks_cmd.enrollments_app, name="enrollments")

@@ -88,7 +88,20 @@ def _print_mailboxes(mailboxes: list[MailboxState]) -> None:
 
 
 def _print_sending(result: Status) -> None:
-    """Each counted mailbox's cap today (the ramp's while it warms up) and each throttle."""
+    """What the guardrails paused, each counted mailbox's cap today (the ramp's while it warms
+    up) and each throttle."""
+    for pause in result.paused:
+        console.print(
+            Text.assemble(
+                (f"paused {pause.scope} {pause.name}", "red"),
+                clean(
+                    f" since {pause.paused_at:%Y-%m-%d %H:%M} UTC by the guardrails: "
+                    f"{pause.reason}; `followup mailboxes resume {pause.name}` releases its touches"
+                ),
+            ),
+            highlight=False,
+            soft_wrap=True,
+        )
     if result.sending:
         table = Table("mailbox", "cap today", "sent today", "this hour", title="sending")
         for box in result.sending:

@@ -28,6 +28,7 @@ from worker.engine.tunables import (
     lease,
 )
 from worker.flow.events import apply_event
+from worker.flow.guardrails import check_guardrails
 from worker.flow.holding import release_holds
 from worker.flow.manual_tasks import skip_expired_tasks
 from worker.flow.scheduling import claim_due_touches, redrive_expired_leases
@@ -43,11 +44,12 @@ class TickResult:
     events: int = 0
     skipped_tasks: int = 0
     released_holds: int = 0
+    paused: int = 0  # mailboxes and sequences the guardrails paused
 
     @property
     def busy(self) -> bool:
         counts = (self.redriven, self.enqueued, self.verdicts, self.events, self.skipped_tasks)
-        return any((*counts, self.released_holds))
+        return any((*counts, self.released_holds, self.paused))
 
 
 def tick(rt: Runtime) -> TickResult:
@@ -57,6 +59,9 @@ def tick(rt: Runtime) -> TickResult:
     queued_lease = lease(QUEUED_LEASE, rt.settings.lease_seconds)
     with transaction(rt.engine) as session:
         result.redriven = redrive_expired_leases(session, now=now)
+    with transaction(rt.engine) as session:  # before claiming: a paused mailbox holds its touches
+        paused = check_guardrails(session, rt.catalog.team.guardrails, now=now)
+    result.paused = len(paused)
     REDRIVEN.inc(result.redriven)
     with transaction(rt.engine) as session:  # before claiming: released touches may be due
         result.released_holds = release_holds(session, versions=rt.versions, now=now)

@@ -13,8 +13,10 @@ from models.touch import WAITING, Touch, TouchStatus
 from worker.engine.db import ping, reading
 from worker.engine.runtime import Runtime
 from worker.engine.sending_status import (
+    PausedSending,
     SendingState,
     ThrottleState,
+    paused_sending,
     sending_states,
     throttle_states,
 )
@@ -36,6 +38,7 @@ class Status:
     mailboxes: list[MailboxState] = field(default_factory=list)  # worker/inbox/mailbox_status.py
     sending: list[SendingState] = field(default_factory=list)  # caps today (sending_status.py)
     throttles: list[ThrottleState] = field(default_factory=list)  # per recipient domain
+    paused: list[PausedSending] = field(default_factory=list)  # by the guardrails
 
 
 def touch_status(session: Session, *, now: datetime, known_sequences: set[str]) -> Status:
@@ -82,6 +85,7 @@ def collect_status(rt: Runtime) -> Status:
             result.mailboxes = inbox_states(rt, session)
             result.sending = sending_states(session, rt.catalog.team, now=rt.clock.now())
             result.throttles = throttle_states(session, rt.catalog.team, now=rt.clock.now())
+            result.paused = paused_sending(session)
     result.services["database"] = db_problem or "ok"
     result.services["smtp" if rt.settings.smtp_url else "outbox"] = rt.mailer.check() or "ok"
     if rt.broker_health is not None:

@@ -20,6 +20,7 @@ from worker.engine.metrics import MAILBOX_DEFERRALS, TOUCHES, count_on_commit
 from worker.engine.runtime import Runtime
 from worker.engine.tunables import MAX_ATTEMPTS, MAX_BACKOFF, SENDING_LEASE, lease
 from worker.flow.enrollment import suppress_lead
+from worker.flow.guardrails import paused_for
 from worker.flow.outgoing import (
     ClaimedTouch,
     address_of,
@@ -167,6 +168,11 @@ def _hold_back(
     if enrollment.held_until is not None and now < enrollment.held_until:
         touch.status = TouchStatus.HELD  # released by the tick when the hold ends
         return Delivery(DeliveryOutcome.HELD, "auto-reply hold")
+    pause = paused_for(session, address_of(sender), spec.name)
+    if pause is not None:  # released by `followup mailboxes resume`
+        touch.status, touch.sender = TouchStatus.HELD, sender
+        touch.detail = f"held: {pause.scope} {pause.name} paused by the guardrails"
+        return Delivery(DeliveryOutcome.HELD, touch.detail)
     zone = spec.zone_for(lead.timezone)
     if not is_open(now, spec.calendar, zone):
         touch.status, touch.due_at = TouchStatus.DEFERRED, next_opening(now, spec.calendar, zone)
@@ -270,7 +276,8 @@ def _record_failure(rt: Runtime, claimed: ClaimedTouch, error: SendError) -> Del
         if claimed.attempts >= MAX_ATTEMPTS and not isinstance(error, PermanentSendError):
             reason = f"gave up after {claimed.attempts} attempts: {reason}"
         bounced = isinstance(error, PermanentSendError) and error.suppress
-        return _record_failed(session, claimed, reason, now, bounced=bounced)
+        refused = isinstance(error, PermanentSendError) and 500 <= (error.code or 0) <= 599
+        return _record_failed(session, claimed, reason, now, bounced=bounced, refused=refused)
 
 
 def _schedule_retry(
@@ -296,9 +303,16 @@ def _schedule_retry(
 
 
 def _record_failed(
-    session: Session, claimed: ClaimedTouch, reason: str, now: datetime, *, bounced: bool
+    session: Session,
+    claimed: ClaimedTouch,
+    reason: str,
+    now: datetime,
+    *,
+    bounced: bool,
+    refused: bool = False,
 ) -> Delivery:
-    """`failed` for good; a bounced address (5.1.x) is suppressed, ending all it is in."""
+    """`failed` for good; a bounced address (5.1.x) is suppressed, ending all it is in; any
+    5xx refusal is a hard bounce to the guardrails (bounced_at)."""
     lead = _conclude(
         session,
         claimed,
@@ -309,6 +323,7 @@ def _record_failed(
         status=TouchStatus.FAILED,
         last_error=reason,
         detail=reason,
+        bounced_at=now if refused else None,
     )
     if lead is None:
         return Delivery(DeliveryOutcome.ALREADY_FINISHED)

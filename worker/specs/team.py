@@ -12,6 +12,7 @@ from worker.mail.dkim import DkimKey
 from worker.specs.dkim import DkimSpec
 from worker.specs.dkim import check_unique as unique_selectors
 from worker.specs.durations import Duration
+from worker.specs.guardrails import GuardrailSpec
 from worker.specs.mailboxes import (
     DEFAULT_AUTO_REPLY_PAUSE_DAYS,
     AutoReplyPause,
@@ -98,6 +99,9 @@ class TeamSpec(Strict):
     sending_domains: list[SendingDomain] = Field(default_factory=list)
     dkim: list[DkimSpec] = Field(default_factory=list)  # worker/specs/dkim.py
     throttles: list[ThrottleSpec] = Field(default_factory=list)  # worker/specs/throttles.py
+    guardrails: GuardrailSpec = (
+        GuardrailSpec()
+    )  # on with safe defaults (worker/specs/guardrails.py)
 
     @field_validator("owners")
     @classmethod

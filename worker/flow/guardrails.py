@@ -1,0 +1,214 @@
+"""Bounce and complaint guardrails: a mailbox or a sequence whose hard bounces or complaints pass
+their share of its recent sends is paused (its touches held, never lost) until resumed."""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import and_, case, func, or_, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.sql.elements import ColumnElement
+from sqlmodel import Session, col, select
+
+from models.enrollment import Enrollment, EnrollmentStatus
+from models.sending_pause import PauseScope, SendingPause
+from models.touch import Touch, TouchStatus
+from worker.engine.db import changed_rows
+from worker.specs.guardrails import GuardrailSpec
+
+logger = logging.getLogger("followup.guardrails")
+
+
+@dataclass(frozen=True)
+class WindowCounts:
+    """What a mailbox or sequence sent and heard back since `since`."""
+
+    since: datetime
+    sends: int
+    bounces: int
+    complaints: int
+
+
+def scope_of(name: str) -> PauseScope:
+    """A name with an @ is a mailbox (a From address); anything else a sequence name."""
+    return PauseScope.MAILBOX if "@" in name else PauseScope.SEQUENCE
+
+
+def check_guardrails(session: Session, rule: GuardrailSpec, *, now: datetime) -> list[SendingPause]:
+    """Pause every mailbox and sequence whose recent answers pass the rule; the new pauses.
+    Only those with a bounce or complaint in the window are counted (an indexed look-up)."""
+    if not rule.enabled:
+        return []
+    since = now - rule.span
+    answered = session.execute(
+        select(col(Touch.sender), col(Enrollment.sequence))
+        .join(Enrollment, col(Enrollment.id) == Touch.enrollment_id)
+        .where(or_(col(Touch.bounced_at) >= since, col(Touch.complained_at) >= since))
+    ).all()
+    candidates: set[tuple[PauseScope, str]] = set()
+    for sender, sequence in answered:
+        candidates |= {(PauseScope.MAILBOX, _address(sender)), (PauseScope.SEQUENCE, sequence)}
+    known = {(p.scope, p.name): p for p in session.exec(select(SendingPause)).all()}
+    tripped = []
+    for scope, name in sorted(candidates):
+        earlier = known.get((scope, name))
+        if earlier is not None and earlier.resumed_at is None:
+            continue  # paused already
+        start = max(since, earlier.resumed_at) if earlier and earlier.resumed_at else since
+        counts = window_counts(session, scope, name, since=start)
+        reason = rule.verdict(
+            sends=counts.sends, bounces=counts.bounces, complaints=counts.complaints
+        )
+        if reason is not None and _pause(session, scope, name, reason, now):
+            tripped.append(SendingPause(scope=scope, name=name, paused_at=now, reason=reason))
+    return tripped
+
+
+def window_counts(
+    session: Session, scope: PauseScope, name: str, *, since: datetime
+) -> WindowCounts:
+    """Sends (accepted, or refused with a 5xx) and hard bounces and complaints after `since`
+    (strictly: what happened at the instant of a resume was before it)."""
+    sent = and_(col(Touch.status) == TouchStatus.SENT, col(Touch.completed_at) > since)
+    refused = and_(col(Touch.status) == TouchStatus.FAILED, col(Touch.bounced_at) > since)
+    query = select(
+        func.count().filter(or_(sent, refused)),
+        func.count().filter(col(Touch.bounced_at) > since),
+        func.count().filter(col(Touch.complained_at) > since),
+    ).select_from(Touch)
+    if scope == PauseScope.SEQUENCE:
+        query = query.join(Enrollment, col(Enrollment.id) == Touch.enrollment_id).where(
+            col(Enrollment.sequence) == name
+        )
+    else:
+        query = query.where(_from_mailbox(name))
+    sends, bounces, complaints = session.execute(query).one()
+    return WindowCounts(since, int(sends), int(bounces), int(complaints))
+
+
+def _from_mailbox(address: str) -> ColumnElement[bool]:
+    """touch.sender is `addr` or `Name <addr>`: match the address in either form."""
+    sender = func.lower(col(Touch.sender))
+    return or_(sender == address, sender.endswith(f"<{address}>", autoescape=True))
+
+
+def _pause(session: Session, scope: PauseScope, name: str, reason: str, now: datetime) -> bool:
+    """Insert or re-arm the pause (compare-and-set: one scheduler wins); logged once."""
+    reason = reason[:500]
+    if session.get(SendingPause, (scope, name)) is None:
+        try:
+            with session.begin_nested():
+                session.add(SendingPause(scope=scope, name=name, paused_at=now, reason=reason))
+            won = True
+        except IntegrityError:
+            won = False  # another scheduler paused it in the same instant
+    else:
+        won = (
+            changed_rows(
+                session,
+                update(SendingPause)
+                .where(
+                    col(SendingPause.scope) == scope,
+                    col(SendingPause.name) == name,
+                    col(SendingPause.resumed_at).is_not(None),
+                )
+                .values(paused_at=now, reason=reason, resumed_at=None, resumed_by=None),
+            )
+            == 1
+        )
+    if won:
+        logger.warning(
+            "guardrail paused %s %s: %s; its touches are held until `followup mailboxes resume %s`",
+            scope,
+            name,
+            reason,
+            name,
+        )
+    return won
+
+
+def paused_for(session: Session, address: str, sequence: str) -> SendingPause | None:
+    """The pause that holds a touch from this mailbox in this sequence, if any."""
+    return session.exec(
+        select(SendingPause).where(
+            col(SendingPause.resumed_at).is_(None),
+            or_(
+                and_(
+                    col(SendingPause.scope) == PauseScope.MAILBOX,
+                    col(SendingPause.name) == address,
+                ),
+                and_(
+                    col(SendingPause.scope) == PauseScope.SEQUENCE,
+                    col(SendingPause.name) == sequence,
+                ),
+            ),
+        )
+    ).first()
+
+
+def current_pauses(session: Session) -> list[SendingPause]:
+    return list(
+        session.exec(
+            select(SendingPause)
+            .where(col(SendingPause.resumed_at).is_(None))
+            .order_by(col(SendingPause.paused_at))
+        ).all()
+    )
+
+
+def resume_sending(session: Session, name: str, *, now: datetime, by: str = "cli") -> int | None:
+    """Resume a paused mailbox or sequence and release its held touches (each due when it was,
+    or now); None when nothing by that name is paused. Counting starts again from now."""
+    scope = scope_of(name)
+    key = name.strip().lower() if scope == PauseScope.MAILBOX else name.strip()
+    resumed = changed_rows(
+        session,
+        update(SendingPause)
+        .where(
+            col(SendingPause.scope) == scope,
+            col(SendingPause.name) == key,
+            col(SendingPause.resumed_at).is_(None),
+        )
+        .values(resumed_at=now, resumed_by=by),
+    )
+    if resumed != 1:
+        return None
+    held = (
+        select(col(Touch.id))
+        .join(Enrollment, col(Enrollment.id) == Touch.enrollment_id)
+        .where(
+            col(Touch.status) == TouchStatus.HELD,
+            col(Enrollment.status) == EnrollmentStatus.ACTIVE,  # a paused enrollment stays held
+            or_(col(Enrollment.held_until).is_(None), col(Enrollment.held_until) <= now),
+            col(Enrollment.sequence) == key if scope == PauseScope.SEQUENCE else _from_mailbox(key),
+        )
+    )
+    released = changed_rows(
+        session,
+        update(Touch)
+        .where(col(Touch.id).in_(held.scalar_subquery()), col(Touch.status) == TouchStatus.HELD)
+        .values(
+            status=TouchStatus.SCHEDULED,
+            due_at=case((col(Touch.due_at) < now, now), else_=col(Touch.due_at)),
+            detail=None,
+        ),
+    )
+    logger.info("resumed %s %s: %d held touch(es) released", scope, key, released)
+    return released
+
+
+def pause_summary(pauses: list[SendingPause]) -> dict[str, list[str]]:
+    """Paused names by scope, for one-line messages."""
+    found: dict[str, list[str]] = defaultdict(list)
+    for pause in pauses:
+        found[str(pause.scope)].append(pause.name)
+    return dict(found)
+
+
+def _address(sender: str | None) -> str:
+    from email.utils import parseaddr
+
+    return parseaddr(sender or "")[1].lower()
