@@ -54,12 +54,21 @@ def enroll(h: Harness, owner: str, count: int, prefix: str) -> list[str]:
 
 
 def test_smtp_bounces_pause_the_mailbox_and_a_resume_releases_its_held_touches(
-    h: Harness, cli: Cli, capsys: pytest.CaptureFixture[str]
+    make_harness: Harnesses,
+    database_url: str | None,
+    cli: Cli,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     """Given 25 intros from ana of which 5 are refused 550 5.1.1 (20% > 10% after 20 sends),
     and 30 from ben (the sequence: 5 of 55, under 10%), when the next tick runs, ana is paused:
     her bumps a day later are held, while ben's go out; status and `mailboxes list` say so.
-    When ana is resumed, every held bump is sent."""
+    When ana is resumed, every held bump is sent. (On SQLite, and PostgreSQL when present.)"""
+    h = make_harness(
+        sequences={"s.yaml": SEQUENCE, "team.yaml": TEAM},
+        templates=TEMPLATES,
+        threads=4,
+        database_url=database_url,
+    )
     ana = enroll(h, "ana@acme.test", 25, "a")
     ben = enroll(h, "ben@acme.test", 30, "b")
     for email in ana[:5]:

@@ -67,12 +67,12 @@ def test_an_hourly_limit_spreads_sends_over_clock_hours(
 
 
 def test_a_ramp_caps_each_day_and_status_shows_the_cap_today(
-    make_harness: Harnesses,
+    make_harness: Harnesses, database_url: str | None
 ) -> None:
     """Given ramp start 2, +2 a day, daily_limit 5, when 12 touches are due on day one, then
     2 go on day one, 4 on day two, 5 on day three, 1 on day four (the ramp, then the limit)."""
     options = "daily_limit: 5\n    ramp:\n      start: 2\n      step: 2"
-    h = build(make_harness, TEAM.replace("OPTIONS", options))
+    h = build(make_harness, TEAM.replace("OPTIONS", options), database_url=database_url)
     enroll(h, 12, "ana@acme.test")
     h.tick()
     [ana] = collect_status(h.rt).sending
@@ -108,12 +108,12 @@ THROTTLED = (
 
 
 def test_a_domain_throttle_counts_every_mailbox_together(
-    make_harness: Harnesses,
+    make_harness: Harnesses, database_url: str | None
 ) -> None:
     """Given gmail.com/googlemail.com at 3 an hour, when two mailboxes each have 3 Gmail leads
     and one elsewhere, then 3 Gmail sends go this hour (from either mailbox), the other domain
     is not held, and status shows the throttle's count."""
-    h = build(make_harness, THROTTLED)
+    h = build(make_harness, THROTTLED, database_url=database_url)
     enroll(h, 2, "ana@acme.test", "gmail.com")
     enroll(h, 1, "ana@acme.test", "googlemail.com", start=2)
     enroll(h, 3, "ben@acme.test", "gmail.com", start=3)

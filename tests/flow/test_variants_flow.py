@@ -76,9 +76,14 @@ def test_a_retried_touch_keeps_its_variant(h: Harness) -> None:
     assert (attempt.subject, attempt.message_id) == (sent.subject, sent.message_id)
 
 
-def test_replies_are_counted_per_variant_in_the_report(h: Harness, cli: Cli, capsys) -> None:
+def test_replies_are_counted_per_variant_in_the_report(
+    make_harness: Harnesses, database_url: str | None, cli: Cli, capsys: pytest.CaptureFixture[str]
+) -> None:
     """Replies count for the email the lead last got before replying: here the intro's
     variant; the JSON report has sent, replies, rate, interval and a verdict per variant."""
+    h = make_harness(
+        sequences={"ab.yaml": SEQUENCE}, templates=TEMPLATES, database_url=database_url
+    )
     emails = [f"lead{n}@example.com" for n in range(30)]
     for email in emails:
         h.event("lead.mql", email)

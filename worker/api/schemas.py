@@ -78,6 +78,7 @@ class TouchPublic(BaseModel):
     subject: str | None
     last_error: str | None
     detail: str | None
+    variant: str | None = None  # the A/B variant the touch sends
 
 
 class LeadDetail(BaseModel):
