@@ -55,3 +55,7 @@ def lease(default: timedelta, override_seconds: float | None) -> timedelta:
 VARIANT_ALPHA = 0.05  # two-sided significance, split over the comparisons (Bonferroni)
 VARIANT_MIN_SENDS = 100  # sends each variant needs before any winner is named ...
 VARIANT_MIN_EXPECTED = 5  # ... and replies and non-replies expected per variant (n*p, n*(1-p))
+
+# Guardrails (worker/flow/guardrails.py): the scheduler loop recounts at once after a new bounce
+# or complaint, else this often (a verdict also moves as sends pass min_sends or leave the window).
+GUARDRAIL_RECOUNT = timedelta(minutes=1)

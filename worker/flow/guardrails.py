@@ -17,6 +17,7 @@ from models.enrollment import Enrollment, EnrollmentStatus
 from models.sending_pause import PauseScope, SendingPause
 from models.touch import Touch, TouchStatus
 from worker.engine.db import changed_rows
+from worker.engine.tunables import GUARDRAIL_RECOUNT
 from worker.specs.guardrails import GuardrailSpec
 
 logger = logging.getLogger("followup.guardrails")
@@ -30,6 +31,27 @@ class WindowCounts:
     sends: int
     bounces: int
     complaints: int
+
+
+class GuardrailWatch:
+    """When the long-running scheduler loop counts again: as soon as a new bounce or complaint
+    is noted, else every GUARDRAIL_RECOUNT (sends growing past min_sends, or old ones leaving
+    the window, change a verdict slowly), so a busy database is not recounted every tick."""
+
+    def __init__(self) -> None:
+        self._seen: tuple[int, int] | None = None
+        self._counted_at: datetime | None = None
+
+    def due(self, session: Session, *, now: datetime) -> bool:
+        seen = session.execute(
+            select(func.count(col(Touch.bounced_at)), func.count(col(Touch.complained_at)))
+        ).one()
+        answers = (int(seen[0]), int(seen[1]))
+        stale = self._counted_at is None or now - self._counted_at >= GUARDRAIL_RECOUNT
+        if answers == self._seen and not stale:
+            return False
+        self._seen, self._counted_at = answers, now
+        return True
 
 
 def scope_of(name: str) -> PauseScope:
