@@ -162,3 +162,25 @@ def test_resuming_what_is_not_paused_is_one_line_and_exit_2(
     """Nothing to resume: the message lists what is paused (nothing)."""
     assert cli.on(h)("mailboxes", "resume", "ana@acme.test") == 2
     assert "nothing paused is named 'ana@acme.test' (paused now: none)" in capsys.readouterr().err
+
+
+def test_a_resume_leaves_a_hand_paused_enrollment_held(h: Harness, cli: Cli) -> None:
+    """A guardrail resume releases only what the guardrail held: a lead whose enrollment was
+    paused by hand stays held until `enrollments resume`, then its touch goes when its
+    remaining wait (the day it had when paused) has passed."""
+    ana = enroll(h, "ana@acme.test", 25, "a")
+    enroll(h, "ben@acme.test", 30, "b")
+    for email in ana[:5]:
+        h.mailer.fail_for(email, BOUNCE)
+    h.tick()
+    h.tick()
+    followup = cli.on(h)
+    assert followup("enrollments", "pause", "--email", ana[10]) == 0
+    h.advance(timedelta(days=1, hours=1))
+    assert followup("mailboxes", "resume", "ana@acme.test") == 0
+    h.advance(timedelta(minutes=5))
+    [still] = h.touches(status="held")
+    assert still.step == "bump" and ana[10] not in [m.to for m in h.sent if m.subject == "Bump"]
+    assert followup("enrollments", "resume", "--email", ana[10]) == 0
+    h.advance(timedelta(days=1, minutes=5))
+    assert ana[10] in [m.to for m in h.sent if m.subject == "Bump"]
