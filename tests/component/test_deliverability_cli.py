@@ -73,3 +73,18 @@ def test_a_selector_that_is_not_a_dns_label_and_a_bad_weight_are_each_named(
     )
     assert f"{h.settings.sequences_dir / 'quick.yaml'}:7: steps.0.variants.0.weight:" in err
     assert "error: 2 problem(s)" in err
+
+
+def test_dkim_records_prints_what_to_publish_and_it_verifies(
+    cli: Cli, h: Harness, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The TXT record of each key, at <selector>._domainkey.<domain>; the RSA one carries the
+    same public key openssl derives from the private key."""
+    team = f"dkim:\n  - domain: acme.test\n    selector: s1\n    private_key_file: {RSA_KEY}\n"
+    write_files(h.settings.sequences_dir, {"team.yaml": team})
+    assert cli.on(h)("dkim", "records") == 0
+    [line] = capsys.readouterr().out.splitlines()
+    name, kind, record = line.split(" ", 2)
+    assert (name, kind) == ("s1._domainkey.acme.test.", "TXT")
+    public = (KEYS / "rsa-test.pub").read_text().split("-----")[2]
+    assert record == f'"v=DKIM1; k=rsa; p={"".join(public.split())}"'

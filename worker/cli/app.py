@@ -9,6 +9,7 @@ from worker.cli import (
     api_cmd,
     compliance_cmd,
     db_cmd,
+    dkim_cmd,
     events_cmd,
     inbox_cmd,
     leads_cmd,
@@ -42,6 +43,7 @@ app.add_typer(sla_cmd.app, name="sla")
 status_cmd.register(app)
 app.add_typer(leads_cmd.app, name="leads")
 app.add_typer(mailboxes_cmd.app, name="mailboxes")
+app.add_typer(dkim_cmd.app, name="dkim")
 api_cmd.register(app)
 app.add_typer(tasks_cmd.tasks_app, name="tasks")
 app.add_typer(tasks_cmd.enrollments_app, name="enrollments")
