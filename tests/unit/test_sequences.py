@@ -173,8 +173,7 @@ def test_a_template_that_fails_on_sample_data_names_the_step(tmp_path: Path) -> 
     path = tmp_path / "sequences" / "render.yaml"
     found = problems(tmp_path, {"render.yaml": GOOD.replace("t/hello", "t/broken")})
     assert found == [
-        f"{path}:5: step 'intro': t/broken.j2: UndefinedError: "
-        "'dict object' has no attribute 'nickname'"
+        f"{path}:5: step 'intro': t/broken.j2:2: lead.nickname is undefined"
     ]
 
 

@@ -9,6 +9,7 @@ from rich.table import Table
 from sqlmodel import Session, select
 
 from models.lead import Lead
+from worker.cli.check_report import check_leads, print_warnings
 from worker.cli.common import (
     EXIT_FOUND_ERRORS,
     console,
@@ -19,9 +20,11 @@ from worker.cli.common import (
 )
 from worker.engine.clock import SystemClock
 from worker.engine.db import make_engine
+from worker.flow.lead_readiness import DEFAULT_SAMPLE
 from worker.specs.catalog import SAMPLE_LEAD, CatalogError, load_catalog
 from worker.specs.preview import preview_timeline
 from worker.specs.rendering import Renderer
+from worker.specs.sparse_lead import sparse_lead_warnings
 
 app = typer.Typer(help="Validate, list and preview sequences.", no_args_is_help=True)
 
@@ -39,15 +42,36 @@ def _catalog():  # type: ignore[no-untyped-def]  # returns (settings, renderer, 
 
 
 @app.command("check")
-def check() -> None:
-    """Validate every sequence, team.yaml and template (rendered on sample data); 1 on errors."""
-    config, _, catalog = _catalog()
+def check(
+    strict: Annotated[bool, typer.Option("--strict", help="warnings are errors (exit 1)")] = False,
+    leads: Annotated[
+        bool, typer.Option("--leads", help="also render for the stored leads enrolled or waiting")
+    ] = False,
+    sample: Annotated[
+        int, typer.Option(min=1, help="with --leads: at most this many leads per sequence")
+    ] = DEFAULT_SAMPLE,
+) -> None:
+    """Validate every sequence, team.yaml and template (rendered on a full sample lead), warn
+    of names a lead with only an email lacks; 1 on errors."""
+    config, renderer, catalog = _catalog()
+    warnings = sparse_lead_warnings(catalog, renderer, default_from=config.default_from)
+    print_warnings(warnings)
+    if strict and warnings:
+        fail(f"{len(warnings)} warning(s), which --strict makes errors", EXIT_FOUND_ERRORS)
     steps = sum(len(s.steps) for s in catalog.sequences.values())
+    noted = f"; {len(warnings)} warning(s)" if warnings else ""
     console.print(
         f"ok: {len(catalog.sequences)} sequence(s), {steps} step(s), "
-        f"{len(catalog.team.owners)} owner(s) in {config.sequences_dir}",
+        f"{len(catalog.team.owners)} owner(s) in {config.sequences_dir}{noted}",
         highlight=False,
     )
+    failing = check_leads(config, sample) if leads else 0
+    if failing:
+        fail(
+            f"{failing} stored lead(s) would fail to render: fix the template or the leads' data "
+            f"before their step is due",
+            EXIT_FOUND_ERRORS,
+        )
 
 
 @app.command("list")
@@ -102,7 +126,14 @@ def preview(
     table = Table(
         "step", "kind", "local time", "UTC", "subject", title=f"{name} for {lead['email']}"
     )
-    for item in preview_timeline(spec, lead=lead, start=when, renderer=renderer, team=catalog.team):
+    for item in preview_timeline(
+        spec,
+        lead=lead,
+        start=when,
+        renderer=renderer,
+        team=catalog.team,
+        default_from=config.default_from,
+    ):
         table.add_row(
             item.step,
             item.kind,

@@ -6,10 +6,11 @@ from typing import Annotated
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from worker.cli.common import console, fail, runtime
 from worker.engine.db import reading, transaction
-from worker.flow.manual_tasks import open_tasks
+from worker.flow.manual_tasks import OpenTask, open_tasks
 from worker.flow.pausing import Selection, pause, resume
 
 tasks_app = typer.Typer(help="Manual tasks waiting for their owners.", no_args_is_help=True)
@@ -26,7 +27,12 @@ def list_tasks(owner: OwnerOption = None) -> None:
     rt = runtime()
     with reading(rt.engine) as session:
         tasks = open_tasks(
-            session, versions=rt.versions, team=rt.catalog.team, owner=owner, now=rt.clock.now()
+            session,
+            versions=rt.versions,
+            team=rt.catalog.team,
+            default_from=rt.settings.default_from,
+            owner=owner,
+            now=rt.clock.now(),
         )
     table = Table("due (UTC)", "owner", "lead", "sequence", "step", "task", "skipped after")
     for task in tasks:
@@ -36,11 +42,25 @@ def list_tasks(owner: OwnerOption = None) -> None:
             task.lead,
             task.sequence,
             task.step,
-            task.text,
+            _task_cell(task),
             f"{task.expires_at:%Y-%m-%d %H:%M}" if task.expires_at else "",
         )
     console.print(table)
     console.print(f"{len(tasks)} open task(s)", highlight=False)
+    broken = sum(1 for task in tasks if task.render_error)
+    if broken:
+        console.print(
+            f"{broken} task text(s) do not render for their lead: shown raw, with the reason",
+            style="yellow",
+            highlight=False,
+        )
+
+
+def _task_cell(task: OpenTask) -> Text:
+    """The rendered text, or the raw text and why it does not render (as text, not markup)."""
+    if task.render_error is None:
+        return Text(task.text)
+    return Text.assemble(task.text, "\n", (f"cannot render: {task.render_error}", "yellow"))
 
 
 def _selection(email: str | None, owner: str | None, sequence: str | None) -> Selection:

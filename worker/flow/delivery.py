@@ -20,13 +20,13 @@ from worker.flow.outgoing import (
     address_of,
     compose_email,
     message_id_for,
-    sender_for,
     thread_parent,
 )
 from worker.flow.scheduling import SENDING_LEASE, finish_step, lease
 from worker.mail import PermanentSendError, SendError
 from worker.specs.calendar import is_open, next_opening
-from worker.specs.rendering import RenderError
+from worker.specs.rendering import RENDER_ERROR, RenderError
+from worker.specs.senders import sender_for
 from worker.specs.sequences import SequenceSpec, StepSpec
 
 MAX_ATTEMPTS = 12
@@ -42,7 +42,8 @@ def deliver_touch(rt: Runtime, touch_id: int) -> str:
         email = compose_email(rt, job)
         rt.sender.send(email)
     except RenderError as exc:
-        return _record_failure(rt, job, PermanentSendError(f"render error: {exc}"))
+        failure = f"{RENDER_ERROR}{exc} (lead {job.lead_email}, step {job.step.id!r})"
+        return _record_failure(rt, job, PermanentSendError(failure))
     except SendError as exc:
         return _record_failure(rt, job, exc)
     return _record_sent(rt, job, email.subject)
@@ -65,7 +66,9 @@ def _claim(rt: Runtime, touch_id: int) -> Job | str:
             return "not queued (already handled)"
         touch, enrollment, lead = _load(session, touch_id)
         spec = rt.versions.get(session, enrollment.version)
-        sender = sender_for(rt, spec, enrollment.owner)
+        sender = sender_for(
+            spec, enrollment.owner, team=rt.catalog.team, default_from=rt.settings.default_from
+        )
         held = _hold_back(rt, session, touch, enrollment, lead, spec, sender, now)
         if held is not None:
             touch.lease_until = None

@@ -46,17 +46,22 @@ def upsert_lead(session: Session, data: LeadIn, *, now: datetime) -> tuple[Lead,
     created = lead is None
     if lead is None:
         lead = Lead(email=data.email, created_at=now, updated_at=now, fields={})
+    merge_lead_data(lead, data)
+    lead.updated_at = now
+    session.add(lead)
+    if created:
+        session.flush()  # the id is needed by what follows; an update can wait for the commit
+    return lead, created
+
+
+def merge_lead_data(lead: Lead, data: LeadIn) -> None:
+    """What an upsert changes: the fields given, custom fields merged into the stored ones."""
     for name in ("first_name", "last_name", "company", "owner", "timezone"):
         value = getattr(data, name)
         if value is not None:
             setattr(lead, name, value)
     if data.fields:
         lead.fields = {**(lead.fields or {}), **data.fields}
-    lead.updated_at = now
-    session.add(lead)
-    if created:
-        session.flush()  # the id is needed by what follows; an update can wait for the commit
-    return lead, created
 
 
 def record_event(session: Session, event: EventIn, *, now: datetime) -> tuple[Event, bool]:
@@ -217,7 +222,7 @@ def enroll_many(
     now: datetime,
 ) -> list[str | None]:
     """Start `spec` for (lead, trigger event id) pairs with one flush; why not, or None, each."""
-    refusals = _refusals(session, [lead for lead, _ in leads], spec, versions)
+    refusals = enrollment_refusals(session, [lead for lead, _ in leads], spec, versions)
     version = versions.pin(session, spec, now=now)
     results: list[str | None] = []
     started: list[tuple[Enrollment, Lead]] = []
@@ -253,7 +258,7 @@ def enroll_many(
     return results
 
 
-def _refusals(
+def enrollment_refusals(
     session: Session, leads: list[Lead], spec: SequenceSpec, versions: VersionStore
 ) -> dict[int, str]:
     """Suppression, `reenroll` and `exclusive` rules for many leads: lead id -> why not."""

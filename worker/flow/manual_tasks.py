@@ -14,7 +14,9 @@ from models.touch import Touch, TouchKind, TouchStatus
 from worker.compliance import log
 from worker.compliance.recording import note_touch_completed, refresh_verdict
 from worker.flow.scheduling import finish_step
-from worker.specs.rendering import build_context
+from worker.specs.rendering import RenderError, build_context
+from worker.specs.senders import lead_owner_context
+from worker.specs.sequences import SequenceSpec, StepSpec
 from worker.specs.team import TeamSpec
 from worker.specs.versions import VersionStore
 
@@ -28,9 +30,10 @@ class OpenTask:
     owner: str | None
     sequence: str
     step: str
-    text: str
+    text: str  # rendered for the lead; the raw task text when it cannot be
     due_at: datetime
     expires_at: datetime | None
+    render_error: str | None = None  # why `text` is the raw task text
 
 
 def open_tasks(
@@ -38,10 +41,12 @@ def open_tasks(
     *,
     versions: VersionStore,
     team: TeamSpec,
+    default_from: str | None,
     owner: str | None = None,
     now: datetime,
 ) -> list[OpenTask]:
-    """Tasks waiting for their owner, due first; the text is rendered for the lead."""
+    """Tasks waiting for their owner, due first; each text rendered for its own lead, so one
+    lead's missing field shows on its own task (raw text and reason), not on everyone's list."""
     query = (
         select(Touch, Enrollment, Lead)
         .join(Enrollment, col(Enrollment.id) == Touch.enrollment_id)
@@ -55,15 +60,12 @@ def open_tasks(
     for touch, enrollment, lead in session.exec(query).all():
         spec = versions.get(session, enrollment.version)
         step = spec.step(touch.step)
-        context = build_context(
-            lead=lead.template_context(),
-            owner=team.owner(enrollment.owner),
-            owner_email=enrollment.owner,
-            sequence=spec,
-            step=touch.step,
-            unsubscribe_url="",
-        )
-        text = spec.renderer.render_text(step.task, context) if step and step.task else touch.step
+        text, problem = touch.step, None
+        if step and step.task:
+            owner_names = lead_owner_context(
+                spec, enrollment.owner, team=team, default_from=default_from
+            )
+            text, problem = _task_text(spec, step, lead, owner_names)
         tasks.append(
             OpenTask(
                 touch.id,  # type: ignore[arg-type]  # a stored row always has its id
@@ -74,9 +76,28 @@ def open_tasks(
                 text,
                 touch.due_at,
                 touch.expires_at,
+                problem,
             )
         )
     return tasks
+
+
+def _task_text(
+    spec: SequenceSpec, step: StepSpec, lead: Lead, owner: dict[str, str]
+) -> tuple[str, str | None]:
+    """(rendered text, None), or (the raw text, why it does not render for this lead)."""
+    context = build_context(
+        lead=lead.template_context(),
+        owner=owner,
+        sequence=spec,
+        step=step.id,
+        unsubscribe_url="",
+    )
+    assert step.task is not None
+    try:
+        return spec.renderer.render_text(step.task, context), None
+    except RenderError as exc:
+        return step.task, str(exc)
 
 
 def skip_expired_tasks(session: Session, *, versions: VersionStore, now: datetime) -> int:

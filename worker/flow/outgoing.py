@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from email.utils import formataddr, parseaddr
+from email.utils import parseaddr
 
 from sqlmodel import Session, select
 
@@ -13,6 +13,7 @@ from worker.auth.tokens import unsubscribe_url
 from worker.engine.runtime import Runtime
 from worker.mail import OutgoingEmail, make_message_id
 from worker.specs.rendering import RenderError, build_context
+from worker.specs.senders import NO_SENDER, owner_context
 from worker.specs.sequences import SequenceSpec, StepSpec
 
 
@@ -49,15 +50,6 @@ def message_id_for(sender: str | None) -> str:
         return make_message_id("followup.invalid")
 
 
-def sender_for(rt: Runtime, spec: SequenceSpec, owner: str | None) -> str | None:
-    if spec.sender != "owner":
-        return spec.sender
-    if owner:
-        profile = rt.catalog.team.owner(owner)
-        return formataddr((profile.name or "", owner)) if profile and profile.name else owner
-    return rt.settings.default_from
-
-
 def thread_parent(
     session: Session, enrollment: Enrollment, spec: SequenceSpec
 ) -> tuple[str, str | None] | None:
@@ -75,12 +67,11 @@ def thread_parent(
 
 def compose_email(rt: Runtime, job: Job) -> OutgoingEmail:
     if not job.sender:
-        raise RenderError("no sender: the lead has no owner and FOLLOWUP_DEFAULT_FROM is unset")
+        raise RenderError(NO_SENDER)
     unsubscribe = unsubscribe_url(rt.settings.base_url, job.lead_email, secret=rt.secret)
     context = build_context(
         lead=job.lead_context,
-        owner=rt.catalog.team.owner(job.owner_email),
-        owner_email=job.owner_email,
+        owner=owner_context(rt.catalog.team.owner(job.owner_email), job.sender),
         sequence=job.spec,
         step=job.step.id,
         unsubscribe_url=unsubscribe,

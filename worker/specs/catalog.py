@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from worker.specs.rendering import Renderer, RenderError, build_context, template_path
+from worker.specs.senders import lead_owner_context
 from worker.specs.sequences import (
     BUILTIN_EVENTS,
     SequenceSpec,
@@ -135,8 +136,7 @@ def _check_references(
         where = ("steps", index, "email" if step.email else "task")
         context = build_context(
             lead=SAMPLE_LEAD,
-            owner=team.owner(SAMPLE_LEAD["owner"]),
-            owner_email=SAMPLE_LEAD["owner"],
+            owner=lead_owner_context(spec, SAMPLE_LEAD["owner"], team=team, default_from=None),
             sequence=spec,
             step=step.id,
             unsubscribe_url="https://example.com/unsubscribe/sample",

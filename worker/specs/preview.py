@@ -8,6 +8,7 @@ from typing import Any
 
 from worker.specs.calendar import plan_due
 from worker.specs.rendering import Renderer, RenderError, build_context
+from worker.specs.senders import lead_owner_context
 from worker.specs.sequences import SequenceSpec
 from worker.specs.team import TeamSpec
 
@@ -28,18 +29,19 @@ def preview_timeline(
     start: datetime,
     renderer: Renderer,
     team: TeamSpec,
+    default_from: str | None = None,
 ) -> list[PlannedTouch]:
     """Each step due after the previous one, assuming every touch completes when due."""
     zone = spec.zone_for(lead.get("timezone"))
     timeline: list[PlannedTouch] = []
     after = start
     first_subject = ""
+    owner = lead_owner_context(spec, lead.get("owner"), team=team, default_from=default_from)
     for step in spec.steps:
         due = plan_due(after, step.wait, spec.calendar, zone)
         context = build_context(
             lead=lead,
-            owner=team.owner(lead.get("owner")),
-            owner_email=lead.get("owner"),
+            owner=owner,
             sequence=spec,
             step=step.id,
             unsubscribe_url="https://example.com/unsubscribe/preview",
