@@ -8,9 +8,10 @@ from typing import Annotated
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from worker.cli.common import choice, console, runtime, write
-from worker.engine.status import collect_status
+from worker.engine.status import Status, collect_status
 
 
 def register(app: typer.Typer) -> None:
@@ -44,6 +45,7 @@ def status(fmt: Annotated[str, typer.Option("--format", help="table|json")] = "t
             f"still run its pinned version[/yellow]",
             highlight=False,
         )
+    _print_render_failures(result)
     if result.queue_depth is not None:
         console.print(
             f"queue depth: {result.queue_depth}   dead letters: {result.dead_letters}",
@@ -54,3 +56,21 @@ def status(fmt: Annotated[str, typer.Option("--format", help="table|json")] = "t
             "green" if state == "ok" else "yellow" if state.startswith("not configured") else "red"
         )
         console.print(f"{service}: [{colour}]{state}[/{colour}]", highlight=False)
+
+
+def _print_render_failures(result: Status) -> None:
+    """How many touches failed to render for their lead, and the latest few (plain text)."""
+    if not result.render_failures:
+        return
+    console.print(
+        Text(
+            f"render failures: {result.render_failures} touch(es) failed because a template "
+            f"did not render for their lead (latest first):",
+            style="red",
+        )
+    )
+    for failure in result.latest_render_failures:
+        console.print(
+            Text(f"  {failure['at']} {failure['sequence']}/{failure['step']}: {failure['detail']}"),
+            soft_wrap=True,
+        )
