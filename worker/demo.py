@@ -23,7 +23,7 @@ from worker.engine.db import reading, transaction
 from worker.engine.runtime import Runtime, build_runtime
 from worker.engine.scheduler_loop import tick
 from worker.engine.settings import Settings
-from worker.flow.enrollment import apply_event, record_event
+from worker.flow.events import apply_event, record_event
 from worker.flow.scheduling import next_wakeup
 
 DEMO_START = datetime(2026, 11, 30, 13, 0, tzinfo=UTC)  # a Monday, 08:00 in New York

@@ -175,7 +175,7 @@ def test_the_compliance_log_has_the_entries_in_order(h: Harness) -> None:
 
 def play_report_scenario(h: Harness) -> None:
     """Six leads over two days; see the report test for what each one does."""
-    h.sender.fail_for("fay@example.com", PermanentSendError("552 5.2.2 mailbox full", 552))  # type: ignore[attr-defined]
+    h.mailer.fail_for("fay@example.com", PermanentSendError("552 5.2.2 mailbox full", 552))  # type: ignore[attr-defined]
     h.event("lead.mql", "ana@example.com", lead={"owner": "rep1@acme.test"})
     h.event("form.submitted", "ben@example.com", lead={"owner": "rep1@acme.test"})
     h.event("form.submitted", "cy@example.com", lead={"owner": "rep2@acme.test"})

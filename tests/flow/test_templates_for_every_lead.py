@@ -15,7 +15,7 @@ from tests.support.harness import Harness
 from worker.cli.app import run_cli
 from worker.engine.db import transaction
 from worker.engine.status import collect_status
-from worker.flow.enrollment import record_event
+from worker.flow.events import record_event
 
 SIGNED = """
 name: signed

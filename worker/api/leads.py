@@ -22,7 +22,7 @@ from worker.api.schemas import (
     RejectedRowOut,
 )
 from worker.engine.db import reading, transaction
-from worker.flow.enrollment import upsert_lead
+from worker.flow.leads import upsert_lead
 from worker.imports.csv_import import (
     CsvImportError,
     CsvSource,

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from rich.text import Text
 
-from worker.cli.common import console, err_console, runtime
+from worker.cli.common import console, err_console
+from worker.cli.context import CliContext
 from worker.engine.db import reading
-from worker.engine.settings import Settings
 from worker.flow.lead_readiness import Coverage, LeadFailure, check_stored_leads
 from worker.specs.yaml_source import SourceError
 
@@ -18,21 +18,17 @@ def print_warnings(warnings: list[SourceError]) -> None:
         err_console.print(Text.assemble(("warning", "yellow"), f" {warning}"), soft_wrap=True)
 
 
-def check_leads(config: Settings, sample: int) -> int:
+def check_leads(cli: CliContext, sample: int) -> int:
     """Render for the stored leads enrolled or about to be; prints each failing lead, returns
     how many there are."""
-    rt = runtime(current=config)
-    try:
-        with reading(rt.engine) as session:
-            readiness = check_stored_leads(
-                session,
-                catalog=rt.catalog,
-                versions=rt.versions,
-                default_from=config.default_from,
-                sample=sample,
-            )
-    finally:
-        rt.close()
+    with cli.runtime() as rt, reading(rt.engine) as session:
+        readiness = check_stored_leads(
+            session,
+            catalog=rt.catalog,
+            versions=rt.versions,
+            default_from=rt.settings.default_from,
+            sample=sample,
+        )
     for coverage in readiness.coverage:
         console.print(_coverage_line(coverage), highlight=False, soft_wrap=True)
     for failure in readiness.failures[:MAX_LISTED]:

@@ -15,19 +15,16 @@ from worker.cli.common import (
     err_console,
     fail,
     parse_when,
-    runtime,
-    settings,
     write,
 )
+from worker.cli.context import cli_context
 from worker.compliance.dashboard import dashboard_html, duration
 from worker.compliance.dashboard_link import DEFAULT_DAYS, MAX_DAYS, dashboard_link
 from worker.compliance.export import log_csv, log_jsonl, report_csv, report_json
 from worker.compliance.log import LogFilter, query_log
 from worker.compliance.replay import audit_log
 from worker.compliance.report import COUNT_FIELDS, GROUPINGS, Report, build_report
-from worker.engine.clock import SystemClock
 from worker.engine.db import reading
-from worker.engine.settings import ConfigError
 
 app = typer.Typer(
     help="SLA compliance: the report, the log and the dashboard.", no_args_is_help=True
@@ -38,6 +35,7 @@ UNTIL_HELP = "enrolled before (YYYY-MM-DD or ISO)"
 
 @app.command("report")
 def report(
+    ctx: typer.Context,
     by: Annotated[str, typer.Option(help="owner|sequence|day|week|month")] = "owner",
     since: Annotated[str | None, typer.Option(help=SINCE_HELP)] = None,
     until: Annotated[str | None, typer.Option(help=UNTIL_HELP)] = None,
@@ -47,8 +45,7 @@ def report(
     choice(by, GROUPINGS, "--by")
     choice(fmt, ("table", "json", "csv", "html"), "--format")
     start, end = parse_when(since, "--since"), parse_when(until, "--until")
-    rt = runtime()
-    with reading(rt.engine) as session:
+    with cli_context(ctx).runtime() as rt, reading(rt.engine) as session:
         if fmt == "html":
             write(
                 dashboard_html(
@@ -129,6 +126,7 @@ def _print_marketing(result: Report) -> None:
 
 @app.command("log")
 def log(
+    ctx: typer.Context,
     email: Annotated[str | None, typer.Option(help="one lead")] = None,
     owner: Annotated[str | None, typer.Option(help="one owner")] = None,
     sequence: Annotated[str | None, typer.Option(help="one sequence")] = None,
@@ -141,7 +139,6 @@ def log(
     choice(fmt, ("table", "jsonl", "csv"), "--format")
     if kind is not None:
         choice(kind, tuple(k.value for k in ComplianceKind), "--kind")
-    rt = runtime()
     where = LogFilter(
         email=email,
         owner=owner,
@@ -150,7 +147,7 @@ def log(
         since=parse_when(since, "--since"),
         until=parse_when(until, "--until"),
     )
-    with reading(rt.engine) as session:
+    with cli_context(ctx).runtime() as rt, reading(rt.engine) as session:
         entries = query_log(session, where)
     if fmt == "jsonl":
         if entries:
@@ -174,27 +171,26 @@ def log(
 
 @app.command("link")
 def link(
+    ctx: typer.Context,
     days: Annotated[
         int, typer.Option(min=1, max=MAX_DAYS, help="how long the link works")
     ] = DEFAULT_DAYS,
 ) -> None:
     """A signed read-only link to the dashboard page (GET /compliance), valid for --days."""
-    config = settings()
-    try:
-        secret = config.require_secret()
-    except ConfigError as exc:
-        fail(str(exc))
-    write(dashboard_link(config.base_url, secret=secret, now=SystemClock().now(), days=days))
+    cli = cli_context(ctx)
+    secret = cli.require_secret()
+    base_url = cli.load_settings().base_url
+    write(dashboard_link(base_url, secret=secret, now=cli.clock.now(), days=days))
 
 
 @app.command("audit")
 def audit(
+    ctx: typer.Context,
     since: Annotated[str | None, typer.Option(help=SINCE_HELP)] = None,
     until: Annotated[str | None, typer.Option(help=UNTIL_HELP)] = None,
 ) -> None:
     """Recompute the report from the append-only log alone; exit 1 where it differs."""
-    rt = runtime()
-    with reading(rt.engine) as session:
+    with cli_context(ctx).runtime() as rt, reading(rt.engine) as session:
         differences = audit_log(
             session,
             groupings=GROUPINGS,

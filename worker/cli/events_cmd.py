@@ -8,9 +8,10 @@ import typer
 from pydantic import ValidationError
 
 from models.event import EventIn
-from worker.cli.common import console, fail, parse_when, runtime
+from worker.cli.common import console, fail, parse_when
+from worker.cli.context import cli_context
 from worker.engine.db import transaction
-from worker.flow.enrollment import apply_event, record_event
+from worker.flow.events import apply_event, record_event
 from worker.specs.validation_errors import one_line
 
 app = typer.Typer(help="Send lead events.", no_args_is_help=True)
@@ -19,6 +20,7 @@ LEAD_COLUMNS = ("first_name", "last_name", "company", "owner", "timezone")
 
 @app.command("send")
 def send(
+    ctx: typer.Context,
     event_type: Annotated[str, typer.Argument(metavar="TYPE", help="e.g. lead.mql, email.replied")],
     email: Annotated[str, typer.Option(help="the lead's email address")],
     field: Annotated[
@@ -52,9 +54,8 @@ def send(
         )
     except ValidationError as exc:
         fail(one_line(exc))
-    rt = runtime()
-    now = rt.clock.now()
-    with transaction(rt.engine) as session:
+    with cli_context(ctx).runtime() as rt, transaction(rt.engine) as session:
+        now = rt.clock.now()
         row, created = record_event(session, event, now=now)
         outcome = apply_event(session, row, catalog=rt.catalog, versions=rt.versions, now=now)
     if not created or outcome.duplicate:

@@ -9,36 +9,16 @@ import typer
 from pydantic import ValidationError
 from rich.table import Table
 
-from worker.cli.common import (
-    EXIT_FOUND_ERRORS,
-    choice,
-    console,
-    fail,
-    print_catalog_errors,
-    settings,
-    write,
-)
+from worker.cli.common import choice, console, fail, write
+from worker.cli.context import cli_context
 from worker.compliance.dashboard import promised_attempts
 from worker.compliance.plan import PlanResult, plan_sla
-from worker.specs.catalog import Catalog, CatalogError, load_catalog
-from worker.specs.rendering import Renderer
+from worker.specs.catalog import Catalog
 from worker.specs.team import SlaPlan
 from worker.specs.validation_errors import one_line
 
 app = typer.Typer(help="The marketing-to-sales SLA plan.", no_args_is_help=True)
 REQUIRED = ("revenue_goal", "marketing_share", "average_deal_size", "close_rate")
-
-
-def _catalog() -> Catalog:
-    """team.yaml and the sequences when the folder exists; flags alone work without it."""
-    config = settings()
-    if not config.sequences_dir.is_dir():
-        return Catalog()
-    try:
-        return load_catalog(config.sequences_dir, Renderer(config.templates_dir))
-    except CatalogError as exc:
-        print_catalog_errors(exc)
-        fail(f"{len(exc.errors)} problem(s) in {config.sequences_dir}", EXIT_FOUND_ERRORS)
 
 
 def _merged_plan(catalog: Catalog, overrides: dict[str, Any]) -> SlaPlan:
@@ -57,6 +37,7 @@ def _merged_plan(catalog: Catalog, overrides: dict[str, Any]) -> SlaPlan:
 
 @app.command("plan")
 def plan(
+    ctx: typer.Context,
     revenue_goal: Annotated[float | None, typer.Option(help="revenue goal per period")] = None,
     period: Annotated[str | None, typer.Option(help="month|quarter")] = None,
     marketing_share: Annotated[float | None, typer.Option(help="share from marketing, 0-1")] = None,
@@ -81,7 +62,7 @@ def plan(
     choice(fmt, ("table", "json"), "--format")
     if period is not None:
         choice(period, ("month", "quarter"), "--period")
-    catalog = _catalog()
+    catalog = cli_context(ctx).catalog(required=False).catalog  # flags alone work without one
     merged = _merged_plan(
         catalog,
         {

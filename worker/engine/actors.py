@@ -14,14 +14,14 @@ from worker.engine.broker import EVENT_QUEUE, TOUCH_QUEUE
 from worker.engine.db import transaction
 from worker.engine.runtime import Runtime
 from worker.flow.delivery import deliver_touch
-from worker.flow.enrollment import apply_event
+from worker.flow.events import apply_event
 
 log = logging.getLogger("followup.actors")
 
 
 def send_touch(touch_id: int) -> None:
-    outcome = deliver_touch(runtime.current(), touch_id)
-    log.info("touch %s: %s", touch_id, outcome)
+    delivery = deliver_touch(runtime.current(), touch_id)
+    log.info("touch %s: %s", touch_id, delivery)
 
 
 def process_event(event_id: int) -> None:

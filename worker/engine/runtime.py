@@ -15,7 +15,7 @@ from worker.engine.clock import Clock, SystemClock
 from worker.engine.db import make_engine
 from worker.engine.schema import prepare_schema
 from worker.engine.settings import Settings
-from worker.mail import Sender, make_sender
+from worker.mail import Mailer, make_mailer
 from worker.specs.catalog import Catalog, CatalogError, load_catalog
 from worker.specs.rendering import Renderer
 from worker.specs.versions import VersionStore
@@ -27,7 +27,7 @@ logger = logging.getLogger("followup.runtime")
 class Runtime:
     settings: Settings
     engine: Engine
-    sender: Sender
+    mailer: Mailer
     renderer: Renderer
     catalog: Catalog
     clock: Clock = field(default_factory=SystemClock)
@@ -68,7 +68,7 @@ class Runtime:
         return self.settings.require_secret()
 
     def close(self) -> None:
-        self.sender.close()
+        self.mailer.close()
         self.engine.dispose()
 
 
@@ -76,7 +76,7 @@ def build_runtime(
     settings: Settings,
     *,
     clock: Clock | None = None,
-    sender: Sender | None = None,
+    mailer: Mailer | None = None,
     create_tables: bool = True,
 ) -> Runtime:
     """Load and check the catalog first: a bad sequence never starts anything."""
@@ -88,7 +88,7 @@ def build_runtime(
     runtime = Runtime(
         settings=settings,
         engine=engine,
-        sender=sender or make_sender(settings.smtp_url, settings.outbox_dir, clock=clock),
+        mailer=mailer or make_mailer(settings.smtp_url, settings.outbox_dir, clock=clock),
         renderer=renderer,
         catalog=catalog,
         clock=clock or SystemClock(),

@@ -13,7 +13,7 @@ from models.event import Event
 from worker.compliance.recording import evaluate_due_deadlines
 from worker.engine.db import transaction
 from worker.engine.runtime import Runtime
-from worker.flow.enrollment import apply_event
+from worker.flow.events import apply_event
 from worker.flow.manual_tasks import skip_expired_tasks
 from worker.flow.scheduling import QUEUED_LEASE, claim_due_touches, lease, redrive_expired_leases
 

@@ -107,7 +107,7 @@ def collect_status(rt: Runtime) -> Status:
                 session, now=rt.clock.now(), known_sequences=set(rt.catalog.sequences)
             )
     result.services["database"] = db_problem or "ok"
-    result.services["smtp" if rt.settings.smtp_url else "outbox"] = rt.sender.check() or "ok"
+    result.services["smtp" if rt.settings.smtp_url else "outbox"] = rt.mailer.check() or "ok"
     if rt.settings.redis_url:
         result.services["redis"], result.queue_depth, result.dead_letters = redis_health(
             rt.settings.redis_url

@@ -15,11 +15,12 @@ from typing import Any
 
 from sqlmodel import Session, col, func, select
 
-from models.enrollment import Enrollment
+from models.enrollment import OPEN_STATUSES, Enrollment
 from models.event import Event, EventIn
 from models.lead import Lead
 from models.touch import FINAL, Touch
-from worker.flow.enrollment import OPEN_STATUSES, enrollment_refusals, merge_lead_data
+from worker.flow.enrollment import enrollment_refusals
+from worker.flow.leads import merge_lead_data
 from worker.specs.catalog import Catalog
 from worker.specs.rendering import RenderError
 from worker.specs.senders import NO_SENDER, lead_owner_context, sender_for

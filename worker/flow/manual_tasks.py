@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col
 
 from models.compliance import ComplianceKind
 from models.enrollment import Enrollment
@@ -14,6 +14,7 @@ from models.touch import Touch, TouchKind, TouchStatus
 from worker.compliance import log
 from worker.compliance.recording import note_touch_completed, refresh_verdict
 from worker.flow.scheduling import finish_step
+from worker.flow.touch_rows import touch_rows
 from worker.specs.rendering import RenderError, build_context
 from worker.specs.senders import lead_owner_context
 from worker.specs.sequences import SequenceSpec, StepSpec
@@ -48,9 +49,7 @@ def open_tasks(
     """Tasks waiting for their owner, due first; each text rendered for its own lead, so one
     lead's missing field shows on its own task (raw text and reason), not on everyone's list."""
     query = (
-        select(Touch, Enrollment, Lead)
-        .join(Enrollment, col(Enrollment.id) == Touch.enrollment_id)
-        .join(Lead, col(Lead.id) == Touch.lead_id)
+        touch_rows()
         .where(Touch.status == TouchStatus.OPEN, Touch.kind == TouchKind.TASK)
         .order_by(col(Touch.due_at), col(Touch.id))
     )
@@ -103,9 +102,7 @@ def _task_text(
 def skip_expired_tasks(session: Session, *, versions: VersionStore, now: datetime) -> int:
     """Tasks not done within `due_within` are skipped (logged) and the sequence moves on."""
     rows = session.exec(
-        select(Touch, Enrollment, Lead)
-        .join(Enrollment, col(Enrollment.id) == Touch.enrollment_id)
-        .join(Lead, col(Lead.id) == Touch.lead_id)
+        touch_rows()
         .where(Touch.status == TouchStatus.OPEN, col(Touch.expires_at) <= now)
         .limit(SKIP_BATCH)
     ).all()
@@ -138,19 +135,15 @@ def complete_task(
     now: datetime,
 ) -> int:
     """Mark the lead's open task for `step` done; it counts as a touch and the next wait starts."""
-    query = (
-        select(Touch, Enrollment)
-        .join(Enrollment, col(Enrollment.id) == Touch.enrollment_id)
-        .where(
-            Touch.lead_id == lead.id, Touch.status == TouchStatus.OPEN, Touch.kind == TouchKind.TASK
-        )
+    query = touch_rows().where(
+        Touch.lead_id == lead.id, Touch.status == TouchStatus.OPEN, Touch.kind == TouchKind.TASK
     )
     if step:
         query = query.where(Touch.step == step)
     if sequence:
         query = query.where(Enrollment.sequence == sequence)
     done = 0
-    for touch, enrollment in session.exec(query).all():
+    for touch, enrollment, _lead in session.exec(query).all():
         touch.status, touch.completed_at = TouchStatus.DONE, at
         session.add(touch)
         spec = versions.get(session, enrollment.version)

@@ -19,13 +19,15 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 from sqlmodel import select as orm_select
 
+from models.enrollment import Enrollment
 from models.event import Event, EventIn, LeadIn
 from models.lead import Lead
 from models.validation import EVENT_TYPE_PATTERN
 from worker.engine.runtime import Runtime
-from worker.flow.enrollment import apply_events, enroll_many
+from worker.flow.enrollment import enroll_many
+from worker.flow.events import apply_events
 from worker.imports.csv_rows import LEAD_COLUMNS, CsvImportError, CsvSource, lead_from_row
-from worker.specs.catalog import Catalog
+from worker.specs.catalog import Catalog, UnknownSequence
 
 CHUNK_ROWS = 1000
 ENROLL_CHUNK_ROWS = 200  # enrolling writes ~4 rows a lead: keep each write transaction short
@@ -101,9 +103,11 @@ def check_options(catalog: Catalog, options: ImportOptions) -> None:
     """Reject what would make every row fail, before reading any."""
     if options.event and options.sequence:
         raise CsvImportError("give an event or a sequence, not both", "sequence")
-    if options.sequence is not None and options.sequence not in catalog.sequences:
-        known = ", ".join(catalog.sequences) or "none"
-        raise CsvImportError(f"no sequence named {options.sequence!r} (known: {known})", "sequence")
+    if options.sequence is not None:
+        try:
+            catalog.sequence(options.sequence)
+        except UnknownSequence as exc:
+            raise CsvImportError(str(exc), "sequence") from None
     if options.event is not None and not re.match(EVENT_TYPE_PATTERN, options.event):
         raise CsvImportError(f"{options.event!r} is not an event type (e.g. lead.mql)", "event")
 
@@ -297,7 +301,7 @@ def _enroll_chunk(
         spec = rt.catalog.sequences[options.sequence]
         pairs = [(lead, rows[lead.email].id) for lead in fresh]
         results = enroll_many(session, pairs, spec, versions=rt.versions, at=now, now=now)
-        return results.count(None)
+        return sum(isinstance(result, Enrollment) for result in results)
     outcomes = apply_events(
         session, list(rows.values()), catalog=rt.catalog, versions=rt.versions, now=now
     )

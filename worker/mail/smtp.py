@@ -29,7 +29,7 @@ class _Stale(Exception):
     """The connection died before the message content left: safe to retry at once."""
 
 
-class SmtpSender:
+class SmtpMailer:
     """Sends over SMTP, reusing one connection per thread and mapping every failure."""
 
     idle_noop_seconds = 30.0
@@ -97,7 +97,7 @@ class SmtpSender:
             return f"{self.target.describe()} answered NOOP with {refusal}"
         return None
 
-    def _transact(self, conn: _Connection, sender: str, to: str, data: bytes) -> None:
+    def _transact(self, conn: _Connection, envelope_from: str, to: str, data: bytes) -> None:
         """MAIL, RCPT, DATA on `conn`; RSET after a refusal so the connection stays usable."""
         stage = "MAIL"
         with conn.lock:
@@ -105,7 +105,7 @@ class SmtpSender:
             try:
                 options = [f"SIZE={len(data)}"] if smtp.has_extn("size") else []
                 reply: bytes | str
-                code, reply = smtp.mail(sender, options)
+                code, reply = smtp.mail(envelope_from, options)
                 if code == 250:
                     stage = "RCPT"
                     code, reply = smtp.rcpt(to)

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from worker.specs.calendar import plan_due
-from worker.specs.rendering import Renderer, RenderError, build_context
+from worker.specs.rendering import Renderer, RenderError, build_context, reply_subject
 from worker.specs.senders import lead_owner_context
 from worker.specs.sequences import SequenceSpec
 from worker.specs.team import TeamSpec
@@ -52,8 +52,8 @@ def preview_timeline(
             else:
                 assert step.email is not None
                 subject = renderer.render_email(step.email, context).subject
-                if not subject and step.thread:
-                    subject = f"Re: {first_subject}"
+                if step.thread and first_subject:
+                    subject = reply_subject(first_subject)
                 first_subject = first_subject or subject
         except RenderError as exc:
             subject = f"(render error: {exc})"

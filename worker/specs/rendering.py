@@ -265,6 +265,11 @@ def _path_to(target: object, context: dict[str, Any], depth: int = 4) -> tuple[s
     return None
 
 
+def reply_subject(first_subject: str) -> str:
+    """A threaded follow-up's subject: `Re: <first subject>` (never `Re: Re: ...`)."""
+    return first_subject if first_subject.lower().startswith("re:") else f"Re: {first_subject}"
+
+
 def build_context(
     *,
     lead: dict[str, Any],
