@@ -26,12 +26,5 @@ def list_tasks(
     A task whose text does not render for its lead comes with the raw text and `render_error`.
     """
     with reading(rt.engine) as session:
-        tasks = open_tasks(
-            session,
-            versions=rt.versions,
-            team=rt.catalog.team,
-            default_from=rt.settings.default_from,
-            owner=owner,
-            now=rt.clock.now(),
-        )
+        tasks = open_tasks(session, rt, owner=owner)
     return tasks

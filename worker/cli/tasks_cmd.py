@@ -26,14 +26,7 @@ SequenceOption = Annotated[str | None, typer.Option(help="every lead in this seq
 def list_tasks(ctx: typer.Context, owner: OwnerOption = None) -> None:
     """Open manual tasks, due first; complete one with `events send task.completed --step ID`."""
     with cli_context(ctx).runtime() as rt, reading(rt.engine) as session:
-        tasks = open_tasks(
-            session,
-            versions=rt.versions,
-            team=rt.catalog.team,
-            default_from=rt.settings.default_from,
-            owner=owner,
-            now=rt.clock.now(),
-        )
+        tasks = open_tasks(session, rt, owner=owner)
     table = Table("due (UTC)", "owner", "lead", "sequence", "step", "task", "skipped after")
     for task in tasks:
         table.add_row(

@@ -13,12 +13,12 @@ from models.lead import Lead
 from models.touch import Touch, TouchKind, TouchStatus
 from worker.compliance import log
 from worker.compliance.recording import note_touch_completed, refresh_verdict
+from worker.engine.runtime import Runtime
 from worker.flow.scheduling import finish_step
 from worker.flow.touch_rows import touch_rows
 from worker.specs.rendering import RenderError, build_context
 from worker.specs.senders import lead_owner_context
 from worker.specs.sequences import SequenceSpec, StepSpec
-from worker.specs.team import TeamSpec
 from worker.specs.versions import VersionStore
 
 SKIP_BATCH = 500
@@ -37,15 +37,7 @@ class OpenTask:
     render_error: str | None = None  # why `text` is the raw task text
 
 
-def open_tasks(
-    session: Session,
-    *,
-    versions: VersionStore,
-    team: TeamSpec,
-    default_from: str | None,
-    owner: str | None = None,
-    now: datetime,
-) -> list[OpenTask]:
+def open_tasks(session: Session, rt: Runtime, *, owner: str | None = None) -> list[OpenTask]:
     """Tasks waiting for their owner, due first; each text rendered for its own lead, so one
     lead's missing field shows on its own task (raw text and reason), not on everyone's list."""
     query = (
@@ -57,12 +49,12 @@ def open_tasks(
         query = query.where(Enrollment.owner == owner.strip().lower())
     tasks = []
     for touch, enrollment, lead in session.exec(query).all():
-        spec = versions.get(session, enrollment.version)
+        spec = rt.versions.get(session, enrollment.version)
         step = spec.step(touch.step)
         text, problem = touch.step, None
         if step and step.task:
             owner_names = lead_owner_context(
-                spec, enrollment.owner, team=team, default_from=default_from
+                spec, enrollment.owner, team=rt.catalog.team, default_from=rt.settings.default_from
             )
             text, problem = _task_text(spec, step, lead, owner_names)
         tasks.append(

@@ -172,4 +172,3 @@ def _used_by(places: list[StepPlace], path: Path, line: int | None) -> str:
 def _by_place(item: tuple[tuple[Path, int | None, str], list[StepPlace]]) -> tuple[str, int, str]:
     (path, line, problem), _ = item
     return str(path), line or 0, problem
-
