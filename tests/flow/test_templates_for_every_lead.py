@@ -200,6 +200,9 @@ def test_check_leads_lists_the_stored_leads_that_would_fail_before_they_are_due(
     )
     assert "error: 2 stored lead(s) would fail to render" in err
     assert "ana@example.com" not in err and "Traceback" not in err
+    assert run_cli(["sequences", "check", "--leads", "--strict"]) == 1
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "warning(s), which --strict makes errors; 2 stored lead(s) would fail" in last
     assert all(t.status == "open" or t.status == "scheduled" for t in h.touches())
 
     h.event("lead.updated", "ben@example.com", lead={"first_name": "Ben"})

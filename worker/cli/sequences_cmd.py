@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -14,7 +15,7 @@ from worker.cli.check_report import check_leads, print_warnings
 from worker.cli.common import EXIT_FOUND_ERRORS, console, fail, parse_when
 from worker.cli.context import CliContext, cli_context
 from worker.flow.lead_readiness import DEFAULT_SAMPLE
-from worker.specs.catalog import SAMPLE_LEAD
+from worker.specs.catalog import SAMPLE_LEAD, Catalog
 from worker.specs.preview import preview_timeline
 from worker.specs.sequences import SequenceSpec
 from worker.specs.sparse_lead import sparse_lead_warnings
@@ -43,22 +44,28 @@ def check(
         *sparse_lead_warnings(catalog, loaded.renderer, default_from=config.default_from),
     ]
     print_warnings(warnings)
-    if strict and warnings:
-        fail(f"{len(warnings)} warning(s), which --strict makes errors", EXIT_FOUND_ERRORS)
-    steps = sum(len(s.steps) for s in catalog.sequences.values())
-    noted = f"; {len(warnings)} warning(s)" if warnings else ""
-    console.print(
-        f"ok: {len(catalog.sequences)} sequence(s), {steps} step(s), "
-        f"{len(catalog.team.owners)} owner(s) in {config.sequences_dir}{noted}",
-        highlight=False,
-    )
+    refused = strict and bool(warnings)
+    if not refused:
+        _print_summary(catalog, config.sequences_dir, len(warnings))
+    problems = [f"{len(warnings)} warning(s), which --strict makes errors"] if refused else []
     failing = check_leads(cli, sample) if leads else 0
     if failing:
-        fail(
-            f"{failing} stored lead(s) would fail to render: fix the template or the leads' data "
-            f"before their step is due",
-            EXIT_FOUND_ERRORS,
+        problems.append(
+            f"{failing} stored lead(s) would fail to render: fix the template or the leads' "
+            f"data before their step is due"
         )
+    if problems:
+        fail("; ".join(problems), EXIT_FOUND_ERRORS)
+
+
+def _print_summary(catalog: Catalog, folder: Path, warnings: int) -> None:
+    steps = sum(len(s.steps) for s in catalog.sequences.values())
+    noted = f"; {warnings} warning(s)" if warnings else ""
+    console.print(
+        f"ok: {len(catalog.sequences)} sequence(s), {steps} step(s), "
+        f"{len(catalog.team.owners)} owner(s) in {folder}{noted}",
+        highlight=False,
+    )
 
 
 @app.command("list")
