@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -72,3 +74,26 @@ def test_sequences_preview_starts_at_the_contexts_clock(
     assert "Fri 2031-05-09 10:30 CEST" in out and "2031-05-09 08:30" in out
     assert "Tue 2031-05-13 10:30 CEST" in out and "2031-05-13 08:30" in out
     assert "Re: Hello" in out and "Later" not in out
+
+
+def test_status_answers_while_another_process_holds_the_write_lock(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Given a schema at head and a writer holding SQLite's write lock, `followup status` only
+    reads: it answers at once instead of waiting for the lock."""
+    context = cli_context(tmp_path, datetime(2031, 5, 6, tzinfo=UTC))
+    assert run_cli(["status"], context) == 0  # creates the schema
+    capsys.readouterr()
+    writer = sqlite3.connect(tmp_path / "followup.db", isolation_level=None)
+    answered: list[int] = []
+    try:
+        writer.execute("BEGIN IMMEDIATE")
+        reader = threading.Thread(target=lambda: answered.append(run_cli(["status"], context)))
+        reader.start()
+        reader.join(timeout=10)
+        assert answered == [0], "status waited for the write lock"
+    finally:
+        writer.rollback()
+        writer.close()
+        reader.join()
+    assert "database: ok" in capsys.readouterr().out

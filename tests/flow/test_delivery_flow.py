@@ -13,7 +13,7 @@ from models.compliance import ComplianceEntry
 from models.lead import Lead
 from tests.support.harness import Harness, template
 from worker.engine.db import transaction
-from worker.flow.delivery import MAX_ATTEMPTS
+from worker.engine.tunables import MAX_ATTEMPTS
 from worker.flow.scheduling import claim_due_touches
 from worker.mail import (
     MaildirMailer,

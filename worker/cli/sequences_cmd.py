@@ -14,7 +14,7 @@ from models.lead import Lead
 from worker.cli.check_report import check_leads, print_warnings
 from worker.cli.common import EXIT_FOUND_ERRORS, console, fail, parse_when
 from worker.cli.context import CliContext, cli_context
-from worker.flow.lead_readiness import DEFAULT_SAMPLE
+from worker.engine.tunables import LEAD_CHECK_SAMPLE
 from worker.specs.catalog import SAMPLE_LEAD, Catalog
 from worker.specs.preview import preview_timeline
 from worker.specs.sequences import SequenceSpec
@@ -32,7 +32,7 @@ def check(
     ] = False,
     sample: Annotated[
         int, typer.Option(min=1, help="with --leads: at most this many leads per sequence")
-    ] = DEFAULT_SAMPLE,
+    ] = LEAD_CHECK_SAMPLE,
 ) -> None:
     """Validate every sequence, team.yaml and template (rendered on a full sample lead), warn
     of names a lead with only an email lacks; 1 on errors."""

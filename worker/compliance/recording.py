@@ -12,10 +12,9 @@ from models.lead import Lead
 from models.touch import COMPLETED, Touch
 from worker.compliance import log
 from worker.compliance.verdicts import Exit, SlaTerms, Verdict, evaluate_sla
+from worker.engine.tunables import DUE_CHECK_BATCH
 from worker.specs.calendar import add_wait
 from worker.specs.sequences import SequenceSpec
-
-DUE_CHECK_BATCH = 500
 
 
 def start_sla(enrollment: Enrollment, spec: SequenceSpec, lead_timezone: str | None) -> None:

@@ -22,6 +22,7 @@ from models.touch import Touch, TouchKind, TouchStatus
 from worker.compliance.log import has_sla_terms
 from worker.compliance.report import Report, build_report
 from worker.engine.schema import prepare_schema
+from worker.engine.tunables import LOG_READ_BATCH
 
 TOUCH_ENTRIES = {
     ComplianceKind.TOUCH_SENT: (TouchKind.EMAIL, TouchStatus.SENT),
@@ -32,7 +33,6 @@ VERDICT_ENTRIES = {
     ComplianceKind.SLA_MET: SlaStatus.MET,
     ComplianceKind.SLA_BREACHED: SlaStatus.BREACHED,
 }
-READ_BATCH = 5000
 
 
 @dataclass
@@ -158,7 +158,7 @@ def read_log(session: Session) -> Iterable[ComplianceEntry]:
             select(ComplianceEntry)
             .where(col(ComplianceEntry.id) > last)
             .order_by(col(ComplianceEntry.id))
-            .limit(READ_BATCH)
+            .limit(LOG_READ_BATCH)
         ).all()
         if not batch:
             return

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 from sqlalchemy import Engine
 
+from worker.engine.broker import BrokerHealth
 from worker.engine.clock import Clock, SystemClock
 from worker.engine.db import make_engine
 from worker.engine.schema import prepare_schema
@@ -67,9 +68,17 @@ class Runtime:
     def secret(self) -> str:
         return self.settings.require_secret()
 
+    @cached_property
+    def broker_health(self) -> BrokerHealth | None:
+        """Redis's health checker (one client for every /healthz and status); None: embedded."""
+        return BrokerHealth(self.settings.redis_url) if self.settings.redis_url else None
+
     def close(self) -> None:
         self.mailer.close()
         self.engine.dispose()
+        health = self.__dict__.get("broker_health")  # only if a check ever built it
+        if health is not None:
+            health.close()
 
 
 def build_runtime(
@@ -106,22 +115,3 @@ def folder_fingerprint(*folders: Path) -> tuple[tuple[str, int, int], ...]:
                 stat = path.stat()
                 entries.append((str(path), stat.st_mtime_ns, stat.st_size))
     return tuple(entries)
-
-
-_current: Runtime | None = None
-_current_lock = threading.Lock()
-
-
-def install(runtime: Runtime) -> None:
-    """Make `runtime` the one the actors of this process use."""
-    global _current
-    with _current_lock:
-        _current = runtime
-
-
-def current() -> Runtime:
-    if _current is None:
-        raise RuntimeError(
-            "no runtime installed in this process (call worker.engine.runtime.install)"
-        )
-    return _current

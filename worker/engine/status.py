@@ -82,21 +82,6 @@ def render_failures(session: Session) -> tuple[int, list[dict[str, str | None]]]
     return int(count), latest
 
 
-HEALTH_TIMEOUT_SECONDS = 2.0
-
-
-def redis_health(url: str) -> tuple[str, dict[str, int] | None, int | None]:
-    """("ok" or the reason, queue depths, dead letters) for a Redis broker URL."""
-    from worker.engine.broker import dead_letters, make_redis_broker, queue_depth
-
-    try:
-        broker = make_redis_broker(url, timeout=HEALTH_TIMEOUT_SECONDS)
-        broker.client.ping()  # type: ignore[attr-defined]  # a RedisBroker has a client
-        return "ok", queue_depth(broker), dead_letters(broker)
-    except Exception as exc:  # any client error means "not answering"
-        return str(exc).splitlines()[0], None, None
-
-
 def collect_status(rt: Runtime) -> Status:
     """Everything `followup status` shows; services that do not answer are reported, not raised."""
     db_problem = ping(rt.engine)
@@ -108,10 +93,8 @@ def collect_status(rt: Runtime) -> Status:
             )
     result.services["database"] = db_problem or "ok"
     result.services["smtp" if rt.settings.smtp_url else "outbox"] = rt.mailer.check() or "ok"
-    if rt.settings.redis_url:
-        result.services["redis"], result.queue_depth, result.dead_letters = redis_health(
-            rt.settings.redis_url
-        )
+    if rt.broker_health is not None:
+        result.services["redis"], result.queue_depth, result.dead_letters = rt.broker_health.check()
     else:
         result.services["redis"] = "not configured (embedded broker)"
     return result

@@ -15,6 +15,7 @@ from models.lead import Lead
 from models.touch import FINAL, Touch, TouchStatus
 from worker.engine.db import changed_rows, transaction
 from worker.engine.runtime import Runtime
+from worker.engine.tunables import MAX_ATTEMPTS, MAX_BACKOFF, SENDING_LEASE, lease
 from worker.flow.enrollment import suppress_lead
 from worker.flow.mailbox_limits import mailbox_day, release_send, reserve_send
 from worker.flow.outgoing import (
@@ -24,16 +25,13 @@ from worker.flow.outgoing import (
     message_id_for,
     thread_parent,
 )
-from worker.flow.scheduling import SENDING_LEASE, finish_step, lease
+from worker.flow.scheduling import finish_step
 from worker.flow.touch_rows import TouchRow, load_touch
 from worker.mail import PermanentSendError, SendError
 from worker.specs.calendar import is_open, next_opening
 from worker.specs.rendering import RENDER_ERROR, RenderError
 from worker.specs.senders import sender_for
 from worker.specs.sequences import SequenceSpec, StepSpec
-
-MAX_ATTEMPTS = 12
-MAX_BACKOFF = timedelta(hours=1)
 
 
 class DeliveryOutcome(StrEnum):

@@ -9,9 +9,9 @@ say how many of how many were checked.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlmodel import Session, col, func, select
 
@@ -19,6 +19,7 @@ from models.enrollment import OPEN_STATUSES, Enrollment
 from models.event import Event, EventIn
 from models.lead import Lead
 from models.touch import FINAL, Touch
+from worker.engine.tunables import LEAD_CHECK_IDS_PER_QUERY, LEAD_CHECK_SAMPLE
 from worker.flow.enrollment import enrollment_refusals
 from worker.flow.leads import merge_lead_data
 from worker.specs.catalog import Catalog
@@ -28,8 +29,7 @@ from worker.specs.sequences import SequenceSpec, StepSpec
 from worker.specs.sparse_lead import render_step, step_context
 from worker.specs.versions import VersionStore
 
-DEFAULT_SAMPLE = 1000  # leads per sequence and source; more are sampled at random
-_IDS_PER_QUERY = 500
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -92,7 +92,7 @@ def check_stored_leads(
     catalog: Catalog,
     versions: VersionStore,
     default_from: str | None,
-    sample: int = DEFAULT_SAMPLE,
+    sample: int = LEAD_CHECK_SAMPLE,
 ) -> Readiness:
     """Every sequence in the folder or still running a pinned version, checked on its leads."""
     check = _Check(catalog, default_from)
@@ -134,8 +134,7 @@ def _enrolled(
 
 def _finished_steps(session: Session, enrollment_ids: list[int | None]) -> set[tuple[int, str]]:
     finished: set[tuple[int, str]] = set()
-    for start in range(0, len(enrollment_ids), _IDS_PER_QUERY):
-        chunk = enrollment_ids[start : start + _IDS_PER_QUERY]
+    for chunk in _chunks(enrollment_ids):
         rows = session.exec(
             select(Touch.enrollment_id, Touch.step).where(
                 col(Touch.enrollment_id).in_(chunk), col(Touch.status).in_(FINAL)
@@ -164,10 +163,8 @@ def _waiting(
     emails = sorted({event.lead_email for event in events})
     stored = {
         lead.email: lead
-        for start in range(0, len(emails), _IDS_PER_QUERY)
-        for lead in session.exec(
-            select(Lead).where(col(Lead.email).in_(emails[start : start + _IDS_PER_QUERY]))
-        )
+        for chunk in _chunks(emails)
+        for lead in session.exec(select(Lead).where(col(Lead.email).in_(chunk)))
     }
     refused = enrollment_refusals(session, list(stored.values()), spec, versions)
     failures, seen = [], set()
@@ -181,6 +178,12 @@ def _waiting(
         if found:
             failures.append(LeadFailure(draft.email, spec.name, *found, waiting=True))
     return failures
+
+
+def _chunks(items: list[T]) -> Iterator[list[T]]:
+    """At most LEAD_CHECK_IDS_PER_QUERY items at a time, for IN (...) lists."""
+    for start in range(0, len(items), LEAD_CHECK_IDS_PER_QUERY):
+        yield items[start : start + LEAD_CHECK_IDS_PER_QUERY]
 
 
 def _as_applied(stored: Lead | None, event: Event) -> Lead:

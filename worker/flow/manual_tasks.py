@@ -14,14 +14,13 @@ from models.touch import Touch, TouchKind, TouchStatus
 from worker.compliance import log
 from worker.compliance.recording import note_touch_completed, refresh_verdict
 from worker.engine.runtime import Runtime
+from worker.engine.tunables import SKIP_BATCH
 from worker.flow.scheduling import finish_step
 from worker.flow.touch_rows import touch_rows
 from worker.specs.rendering import RenderError, build_context
 from worker.specs.senders import lead_owner_context
 from worker.specs.sequences import SequenceSpec, StepSpec
 from worker.specs.versions import VersionStore
-
-SKIP_BATCH = 500
 
 
 @dataclass(frozen=True)

@@ -24,13 +24,12 @@ from models.event import Event, EventIn, LeadIn
 from models.lead import Lead
 from models.validation import EVENT_TYPE_PATTERN
 from worker.engine.runtime import Runtime
+from worker.engine.tunables import IMPORT_CHUNK_ROWS, IMPORT_ENROLL_CHUNK_ROWS
 from worker.flow.enrollment import enroll_many
 from worker.flow.events import apply_events
 from worker.imports.csv_rows import LEAD_COLUMNS, CsvImportError, CsvSource, lead_from_row
 from worker.specs.catalog import Catalog, UnknownSequence
 
-CHUNK_ROWS = 1000
-ENROLL_CHUNK_ROWS = 200  # enrolling writes ~4 rows a lead: keep each write transaction short
 UPDATABLE = LEAD_COLUMNS[1:]
 IMPORTED_EVENT = "lead.imported"  # the record of a --sequence import; it triggers nothing
 __all__ = [
@@ -49,11 +48,13 @@ class ImportOptions:
     event: str | None = None
     sequence: str | None = None
     dry_run: bool = False
-    chunk_rows: int | None = None  # default: CHUNK_ROWS, or ENROLL_CHUNK_ROWS when enrolling
+    chunk_rows: int | None = None  # default: the import chunk sizes of engine/tunables.py
 
     @property
     def rows_per_chunk(self) -> int:
-        return self.chunk_rows or (ENROLL_CHUNK_ROWS if self.enrolls else CHUNK_ROWS)
+        if self.chunk_rows:
+            return self.chunk_rows
+        return IMPORT_ENROLL_CHUNK_ROWS if self.enrolls else IMPORT_CHUNK_ROWS
 
     @property
     def enrolls(self) -> bool:

@@ -8,6 +8,7 @@ import threading
 import time
 
 from worker.engine.clock import Clock, SystemClock
+from worker.engine.tunables import SMTP_IDLE_NOOP_SECONDS, SMTP_TIMEOUT_SECONDS
 from worker.mail.base import PermanentSendError, SendError, TransientSendError, classify_smtp_reply
 from worker.mail.message import OutgoingEmail, envelope_address, to_bytes
 from worker.mail.smtp_url import parse_smtp_url
@@ -32,13 +33,13 @@ class _Stale(Exception):
 class SmtpMailer:
     """Sends over SMTP, reusing one connection per thread and mapping every failure."""
 
-    idle_noop_seconds = 30.0
+    idle_noop_seconds = SMTP_IDLE_NOOP_SECONDS
 
     def __init__(
         self,
         url: str,
         *,
-        timeout: float = 30.0,
+        timeout: float = SMTP_TIMEOUT_SECONDS,
         local_hostname: str | None = None,
         ssl_context: ssl.SSLContext | None = None,
         clock: Clock | None = None,

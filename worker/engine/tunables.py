@@ -1,0 +1,40 @@
+"""Every tunable of the engine in one place: leases, batch sizes, attempts, backoff, time
+limits. Change a value here, not where it is used; each says what it trades."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+# Leases: a claimed touch whose lease ran out is re-driven from the database (same Message-ID).
+QUEUED_LEASE = timedelta(minutes=5)  # a queued id not picked up by a worker by then is re-driven
+SENDING_LEASE = timedelta(minutes=3)  # longer than an SMTP send can take with its timeouts
+
+# Batches: how many rows one transaction touches, so no write lock is held for long.
+CLAIM_BATCH = 500  # due touches claimed per scheduler query (the tick loops until none are due)
+SKIP_BATCH = 500  # expired manual tasks skipped per tick
+DUE_CHECK_BATCH = 500  # SLA deadlines decided per tick
+STALE_EVENT_BATCH = 200  # lost events re-applied per tick
+IMPORT_CHUNK_ROWS = 1000  # CSV rows upserted per transaction
+IMPORT_ENROLL_CHUNK_ROWS = 200  # ... when also enrolling (about 4 rows written per lead)
+LOG_READ_BATCH = 5000  # compliance log entries read at a time when replaying it (audit)
+LEAD_CHECK_SAMPLE = 1000  # leads per sequence `sequences check --leads` renders (more: at random)
+LEAD_CHECK_IDS_PER_QUERY = 500  # ids in one IN (...) while it reads their touches and leads
+
+# Retries of transient send failures (4xx, connection): exponential backoff, capped.
+MAX_ATTEMPTS = 12  # then the touch fails for good ("gave up after 12 attempts")
+RETRY_BASE = timedelta(seconds=30)  # the first retry's delay, doubled each attempt
+MAX_BACKOFF = timedelta(hours=1)  # the longest delay between two attempts
+
+# Time limits.
+ACTOR_TIME_LIMIT = timedelta(minutes=10)  # dramatiq stops an actor that runs longer
+STALE_EVENT_AFTER = timedelta(minutes=1)  # an accepted event nobody applied by then is redone
+SMTP_TIMEOUT_SECONDS = 30.0  # connecting and each SMTP command
+SMTP_IDLE_NOOP_SECONDS = 30.0  # a connection idle longer is checked with NOOP before reuse
+HEALTH_TIMEOUT_SECONDS = 2.0  # Redis health checks answer or fail, never hang
+SQLITE_BUSY_TIMEOUT = timedelta(seconds=30)  # how long a SQLite writer waits for the lock
+DATABASE_POOL_SIZE = 10  # PostgreSQL connections per process (and as many more on overflow)
+
+
+def lease(default: timedelta, override_seconds: float | None) -> timedelta:
+    """FOLLOWUP_LEASE_SECONDS shortens both leases so crash tests recover in seconds."""
+    return timedelta(seconds=override_seconds) if override_seconds else default
