@@ -9,6 +9,7 @@ import pytest
 from tests.support.harness import write_files
 from worker.specs.field_uses import email_field_uses, text_field_uses
 from worker.specs.rendering import Renderer
+from worker.specs.sparse_lead import first_missing
 
 
 def needed(tmp_path: Path, files: dict[str, str], name: str = "main") -> set[tuple[str, int, str]]:
@@ -158,3 +159,13 @@ def test_what_the_analysis_calls_guarded_renders_for_a_lead_without_the_field(
     assert needed(tmp_path, {"main.j2": email(text)}) == set()
     context = {"lead": {"email": "a@example.com"}, "owner": {}}
     assert "at " not in Renderer(tmp_path).render_email("main", context).text
+
+
+def test_a_constant_subscript_is_a_name_and_a_method_is_present(tmp_path: Path) -> None:
+    """`lead["company"]` needs lead.company; `lead.get(...)` is a dict method every lead has."""
+    text = "{{ lead['company'] }} {{ lead.get('first_name', 'there') }}"
+    uses = needed(tmp_path, {"main.j2": email(text)})
+    assert uses == {("main.j2", 2, "lead.company"), ("main.j2", 2, "lead.get")}
+    context = {"lead": {"email": "a@example.com"}}
+    assert first_missing(("lead", "company"), context) == ("lead", "company")
+    assert first_missing(("lead", "get"), context) is None

@@ -128,7 +128,7 @@ def first_missing(path: tuple[str, ...], context: dict[str, Any]) -> tuple[str, 
     for end, key in enumerate(path, start=1):
         if isinstance(value, dict) and key in value:
             value = value[key]
-        elif not isinstance(value, dict) and hasattr(value, key):
+        elif hasattr(value, key):  # a method, as `lead.get(...)` (Jinja looks attributes up too)
             value = getattr(value, key)
         else:
             return path[:end]
