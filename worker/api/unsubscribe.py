@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path
 from fastapi.responses import HTMLResponse
 
-from models.event import LeadIn
+from models.lead import LeadIn
 from models.validation import normalise_email
 from worker.api.deps import Rt
 from worker.auth.tokens import unsign

@@ -18,7 +18,7 @@ from worker.cli.common import (
     write,
 )
 from worker.cli.context import cli_context
-from worker.compliance.dashboard import dashboard_html, duration
+from worker.compliance.dashboard import dashboard_html, format_seconds
 from worker.compliance.dashboard_link import DEFAULT_DAYS, MAX_DAYS, dashboard_link
 from worker.compliance.export import log_csv, log_jsonl, report_csv, report_json
 from worker.compliance.log import LogFilter, query_log
@@ -94,8 +94,8 @@ def print_report(result: Report) -> None:
             row.key,
             *(str(getattr(row, n)) for n in COUNT_FIELDS),
             rate,
-            duration(row.median_first_touch_seconds),
-            duration(row.p90_first_touch_seconds),
+            format_seconds(row.median_first_touch_seconds),
+            format_seconds(row.p90_first_touch_seconds),
             "-" if row.strikes is None else str(row.strikes),
             style="bold" if row is result.total else None,
         )
@@ -160,7 +160,7 @@ def log(
             table.add_row(
                 e.at.strftime("%Y-%m-%d %H:%M:%S"),
                 str(e.kind),
-                e.lead,
+                e.lead_email,
                 e.owner or "",
                 e.sequence or "",
                 e.step or "",

@@ -8,6 +8,7 @@ import typer
 from pydantic import ValidationError
 
 from models.event import EventIn
+from models.lead import PROFILE_COLUMNS
 from worker.cli.common import console, fail, parse_when
 from worker.cli.context import cli_context
 from worker.engine.db import transaction
@@ -15,7 +16,6 @@ from worker.flow.events import apply_event, record_event
 from worker.specs.validation_errors import one_line
 
 app = typer.Typer(help="Send lead events.", no_args_is_help=True)
-LEAD_COLUMNS = ("first_name", "last_name", "company", "owner", "timezone")
 
 
 @app.command("send")
@@ -39,7 +39,7 @@ def send(
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
             fail(f"--field {item!r}: use key=value")
-        (lead if key.strip() in LEAD_COLUMNS else custom)[key.strip()] = value
+        (lead if key.strip() in PROFILE_COLUMNS else custom)[key.strip()] = value
     try:
         event = EventIn.model_validate(
             {

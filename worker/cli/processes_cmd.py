@@ -63,9 +63,9 @@ def demo(
         fail(f"{leads} not found: run the demo from the repository folder")
     rt, clock, broker = prepare(base, folder)
     try:
-        steps = scenario(leads, DEMO_START)
+        events = scenario(leads, DEMO_START)
         console.print(
-            f"[bold]followup demo[/bold]: {len(steps)} lead events over "
+            f"[bold]followup demo[/bold]: {len(events)} lead events over "
             f"{DEMO_DAYS} simulated days from {DEMO_START:%a %Y-%m-%d %H:%M} UTC "
             f"(SQLite {folder}/followup.db, embedded broker, outbox {folder}/outbox)"
         )
@@ -78,7 +78,7 @@ def demo(
             )
             last["sent"] = sent
 
-        simulate(rt, clock, broker, steps, DEMO_START + timedelta(days=DEMO_DAYS), on_day=on_day)
+        simulate(rt, clock, broker, events, DEMO_START + timedelta(days=DEMO_DAYS), on_day=on_day)
         _print_demo_result(rt, folder)
     finally:
         rt.close()

@@ -11,8 +11,7 @@ from rich.table import Table
 
 from worker.cli.common import choice, console, fail, write
 from worker.cli.context import cli_context
-from worker.compliance.dashboard import promised_attempts
-from worker.compliance.plan import PlanResult, plan_sla
+from worker.compliance.plan import PlanResult, plan_sla, promised_attempts
 from worker.specs.catalog import Catalog
 from worker.specs.team import SlaPlan
 from worker.specs.validation_errors import one_line

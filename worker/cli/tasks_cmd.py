@@ -32,7 +32,7 @@ def list_tasks(ctx: typer.Context, owner: OwnerOption = None) -> None:
         table.add_row(
             f"{task.due_at:%Y-%m-%d %H:%M}",
             task.owner or "",
-            task.lead,
+            task.lead_email,
             task.sequence,
             task.step,
             _task_cell(task),

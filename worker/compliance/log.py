@@ -40,7 +40,7 @@ def append(
     kind: ComplianceKind,
     *,
     at: datetime,
-    lead: str,
+    lead_email: str,
     enrollment: Enrollment | None = None,
     owner: str | None = None,
     step: str | None = None,
@@ -54,7 +54,7 @@ def append(
         ComplianceEntry(
             at=at,
             kind=kind,
-            lead=lead,
+            lead_email=lead_email,
             owner=enrollment.owner if enrollment is not None else owner,
             sequence=enrollment.sequence if enrollment is not None else None,
             enrollment_id=enrollment.id if enrollment is not None else None,
@@ -80,7 +80,7 @@ def query_log(session: Session, where: LogFilter) -> list[ComplianceEntry]:
     """Entries oldest first, filtered on indexed columns."""
     statement = select(ComplianceEntry)
     if where.email:
-        statement = statement.where(ComplianceEntry.lead == where.email.strip().lower())
+        statement = statement.where(ComplianceEntry.lead_email == where.email.strip().lower())
     if where.owner:
         statement = statement.where(ComplianceEntry.owner == where.owner.strip().lower())
     if where.sequence:

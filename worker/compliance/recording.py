@@ -81,7 +81,7 @@ def refresh_verdict(
             session,
             kind,
             at=verdict.decided_at or now,
-            lead=lead_email,
+            lead_email=lead_email,
             enrollment=enrollment,
             detail=verdict.reason,
         )

@@ -39,7 +39,7 @@ VERDICT_ENTRIES = {
 class EnrollmentFacts:
     """What the log says about one enrollment."""
 
-    lead: str
+    lead_email: str
     owner: str | None
     sequence: str
     enrolled_at: datetime
@@ -65,7 +65,7 @@ def collect_facts(entries: Iterable[ComplianceEntry]) -> dict[int, EnrollmentFac
             continue  # a logged touch of a lead in no sequence counts toward no SLA
         if entry.kind == ComplianceKind.ENROLLMENT_STARTED:
             facts[entry.enrollment_id] = EnrollmentFacts(
-                lead=entry.lead,
+                lead_email=entry.lead_email,
                 owner=entry.owner,
                 sequence=entry.sequence or "",
                 enrolled_at=entry.at,
@@ -112,7 +112,9 @@ def scratch_database(facts: dict[int, EnrollmentFacts]) -> Engine:
     """An in-memory database holding the leads, enrollments and touches the facts describe."""
     engine = create_engine("sqlite://", poolclass=StaticPool)
     prepare_schema(engine)
-    lead_ids = {email: n for n, email in enumerate(sorted({f.lead for f in facts.values()}), 1)}
+    lead_ids = {
+        email: n for n, email in enumerate(sorted({f.lead_email for f in facts.values()}), 1)
+    }
     with Session(engine) as session, session.begin():
         if lead_ids:
             first_seen = min(f.enrolled_at for f in facts.values())
@@ -129,13 +131,13 @@ def scratch_database(facts: dict[int, EnrollmentFacts]) -> Engine:
                     for e, n in lead_ids.items()
                 ],
             )
-        rows = [_enrollment_row(i, lead_ids[f.lead], f) for i, f in facts.items()]
+        rows = [_enrollment_row(i, lead_ids[f.lead_email], f) for i, f in facts.items()]
         if rows:
             session.execute(insert(Enrollment), rows)
         touches = [
             {
                 "enrollment_id": i,
-                "lead_id": lead_ids[f.lead],
+                "lead_id": lead_ids[f.lead_email],
                 "step": step or "",
                 "kind": TOUCH_ENTRIES[kind][0],
                 "status": TOUCH_ENTRIES[kind][1],

@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlmodel import Session, col, func, select
 
 from models.compliance import ComplianceEntry, ComplianceKind
-from models.enrollment import Enrollment, EnrollmentStatus
+from models.enrollment import OPEN_STATUSES, Enrollment
 from models.touch import WAITING, Touch, TouchStatus
 from worker.engine.db import ping, reading
 from worker.engine.runtime import Runtime
@@ -46,7 +46,7 @@ def touch_status(session: Session, *, now: datetime, known_sequences: set[str]) 
     status.enrollments = {str(s): int(n) for s, n in rows}
     running = session.exec(
         select(Enrollment.sequence, func.count())
-        .where(col(Enrollment.status).in_((EnrollmentStatus.ACTIVE, EnrollmentStatus.PAUSED)))
+        .where(col(Enrollment.status).in_(OPEN_STATUSES))
         .group_by(col(Enrollment.sequence))
     ).all()
     status.orphaned_sequences = {s: int(n) for s, n in running if s not in known_sequences}
@@ -72,7 +72,7 @@ def render_failures(session: Session) -> tuple[int, list[dict[str, str | None]]]
     latest = [
         {
             "at": entry.at.isoformat(),
-            "lead": entry.lead,
+            "lead": entry.lead_email,
             "sequence": entry.sequence,
             "step": entry.step,
             "detail": entry.detail,

@@ -100,7 +100,7 @@ def _plan_first_touch(
         session,
         ComplianceKind.ENROLLMENT_STARTED,
         at=at,
-        lead=lead.email,
+        lead_email=lead.email,
         enrollment=enrollment,
         detail=f"version {enrollment.version[:12]}",
     )
@@ -177,7 +177,7 @@ def exit_enrollment(
         session,
         ComplianceKind.ENROLLMENT_EXITED,
         at=at,
-        lead=lead.email,
+        lead_email=lead.email,
         enrollment=enrollment,
         detail=reason,
     )

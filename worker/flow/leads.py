@@ -6,8 +6,7 @@ from datetime import datetime
 
 from sqlmodel import Session, select
 
-from models.event import LeadIn
-from models.lead import Lead
+from models.lead import PROFILE_COLUMNS, Lead, LeadIn
 
 
 def upsert_lead(session: Session, data: LeadIn, *, now: datetime) -> tuple[Lead, bool]:
@@ -26,7 +25,7 @@ def upsert_lead(session: Session, data: LeadIn, *, now: datetime) -> tuple[Lead,
 
 def merge_lead_data(lead: Lead, data: LeadIn) -> None:
     """What an upsert changes: the fields given, custom fields merged into the stored ones."""
-    for name in ("first_name", "last_name", "company", "owner", "timezone"):
+    for name in PROFILE_COLUMNS:
         value = getattr(data, name)
         if value is not None:
             setattr(lead, name, value)

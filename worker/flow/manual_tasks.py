@@ -26,7 +26,7 @@ from worker.specs.versions import VersionStore
 @dataclass(frozen=True)
 class OpenTask:
     touch_id: int
-    lead: str
+    lead_email: str
     owner: str | None
     sequence: str
     step: str
@@ -169,7 +169,7 @@ def log_manual_touch(
             session,
             ComplianceKind.TOUCH_LOGGED,
             at=at,
-            lead=lead.email,
+            lead_email=lead.email,
             owner=lead.owner,
             detail=detail,
         )
@@ -192,7 +192,7 @@ def log_manual_touch(
             session,
             ComplianceKind.TOUCH_LOGGED,
             at=at,
-            lead=lead.email,
+            lead_email=lead.email,
             enrollment=enrollment,
             step="manual",
             touch_id=touch.id,

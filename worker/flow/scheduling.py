@@ -86,7 +86,7 @@ def finish_step(
         session,
         kind,
         at=at,
-        lead=lead.email,
+        lead_email=lead.email,
         enrollment=enrollment,
         step=touch.step,
         touch_id=touch.id,

@@ -20,17 +20,16 @@ from sqlmodel import Session, col
 from sqlmodel import select as orm_select
 
 from models.enrollment import Enrollment
-from models.event import Event, EventIn, LeadIn
-from models.lead import Lead
+from models.event import Event, EventIn
+from models.lead import PROFILE_COLUMNS, Lead, LeadIn
 from models.validation import EVENT_TYPE_PATTERN
 from worker.engine.runtime import Runtime
 from worker.engine.tunables import IMPORT_CHUNK_ROWS, IMPORT_ENROLL_CHUNK_ROWS
 from worker.flow.enrollment import enroll_many
 from worker.flow.events import apply_events
-from worker.imports.csv_rows import LEAD_COLUMNS, CsvImportError, CsvSource, lead_from_row
+from worker.imports.csv_rows import CsvImportError, CsvSource, lead_from_row
 from worker.specs.catalog import Catalog, UnknownSequence
 
-UPDATABLE = LEAD_COLUMNS[1:]
 IMPORTED_EVENT = "lead.imported"  # the record of a --sequence import; it triggers nothing
 __all__ = [
     "CsvImportError",
@@ -172,7 +171,9 @@ def _take(
     if earlier is None:
         batch[email] = _Pending(row.line, row.lead, repeat=True)
         return
-    changes: dict[str, Any] = {n: v for n in UPDATABLE if (v := getattr(row.lead, n)) is not None}
+    changes: dict[str, Any] = {
+        n: v for n in PROFILE_COLUMNS if (v := getattr(row.lead, n)) is not None
+    }
     changes["fields"] = {**earlier.lead.fields, **row.lead.fields}
     batch[email] = _Pending(row.line, earlier.lead.model_copy(update=changes), earlier.repeat)
 
@@ -233,7 +234,7 @@ def _upsert_leads(session: Session, batch: dict[str, _Pending], *, now: datetime
             inserts.append(
                 {
                     "email": email,
-                    **{n: getattr(lead, n) for n in UPDATABLE},
+                    **{n: getattr(lead, n) for n in PROFILE_COLUMNS},
                     "fields": lead.fields,
                     "created_at": now,
                     "updated_at": now,
@@ -243,7 +244,7 @@ def _upsert_leads(session: Session, batch: dict[str, _Pending], *, now: datetime
             continue
         values = {
             n: getattr(lead, n) if getattr(lead, n) is not None else getattr(old, n)
-            for n in UPDATABLE
+            for n in PROFILE_COLUMNS
         }
         values["fields"] = {**(old.fields or {}), **lead.fields}
         changed = any(values[n] != getattr(old, n) for n in values)

@@ -125,6 +125,12 @@ def plan_due(after: datetime, wait: Duration, calendar: SendCalendar, zone: Zone
     return next_opening(add_wait(after, wait, calendar, zone), calendar, zone)
 
 
+def holiday_region(code: str) -> tuple[str, str | None]:
+    """`holidays: US-CA` -> ("US", "CA"): the country and its optional subdivision."""
+    country, _, subdivision = code.upper().partition("-")
+    return country, subdivision or None
+
+
 @lru_cache(maxsize=512)
 def _holiday_dates(country: str, subdivision: str | None, year: int) -> frozenset[date]:
     import holidays  # imported lazily: the package is large and only needed with holidays

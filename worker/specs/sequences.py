@@ -30,9 +30,11 @@ from worker.specs.calendar import (
     SendCalendar,
     check_holiday_country,
     closed_dates,
+    holiday_region,
 )
 from worker.specs.durations import Duration, parse_duration
 from worker.specs.rendering import Renderer
+from worker.specs.validation_errors import error_loc, error_message
 from worker.specs.yaml_source import Loc, SourceError, YamlDocument
 
 DayName = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
@@ -187,8 +189,7 @@ class SequenceSpec(Strict):
     @classmethod
     def _country(cls, value: str | None) -> str | None:
         if value:
-            country, _, subdivision = value.upper().partition("-")
-            check_holiday_country(country, subdivision or None)
+            check_holiday_country(*holiday_region(value))
         return value
 
     @field_validator("steps")
@@ -240,7 +241,8 @@ class SequenceSpec(Strict):
 
     @cached_property
     def calendar(self) -> SendCalendar:
-        is_closed = closed_dates(*self._holiday_country(), frozenset(self.days_off))
+        country, subdivision = holiday_region(self.holidays) if self.holidays else (None, None)
+        is_closed = closed_dates(country, subdivision, frozenset(self.days_off))
         if self.send_window is None:
             return (
                 SendCalendar(is_closed=is_closed) if (self.holidays or self.days_off) else ANY_TIME
@@ -254,12 +256,6 @@ class SequenceSpec(Strict):
             is_closed=is_closed,
             business_days=days if days != frozenset(range(7)) else WEEKDAYS,
         )
-
-    def _holiday_country(self) -> tuple[str | None, str | None]:
-        if not self.holidays:
-            return None, None
-        country, _, subdivision = self.holidays.upper().partition("-")
-        return country, subdivision or None
 
     def zone_for(self, lead_timezone: str | None) -> ZoneInfo:
         """The zone a lead's window is read in: the lead's own, else the default."""
@@ -293,17 +289,13 @@ def validate_model(model: type[M], data: Any, document: YamlDocument) -> M:
 
 
 def _source_error(err: Any, document: YamlDocument) -> SourceError:
-    loc: Loc = tuple(part for part in err["loc"] if not str(part).startswith("function-"))
-    where = ".".join(str(part) for part in loc) or "file"
-    message = err["msg"].removeprefix("Value error, ")
+    loc: Loc = error_loc(err)
     if err["type"] == "extra_forbidden":
         message = f"unknown key {loc[-1]!r}"
     elif err["type"] == "missing":
         message = f"missing required key {loc[-1]!r}"
-    elif err["type"] == "literal_error":
-        message = f"{where}: {message}"
     else:
-        message = f"{where}: {message}"
+        message = f"{'.'.join(str(part) for part in loc) or 'file'}: {error_message(err)}"
     return document.error(loc, message)
 
 
