@@ -149,7 +149,8 @@ def test_a_render_failure_names_lead_template_line_and_field_everywhere(h: Harne
         [entry] = session.exec(
             select(ComplianceEntry).where(ComplianceEntry.kind == ComplianceKind.TOUCH_FAILED)
         ).all()
-    assert (entry.lead_email, entry.step, entry.detail) == ("ben@example.com", "hello", failed.detail)
+    assert (entry.lead_email, entry.step) == ("ben@example.com", "hello")
+    assert entry.detail == failed.detail
     status = collect_status(h.rt)
     assert status.render_failures == 1
     [latest] = status.latest_render_failures

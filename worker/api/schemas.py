@@ -13,7 +13,7 @@ from models.event import EventIn
 from models.lead import LeadIn, LeadPublic
 from models.validation import Storable, normalise_email
 from worker.compliance.report import ReportRow
-from worker.imports.csv_import import ImportSummary
+from worker.imports.options import ImportSummary
 
 
 class EventBody(EventIn):

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from models.compliance import ComplianceKind
+from models.compliance import ComplianceEntry, ComplianceKind
 from worker.cli.common import (
     EXIT_FOUND_ERRORS,
     choice,
@@ -69,25 +69,19 @@ def report(
         print_report(result)
 
 
+# Table headings: each count column under its name, shortened where the table is tight.
+SHORT_HEADINGS = {
+    "breached_first_touch_late": "late",
+    "breached_too_few_touches": "few",
+    "touches_manual": "manual",
+}
+FIGURE_HEADINGS = ("rate", "median 1st", "p90 1st", "strikes")
+
+
 def print_report(result: Report) -> None:
-    table = Table(
-        result.by,
-        "enrolled",
-        "met",
-        "breached",
-        "late",
-        "few",
-        "pending",
-        "excluded",
-        "touches",
-        "manual",
-        "unworked",
-        "rate",
-        "median 1st",
-        "p90 1st",
-        "strikes",
-        title=f"SLA compliance by {result.by}",
-    )
+    counts = (SHORT_HEADINGS.get(name, name) for name in COUNT_FIELDS)
+    headings = (result.by, *counts, *FIGURE_HEADINGS)
+    table = Table(*headings, title=f"SLA compliance by {result.by}")
     for row in [*result.rows, result.total]:
         rate = "-" if row.compliance_rate is None else f"{row.compliance_rate:.1%}"
         table.add_row(
@@ -155,18 +149,22 @@ def log(
     elif fmt == "csv":
         write(log_csv(entries))
     else:
-        table = Table("at (UTC)", "kind", "lead", "owner", "sequence", "step", "detail")
-        for e in entries:
-            table.add_row(
-                e.at.strftime("%Y-%m-%d %H:%M:%S"),
-                str(e.kind),
-                e.lead_email,
-                e.owner or "",
-                e.sequence or "",
-                e.step or "",
-                e.detail or "",
-            )
-        console.print(table)
+        _print_log(entries)
+
+
+def _print_log(entries: list[ComplianceEntry]) -> None:
+    table = Table("at (UTC)", "kind", "lead", "owner", "sequence", "step", "detail")
+    for e in entries:
+        table.add_row(
+            e.at.strftime("%Y-%m-%d %H:%M:%S"),
+            str(e.kind),
+            e.lead_email,
+            e.owner or "",
+            e.sequence or "",
+            e.step or "",
+            e.detail or "",
+        )
+    console.print(table)
 
 
 @app.command("link")

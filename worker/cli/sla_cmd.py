@@ -11,7 +11,7 @@ from rich.table import Table
 
 from worker.cli.common import choice, console, fail, write
 from worker.cli.context import cli_context
-from worker.compliance.plan import PlanResult, plan_sla, promised_attempts
+from worker.compliance.plan import CapacityCheck, PlanResult, plan_sla, promised_attempts
 from worker.specs.catalog import Catalog
 from worker.specs.team import SlaPlan
 from worker.specs.validation_errors import one_line
@@ -58,24 +58,12 @@ def plan(
     fmt: Annotated[str, typer.Option("--format", help="table|json")] = "table",
 ) -> None:
     """Leads marketing must deliver per period and week, and whether reps can work them all."""
+    flags = {name: value for name, value in locals().items() if name in SlaPlan.model_fields}
     choice(fmt, ("table", "json"), "--format")
     if period is not None:
         choice(period, ("month", "quarter"), "--period")
     catalog = cli_context(ctx).catalog(required=False).catalog  # flags alone work without one
-    merged = _merged_plan(
-        catalog,
-        {
-            "revenue_goal": revenue_goal,
-            "period": period,
-            "marketing_share": marketing_share,
-            "average_deal_size": average_deal_size,
-            "close_rate": close_rate,
-            "reps": reps,
-            "attempts_per_lead": attempts_per_lead,
-            "minutes_per_attempt": minutes_per_attempt,
-            "selling_hours_per_rep": selling_hours_per_rep,
-        },
-    )
+    merged = _merged_plan(catalog, flags)  # one flag per field of team.yaml's sla_plan
     result = plan_sla(merged, promised_attempts=promised_attempts(catalog.sequences.values()))
     if fmt == "json":
         write(json.dumps(result.as_dict(), indent=2))
@@ -84,6 +72,29 @@ def plan(
 
 
 def print_plan(result: PlanResult) -> None:
+    _print_target(result)
+    check = result.capacity
+    if check is None:
+        console.print(f"capacity check skipped: needs {', '.join(result.missing)}", highlight=False)
+        return
+    _print_capacity(check, result.target.period)
+    if result.warning:
+        console.print(
+            f"[bold red]warning:[/bold red] {result.warning}", highlight=False, soft_wrap=True
+        )
+    elif check.fits:
+        console.print(
+            f"[green]fits:[/green] reps use {check.utilisation:.0%} of their selling "
+            f"hours on follow-ups",
+            highlight=False,
+        )
+    else:
+        console.print(
+            "add selling_hours_per_rep to check the follow-ups fit the reps' time", highlight=False
+        )
+
+
+def _print_target(result: PlanResult) -> None:
     t = result.target
     table = Table("marketing SLA", f"per {t.period}", "per week", title="Marketing SLA")
     table.add_row("revenue goal", f"{t.revenue_goal:,.0f}", "")
@@ -99,11 +110,10 @@ def print_plan(result: PlanResult) -> None:
         f"{t.leads_per_week:,.1f}",
     )
     console.print(table)
-    check = result.capacity
-    if check is None:
-        console.print(f"capacity check skipped: needs {', '.join(result.missing)}", highlight=False)
-        return
-    capacity = Table("sales capacity", f"per {t.period}", "per week", title="Sales capacity")
+
+
+def _print_capacity(check: CapacityCheck, period: str) -> None:
+    capacity = Table("sales capacity", f"per {period}", "per week", title="Sales capacity")
     weeks = check.hours_needed_per_rep / check.hours_needed_per_rep_per_week
     capacity.add_row("reps", str(check.reps), "")
     capacity.add_row(
@@ -126,17 +136,3 @@ def print_plan(result: PlanResult) -> None:
             f"{check.selling_hours_per_rep / weeks:,.1f}",
         )
     console.print(capacity)
-    if result.warning:
-        console.print(
-            f"[bold red]warning:[/bold red] {result.warning}", highlight=False, soft_wrap=True
-        )
-    elif check.fits:
-        console.print(
-            f"[green]fits:[/green] reps use {check.utilisation:.0%} of their selling "
-            f"hours on follow-ups",
-            highlight=False,
-        )
-    else:
-        console.print(
-            "add selling_hours_per_rep to check the follow-ups fit the reps' time", highlight=False
-        )

@@ -29,7 +29,11 @@ def status(
         result = collect_status(rt)
     if fmt == "json":
         write(json.dumps(asdict(result), indent=2))
-        return
+    else:
+        _print_status(result)
+
+
+def _print_status(result: Status) -> None:
     table = Table("touch status", "count")
     for name, count in result.touches.items():
         table.add_row(name, str(count))

@@ -66,17 +66,28 @@ def refresh_verdict(
     verdict = evaluate_sla(terms, [t for t in times if t is not None], exit, now)
     if verdict.status == SlaStatus.PENDING:
         enrollment.sla_next_check_at = verdict.next_check_at
-        return verdict
+    else:
+        _record_verdict(session, enrollment, lead_email, verdict, now)
+    return verdict
+
+
+LOGGED_VERDICTS = {
+    SlaStatus.MET: ComplianceKind.SLA_MET,
+    SlaStatus.BREACHED: ComplianceKind.SLA_BREACHED,
+}
+
+
+def _record_verdict(
+    session: Session, enrollment: Enrollment, lead_email: str, verdict: Verdict, now: datetime
+) -> None:
+    """The decided verdict on the enrollment; met and breached are logged (an exclusion's
+    exit already is)."""
     enrollment.sla_status = verdict.status
     enrollment.sla_reason = verdict.reason
     enrollment.sla_decided_at = verdict.decided_at
     enrollment.sla_next_check_at = None
-    if verdict.status in (SlaStatus.MET, SlaStatus.BREACHED):
-        kind = (
-            ComplianceKind.SLA_MET
-            if verdict.status == SlaStatus.MET
-            else ComplianceKind.SLA_BREACHED
-        )
+    kind = LOGGED_VERDICTS.get(verdict.status)
+    if kind is not None:
         log.append(
             session,
             kind,
@@ -86,7 +97,6 @@ def refresh_verdict(
             detail=verdict.reason,
         )
     session.add(enrollment)
-    return verdict
 
 
 def evaluate_due_deadlines(session: Session, now: datetime) -> int:

@@ -108,6 +108,10 @@ def _enrollment_row(enrollment_id: int, lead_id: int, facts: EnrollmentFacts) ->
     }
 
 
+def _lead_row(lead_id: int, email: str, seen: datetime) -> dict[str, Any]:
+    return {"id": lead_id, "email": email, "fields": {}, "created_at": seen, "updated_at": seen}
+
+
 def scratch_database(facts: dict[int, EnrollmentFacts]) -> Engine:
     """An in-memory database holding the leads, enrollments and touches the facts describe."""
     engine = create_engine("sqlite://", poolclass=StaticPool)
@@ -118,19 +122,8 @@ def scratch_database(facts: dict[int, EnrollmentFacts]) -> Engine:
     with Session(engine) as session, session.begin():
         if lead_ids:
             first_seen = min(f.enrolled_at for f in facts.values())
-            session.execute(
-                insert(Lead),
-                [
-                    {
-                        "id": n,
-                        "email": e,
-                        "fields": {},
-                        "created_at": first_seen,
-                        "updated_at": first_seen,
-                    }
-                    for e, n in lead_ids.items()
-                ],
-            )
+            leads = [_lead_row(n, email, first_seen) for email, n in lead_ids.items()]
+            session.execute(insert(Lead), leads)
         rows = [_enrollment_row(i, lead_ids[f.lead_email], f) for i, f in facts.items()]
         if rows:
             session.execute(insert(Enrollment), rows)

@@ -92,12 +92,17 @@ def build_runtime(
     renderer = Renderer(settings.templates_dir)
     catalog = load_catalog(settings.sequences_dir, renderer)
     engine = make_engine(settings.database_url)
-    if create_tables:
-        prepare_schema(engine)
+    try:
+        if create_tables:
+            prepare_schema(engine)
+        mailer = mailer or make_mailer(settings.smtp_url, settings.outbox_dir, clock=clock)
+    except BaseException:  # a bad SMTP URL or an unreachable database: no engine left behind
+        engine.dispose()
+        raise
     runtime = Runtime(
         settings=settings,
         engine=engine,
-        mailer=mailer or make_mailer(settings.smtp_url, settings.outbox_dir, clock=clock),
+        mailer=mailer,
         renderer=renderer,
         catalog=catalog,
         clock=clock or SystemClock(),

@@ -88,7 +88,7 @@ def _claim(rt: Runtime, touch_id: int) -> ClaimedTouch | Delivery:
         if claimed != 1:
             return Delivery(DeliveryOutcome.NOT_QUEUED, "already handled")
         row = load_touch(session, touch_id)
-        touch, enrollment, lead = row
+        touch, enrollment, _ = row
         spec = rt.versions.get(session, enrollment.version)
         sender = sender_for(
             spec, enrollment.owner, team=rt.catalog.team, default_from=rt.settings.default_from
@@ -98,25 +98,38 @@ def _claim(rt: Runtime, touch_id: int) -> ClaimedTouch | Delivery:
             touch.lease_until = None
             session.add(touch)
             return held
-        step = spec.step(touch.step)
-        assert step is not None
-        if touch.message_id is None:
-            touch.message_id = message_id_for(sender)
-        touch.sender = sender
-        session.add(touch)
-        return ClaimedTouch(
-            touch_id=touch_id,
-            lead_context=lead.template_context(),
-            lead_email=lead.email,
-            owner_email=enrollment.owner,
-            spec=spec,
-            step=step,
-            sender=sender,
-            message_id=touch.message_id,
-            attempts=touch.attempts,
-            mailbox_day=_day(rt, sender, now),
-            thread_parent=thread_parent(session, enrollment, spec) if step.thread else None,
-        )
+        return _gather(rt, session, row, spec, sender, now)
+
+
+def _gather(
+    rt: Runtime,
+    session: Session,
+    row: TouchRow,
+    spec: SequenceSpec,
+    sender: str | None,
+    now: datetime,
+) -> ClaimedTouch:
+    """Fix the touch's Message-ID (kept across retries) and From, and gather what sending needs."""
+    touch, enrollment, lead = row
+    step = spec.step(touch.step)
+    assert step is not None
+    if touch.message_id is None:
+        touch.message_id = message_id_for(sender)
+    touch.sender = sender
+    session.add(touch)
+    return ClaimedTouch(
+        touch_id=touch.id,  # type: ignore[arg-type]  # a stored row has its id
+        lead_context=lead.template_context(),
+        lead_email=lead.email,
+        owner_email=enrollment.owner,
+        spec=spec,
+        step=step,
+        sender=sender,
+        message_id=touch.message_id,
+        attempts=touch.attempts,
+        mailbox_day=_day(rt, sender, now),
+        thread_parent=thread_parent(session, enrollment, spec) if step.thread else None,
+    )
 
 
 def _hold_back(

@@ -23,10 +23,10 @@ from worker.engine.tunables import LEAD_CHECK_IDS_PER_QUERY, LEAD_CHECK_SAMPLE
 from worker.flow.enrollment import enrollment_refusals
 from worker.flow.leads import merge_lead_data
 from worker.specs.catalog import Catalog
-from worker.specs.rendering import RenderError
+from worker.specs.rendering import RenderError, build_context
 from worker.specs.senders import NO_SENDER, lead_owner_context, sender_for
 from worker.specs.sequences import SequenceSpec, StepSpec
-from worker.specs.sparse_lead import render_step, step_context
+from worker.specs.sparse_lead import SAMPLE_UNSUBSCRIBE, render_step
 from worker.specs.versions import VersionStore
 
 T = TypeVar("T")
@@ -80,10 +80,19 @@ class _Check:
             if step.email and not has_sender:
                 return step.id, NO_SENDER
             try:
-                render_step(spec.renderer, step, step_context(spec, step, lead, names))
+                render_step(spec.renderer, step, _context(spec, step, lead, names))
             except RenderError as exc:
                 return step.id, str(exc)
         return None
+
+
+def _context(
+    spec: SequenceSpec, step: StepSpec, lead: dict[str, Any], owner: dict[str, str]
+) -> dict[str, Any]:
+    """As delivery builds it: the stored lead, and the enrollment's owner (not the lead's)."""
+    return build_context(
+        lead=lead, owner=owner, sequence=spec, step=step.id, unsubscribe_url=SAMPLE_UNSUBSCRIBE
+    )
 
 
 def check_stored_leads(

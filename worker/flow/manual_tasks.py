@@ -16,10 +16,9 @@ from worker.compliance.recording import note_touch_completed, refresh_verdict
 from worker.engine.runtime import Runtime
 from worker.engine.tunables import SKIP_BATCH
 from worker.flow.scheduling import finish_step
-from worker.flow.touch_rows import touch_rows
+from worker.flow.touch_rows import TouchRow, touch_rows
 from worker.specs.rendering import RenderError, build_context
 from worker.specs.senders import lead_owner_context
-from worker.specs.sequences import SequenceSpec, StepSpec
 from worker.specs.versions import VersionStore
 
 
@@ -48,14 +47,7 @@ def open_tasks(session: Session, rt: Runtime, *, owner: str | None = None) -> li
         query = query.where(Enrollment.owner == owner.strip().lower())
     tasks = []
     for touch, enrollment, lead in session.exec(query).all():
-        spec = rt.versions.get(session, enrollment.version)
-        step = spec.step(touch.step)
-        text, problem = touch.step, None
-        if step and step.task:
-            owner_names = lead_owner_context(
-                spec, enrollment.owner, team=rt.catalog.team, default_from=rt.settings.default_from
-            )
-            text, problem = _task_text(spec, step, lead, owner_names)
+        text, problem = _task_text(session, (touch, enrollment, lead), rt)
         tasks.append(
             OpenTask(
                 touch.id,  # type: ignore[arg-type]  # a stored row always has its id
@@ -72,18 +64,24 @@ def open_tasks(session: Session, rt: Runtime, *, owner: str | None = None) -> li
     return tasks
 
 
-def _task_text(
-    spec: SequenceSpec, step: StepSpec, lead: Lead, owner: dict[str, str]
-) -> tuple[str, str | None]:
-    """(rendered text, None), or (the raw text, why it does not render for this lead)."""
+def _task_text(session: Session, row: TouchRow, rt: Runtime) -> tuple[str, str | None]:
+    """(the step's task text rendered for the lead, None), or (the raw text, why it does not
+    render for this lead); with the version the enrollment pinned."""
+    touch, enrollment, lead = row
+    spec = rt.versions.get(session, enrollment.version)
+    step = spec.step(touch.step)
+    if step is None or not step.task:
+        return touch.step, None
+    owner = lead_owner_context(
+        spec, enrollment.owner, team=rt.catalog.team, default_from=rt.settings.default_from
+    )
     context = build_context(
         lead=lead.template_context(),
         owner=owner,
         sequence=spec,
-        step=step.id,
+        step=touch.step,
         unsubscribe_url="",
     )
-    assert step.task is not None
     try:
         return spec.renderer.render_text(step.task, context), None
     except RenderError as exc:
@@ -174,29 +172,42 @@ def log_manual_touch(
             detail=detail,
         )
     for enrollment in enrollments:
-        touch = Touch(
-            enrollment_id=enrollment.id,
-            lead_id=lead.id,  # type: ignore[arg-type]  # the lead was flushed: it has its id
-            step="manual",
-            kind=TouchKind.LOGGED,
-            status=TouchStatus.DONE,
-            due_at=at,
-            completed_at=at,
-            detail=detail,
-        )
-        session.add(touch)
-        note_touch_completed(enrollment, at, manual=True)
-        session.flush()
-        # one entry per enrollment it counts toward, so the log alone can rebuild the counts
-        log.append(
-            session,
-            ComplianceKind.TOUCH_LOGGED,
-            at=at,
-            lead_email=lead.email,
-            enrollment=enrollment,
-            step="manual",
-            touch_id=touch.id,
-            detail=detail,
-        )
-        refresh_verdict(session, enrollment, lead.email, now)
-        session.add(enrollment)
+        _count_toward(session, lead, enrollment, detail=detail, at=at, now=now)
+
+
+def _count_toward(
+    session: Session,
+    lead: Lead,
+    enrollment: Enrollment,
+    *,
+    detail: str | None,
+    at: datetime,
+    now: datetime,
+) -> None:
+    """A done touch row in the enrollment, counted, and one log entry for it, so the log alone
+    can rebuild the counts."""
+    touch = Touch(
+        enrollment_id=enrollment.id,
+        lead_id=lead.id,  # type: ignore[arg-type]  # the lead was flushed: it has its id
+        step="manual",
+        kind=TouchKind.LOGGED,
+        status=TouchStatus.DONE,
+        due_at=at,
+        completed_at=at,
+        detail=detail,
+    )
+    session.add(touch)
+    note_touch_completed(enrollment, at, manual=True)
+    session.flush()
+    log.append(
+        session,
+        ComplianceKind.TOUCH_LOGGED,
+        at=at,
+        lead_email=lead.email,
+        enrollment=enrollment,
+        step="manual",
+        touch_id=touch.id,
+        detail=detail,
+    )
+    refresh_verdict(session, enrollment, lead.email, now)
+    session.add(enrollment)

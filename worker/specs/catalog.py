@@ -8,15 +8,15 @@ from typing import Any
 
 from worker.specs.rendering import Renderer, RenderError, build_context, template_path
 from worker.specs.senders import lead_owner_context
-from worker.specs.sequences import (
-    BUILTIN_EVENTS,
-    SequenceSpec,
+from worker.specs.sequences import BUILTIN_EVENTS, SequenceSpec, parse_sequence
+from worker.specs.team import TeamSpec
+from worker.specs.yaml_source import (
+    SourceError,
     SourceErrorGroup,
-    parse_sequence,
+    YamlDocument,
+    load_yaml,
     validate_model,
 )
-from worker.specs.team import TeamSpec
-from worker.specs.yaml_source import SourceError, YamlDocument, load_yaml
 
 TEAM_FILE = "team.yaml"
 SAMPLE_LEAD: dict[str, Any] = {
@@ -129,6 +129,25 @@ def _load_team(path: Path, errors: list[SourceError]) -> TeamSpec:
     return TeamSpec()
 
 
+def context_for(
+    lead: dict[str, Any],
+    spec: SequenceSpec,
+    step: str,
+    team: TeamSpec,
+    unsubscribe_url: str,
+    default_from: str | None = None,
+) -> dict[str, Any]:
+    """What a template sees when rendered to be looked at, not sent (the check, the preview);
+    `owner` as a send would have it: the lead's owner in team.yaml, else the sender used."""
+    return build_context(
+        lead=lead,
+        owner=lead_owner_context(spec, lead.get("owner"), team=team, default_from=default_from),
+        sequence=spec,
+        step=step,
+        unsubscribe_url=unsubscribe_url,
+    )
+
+
 def _check_references(
     spec: SequenceSpec,
     document: YamlDocument,
@@ -167,12 +186,8 @@ def _check_step(
     """(problem, is it an error) for one step; a warning does not stop anything from running."""
     step = spec.steps[index]
     where = ("steps", index, "email" if step.email else "task")
-    context = build_context(
-        lead=SAMPLE_LEAD,
-        owner=lead_owner_context(spec, SAMPLE_LEAD["owner"], team=team, default_from=None),
-        sequence=spec,
-        step=step.id,
-        unsubscribe_url="https://example.com/unsubscribe/sample",
+    context = context_for(
+        SAMPLE_LEAD, spec, step.id, team, "https://example.com/unsubscribe/sample"
     )
     try:
         if step.task:

@@ -7,7 +7,7 @@ import json
 import re
 from datetime import date
 from functools import cached_property
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
 from pydantic import (
@@ -34,8 +34,7 @@ from worker.specs.calendar import (
 )
 from worker.specs.durations import Duration, parse_duration
 from worker.specs.rendering import Renderer
-from worker.specs.validation_errors import error_loc, error_message
-from worker.specs.yaml_source import Loc, SourceError, YamlDocument
+from worker.specs.yaml_source import SourceErrorGroup, YamlDocument, validate_model
 
 DayName = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 DAY_NAMES: tuple[DayName, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -54,8 +53,6 @@ BUILTIN_EVENTS = frozenset(
 )
 _HOURS = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")
 _STEP_ID = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$"
-
-M = TypeVar("M", bound="BaseModel")
 
 DurationField = Annotated[
     Duration,
@@ -279,29 +276,3 @@ def parse_sequence(document: YamlDocument) -> SequenceSpec:
         raise SourceErrorGroup([document.error((), "a sequence file must be a YAML mapping")])
     data = {"name": document.path.stem, **data}
     return validate_model(SequenceSpec, data, document)
-
-
-def validate_model(model: type[M], data: Any, document: YamlDocument) -> M:
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        raise SourceErrorGroup([_source_error(err, document) for err in exc.errors()]) from None
-
-
-def _source_error(err: Any, document: YamlDocument) -> SourceError:
-    loc: Loc = error_loc(err)
-    if err["type"] == "extra_forbidden":
-        message = f"unknown key {loc[-1]!r}"
-    elif err["type"] == "missing":
-        message = f"missing required key {loc[-1]!r}"
-    else:
-        message = f"{'.'.join(str(part) for part in loc) or 'file'}: {error_message(err)}"
-    return document.error(loc, message)
-
-
-class SourceErrorGroup(Exception):
-    """Several SourceErrors found in one pass, reported together."""
-
-    def __init__(self, errors: list[SourceError]) -> None:
-        self.errors = errors
-        super().__init__("\n".join(str(e) for e in errors))

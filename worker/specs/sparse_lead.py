@@ -13,10 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from worker.specs.catalog import Catalog
+from worker.specs.catalog import Catalog, context_for
 from worker.specs.field_uses import FieldUse, email_field_uses, text_field_uses
-from worker.specs.rendering import Renderer, RenderError, build_context
-from worker.specs.senders import lead_owner_context
+from worker.specs.rendering import Renderer, RenderError
 from worker.specs.sequences import SequenceSpec, StepSpec
 from worker.specs.yaml_source import SourceError, load_yaml
 
@@ -38,14 +37,6 @@ class StepPlace:
         return f"{where} step {self.step!r}"
 
 
-def step_context(
-    spec: SequenceSpec, step: StepSpec, lead: dict[str, Any], owner: dict[str, str]
-) -> dict[str, Any]:
-    return build_context(
-        lead=lead, owner=owner, sequence=spec, step=step.id, unsubscribe_url=SAMPLE_UNSUBSCRIBE
-    )
-
-
 def render_step(renderer: Renderer, step: StepSpec, context: dict[str, Any]) -> str:
     """What a step renders to (an email's subject, a task's text); raises RenderError."""
     if step.task:
@@ -60,9 +51,10 @@ def sparse_lead_warnings(
     """One warning per template line and field a lead with only an email would fail on."""
     found: dict[tuple[Path, int | None, str], list[StepPlace]] = defaultdict(list)
     for name, spec in catalog.sequences.items():
-        owner = lead_owner_context(spec, None, team=catalog.team, default_from=default_from)
         for place, step in _steps(spec, catalog.files[name]):
-            context = step_context(spec, step, SPARSE_LEAD, owner)
+            context = context_for(
+                SPARSE_LEAD, spec, step.id, catalog.team, SAMPLE_UNSUBSCRIBE, default_from
+            )
             for problem in _step_problems(renderer, step, context, place):
                 found[problem].append(place)
     return [
