@@ -154,20 +154,6 @@ class LogEntryOut(BaseModel):
     detail: str | None
 
 
-class TaskOut(BaseModel):
-    """An open manual task; `lead` is the lead's email, as in the compliance log."""
-
-    touch_id: int
-    lead: str
-    owner: str | None
-    sequence: str
-    step: str
-    text: str  # the raw task text when it does not render for this lead
-    due_at: datetime
-    expires_at: datetime | None
-    render_error: str | None = None  # why `text` is raw: one line naming the missing field
-
-
 class Health(BaseModel):
     status: Literal["ok", "unavailable"]
     database: str
