@@ -47,3 +47,20 @@ def artifacts_dir() -> Path:
     folder = Path(__file__).resolve().parent.parent / "test-artifacts"
     folder.mkdir(exist_ok=True)
     return folder
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """The inbox classifier's accuracy over the corpus (tests/flow/test_inbox_corpus.py)."""
+    import sys
+
+    corpus = sys.modules.get("tests.flow.test_inbox_corpus")
+    results = getattr(corpus, "RESULTS", None)
+    if results:
+        right = sum(results.values())
+        terminalreporter.write_line(
+            f"inbox classifier accuracy over the corpus: {right}/{len(results)} "
+            f"({right / len(results):.1%})"
+        )
+        for name, ok in sorted(results.items()):
+            if not ok:
+                terminalreporter.write_line(f"  misclassified: {name}")

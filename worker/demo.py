@@ -17,6 +17,7 @@ from sqlmodel import col, func, select
 from models.event import EventIn
 from models.lead import LEAD_COLUMNS, LeadIn
 from models.touch import Touch
+from worker.demo_inbox import DemoInbox
 from worker.engine.actors import declare_actors
 from worker.engine.broker import EVENT_QUEUE, TOUCH_QUEUE, make_broker
 from worker.engine.clock import VirtualClock
@@ -47,6 +48,7 @@ def demo_settings(base: Settings, folder: Path) -> Settings:
         redis_url=None,
         smtp_url=None,
         outbox_dir=folder / "outbox",
+        inbox_dir=folder / "inbox",
         secret_key=base.secret_key or secrets.token_urlsafe(32),
         default_from=base.default_from or "Acme Sales <sales@acme.test>",
     )
@@ -106,6 +108,7 @@ def simulate(
     events: list[ScenarioEvent],
     until: datetime,
     on_day: Callable[[date], None] = lambda _day: None,
+    inbox: DemoInbox | None = None,
 ) -> None:
     """Advance virtual time from one happening to the next; `on_day` gets each finished day."""
     worker = dramatiq.Worker(broker, worker_threads=WORKER_THREADS, worker_timeout=50)
@@ -124,19 +127,24 @@ def simulate(
                     row, _ = record_event(session, upcoming.event, now=now)
                     apply_event(session, row, catalog=rt.catalog, versions=rt.versions, now=now)
                 upcoming = next(pending, None)
+            if inbox is not None:
+                inbox.run(now)
             tick(rt)
             broker.join(TOUCH_QUEUE)
             broker.join(EVENT_QUEUE)
             worker.join()
-            clock.move_to(min(_next_moment(rt, upcoming, now), until))
+            answer = inbox.next_at() if inbox is not None else None
+            clock.move_to(min(_next_moment(rt, upcoming, now, answer), until))
         on_day(day)
     finally:
         worker.stop()
 
 
-def _next_moment(rt: Runtime, upcoming: ScenarioEvent | None, now: datetime) -> datetime:
+def _next_moment(
+    rt: Runtime, upcoming: ScenarioEvent | None, now: datetime, answer: datetime | None = None
+) -> datetime:
     with reading(rt.engine) as session:
-        candidates = [next_wakeup(session)]
+        candidates = [next_wakeup(session), answer]
     if upcoming is not None:
         candidates.append(upcoming.at)
     future = [c for c in candidates if c is not None and c > now]

@@ -22,6 +22,7 @@ from worker.engine.db import reading
 from worker.engine.runtime import Runtime, build_runtime
 from worker.engine.scheduler_loop import run_scheduler
 from worker.engine.settings import Settings
+from worker.inbox.watcher import run_watcher
 
 log = logging.getLogger("followup")
 
@@ -56,6 +57,7 @@ def demo(
 ) -> None:
     """Two simulated weeks on the sample sequences, templates and leads, then the report."""
     from worker.demo import DEMO_DAYS, DEMO_START, counts_by_status, prepare, scenario, simulate
+    from worker.demo_inbox import DemoInbox, pick_answers
 
     base = cli_context(ctx).load_settings()
     leads = Path("samples/leads.csv")
@@ -78,8 +80,13 @@ def demo(
             )
             last["sent"] = sent
 
-        simulate(rt, clock, broker, events, DEMO_START + timedelta(days=DEMO_DAYS), on_day=on_day)
+        inbox = DemoInbox(rt, pick_answers(events))
+        end = DEMO_START + timedelta(days=DEMO_DAYS)
+        simulate(rt, clock, broker, events, end, on_day=on_day, inbox=inbox)
         _print_demo_result(rt, folder)
+        console.print(f"[bold]answers read from {folder}/inbox[/bold]:", highlight=False)
+        for line in inbox.lines():
+            console.print(f"  {line}", highlight=False, soft_wrap=True)
     finally:
         rt.close()
 
@@ -111,7 +118,7 @@ def run(
     no_api: Annotated[bool, typer.Option("--no-api", help="scheduler and workers only")] = False,
     threads: Annotated[int, typer.Option(help="worker threads")] = 8,
 ) -> None:
-    """Everything in one process: API, scheduler and workers (embedded broker, or Redis)."""
+    """Everything in one process: API, scheduler, workers and the inbox watcher."""
     _verbose()
     with cli_context(ctx).runtime(need_secret=True) as rt:
         broker = make_broker(rt.settings)
@@ -123,10 +130,12 @@ def run(
             target=run_scheduler, args=(rt, stop), name="scheduler", daemon=True
         )
         loop.start()
+        watchers = run_watcher(rt, stop)
         try:
             if no_api:
                 console.print(
-                    "followup running (scheduler + workers); Ctrl-C to stop", highlight=False
+                    "followup running (scheduler, workers, inbox); Ctrl-C to stop",
+                    highlight=False,
                 )
                 _wait(stop)
             else:
@@ -136,6 +145,8 @@ def run(
         finally:
             stop.set()
             loop.join(timeout=10)
+            for watcher in watchers:
+                watcher.join(timeout=10)
             workers.stop()
 
 

@@ -14,6 +14,7 @@ from worker.engine.db import transaction
 from worker.engine.runtime import Runtime
 from worker.engine.tunables import QUEUED_LEASE, STALE_EVENT_AFTER, STALE_EVENT_BATCH, lease
 from worker.flow.events import apply_event
+from worker.flow.holding import release_holds
 from worker.flow.manual_tasks import skip_expired_tasks
 from worker.flow.scheduling import claim_due_touches, redrive_expired_leases
 
@@ -27,10 +28,12 @@ class TickResult:
     verdicts: int = 0
     events: int = 0
     skipped_tasks: int = 0
+    released_holds: int = 0
 
     @property
     def busy(self) -> bool:
-        return any((self.redriven, self.enqueued, self.verdicts, self.events, self.skipped_tasks))
+        counts = (self.redriven, self.enqueued, self.verdicts, self.events, self.skipped_tasks)
+        return any((*counts, self.released_holds))
 
 
 def tick(rt: Runtime) -> TickResult:
@@ -40,6 +43,8 @@ def tick(rt: Runtime) -> TickResult:
     queued_lease = lease(QUEUED_LEASE, rt.settings.lease_seconds)
     with transaction(rt.engine) as session:
         result.redriven = redrive_expired_leases(session, now=now)
+    with transaction(rt.engine) as session:  # before claiming: released touches may be due
+        result.released_holds = release_holds(session, versions=rt.versions, now=now)
     while True:
         with transaction(rt.engine) as session:
             ids = claim_due_touches(session, now=now, lease_for=queued_lease)

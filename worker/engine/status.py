@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from sqlmodel import Session, col, func, select
 
@@ -13,6 +14,9 @@ from models.touch import WAITING, Touch, TouchStatus
 from worker.engine.db import ping, reading
 from worker.engine.runtime import Runtime
 from worker.specs.rendering import RENDER_ERROR
+
+if TYPE_CHECKING:
+    from worker.inbox.mailbox_status import MailboxState
 
 
 @dataclass
@@ -27,6 +31,7 @@ class Status:
     services: dict[str, str] = field(default_factory=dict)  # name -> "ok" or the reason
     render_failures: int = 0  # failed touches whose template did not render for their lead
     latest_render_failures: list[dict[str, str | None]] = field(default_factory=list)
+    mailboxes: list[MailboxState] = field(default_factory=list)  # worker/inbox/mailbox_status.py
 
 
 def touch_status(session: Session, *, now: datetime, known_sequences: set[str]) -> Status:
@@ -82,6 +87,14 @@ def render_failures(session: Session) -> tuple[int, list[dict[str, str | None]]]
     return int(count), latest
 
 
+def inbox_states(rt: Runtime, session: Session) -> list[MailboxState]:
+    """Each watched mailbox's last fetch, lag, outcomes and errors."""
+    from worker.inbox.mailbox_status import mailbox_states
+    from worker.inbox.watcher import watched_names
+
+    return mailbox_states(session, watched=watched_names(rt), now=rt.clock.now())
+
+
 def collect_status(rt: Runtime) -> Status:
     """Everything `followup status` shows; services that do not answer are reported, not raised."""
     db_problem = ping(rt.engine)
@@ -91,6 +104,7 @@ def collect_status(rt: Runtime) -> Status:
             result = touch_status(
                 session, now=rt.clock.now(), known_sequences=set(rt.catalog.sequences)
             )
+            result.mailboxes = inbox_states(rt, session)
     result.services["database"] = db_problem or "ok"
     result.services["smtp" if rt.settings.smtp_url else "outbox"] = rt.mailer.check() or "ok"
     if rt.broker_health is not None:

@@ -35,6 +35,17 @@ SQLITE_BUSY_TIMEOUT = timedelta(seconds=30)  # how long a SQLite writer waits fo
 DATABASE_POOL_SIZE = 10  # PostgreSQL connections per process (and as many more on overflow)
 
 
+# The inbox watcher (worker/inbox/).
+IMAP_TIMEOUT_SECONDS = 30.0  # connect and each command; a silent server is an error, not a hang
+IMAP_POLL_SECONDS = 60.0  # between fetches when the server has no IDLE
+IMAP_IDLE_SECONDS = 25 * 60.0  # re-issue IDLE before servers drop it (RFC 2177: at most 29 min)
+IMAP_IDLE_CHECK_SECONDS = 2.0  # how often an IDLE wait looks at the stop flag
+IMAP_FETCH_BATCH = 50  # message sizes and dates asked for at once
+INBOX_BACKOFF_FIRST_SECONDS = 5.0  # after a failed fetch; doubles each time
+INBOX_BACKOFF_MAX_SECONDS = 300.0  # an unreachable mailbox is retried at least every 5 minutes
+HOLD_RELEASE_BATCH = 500  # auto-reply holds ended per tick
+
+
 def lease(default: timedelta, override_seconds: float | None) -> timedelta:
     """FOLLOWUP_LEASE_SECONDS shortens both leases so crash tests recover in seconds."""
     return timedelta(seconds=override_seconds) if override_seconds else default

@@ -149,6 +149,9 @@ def _hold_back(
     if enrollment.status == EnrollmentStatus.PAUSED:
         touch.status = TouchStatus.HELD
         return Delivery(DeliveryOutcome.HELD, "enrollment paused")
+    if enrollment.held_until is not None and now < enrollment.held_until:
+        touch.status = TouchStatus.HELD  # released by the tick when the hold ends
+        return Delivery(DeliveryOutcome.HELD, "auto-reply hold")
     zone = spec.zone_for(lead.timezone)
     if not is_open(now, spec.calendar, zone):
         touch.status, touch.due_at = TouchStatus.DEFERRED, next_opening(now, spec.calendar, zone)

@@ -71,11 +71,16 @@ def resume(session: Session, selection: Selection, *, now: datetime, versions: V
                 Touch.enrollment_id == enrollment.id, Touch.status == TouchStatus.HELD
             )
         ).all()
-        for touch in held:
+        hold = (
+            enrollment.held_until if enrollment.held_until and enrollment.held_until > now else now
+        )
+        for touch in held:  # an auto-reply's hold still running keeps them until its date
             remaining = max(touch.due_at - paused_at, timedelta(0))
-            touch.due_at = next_opening(now + remaining, spec.calendar, zone)
+            touch.due_at = next_opening(max(now + remaining, hold), spec.calendar, zone)
             touch.status = TouchStatus.SCHEDULED
             session.add(touch)
         enrollment.status, enrollment.paused_at = EnrollmentStatus.ACTIVE, None
+        if enrollment.held_until is not None and enrollment.held_until <= now:
+            enrollment.held_until = None
         session.add(enrollment)
     return len(rows)

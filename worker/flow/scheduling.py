@@ -139,20 +139,23 @@ def redrive_expired_leases(session: Session, *, now: datetime) -> int:
 
 
 def cancel_pending_touches(session: Session, *, enrollment_id: int, reason: str) -> int:
-    """Stop every touch of an enrollment that has not gone out yet."""
+    """Stop every touch of an enrollment that has not gone out yet (held ones too)."""
     return changed_rows(
         session,
         update(Touch)
         .where(
             col(Touch.enrollment_id) == enrollment_id,
-            col(Touch.status).in_((*WAITING, TouchStatus.QUEUED, TouchStatus.OPEN)),
+            col(Touch.status).in_(
+                (*WAITING, TouchStatus.QUEUED, TouchStatus.OPEN, TouchStatus.HELD)
+            ),
         )
         .values(status=TouchStatus.CANCELLED, detail=reason, lease_until=None),
     )
 
 
 def next_wakeup(session: Session) -> datetime | None:
-    """When a tick next has work: a touch falls due, a task expires, an SLA deadline passes."""
+    """When a tick next has work: a touch falls due, a task expires, an SLA deadline passes,
+    an auto-reply hold ends."""
     candidates = [
         session.exec(select(func.min(Touch.due_at)).where(col(Touch.status).in_(WAITING))).one(),
         session.exec(
@@ -161,6 +164,11 @@ def next_wakeup(session: Session) -> datetime | None:
         session.exec(
             select(func.min(Enrollment.sla_next_check_at)).where(
                 Enrollment.sla_status == SlaStatus.PENDING
+            )
+        ).one(),
+        session.exec(
+            select(func.min(Enrollment.held_until)).where(
+                Enrollment.status == EnrollmentStatus.ACTIVE
             )
         ).one(),
     ]

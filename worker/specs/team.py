@@ -9,6 +9,12 @@ from pydantic import Field, field_validator
 
 from models.validation import normalise_email, normalise_timezone
 from worker.specs.durations import Duration
+from worker.specs.mailboxes import (
+    DEFAULT_AUTO_REPLY_PAUSE_DAYS,
+    AutoReplyPause,
+    MailboxSpec,
+    check_unique,
+)
 from worker.specs.sequences import DurationField, Strict
 
 
@@ -59,6 +65,8 @@ class TeamSpec(Strict):
     sla_plan: SlaPlan | None = None
     strikes: StrikeRule | None = None
     days_off: list[date] = Field(default_factory=list)
+    mailboxes: list[MailboxSpec] = Field(default_factory=list)  # worker/specs/mailboxes.py
+    auto_reply_pause: AutoReplyPause = DEFAULT_AUTO_REPLY_PAUSE_DAYS
 
     @field_validator("owners")
     @classmethod
@@ -68,6 +76,11 @@ class TeamSpec(Strict):
         if duplicates:
             raise ValueError(f"owner listed twice: {', '.join(duplicates)}")
         return owners
+
+    @field_validator("mailboxes")
+    @classmethod
+    def _mailboxes(cls, mailboxes: list[MailboxSpec]) -> list[MailboxSpec]:
+        return check_unique(mailboxes)
 
     def owner(self, email: str | None) -> OwnerSpec | None:
         return next((o for o in self.owners if o.email == email), None) if email else None
