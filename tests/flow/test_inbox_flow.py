@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy.exc import OperationalError
@@ -15,7 +16,7 @@ from models.compliance import ComplianceEntry
 from models.event import Event
 from models.inbound import InboundMessage
 from models.lead import Lead
-from tests.support.harness import Harness
+from testkit.harness import Harness, done_at
 from tests.support.inbox import TEAM, drop, inbox_harness, mail_leads, sent_id
 from worker.engine.db import transaction
 from worker.flow.pausing import Selection, pause, resume
@@ -56,7 +57,7 @@ def reply(
     return f"{head}MIME-Version: 1.0\nContent-Type: text/plain; charset=utf-8\n\n{body}\n".encode()
 
 
-def count(h: Harness, model: type, *where: object) -> int:
+def count(h: Harness, model: type, *where: Any) -> int:
     with Session(h.rt.engine) as session:
         return int(session.exec(select(func.count()).select_from(model).where(*where)).one())
 
@@ -180,7 +181,7 @@ def test_a_manual_pause_and_an_auto_reply_hold_do_not_undo_each_other(h: Harness
     assert [t.status for t in h.touches(lead_id=1, step="bump")] == ["scheduled"]
     h.advance(timedelta(days=14))
     [bump] = h.touches(lead_id=1, step="bump")
-    assert bump.status == "sent" and bump.completed_at >= datetime(2026, 12, 20, tzinfo=UTC)
+    assert bump.status == "sent" and done_at(bump) >= datetime(2026, 12, 20, tzinfo=UTC)
 
 
 def test_a_hard_bounce_suppresses_and_a_delay_only_records(h: Harness) -> None:
@@ -212,7 +213,8 @@ def test_a_complaint_and_a_stop_request_suppress(h: Harness) -> None:
     outcomes = {s.uid: s.decision.outcome for s in read(h)}
     assert outcomes == {"arf.eml": "complaint", "stop.eml": "unsubscribe"}
     with Session(h.rt.engine) as session:
-        reasons = dict(session.exec(select(Lead.email, Lead.suppressed_reason)).all())
+        rows = session.exec(select(Lead.email, Lead.suppressed_reason)).all()
+    reasons = {email: reason or "" for email, reason in rows}
     assert reasons[LEAD].startswith("email.complained")
     assert reasons["ben@example.com"].startswith("lead.unsubscribed")
 

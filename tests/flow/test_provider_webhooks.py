@@ -14,12 +14,12 @@ import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from fastapi.testclient import TestClient
-from sqlmodel import Session, func, select
+from sqlmodel import Session, col, func, select
 
 from models.event import Event
 from models.inbound import InboundMessage
 from models.lead import Lead
-from tests.support.harness import Harness
+from testkit.harness import Harness
 from tests.support.inbox import inbox_harness, mail_leads
 from worker.api.app import create_app
 from worker.inbox.providers import sendgrid_signature_ok
@@ -223,9 +223,11 @@ def client(h: Harness) -> TestClient:
     return TestClient(create_app(h.rt, process_inline=True))
 
 
-def suppressed(h: Harness) -> dict[str, str | None]:
+def suppressed(h: Harness) -> dict[str, str]:
+    """Each lead's suppression reason ("" when not suppressed)."""
     with Session(h.rt.engine) as session:
-        return dict(session.exec(select(Lead.email, Lead.suppressed_reason)).all())
+        rows = session.exec(select(Lead.email, Lead.suppressed_reason)).all()
+    return {email: reason or "" for email, reason in rows}
 
 
 def rows(h: Harness) -> int:
@@ -281,10 +283,12 @@ def test_postmark_bounce_complaint_and_unsubscribe_suppress_once(
     with Session(h.rt.engine) as session:
         assert (
             session.exec(
-                select(func.count()).select_from(Event).where(Event.key.like("inbox:postmark:%"))
+                select(func.count())
+                .select_from(Event)
+                .where(col(Event.key).like("inbox:postmark:%"))
             ).one()
             == 3
-        )  # type: ignore[union-attr]
+        )
 
 
 def test_postmark_refuses_wrong_or_missing_credentials(client: TestClient) -> None:

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from sqlmodel import Session, select
 
 from models.compliance import ComplianceEntry, ComplianceKind
 from models.event import EventIn
-from tests.support.harness import Harness
-from worker.cli.app import run_cli
+from testkit.harness import Harness, Harnesses
+from tests.support.cli import Cli
 from worker.engine.db import transaction
 from worker.engine.status import collect_status
 from worker.flow.events import record_event
@@ -85,9 +83,8 @@ TEMPLATES = {
 
 
 @pytest.fixture
-def h(tmp_path: Path) -> Iterator[Harness]:
-    harness = Harness(
-        tmp_path,
+def h(make_harness: Harnesses) -> Harness:
+    return make_harness(
         sequences={
             "signed.yaml": SIGNED,
             "events.yaml": EVENTS,
@@ -97,10 +94,6 @@ def h(tmp_path: Path) -> Iterator[Harness]:
         },
         templates=TEMPLATES,
     )
-    try:
-        yield harness
-    finally:
-        harness.close()
 
 
 def signature(text: str) -> str:
@@ -163,12 +156,9 @@ def test_a_render_failure_names_lead_template_line_and_field_everywhere(h: Harne
 
 
 @pytest.fixture
-def cli_env(h: Harness, monkeypatch: pytest.MonkeyPatch) -> Harness:
-    """The command line pointed at the harness's database and folders."""
-    for name in ("DATABASE_URL", "SEQUENCES_DIR", "TEMPLATES_DIR", "DEFAULT_FROM", "OUTBOX_DIR"):
-        monkeypatch.setenv(f"FOLLOWUP_{name}", str(getattr(h.settings, name.lower())))
-    monkeypatch.delenv("FOLLOWUP_REDIS_URL", raising=False)
-    return h
+def followup(cli: Cli, h: Harness) -> Cli:
+    """The command line aimed at the harness's database, folders and clock."""
+    return cli.on(h)
 
 
 def record_only(h: Harness, type: str, email: str) -> None:
@@ -179,16 +169,15 @@ def record_only(h: Harness, type: str, email: str) -> None:
 
 
 def test_check_leads_lists_the_stored_leads_that_would_fail_before_they_are_due(
-    cli_env: Harness, capsys: pytest.CaptureFixture[str]
+    h: Harness, followup: Cli, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Given two enrolled leads (one without first_name, its steps a day away) and an event
     waiting to enroll another, `sequences check --leads` names the two failing leads and the
     step, counts what it checked, and exits 1; once the data is fixed it exits 0."""
-    h = cli_env
     h.event("lead.later", "ben@example.com")
     h.event("lead.later", "ana@example.com", lead={"first_name": "Ana"})
     record_only(h, "lead.later", "cy@example.com")
-    assert run_cli(["sequences", "check", "--leads"]) == 1
+    assert followup("sequences", "check", "--leads") == 1
     out, err = capsys.readouterr()
     assert "leads: later: 2 of 2 enrolled checked, 1 of 1 waiting to be enrolled checked" in out
     assert (
@@ -201,35 +190,35 @@ def test_check_leads_lists_the_stored_leads_that_would_fail_before_they_are_due(
     )
     assert "error: 2 stored lead(s) would fail to render" in err
     assert "ana@example.com" not in err and "Traceback" not in err
-    assert run_cli(["sequences", "check", "--leads", "--strict"]) == 1
+    assert followup("sequences", "check", "--leads", "--strict") == 1
     last = capsys.readouterr().err.strip().splitlines()[-1]
     assert "warning(s), which --strict makes errors; 2 stored lead(s) would fail" in last
     assert all(t.status == "open" or t.status == "scheduled" for t in h.touches())
 
     h.event("lead.updated", "ben@example.com", lead={"first_name": "Ben"})
     h.event("lead.updated", "cy@example.com", lead={"first_name": "Cy"})
-    assert run_cli(["sequences", "check", "--leads"]) == 0
+    assert followup("sequences", "check", "--leads") == 0
 
 
 def test_check_leads_samples_a_big_table_and_says_so(
-    cli_env: Harness, capsys: pytest.CaptureFixture[str]
+    h: Harness, followup: Cli, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """`--sample N` checks at most N leads per sequence, at random, and prints how many of how
     many."""
     for n in range(3):
-        cli_env.event("lead.later", f"lead{n}@example.com", lead={"first_name": f"L{n}"})
-    assert run_cli(["sequences", "check", "--leads", "--sample", "2"]) == 0
+        h.event("lead.later", f"lead{n}@example.com", lead={"first_name": f"L{n}"})
+    assert followup("sequences", "check", "--leads", "--sample", "2") == 0
     out = capsys.readouterr().out
     assert "leads: later: 2 of 3 enrolled checked (random sample)" in out
 
 
 def test_check_leads_checks_only_the_steps_still_ahead(
-    cli_env: Harness, capsys: pytest.CaptureFixture[str]
+    h: Harness, followup: Cli, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """A step that already failed at send time is on record (status, log); --leads does not
     report it again as one that would fail."""
-    cli_env.event("lead.greeted", "ben@example.com")
-    cli_env.advance(timedelta(minutes=5))
-    assert [t.status for t in cli_env.touches()] == ["failed", "open"]
-    assert run_cli(["sequences", "check", "--leads"]) == 0
+    h.event("lead.greeted", "ben@example.com")
+    h.advance(timedelta(minutes=5))
+    assert [t.status for t in h.touches()] == ["failed", "open"]
+    assert followup("sequences", "check", "--leads") == 0
     assert "leads: greeted: 1 of 1 enrolled checked" in capsys.readouterr().out

@@ -7,15 +7,16 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlmodel import Session, func, select
 
 from models.event import Event
 from models.inbound import InboundMessage, MailboxCursor
+from testkit.harness import Harness
 from tests.flow.test_inbox_flow import LEAD, dsn, reply
 from tests.support.dovecot import PASSWORD, Dovecot, dovecot_server
-from tests.support.harness import Harness
 from tests.support.inbox import inbox_harness, mail_leads
 from worker.inbox.imap_source import ImapSource
 from worker.inbox.watcher import poll, watch
@@ -60,7 +61,7 @@ def source(
     *,
     tls: bool = True,
     password: str | None = PASSWORD,
-    **options: object,
+    **options: Any,
 ) -> ImapSource:
     spec = MailboxSpec(url=dovecot.url(folder, tls=tls), password_env="IMAP_PASSWORD", **options)
     return ImapSource(spec, password, ssl_context=dovecot.ssl_context(), timeout=10)

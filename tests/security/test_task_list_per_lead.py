@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 
-from tests.flow.test_api import Api
-from tests.support.harness import Harness, template
-from worker.cli.app import run_cli
+from testkit.harness import Harness, Harnesses, template
+from tests.support.api import Api
+from tests.support.cli import Cli
 
 SEQUENCE = """
 name: calls
@@ -26,19 +24,16 @@ RAW = "Call {{ lead.first_name }} about {{ lead.company | default('it') }}"
 
 
 @pytest.fixture
-def h(tmp_path: Path) -> Iterator[Harness]:
+def h(make_harness: Harnesses) -> Harness:
     """Two leads with a task due: Ana has a first name, Ben (same owner) has none."""
-    harness = Harness(
-        tmp_path, sequences={"calls.yaml": SEQUENCE}, templates={"t/one.j2": template("One")}
+    harness = make_harness(
+        sequences={"calls.yaml": SEQUENCE}, templates={"t/one.j2": template("One")}
     )
-    try:
-        owner = {"owner": "rep@acme.test"}
-        harness.event("lead.mql", "ana@example.com", lead={"first_name": "Ana", **owner})
-        harness.event("lead.mql", "ben@example.com", lead=owner)
-        harness.advance(timedelta(days=1, hours=1))
-        yield harness
-    finally:
-        harness.close()
+    owner = {"owner": "rep@acme.test"}
+    harness.event("lead.mql", "ana@example.com", lead={"first_name": "Ana", **owner})
+    harness.event("lead.mql", "ben@example.com", lead=owner)
+    harness.advance(timedelta(days=1, hours=1))
+    return harness
 
 
 def test_get_tasks_lists_every_task_and_shows_the_one_that_fails_raw_with_the_reason(
@@ -59,12 +54,10 @@ def test_get_tasks_lists_every_task_and_shows_the_one_that_fails_raw_with_the_re
 
 
 def test_tasks_list_prints_the_raw_text_and_the_reason_without_a_traceback(
-    h: Harness, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    h: Harness, cli: Cli, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """The CLI lists both tasks; Ben's shows its raw text and `cannot render: <reason>`."""
-    for name in ("DATABASE_URL", "SEQUENCES_DIR", "TEMPLATES_DIR", "OUTBOX_DIR"):
-        monkeypatch.setenv(f"FOLLOWUP_{name}", str(getattr(h.settings, name.lower())))
-    assert run_cli(["tasks", "list"]) == 0
+    assert cli.on(h)("tasks", "list") == 0
     out, err = capsys.readouterr()
     flat = " ".join(out.split())
     assert "Call Ana about it" in flat

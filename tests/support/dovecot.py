@@ -12,8 +12,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from tests.support.services import _wait_port, free_port, missing
+from testkit.ports import free_port
+from tests.support.services import _wait_port, missing
 
 USER, PASSWORD = "rep", "imap-test-password"
 CONFIG = """
@@ -63,7 +65,7 @@ class Dovecot:
             return f"imaps://{USER}@127.0.0.1:{self.tls_port}/{folder}"
         return f"imap://{USER}@127.0.0.1:{self.port}/{folder}"
 
-    def client(self):  # type: ignore[no-untyped-def]  # an IMAPClient, logged in
+    def client(self) -> Any:  # an IMAPClient, logged in
         from imapclient import IMAPClient
 
         client = IMAPClient("127.0.0.1", port=self.tls_port, ssl_context=self.ssl_context())

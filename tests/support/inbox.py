@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import update
 from sqlmodel import Session, col, select
 
 from models.lead import Lead
 from models.touch import Touch
-from tests.support.harness import Harness, template, write_files
+from testkit.harness import Harness, template, write_files
 
 CORPUS = Path(__file__).resolve().parent.parent / "corpus" / "inbox"
 SEQUENCE = """
@@ -39,7 +40,7 @@ def sent_id(email: str) -> str:
     return f"<m-{email.split('@')[0]}@acme.test>"
 
 
-def inbox_harness(folder: Path, *, team: str = TEAM, **settings: object) -> Harness:
+def inbox_harness(folder: Path, *, team: str = TEAM, **settings: Any) -> Harness:
     write_files(folder / "sequences", {"team.yaml": team})
     return Harness(
         folder,

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.harness import write_files
+from testkit.harness import write_files
 from worker.specs.field_uses import email_field_uses, text_field_uses
 from worker.specs.rendering import Renderer
 from worker.specs.sparse_lead import first_missing

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.support.harness import write_files
+from testkit.harness import write_files
 from worker.specs.catalog import load_catalog
 from worker.specs.rendering import Renderer
 from worker.specs.sparse_lead import sparse_lead_warnings

@@ -56,14 +56,15 @@ def demo(
     ),
 ) -> None:
     """Two simulated weeks on the sample sequences, templates and leads, then the report."""
-    from worker.demo import DEMO_DAYS, DEMO_START, counts_by_status, prepare, scenario, simulate
+    from worker.demo import DEMO_DAYS, DEMO_START, counts_by_status, prepare, scenario
     from worker.demo_inbox import DemoInbox, pick_answers
 
     base = cli_context(ctx).load_settings()
     leads = Path("samples/leads.csv")
     if not leads.is_file():
         fail(f"{leads} not found: run the demo from the repository folder")
-    rt, clock, broker = prepare(base, folder)
+    simulation = prepare(base, folder)
+    rt = simulation.rt
     try:
         events = scenario(leads, DEMO_START)
         console.print(
@@ -81,8 +82,9 @@ def demo(
             last["sent"] = sent
 
         inbox = DemoInbox(rt, pick_answers(events))
-        end = DEMO_START + timedelta(days=DEMO_DAYS)
-        simulate(rt, clock, broker, events, end, on_day=on_day, inbox=inbox)
+        with simulation:
+            until = DEMO_START + timedelta(days=DEMO_DAYS)
+            simulation.run_until(until, scenario=events, on_day=on_day, companions=[inbox])
         _print_demo_result(rt, folder)
         console.print(f"[bold]answers read from {folder}/inbox[/bold]:", highlight=False)
         for line in inbox.lines():

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import update
 from sqlmodel import Session, col, select
+from sqlmodel.sql.expression import Select
 
 from models.enrollment import Enrollment, EnrollmentStatus
 from models.lead import Lead
@@ -27,7 +28,7 @@ class Selection:
         if not (self.email or self.owner or self.sequence):
             raise ValueError("name at least one of --email, --owner or --sequence")
 
-    def query(self, status: EnrollmentStatus):  # type: ignore[no-untyped-def]  # a Select
+    def query(self, status: EnrollmentStatus) -> Select[Enrollment, Lead]:
         statement = (
             select(Enrollment, Lead)
             .join(Lead, col(Lead.id) == Enrollment.lead_id)
@@ -51,7 +52,7 @@ def pause(session: Session, selection: Selection, *, now: datetime) -> int:
         session.execute(
             update(Touch)
             .where(
-                Touch.enrollment_id == enrollment.id,
+                col(Touch.enrollment_id) == enrollment.id,
                 col(Touch.status).in_((*WAITING, TouchStatus.QUEUED)),
             )
             .values(status=TouchStatus.HELD, lease_until=None)

@@ -8,6 +8,7 @@ import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from typing import Any
 
 from imapclient import SEEN, IMAPClient
 
@@ -69,7 +70,7 @@ class ImapSource:
                     continue
                 yield self._message(client, uid, facts[uid])
 
-    def _message(self, client: IMAPClient, uid: int, facts: dict) -> RawMessage:  # type: ignore[type-arg]  # imapclient's fetch dict
+    def _message(self, client: IMAPClient, uid: int, facts: dict[bytes, Any]) -> RawMessage:
         size = int(facts.get(b"RFC822.SIZE", 0))
         part = "BODY.PEEK[]" if size <= MAX_MESSAGE_BYTES else f"BODY.PEEK[]<0.{MAX_MESSAGE_BYTES}>"
         body = client.fetch([uid], [part]).get(uid, {})

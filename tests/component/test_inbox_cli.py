@@ -6,9 +6,33 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.harness import write_files
-from tests.unit.test_cli import env  # noqa: F401  # the working-folder fixture
-from worker.cli.app import run_cli
+from testkit.harness import template, write_files
+from tests.support.cli import Cli
+
+SEQUENCE = """
+name: quick
+trigger: lead.mql
+steps:
+  - id: hello
+    email: t/hello
+"""
+
+
+@pytest.fixture
+def env(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The CLI's empty folder with its own database, outbox, sequences and templates."""
+    folder = cli.workdir
+    write_files(folder / "sequences", {"quick.yaml": SEQUENCE})
+    write_files(folder / "templates", {"t/hello.j2": template("Hello")})
+    for name, value in {
+        "DATABASE_URL": f"sqlite:///{folder / 'followup.db'}",
+        "SEQUENCES_DIR": str(folder / "sequences"),
+        "TEMPLATES_DIR": str(folder / "templates"),
+        "OUTBOX_DIR": str(folder / "outbox"),
+    }.items():
+        monkeypatch.setenv(f"FOLLOWUP_{name}", value)
+    return folder
+
 
 NEWSLETTER = (
     b"From: news@vendor.example\nSubject: Offers\nMessage-ID: <n1@vendor.example>\n\nBuy.\n"
@@ -16,7 +40,8 @@ NEWSLETTER = (
 
 
 def test_inbox_check_prints_outcomes_and_changes_nothing_until_apply(
-    env: Path,  # noqa: F811
+    env: Path,
+    cli: Cli,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
@@ -24,11 +49,11 @@ def test_inbox_check_prints_outcomes_and_changes_nothing_until_apply(
     monkeypatch.setenv("FOLLOWUP_INBOX_DIR", str(env / "inbox"))
     (env / "inbox" / "new").mkdir(parents=True)
     (env / "inbox" / "new" / "n1").write_bytes(NEWSLETTER)
-    assert run_cli(["inbox", "check", "--format", "json"]) == 0
+    assert cli("inbox", "check", "--format", "json") == 0
     out = capsys.readouterr().out
     assert '"outcome": "unmatched"' in out and "news@vendor.example is not a lead" in out
     assert (env / "inbox" / "new" / "n1").exists()
-    assert run_cli(["inbox", "check", "--apply"]) == 0
+    assert cli("inbox", "check", "--apply") == 0
     assert not (env / "inbox" / "new" / "n1").exists()
     assert list((env / "inbox" / "cur").iterdir())
 
@@ -42,7 +67,8 @@ def test_inbox_check_prints_outcomes_and_changes_nothing_until_apply(
     ],
 )
 def test_a_bad_mailbox_in_team_yaml_is_one_line_with_file_and_line(
-    env: Path,  # noqa: F811
+    env: Path,
+    cli: Cli,
     capsys: pytest.CaptureFixture[str],
     mailbox: str,
     problem: str,
@@ -52,14 +78,16 @@ def test_a_bad_mailbox_in_team_yaml_is_one_line_with_file_and_line(
         env / "sequences",
         {"team.yaml": f"mailboxes:\n  - password_env: REP_IMAP_PASSWORD\n    {mailbox}\n"},
     )
-    assert run_cli(["sequences", "check"]) == 1
+    assert cli("sequences", "check") == 1
     err = capsys.readouterr().err
     assert "team.yaml:3" in err and problem in err
 
 
-def test_password_env_must_name_a_variable(env: Path, capsys: pytest.CaptureFixture[str]) -> None:  # noqa: F811
+def test_password_env_must_name_a_variable(
+    env: Path, cli: Cli, capsys: pytest.CaptureFixture[str]
+) -> None:
     """A password pasted where the variable's name belongs is refused, with the line."""
     team = "mailboxes:\n  - url: imaps://rep@mail.acme.test/INBOX\n    password_env: 'pa ss'\n"
     write_files(env / "sequences", {"team.yaml": team})
-    assert run_cli(["sequences", "check"]) == 1
+    assert cli("sequences", "check") == 1
     assert "team.yaml:3" in capsys.readouterr().err
