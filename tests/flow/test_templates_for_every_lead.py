@@ -114,7 +114,8 @@ def test_a_lead_without_an_owner_gets_every_step_signed_by_the_default_sender(
 
 def test_owner_is_the_team_owner_else_the_sender_used(h: Harness) -> None:
     """The team.yaml owner signs even under an explicit `from:`; a lead without an owner in
-    that sequence is signed by the sequence's sender; an owner nobody named gets a name."""
+    that sequence is signed by the sequence's sender; an owner team.yaml does not list is not
+    the From, and the default sender used instead signs."""
     h.event("webinar.joined", "ana@example.com", lead={"owner": "ana.rep@acme.test"})
     h.event("webinar.joined", "ben@example.com")
     h.event("lead.mql", "cy@example.com", lead={"owner": "cy.rep@acme.test"})
@@ -123,7 +124,7 @@ def test_owner_is_the_team_owner_else_the_sender_used(h: Harness) -> None:
     assert signed == {
         ("ana@example.com", "Acme Events <events@acme.test>", "Ana Rep <ana.rep@acme.test>"),
         ("ben@example.com", "Acme Events <events@acme.test>", "Acme Events <events@acme.test>"),
-        ("cy@example.com", "cy.rep@acme.test", "Cy Rep <cy.rep@acme.test>"),
+        ("cy@example.com", "Sales <sales@acme.test>", "Sales <sales@acme.test>"),
     }
 
 

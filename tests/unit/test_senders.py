@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from worker.specs.senders import lead_owner_context, owner_context, sender_for
+from worker.specs.sending import lead_owner_context, owner_context, sender_for
 from worker.specs.team import OwnerSpec, TeamSpec
 
-TEAM = TeamSpec(owners=[OwnerSpec(email="ana.rep@acme.test", name="Ana Rep")])
+TEAM = TeamSpec(
+    owners=[OwnerSpec(email="ana.rep@acme.test", name="Ana Rep")], sending_domains=["acme.test"]
+)
 DEFAULT_FROM = "Acme Sales <sales@acme.test>"
 
 
@@ -20,7 +22,8 @@ class Spec:
     ("sequence_from", "owner", "default_from", "expected"),
     [
         ("owner", "ana.rep@acme.test", DEFAULT_FROM, "Ana Rep <ana.rep@acme.test>"),
-        ("owner", "ben@acme.test", DEFAULT_FROM, "ben@acme.test"),
+        ("owner", "ben@acme.test", DEFAULT_FROM, "ben@acme.test"),  # in sending_domains
+        ("owner", "eve@elsewhere.test", DEFAULT_FROM, DEFAULT_FROM),  # not allowed: the default
         ("owner", None, DEFAULT_FROM, DEFAULT_FROM),
         ("owner", None, None, None),
         ("Events <events@acme.test>", "ana.rep@acme.test", None, "Events <events@acme.test>"),
@@ -29,7 +32,8 @@ class Spec:
 def test_the_sender_is_the_owner_else_the_sequence_from_else_the_default(
     sequence_from: str, owner: str | None, default_from: str | None, expected: str | None
 ) -> None:
-    """SPEC section 5's `from`: the owner's mailbox, else FOLLOWUP_DEFAULT_FROM; or explicit."""
+    """SPEC section 5's `from`: the owner's mailbox if team.yaml allows it, else
+    FOLLOWUP_DEFAULT_FROM; or the sequence's explicit `from:`."""
     assert sender_for(Spec(sequence_from), owner, team=TEAM, default_from=default_from) == expected
 
 
@@ -60,6 +64,13 @@ def test_a_mailbox_nobody_named_gets_a_name_from_its_address() -> None:
         "name": "Ben Okafor",
     }
     assert owner_context(OwnerSpec(email="cy_rep@acme.test"), None)["name"] == "Cy Rep"
+
+
+def test_an_owner_who_may_not_send_is_replaced_by_the_sender_used_in_the_signature() -> None:
+    """An unlisted owner is not the From (issue 13), so neither do they sign: the default does."""
+    assert lead_owner_context(
+        Spec(), "eve@elsewhere.test", team=TEAM, default_from=DEFAULT_FROM
+    ) == {"email": "sales@acme.test", "name": "Acme Sales"}
 
 
 def test_without_any_sender_owner_is_empty() -> None:

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from rich.text import Text
-
 from worker.cli.common import console, err_console
 from worker.cli.context import CliContext
+from worker.cli.safe_text import labelled
 from worker.engine.db import reading
 from worker.flow.lead_readiness import Coverage, LeadFailure, check_stored_leads
 from worker.specs.yaml_source import SourceError
@@ -15,7 +14,7 @@ MAX_LISTED = 50  # lead failures printed one per line; the rest are counted
 
 def print_warnings(warnings: list[SourceError]) -> None:
     for warning in warnings:
-        err_console.print(Text.assemble(("warning", "yellow"), f" {warning}"), soft_wrap=True)
+        err_console.print(labelled("warning", warning, "yellow"), highlight=False, soft_wrap=True)
 
 
 def check_leads(cli: CliContext, sample: int) -> int:
@@ -32,7 +31,9 @@ def check_leads(cli: CliContext, sample: int) -> int:
     for coverage in readiness.coverage:
         console.print(_coverage_line(coverage), highlight=False, soft_wrap=True)
     for failure in readiness.failures[:MAX_LISTED]:
-        err_console.print(Text.assemble(("error", "red"), f" {_failure_line(failure)}"))
+        err_console.print(
+            labelled("error", _failure_line(failure)), highlight=False, soft_wrap=True
+        )
     hidden = len(readiness.failures) - MAX_LISTED
     if hidden > 0:
         err_console.print(f"... and {hidden} more lead(s)", highlight=False)

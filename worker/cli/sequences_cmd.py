@@ -8,17 +8,24 @@ from typing import Annotated, Any
 
 import typer
 from rich.table import Table
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import select
 
 from models.lead import Lead
 from worker.cli.check_report import check_leads, print_warnings
-from worker.cli.common import EXIT_FOUND_ERRORS, console, fail, parse_when
+from worker.cli.common import EXIT_FOUND_ERRORS, console, err_console, fail, parse_when
 from worker.cli.context import CliContext, cli_context
+from worker.cli.safe_text import cell
+from worker.engine.db import make_engine, reading
+from worker.engine.settings import Settings
 from worker.engine.tunables import LEAD_CHECK_SAMPLE
-from worker.specs.catalog import SAMPLE_LEAD, Catalog
+from worker.flow.owners import owners_not_allowed, unknown_owner_warning
+from worker.specs.catalog import SAMPLE_LEAD, SAMPLE_SENDER, Catalog
 from worker.specs.preview import preview_timeline
 from worker.specs.sequences import SequenceSpec
 from worker.specs.sparse_lead import sparse_lead_warnings
+from worker.specs.team import TeamSpec
 
 app = typer.Typer(help="Validate, list and preview sequences.", no_args_is_help=True)
 
@@ -47,6 +54,8 @@ def check(
     refused = strict and bool(warnings)
     if not refused:
         _print_summary(catalog, config.sequences_dir, len(warnings))
+        for line in _stored_owner_warnings(config, catalog.team):
+            err_console.print(line, highlight=False, markup=False, soft_wrap=True)
     problems = [f"{len(warnings)} warning(s), which --strict makes errors"] if refused else []
     failing = check_leads(cli, sample) if leads else 0
     if failing:
@@ -68,6 +77,22 @@ def _print_summary(catalog: Catalog, folder: Path, warnings: int) -> None:
     )
 
 
+def _stored_owner_warnings(config: Settings, team: TeamSpec) -> list[str]:
+    """Best effort: open enrollments in an existing database whose owner may not be the From."""
+    url = make_url(config.database_url)
+    if url.get_backend_name() == "sqlite" and not Path(url.database or "").is_file():
+        return []  # no database yet: nothing stored to check (and none is created)
+    engine = make_engine(config.database_url, connect_timeout=5)
+    try:
+        with reading(engine) as session:
+            found = owners_not_allowed(session, team)
+    except SQLAlchemyError:
+        return []  # not reachable, or not created yet: the files were checked all the same
+    finally:
+        engine.dispose()
+    return [unknown_owner_warning(o, n, "open enrollment(s)") for o, n in sorted(found.items())]
+
+
 @app.command("list")
 def list_sequences(ctx: typer.Context) -> None:
     """The loaded sequences: triggers, steps, SLA."""
@@ -75,9 +100,9 @@ def list_sequences(ctx: typer.Context) -> None:
     table = Table("name", "trigger", "exit on", "steps", "sla", "version")
     for spec in catalog.sequences.values():
         table.add_row(
-            spec.name,
-            ", ".join(spec.trigger),
-            ", ".join(spec.exit_on),
+            cell(spec.name),
+            cell(", ".join(spec.trigger)),
+            cell(", ".join(spec.exit_on)),
             str(len(spec.steps)),
             _sla_text(spec),
             spec.version[:12],
@@ -108,25 +133,25 @@ def preview(
     loaded = cli.catalog()
     spec = loaded.sequence(name)
     lead = _stored_lead(cli, email) if email else dict(SAMPLE_LEAD)
+    default_from = loaded.settings.default_from or (None if email else SAMPLE_SENDER)
     when: datetime = parse_when(start, "--start") or cli.clock.now()
-    table = Table(
-        "step", "kind", "local time", "UTC", "subject", title=f"{name} for {lead['email']}"
-    )
+    title = cell(f"{name} for {lead['email']}")
+    table = Table("step", "kind", "local time", "UTC", "subject", title=title)
     timeline = preview_timeline(
         spec,
         lead=lead,
         start=when,
         renderer=loaded.renderer,
         team=loaded.catalog.team,
-        default_from=loaded.settings.default_from,
+        default_from=default_from,
     )
     for item in timeline:
         table.add_row(
-            item.step,
+            cell(item.step),
             item.kind,
             item.due_local.strftime("%a %Y-%m-%d %H:%M %Z"),
             item.due_utc.strftime("%Y-%m-%d %H:%M"),
-            item.subject,
+            cell(item.subject),
         )
     console.print(table)
 

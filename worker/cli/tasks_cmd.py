@@ -10,6 +10,7 @@ from rich.text import Text
 
 from worker.cli.common import console, fail
 from worker.cli.context import cli_context
+from worker.cli.safe_text import cell, clean
 from worker.engine.db import reading, transaction
 from worker.flow.manual_tasks import OpenTask, open_tasks
 from worker.flow.pausing import Selection, pause, resume
@@ -31,10 +32,10 @@ def list_tasks(ctx: typer.Context, owner: OwnerOption = None) -> None:
     for task in tasks:
         table.add_row(
             f"{task.due_at:%Y-%m-%d %H:%M}",
-            task.owner or "",
-            task.lead_email,
-            task.sequence,
-            task.step,
+            cell(task.owner),
+            cell(task.lead_email),
+            cell(task.sequence),
+            cell(task.step),
             _task_cell(task),
             f"{task.expires_at:%Y-%m-%d %H:%M}" if task.expires_at else "",
         )
@@ -52,8 +53,9 @@ def list_tasks(ctx: typer.Context, owner: OwnerOption = None) -> None:
 def _task_cell(task: OpenTask) -> Text:
     """The rendered text, or the raw text and why it does not render (as text, not markup)."""
     if task.render_error is None:
-        return Text(task.text)
-    return Text.assemble(task.text, "\n", (f"cannot render: {task.render_error}", "yellow"))
+        return cell(task.text)
+    reason = (f"cannot render: {clean(task.render_error)}", "yellow")
+    return Text.assemble(clean(task.text), "\n", reason)
 
 
 def _selection(email: str | None, owner: str | None, sequence: str | None) -> Selection:

@@ -21,6 +21,7 @@ from worker.flow.mailbox_limits import mailbox_day, release_send, reserve_send
 from worker.flow.outgoing import (
     ClaimedTouch,
     address_of,
+    claimed_sender,
     compose_email,
     message_id_for,
     thread_parent,
@@ -30,7 +31,6 @@ from worker.flow.touch_rows import TouchRow, load_touch
 from worker.mail import PermanentSendError, SendError
 from worker.specs.calendar import is_open, next_opening
 from worker.specs.rendering import RENDER_ERROR, RenderError
-from worker.specs.senders import sender_for
 from worker.specs.sequences import SequenceSpec, StepSpec
 
 
@@ -90,9 +90,7 @@ def _claim(rt: Runtime, touch_id: int) -> ClaimedTouch | Delivery:
         row = load_touch(session, touch_id)
         touch, enrollment, _ = row
         spec = rt.versions.get(session, enrollment.version)
-        sender = sender_for(
-            spec, enrollment.owner, team=rt.catalog.team, default_from=rt.settings.default_from
-        )
+        sender = claimed_sender(rt, spec, enrollment.owner)
         held = _hold_back(rt, session, row, spec, sender, now)
         if held is not None:
             touch.lease_until = None

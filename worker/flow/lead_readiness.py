@@ -19,12 +19,13 @@ from models.enrollment import OPEN_STATUSES, Enrollment
 from models.event import Event, EventIn
 from models.lead import Lead
 from models.touch import FINAL, Touch
+from models.validation import FieldsTooLarge
 from worker.engine.tunables import LEAD_CHECK_IDS_PER_QUERY, LEAD_CHECK_SAMPLE
 from worker.flow.enrollment import enrollment_refusals
 from worker.flow.leads import merge_lead_data
 from worker.specs.catalog import Catalog
 from worker.specs.rendering import RenderError, build_context
-from worker.specs.senders import NO_SENDER, lead_owner_context, sender_for
+from worker.specs.sending import lead_owner_context, no_sender_reason, sender_for
 from worker.specs.sequences import SequenceSpec, StepSpec
 from worker.specs.sparse_lead import SAMPLE_UNSUBSCRIBE, render_step
 from worker.specs.versions import VersionStore
@@ -78,7 +79,7 @@ class _Check:
         has_sender = sender_for(spec, owner, team=team, default_from=default_from) is not None
         for step in steps:
             if step.email and not has_sender:
-                return step.id, NO_SENDER
+                return step.id, no_sender_reason(owner)
             try:
                 render_step(spec.renderer, step, _context(spec, step, lead, names))
             except RenderError as exc:
@@ -202,5 +203,9 @@ def _as_applied(stored: Lead | None, event: Event) -> Lead:
     else:
         at = event.received_at
         draft = Lead(email=event.lead_email, fields={}, created_at=at, updated_at=at)
-    merge_lead_data(draft, EventIn.model_validate(event.payload).lead)
+    data = EventIn.model_validate(event.payload).lead
+    try:
+        merge_lead_data(draft, data)
+    except FieldsTooLarge:  # applying drops the event's fields (worker/flow/leads.py)
+        merge_lead_data(draft, data.model_copy(update={"fields": {}}))
     return draft

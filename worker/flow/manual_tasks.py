@@ -20,7 +20,7 @@ from worker.engine.tunables import SKIP_BATCH
 from worker.flow.scheduling import finish_step
 from worker.flow.touch_rows import TouchRow, touch_rows
 from worker.specs.rendering import RenderError, build_context
-from worker.specs.senders import lead_owner_context
+from worker.specs.sending import lead_owner_context
 from worker.specs.versions import VersionStore
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from email.utils import parseaddr
 
@@ -13,8 +14,16 @@ from worker.auth.tokens import unsubscribe_url
 from worker.engine.runtime import Runtime
 from worker.mail import OutgoingEmail, make_message_id
 from worker.specs.rendering import RenderError, build_context, reply_subject
-from worker.specs.senders import NO_SENDER, owner_context
+from worker.specs.sending import (
+    may_send_as,
+    no_sender_reason,
+    not_allowed_reason,
+    owner_context,
+    sender_for,
+)
 from worker.specs.sequences import SequenceSpec, StepSpec
+
+logger = logging.getLogger("followup.delivery")
 
 
 @dataclass(frozen=True)
@@ -51,6 +60,17 @@ def message_id_for(sender: str | None) -> str:
         return make_message_id("followup.invalid")
 
 
+def claimed_sender(rt: Runtime, spec: SequenceSpec, owner: str | None) -> str | None:
+    """The From of a touch being claimed (sender_for), saying so when an owner team.yaml does
+    not list falls back to FOLLOWUP_DEFAULT_FROM."""
+    team, default_from = rt.catalog.team, rt.settings.default_from
+    sender = sender_for(spec, owner, team=team, default_from=default_from)
+    fell_back = spec.sender == "owner" and default_from  # (else the touch fails with the reason)
+    if fell_back and owner and not may_send_as(team, owner):
+        logger.warning("%s; sending from FOLLOWUP_DEFAULT_FROM", not_allowed_reason(owner))
+    return sender
+
+
 def thread_parent(
     session: Session, enrollment: Enrollment, spec: SequenceSpec
 ) -> tuple[str, str | None] | None:
@@ -68,8 +88,8 @@ def thread_parent(
 
 def compose_email(rt: Runtime, claimed: ClaimedTouch) -> OutgoingEmail:
     if not claimed.sender:
-        raise RenderError(NO_SENDER)
-    unsubscribe = unsubscribe_url(rt.settings.base_url, claimed.lead_email, secret=rt.secret)
+        raise RenderError(no_sender_reason(claimed.owner_email))
+    unsubscribe = unsubscribe_url(rt.settings.base_url, claimed.lead_email, keys=rt.key_ring)
     context = build_context(
         lead=claimed.lead_context,
         owner=owner_context(rt.catalog.team.owner(claimed.owner_email), claimed.sender),

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from worker.specs.rendering import Renderer, RenderError, build_context, template_path
-from worker.specs.senders import lead_owner_context
+from worker.specs.sending import lead_owner_context
 from worker.specs.sequences import BUILTIN_EVENTS, SequenceSpec, parse_sequence
 from worker.specs.team import TeamSpec
 from worker.specs.yaml_source import (
@@ -27,6 +27,8 @@ SAMPLE_LEAD: dict[str, Any] = {
     "owner": "rep@example.com",
     "timezone": "America/New_York",
 }
+# The full sample's sender: its owner is in no team.yaml, and it must still sign like a full lead.
+SAMPLE_SENDER = "Sam Rep <rep@example.com>"
 
 
 class CatalogError(Exception):
@@ -186,9 +188,8 @@ def _check_step(
     """(problem, is it an error) for one step; a warning does not stop anything from running."""
     step = spec.steps[index]
     where = ("steps", index, "email" if step.email else "task")
-    context = context_for(
-        SAMPLE_LEAD, spec, step.id, team, "https://example.com/unsubscribe/sample"
-    )
+    unsubscribe = "https://example.com/unsubscribe/sample"
+    context = context_for(SAMPLE_LEAD, spec, step.id, team, unsubscribe, SAMPLE_SENDER)
     try:
         if step.task:
             renderer.render_text(step.task, context)

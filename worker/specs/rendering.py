@@ -23,6 +23,8 @@ from jinja2 import (
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from jinja2.utils import missing
 
+from worker.specs.sandbox import BoundedSandbox, join_block
+
 TEMPLATE_SUFFIX = ".j2"
 # What a broken template raises while rendering; RecursionError: a template including itself.
 _TEMPLATE_FAILURES = (
@@ -96,27 +98,6 @@ def template_path(name: str) -> str:
     return f"{name}{TEMPLATE_SUFFIX}"
 
 
-MAX_REPEAT_LENGTH = 100_000  # characters or items a `*` may build inside a template
-MAX_POWER = 1_000  # the largest exponent `**` accepts
-
-
-class BoundedSandbox(ImmutableSandboxedEnvironment):
-    """The read-only sandbox, plus bounds on `*` and `**`, which could otherwise eat memory."""
-
-    intercepted_binops = frozenset({"*", "**"})
-
-    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
-        if operator == "**":
-            if isinstance(right, int | float) and abs(right) > MAX_POWER:
-                raise ValueError(f"exponent {right} is too large for a template")
-            return left**right
-        for sequence, count in ((left, right), (right, left)):
-            repeats = isinstance(sequence, str | list | tuple) and isinstance(count, int)
-            if repeats and len(sequence) * count > MAX_REPEAT_LENGTH:
-                raise ValueError("a repeated value longer than 100000 is not allowed in a template")
-        return left * right
-
-
 class Renderer:
     """Renders email templates and task texts; HTML blocks are autoescaped, the others are not.
 
@@ -178,8 +159,8 @@ class Renderer:
         """A one-line template such as a task's text."""
         try:
             template = self._plain.from_string(source)
-            # root_render_func, not render(): the frames keep the names of included templates
-            rendered = "".join(template.root_render_func(template.new_context(context)))
+            # root_render_func, not generate(): the frames keep the names of included templates
+            rendered = join_block(template.root_render_func(template.new_context(context)))
         except _TEMPLATE_FAILURES as exc:
             raise render_failure(exc, None, context) from None
         return _WHITESPACE.sub(" ", rendered).strip()
@@ -209,7 +190,7 @@ class Renderer:
         functions = ctx.blocks.get(block)
         if not functions:
             return None
-        return "".join(functions[0](ctx))
+        return join_block(functions[0](ctx))
 
 
 def render_failure(exc: BaseException, entry: str | None, context: dict[str, Any]) -> RenderError:
@@ -280,7 +261,7 @@ def build_context(
 ) -> dict[str, Any]:
     """The names a template sees (SPEC section 6); unset lead fields stay undefined.
 
-    `owner` has `email` and `name` whenever the email has a sender (worker/specs/senders.py).
+    `owner` has `email` and `name` whenever the email has a sender (worker/specs/sending.py).
     """
     return {
         "lead": lead,

@@ -15,12 +15,13 @@ from worker.specs.mailboxes import (
     MailboxSpec,
     check_unique,
 )
+from worker.specs.sending import SendingDomain
 from worker.specs.sequences import DurationField, Strict
 
 
 class OwnerSpec(Strict):
     email: str
-    name: str | None = None
+    name: str | None = Field(default=None, max_length=200)
     daily_limit: int | None = Field(default=None, ge=1, le=100_000)
     min_gap: DurationField | None = None
     timezone: str | None = None
@@ -29,6 +30,14 @@ class OwnerSpec(Strict):
     @classmethod
     def _email(cls, value: str) -> str:
         return normalise_email(value)
+
+    @field_validator("name")
+    @classmethod
+    def _one_line(cls, value: str | None) -> str | None:
+        """The name goes into every From: a CR, LF or control character would fail each send."""
+        if value is not None and any(ord(c) < 32 or 0x7F <= ord(c) <= 0x9F for c in value):
+            raise ValueError("name must be one line of text (no CR, LF or control characters)")
+        return value
 
     @field_validator("timezone")
     @classmethod
@@ -67,6 +76,7 @@ class TeamSpec(Strict):
     days_off: list[date] = Field(default_factory=list)
     mailboxes: list[MailboxSpec] = Field(default_factory=list)  # worker/specs/mailboxes.py
     auto_reply_pause: AutoReplyPause = DEFAULT_AUTO_REPLY_PAUSE_DAYS
+    sending_domains: list[SendingDomain] = Field(default_factory=list)
 
     @field_validator("owners")
     @classmethod
