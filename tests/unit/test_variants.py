@@ -178,3 +178,20 @@ def test_a_bad_variants_block_names_the_file_and_line(
         return
     [(found_line, problem)] = errors(tmp_path, text)
     assert found_line == line and fragment is not None and fragment in problem, problem
+
+
+def test_the_sparse_lead_check_reads_each_variant_at_its_own_line(tmp_path: Path) -> None:
+    """A variant that needs a first name a lead may not have is named at that variant's line."""
+    from worker.specs.sparse_lead import sparse_lead_warnings
+
+    needs_name = BODY.replace(
+        "Hi {{ unsubscribe_url }}", "Hi {{ lead.first_name }} {{ unsubscribe_url }}"
+    )
+    write_files(tmp_path / "sequences", {"s.yaml": SEQUENCE})
+    write_files(tmp_path / "templates", {"t/a.j2": BODY, "t/b.j2": needs_name})
+    renderer = Renderer(tmp_path / "templates")
+    catalog = load_catalog(tmp_path / "sequences", renderer)
+    [warning] = sparse_lead_warnings(catalog, renderer, default_from=None)
+    assert (warning.path.name, warning.line) == ("b.j2", 1)
+    assert warning.problem.startswith("lead.first_name has no default")
+    assert warning.problem.endswith(f"used by {tmp_path / 'sequences' / 's.yaml'}:7 step 'intro'")

@@ -57,6 +57,7 @@ def _print_status(result: Status) -> None:
             f"still run its pinned version[/yellow]",
             highlight=False,
         )
+    _print_render_failures(result)
     if result.queue_depth is not None:
         console.print(
             f"queue depth: {result.queue_depth}   dead letters: {result.dead_letters}",
@@ -69,6 +70,24 @@ def _print_status(result: Status) -> None:
             "green" if state == "ok" else "yellow" if state.startswith("not configured") else "red"
         )
         console.print(Text.assemble(f"{service}: ", (clean(state), colour)), highlight=False)
+
+
+def _print_render_failures(result: Status) -> None:
+    """How many touches failed to render for their lead, and the latest few (plain text)."""
+    if not result.render_failures:
+        return
+    console.print(
+        Text(
+            f"render failures: {result.render_failures} touch(es) failed because a template "
+            f"did not render for their lead (latest first):",
+            style="red",
+        )
+    )
+    for failure in result.latest_render_failures:
+        console.print(
+            Text(f"  {failure['at']} {failure['sequence']}/{failure['step']}: {failure['detail']}"),
+            soft_wrap=True,
+        )
 
 
 def _print_mailboxes(mailboxes: list[MailboxState]) -> None:

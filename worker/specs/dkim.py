@@ -119,14 +119,16 @@ def unsigned_from_domains(
     return found
 
 
-def unsigned_default_from(default_from: str | None, catalog: Catalog) -> str | None:
-    """FOLLOWUP_DEFAULT_FROM's domain, when `from: owner` may fall back to it unsigned."""
+def unsigned_default_from(default_from: str | None, catalog: Catalog) -> SourceError | None:
+    """FOLLOWUP_DEFAULT_FROM's domain, when `from: owner` may fall back to it unsigned (a
+    warning placed at the variable's name, as no file holds it)."""
     if not default_from or not any(s.sender == "owner" for s in catalog.sequences.values()):
         return None
     domain = parseaddr(default_from)[1].rpartition("@")[2].lower()
     if not domain or _signed(domain, {entry.domain.lower() for entry in catalog.team.dkim}):
         return None
-    return f"FOLLOWUP_DEFAULT_FROM: mail from {domain} is not DKIM-signed: {_ADVICE}"
+    problem = f"mail from {domain} is not DKIM-signed: {_ADVICE}"
+    return SourceError(Path("FOLLOWUP_DEFAULT_FROM"), None, problem)
 
 
 _ADVICE = "add a dkim: entry for it to team.yaml (domain, selector, private_key_file or _env)"

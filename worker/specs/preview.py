@@ -29,6 +29,7 @@ def preview_timeline(
     start: datetime,
     renderer: Renderer,
     team: TeamSpec,
+    default_from: str | None = None,
 ) -> list[PlannedTouch]:
     """Each step due after the previous one, assuming every touch completes when due."""
     zone = spec.zone_for(lead.get("timezone"))
@@ -37,7 +38,8 @@ def preview_timeline(
     first_subject = ""
     for step in spec.steps:
         due = plan_due(after, step.wait, spec.calendar, zone)
-        context = context_for(lead, spec, step.id, team, "https://example.com/unsubscribe/preview")
+        unsubscribe = "https://example.com/unsubscribe/preview"
+        context = context_for(lead, spec, step.id, team, unsubscribe, default_from)
         subject, rendered = _subject(step, renderer, context, first_subject)
         first_subject = first_subject or rendered
         timeline.append(
@@ -64,5 +66,5 @@ def _subject(
         subject = renderer.render_email(template, context).subject
     except RenderError as exc:
         return f"(render error: {exc})", ""
-    shown = reply_subject(first) if step.thread and first else subject
-    return shown, shown
+    sent = reply_subject(first) if step.thread and first else subject
+    return (f"{sent} [variant {variant.name}]" if variant else sent), sent

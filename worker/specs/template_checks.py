@@ -13,6 +13,7 @@ from worker.specs.rendering import (
     build_context,
     template_path,
 )
+from worker.specs.sending import lead_owner_context
 from worker.specs.sequences import SequenceSpec, StepSpec
 from worker.specs.team import TeamSpec
 from worker.specs.yaml_source import Loc, SourceError, YamlDocument
@@ -25,6 +26,8 @@ SAMPLE_LEAD: dict[str, Any] = {
     "owner": "rep@example.com",
     "timezone": "America/New_York",
 }
+# The full sample's sender: its owner is in no team.yaml, and it must still sign like a full lead.
+SAMPLE_SENDER = "Sam Rep <rep@example.com>"
 SAMPLE_UNSUBSCRIBE = "https://example.com/unsubscribe/sample"
 MAX_SUBJECT = 100  # longer subjects are cut off by every inbox and look like bulk mail
 # Link shorteners hide where a link goes; spam filters (SpamAssassin's URIBL rules, Gmail)
@@ -43,14 +46,18 @@ Finding = tuple[SourceError, bool]  # the problem, and whether it is an error (e
 
 
 def context_for(
-    lead: dict[str, Any], spec: SequenceSpec, step: str, team: TeamSpec, unsubscribe_url: str
+    lead: dict[str, Any],
+    spec: SequenceSpec,
+    step: str,
+    team: TeamSpec,
+    unsubscribe_url: str,
+    default_from: str | None = None,
 ) -> dict[str, Any]:
     """What a template sees when rendered to be looked at, not sent (the check, the preview);
-    the lead's owner comes from team.yaml."""
+    `owner` as a send would have it: the lead's owner in team.yaml, else the sender used."""
     return build_context(
         lead=lead,
-        owner=team.owner(lead.get("owner")),
-        owner_email=lead.get("owner"),
+        owner=lead_owner_context(spec, lead.get("owner"), team=team, default_from=default_from),
         sequence=spec,
         step=step,
         unsubscribe_url=unsubscribe_url,
@@ -68,7 +75,7 @@ def check_step(
 ) -> list[Finding]:
     """Every problem of one step: its task text, or each template it may send."""
     step = spec.steps[index]
-    context = context_for(SAMPLE_LEAD, spec, step.id, team, SAMPLE_UNSUBSCRIBE)
+    context = context_for(SAMPLE_LEAD, spec, step.id, team, SAMPLE_UNSUBSCRIBE, SAMPLE_SENDER)
     if step.task is not None:
         try:
             renderer.render_text(step.task, context)
