@@ -15,10 +15,11 @@ from models.event import EventIn
 from models.lead import LEAD_COLUMNS, LeadIn
 from models.touch import Touch
 from worker.engine.clock import VirtualClock
-from worker.engine.db import reading
+from worker.engine.db import reading, transaction
 from worker.engine.runtime import Runtime, build_runtime
 from worker.engine.settings import Settings
 from worker.engine.simulation import ScenarioEvent, Simulation
+from worker.flow.guardrails import current_pauses, resume_sending
 
 DEMO_START = datetime(2026, 11, 30, 13, 0, tzinfo=UTC)  # a Monday, 08:00 in New York
 DEMO_DAYS = 16
@@ -100,3 +101,36 @@ def counts_by_status(rt: Runtime) -> dict[str, int]:
     with reading(rt.engine) as session:
         rows = session.exec(select(Touch.status, func.count()).group_by(col(Touch.status))).all()
     return {str(status): int(n) for status, n in rows}
+
+
+class GuardrailReview:
+    """The person the demo plays when the guardrails pause something: a day later they have
+    looked, and resume it (`followup mailboxes resume NAME`), so the story goes on."""
+
+    def __init__(self, rt: Runtime, after: timedelta = timedelta(days=1)) -> None:
+        self.rt = rt
+        self.after = after
+        self.pending: dict[str, datetime] = {}  # name -> when it is resumed
+        self.said: list[str] = []
+
+    def next_at(self) -> datetime | None:
+        return min(self.pending.values(), default=None)
+
+    def run(self, now: datetime) -> None:
+        with reading(self.rt.engine) as session:
+            for pause in current_pauses(session):
+                if pause.name not in self.pending:
+                    self.pending[pause.name] = pause.paused_at + self.after
+                    self.said.append(
+                        f"{pause.paused_at:%a %d %b %H:%M} guardrails paused {pause.scope} "
+                        f"{pause.name}: {pause.reason}"
+                    )
+        for name, at in sorted(self.pending.items()):
+            if at <= now:
+                with transaction(self.rt.engine) as session:
+                    released = resume_sending(session, name, now=now, by="demo")
+                del self.pending[name]
+                self.said.append(
+                    f"{now:%a %d %b %H:%M} `followup mailboxes resume {name}`: "
+                    f"{released or 0} held touch(es) released"
+                )

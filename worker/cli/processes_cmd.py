@@ -59,8 +59,16 @@ def demo(
     ),
 ) -> None:
     """Two simulated weeks on the sample sequences, templates and leads, then the report."""
-    from worker.demo import DEMO_DAYS, DEMO_START, counts_by_status, prepare, scenario
+    from worker.demo import (
+        DEMO_DAYS,
+        DEMO_START,
+        GuardrailReview,
+        counts_by_status,
+        prepare,
+        scenario,
+    )
     from worker.demo_inbox import DemoInbox, pick_answers
+    from worker.engine.simulation import Companion
 
     base = cli_context(ctx).load_settings()
     leads = Path("samples/leads.csv")
@@ -84,13 +92,18 @@ def demo(
             )
             last["sent"] = sent
 
-        inbox = DemoInbox(rt, pick_answers(events))
+        inbox, review = DemoInbox(rt, pick_answers(events)), GuardrailReview(rt)
         with simulation:
             until = DEMO_START + timedelta(days=DEMO_DAYS)
-            simulation.run_until(until, scenario=events, on_day=on_day, companions=[inbox])
+            companions: list[Companion] = [inbox, review]
+            simulation.run_until(until, scenario=events, on_day=on_day, companions=companions)
         _print_demo_result(rt, folder)
         console.print(f"[bold]answers read from {folder}/inbox[/bold]:", highlight=False)
         for line in inbox.lines():
+            console.print(f"  {line}", highlight=False, soft_wrap=True)
+        if review.said:
+            console.print("[bold]guardrails[/bold] (the demo resumes a day later):")
+        for line in review.said:
             console.print(f"  {line}", highlight=False, soft_wrap=True)
     finally:
         rt.close()
