@@ -50,6 +50,7 @@ BUILTIN_EVENTS = frozenset(
         "form.submitted",
     }
 )
+HOLIDAYS_PATTERN = r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,10})?$"
 _HOURS = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")
 _STEP_ID = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$"
 
@@ -85,7 +86,7 @@ class WindowSpec(Strict):
     @field_validator("hours")
     @classmethod
     def _hours(cls, value: str) -> str:
-        minutes = _parse_hours(value)
+        minutes = parse_hours(value)
         if minutes[0] >= minutes[1]:
             raise ValueError(f"hours {value!r}: the start must be before the end")
         return value
@@ -97,10 +98,10 @@ class WindowSpec(Strict):
 
     @property
     def minutes(self) -> tuple[int, int]:
-        return _parse_hours(self.hours)
+        return parse_hours(self.hours)
 
 
-def _parse_hours(value: str) -> tuple[int, int]:
+def parse_hours(value: str) -> tuple[int, int]:
     match = _HOURS.match(value)
     if not match:
         raise ValueError(f"hours {value!r} must look like '09:00-17:00'")
@@ -114,6 +115,7 @@ class SlaSpec(Strict):
     first_touch_within: DurationField | None = None
     min_touches: int | None = Field(default=None, ge=1, le=1000)
     within: DurationField | None = None
+    clock: Literal["calendar", "business_hours"] = "calendar"
 
     @model_validator(mode="after")
     def _complete(self) -> SlaSpec:
@@ -157,7 +159,7 @@ class SequenceSpec(Strict):
     sender: str = Field(default="owner", alias="from", min_length=1)
     send_window: WindowSpec | None = None
     default_timezone: str = "UTC"
-    holidays: str | None = Field(default=None, pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,10})?$")
+    holidays: str | None = Field(default=None, pattern=HOLIDAYS_PATTERN)
     days_off: list[date] = []
     reenroll: Literal["never", "after_exit"] = "never"
     exclusive: bool = False
@@ -187,9 +189,19 @@ class SequenceSpec(Strict):
     @classmethod
     def _country(cls, value: str | None) -> str | None:
         if value:
-            country, _, subdivision = value.upper().partition("-")
-            check_holiday_country(country, subdivision or None)
+            check_holidays(value)
         return value
+
+    @model_validator(mode="after")
+    def _business_hours_fallback(self) -> SequenceSpec:
+        """Leads whose owner has no working_hours count on the send window: there must be one."""
+        if self.sla and self.sla.clock == "business_hours" and self.send_window is None:
+            raise _located(
+                ("sla", "clock"),
+                "sla.clock business_hours counts the send window's hours when the owner has no "
+                "working_hours in team.yaml: add a send_window",
+            )
+        return self
 
     @field_validator("steps")
     @classmethod
@@ -240,7 +252,7 @@ class SequenceSpec(Strict):
 
     @cached_property
     def calendar(self) -> SendCalendar:
-        is_closed = closed_dates(*self._holiday_country(), frozenset(self.days_off))
+        is_closed = closed_dates(*split_holidays(self.holidays), frozenset(self.days_off))
         if self.send_window is None:
             return (
                 SendCalendar(is_closed=is_closed) if (self.holidays or self.days_off) else ANY_TIME
@@ -255,12 +267,6 @@ class SequenceSpec(Strict):
             business_days=days if days != frozenset(range(7)) else WEEKDAYS,
         )
 
-    def _holiday_country(self) -> tuple[str | None, str | None]:
-        if not self.holidays:
-            return None, None
-        country, _, subdivision = self.holidays.upper().partition("-")
-        return country, subdivision or None
-
     def zone_for(self, lead_timezone: str | None) -> ZoneInfo:
         """The zone a lead's window is read in: the lead's own, else the default."""
         if self.send_window and self.send_window.timezone != "lead":
@@ -274,6 +280,28 @@ class SequenceSpec(Strict):
         ids = [s.id for s in self.steps]
         index = ids.index(step_id) + 1 if step_id in ids else len(ids)
         return self.steps[index] if index < len(ids) else None
+
+
+def split_holidays(value: str | None) -> tuple[str | None, str | None]:
+    """`US` or `ES-MD` as (country, subdivision); (None, None) without holidays."""
+    if not value:
+        return None, None
+    country, _, subdivision = value.upper().partition("-")
+    return country, subdivision or None
+
+
+def check_holidays(value: str) -> None:
+    """Raise ValueError when the holidays package does not know `value` (`US`, `ES-MD`)."""
+    country, _, subdivision = value.upper().partition("-")
+    check_holiday_country(country, subdivision or None)
+
+
+def _located(loc: tuple[str | int, ...], message: str) -> ValidationError:
+    """An error found by a whole-model check, placed at `loc` so file:line points at it."""
+    return ValidationError.from_exception_data(
+        "sequence",
+        [InitErrorDetails(type=PydanticCustomError("invalid", message), loc=loc, input=None)],
+    )
 
 
 def parse_sequence(document: YamlDocument) -> SequenceSpec:

@@ -1,0 +1,161 @@
+"""The clock an SLA counts on: calendar time, or only the hours somebody works (`sla.clock`)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Protocol
+from zoneinfo import ZoneInfo
+
+from pydantic import Field, field_validator
+
+from models.validation import normalise_timezone
+from worker.specs.calendar import SendCalendar, add_wait, closed_dates
+from worker.specs.durations import Duration
+from worker.specs.sequences import (
+    DAY_NAMES,
+    HOLIDAYS_PATTERN,
+    DayName,
+    SequenceSpec,
+    Strict,
+    check_holidays,
+    parse_hours,
+    split_holidays,
+)
+from worker.specs.working_time import WorkingHours, add_working_time, working_time_between
+
+CALENDAR, BUSINESS_HOURS = "calendar", "business_hours"
+
+
+class WorkingHoursSpec(Strict):
+    """An owner's `working_hours` in team.yaml: the hours their SLA clock runs in."""
+
+    days: list[DayName] = Field(default_factory=lambda: list(DAY_NAMES[:5]))
+    hours: str = "09:00-17:00"
+    timezone: str | None = None  # the owner's timezone when unset (team.py fills it in)
+    holidays: str | None = Field(default=None, pattern=HOLIDAYS_PATTERN)
+    days_off: list[date] = Field(default_factory=list)
+
+    @field_validator("days")
+    @classmethod
+    def _some_days(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError("days must name at least one day")
+        return value
+
+    @field_validator("hours")
+    @classmethod
+    def _hours(cls, value: str) -> str:
+        start, end = parse_hours(value)
+        if start == end % (24 * 60):
+            raise ValueError(f"hours {value!r}: the shift is empty")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str | None) -> str | None:
+        return normalise_timezone(value) if value else None
+
+    @field_validator("holidays")
+    @classmethod
+    def _country(cls, value: str | None) -> str | None:
+        if value:
+            check_holidays(value)
+        return value
+
+    def working_hours(self, spec: SequenceSpec) -> WorkingHours:
+        """These hours, closed on the owner's holidays (else the sequence's) and every day off."""
+        country, subdivision = split_holidays(self.holidays or spec.holidays)
+        start, end = parse_hours(self.hours)
+        return WorkingHours(
+            days=frozenset(DAY_NAMES.index(day) for day in self.days),
+            start_minute=start,
+            end_minute=end,
+            is_closed=closed_dates(
+                country, subdivision, frozenset([*spec.days_off, *self.days_off])
+            ),
+        )
+
+
+class SlaClock(Protocol):
+    @property
+    def name(self) -> str: ...
+
+    def deadline(self, start: datetime, duration: Duration) -> datetime: ...
+
+    def elapsed(self, since: datetime, until: datetime) -> timedelta: ...
+
+    def after(self, start: datetime, amount: timedelta) -> datetime: ...
+
+
+@dataclass(frozen=True)
+class CalendarClock:
+    """Every hour counts; day units keep the wall-clock hour (today's behaviour)."""
+
+    calendar: SendCalendar
+    zone: ZoneInfo
+    name: str = CALENDAR
+
+    def deadline(self, start: datetime, duration: Duration) -> datetime:
+        return add_wait(start, duration, self.calendar, self.zone)
+
+    def elapsed(self, since: datetime, until: datetime) -> timedelta:
+        return max(until - since, timedelta(0))
+
+    def after(self, start: datetime, amount: timedelta) -> datetime:
+        return start + amount
+
+
+@dataclass(frozen=True)
+class BusinessHoursClock:
+    """Only working time counts: `4h` is four working hours, `1d` a shift, `1w` a week's shifts."""
+
+    hours: WorkingHours
+    zone: ZoneInfo
+    name: str = BUSINESS_HOURS
+
+    def working_amount(self, duration: Duration) -> timedelta:
+        if not duration.is_calendar:
+            return duration.fixed
+        days = duration.amount * (len(self.hours.days) if duration.unit == "w" else 1)
+        return self.hours.shift_length * days
+
+    def deadline(self, start: datetime, duration: Duration) -> datetime:
+        return add_working_time(start, self.working_amount(duration), self.hours, self.zone)
+
+    def elapsed(self, since: datetime, until: datetime) -> timedelta:
+        return working_time_between(since, until, self.hours, self.zone)
+
+    def after(self, start: datetime, amount: timedelta) -> datetime:
+        return add_working_time(start, amount, self.hours, self.zone)
+
+
+def share_passed_at(clock: SlaClock, start: datetime, deadline: datetime, share: float) -> datetime:
+    """When `share` of the window [start, deadline) has passed on the clock (whole seconds)."""
+    part = clock.elapsed(start, deadline) * share
+    return clock.after(start, timedelta(seconds=int(part.total_seconds())))
+
+
+def sla_clock_for(
+    spec: SequenceSpec, working_hours: WorkingHoursSpec | None, lead_timezone: str | None
+) -> SlaClock:
+    """The sequence's clock for one lead: its owner's working hours, else the send window."""
+    if spec.sla is None or spec.sla.clock == CALENDAR:
+        return CalendarClock(spec.calendar, spec.zone_for(lead_timezone))
+    if working_hours is not None and working_hours.timezone:
+        return BusinessHoursClock(
+            working_hours.working_hours(spec), ZoneInfo(working_hours.timezone)
+        )
+    calendar = spec.calendar
+    hours = WorkingHours(
+        calendar.days, calendar.start_minute, calendar.end_minute, calendar.is_closed
+    )
+    return BusinessHoursClock(hours, spec.zone_for(lead_timezone))
+
+
+def deadlines(
+    clock: SlaClock, start: datetime, durations: Sequence[Duration | None]
+) -> list[datetime | None]:
+    """Each duration's deadline from `start` (None stays None)."""
+    return [None if d is None else clock.deadline(start, d) for d in durations]
