@@ -32,7 +32,7 @@ def _catalog():  # type: ignore[no-untyped-def]  # returns (settings, renderer, 
         fail(f"sequences folder {config.sequences_dir} not found (set FOLLOWUP_SEQUENCES_DIR)")
     renderer = Renderer(config.templates_dir)
     try:
-        return config, renderer, load_catalog(config.sequences_dir, renderer)
+        return config, renderer, load_catalog(config.sequences_dir, renderer, config.environment)
     except CatalogError as exc:
         print_catalog_errors(exc)
         fail(f"{len(exc.errors)} problem(s) in {config.sequences_dir}", EXIT_FOUND_ERRORS)

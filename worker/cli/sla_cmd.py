@@ -35,7 +35,9 @@ def _catalog() -> Catalog:
     if not config.sequences_dir.is_dir():
         return Catalog()
     try:
-        return load_catalog(config.sequences_dir, Renderer(config.templates_dir))
+        return load_catalog(
+            config.sequences_dir, Renderer(config.templates_dir), config.environment
+        )
     except CatalogError as exc:
         print_catalog_errors(exc)
         fail(f"{len(exc.errors)} problem(s) in {config.sequences_dir}", EXIT_FOUND_ERRORS)

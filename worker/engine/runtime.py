@@ -54,7 +54,9 @@ class Runtime:
             return False
         self._fingerprint = fingerprint
         try:
-            self.catalog = load_catalog(self.settings.sequences_dir, self.renderer)
+            self.catalog = load_catalog(
+                self.settings.sequences_dir, self.renderer, self.settings.environment
+            )
         except CatalogError as exc:
             logger.error(
                 "sequences changed but are invalid; still running the previous ones:\n%s", exc
@@ -81,7 +83,7 @@ def build_runtime(
 ) -> Runtime:
     """Load and check the catalog first: a bad sequence never starts anything."""
     renderer = Renderer(settings.templates_dir)
-    catalog = load_catalog(settings.sequences_dir, renderer)
+    catalog = load_catalog(settings.sequences_dir, renderer, settings.environment)
     engine = make_engine(settings.database_url)
     if create_tables:
         prepare_schema(engine)

@@ -30,6 +30,9 @@ class Settings:
     tick_seconds: float = 1.0
     retry_base_seconds: float = 30.0
     lease_seconds: float | None = None  # tests only: shortens the queued/sending leases
+    # Every variable read (environment over .env), for the secrets team.yaml names by variable
+    # (webhooks' secret_env, alerts' slack_webhook_env); never printed.
+    environment: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def load(cls, environ: Mapping[str, str] | None = None, env_file: str = ".env") -> Settings:
@@ -78,6 +81,7 @@ class Settings:
             tick_seconds=positive("TICK_SECONDS", defaults.tick_seconds),
             retry_base_seconds=positive("RETRY_BASE_SECONDS", defaults.retry_base_seconds),
             lease_seconds=positive("LEASE_SECONDS", 1.0) if get("LEASE_SECONDS") else None,
+            environment={k: v for k, v in values.items() if isinstance(v, str)},
         )
 
     def require_secret(self) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -55,8 +56,12 @@ def _sequence_files(folder: Path) -> list[Path]:
     return sorted(p for p in files if p.name not in (TEAM_FILE, "team.yml"))
 
 
-def load_catalog(sequences_dir: Path, renderer: Renderer) -> Catalog:
-    """Load and check everything; raises CatalogError listing every problem, or returns it all."""
+def load_catalog(
+    sequences_dir: Path, renderer: Renderer, environ: Mapping[str, str] | None = None
+) -> Catalog:
+    """Load and check everything; raises CatalogError listing every problem, or returns it all.
+
+    `environ` (Settings.environment) holds the variables team.yaml names for its secrets."""
     if not sequences_dir.is_dir():
         raise CatalogError([SourceError(sequences_dir, None, "sequences folder not found")])
     errors: list[SourceError] = []
@@ -81,7 +86,7 @@ def load_catalog(sequences_dir: Path, renderer: Renderer) -> Catalog:
         catalog.sequences[spec.name] = spec
         catalog.files[spec.name] = path
         documents[spec.name] = document
-    catalog.team = _load_team(sequences_dir / TEAM_FILE, errors)
+    catalog.team = _load_team(sequences_dir / TEAM_FILE, errors, environ or {})
     known = catalog.known_events()
     for name, spec in catalog.sequences.items():
         problems = _check_references(spec, documents[name], known, renderer, catalog.team)
@@ -100,12 +105,12 @@ def _pinned(spec: SequenceSpec, team: TeamSpec, renderer: Renderer) -> SequenceS
     return spec.pin_templates(renderer.sources([s.email for s in spec.steps if s.email]))
 
 
-def _load_team(path: Path, errors: list[SourceError]) -> TeamSpec:
+def _load_team(path: Path, errors: list[SourceError], environ: Mapping[str, str]) -> TeamSpec:
     if not path.is_file():
         return TeamSpec()
     try:
         document = load_yaml(path)
-        return validate_model(TeamSpec, document.data or {}, document)
+        return validate_model(TeamSpec, document.data or {}, document, {"environ": environ})
     except SourceError as exc:
         errors.append(exc)
     except SourceErrorGroup as group:

@@ -196,10 +196,12 @@ class SequenceSpec(Strict):
     def _business_hours_fallback(self) -> SequenceSpec:
         """Leads whose owner has no working_hours count on the send window: there must be one."""
         if self.sla and self.sla.clock == "business_hours" and self.send_window is None:
-            raise _located(
-                ("sla", "clock"),
-                "sla.clock business_hours counts the send window's hours when the owner has no "
-                "working_hours in team.yaml: add a send_window",
+            raise located_error(
+                (
+                    ("sla", "clock"),
+                    "sla.clock business_hours counts the send window's hours when the owner has "
+                    "no working_hours in team.yaml: add a send_window",
+                )
             )
         return self
 
@@ -296,11 +298,17 @@ def check_holidays(value: str) -> None:
     check_holiday_country(country, subdivision or None)
 
 
-def _located(loc: tuple[str | int, ...], message: str) -> ValidationError:
-    """An error found by a whole-model check, placed at `loc` so file:line points at it."""
+Problem = tuple[Loc, str]  # where in the file, and what is wrong there
+
+
+def located_error(*problems: Problem) -> ValidationError:
+    """Errors found by a whole-model check, each placed at its loc so file:line points at it."""
     return ValidationError.from_exception_data(
-        "sequence",
-        [InitErrorDetails(type=PydanticCustomError("invalid", message), loc=loc, input=None)],
+        "spec",
+        [
+            InitErrorDetails(type=PydanticCustomError("invalid", message), loc=loc, input=None)
+            for loc, message in problems
+        ],
     )
 
 
@@ -313,9 +321,11 @@ def parse_sequence(document: YamlDocument) -> SequenceSpec:
     return validate_model(SequenceSpec, data, document)
 
 
-def validate_model(model: type[M], data: Any, document: YamlDocument) -> M:
+def validate_model(
+    model: type[M], data: Any, document: YamlDocument, context: dict[str, Any] | None = None
+) -> M:
     try:
-        return model.model_validate(data)
+        return model.model_validate(data, context=context)
     except ValidationError as exc:
         raise SourceErrorGroup([_source_error(err, document) for err in exc.errors()]) from None
 
