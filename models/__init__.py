@@ -6,6 +6,7 @@ from models.enrollment import Enrollment, EnrollmentStatus, SequenceVersion, Sla
 from models.event import Event, EventIn, LeadIn
 from models.lead import Lead
 from models.mailbox import MailboxDay
+from models.notification import SlaAlert, WebhookDelivery
 from models.touch import Touch, TouchKind, TouchStatus
 
 __all__ = [
@@ -20,8 +21,10 @@ __all__ = [
     "LeadIn",
     "MailboxDay",
     "SequenceVersion",
+    "SlaAlert",
     "SlaStatus",
     "Touch",
     "TouchKind",
     "TouchStatus",
+    "WebhookDelivery",
 ]

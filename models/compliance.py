@@ -21,6 +21,9 @@ class ComplianceKind(StrEnum):
     ENROLLMENT_EXITED = "enrollment.exited"
     SLA_MET = "sla.met"
     SLA_BREACHED = "sla.breached"
+    SLA_AT_RISK = "sla.at_risk"
+    LEAD_REASSIGNED = "lead.reassigned"
+    ALERT_SENT = "alert.sent"
 
 
 class ComplianceEntry(SQLModel, table=True):

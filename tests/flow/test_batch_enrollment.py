@@ -62,7 +62,13 @@ def test_enroll_many_applies_every_rule_per_lead(tmp_path: Path) -> None:
         pairs = [(new, None), (gone, None), (inside, None), (busy, None), (new, None)]
         with transaction(h.rt.engine) as session:
             results = enroll_many(
-                session, pairs, spec, versions=h.rt.versions, at=h.clock.now(), now=h.clock.now()
+                session,
+                pairs,
+                spec,
+                versions=h.rt.versions,
+                team=h.rt.catalog.team,
+                at=h.clock.now(),
+                now=h.clock.now(),
             )
         assert results[0] is None
         assert "suppressed" in results[1]

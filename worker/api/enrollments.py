@@ -41,7 +41,9 @@ def start(body: EnrollmentIn, rt: Rt) -> EnrollmentPublic:
         lead = session.exec(select(Lead).where(Lead.email == body.email)).first()
         if lead is None:
             raise HTTPException(404, f"no lead with email {body.email!r}")
-        why_not = enroll(session, lead, spec, versions=rt.versions, at=now, now=now)
+        why_not = enroll(
+            session, lead, spec, versions=rt.versions, team=rt.catalog.team, at=now, now=now
+        )
         if why_not is not None:
             raise HTTPException(409, why_not)
         enrollment = session.exec(

@@ -80,3 +80,52 @@ def _exit_verdict(exit: Exit) -> Verdict:
     if exit.reason in ENGAGEMENT_EVENTS:
         return Verdict(SlaStatus.MET, "engaged", exit.at)
     return Verdict(SlaStatus.EXCLUDED, exit.reason, exit.at)  # unsubscribed, bounced, stopped
+
+
+# At risk: a deadline whose at-risk moment has passed while it is still unmet. `touches` wins
+# over `first_touch` when both are (one more touch clears the first, never the second).
+FIRST_TOUCH, TOUCHES = "first_touch", "touches"
+
+
+@dataclass(frozen=True, slots=True)
+class RiskFacts:
+    first_risk_at: datetime | None
+    window_risk_at: datetime | None
+    touches: int  # completed so far
+    min_touches: int | None
+    at_risk: str | None  # the deadline recorded at risk until now
+
+
+def unmet(deadline: str, facts: RiskFacts) -> bool:
+    """While pending: the first deadline is unmet until a touch, the window until min_touches."""
+    if deadline == FIRST_TOUCH:
+        return facts.touches == 0
+    return facts.min_touches is not None and facts.touches < facts.min_touches
+
+
+def due_risks(
+    facts: RiskFacts, since: datetime, now: datetime
+) -> tuple[list[str], datetime | None]:
+    """Deadlines newly at risk (their moment in [since, now], still unmet), and the next moment."""
+    moments = [
+        (moment, deadline)
+        for moment, deadline in (
+            (facts.first_risk_at, FIRST_TOUCH),
+            (facts.window_risk_at, TOUCHES),
+        )
+        if moment is not None
+    ]
+    newly = [d for moment, d in sorted(moments) if since <= moment <= now and unmet(d, facts)]
+    later = [moment for moment, _ in moments if moment > now]
+    return newly, min(later, default=None)
+
+
+def most_urgent(current: str | None, newly: list[str]) -> str | None:
+    """The deadline an enrollment is at risk for after `newly` were recorded."""
+    found = {current, *newly} - {None}
+    return TOUCHES if TOUCHES in found else (FIRST_TOUCH if found else None)
+
+
+def cleared_risk(at_risk: str | None, touches: int) -> str | None:
+    """A touch ends the first deadline's risk; only the verdict ends the window's."""
+    return None if at_risk == FIRST_TOUCH and touches > 0 else at_risk

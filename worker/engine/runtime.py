@@ -16,6 +16,7 @@ from worker.engine.db import make_engine
 from worker.engine.schema import prepare_schema
 from worker.engine.settings import Settings
 from worker.mail import Sender, make_sender
+from worker.notify.outbox import publishing
 from worker.specs.catalog import Catalog, CatalogError, load_catalog
 from worker.specs.rendering import Renderer
 from worker.specs.versions import VersionStore
@@ -62,6 +63,7 @@ class Runtime:
                 "sequences changed but are invalid; still running the previous ones:\n%s", exc
             )
             return False
+        self.engine = publishing(self.engine, self.catalog.team.webhooks)
         logger.info("sequences reloaded: %s", ", ".join(self.catalog.sequences))
         return True
 
@@ -84,7 +86,7 @@ def build_runtime(
     """Load and check the catalog first: a bad sequence never starts anything."""
     renderer = Renderer(settings.templates_dir)
     catalog = load_catalog(settings.sequences_dir, renderer, settings.environment)
-    engine = make_engine(settings.database_url)
+    engine = publishing(make_engine(settings.database_url), catalog.team.webhooks)
     if create_tables:
         prepare_schema(engine)
     runtime = Runtime(

@@ -20,12 +20,21 @@ from worker.compliance.recording import refresh_verdict, start_sla
 from worker.compliance.verdicts import Exit
 from worker.flow.manual_tasks import complete_task, log_manual_touch
 from worker.flow.scheduling import cancel_pending_touches, plan_step
+from worker.notify.outbox import iso, publish
 from worker.specs.catalog import Catalog
 from worker.specs.sequences import SUPPRESSING_EVENTS, SequenceSpec
+from worker.specs.team import TeamSpec
 from worker.specs.versions import VersionStore
 
 logger = logging.getLogger("followup.enrollment")
 BUILTIN_MEANINGS = frozenset({*SUPPRESSING_EVENTS, "task.completed", "touch.logged"})
+# What CRMs hear (webhooks) when a lead replies, bounces or unsubscribes, whatever the source:
+# the API, an import, the mailbox watcher, an SMTP 5.1.x or the unsubscribe link.
+LEAD_EVENTS = {
+    "email.replied": "lead.replied",
+    "email.bounced": "lead.bounced",
+    "lead.unsubscribed": "lead.unsubscribed",
+}
 OPEN_STATUSES = (EnrollmentStatus.ACTIVE, EnrollmentStatus.PAUSED)
 
 
@@ -120,9 +129,18 @@ def apply_event(
         if event.type in spec.exit_on:
             exit_enrollment(session, enrollment, lead, reason=event.type, at=at, now=now)
             outcome.exited.append(enrollment.sequence)
+    if event.type == "email.replied":
+        _publish_lead_event(session, lead, event.type, at=at, exited=outcome.exited)
     for spec in catalog.triggered_by(event.type):
         why_not = enroll(
-            session, lead, spec, versions=versions, at=at, now=now, event_id=event_row.id
+            session,
+            lead,
+            spec,
+            versions=versions,
+            team=catalog.team,
+            at=at,
+            now=now,
+            event_id=event_row.id,
         )
         (outcome.ignored if why_not else outcome.enrolled).append(
             f"{spec.name}: {why_not}" if why_not else spec.name
@@ -163,7 +181,9 @@ def apply_events(
             session.add(row)
         for spec in catalog.triggered_by(event_type):
             pairs = [(lead, row.id) for lead, row in members]
-            results = enroll_many(session, pairs, spec, versions=versions, at=at, now=now)
+            results = enroll_many(
+                session, pairs, spec, versions=versions, team=catalog.team, at=at, now=now
+            )
             for (_, row), why_not in zip(members, results, strict=True):
                 outcome = outcomes[id(row)]
                 (outcome.ignored if why_not else outcome.enrolled).append(
@@ -199,12 +219,14 @@ def enroll(
     spec: SequenceSpec,
     *,
     versions: VersionStore,
+    team: TeamSpec,
     at: datetime,
     now: datetime,
     event_id: int | None = None,
 ) -> str | None:
     """Start `spec` for `lead` and plan its first touch; returns why not, or None when enrolled."""
-    return enroll_many(session, [(lead, event_id)], spec, versions=versions, at=at, now=now)[0]
+    pairs = [(lead, event_id)]
+    return enroll_many(session, pairs, spec, versions=versions, team=team, at=at, now=now)[0]
 
 
 def enroll_many(
@@ -213,6 +235,7 @@ def enroll_many(
     spec: SequenceSpec,
     *,
     versions: VersionStore,
+    team: TeamSpec,
     at: datetime,
     now: datetime,
 ) -> list[str | None]:
@@ -234,7 +257,7 @@ def enroll_many(
             enrolled_at=at,
             trigger_event_id=event_id,
         )
-        start_sla(enrollment, spec, lead.timezone)
+        start_sla(enrollment, spec, lead.timezone, team)
         session.add(enrollment)
         started.append((enrollment, lead))
     session.flush()  # one INSERT for the batch gives every enrollment its id
@@ -249,8 +272,23 @@ def enroll_many(
             lead=lead.email,
             enrollment=enrollment,
             detail=f"version {enrollment.version[:12]}",
+            data={"version": enrollment.version, "sla": _sla_data(enrollment, spec)},
         )
     return results
+
+
+def _sla_data(enrollment: Enrollment, spec: SequenceSpec) -> dict[str, object] | None:
+    """The promise an enrollment started under, as webhook data."""
+    if spec.sla is None:
+        return None
+    moments = {
+        "first_touch_due": enrollment.sla_first_due_at,
+        "touches_due": enrollment.sla_window_due_at,
+        "first_touch_at_risk": enrollment.sla_first_risk_at,
+        "touches_at_risk": enrollment.sla_window_risk_at,
+    }
+    terms: dict[str, object] = {k: iso(v) for k, v in moments.items() if v is not None}
+    return {**terms, "clock": spec.sla.clock, "min_touches": enrollment.sla_min_touches}
 
 
 def _refusals(
@@ -325,7 +363,16 @@ def suppress_lead(
     for enrollment in _open_enrollments(session, lead):
         exit_enrollment(session, enrollment, lead, reason=reason, at=at, now=now)
         exited.append(enrollment.sequence)
+    _publish_lead_event(session, lead, reason, at=at, exited=exited)
     return exited
+
+
+def _publish_lead_event(
+    session: Session, lead: Lead, event_type: str, *, at: datetime, exited: list[str]
+) -> None:
+    if event_type in LEAD_EVENTS:
+        data = {"lead": lead.email, "owner": lead.owner, "reason": event_type, "exited": exited}
+        publish(session, LEAD_EVENTS[event_type], occurred_at=at, data=data)
 
 
 def _open_enrollments(session: Session, lead: Lead) -> list[Enrollment]:

@@ -296,7 +296,9 @@ def _enroll_chunk(
     if options.sequence:
         spec = rt.catalog.sequences[options.sequence]
         pairs = [(lead, rows[lead.email].id) for lead in fresh]
-        results = enroll_many(session, pairs, spec, versions=rt.versions, at=now, now=now)
+        results = enroll_many(
+            session, pairs, spec, versions=rt.versions, team=rt.catalog.team, at=now, now=now
+        )
         return results.count(None)
     outcomes = apply_events(
         session, list(rows.values()), catalog=rt.catalog, versions=rt.versions, now=now

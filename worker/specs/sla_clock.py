@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Protocol
@@ -23,7 +22,12 @@ from worker.specs.sequences import (
     parse_hours,
     split_holidays,
 )
-from worker.specs.working_time import WorkingHours, add_working_time, working_time_between
+from worker.specs.working_time import (
+    WorkingHours,
+    add_working_time,
+    advance,
+    working_time_between,
+)
 
 CALENDAR, BUSINESS_HOURS = "calendar", "business_hours"
 
@@ -84,6 +88,12 @@ class SlaClock(Protocol):
 
     def deadline(self, start: datetime, duration: Duration) -> datetime: ...
 
+    def deadline_and_risk(
+        self, start: datetime, duration: Duration, share: float
+    ) -> tuple[datetime, datetime]:
+        """The deadline, and when `share` of the time to it has passed on this clock."""
+        ...
+
     def elapsed(self, since: datetime, until: datetime) -> timedelta: ...
 
     def after(self, start: datetime, amount: timedelta) -> datetime: ...
@@ -99,6 +109,12 @@ class CalendarClock:
 
     def deadline(self, start: datetime, duration: Duration) -> datetime:
         return add_wait(start, duration, self.calendar, self.zone)
+
+    def deadline_and_risk(
+        self, start: datetime, duration: Duration, share: float
+    ) -> tuple[datetime, datetime]:
+        due = self.deadline(start, duration)
+        return due, start + _whole_seconds((due - start) * share)
 
     def elapsed(self, since: datetime, until: datetime) -> timedelta:
         return max(until - since, timedelta(0))
@@ -124,6 +140,13 @@ class BusinessHoursClock:
     def deadline(self, start: datetime, duration: Duration) -> datetime:
         return add_working_time(start, self.working_amount(duration), self.hours, self.zone)
 
+    def deadline_and_risk(
+        self, start: datetime, duration: Duration, share: float
+    ) -> tuple[datetime, datetime]:
+        amount = self.working_amount(duration)
+        due, risk = advance(start, [amount, _whole_seconds(amount * share)], self.hours, self.zone)
+        return due, risk
+
     def elapsed(self, since: datetime, until: datetime) -> timedelta:
         return working_time_between(since, until, self.hours, self.zone)
 
@@ -131,10 +154,8 @@ class BusinessHoursClock:
         return add_working_time(start, amount, self.hours, self.zone)
 
 
-def share_passed_at(clock: SlaClock, start: datetime, deadline: datetime, share: float) -> datetime:
-    """When `share` of the window [start, deadline) has passed on the clock (whole seconds)."""
-    part = clock.elapsed(start, deadline) * share
-    return clock.after(start, timedelta(seconds=int(part.total_seconds())))
+def _whole_seconds(amount: timedelta) -> timedelta:
+    return timedelta(seconds=int(amount.total_seconds()))
 
 
 def sla_clock_for(
@@ -152,10 +173,3 @@ def sla_clock_for(
         calendar.days, calendar.start_minute, calendar.end_minute, calendar.is_closed
     )
     return BusinessHoursClock(hours, spec.zone_for(lead_timezone))
-
-
-def deadlines(
-    clock: SlaClock, start: datetime, durations: Sequence[Duration | None]
-) -> list[datetime | None]:
-    """Each duration's deadline from `start` (None stays None)."""
-    return [None if d is None else clock.deadline(start, d) for d in durations]
