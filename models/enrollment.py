@@ -6,8 +6,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Index, String, text
-from sqlmodel import JSON, Column, Field, SQLModel
+from sqlalchemy import ColumnElement, Index, String, func, text
+from sqlmodel import JSON, Column, Field, SQLModel, col
 
 from models.types import UTCDateTime
 
@@ -131,3 +131,8 @@ class Enrollment(SQLModel, table=True):
     def current_owner(self) -> str | None:
         """Who works the lead now: sends its emails and gets its tasks."""
         return self.reassigned_to or self.owner
+
+
+def worked_by(email: str) -> ColumnElement[bool]:
+    """Enrollments whose lead `email` works now (the SQL of Enrollment.current_owner)."""
+    return func.coalesce(col(Enrollment.reassigned_to), col(Enrollment.owner)) == email

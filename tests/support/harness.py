@@ -24,6 +24,7 @@ from worker.engine.settings import Settings
 from worker.flow.enrollment import EventOutcome, apply_event, record_event
 from worker.flow.scheduling import next_wakeup
 from worker.mail import MemorySender, Sender
+from worker.notify.loop import Notifier
 
 MONDAY_9AM_NY = datetime(2026, 11, 30, 14, 0, tzinfo=UTC)
 
@@ -82,9 +83,11 @@ class Harness:
         self.actors: Actors = declare_actors(self.broker, self.rt)
         self.worker = dramatiq.Worker(self.broker, worker_threads=threads, worker_timeout=20)
         self.worker.start()
+        self.notifier = Notifier(self.rt, threads=2)
 
     def close(self) -> None:
         self.worker.stop()
+        self.notifier.close()
         self.rt.close()
 
     @property
@@ -103,9 +106,12 @@ class Harness:
             )
 
     def tick(self) -> TickResult:
-        """One scheduler pass, then wait until the workers have handled every message."""
+        """One scheduler pass, then wait until the workers (and alerts) have handled everything."""
         result = tick(self.rt)
         self.drain()
+        team = self.rt.catalog.team
+        if team.alerts or team.webhooks:
+            self.notifier.drain()
         return result
 
     def drain(self) -> None:

@@ -20,6 +20,7 @@ from worker.engine.broker import make_broker
 from worker.engine.db import reading
 from worker.engine.scheduler_loop import run_scheduler
 from worker.engine.settings import Settings
+from worker.notify.loop import Notifier
 
 log = logging.getLogger("followup")
 
@@ -44,6 +45,13 @@ def _wait(stop: threading.Event, while_: Callable[[], bool] = lambda: True) -> N
 
 def _verbose() -> None:
     logging.getLogger("followup").setLevel(logging.INFO)
+
+
+def _start_notifier(notifier: Notifier, stop: threading.Event) -> threading.Thread:
+    """Alerts and webhooks on their own threads, beside the scheduler."""
+    thread = threading.Thread(target=notifier.run, args=(stop,), name="notifier", daemon=True)
+    thread.start()
+    return thread
 
 
 def demo(
@@ -108,6 +116,8 @@ def run(
     stop = _stop_on_signals() if no_api else threading.Event()  # uvicorn handles its own signals
     loop = threading.Thread(target=run_scheduler, args=(rt, stop), name="scheduler", daemon=True)
     loop.start()
+    notifier = Notifier(rt)
+    notes = _start_notifier(notifier, stop)
     try:
         if no_api:
             console.print("followup running (scheduler + workers); Ctrl-C to stop", highlight=False)
@@ -119,6 +129,8 @@ def run(
     finally:
         stop.set()
         loop.join(timeout=10)
+        notes.join(timeout=30)
+        notifier.close()
         workers.stop()
         rt.close()
 
@@ -134,7 +146,12 @@ def scheduler() -> None:
             "FOLLOWUP_REDIS_URL is unset: enqueued touches stay in this process "
             "(use `followup run` for a single process)"
         )
-    run_scheduler(rt, _stop_on_signals())
+    stop = _stop_on_signals()
+    notifier = Notifier(rt)
+    notes = _start_notifier(notifier, stop)
+    run_scheduler(rt, stop)
+    notes.join(timeout=30)
+    notifier.close()
     rt.close()
 
 

@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col
 
@@ -23,6 +23,7 @@ from worker.compliance.grouping import (
 from worker.compliance.marketing import MarketingCompliance, marketing_compliance
 from worker.compliance.percentiles import Percentiles, group_conditions, percentiles_of
 from worker.compliance.strikes import OwnerStrikes, owner_strikes
+from worker.compliance.verdicts import FIRST_TOUCH, TOUCHES
 from worker.specs.team import TeamSpec
 
 __all__ = ["GROUPINGS", "NO_OWNER", "GroupBy", "Report", "ReportRow", "build_report", "period_key"]
@@ -42,6 +43,9 @@ class ReportRow:
     touches_automated: int = 0
     touches_manual: int = 0
     unworked: int = 0
+    at_risk: int = 0  # pending, with a deadline past its at-risk share (alerts.at_risk_after)
+    reassigned: int = 0  # leads moved off this owner (in other groupings: moved at all)
+    reassigned_in: int = 0  # leads this owner received (their touches since count here)
     compliance_rate: float | None = None
     median_first_touch_seconds: int | None = None
     p90_first_touch_seconds: int | None = None
@@ -123,6 +127,7 @@ def build_report(
         name = key_text(r.key)
         ranked = percentiles_of(session, [*where, *group_conditions(by, name)], int(r.touched))
         report.rows.append(_row(r, name, ranked))
+    _add_risks_and_moves(session, report, key, where)
     report.rows.sort(key=lambda r: r.key)
     overall = percentiles_of(session, where, sum(int(r.touched) for r in grouped))
     report.total = _total(report.rows, overall)
@@ -158,6 +163,63 @@ COUNT_FIELDS = (
     "touches_manual",
     "unworked",
 )
+
+
+def at_risk_now() -> ColumnElement[bool]:
+    """Pending with a deadline recorded at risk that is still unmet (one touch clears the first)."""
+    first_unmet = and_(
+        col(Enrollment.sla_at_risk) == FIRST_TOUCH, col(Enrollment.touches_completed) == 0
+    )
+    return and_(
+        col(Enrollment.sla_status) == SlaStatus.PENDING,
+        or_(col(Enrollment.sla_at_risk) == TOUCHES, first_unmet),
+    )
+
+
+def _add_risks_and_moves(
+    session: Session, report: Report, key: Any, where: list[ColumnElement[bool]]
+) -> None:
+    """At-risk counts, and reassignments: by owner, touches since a move count for the new rep.
+
+    Small queries on their own (pending rows, reassigned rows), so the wide aggregate above
+    stays served by its covering indexes."""
+    rows = {row.key: row for row in report.rows}
+
+    def row_for(name: Any) -> ReportRow:
+        text = key_text(name)
+        if text not in rows:
+            rows[text] = ReportRow(key=text)
+            report.rows.append(rows[text])
+        return rows[text]
+
+    risky = select(key, func.count()).where(*where, at_risk_now()).group_by(key)
+    for name, count in session.execute(risky).all():
+        row_for(name).at_risk = int(count)
+    moved = col(Enrollment.reassigned_to).is_not(None)
+    sums = (
+        func.count(),
+        func.sum(col(Enrollment.touches_reassigned)),
+        func.sum(col(Enrollment.touches_manual_reassigned)),
+    )
+    by_owner = report.by == "owner"
+    for name, count, touches, manual in session.execute(
+        select(key, *sums).where(*where, moved).group_by(key)
+    ).all():
+        row = row_for(name)
+        row.reassigned = int(count)
+        row.reassigned_in = 0 if by_owner else int(count)
+        if by_owner:
+            row.touches, row.touches_manual = row.touches - touches, row.touches_manual - manual
+    if by_owner:
+        receiver = col(Enrollment.reassigned_to)
+        for name, count, touches, manual in session.execute(
+            select(receiver, *sums).where(*where, moved).group_by(receiver)
+        ).all():
+            row = row_for(name)
+            row.reassigned_in = int(count)
+            row.touches, row.touches_manual = row.touches + touches, row.touches_manual + manual
+    for row in report.rows:
+        row.touches_automated = row.touches - row.touches_manual
 
 
 def _rate(row: ReportRow) -> float | None:

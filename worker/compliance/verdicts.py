@@ -105,8 +105,9 @@ def unmet(deadline: str, facts: RiskFacts) -> bool:
 
 def due_risks(
     facts: RiskFacts, since: datetime, now: datetime
-) -> tuple[list[str], datetime | None]:
-    """Deadlines newly at risk (their moment in [since, now], still unmet), and the next moment."""
+) -> tuple[list[tuple[datetime, str]], datetime | None]:
+    """(moment, deadline) newly at risk: the moment in [since, now] and the deadline still
+    unmet; and the next moment to look again."""
     moments = [
         (moment, deadline)
         for moment, deadline in (
@@ -115,7 +116,7 @@ def due_risks(
         )
         if moment is not None
     ]
-    newly = [d for moment, d in sorted(moments) if since <= moment <= now and unmet(d, facts)]
+    newly = [(m, d) for m, d in sorted(moments) if since <= m <= now and unmet(d, facts)]
     later = [moment for moment, _ in moments if moment > now]
     return newly, min(later, default=None)
 

@@ -14,7 +14,9 @@ from worker.compliance.recording import evaluate_due_deadlines
 from worker.engine.db import transaction
 from worker.engine.runtime import Runtime
 from worker.flow.enrollment import apply_event
+from worker.flow.escalation import escalate_due
 from worker.flow.manual_tasks import skip_expired_tasks
+from worker.flow.reassignment import reassign_due
 from worker.flow.scheduling import QUEUED_LEASE, claim_due_touches, lease, redrive_expired_leases
 
 log = logging.getLogger("followup.scheduler")
@@ -26,12 +28,16 @@ class TickResult:
     redriven: int = 0
     enqueued: int = 0
     verdicts: int = 0
+    at_risk: int = 0
+    alerts: int = 0
+    reassigned: int = 0
     events: int = 0
     skipped_tasks: int = 0
 
     @property
     def busy(self) -> bool:
-        return any((self.redriven, self.enqueued, self.verdicts, self.events, self.skipped_tasks))
+        counts = (self.redriven, self.enqueued, self.verdicts, self.at_risk, self.alerts)
+        return any((*counts, self.reassigned, self.events, self.skipped_tasks))
 
 
 def tick(rt: Runtime) -> TickResult:
@@ -51,6 +57,12 @@ def tick(rt: Runtime) -> TickResult:
             break
     with transaction(rt.engine) as session:
         result.verdicts = evaluate_due_deadlines(session, now)
+    team = rt.catalog.team
+    with transaction(rt.engine) as session:  # after the verdicts: a new breach escalates now
+        escalated = escalate_due(session, team=team, versions=rt.versions, now=now)
+        result.at_risk, result.alerts = escalated.at_risk, escalated.alerts
+    with transaction(rt.engine) as session:
+        result.reassigned = reassign_due(session, team=team, now=now)
     with transaction(rt.engine) as session:
         result.skipped_tasks = skip_expired_tasks(session, versions=rt.versions, now=now)
     result.events = process_stale_events(rt)

@@ -65,7 +65,7 @@ def _claim(rt: Runtime, touch_id: int) -> Job | str:
             return "not queued (already handled)"
         touch, enrollment, lead = _load(session, touch_id)
         spec = rt.versions.get(session, enrollment.version)
-        sender = sender_for(rt, spec, enrollment.owner)
+        sender = sender_for(rt, spec, enrollment.current_owner)
         held = _hold_back(rt, session, touch, enrollment, lead, spec, sender, now)
         if held is not None:
             touch.lease_until = None
@@ -81,7 +81,7 @@ def _claim(rt: Runtime, touch_id: int) -> Job | str:
             touch_id=touch_id,
             lead_context=lead.template_context(),
             lead_email=lead.email,
-            owner_email=enrollment.owner,
+            owner_email=enrollment.current_owner,
             spec=spec,
             step=step,
             sender=sender,

@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlmodel import Session, col, select
 
 from models.compliance import ComplianceKind
-from models.enrollment import Enrollment
+from models.enrollment import Enrollment, worked_by
 from models.lead import Lead
 from models.touch import Touch, TouchKind, TouchStatus
 from worker.compliance import log
@@ -50,15 +50,15 @@ def open_tasks(
         .order_by(col(Touch.due_at), col(Touch.id))
     )
     if owner:
-        query = query.where(Enrollment.owner == owner.strip().lower())
+        query = query.where(worked_by(owner.strip().lower()))
     tasks = []
     for touch, enrollment, lead in session.exec(query).all():
         spec = versions.get(session, enrollment.version)
         step = spec.step(touch.step)
         context = build_context(
             lead=lead.template_context(),
-            owner=team.owner(enrollment.owner),
-            owner_email=enrollment.owner,
+            owner=team.owner(enrollment.current_owner),
+            owner_email=enrollment.current_owner,
             sequence=spec,
             step=touch.step,
             unsubscribe_url="",
@@ -68,7 +68,7 @@ def open_tasks(
             OpenTask(
                 touch.id,  # type: ignore[arg-type]  # a stored row always has its id
                 lead.email,
-                enrollment.owner,
+                enrollment.current_owner,
                 enrollment.sequence,
                 touch.step,
                 text,

@@ -86,6 +86,11 @@ class SlaClock(Protocol):
     @property
     def name(self) -> str: ...
 
+    @property
+    def zone(self) -> ZoneInfo:
+        """Where the clock's hours are read: deadlines are shown in it."""
+        ...
+
     def deadline(self, start: datetime, duration: Duration) -> datetime: ...
 
     def deadline_and_risk(

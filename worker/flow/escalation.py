@@ -1,0 +1,170 @@
+"""The tick's escalation step: at-risk moments and breaches become log entries, events and
+alerts when they pass (not when someone looks), each once, and breaches schedule reassignment."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlmodel import Session, col, select
+
+from models.compliance import ComplianceKind
+from models.enrollment import Enrollment, EnrollmentStatus, SlaStatus
+from models.lead import Lead
+from worker.compliance import log
+from worker.compliance.recording import sla_clock
+from worker.compliance.verdicts import FIRST_TOUCH, RiskFacts, due_risks, most_urgent
+from worker.notify.alerts import local_words, raise_alerts, recipients, span_words
+from worker.notify.outbox import iso
+from worker.specs.sla_clock import SlaClock
+from worker.specs.team import TeamSpec
+from worker.specs.versions import VersionStore
+
+ESCALATION_BATCH = 500
+OPEN = (EnrollmentStatus.ACTIVE, EnrollmentStatus.PAUSED)
+
+
+@dataclass
+class Escalated:
+    at_risk: int = 0  # deadlines recorded at risk
+    breaches: int = 0  # breaches escalated
+    alerts: int = 0  # alert rows raised
+
+
+def escalate_due(
+    session: Session, *, team: TeamSpec, versions: VersionStore, now: datetime
+) -> Escalated:
+    """Look at every enrollment whose alert check is due (a compare-and-set per row)."""
+    rows = session.exec(
+        select(Enrollment, Lead)
+        .join(Lead, col(Lead.id) == Enrollment.lead_id)
+        .where(col(Enrollment.sla_alert_check_at) <= now)
+        .order_by(col(Enrollment.sla_alert_check_at))
+        .limit(ESCALATION_BATCH)
+        .with_for_update(skip_locked=True, of=Enrollment)
+    ).all()
+    result = Escalated()
+    for enrollment, lead in rows:
+        since = enrollment.sla_alert_check_at
+        assert since is not None
+        enrollment.sla_alert_check_at = None
+        if enrollment.sla_status == SlaStatus.PENDING:
+            _record_risks(session, enrollment, lead, team, versions, since, now, result)
+        elif enrollment.sla_status == SlaStatus.BREACHED:
+            _escalate_breach(session, enrollment, lead, team, versions, now, result)
+        session.add(enrollment)
+    return result
+
+
+def _record_risks(
+    session: Session,
+    enrollment: Enrollment,
+    lead: Lead,
+    team: TeamSpec,
+    versions: VersionStore,
+    since: datetime,
+    now: datetime,
+    result: Escalated,
+) -> None:
+    facts = RiskFacts(
+        enrollment.sla_first_risk_at,
+        enrollment.sla_window_risk_at,
+        enrollment.touches_completed,
+        enrollment.sla_min_touches,
+        enrollment.sla_at_risk,
+    )
+    newly, following = due_risks(facts, since, now)
+    enrollment.sla_alert_check_at = following
+    if not newly:
+        return
+    enrollment.sla_at_risk = most_urgent(enrollment.sla_at_risk, [d for _, d in newly])
+    clock = sla_clock(
+        versions.get(session, enrollment.version), team, enrollment.owner, lead.timezone
+    )
+    people = recipients(team.alerts.at_risk if team.alerts else ("owner",), enrollment, team)
+    for moment, deadline in newly:
+        due = (
+            enrollment.sla_first_due_at if deadline == FIRST_TOUCH else enrollment.sla_window_due_at
+        )
+        assert due is not None
+        left = clock.elapsed(now, due)
+        words = _deadline_words(enrollment, deadline)
+        log.append(
+            session,
+            ComplianceKind.SLA_AT_RISK,
+            at=moment,
+            lead=lead.email,
+            enrollment=enrollment,
+            detail=f"{deadline}: {words} due {iso(due)}, {span_words(left)} left",
+            data={
+                "deadline": deadline,
+                "due_at": iso(due),
+                "left_seconds": int(left.total_seconds()),
+                "clock": clock.name,
+                "notify": people,
+            },
+        )
+        text = (
+            f"At risk: {lead.email} ({enrollment.sequence}): {words} due "
+            f"{local_words(due, clock.zone)}, {_left_words(left, clock)}"
+        )
+        result.alerts += raise_alerts(
+            session,
+            enrollment=enrollment,
+            lead_email=lead.email,
+            level=f"at_risk.{deadline}",
+            people=people,
+            team=team,
+            text=text,
+            now=now,
+        )
+        result.at_risk += 1
+
+
+def _escalate_breach(
+    session: Session,
+    enrollment: Enrollment,
+    lead: Lead,
+    team: TeamSpec,
+    versions: VersionStore,
+    now: datetime,
+    result: Escalated,
+) -> None:
+    """The manager hears of it; with `reassign_after`, the lead moves on later (reassignment)."""
+    result.breaches += 1
+    alerts = team.alerts
+    if alerts is None:
+        return
+    clock = sla_clock(
+        versions.get(session, enrollment.version), team, enrollment.owner, lead.timezone
+    )
+    decided = enrollment.sla_decided_at or now
+    text = (
+        f"SLA breached: {lead.email} ({enrollment.sequence}): {enrollment.sla_reason} at "
+        f"{local_words(decided, clock.zone)}; owner {enrollment.current_owner or 'nobody'}"
+    )
+    if alerts.reassigns is not None and enrollment.status in OPEN:
+        moves = clock.deadline(decided, alerts.reassigns)
+        enrollment.sla_reassign_at = moves
+        text += f"; moves to the next rep of the pool at {local_words(moves, clock.zone)}"
+    result.alerts += raise_alerts(
+        session,
+        enrollment=enrollment,
+        lead_email=lead.email,
+        level="breached",
+        people=recipients(alerts.breached, enrollment, team),
+        team=team,
+        text=text,
+        now=now,
+    )
+
+
+def _deadline_words(enrollment: Enrollment, deadline: str) -> str:
+    if deadline == FIRST_TOUCH:
+        return "first touch"
+    return f"{enrollment.sla_min_touches} touches ({enrollment.touches_completed} so far)"
+
+
+def _left_words(left: timedelta, clock: SlaClock) -> str:
+    words = span_words(left)
+    return f"{words} of working time left" if clock.name == "business_hours" else f"{words} left"
