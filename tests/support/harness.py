@@ -21,6 +21,7 @@ from worker.engine.db import transaction
 from worker.engine.runtime import Runtime, build_runtime
 from worker.engine.scheduler_loop import TickResult, tick
 from worker.engine.settings import Settings
+from worker.engine.tunables import WEBHOOK_TIMEOUT_SECONDS
 from worker.flow.enrollment import EventOutcome, apply_event, record_event
 from worker.flow.scheduling import next_wakeup
 from worker.mail import MemorySender, Sender
@@ -62,6 +63,8 @@ class Harness:
         sender: Sender | None = None,
         database_url: str | None = None,
         threads: int = 2,
+        notifier_timeout: float = WEBHOOK_TIMEOUT_SECONDS,
+        notify_inline: bool = True,
         **settings: Any,
     ) -> None:
         write_files(tmp_path / "sequences", sequences)
@@ -83,7 +86,8 @@ class Harness:
         self.actors: Actors = declare_actors(self.broker, self.rt)
         self.worker = dramatiq.Worker(self.broker, worker_threads=threads, worker_timeout=20)
         self.worker.start()
-        self.notifier = Notifier(self.rt, threads=2)
+        self.notifier = Notifier(self.rt, threads=2, timeout=notifier_timeout)
+        self.notify_inline = notify_inline  # False: a test runs its own notifier thread
 
     def close(self) -> None:
         self.worker.stop()
@@ -110,7 +114,7 @@ class Harness:
         result = tick(self.rt)
         self.drain()
         team = self.rt.catalog.team
-        if team.alerts or team.webhooks:
+        if self.notify_inline and (team.alerts or team.webhooks):
             self.notifier.drain()
         return result
 

@@ -10,6 +10,7 @@ from sqlalchemy.exc import OperationalError
 
 from worker.cli import (
     api_cmd,
+    at_risk_cmd,
     compliance_cmd,
     events_cmd,
     leads_cmd,
@@ -18,6 +19,7 @@ from worker.cli import (
     sla_cmd,
     status_cmd,
     tasks_cmd,
+    webhooks_cmd,
 )
 from worker.cli.common import CliError, err_console
 
@@ -33,6 +35,8 @@ app.add_typer(sequences_cmd.app, name="sequences")
 app.add_typer(events_cmd.app, name="events")
 app.add_typer(compliance_cmd.app, name="compliance")
 app.add_typer(sla_cmd.app, name="sla")
+at_risk_cmd.register(sla_cmd.app)
+app.add_typer(webhooks_cmd.app, name="webhooks")
 status_cmd.register(app)
 app.add_typer(leads_cmd.app, name="leads")
 api_cmd.register(app)

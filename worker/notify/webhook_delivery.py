@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import update
+from sqlalchemy import ColumnElement, or_, update
 from sqlmodel import Session, col, func, select
 
 from models.notification import DeliveryStatus, WebhookDelivery
@@ -155,3 +155,44 @@ def record_outcome(
         .values(lease_until=None, **values),
     )
     return outcome if changed else "already recorded"
+
+
+def list_deliveries(
+    session: Session, *, status: str | None = None, limit: int = 50
+) -> list[WebhookDelivery]:
+    """The newest deliveries first, optionally of one status."""
+    query = select(WebhookDelivery).order_by(col(WebhookDelivery.id).desc()).limit(limit)
+    if status:
+        query = query.where(col(WebhookDelivery.status) == status)
+    return list(session.exec(query).all())
+
+
+def delivery_counts(session: Session) -> dict[str, int]:
+    rows = session.exec(
+        select(WebhookDelivery.status, func.count()).group_by(col(WebhookDelivery.status))
+    ).all()
+    return {str(status): int(n) for status, n in rows}
+
+
+def redrive(session: Session, *, ids: list[int], dead: bool, now: datetime) -> int:
+    """Dead (or named, not yet delivered) deliveries become due now, with a fresh day of retries;
+    the event id and body stay the same."""
+    chosen: list[ColumnElement[bool]] = [col(WebhookDelivery.id).in_(ids)] if ids else []
+    if dead:
+        chosen.append(col(WebhookDelivery.status) == DeliveryStatus.DEAD)
+    if not chosen:
+        return 0
+    return changed_rows(
+        session,
+        update(WebhookDelivery)
+        .where(
+            or_(*chosen),
+            col(WebhookDelivery.status).in_((DeliveryStatus.DEAD, DeliveryStatus.PENDING)),
+        )
+        .values(
+            status=DeliveryStatus.PENDING,
+            due_at=now,
+            retry_until=now + WEBHOOK_RETRY_FOR,
+            lease_until=None,
+        ),
+    )
