@@ -15,6 +15,7 @@ import dramatiq
 from sqlmodel import col, func, select
 
 from models.event import EventIn, LeadIn
+from models.notification import AlertStatus, SlaAlert
 from models.touch import Touch
 from worker.engine.actors import declare_actors
 from worker.engine.broker import EVENT_QUEUE, TOUCH_QUEUE, make_broker
@@ -25,6 +26,7 @@ from worker.engine.scheduler_loop import tick
 from worker.engine.settings import Settings
 from worker.flow.enrollment import apply_event, record_event
 from worker.flow.scheduling import next_wakeup
+from worker.notify.loop import Notifier
 
 DEMO_START = datetime(2026, 11, 30, 13, 0, tzinfo=UTC)  # a Monday, 08:00 in New York
 DEMO_DAYS = 16
@@ -112,6 +114,7 @@ def simulate(
     """Advance virtual time from one happening to the next; `on_day` gets each finished day."""
     worker = dramatiq.Worker(broker, worker_threads=WORKER_THREADS, worker_timeout=50)
     worker.start()
+    notifier = Notifier(rt, threads=1)  # the demo's alerts go to the outbox like its emails
     pending: Iterator[Step] = iter(steps)
     upcoming = next(pending, None)
     day = clock.now().date()
@@ -130,10 +133,12 @@ def simulate(
             broker.join(TOUCH_QUEUE)
             broker.join(EVENT_QUEUE)
             worker.join()
+            notifier.drain()
             clock.move_to(min(_next_moment(rt, upcoming, now), until))
         on_day(day)
     finally:
         worker.stop()
+        notifier.close()
 
 
 def _next_moment(rt: Runtime, upcoming: Step | None, now: datetime) -> datetime:
@@ -161,3 +166,14 @@ def counts_by_status(rt: Runtime) -> dict[str, int]:
     with reading(rt.engine) as session:
         rows = session.exec(select(Touch.status, func.count()).group_by(col(Touch.status))).all()
     return {str(status): int(n) for status, n in rows}
+
+
+def alerts_by_level(rt: Runtime) -> dict[str, int]:
+    """Alerts that went out, by level (at_risk.*, breached, reassigned)."""
+    with reading(rt.engine) as session:
+        rows = session.exec(
+            select(SlaAlert.level, func.count())
+            .where(SlaAlert.status == AlertStatus.SENT)
+            .group_by(col(SlaAlert.level))
+        ).all()
+    return {str(level): int(n) for level, n in rows}

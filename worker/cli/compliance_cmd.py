@@ -58,6 +58,7 @@ def report(
                     until=end,
                     now=rt.clock.now(),
                     sequences=rt.catalog.sequences.values(),
+                    versions=rt.versions,
                 )
             )
             return
@@ -85,6 +86,8 @@ def print_report(result: Report) -> None:
         "touches",
         "manual",
         "unworked",
+        "risk",
+        "moved",
         "rate",
         "median 1st",
         "p90 1st",
@@ -96,6 +99,8 @@ def print_report(result: Report) -> None:
         table.add_row(
             row.key,
             *(str(getattr(row, n)) for n in COUNT_FIELDS),
+            str(row.at_risk),
+            f"{row.reassigned}/{row.reassigned_in}",
             rate,
             duration(row.median_first_touch_seconds),
             duration(row.p90_first_touch_seconds),

@@ -62,7 +62,15 @@ def demo(
     """Two simulated weeks on the sample sequences, templates and leads, then the report."""
     from worker.cli.compliance_cmd import print_report
     from worker.compliance.report import build_report
-    from worker.demo import DEMO_DAYS, DEMO_START, counts_by_status, prepare, scenario, simulate
+    from worker.demo import (
+        DEMO_DAYS,
+        DEMO_START,
+        alerts_by_level,
+        counts_by_status,
+        prepare,
+        scenario,
+        simulate,
+    )
 
     base = settings()
     leads = Path("samples/leads.csv")
@@ -92,6 +100,11 @@ def demo(
         "touches: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())), highlight=False
     )
     print_report(report)
+    alerts = alerts_by_level(rt)
+    console.print(
+        "alerts sent: " + (", ".join(f"{k} {v}" for k, v in sorted(alerts.items())) or "none"),
+        highlight=False,
+    )
     console.print(
         f"emails written to {folder}/outbox; try `FOLLOWUP_DATABASE_URL=sqlite:///"
         f"{folder}/followup.db followup compliance log`",

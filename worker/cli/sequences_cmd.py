@@ -20,7 +20,7 @@ from worker.cli.common import (
 from worker.engine.clock import SystemClock
 from worker.engine.db import make_engine
 from worker.specs.catalog import SAMPLE_LEAD, CatalogError, load_catalog
-from worker.specs.preview import preview_timeline
+from worker.specs.preview import preview_deadlines, preview_timeline
 from worker.specs.rendering import Renderer
 
 app = typer.Typer(help="Validate, list and preview sequences.", no_args_is_help=True)
@@ -102,7 +102,8 @@ def preview(
     table = Table(
         "step", "kind", "local time", "UTC", "subject", title=f"{name} for {lead['email']}"
     )
-    for item in preview_timeline(spec, lead=lead, start=when, renderer=renderer, team=catalog.team):
+    timeline = preview_timeline(spec, lead=lead, start=when, renderer=renderer, team=catalog.team)
+    for item in timeline:
         table.add_row(
             item.step,
             item.kind,
@@ -111,3 +112,16 @@ def preview(
             item.subject,
         )
     console.print(table)
+    for due in preview_deadlines(spec, lead=lead, start=when, team=catalog.team, timeline=timeline):
+        verdict = (
+            "[green]met by this plan[/green]"
+            if due.met_by_plan
+            else "[red]missed by this plan[/red]"
+        )
+        clock = due.clock.replace("_", " ")
+        console.print(
+            f"SLA {due.name} by {due.due_local:%a %Y-%m-%d %H:%M %Z} "
+            f"({due.due_utc:%Y-%m-%d %H:%M} UTC, {clock} clock); "
+            f"at risk from {due.at_risk_utc:%Y-%m-%d %H:%M} UTC; {verdict}",
+            highlight=False,
+        )

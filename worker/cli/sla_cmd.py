@@ -18,8 +18,10 @@ from worker.cli.common import (
     settings,
     write,
 )
+from worker.compliance.clock_check import ClockCheck, clock_check
 from worker.compliance.dashboard import promised_attempts
 from worker.compliance.plan import PlanResult, plan_sla
+from worker.engine.clock import SystemClock
 from worker.specs.catalog import Catalog, CatalogError, load_catalog
 from worker.specs.rendering import Renderer
 from worker.specs.team import SlaPlan
@@ -99,10 +101,14 @@ def plan(
         },
     )
     result = plan_sla(merged, promised_attempts=promised_attempts(catalog.sequences.values()))
+    renderer = Renderer(settings().templates_dir)
+    sequences = list(catalog.sequences.values())
+    clock = clock_check(result, catalog.team, sequences, renderer, SystemClock().now())
     if fmt == "json":
-        write(json.dumps(result.as_dict(), indent=2))
+        write(json.dumps({**result.as_dict(), "clock": clock.as_dict()}, indent=2))
     else:
         print_plan(result)
+        print_clock_check(clock, result)
 
 
 def print_plan(result: PlanResult) -> None:
@@ -162,3 +168,27 @@ def print_plan(result: PlanResult) -> None:
         console.print(
             "add selling_hours_per_rep to check the follow-ups fit the reps' time", highlight=False
         )
+
+
+def print_clock_check(check: ClockCheck, result: PlanResult) -> None:
+    """The promise against business hours: the sequences' timelines and the reps' hours."""
+    for fit in check.sequences:
+        words = f"{fit.planned_in_time} of {fit.promised} promised touches"
+        colour = "green" if fit.fits else "bold red"
+        console.print(
+            f"[{colour}]{fit.sequence}[/{colour}]: {words} land within {fit.within} of "
+            f"business hours (each touch done when due)",
+            highlight=False,
+        )
+    if check.working_hours_per_rep is None:
+        return
+    line = f"working hours per rep per {result.target.period} (owners' working_hours): "
+    line += f"{check.working_hours_per_rep:,.1f}"
+    if check.touches_per_lead_that_fit is not None and result.capacity is not None:
+        line += (
+            f"; at {result.capacity.minutes_per_attempt:g} min per touch on "
+            f"{result.capacity.leads_per_rep:,.1f} leads each, they hold "
+            f"{check.touches_per_lead_that_fit} touches per lead "
+            f"({result.capacity.attempts_per_lead} promised)"
+        )
+    console.print(line, highlight=False, soft_wrap=True)

@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 
 from worker.cli.common import choice, console, runtime, write
-from worker.engine.status import collect_status
+from worker.engine.status import Status, collect_status
 
 
 def register(app: typer.Typer) -> None:
@@ -44,6 +44,7 @@ def status(fmt: Annotated[str, typer.Option("--format", help="table|json")] = "t
             f"still run its pinned version[/yellow]",
             highlight=False,
         )
+    print_notify_sections(result)
     if result.queue_depth is not None:
         console.print(
             f"queue depth: {result.queue_depth}   dead letters: {result.dead_letters}",
@@ -54,3 +55,14 @@ def status(fmt: Annotated[str, typer.Option("--format", help="table|json")] = "t
             "green" if state == "ok" else "yellow" if state.startswith("not configured") else "red"
         )
         console.print(f"{service}: [{colour}]{state}[/{colour}]", highlight=False)
+
+
+def print_notify_sections(result: Status) -> None:
+    """Leads at risk now (per rep), SLA alerts and webhook deliveries by status."""
+    at_risk = sum(result.at_risk.values())
+    reps = ", ".join(f"{rep} {n}" for rep, n in sorted(result.at_risk.items()))
+    console.print(f"at risk: {at_risk}" + (f" ({reps})" if reps else ""), highlight=False)
+    for name, counts in (("alerts", result.alerts), ("webhooks", result.webhooks)):
+        words = ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "none"
+        colour = "red" if counts.get("dead") or counts.get("failed") else "default"
+        console.print(f"{name}: [{colour}]{words}[/{colour}]", highlight=False)

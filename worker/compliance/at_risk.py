@@ -13,7 +13,7 @@ from models.lead import Lead
 from worker.compliance.grouping import key_text
 from worker.compliance.recording import sla_clock
 from worker.compliance.report import at_risk_now
-from worker.compliance.verdicts import TOUCHES
+from worker.compliance.risk import TOUCHES
 from worker.specs.team import TeamSpec
 from worker.specs.versions import VersionStore
 

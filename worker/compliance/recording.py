@@ -11,7 +11,8 @@ from models.enrollment import Enrollment, SlaStatus
 from models.lead import Lead
 from models.touch import COMPLETED, Touch
 from worker.compliance import log
-from worker.compliance.verdicts import Exit, SlaTerms, Verdict, cleared_risk, evaluate_sla
+from worker.compliance.risk import cleared_risk
+from worker.compliance.verdicts import Exit, SlaTerms, Verdict, evaluate_sla
 from worker.specs.sequences import SequenceSpec
 from worker.specs.sla_clock import SlaClock, sla_clock_for
 from worker.specs.team import TeamSpec

@@ -21,7 +21,7 @@ from models.lead import Lead
 from models.touch import Touch, TouchKind, TouchStatus
 from worker.compliance.log import has_sla_terms
 from worker.compliance.report import Report, build_report
-from worker.compliance.verdicts import cleared_risk, most_urgent
+from worker.compliance.risk import cleared_risk, most_urgent
 from worker.engine.schema import prepare_schema
 
 TOUCH_ENTRIES = {

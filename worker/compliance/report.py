@@ -22,8 +22,8 @@ from worker.compliance.grouping import (
 )
 from worker.compliance.marketing import MarketingCompliance, marketing_compliance
 from worker.compliance.percentiles import Percentiles, group_conditions, percentiles_of
+from worker.compliance.risk import FIRST_TOUCH, TOUCHES
 from worker.compliance.strikes import OwnerStrikes, owner_strikes
-from worker.compliance.verdicts import FIRST_TOUCH, TOUCHES
 from worker.specs.team import TeamSpec
 
 __all__ = ["GROUPINGS", "NO_OWNER", "GroupBy", "Report", "ReportRow", "build_report", "period_key"]

@@ -10,6 +10,7 @@ from sqlmodel import Session, col, func, select
 from models.enrollment import Enrollment, EnrollmentStatus
 from models.touch import WAITING, Touch, TouchStatus
 from worker.engine.db import ping, reading
+from worker.engine.notify_status import notify_sections
 from worker.engine.runtime import Runtime
 
 
@@ -23,6 +24,9 @@ class Status:
     queue_depth: dict[str, int] | None = None
     dead_letters: int | None = None
     services: dict[str, str] = field(default_factory=dict)  # name -> "ok" or the reason
+    at_risk: dict[str, int] = field(default_factory=dict)  # rep -> leads at risk now
+    alerts: dict[str, int] = field(default_factory=dict)  # SLA alerts by status
+    webhooks: dict[str, int] = field(default_factory=dict)  # webhook deliveries by status
 
 
 def touch_status(session: Session, *, now: datetime, known_sequences: set[str]) -> Status:
@@ -73,6 +77,9 @@ def collect_status(rt: Runtime) -> Status:
             result = touch_status(
                 session, now=rt.clock.now(), known_sequences=set(rt.catalog.sequences)
             )
+            sections = notify_sections(session)
+            result.at_risk, result.alerts = sections["at_risk"], sections["alerts"]
+            result.webhooks = sections["webhooks"]
     result.services["database"] = db_problem or "ok"
     result.services["smtp" if rt.settings.smtp_url else "outbox"] = rt.sender.check() or "ok"
     if rt.settings.redis_url:

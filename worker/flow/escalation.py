@@ -5,15 +5,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col, func, select
 
-from models.compliance import ComplianceKind
+from models.compliance import ComplianceEntry, ComplianceKind
 from models.enrollment import Enrollment, EnrollmentStatus, SlaStatus
 from models.lead import Lead
+from models.touch import WAITING, Touch, TouchKind, TouchStatus
 from worker.compliance import log
 from worker.compliance.recording import sla_clock
-from worker.compliance.verdicts import FIRST_TOUCH, RiskFacts, due_risks, most_urgent
+from worker.compliance.risk import FIRST_TOUCH, RiskFacts, due_risks, most_urgent
 from worker.notify.alerts import local_words, raise_alerts, recipients, span_words
 from worker.notify.outbox import iso
 from worker.specs.sla_clock import SlaClock
@@ -45,11 +47,9 @@ def escalate_due(
     ).all()
     result = Escalated()
     for enrollment, lead in rows:
-        since = enrollment.sla_alert_check_at
-        assert since is not None
         enrollment.sla_alert_check_at = None
         if enrollment.sla_status == SlaStatus.PENDING:
-            _record_risks(session, enrollment, lead, team, versions, since, now, result)
+            _record_risks(session, enrollment, lead, team, versions, now, result)
         elif enrollment.sla_status == SlaStatus.BREACHED:
             _escalate_breach(session, enrollment, lead, team, versions, now, result)
         session.add(enrollment)
@@ -62,18 +62,10 @@ def _record_risks(
     lead: Lead,
     team: TeamSpec,
     versions: VersionStore,
-    since: datetime,
     now: datetime,
     result: Escalated,
 ) -> None:
-    facts = RiskFacts(
-        enrollment.sla_first_risk_at,
-        enrollment.sla_window_risk_at,
-        enrollment.touches_completed,
-        enrollment.sla_min_touches,
-        enrollment.sla_at_risk,
-    )
-    newly, following = due_risks(facts, since, now)
+    newly, following = due_risks(_risk_facts(session, enrollment), now)
     enrollment.sla_alert_check_at = following
     if not newly:
         return
@@ -106,7 +98,7 @@ def _record_risks(
         )
         text = (
             f"At risk: {lead.email} ({enrollment.sequence}): {words} due "
-            f"{local_words(due, clock.zone)}, {_left_words(left, clock)}"
+            f"{local_words(due, _reader_zone(enrollment, team, clock))}, {_left_words(left, clock)}"
         )
         result.alerts += raise_alerts(
             session,
@@ -138,15 +130,15 @@ def _escalate_breach(
     clock = sla_clock(
         versions.get(session, enrollment.version), team, enrollment.owner, lead.timezone
     )
-    decided = enrollment.sla_decided_at or now
+    decided, zone = enrollment.sla_decided_at or now, _reader_zone(enrollment, team, clock)
     text = (
         f"SLA breached: {lead.email} ({enrollment.sequence}): {enrollment.sla_reason} at "
-        f"{local_words(decided, clock.zone)}; owner {enrollment.current_owner or 'nobody'}"
+        f"{local_words(decided, zone)}; owner {enrollment.current_owner or 'nobody'}"
     )
     if alerts.reassigns is not None and enrollment.status in OPEN:
         moves = clock.deadline(decided, alerts.reassigns)
         enrollment.sla_reassign_at = moves
-        text += f"; moves to the next rep of the pool at {local_words(moves, clock.zone)}"
+        text += f"; moves to the next rep of the pool at {local_words(moves, zone)}"
     result.alerts += raise_alerts(
         session,
         enrollment=enrollment,
@@ -157,6 +149,39 @@ def _escalate_breach(
         text=text,
         now=now,
     )
+
+
+def _risk_facts(session: Session, enrollment: Enrollment) -> RiskFacts:
+    """The enrollment's moments, what is already recorded, and its next email on its way."""
+    recorded = session.exec(
+        select(ComplianceEntry.detail).where(
+            ComplianceEntry.enrollment_id == enrollment.id,
+            ComplianceEntry.kind == ComplianceKind.SLA_AT_RISK,
+        )
+    ).all()
+    on_its_way = session.exec(
+        select(func.min(Touch.due_at)).where(
+            Touch.enrollment_id == enrollment.id,
+            Touch.kind == TouchKind.EMAIL,
+            col(Touch.status).in_((*WAITING, TouchStatus.QUEUED, TouchStatus.SENDING)),
+        )
+    ).one()
+    return RiskFacts(
+        first_risk_at=enrollment.sla_first_risk_at,
+        first_due_at=enrollment.sla_first_due_at,
+        window_risk_at=enrollment.sla_window_risk_at,
+        window_due_at=enrollment.sla_window_due_at,
+        touches=enrollment.touches_completed,
+        min_touches=enrollment.sla_min_touches,
+        email_on_its_way=on_its_way,
+        recorded=frozenset((detail or "").partition(":")[0] for detail in recorded),
+    )
+
+
+def _reader_zone(enrollment: Enrollment, team: TeamSpec, clock: SlaClock) -> ZoneInfo:
+    """Times in an alert read in the rep's own zone when team.yaml gives one, else the clock's."""
+    profile = team.owner(enrollment.current_owner)
+    return ZoneInfo(profile.timezone) if profile and profile.timezone else clock.zone
 
 
 def _deadline_words(enrollment: Enrollment, deadline: str) -> str:

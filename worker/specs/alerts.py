@@ -16,7 +16,8 @@ from pydantic import (
 
 from models.validation import normalise_email, normalise_sender
 from worker.specs.durations import Duration
-from worker.specs.sequences import DurationField, Problem, Strict, located_error
+from worker.specs.sequences import DurationField, Strict
+from worker.specs.validation_errors import Problem, located_error
 from worker.specs.webhooks import ENV_NAME, require_variable
 
 DEFAULT_AT_RISK_AFTER = 0.75

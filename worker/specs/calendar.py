@@ -157,3 +157,17 @@ def check_holiday_country(country: str, subdivision: str | None) -> None:
         raise ValueError(
             f"unknown holiday subdivision {subdivision!r} for {country}: {exc}"
         ) from None
+
+
+def split_holidays(value: str | None) -> tuple[str | None, str | None]:
+    """`US` or `ES-MD` as (country, subdivision); (None, None) without holidays."""
+    if not value:
+        return None, None
+    country, _, subdivision = value.upper().partition("-")
+    return country, subdivision or None
+
+
+def check_holidays(value: str) -> None:
+    """Raise ValueError when the holidays package does not know `value` (`US`, `ES-MD`)."""
+    country, _, subdivision = value.upper().partition("-")
+    check_holiday_country(country, subdivision or None)

@@ -28,11 +28,13 @@ from worker.specs.calendar import (
     ANY_TIME,
     WEEKDAYS,
     SendCalendar,
-    check_holiday_country,
+    check_holidays,
     closed_dates,
+    split_holidays,
 )
 from worker.specs.durations import Duration, parse_duration
 from worker.specs.rendering import Renderer
+from worker.specs.validation_errors import located_error
 from worker.specs.yaml_source import Loc, SourceError, YamlDocument
 
 DayName = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
@@ -282,34 +284,6 @@ class SequenceSpec(Strict):
         ids = [s.id for s in self.steps]
         index = ids.index(step_id) + 1 if step_id in ids else len(ids)
         return self.steps[index] if index < len(ids) else None
-
-
-def split_holidays(value: str | None) -> tuple[str | None, str | None]:
-    """`US` or `ES-MD` as (country, subdivision); (None, None) without holidays."""
-    if not value:
-        return None, None
-    country, _, subdivision = value.upper().partition("-")
-    return country, subdivision or None
-
-
-def check_holidays(value: str) -> None:
-    """Raise ValueError when the holidays package does not know `value` (`US`, `ES-MD`)."""
-    country, _, subdivision = value.upper().partition("-")
-    check_holiday_country(country, subdivision or None)
-
-
-Problem = tuple[Loc, str]  # where in the file, and what is wrong there
-
-
-def located_error(*problems: Problem) -> ValidationError:
-    """Errors found by a whole-model check, each placed at its loc so file:line points at it."""
-    return ValidationError.from_exception_data(
-        "spec",
-        [
-            InitErrorDetails(type=PydanticCustomError("invalid", message), loc=loc, input=None)
-            for loc, message in problems
-        ],
-    )
 
 
 def parse_sequence(document: YamlDocument) -> SequenceSpec:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Protocol
@@ -10,7 +11,13 @@ from zoneinfo import ZoneInfo
 from pydantic import Field, field_validator
 
 from models.validation import normalise_timezone
-from worker.specs.calendar import SendCalendar, add_wait, closed_dates
+from worker.specs.calendar import (
+    SendCalendar,
+    add_wait,
+    check_holidays,
+    closed_dates,
+    split_holidays,
+)
 from worker.specs.durations import Duration
 from worker.specs.sequences import (
     DAY_NAMES,
@@ -18,9 +25,7 @@ from worker.specs.sequences import (
     DayName,
     SequenceSpec,
     Strict,
-    check_holidays,
     parse_hours,
-    split_holidays,
 )
 from worker.specs.working_time import (
     WorkingHours,
@@ -68,17 +73,15 @@ class WorkingHoursSpec(Strict):
             check_holidays(value)
         return value
 
-    def working_hours(self, spec: SequenceSpec) -> WorkingHours:
-        """These hours, closed on the owner's holidays (else the sequence's) and every day off."""
-        country, subdivision = split_holidays(self.holidays or spec.holidays)
+    def working_hours(self, holidays: str | None, days_off: Iterable[date]) -> WorkingHours:
+        """These hours, closed on the owner's holidays (else `holidays`) and every day off."""
+        country, subdivision = split_holidays(self.holidays or holidays)
         start, end = parse_hours(self.hours)
         return WorkingHours(
             days=frozenset(DAY_NAMES.index(day) for day in self.days),
             start_minute=start,
             end_minute=end,
-            is_closed=closed_dates(
-                country, subdivision, frozenset([*spec.days_off, *self.days_off])
-            ),
+            is_closed=closed_dates(country, subdivision, frozenset([*days_off, *self.days_off])),
         )
 
 
@@ -170,9 +173,8 @@ def sla_clock_for(
     if spec.sla is None or spec.sla.clock == CALENDAR:
         return CalendarClock(spec.calendar, spec.zone_for(lead_timezone))
     if working_hours is not None and working_hours.timezone:
-        return BusinessHoursClock(
-            working_hours.working_hours(spec), ZoneInfo(working_hours.timezone)
-        )
+        shifts = working_hours.working_hours(spec.holidays, spec.days_off)
+        return BusinessHoursClock(shifts, ZoneInfo(working_hours.timezone))
     calendar = spec.calendar
     hours = WorkingHours(
         calendar.days, calendar.start_minute, calendar.end_minute, calendar.is_closed

@@ -10,8 +10,9 @@ from pydantic import Field, field_validator, model_validator
 from models.validation import normalise_email, normalise_timezone
 from worker.specs.alerts import DEFAULT_AT_RISK_AFTER, AlertsSpec
 from worker.specs.durations import Duration
-from worker.specs.sequences import DurationField, Problem, Strict, located_error
+from worker.specs.sequences import DurationField, Strict
 from worker.specs.sla_clock import WorkingHoursSpec
+from worker.specs.validation_errors import Problem, located_error
 from worker.specs.webhooks import WebhookSpec, unique_names
 
 
