@@ -16,7 +16,7 @@ from pathlib import Path
 
 from tests.support.harness import Harness, template
 from tests.support.smtp_sink import SmtpSink
-from worker.mail import OutgoingEmail, SmtpSender, make_message_id
+from worker.mail import OutgoingEmail, SmtpMailer, make_message_id
 
 THREADS = 4
 SEQUENCE = "name: bench\ntrigger: lead.mql\nsteps:\n  - id: one\n    email: b/one\n"
@@ -24,12 +24,12 @@ SEQUENCE = "name: bench\ntrigger: lead.mql\nsteps:\n  - id: one\n    email: b/on
 
 def raw_limit(sink: SmtpSink, count: int) -> float:
     """Emails per second when nothing but SMTP is done (the ceiling for this machine)."""
-    sender = SmtpSender(sink.url)
+    mailer = SmtpMailer(sink.url)
     per_thread = count // THREADS
 
     def send_many(index: int) -> None:
         for n in range(per_thread):
-            sender.send(
+            mailer.send(
                 OutgoingEmail(
                     sender="Sales <sales@acme.test>",
                     to=f"raw{index}-{n}@example.com",
@@ -47,7 +47,7 @@ def raw_limit(sink: SmtpSink, count: int) -> float:
     for worker in workers:
         worker.join()
     elapsed = time.perf_counter() - started
-    sender.close()
+    mailer.close()
     return per_thread * THREADS / elapsed
 
 
@@ -58,7 +58,7 @@ def pipeline(sink: SmtpSink, count: int) -> tuple[float, float]:
             Path(folder),
             sequences={"bench.yaml": SEQUENCE},
             templates={"b/one.j2": template("Hello {{ lead.email }}")},
-            sender=SmtpSender(sink.url),
+            mailer=SmtpMailer(sink.url),
             threads=THREADS,
         )
         try:

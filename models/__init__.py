@@ -3,13 +3,14 @@
 from models.apikey import ApiKey
 from models.compliance import ComplianceEntry, ComplianceKind
 from models.enrollment import Enrollment, EnrollmentStatus, SequenceVersion, SlaStatus
-from models.event import Event, EventIn, LeadIn
-from models.lead import Lead
+from models.event import Event, EventIn
+from models.lead import LEAD_COLUMNS, Lead, LeadIn, LeadPublic
 from models.mailbox import MailboxDay
 from models.notification import SlaAlert, WebhookDelivery
 from models.touch import Touch, TouchKind, TouchStatus
 
 __all__ = [
+    "LEAD_COLUMNS",
     "ApiKey",
     "ComplianceEntry",
     "ComplianceKind",
@@ -19,6 +20,7 @@ __all__ = [
     "EventIn",
     "Lead",
     "LeadIn",
+    "LeadPublic",
     "MailboxDay",
     "SequenceVersion",
     "SlaAlert",

@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from sqlalchemy import String
-from sqlmodel import Field, SQLModel
+from sqlmodel import Column, Field, SQLModel
 
 from models.types import UTCDateTime
 
@@ -32,7 +32,8 @@ class ComplianceEntry(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     at: datetime = Field(sa_type=UTCDateTime, index=True)
     kind: ComplianceKind = Field(sa_type=String(32), index=True)
-    lead: str = Field(max_length=320, index=True)
+    # stored as `lead`, the compliance log's name for it in SPEC section 11 (JSON and CSV too)
+    lead_email: str = Field(sa_column=Column("lead", String(320), index=True, nullable=False))
     owner: str | None = Field(default=None, max_length=320, index=True)
     sequence: str | None = Field(default=None, max_length=200, index=True)
     step: str | None = Field(default=None, max_length=100)

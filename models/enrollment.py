@@ -19,6 +19,11 @@ class EnrollmentStatus(StrEnum):
     EXITED = "exited"
 
 
+OPEN_STATUSES = (EnrollmentStatus.ACTIVE, EnrollmentStatus.PAUSED)  # still sending or held
+# The partial unique index below: at most one open enrollment per lead and sequence.
+_IS_OPEN = "status IN ({})".format(", ".join(f"'{status.value}'" for status in OPEN_STATUSES))
+
+
 class SlaStatus(StrEnum):
     NONE = "none"  # the sequence has no sla
     PENDING = "pending"
@@ -83,8 +88,8 @@ class Enrollment(SQLModel, table=True):
             "lead_id",
             "sequence",
             unique=True,
-            sqlite_where=text("status IN ('active', 'paused')"),
-            postgresql_where=text("status IN ('active', 'paused')"),
+            sqlite_where=text(_IS_OPEN),
+            postgresql_where=text(_IS_OPEN),
         ),
     )
 

@@ -9,47 +9,9 @@ from pydantic import ConfigDict, Field, field_validator
 from sqlmodel import JSON, Column, SQLModel
 from sqlmodel import Field as SQLField
 
+from models.lead import LeadIn
 from models.types import UTCDateTime
-from models.validation import EVENT_TYPE_PATTERN, Storable, normalise_email, normalise_timezone
-
-
-class LeadIn(Storable):
-    """A lead as sent by a CRM, form or CSV row; missing fields leave stored values alone."""
-
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
-    email: str = Field(max_length=320)
-    first_name: str | None = Field(default=None, max_length=200)
-    last_name: str | None = Field(default=None, max_length=200)
-    company: str | None = Field(default=None, max_length=200)
-    owner: str | None = Field(default=None, max_length=320)
-    timezone: str | None = Field(default=None, max_length=64)
-    fields: dict[str, Any] = Field(default_factory=dict)
-
-    @field_validator("email")
-    @classmethod
-    def _email(cls, value: str) -> str:
-        return normalise_email(value)
-
-    @field_validator("owner")
-    @classmethod
-    def _owner(cls, value: str | None) -> str | None:
-        return normalise_email(value) if value else None
-
-    @field_validator("timezone")
-    @classmethod
-    def _timezone(cls, value: str | None) -> str | None:
-        return normalise_timezone(value) if value else None
-
-    @field_validator("fields")
-    @classmethod
-    def _fields(cls, value: dict[str, Any]) -> dict[str, Any]:
-        for key, item in value.items():
-            if not key.isidentifier():
-                raise ValueError(f"custom field name {key!r} must be a valid identifier")
-            if isinstance(item, str) and len(item) > 10_000:
-                raise ValueError(f"custom field {key!r} is longer than 10000 characters")
-        return value
+from models.validation import EVENT_TYPE_PATTERN, Storable
 
 
 class EventIn(Storable):

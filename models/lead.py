@@ -1,22 +1,33 @@
-"""A person we follow up with, keyed by lower-cased email."""
+"""A person we follow up with, keyed by lower-cased email: the lead's columns are declared
+once (LeadBase) and every other shape is derived from them (table, input, public)."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
+from pydantic import ConfigDict, field_validator
 from sqlmodel import JSON, Column, Field, SQLModel
 
 from models.types import UTCDateTime
+from models.validation import Storable, normalise_email, normalise_timezone
+
+MAX_FIELD_CHARS = 10_000  # a custom field's text
 
 
 class LeadBase(SQLModel):
+    """What a CRM, a form, a CSV row or `events send` may say about a lead."""
+
     email: str = Field(max_length=320)
     first_name: str | None = Field(default=None, max_length=200)
     last_name: str | None = Field(default=None, max_length=200)
     company: str | None = Field(default=None, max_length=200)
-    owner: str | None = Field(default=None, max_length=320)
+    owner: str | None = Field(default=None, max_length=320)  # the owner's (rep's) email
     timezone: str | None = Field(default=None, max_length=64)
+
+
+LEAD_COLUMNS: tuple[str, ...] = tuple(LeadBase.model_fields)  # the email first
+PROFILE_COLUMNS = LEAD_COLUMNS[1:]  # every column but the key: what an update may change
 
 
 class Lead(LeadBase, table=True):
@@ -32,8 +43,57 @@ class Lead(LeadBase, table=True):
     def template_context(self) -> dict[str, Any]:
         """Custom fields first, so standard columns win a clash; unset names stay undefined."""
         context: dict[str, Any] = dict(self.fields or {})
-        for name in ("email", "first_name", "last_name", "company", "owner", "timezone"):
+        for name in LEAD_COLUMNS:
             value = getattr(self, name)
             if value not in (None, ""):
                 context[name] = value
         return context
+
+
+class LeadIn(LeadBase, Storable):
+    """A lead as sent by a CRM, form or CSV row; missing fields leave stored values alone."""
+
+    # SQLModel types model_config as its own ConfigDict subclass, which it does not export
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)  # type: ignore[assignment]
+
+    fields: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, value: str) -> str:
+        return normalise_email(value)
+
+    @field_validator("owner")
+    @classmethod
+    def _owner(cls, value: str | None) -> str | None:
+        return normalise_email(value) if value else None
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str | None) -> str | None:
+        return normalise_timezone(value) if value else None
+
+    @field_validator("fields")
+    @classmethod
+    def _fields(cls, value: dict[str, Any]) -> dict[str, Any]:
+        for key, item in value.items():
+            if not key.isidentifier():
+                raise ValueError(f"custom field name {key!r} must be a valid identifier")
+            if isinstance(item, str) and len(item) > MAX_FIELD_CHARS:
+                too_long = f"custom field {key!r} is longer than {MAX_FIELD_CHARS} characters"
+                raise ValueError(too_long)
+        return value
+
+
+class LeadPublic(LeadBase):
+    """A stored lead as the API shows it (every column present, null when unset)."""
+
+    model_config = ConfigDict(  # type: ignore[assignment]  # as on LeadIn
+        from_attributes=True, json_schema_serialization_defaults_required=True
+    )
+
+    fields: dict[str, Any]
+    suppressed_at: datetime | None
+    suppressed_reason: str | None
+    created_at: datetime
+    updated_at: datetime

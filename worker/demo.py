@@ -14,7 +14,8 @@ from pathlib import Path
 import dramatiq
 from sqlmodel import col, func, select
 
-from models.event import EventIn, LeadIn
+from models.event import EventIn
+from models.lead import LEAD_COLUMNS, LeadIn
 from models.notification import AlertStatus, SlaAlert
 from models.touch import Touch
 from worker.engine.actors import declare_actors
@@ -24,7 +25,7 @@ from worker.engine.db import reading, transaction
 from worker.engine.runtime import Runtime, build_runtime
 from worker.engine.scheduler_loop import tick
 from worker.engine.settings import Settings
-from worker.flow.enrollment import apply_event, record_event
+from worker.flow.events import apply_event, record_event
 from worker.flow.scheduling import next_wakeup
 from worker.notify.loop import Notifier
 
@@ -34,7 +35,9 @@ WORKER_THREADS = 4
 
 
 @dataclass(frozen=True)
-class Step:
+class ScenarioEvent:
+    """A lead event of the demo's scenario and when it happens."""
+
     at: datetime
     event: EventIn
 
@@ -51,34 +54,29 @@ def demo_settings(base: Settings, folder: Path) -> Settings:
     )
 
 
-def scenario(leads_csv: Path, start: datetime, seed: int = 7) -> list[Step]:
+def scenario(leads_csv: Path, start: datetime, seed: int = 7) -> list[ScenarioEvent]:
     """Leads arriving over a day and a half; some reply, book, unsubscribe or get a call."""
     rng = random.Random(seed)
-    steps: list[Step] = []
+    events: list[ScenarioEvent] = []
     with leads_csv.open(encoding="utf-8-sig", newline="") as handle:
         for index, row in enumerate(csv.DictReader(handle)):
-            lead = LeadIn(
-                email=row["email"],
-                first_name=row.get("first_name") or None,
-                last_name=row.get("last_name") or None,
-                company=row.get("company") or None,
-                owner=row.get("owner") or None,
-                timezone=row.get("timezone") or None,
-                fields={"source": row.get("source", "")},
-            )
+            columns = {name: row.get(name) or None for name in LEAD_COLUMNS}
+            lead = LeadIn.model_validate({**columns, "fields": {"source": row.get("source", "")}})
             arrives = start + timedelta(minutes=47 * index)
-            steps.append(Step(arrives, EventIn(type="lead.mql", lead=lead, id=f"demo-mql-{index}")))
+            events.append(
+                ScenarioEvent(arrives, EventIn(type="lead.mql", lead=lead, id=f"demo-mql-{index}"))
+            )
             roll = rng.random()
             if roll < 0.2:
-                steps.append(_later(arrives, rng.uniform(2, 5), "email.replied", lead, index))
+                events.append(_later(arrives, rng.uniform(2, 5), "email.replied", lead, index))
             elif roll < 0.3:
-                steps.append(_later(arrives, rng.uniform(1, 3), "meeting.booked", lead, index))
+                events.append(_later(arrives, rng.uniform(1, 3), "meeting.booked", lead, index))
             elif roll < 0.38:
-                steps.append(_later(arrives, 3, "lead.unsubscribed", lead, index))
+                events.append(_later(arrives, 3, "lead.unsubscribed", lead, index))
             if index % 6 == 0:
                 signup = arrives + timedelta(hours=1)
-                steps.append(
-                    Step(
+                events.append(
+                    ScenarioEvent(
                         signup,
                         EventIn(
                             type="form.submitted",
@@ -94,20 +92,20 @@ def scenario(leads_csv: Path, start: datetime, seed: int = 7) -> list[Step]:
                         step="call",
                         id=f"demo-call-{index}",
                     )
-                    steps.append(Step(signup + timedelta(days=1, hours=3), done))
-    return sorted(steps, key=lambda s: s.at)
+                    events.append(ScenarioEvent(signup + timedelta(days=1, hours=3), done))
+    return sorted(events, key=lambda s: s.at)
 
 
-def _later(arrives: datetime, days: float, kind: str, lead: LeadIn, index: int) -> Step:
+def _later(arrives: datetime, days: float, kind: str, lead: LeadIn, index: int) -> ScenarioEvent:
     event = EventIn(type=kind, lead=LeadIn(email=lead.email), id=f"demo-{kind}-{index}")
-    return Step(arrives + timedelta(days=days), event)
+    return ScenarioEvent(arrives + timedelta(days=days), event)
 
 
 def simulate(
     rt: Runtime,
     clock: VirtualClock,
     broker: dramatiq.Broker,
-    steps: list[Step],
+    events: list[ScenarioEvent],
     until: datetime,
     on_day: Callable[[date], None] = lambda _day: None,
 ) -> None:
@@ -115,7 +113,7 @@ def simulate(
     worker = dramatiq.Worker(broker, worker_threads=WORKER_THREADS, worker_timeout=50)
     worker.start()
     notifier = Notifier(rt, threads=1)  # the demo's alerts go to the outbox like its emails
-    pending: Iterator[Step] = iter(steps)
+    pending: Iterator[ScenarioEvent] = iter(events)
     upcoming = next(pending, None)
     day = clock.now().date()
     try:
@@ -141,7 +139,7 @@ def simulate(
         notifier.close()
 
 
-def _next_moment(rt: Runtime, upcoming: Step | None, now: datetime) -> datetime:
+def _next_moment(rt: Runtime, upcoming: ScenarioEvent | None, now: datetime) -> datetime:
     with reading(rt.engine) as session:
         candidates = [next_wakeup(session)]
     if upcoming is not None:

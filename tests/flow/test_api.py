@@ -22,8 +22,8 @@ from worker.api.app import create_app
 from worker.auth.apikeys import create_key, revoke_key
 from worker.auth.tokens import unsubscribe_url
 from worker.cli.app import run_cli
+from worker.cli.context import CliContext
 from worker.engine.db import transaction
-from worker.engine.runtime import build_runtime
 
 SEQUENCE = """
 name: mql
@@ -242,6 +242,26 @@ def test_an_enrollment_is_started_by_hand_and_stopped(api: Api) -> None:
     assert api.post("/enrollments/999/stop").status_code == 404
 
 
+def test_a_lead_is_enrolled_by_hand_again_after_its_exit_when_the_sequence_allows_it(
+    tmp_path: Path,
+) -> None:
+    """`reenroll: after_exit`: the second POST /enrollments answers with the new enrollment."""
+    again = MANUAL.replace("name: manual", "name: again\nreenroll: after_exit")
+    h = Harness(tmp_path, sequences={"again.yaml": again}, templates=TEMPLATES)
+    try:
+        api = Api(h)
+        api.post("/leads", json={"email": "ana@example.com"})
+        body = {"email": "ana@example.com", "sequence": "again"}
+        first = api.post("/enrollments", json=body)
+        assert api.post(f"/enrollments/{first.json()['id']}/stop").status_code == 200
+        second = api.post("/enrollments", json=body)
+        assert (first.status_code, second.status_code) == (201, 201)
+        assert second.json()["id"] != first.json()["id"]
+        assert (second.json()["status"], second.json()["sequence"]) == ("active", "again")
+    finally:
+        h.close()
+
+
 def test_enrolling_in_an_unknown_sequence_is_422_and_an_unknown_lead_404(api: Api) -> None:
     """The field at fault is named; a lead must exist to be enrolled by hand."""
     unknown = api.post("/enrollments", json={"email": "ana@example.com", "sequence": "nope"})
@@ -265,13 +285,10 @@ def test_the_loaded_sequences_are_listed_and_read(api: Api) -> None:
 def _cli(api: Api, monkeypatch: pytest.MonkeyPatch, *args: str) -> int:
     """Run the CLI on the harness's database and folders, at the harness's virtual time."""
     settings = api.h.rt.settings
-    monkeypatch.setattr(
-        "worker.cli.common.build_runtime", lambda config: build_runtime(config, clock=api.h.clock)
-    )
     monkeypatch.setenv("FOLLOWUP_DATABASE_URL", settings.database_url)
     monkeypatch.setenv("FOLLOWUP_SEQUENCES_DIR", str(settings.sequences_dir))
     monkeypatch.setenv("FOLLOWUP_TEMPLATES_DIR", str(settings.templates_dir))
-    return run_cli(list(args))
+    return run_cli(list(args), CliContext(clock=api.h.clock))
 
 
 def test_the_compliance_report_and_log_are_the_clis_json(

@@ -167,7 +167,7 @@ def test_the_compliance_log_has_the_entries_in_order(h: Harness) -> None:
     ]
     with Session(h.rt.engine) as session:
         found = query_log(session, LogFilter(email="ana@example.com"))
-    assert {(e.lead, e.owner, e.sequence) for e in found} == {
+    assert {(e.lead_email, e.owner, e.sequence) for e in found} == {
         ("ana@example.com", "rep@acme.test", "slow")
     }
     assert found[-1].detail == "email.replied"
@@ -175,7 +175,7 @@ def test_the_compliance_log_has_the_entries_in_order(h: Harness) -> None:
 
 def play_report_scenario(h: Harness) -> None:
     """Six leads over two days; see the report test for what each one does."""
-    h.sender.fail_for("fay@example.com", PermanentSendError("552 5.2.2 mailbox full", 552))  # type: ignore[attr-defined]
+    h.mailer.fail_for("fay@example.com", PermanentSendError("552 5.2.2 mailbox full", 552))  # type: ignore[attr-defined]
     h.event("lead.mql", "ana@example.com", lead={"owner": "rep1@acme.test"})
     h.event("form.submitted", "ben@example.com", lead={"owner": "rep1@acme.test"})
     h.event("form.submitted", "cy@example.com", lead={"owner": "rep2@acme.test"})
@@ -253,7 +253,7 @@ def test_csv_export_of_the_log_neutralises_formula_cells(h: Harness) -> None:
                 session,
                 ComplianceKind.TOUCH_LOGGED,
                 at=h.clock.now(),
-                lead="ana@example.com",
+                lead_email="ana@example.com",
                 owner="rep@acme.test",
                 detail=detail,
             )

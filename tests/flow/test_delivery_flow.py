@@ -13,10 +13,10 @@ from models.compliance import ComplianceEntry
 from models.lead import Lead
 from tests.support.harness import Harness, template
 from worker.engine.db import transaction
-from worker.flow.delivery import MAX_ATTEMPTS
+from worker.engine.tunables import MAX_ATTEMPTS
 from worker.flow.scheduling import claim_due_touches
 from worker.mail import (
-    MaildirSender,
+    MaildirMailer,
     PermanentSendError,
     TransientSendError,
     classify_smtp_reply,
@@ -106,10 +106,10 @@ def test_without_owner_or_default_from_the_touch_fails_permanently_with_a_reason
 
 
 def test_a_malformed_default_from_fails_the_touch_instead_of_looping(tmp_path: Path) -> None:
-    """Given FOLLOWUP_DEFAULT_FROM with a domain no Message-ID can use, the real outbox sender
+    """Given FOLLOWUP_DEFAULT_FROM with a domain no Message-ID can use, the real outbox mailer
     refuses the message: the touch fails once with the reason (it is not re-driven forever)."""
-    outbox = MaildirSender(tmp_path / "outbox")
-    h = Harness(tmp_path, sequences={"mql.yaml": SEQUENCE}, templates=TEMPLATES, sender=outbox)
+    outbox = MaildirMailer(tmp_path / "outbox")
+    h = Harness(tmp_path, sequences={"mql.yaml": SEQUENCE}, templates=TEMPLATES, mailer=outbox)
     try:
         h.rt.settings = h.settings.with_(default_from="Sales <sales@acme_corp.test>")
         h.event("lead.mql", LEAD)
@@ -197,7 +197,7 @@ def test_a_transient_send_error_is_retried_with_backoff_then_sent(h: Harness) ->
     """Given two 421 replies, the touch is retried after 30s then 60s (recorded on the row),
     and the third attempt is sent with the same Message-ID."""
     start = h.clock.now()
-    h.sender.fail_next(TransientSendError("421 4.7.0 try again later", 421), times=2)  # type: ignore[attr-defined]
+    h.mailer.fail_next(TransientSendError("421 4.7.0 try again later", 421), times=2)  # type: ignore[attr-defined]
     h.event("lead.mql", LEAD)
     h.tick()
     [touch] = h.touches(step="intro")
@@ -215,7 +215,7 @@ def test_a_transient_send_error_is_retried_with_backoff_then_sent(h: Harness) ->
     [touch] = h.touches(step="intro")
     assert (touch.status, touch.attempts, touch.last_error) == ("sent", 3, None)
     assert touch.completed_at == start + timedelta(seconds=90)
-    attempts = h.sender.attempts  # type: ignore[attr-defined]
+    attempts = h.mailer.attempts  # type: ignore[attr-defined]
     assert len(attempts) == 3 and len({m.message_id for m in attempts}) == 1
     assert entries(h, "touch.failed") == []
 
@@ -225,7 +225,7 @@ def test_a_transient_error_that_never_clears_gives_up_after_the_last_attempt(
 ) -> None:
     """Given an SMTP server down for hours, the touch is retried with capped backoff and, after
     the last attempt, fails with the reason; the sequence moves on."""
-    h.sender.fail_next(TransientSendError("connection refused"), times=MAX_ATTEMPTS)  # type: ignore[attr-defined]
+    h.mailer.fail_next(TransientSendError("connection refused"), times=MAX_ATTEMPTS)  # type: ignore[attr-defined]
     start = h.clock.now()
     h.event("lead.mql", LEAD)
     h.advance(timedelta(hours=6))
@@ -255,7 +255,7 @@ def test_a_lost_broker_message_is_redriven_after_its_lease(h: Harness) -> None:
 def test_a_5_1_x_bounce_fails_the_touch_and_suppresses_the_address(h: Harness) -> None:
     """Given 550 5.1.1 (no such user), the touch fails, the address is suppressed, the
     enrollment exits as bounced and nothing more is sent or retried."""
-    h.sender.fail_next(classify_smtp_reply(550, "5.1.1 <ana@example.com>: no such user"))  # type: ignore[attr-defined]
+    h.mailer.fail_next(classify_smtp_reply(550, "5.1.1 <ana@example.com>: no such user"))  # type: ignore[attr-defined]
     h.event("lead.mql", LEAD)
     h.advance(timedelta(days=3))
     assert h.sent == []
@@ -273,7 +273,7 @@ def test_a_5_1_x_bounce_fails_the_touch_and_suppresses_the_address(h: Harness) -
 
 def test_a_permanent_error_not_about_the_address_fails_without_suppressing(h: Harness) -> None:
     """Given 552 5.2.2 (mailbox full), the touch fails but the lead stays mailable."""
-    h.sender.fail_next(PermanentSendError("552 5.2.2 mailbox full", 552))  # type: ignore[attr-defined]
+    h.mailer.fail_next(PermanentSendError("552 5.2.2 mailbox full", 552))  # type: ignore[attr-defined]
     h.event("lead.mql", LEAD)
     h.advance(timedelta(days=3))
     assert [t.status for t in h.touches()] == ["failed", "failed", "sent"]
@@ -281,6 +281,37 @@ def test_a_permanent_error_not_about_the_address_fails_without_suppressing(h: Ha
     assert enrollment.status == "completed"
     with Session(h.rt.engine) as session:
         assert session.exec(select(Lead)).one().suppressed_at is None
+
+
+def test_a_thread_step_replies_as_re_first_subject_even_with_its_own_subject(
+    h: Harness,
+) -> None:
+    """Given `thread: true` on a step whose template has a subject block, the email still goes
+    out as "Re: <first subject>": mail clients thread by subject as well as by headers."""
+    (h.settings.templates_dir / "t" / "bump.j2").write_text(
+        template("A subject of its own"), encoding="utf-8"
+    )
+    h.rt.refresh_catalog(min_interval=0)
+    h.event("lead.mql", LEAD, lead={"first_name": "Ana"})
+    h.advance(timedelta(days=3))
+    intro, bump, _last = h.sent
+    assert bump.subject == "Re: Quick question, Ana"
+    assert dict(bump.headers)["In-Reply-To"] == intro.message_id
+
+
+def test_a_thread_step_without_a_sent_first_email_keeps_its_own_subject(h: Harness) -> None:
+    """Given the first email failed, a threaded step with a subject block sends with it."""
+    (h.settings.templates_dir / "t" / "intro.j2").write_text(
+        template("About {{ lead.company }}"), encoding="utf-8"
+    )
+    (h.settings.templates_dir / "t" / "bump.j2").write_text(
+        template("A subject of its own"), encoding="utf-8"
+    )
+    h.rt.refresh_catalog(min_interval=0)
+    h.event("lead.mql", LEAD)
+    h.advance(timedelta(days=3))
+    assert [m.subject for m in h.sent] == ["A subject of its own", "Last one"]
+    assert "In-Reply-To" not in dict(h.sent[0].headers)
 
 
 def test_a_thread_step_replies_in_the_first_emails_thread(h: Harness) -> None:

@@ -63,7 +63,7 @@ def h(tmp_path: Path) -> Iterator[Harness]:
 
 
 def subjects(h: Harness, email: str = LEAD) -> list[str]:
-    return [m.subject for m in h.sender.sent_to(email)]  # type: ignore[attr-defined]
+    return [m.subject for m in h.mailer.sent_to(email)]  # type: ignore[attr-defined]
 
 
 def test_an_event_enrolls_the_lead_and_plans_the_first_touch(h: Harness) -> None:

@@ -185,7 +185,7 @@ def assert_bounce_handled(deployment: Deployment, rows: list) -> None:
         assert sorted(exits) == [("exited", "email.bounced")] * 2
         failed = session.exec(
             select(ComplianceEntry).where(
-                ComplianceEntry.kind == "touch.failed", col(ComplianceEntry.lead) == BOUNCE
+                ComplianceEntry.kind == "touch.failed", col(ComplianceEntry.lead_email) == BOUNCE
             )
         ).all()
         assert len(failed) == 1 and "5.1.1" in (failed[0].detail or "")

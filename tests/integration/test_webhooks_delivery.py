@@ -22,7 +22,7 @@ from tests.support.harness import Harness, template
 from tests.support.slack_blocks import block_kit_problems
 from tests.support.webhook_receiver import Received, webhook_receiver
 from worker.cli.app import run_cli
-from worker.mail import MemorySender, PermanentSendError, TransientSendError
+from worker.mail import MemoryMailer, PermanentSendError, TransientSendError
 from worker.notify.loop import Notifier
 
 pytestmark = pytest.mark.integration
@@ -81,10 +81,10 @@ def deliveries(h: Harness) -> list[WebhookDelivery]:
 
 def play(h: Harness) -> None:
     """Enrollments, sends, a bounce, a reply, an unsubscribe, met and breached verdicts."""
-    sender = h.sender
-    assert isinstance(sender, MemorySender)
-    sender.fail_for(LEADS[2], PermanentSendError("5.1.1 no such user", 550, suppress=True))
-    sender.fail_for(LEADS[3], TransientSendError("451 greylisted"))  # late: a breach
+    mailer = h.mailer
+    assert isinstance(mailer, MemoryMailer)
+    mailer.fail_for(LEADS[2], PermanentSendError("5.1.1 no such user", 550, suppress=True))
+    mailer.fail_for(LEADS[3], TransientSendError("451 greylisted"))  # late: a breach
     for lead in LEADS:
         h.event("lead.mql", lead, lead={"owner": "ana@acme.test"})
     h.advance(timedelta(minutes=30))

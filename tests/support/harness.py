@@ -1,5 +1,5 @@
 """A whole followup on fakes: temp folders, SQLite, StubBroker with real dramatiq worker threads,
-a MemorySender and a virtual clock. Flow tests drive time with it, never with sleep."""
+a MemoryMailer and a virtual clock. Flow tests drive time with it, never with sleep."""
 
 from __future__ import annotations
 
@@ -22,9 +22,9 @@ from worker.engine.runtime import Runtime, build_runtime
 from worker.engine.scheduler_loop import TickResult, tick
 from worker.engine.settings import Settings
 from worker.engine.tunables import WEBHOOK_TIMEOUT_SECONDS
-from worker.flow.enrollment import EventOutcome, apply_event, record_event
+from worker.flow.events import EventOutcome, apply_event, record_event
 from worker.flow.scheduling import next_wakeup
-from worker.mail import MemorySender, Sender
+from worker.mail import Mailer, MemoryMailer
 from worker.notify.loop import Notifier
 
 MONDAY_9AM_NY = datetime(2026, 11, 30, 14, 0, tzinfo=UTC)
@@ -60,7 +60,7 @@ class Harness:
         sequences: dict[str, str],
         templates: dict[str, str],
         start: datetime = MONDAY_9AM_NY,
-        sender: Sender | None = None,
+        mailer: Mailer | None = None,
         database_url: str | None = None,
         threads: int = 2,
         notifier_timeout: float = WEBHOOK_TIMEOUT_SECONDS,
@@ -80,8 +80,8 @@ class Harness:
             **settings,
         )
         self.clock = VirtualClock(start)
-        self.sender = sender or MemorySender()
-        self.rt: Runtime = build_runtime(self.settings, clock=self.clock, sender=self.sender)
+        self.mailer = mailer or MemoryMailer()
+        self.rt: Runtime = build_runtime(self.settings, clock=self.clock, mailer=self.mailer)
         self.broker: dramatiq.Broker = make_broker(self.settings)
         self.actors: Actors = declare_actors(self.broker, self.rt)
         self.worker = dramatiq.Worker(self.broker, worker_threads=threads, worker_timeout=20)
@@ -96,7 +96,7 @@ class Harness:
 
     @property
     def sent(self) -> list[Any]:
-        return list(getattr(self.sender, "sent", []))
+        return list(getattr(self.mailer, "sent", []))
 
     def event(self, type: str, email: str, **extra: Any) -> EventOutcome:
         """Record and apply one event now, as `followup events send` does."""

@@ -30,7 +30,7 @@ from tests.support.harness import write_files
 from worker.engine.db import transaction
 from worker.engine.runtime import build_runtime
 from worker.engine.settings import Settings
-from worker.flow.enrollment import apply_event, record_event
+from worker.flow.events import apply_event, record_event
 
 T = TypeVar("T")
 

@@ -86,6 +86,22 @@ def test_sequences_check_exits_1_and_names_each_problem(
     assert error_lines(err)[-1] == f"error: 2 problem(s) in {path}"
 
 
+def test_sequences_check_warns_of_an_ignored_thread_subject_and_exits_0(
+    env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A warning names file:line, and the check still passes."""
+    threaded = SEQUENCE.replace("name: quick", "name: threaded") + (
+        "  - id: bump\n    email: t/hello\n    wait: 1d\n    thread: true\n"
+    )
+    write_files(env / "sequences", {"threaded.yaml": threaded})
+    assert run_cli(["sequences", "check"]) == 0
+    captured = capsys.readouterr()
+    [line] = error_lines(captured.err)
+    assert line.startswith(f"warning {env / 'sequences' / 'threaded.yaml'}:12: step 'bump': ")
+    assert line.endswith("the subject block of t/hello.j2 is ignored")
+    assert captured.out.startswith("ok: 2 sequence(s)")
+
+
 def test_events_send_with_a_malformed_email_exits_2_with_one_line(
     env: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

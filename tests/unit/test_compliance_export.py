@@ -33,7 +33,7 @@ def session(tmp_path: Path) -> Iterator[Session]:
             writer,
             ComplianceKind.TOUCH_LOGGED,
             at=T0,
-            lead="ana@example.com",
+            lead_email="ana@example.com",
             owner="rep@acme.test",
             detail=HOSTILE[0],
         )
@@ -42,7 +42,7 @@ def session(tmp_path: Path) -> Iterator[Session]:
                 writer,
                 ComplianceKind.TOUCH_LOGGED,
                 at=T0 + timedelta(minutes=n),
-                lead="ana@example.com",
+                lead_email="ana@example.com",
                 owner="rep@acme.test",
                 detail=text,
             )
@@ -50,7 +50,7 @@ def session(tmp_path: Path) -> Iterator[Session]:
             writer,
             ComplianceKind.SLA_BREACHED,
             at=T0 + timedelta(days=1),
-            lead="bob@example.com",
+            lead_email="bob@example.com",
             owner="other@acme.test",
             detail="first_touch_late",
         )
@@ -101,4 +101,4 @@ def test_jsonl_keeps_the_detail_as_written(session: Session) -> None:
 )
 def test_log_filters(session: Session, where: LogFilter, leads: list[str]) -> None:
     """Given a filter on lead, owner, kind, sequence or time, then only matching entries come."""
-    assert [entry.lead for entry in query_log(session, where)] == leads
+    assert [entry.lead_email for entry in query_log(session, where)] == leads

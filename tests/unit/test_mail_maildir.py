@@ -1,4 +1,4 @@
-"""MaildirSender: the embedded outbox writes one readable file per message."""
+"""MaildirMailer: the embedded outbox writes one readable file per message."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from worker.engine.clock import VirtualClock
-from worker.mail import MaildirSender, OutgoingEmail, PermanentSendError, make_message_id
+from worker.mail import MaildirMailer, OutgoingEmail, PermanentSendError, make_message_id
 
 
 def outgoing(to: str = "lead@example.org") -> OutgoingEmail:
@@ -27,16 +27,16 @@ def outgoing(to: str = "lead@example.org") -> OutgoingEmail:
     )
 
 
-def send_many(sender: MaildirSender, count: int) -> None:
+def send_many(mailer: MaildirMailer, count: int) -> None:
     for _ in range(count):
-        sender.send(outgoing())
+        mailer.send(outgoing())
 
 
 def test_each_message_becomes_one_file_in_new(tmp_path: Path) -> None:
     """A send adds one message to the Maildir, with headers readable by mail tools."""
     outbox = tmp_path / "deep" / "outbox"
     sent = outgoing()
-    MaildirSender(outbox).send(sent)
+    MaildirMailer(outbox).send(sent)
     [key] = mailbox.Maildir(outbox).keys()
     data = mailbox.Maildir(outbox).get_bytes(key)
     message = email.message_from_bytes(data, policy=email.policy.default)
@@ -48,14 +48,14 @@ def test_each_message_becomes_one_file_in_new(tmp_path: Path) -> None:
 def test_an_existing_empty_folder_becomes_a_maildir(tmp_path: Path) -> None:
     """A pre-created ./outbox without tmp/new/cur still works."""
     (tmp_path / "outbox").mkdir()
-    MaildirSender(tmp_path / "outbox").send(outgoing())
+    MaildirMailer(tmp_path / "outbox").send(outgoing())
     assert len(mailbox.Maildir(tmp_path / "outbox")) == 1
 
 
 def test_concurrent_sends_all_land(tmp_path: Path) -> None:
     """Many threads sending at once lose nothing."""
-    sender = MaildirSender(tmp_path / "outbox")
-    threads = [threading.Thread(target=send_many, args=(sender, 25)) for _ in range(8)]
+    mailer = MaildirMailer(tmp_path / "outbox")
+    threads = [threading.Thread(target=send_many, args=(mailer, 25)) for _ in range(8)]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -66,7 +66,7 @@ def test_concurrent_sends_all_land(tmp_path: Path) -> None:
 def test_date_comes_from_the_injected_clock(tmp_path: Path) -> None:
     """The Date header follows the virtual clock of a demo."""
     start = datetime(2030, 1, 2, 3, 4, tzinfo=UTC)
-    MaildirSender(tmp_path / "outbox", clock=VirtualClock(start)).send(outgoing())
+    MaildirMailer(tmp_path / "outbox", clock=VirtualClock(start)).send(outgoing())
     [data] = [m.as_bytes() for m in mailbox.Maildir(tmp_path / "outbox")]
     parsed = email.message_from_bytes(data, policy=email.policy.default)
     assert parsed["Date"].datetime == start
@@ -75,22 +75,22 @@ def test_date_comes_from_the_injected_clock(tmp_path: Path) -> None:
 def test_a_message_that_cannot_be_built_is_permanent(tmp_path: Path) -> None:
     """Header injection fails the message and writes nothing."""
     with pytest.raises(PermanentSendError):
-        MaildirSender(tmp_path / "outbox").send(outgoing(to="a@example.org\nBcc: b@example.org"))
+        MaildirMailer(tmp_path / "outbox").send(outgoing(to="a@example.org\nBcc: b@example.org"))
     assert not (tmp_path / "outbox").exists()
 
 
 def test_check_accepts_a_creatable_or_writable_directory(tmp_path: Path) -> None:
     """A missing folder under a writable parent, or a writable folder, is fine."""
-    assert MaildirSender(tmp_path / "not" / "yet").check() is None
-    sender = MaildirSender(tmp_path / "outbox")
-    sender.send(outgoing())
-    assert sender.check() is None
+    assert MaildirMailer(tmp_path / "not" / "yet").check() is None
+    mailer = MaildirMailer(tmp_path / "outbox")
+    mailer.send(outgoing())
+    assert mailer.check() is None
 
 
 def test_check_reports_a_file_in_the_way(tmp_path: Path) -> None:
     """A file where the outbox should be is reported in one line."""
     (tmp_path / "outbox").write_text("x")
-    reason = MaildirSender(tmp_path / "outbox").check()
+    reason = MaildirMailer(tmp_path / "outbox").check()
     assert reason is not None
     assert "not a directory" in reason
 
@@ -105,4 +105,4 @@ def test_check_reports_a_read_only_directory(
     monkeypatch.setattr(
         os, "access", lambda p, mode: False if Path(p) == outbox else real_access(p, mode)
     )
-    assert MaildirSender(outbox).check() == f"outbox {outbox} is not writable"
+    assert MaildirMailer(outbox).check() == f"outbox {outbox} is not writable"

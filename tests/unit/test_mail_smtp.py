@@ -1,4 +1,4 @@
-"""SmtpSender against a real SMTP sink on 127.0.0.1, and the SMTP reply classification."""
+"""SmtpMailer against a real SMTP sink on 127.0.0.1, and the SMTP reply classification."""
 
 from __future__ import annotations
 
@@ -13,15 +13,15 @@ import pytest
 
 from tests.support.smtp_sink import SmtpSink, free_port, self_signed_tls
 from worker.mail import (
-    MaildirSender,
+    MaildirMailer,
     OutgoingEmail,
     PermanentSendError,
     SendError,
-    SmtpSender,
+    SmtpMailer,
     TransientSendError,
     classify_smtp_reply,
+    make_mailer,
     make_message_id,
-    make_sender,
 )
 
 
@@ -37,7 +37,7 @@ def outgoing(to: str = "lead@example.org", subject: str = "Following up") -> Out
     )
 
 
-def send_many(sender: SmtpSender, count: int) -> None:
+def send_many(sender: SmtpMailer, count: int) -> None:
     for _ in range(count):
         sender.send(outgoing())
 
@@ -49,8 +49,8 @@ def sink() -> Iterator[SmtpSink]:
 
 
 @pytest.fixture
-def sender(sink: SmtpSink) -> Iterator[SmtpSender]:
-    smtp = SmtpSender(sink.url, timeout=5.0, local_hostname="client.test")
+def sender(sink: SmtpSink) -> Iterator[SmtpMailer]:
+    smtp = SmtpMailer(sink.url, timeout=5.0, local_hostname="client.test")
     yield smtp
     smtp.close()
 
@@ -63,7 +63,7 @@ def tls(tmp_path_factory: pytest.TempPathFactory) -> tuple[ssl.SSLContext, ssl.S
 
 
 def test_a_sent_message_arrives_with_its_envelope_and_headers(
-    sink: SmtpSink, sender: SmtpSender
+    sink: SmtpSink, sender: SmtpMailer
 ) -> None:
     """The envelope uses the bare sender address; the headers arrive as built."""
     email = outgoing()
@@ -75,7 +75,7 @@ def test_a_sent_message_arrives_with_its_envelope_and_headers(
     assert sink.message_ids() == [email.message_id]
 
 
-def test_ten_sends_on_one_thread_use_one_connection(sink: SmtpSink, sender: SmtpSender) -> None:
+def test_ten_sends_on_one_thread_use_one_connection(sink: SmtpSink, sender: SmtpMailer) -> None:
     """The connection is opened lazily once and reused; no NOOP while it is not idle."""
     for index in range(10):
         sender.send(outgoing(to=f"lead{index}@example.org"))
@@ -85,7 +85,7 @@ def test_ten_sends_on_one_thread_use_one_connection(sink: SmtpSink, sender: Smtp
 
 
 def test_each_thread_has_its_own_connection_and_close_quits_them_all(
-    sink: SmtpSink, sender: SmtpSender
+    sink: SmtpSink, sender: SmtpMailer
 ) -> None:
     """Three threads open three connections; close() sends QUIT on each of them."""
     threads = [threading.Thread(target=send_many, args=(sender, 3)) for _ in range(3)]
@@ -100,7 +100,7 @@ def test_each_thread_has_its_own_connection_and_close_quits_them_all(
 
 
 def test_451_is_transient_and_the_connection_stays_usable(
-    sink: SmtpSink, sender: SmtpSender
+    sink: SmtpSink, sender: SmtpMailer
 ) -> None:
     """A 4xx refusal raises TransientSendError, RSETs, and the next send reuses the session."""
     sink.fail(lambda rcpt: rcpt.startswith("slow"), "451 4.3.0 try again")
@@ -115,7 +115,7 @@ def test_451_is_transient_and_the_connection_stays_usable(
 
 
 def test_550_511_is_permanent_and_suppresses_the_address(
-    sink: SmtpSink, sender: SmtpSender
+    sink: SmtpSink, sender: SmtpMailer
 ) -> None:
     """'550 5.1.1 no such user' raises PermanentSendError with suppress=True."""
     sink.fail("gone@example.org", "550 5.1.1 no such user")
@@ -125,7 +125,7 @@ def test_550_511_is_permanent_and_suppresses_the_address(
     assert sink.messages == []
 
 
-def test_554_571_is_permanent_but_does_not_suppress(sink: SmtpSink, sender: SmtpSender) -> None:
+def test_554_571_is_permanent_but_does_not_suppress(sink: SmtpSink, sender: SmtpMailer) -> None:
     """A policy refusal after DATA is permanent for this message, not a bad address."""
     sink.fail(None, "554 5.7.1 message refused as spam", times=1, stage="data")
     with pytest.raises(PermanentSendError) as raised:
@@ -138,14 +138,14 @@ def test_554_571_is_permanent_but_does_not_suppress(sink: SmtpSink, sender: Smtp
 
 def test_a_server_that_is_down_gives_a_transient_error() -> None:
     """Connection refused is worth retrying later."""
-    down = SmtpSender(f"smtp://127.0.0.1:{free_port()}", timeout=2.0)
+    down = SmtpMailer(f"smtp://127.0.0.1:{free_port()}", timeout=2.0)
     with pytest.raises(TransientSendError, match="cannot connect"):
         down.send(outgoing())
     assert down.check() is not None
 
 
 def test_a_connection_dropped_by_the_server_is_reopened_once(
-    sink: SmtpSink, sender: SmtpSender
+    sink: SmtpSink, sender: SmtpMailer
 ) -> None:
     """When the reused session turns out dead, one fresh connection delivers the message."""
     sender.send(outgoing())
@@ -155,7 +155,7 @@ def test_a_connection_dropped_by_the_server_is_reopened_once(
     assert sink.connections == 2
 
 
-def test_421_on_a_reused_connection_reconnects_at_once(sink: SmtpSink, sender: SmtpSender) -> None:
+def test_421_on_a_reused_connection_reconnects_at_once(sink: SmtpSink, sender: SmtpMailer) -> None:
     """A server that times out an idle session answers 421; the sender reconnects."""
     sender.send(outgoing())
     sink.fail(None, "421 4.4.2 idle too long, closing", times=1, stage="mail")
@@ -164,7 +164,7 @@ def test_421_on_a_reused_connection_reconnects_at_once(sink: SmtpSink, sender: S
     assert sink.connections == 2
 
 
-def test_an_idle_connection_is_checked_with_noop(sink: SmtpSink, sender: SmtpSender) -> None:
+def test_an_idle_connection_is_checked_with_noop(sink: SmtpSink, sender: SmtpMailer) -> None:
     """After the idle limit a NOOP proves the session is alive before it is reused."""
     sender.idle_noop_seconds = 0.0
     sender.send(outgoing())
@@ -174,7 +174,7 @@ def test_an_idle_connection_is_checked_with_noop(sink: SmtpSink, sender: SmtpSen
 
 
 def test_an_idle_dead_connection_is_replaced_without_error(
-    sink: SmtpSink, sender: SmtpSender
+    sink: SmtpSink, sender: SmtpMailer
 ) -> None:
     """A failed NOOP leads to a new connection, not a failed send."""
     sender.idle_noop_seconds = 0.0
@@ -188,7 +188,7 @@ def test_an_idle_dead_connection_is_replaced_without_error(
 def test_login_with_percent_encoded_credentials_works() -> None:
     """User and password come percent-decoded from the URL and AUTH succeeds."""
     with SmtpSink(auth=("ana@example.com", "p@ss:w/rd%")) as sink:
-        sender = SmtpSender(sink.url, timeout=5.0)
+        sender = SmtpMailer(sink.url, timeout=5.0)
         sender.send(outgoing())
         sender.close()
         assert len(sink.messages) == 1
@@ -198,7 +198,7 @@ def test_login_with_percent_encoded_credentials_works() -> None:
 def test_a_wrong_password_is_permanent_and_does_not_suppress() -> None:
     """Bad credentials fail every message alike: permanent, never a suppression."""
     with SmtpSink(auth=("ana@example.com", "right")) as sink:
-        sender = SmtpSender(sink.url_for("ana@example.com", "wrong"), timeout=5.0)
+        sender = SmtpMailer(sink.url_for("ana@example.com", "wrong"), timeout=5.0)
         with pytest.raises(PermanentSendError, match="login") as raised:
             sender.send(outgoing())
         assert raised.value.suppress is False
@@ -208,7 +208,7 @@ def test_a_wrong_password_is_permanent_and_does_not_suppress() -> None:
 
 def test_starttls_requested_but_not_offered_is_refused(sink: SmtpSink) -> None:
     """Without STARTTLS on offer nothing is sent in clear text."""
-    sender = SmtpSender(sink.url + "?starttls=true", timeout=5.0)
+    sender = SmtpMailer(sink.url + "?starttls=true", timeout=5.0)
     with pytest.raises(TransientSendError, match="STARTTLS"):
         sender.send(outgoing())
     assert sink.messages == []
@@ -220,7 +220,7 @@ def test_starttls_with_a_verified_certificate_delivers(
     """STARTTLS upgrades the session and the certificate is verified against its name."""
     server, client = tls
     with SmtpSink(starttls=server, auth=("ana", "secret")) as sink:
-        sender = SmtpSender(sink.url, timeout=5.0, ssl_context=client)
+        sender = SmtpMailer(sink.url, timeout=5.0, ssl_context=client)
         sender.send(outgoing())
         sender.close()
         assert len(sink.messages) == 1
@@ -232,7 +232,7 @@ def test_implicit_tls_delivers(tls: tuple[ssl.SSLContext, ssl.SSLContext]) -> No
     server, client = tls
     with SmtpSink(implicit_tls=server) as sink:
         assert sink.url.startswith("smtps://")
-        sender = SmtpSender(sink.url, timeout=5.0, ssl_context=client)
+        sender = SmtpMailer(sink.url, timeout=5.0, ssl_context=client)
         sender.send(outgoing())
         sender.close()
         assert len(sink.messages) == 1
@@ -244,19 +244,19 @@ def test_an_untrusted_certificate_is_a_transient_error(
     """The default context verifies certificates, so a self-signed one is refused."""
     server, _client = tls
     with SmtpSink(implicit_tls=server) as sink:
-        sender = SmtpSender(sink.url, timeout=5.0)
+        sender = SmtpMailer(sink.url, timeout=5.0)
         with pytest.raises(TransientSendError, match=r"TLS|certificate"):
             sender.send(outgoing())
         assert sink.messages == []
 
 
-def test_check_is_none_when_the_server_answers(sink: SmtpSink, sender: SmtpSender) -> None:
+def test_check_is_none_when_the_server_answers(sink: SmtpSink, sender: SmtpMailer) -> None:
     """check() opens a fresh session, sends NOOP and quits."""
     assert sender.check() is None
     assert (sink.connections, sink.commands["NOOP"], sink.commands["QUIT"]) == (1, 1, 1)
 
 
-def test_a_message_that_cannot_be_built_is_permanent(sink: SmtpSink, sender: SmtpSender) -> None:
+def test_a_message_that_cannot_be_built_is_permanent(sink: SmtpSink, sender: SmtpMailer) -> None:
     """A header injection attempt fails the message before any connection is made."""
     with pytest.raises(PermanentSendError, match="invalid message"):
         sender.send(outgoing(subject="Hi\r\nBcc: everyone@example.org"))
@@ -267,17 +267,17 @@ def test_a_message_that_cannot_be_built_is_permanent(sink: SmtpSink, sender: Smt
     "url", ["http://mail.example.com", "mail.example.com:25", "smtp://", "smtp://h?tls=1"]
 )
 def test_a_bad_smtp_url_raises_one_clear_line(url: str, tmp_path: Path) -> None:
-    """make_sender refuses URLs it cannot use, with a one-line ValueError."""
+    """make_mailer refuses URLs it cannot use, with a one-line ValueError."""
     with pytest.raises(ValueError, match="SMTP URL") as raised:
-        make_sender(url, tmp_path)
+        make_mailer(url, tmp_path)
     assert "\n" not in str(raised.value)
 
 
 def test_make_sender_picks_smtp_or_the_outbox(tmp_path: Path) -> None:
-    """A URL gives an SmtpSender; no URL gives the Maildir outbox."""
-    assert isinstance(make_sender("smtp://u:p@mail.example.com:587", tmp_path), SmtpSender)
-    assert isinstance(make_sender(None, tmp_path), MaildirSender)
-    assert isinstance(make_sender("", tmp_path), MaildirSender)
+    """A URL gives an SmtpMailer; no URL gives the Maildir outbox."""
+    assert isinstance(make_mailer("smtp://u:p@mail.example.com:587", tmp_path), SmtpMailer)
+    assert isinstance(make_mailer(None, tmp_path), MaildirMailer)
+    assert isinstance(make_mailer("", tmp_path), MaildirMailer)
 
 
 @pytest.mark.parametrize(
@@ -321,7 +321,7 @@ def test_a_5_1_x_refusal_of_our_own_sender_does_not_suppress_the_recipient() -> 
 
 
 def test_sender_refused_at_mail_from_is_permanent_without_suppression(
-    sink: SmtpSink, sender: SmtpSender
+    sink: SmtpSink, sender: SmtpMailer
 ) -> None:
     """The server refusing our envelope sender fails the message but blames no lead."""
     sink.fail("ana@example.com", "550 5.1.0 sender address rejected", times=1, stage="mail")

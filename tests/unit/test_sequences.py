@@ -62,6 +62,30 @@ def test_a_valid_folder_loads_every_sequence(tmp_path: Path) -> None:
     assert catalog.triggered_by("lead.mql")[0].steps[0].id == "intro"
 
 
+THREADED = """\
+name: threaded
+trigger: lead.mql
+steps:
+  - id: intro
+    email: t/hello
+    thread: true
+  - id: bump
+    email: t/hello
+    thread: true
+"""
+
+
+def test_a_thread_step_with_its_own_subject_is_a_warning_naming_its_line(tmp_path: Path) -> None:
+    """thread: true replies as "Re: <first subject>": a later step's own subject block is
+    ignored, which the catalog says at the `thread:` line without refusing the folder."""
+    catalog = load(tmp_path, {"threaded.yaml": THREADED})
+    assert list(catalog.sequences) == ["threaded"]
+    [warning] = catalog.warnings
+    assert (warning.path.name, warning.line) == ("threaded.yaml", 9)
+    assert "step 'bump': with thread: true the subject is" in warning.problem
+    assert "the subject block of t/hello.j2 is ignored" in warning.problem
+
+
 def test_the_repository_sequences_are_valid() -> None:
     """The sample sequences, team.yaml and templates shipped with the project pass the check."""
     root = Path(__file__).resolve().parents[2]

@@ -7,13 +7,14 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, Path
 from sqlmodel import select
 
-from models.enrollment import Enrollment
+from models.enrollment import OPEN_STATUSES, Enrollment
 from models.lead import Lead
 from worker.api.auth import AUTH_RESPONSES, require_api_key
 from worker.api.deps import Rt, invalid
 from worker.api.schemas import EnrollmentIn, EnrollmentPublic, Problem
 from worker.engine.db import transaction
-from worker.flow.enrollment import OPEN_STATUSES, enroll, exit_enrollment
+from worker.flow.enrollment import Refusal, enroll, exit_enrollment
+from worker.specs.catalog import UnknownSequence
 
 MAX_ID = 2**63 - 1
 router = APIRouter(
@@ -32,26 +33,21 @@ router = APIRouter(
 )
 def start(body: EnrollmentIn, rt: Rt) -> EnrollmentPublic:
     """Enroll a stored lead in a sequence now, as its trigger event would."""
-    spec = rt.catalog.sequences.get(body.sequence)
-    if spec is None:
-        known = ", ".join(rt.catalog.sequences) or "none"
-        raise invalid(("body", "sequence"), f"no sequence named {body.sequence!r} (known: {known})")
+    try:
+        spec = rt.catalog.sequence(body.sequence)
+    except UnknownSequence as exc:
+        raise invalid(("body", "sequence"), str(exc)) from None
     now = rt.clock.now()
     with transaction(rt.engine) as session:
         lead = session.exec(select(Lead).where(Lead.email == body.email)).first()
         if lead is None:
             raise HTTPException(404, f"no lead with email {body.email!r}")
-        why_not = enroll(
+        result = enroll(
             session, lead, spec, versions=rt.versions, team=rt.catalog.team, at=now, now=now
         )
-        if why_not is not None:
-            raise HTTPException(409, why_not)
-        enrollment = session.exec(
-            select(Enrollment).where(
-                Enrollment.lead_id == lead.id, Enrollment.sequence == spec.name
-            )
-        ).one()
-        return EnrollmentPublic.model_validate(enrollment)
+        if isinstance(result, Refusal):
+            raise HTTPException(409, result.message)
+        return EnrollmentPublic.model_validate(result)
 
 
 @router.post(

@@ -13,14 +13,14 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException
 
 from worker.api.deps import plain
-from worker.specs.validation_errors import describe
+from worker.specs.validation_errors import describe, error_message
 
 log = logging.getLogger("followup.api")
 
 
 def _error_item(error: Any) -> dict[str, Any]:
     loc = [plain(part) for part in error.get("loc", ())]
-    message = plain(str(error.get("msg", "invalid")).removeprefix("Value error, "))
+    message = plain(error_message(error))
     return {"loc": loc, "msg": message, "type": str(error.get("type", "value_error"))}
 
 
@@ -28,7 +28,7 @@ async def validation_error(_request: Request, exc: Exception) -> JSONResponse:
     """422 with each field and reason, plus one line for people; never echoes the input back."""
     assert isinstance(exc, RequestValidationError)
     items = [_error_item(e) for e in exc.errors()]
-    message = "; ".join(describe(dict(item)) for item in items)
+    message = "; ".join(describe(item) for item in items)
     return JSONResponse({"detail": items, "message": message}, status_code=422)
 
 

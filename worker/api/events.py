@@ -12,7 +12,7 @@ from worker.api.deps import Rt
 from worker.api.schemas import EventAccepted, EventBody
 from worker.engine.db import transaction
 from worker.engine.runtime import Runtime
-from worker.flow.enrollment import apply_event, record_event
+from worker.flow.events import apply_event, record_event
 
 log = logging.getLogger("followup.api")
 router = APIRouter(

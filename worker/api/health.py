@@ -8,7 +8,6 @@ from fastapi.responses import JSONResponse
 from worker.api.deps import Rt
 from worker.api.schemas import Health
 from worker.engine.db import ping
-from worker.engine.status import redis_health
 
 router = APIRouter(tags=["health"])
 
@@ -21,7 +20,7 @@ router = APIRouter(tags=["health"])
 def healthz(rt: Rt) -> JSONResponse:
     """Liveness and readiness for a load balancer; needs no API key."""
     database = ping(rt.engine) or "ok"
-    broker = redis_health(rt.settings.redis_url)[0] if rt.settings.redis_url else "embedded"
+    broker = rt.broker_health.check()[0] if rt.broker_health is not None else "embedded"
     ok = database == "ok" and broker in ("ok", "embedded")
     body = Health(status="ok" if ok else "unavailable", database=database, broker=broker)
     return JSONResponse(body.model_dump(), status_code=200 if ok else 503)

@@ -22,7 +22,7 @@ from worker.api.schemas import (
     RejectedRowOut,
 )
 from worker.engine.db import reading, transaction
-from worker.flow.enrollment import upsert_lead
+from worker.flow.leads import upsert_lead
 from worker.imports.csv_import import (
     CsvImportError,
     CsvSource,
@@ -102,9 +102,4 @@ def import_csv(
         summary = import_rows(rt, CsvSource(file.file), options, on_reject=keep)
     except CsvImportError as exc:
         raise invalid(("body", exc.field), str(exc)) from None
-    return ImportReport(
-        **summary.as_dict(),
-        summary=summary.text(),
-        rejects=rejects,
-        rejects_truncated=summary.rejected > len(rejects),
-    )
+    return ImportReport.of(summary, rejects)

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from dataclasses import field
 from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic.dataclasses import dataclass as pydantic_dataclass
 
-from models.event import EventIn, LeadIn
+from models.event import EventIn
+from models.lead import LeadIn, LeadPublic
 from models.validation import Storable, normalise_email
 from worker.compliance.report import ReportRow
+from worker.imports.options import ImportSummary
 
 
 class EventBody(EventIn):
@@ -41,22 +45,6 @@ class EventAccepted(BaseModel):
     key: str | None = Field(description="the idempotency key sent as `id`")
     status: Literal["accepted", "duplicate"]
     processed: bool = Field(description="carried out already (else queued for a worker)")
-
-
-class LeadPublic(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-
-    email: str
-    first_name: str | None
-    last_name: str | None
-    company: str | None
-    owner: str | None
-    timezone: str | None
-    fields: dict[str, Any]
-    suppressed_at: datetime | None
-    suppressed_reason: str | None
-    created_at: datetime
-    updated_at: datetime
 
 
 class EnrollmentPublic(BaseModel):
@@ -104,21 +92,22 @@ class RejectedRowOut(BaseModel):
     reason: str
 
 
-class ImportReport(BaseModel):
-    """The same counts as `followup leads import`, and the first rejected rows."""
+@pydantic_dataclass(config=ConfigDict(json_schema_serialization_defaults_required=True))
+class ImportReport(ImportSummary):
+    """The counts of `followup leads import` (ImportSummary), and the first rejected rows."""
 
-    rows: int
-    created: int
-    updated: int
-    unchanged: int
-    merged: int
-    rejected: int
-    enrolled: int
-    suppressed: int
-    dry_run: bool
-    summary: str
-    rejects: list[RejectedRowOut]
-    rejects_truncated: bool
+    summary: str = ""
+    rejects: list[RejectedRowOut] = field(default_factory=list)
+    rejects_truncated: bool = False
+
+    @classmethod
+    def of(cls, summary: ImportSummary, rejects: list[RejectedRowOut]) -> ImportReport:
+        return cls(
+            **summary.as_dict(),
+            summary=summary.text(),
+            rejects=rejects,
+            rejects_truncated=summary.rejected > len(rejects),
+        )
 
 
 class SequenceSummary(BaseModel):
@@ -163,6 +152,19 @@ class LogEntryOut(BaseModel):
     sequence: str | None
     step: str | None
     detail: str | None
+
+
+class TaskOut(BaseModel):
+    """An open manual task; `lead` is the lead's email, as in the compliance log."""
+
+    touch_id: int
+    lead: str
+    owner: str | None
+    sequence: str
+    step: str
+    text: str
+    due_at: datetime
+    expires_at: datetime | None
 
 
 class Health(BaseModel):

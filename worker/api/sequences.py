@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, HTTPException, Path
 from worker.api.auth import AUTH_RESPONSES, require_api_key
 from worker.api.deps import Rt
 from worker.api.schemas import Problem, SequenceDetail, SequenceSummary
+from worker.specs.catalog import UnknownSequence
 
 router = APIRouter(
     tags=["sequences"], dependencies=[Depends(require_api_key)], responses=AUTH_RESPONSES
@@ -39,9 +40,10 @@ def list_sequences(rt: Rt) -> list[SequenceSummary]:
 )
 def read_sequence(name: Annotated[str, Path(max_length=200)], rt: Rt) -> SequenceDetail:
     """One sequence's full definition, as new enrollments will pin it."""
-    spec = rt.catalog.sequences.get(name)
-    if spec is None:
-        raise HTTPException(404, f"no sequence named {name!r}")
+    try:
+        spec = rt.catalog.sequence(name)
+    except UnknownSequence as exc:
+        raise HTTPException(404, str(exc)) from None
     return SequenceDetail(
         name=spec.name,
         version=spec.version,

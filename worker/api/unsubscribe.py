@@ -8,12 +8,13 @@ from typing import Annotated
 from fastapi import APIRouter, Path
 from fastapi.responses import HTMLResponse
 
-from models.event import LeadIn
+from models.lead import LeadIn
 from models.validation import normalise_email
 from worker.api.deps import Rt
 from worker.auth.tokens import unsign
 from worker.engine.db import transaction
-from worker.flow.enrollment import suppress_lead, upsert_lead
+from worker.flow.enrollment import suppress_lead
+from worker.flow.leads import upsert_lead
 
 router = APIRouter(tags=["unsubscribe"])
 Token = Annotated[str, Path(max_length=2000, description="from the email's List-Unsubscribe")]

@@ -10,7 +10,8 @@ import typer
 from rich.table import Table
 
 from worker.auth.apikeys import NAME_PATTERN, ApiKeyError, create_key, list_keys, revoke_key
-from worker.cli.common import console, err_console, fail, runtime, write
+from worker.cli.common import console, err_console, fail, write
+from worker.cli.context import cli_context
 from worker.engine.db import reading, transaction
 
 apikey_app = typer.Typer(
@@ -24,6 +25,7 @@ def register(app: typer.Typer) -> None:
 
 
 def api(
+    ctx: typer.Context,
     host: Annotated[str, typer.Option(help="interface to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535, help="port to listen on")] = 8000,
 ) -> None:
@@ -31,8 +33,7 @@ def api(
     from worker.api.server import serve
 
     logging.getLogger("followup").setLevel(logging.INFO)
-    rt = runtime(need_secret=True)
-    try:
+    with cli_context(ctx).runtime(need_secret=True) as rt:
         if rt.settings.redis_url:
             from worker.engine.actors import declare_actors
             from worker.engine.broker import make_broker
@@ -41,8 +42,6 @@ def api(
             serve(rt, host=host, port=port)
         else:  # no workers in this process: an accepted event is carried out in the request
             serve(rt, host=host, port=port, process_inline=True)
-    finally:
-        rt.close()
 
 
 def _check_name(name: str) -> str:
@@ -52,16 +51,17 @@ def _check_name(name: str) -> str:
 
 
 @apikey_app.command("create")
-def create(name: Annotated[str, typer.Argument(help="who uses the key, e.g. crm-sync")]) -> None:
+def create(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="who uses the key, e.g. crm-sync")],
+) -> None:
     """Print a new API key once; only its hash is stored."""
-    rt = runtime()
-    try:
-        with transaction(rt.engine) as session:
-            key = create_key(session, _check_name(name), now=rt.clock.now())
-    except ApiKeyError as exc:
-        fail(str(exc))
-    finally:
-        rt.close()
+    with cli_context(ctx).runtime() as rt:
+        try:
+            with transaction(rt.engine) as session:
+                key = create_key(session, _check_name(name), now=rt.clock.now())
+        except ApiKeyError as exc:
+            fail(str(exc))
     write(key)
     err_console.print(
         f"[dim]API key {name!r} created; it is shown only this once[/dim]", highlight=False
@@ -69,26 +69,22 @@ def create(name: Annotated[str, typer.Argument(help="who uses the key, e.g. crm-
 
 
 @apikey_app.command("revoke")
-def revoke(name: Annotated[str, typer.Argument(help="the key's name")]) -> None:
+def revoke(ctx: typer.Context, name: Annotated[str, typer.Argument(help="the key's name")]) -> None:
     """Stop a key from working at once."""
-    rt = runtime()
-    try:
-        with transaction(rt.engine) as session:
-            revoke_key(session, name, now=rt.clock.now())
-    except ApiKeyError as exc:
-        fail(str(exc))
-    finally:
-        rt.close()
+    with cli_context(ctx).runtime() as rt:
+        try:
+            with transaction(rt.engine) as session:
+                revoke_key(session, name, now=rt.clock.now())
+        except ApiKeyError as exc:
+            fail(str(exc))
     console.print(f"API key {name!r} revoked", highlight=False)
 
 
 @apikey_app.command("list")
-def list_command() -> None:
+def list_command(ctx: typer.Context) -> None:
     """Key names, when they were made and revoked (never the keys)."""
-    rt = runtime()
-    with reading(rt.engine) as session:
+    with cli_context(ctx).runtime() as rt, reading(rt.engine) as session:
         keys = list_keys(session)
-    rt.close()
     table = Table("name", "created (UTC)", "revoked (UTC)")
     for key in keys:
         table.add_row(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 
-import click
 import typer
 from sqlalchemy.exc import OperationalError
 
@@ -21,7 +20,8 @@ from worker.cli import (
     tasks_cmd,
     webhooks_cmd,
 )
-from worker.cli.common import CliError, err_console
+from worker.cli.common import EXIT_USAGE, CliError, err_console
+from worker.cli.context import CliContext
 
 app = typer.Typer(
     name="followup",
@@ -44,28 +44,40 @@ app.add_typer(tasks_cmd.tasks_app, name="tasks")
 app.add_typer(tasks_cmd.enrollments_app, name="enrollments")
 
 
-def run_cli(argv: list[str]) -> int:
-    """Run a command; user mistakes print one line, never a traceback."""
+def run_cli(argv: list[str], context: CliContext | None = None) -> int:
+    """Run a command; user mistakes print one line, never a traceback.
+
+    `context` is the commands' one injection point (settings, clock, runtime factory); by
+    default they read the environment and run on the system clock.
+    """
     logging.basicConfig(
         level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     command = typer.main.get_command(app)
     try:
-        result = command.main(args=argv, prog_name="followup", standalone_mode=False)
+        result = command.main(
+            args=argv, prog_name="followup", standalone_mode=False, obj=context or CliContext()
+        )
     except CliError as exc:
         err_console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
         return exc.code
-    except click.exceptions.Abort:
+    except typer.Abort:
         return 130
-    except click.ClickException as exc:
-        err_console.print(
-            f"[red]error:[/red] {exc.format_message()}", highlight=False, soft_wrap=True
-        )
-        return 2
-    except click.exceptions.Exit as exc:
+    except typer.TyperException as exc:  # typer vendors click: its usage errors derive from this
+        _print_usage_error(exc.format_message())
+        return EXIT_USAGE
+    except typer.Exit as exc:
         return int(exc.exit_code)
     except OperationalError as exc:
         reason = str(exc.orig).splitlines()[0] if exc.orig else str(exc).splitlines()[0]
         err_console.print(f"[red]error:[/red] database: {reason}", highlight=False, soft_wrap=True)
         return 2
     return int(result) if isinstance(result, int) else 0
+
+
+def _print_usage_error(message: str) -> None:
+    """One line; a group run without a command gets its help (Rich has printed it already)."""
+    if "\n" in message.strip():
+        err_console.print(message.rstrip(), highlight=False, markup=False)
+    elif message.strip():
+        err_console.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)

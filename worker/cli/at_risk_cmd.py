@@ -9,7 +9,8 @@ from zoneinfo import ZoneInfo
 import typer
 from rich.table import Table
 
-from worker.cli.common import choice, console, runtime, write
+from worker.cli.common import choice, console, write
+from worker.cli.context import cli_context
 from worker.compliance.at_risk import at_risk_leads
 from worker.engine.db import reading
 from worker.notify.alerts import local_words, span_words
@@ -22,13 +23,13 @@ def register(sla_app: typer.Typer) -> None:
 
 
 def at_risk(
+    ctx: typer.Context,
     owner: Annotated[str | None, typer.Option(help="only the leads this rep works")] = None,
     fmt: Annotated[str, typer.Option("--format", help="table|json")] = "table",
 ) -> None:
     """Leads past their at-risk share (alerts.at_risk_after) with a deadline still unmet."""
     choice(fmt, ("table", "json"), "--format")
-    rt = runtime()
-    with reading(rt.engine) as session:
+    with cli_context(ctx).runtime() as rt, reading(rt.engine) as session:
         leads = at_risk_leads(
             session, team=rt.catalog.team, versions=rt.versions, now=rt.clock.now(), owner=owner
         )

@@ -1,4 +1,4 @@
-"""What every command shares: settings, one-line errors, exit codes, date options."""
+"""What every command shares: one-line errors, exit codes, consoles, date and choice options."""
 
 from __future__ import annotations
 
@@ -8,8 +8,6 @@ from typing import NoReturn
 
 from rich.console import Console
 
-from worker.engine.runtime import Runtime, build_runtime
-from worker.engine.settings import ConfigError, Settings
 from worker.specs.catalog import CatalogError
 
 EXIT_FOUND_ERRORS, EXIT_USAGE = 1, 2  # 0 when done (SPEC section 9)
@@ -28,35 +26,6 @@ class CliError(Exception):
 
 def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
     raise CliError(message, code)
-
-
-def settings() -> Settings:
-    try:
-        return Settings.load()
-    except ConfigError as exc:
-        fail(str(exc))
-
-
-def runtime(*, need_secret: bool = False, current: Settings | None = None) -> Runtime:
-    """Settings -> checked catalog -> runtime; a bad sequence folder stops here with exit 1."""
-    config = current or settings()
-    if not config.sequences_dir.is_dir():
-        fail(f"sequences folder {config.sequences_dir} not found (set FOLLOWUP_SEQUENCES_DIR)")
-    if need_secret:
-        try:
-            config.require_secret()
-        except ConfigError as exc:
-            fail(str(exc))
-    try:
-        return build_runtime(config)
-    except CatalogError as exc:
-        print_catalog_errors(exc)
-        fail(
-            f"{len(exc.errors)} problem(s) in {config.sequences_dir}; nothing was started",
-            EXIT_FOUND_ERRORS,
-        )
-    except ValueError as exc:
-        fail(str(exc))
 
 
 def print_catalog_errors(exc: CatalogError) -> None:

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from models.compliance import ComplianceKind
+from models.compliance import ComplianceEntry, ComplianceKind
 from worker.cli.common import (
     EXIT_FOUND_ERRORS,
     choice,
@@ -15,19 +15,16 @@ from worker.cli.common import (
     err_console,
     fail,
     parse_when,
-    runtime,
-    settings,
     write,
 )
-from worker.compliance.dashboard import dashboard_html, duration
+from worker.cli.context import cli_context
+from worker.compliance.dashboard import dashboard_html, format_seconds
 from worker.compliance.dashboard_link import DEFAULT_DAYS, MAX_DAYS, dashboard_link
 from worker.compliance.export import log_csv, log_jsonl, report_csv, report_json
 from worker.compliance.log import LogFilter, query_log
 from worker.compliance.replay import audit_log
 from worker.compliance.report import COUNT_FIELDS, GROUPINGS, Report, build_report
-from worker.engine.clock import SystemClock
 from worker.engine.db import reading
-from worker.engine.settings import ConfigError
 
 app = typer.Typer(
     help="SLA compliance: the report, the log and the dashboard.", no_args_is_help=True
@@ -38,6 +35,7 @@ UNTIL_HELP = "enrolled before (YYYY-MM-DD or ISO)"
 
 @app.command("report")
 def report(
+    ctx: typer.Context,
     by: Annotated[str, typer.Option(help="owner|sequence|day|week|month")] = "owner",
     since: Annotated[str | None, typer.Option(help=SINCE_HELP)] = None,
     until: Annotated[str | None, typer.Option(help=UNTIL_HELP)] = None,
@@ -47,8 +45,7 @@ def report(
     choice(by, GROUPINGS, "--by")
     choice(fmt, ("table", "json", "csv", "html"), "--format")
     start, end = parse_when(since, "--since"), parse_when(until, "--until")
-    rt = runtime()
-    with reading(rt.engine) as session:
+    with cli_context(ctx).runtime() as rt, reading(rt.engine) as session:
         if fmt == "html":
             write(
                 dashboard_html(
@@ -73,27 +70,19 @@ def report(
         print_report(result)
 
 
+# Table headings: each count column under its name, shortened where the table is tight.
+SHORT_HEADINGS = {
+    "breached_first_touch_late": "late",
+    "breached_too_few_touches": "few",
+    "touches_manual": "manual",
+}
+FIGURE_HEADINGS = ("risk", "moved", "rate", "median 1st", "p90 1st", "strikes")
+
+
 def print_report(result: Report) -> None:
-    table = Table(
-        result.by,
-        "enrolled",
-        "met",
-        "breached",
-        "late",
-        "few",
-        "pending",
-        "excluded",
-        "touches",
-        "manual",
-        "unworked",
-        "risk",
-        "moved",
-        "rate",
-        "median 1st",
-        "p90 1st",
-        "strikes",
-        title=f"SLA compliance by {result.by}",
-    )
+    counts = (SHORT_HEADINGS.get(name, name) for name in COUNT_FIELDS)
+    headings = (result.by, *counts, *FIGURE_HEADINGS)
+    table = Table(*headings, title=f"SLA compliance by {result.by}")
     for row in [*result.rows, result.total]:
         rate = "-" if row.compliance_rate is None else f"{row.compliance_rate:.1%}"
         table.add_row(
@@ -102,8 +91,8 @@ def print_report(result: Report) -> None:
             str(row.at_risk),
             f"{row.reassigned}/{row.reassigned_in}",
             rate,
-            duration(row.median_first_touch_seconds),
-            duration(row.p90_first_touch_seconds),
+            format_seconds(row.median_first_touch_seconds),
+            format_seconds(row.p90_first_touch_seconds),
             "-" if row.strikes is None else str(row.strikes),
             style="bold" if row is result.total else None,
         )
@@ -134,6 +123,7 @@ def _print_marketing(result: Report) -> None:
 
 @app.command("log")
 def log(
+    ctx: typer.Context,
     email: Annotated[str | None, typer.Option(help="one lead")] = None,
     owner: Annotated[str | None, typer.Option(help="one owner")] = None,
     sequence: Annotated[str | None, typer.Option(help="one sequence")] = None,
@@ -146,7 +136,6 @@ def log(
     choice(fmt, ("table", "jsonl", "csv"), "--format")
     if kind is not None:
         choice(kind, tuple(k.value for k in ComplianceKind), "--kind")
-    rt = runtime()
     where = LogFilter(
         email=email,
         owner=owner,
@@ -155,7 +144,7 @@ def log(
         since=parse_when(since, "--since"),
         until=parse_when(until, "--until"),
     )
-    with reading(rt.engine) as session:
+    with cli_context(ctx).runtime() as rt, reading(rt.engine) as session:
         entries = query_log(session, where)
     if fmt == "jsonl":
         if entries:
@@ -163,43 +152,46 @@ def log(
     elif fmt == "csv":
         write(log_csv(entries))
     else:
-        table = Table("at (UTC)", "kind", "lead", "owner", "sequence", "step", "detail")
-        for e in entries:
-            table.add_row(
-                e.at.strftime("%Y-%m-%d %H:%M:%S"),
-                str(e.kind),
-                e.lead,
-                e.owner or "",
-                e.sequence or "",
-                e.step or "",
-                e.detail or "",
-            )
-        console.print(table)
+        _print_log(entries)
+
+
+def _print_log(entries: list[ComplianceEntry]) -> None:
+    table = Table("at (UTC)", "kind", "lead", "owner", "sequence", "step", "detail")
+    for e in entries:
+        table.add_row(
+            e.at.strftime("%Y-%m-%d %H:%M:%S"),
+            str(e.kind),
+            e.lead_email,
+            e.owner or "",
+            e.sequence or "",
+            e.step or "",
+            e.detail or "",
+        )
+    console.print(table)
 
 
 @app.command("link")
 def link(
+    ctx: typer.Context,
     days: Annotated[
         int, typer.Option(min=1, max=MAX_DAYS, help="how long the link works")
     ] = DEFAULT_DAYS,
 ) -> None:
     """A signed read-only link to the dashboard page (GET /compliance), valid for --days."""
-    config = settings()
-    try:
-        secret = config.require_secret()
-    except ConfigError as exc:
-        fail(str(exc))
-    write(dashboard_link(config.base_url, secret=secret, now=SystemClock().now(), days=days))
+    cli = cli_context(ctx)
+    secret = cli.require_secret()
+    base_url = cli.load_settings().base_url
+    write(dashboard_link(base_url, secret=secret, now=cli.clock.now(), days=days))
 
 
 @app.command("audit")
 def audit(
+    ctx: typer.Context,
     since: Annotated[str | None, typer.Option(help=SINCE_HELP)] = None,
     until: Annotated[str | None, typer.Option(help=UNTIL_HELP)] = None,
 ) -> None:
     """Recompute the report from the append-only log alone; exit 1 where it differs."""
-    rt = runtime()
-    with reading(rt.engine) as session:
+    with cli_context(ctx).runtime() as rt, reading(rt.engine) as session:
         differences = audit_log(
             session,
             groupings=GROUPINGS,

@@ -8,17 +8,19 @@ import typer
 from pydantic import ValidationError
 
 from models.event import EventIn
-from worker.cli.common import console, fail, parse_when, runtime
+from models.lead import PROFILE_COLUMNS
+from worker.cli.common import console, fail, parse_when
+from worker.cli.context import cli_context
 from worker.engine.db import transaction
-from worker.flow.enrollment import apply_event, record_event
+from worker.flow.events import EventOutcome, apply_event, record_event
 from worker.specs.validation_errors import one_line
 
 app = typer.Typer(help="Send lead events.", no_args_is_help=True)
-LEAD_COLUMNS = ("first_name", "last_name", "company", "owner", "timezone")
 
 
 @app.command("send")
 def send(
+    ctx: typer.Context,
     event_type: Annotated[str, typer.Argument(metavar="TYPE", help="e.g. lead.mql, email.replied")],
     email: Annotated[str, typer.Option(help="the lead's email address")],
     field: Annotated[
@@ -31,30 +33,19 @@ def send(
     occurred_at: Annotated[str | None, typer.Option(help="ISO time, default now")] = None,
 ) -> None:
     """Record an event and carry it out now: upsert the lead, enroll, exit, suppress, complete."""
-    lead: dict[str, object] = {"email": email}
-    custom: dict[str, str] = {}
-    for item in field or []:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            fail(f"--field {item!r}: use key=value")
-        (lead if key.strip() in LEAD_COLUMNS else custom)[key.strip()] = value
-    try:
-        event = EventIn.model_validate(
-            {
-                "type": event_type,
-                "lead": {**lead, "fields": custom},
-                "id": event_id,
-                "step": step,
-                "sequence": sequence,
-                "detail": detail,
-                "occurred_at": parse_when(occurred_at, "--occurred-at"),
-            }
-        )
-    except ValidationError as exc:
-        fail(one_line(exc))
-    rt = runtime()
-    now = rt.clock.now()
-    with transaction(rt.engine) as session:
+    event = _event(
+        {
+            "type": event_type,
+            "lead": _lead(email, field or []),
+            "id": event_id,
+            "step": step,
+            "sequence": sequence,
+            "detail": detail,
+            "occurred_at": parse_when(occurred_at, "--occurred-at"),
+        }
+    )
+    with cli_context(ctx).runtime() as rt, transaction(rt.engine) as session:
+        now = rt.clock.now()
         row, created = record_event(session, event, now=now)
         outcome = apply_event(session, row, catalog=rt.catalog, versions=rt.versions, now=now)
     if not created or outcome.duplicate:
@@ -62,6 +53,29 @@ def send(
             f"duplicate: event {event_id!r} was already received; nothing done", highlight=False
         )
         return
+    console.print(_summary(event, outcome), highlight=False)
+
+
+def _lead(email: str, fields: list[str]) -> dict[str, object]:
+    """--email and each --field k=v: a lead column, else a custom field."""
+    lead: dict[str, object] = {"email": email}
+    custom: dict[str, str] = {}
+    for item in fields:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            fail(f"--field {item!r}: use key=value")
+        (lead if key.strip() in PROFILE_COLUMNS else custom)[key.strip()] = value
+    return {**lead, "fields": custom}
+
+
+def _event(data: dict[str, object]) -> EventIn:
+    try:
+        return EventIn.model_validate(data)
+    except ValidationError as exc:
+        fail(one_line(exc))
+
+
+def _summary(event: EventIn, outcome: EventOutcome) -> str:
     parts = [f"event {event.type} for {event.lead.email} recorded"]
     if outcome.enrolled:
         parts.append(f"enrolled in {', '.join(outcome.enrolled)}")
@@ -72,4 +86,4 @@ def send(
     if outcome.completed_tasks:
         parts.append(f"{outcome.completed_tasks} task(s) completed")
     parts += [f"not enrolled in {why}" for why in outcome.ignored]
-    console.print("; ".join(parts), highlight=False)
+    return "; ".join(parts)

@@ -12,11 +12,14 @@ from typing import IO, Annotated
 import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 
-from worker.cli.common import console, err_console, fail, runtime
+from worker.cli.common import console, err_console, fail
+from worker.cli.context import cli_context
+from worker.engine.runtime import Runtime
 from worker.imports.csv_import import (
     CsvImportError,
     CsvSource,
     ImportOptions,
+    ImportSummary,
     RejectedRow,
     import_rows,
 )
@@ -27,6 +30,7 @@ SHOWN_REJECTS = 10
 
 @app.command("import")
 def import_command(
+    ctx: typer.Context,
     file: Annotated[Path, typer.Argument(metavar="FILE", help="CSV with an email column")],
     event: Annotated[str | None, typer.Option(help="record this event per lead (lead.mql)")] = None,
     sequence: Annotated[str | None, typer.Option(help="enroll every lead in this sequence")] = None,
@@ -36,9 +40,29 @@ def import_command(
     """Upsert leads by email (case-insensitive), then enroll them; bad rows are reported by line."""
     if not file.is_file():
         fail(f"{file}: no such file")
-    rt = runtime()
     options = ImportOptions(event=event, sequence=sequence, dry_run=dry_run)
     started = time.monotonic()
+    with cli_context(ctx).runtime() as rt:
+        summary, shown = _import(rt, file, options, rejects)
+    _print_rejects(file, shown, summary.rejected, rejects)
+    console.print(
+        f"{file}: {summary.text()} in {time.monotonic() - started:.1f}s",
+        highlight=False,
+        markup=False,
+        soft_wrap=True,
+    )
+    if event and not rt.catalog.triggered_by(event):
+        err_console.print(
+            f"note: no sequence triggers on {event!r}: the events were recorded "
+            "and carried out, and nobody was enrolled",
+            highlight=False,
+        )
+
+
+def _import(
+    rt: Runtime, file: Path, options: ImportOptions, rejects: Path | None
+) -> tuple[ImportSummary, list[RejectedRow]]:
+    """The import, with the first rejected rows kept to show and all of them in --rejects."""
     shown: list[RejectedRow] = []
     try:
         with file.open("rb") as binary, _rejects_writer(rejects) as write_reject:
@@ -56,21 +80,7 @@ def import_command(
                 )
     except CsvImportError as exc:
         fail(f"{file}: {exc}" if exc.field == "file" else f"--{exc.field}: {exc}")
-    finally:
-        rt.close()
-    _print_rejects(file, shown, summary.rejected, rejects)
-    console.print(
-        f"{file}: {summary.text()} in {time.monotonic() - started:.1f}s",
-        highlight=False,
-        markup=False,
-        soft_wrap=True,
-    )
-    if event and not rt.catalog.triggered_by(event):
-        err_console.print(
-            f"note: no sequence triggers on {event!r}: the events were recorded "
-            "and carried out, and nobody was enrolled",
-            highlight=False,
-        )
+    return summary, shown
 
 
 def _print_rejects(file: Path, shown: list[RejectedRow], total: int, path: Path | None) -> None:

@@ -14,10 +14,12 @@ from typing import Annotated
 import dramatiq
 import typer
 
-from worker.cli.common import console, fail, runtime, settings
+from worker.cli.common import console, fail
+from worker.cli.context import cli_context
 from worker.engine.actors import declare_actors
 from worker.engine.broker import make_broker
 from worker.engine.db import reading
+from worker.engine.runtime import Runtime, build_runtime
 from worker.engine.scheduler_loop import run_scheduler
 from worker.engine.settings import Settings
 from worker.notify.loop import Notifier
@@ -55,44 +57,47 @@ def _start_notifier(notifier: Notifier, stop: threading.Event) -> threading.Thre
 
 
 def demo(
+    ctx: typer.Context,
     folder: Annotated[Path, typer.Option(help="where the demo database and outbox go")] = Path(
         ".demo"
     ),
 ) -> None:
     """Two simulated weeks on the sample sequences, templates and leads, then the report."""
-    from worker.cli.compliance_cmd import print_report
-    from worker.compliance.report import build_report
-    from worker.demo import (
-        DEMO_DAYS,
-        DEMO_START,
-        alerts_by_level,
-        counts_by_status,
-        prepare,
-        scenario,
-        simulate,
-    )
+    from worker.demo import DEMO_DAYS, DEMO_START, counts_by_status, prepare, scenario, simulate
 
-    base = settings()
+    base = cli_context(ctx).load_settings()
     leads = Path("samples/leads.csv")
     if not leads.is_file():
         fail(f"{leads} not found: run the demo from the repository folder")
     rt, clock, broker = prepare(base, folder)
-    steps = scenario(leads, DEMO_START)
-    console.print(
-        f"[bold]followup demo[/bold]: {len(steps)} lead events over "
-        f"{DEMO_DAYS} simulated days from {DEMO_START:%a %Y-%m-%d %H:%M} UTC "
-        f"(SQLite {folder}/followup.db, embedded broker, outbox {folder}/outbox)"
-    )
-    last = {"sent": 0}
-
-    def on_day(day: date) -> None:
-        sent = counts_by_status(rt).get("sent", 0)
+    try:
+        events = scenario(leads, DEMO_START)
         console.print(
-            f"  {day:%a %d %b}  sent {sent - last['sent']:>3}  (total {sent})", highlight=False
+            f"[bold]followup demo[/bold]: {len(events)} lead events over "
+            f"{DEMO_DAYS} simulated days from {DEMO_START:%a %Y-%m-%d %H:%M} UTC "
+            f"(SQLite {folder}/followup.db, embedded broker, outbox {folder}/outbox)"
         )
-        last["sent"] = sent
+        last = {"sent": 0}
 
-    simulate(rt, clock, broker, steps, DEMO_START + timedelta(days=DEMO_DAYS), on_day=on_day)
+        def on_day(day: date) -> None:
+            sent = counts_by_status(rt).get("sent", 0)
+            console.print(
+                f"  {day:%a %d %b}  sent {sent - last['sent']:>3}  (total {sent})", highlight=False
+            )
+            last["sent"] = sent
+
+        simulate(rt, clock, broker, events, DEMO_START + timedelta(days=DEMO_DAYS), on_day=on_day)
+        _print_demo_result(rt, folder)
+    finally:
+        rt.close()
+
+
+def _print_demo_result(rt: Runtime, folder: Path) -> None:
+    """The touch counts and the compliance report the two weeks ended with."""
+    from worker.cli.compliance_cmd import print_report
+    from worker.compliance.report import build_report
+    from worker.demo import alerts_by_level, counts_by_status
+
     with reading(rt.engine) as session:
         report = build_report(session, by="owner", team=rt.catalog.team, now=rt.clock.now())
     counts = counts_by_status(rt)
@@ -110,10 +115,10 @@ def demo(
         f"{folder}/followup.db followup compliance log`",
         highlight=False,
     )
-    rt.close()
 
 
 def run(
+    ctx: typer.Context,
     host: Annotated[str, typer.Option(help="API host")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="API port")] = 8000,
     no_api: Annotated[bool, typer.Option("--no-api", help="scheduler and workers only")] = False,
@@ -121,65 +126,69 @@ def run(
 ) -> None:
     """Everything in one process: API, scheduler and workers (embedded broker, or Redis)."""
     _verbose()
-    rt = runtime(need_secret=True)
-    broker = make_broker(rt.settings)
-    declare_actors(broker, rt)
-    workers = dramatiq.Worker(broker, worker_threads=threads)
-    workers.start()
-    stop = _stop_on_signals() if no_api else threading.Event()  # uvicorn handles its own signals
-    loop = threading.Thread(target=run_scheduler, args=(rt, stop), name="scheduler", daemon=True)
-    loop.start()
-    notifier = Notifier(rt)
-    notes = _start_notifier(notifier, stop)
-    try:
-        if no_api:
-            console.print("followup running (scheduler + workers); Ctrl-C to stop", highlight=False)
-            _wait(stop)
-        else:
-            from worker.api.server import serve
+    with cli_context(ctx).runtime(need_secret=True) as rt:
+        broker = make_broker(rt.settings)
+        declare_actors(broker, rt)
+        workers = dramatiq.Worker(broker, worker_threads=threads)
+        workers.start()
+        stop = _stop_on_signals() if no_api else threading.Event()  # uvicorn has its own
+        loop = threading.Thread(
+            target=run_scheduler, args=(rt, stop), name="scheduler", daemon=True
+        )
+        loop.start()
+        notifier = Notifier(rt)
+        notes = _start_notifier(notifier, stop)
+        try:
+            if no_api:
+                console.print(
+                    "followup running (scheduler + workers); Ctrl-C to stop", highlight=False
+                )
+                _wait(stop)
+            else:
+                from worker.api.server import serve
 
-            serve(rt, host=host, port=port)
-    finally:
-        stop.set()
-        loop.join(timeout=10)
-        notes.join(timeout=30)
-        notifier.close()
-        workers.stop()
-        rt.close()
+                serve(rt, host=host, port=port)
+        finally:
+            stop.set()
+            loop.join(timeout=10)
+            notes.join(timeout=30)
+            notifier.close()
+            workers.stop()
 
 
-def scheduler() -> None:
+def scheduler(ctx: typer.Context) -> None:
     """Claim due touches and enqueue them; several may run at once safely."""
     _verbose()
-    rt = runtime(need_secret=True)
-    broker = make_broker(rt.settings)
-    declare_actors(broker, rt)
-    if not rt.settings.redis_url:
-        log.warning(
-            "FOLLOWUP_REDIS_URL is unset: enqueued touches stay in this process "
-            "(use `followup run` for a single process)"
-        )
-    stop = _stop_on_signals()
-    notifier = Notifier(rt)
-    notes = _start_notifier(notifier, stop)
-    run_scheduler(rt, stop)
-    notes.join(timeout=30)
-    notifier.close()
-    rt.close()
+    with cli_context(ctx).runtime(need_secret=True) as rt:
+        declare_actors(make_broker(rt.settings), rt)
+        if not rt.settings.redis_url:
+            log.warning(
+                "FOLLOWUP_REDIS_URL is unset: enqueued touches stay in this process "
+                "(use `followup run` for a single process)"
+            )
+        stop = _stop_on_signals()
+        notifier = Notifier(rt)
+        notes = _start_notifier(notifier, stop)
+        run_scheduler(rt, stop)
+        notes.join(timeout=30)
+        notifier.close()
 
 
 def worker(
+    ctx: typer.Context,
     processes: Annotated[int, typer.Option(min=1, max=64, help="worker processes")] = 1,
     threads: Annotated[int, typer.Option(min=1, max=256, help="threads per process")] = 8,
 ) -> None:
     """dramatiq worker processes that render and send; needs FOLLOWUP_REDIS_URL."""
-    config = settings()
+    cli = cli_context(ctx)
+    config = cli.load_settings()
     if not config.redis_url:
         fail(
             "`followup worker` needs FOLLOWUP_REDIS_URL (redis://host:port/db); "
             "without Redis use `followup run`, which runs workers in-process"
         )
-    runtime(need_secret=True, current=config).close()  # check everything before forking
+    with cli.runtime(need_secret=True):  # check everything before forking
+        pass
     if processes == 1:
         serve_worker(config, threads)
         return
@@ -205,15 +214,15 @@ def serve_worker(config: Settings, threads: int) -> None:
         level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     _verbose()
-    from worker.engine.runtime import build_runtime
-
     rt = build_runtime(config, create_tables=False)
-    broker = make_broker(config)
-    declare_actors(broker, rt)
-    stop = _stop_on_signals()
-    consumer = dramatiq.Worker(broker, worker_threads=threads)
-    consumer.start()
-    log.info("worker started: %d threads", threads)
-    _wait(stop)
-    consumer.stop()
-    rt.close()
+    try:
+        broker = make_broker(config)
+        declare_actors(broker, rt)
+        stop = _stop_on_signals()
+        consumer = dramatiq.Worker(broker, worker_threads=threads)
+        consumer.start()
+        log.info("worker started: %d threads", threads)
+        _wait(stop)
+        consumer.stop()
+    finally:
+        rt.close()

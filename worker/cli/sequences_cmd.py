@@ -2,107 +2,85 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from datetime import datetime
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
-from sqlmodel import Session, select
+from sqlmodel import select
 
 from models.lead import Lead
-from worker.cli.common import (
-    EXIT_FOUND_ERRORS,
-    console,
-    fail,
-    parse_when,
-    print_catalog_errors,
-    settings,
-)
-from worker.engine.clock import SystemClock
-from worker.engine.db import make_engine
-from worker.specs.catalog import SAMPLE_LEAD, CatalogError, load_catalog
-from worker.specs.preview import preview_deadlines, preview_timeline
-from worker.specs.rendering import Renderer
+from worker.cli.common import console, err_console, fail, parse_when
+from worker.cli.context import CliContext, cli_context
+from worker.specs.catalog import SAMPLE_LEAD
+from worker.specs.preview import PlannedDeadline, preview_deadlines, preview_timeline
+from worker.specs.sequences import SequenceSpec
 
 app = typer.Typer(help="Validate, list and preview sequences.", no_args_is_help=True)
 
 
-def _catalog():  # type: ignore[no-untyped-def]  # returns (settings, renderer, catalog)
-    config = settings()
-    if not config.sequences_dir.is_dir():
-        fail(f"sequences folder {config.sequences_dir} not found (set FOLLOWUP_SEQUENCES_DIR)")
-    renderer = Renderer(config.templates_dir)
-    try:
-        return config, renderer, load_catalog(config.sequences_dir, renderer, config.environment)
-    except CatalogError as exc:
-        print_catalog_errors(exc)
-        fail(f"{len(exc.errors)} problem(s) in {config.sequences_dir}", EXIT_FOUND_ERRORS)
-
-
 @app.command("check")
-def check() -> None:
+def check(ctx: typer.Context) -> None:
     """Validate every sequence, team.yaml and template (rendered on sample data); 1 on errors."""
-    config, _, catalog = _catalog()
+    loaded = cli_context(ctx).catalog()
+    catalog = loaded.catalog
+    for warning in catalog.warnings:
+        err_console.print(f"[yellow]warning[/yellow] {warning}", highlight=False, soft_wrap=True)
     steps = sum(len(s.steps) for s in catalog.sequences.values())
     console.print(
         f"ok: {len(catalog.sequences)} sequence(s), {steps} step(s), "
-        f"{len(catalog.team.owners)} owner(s) in {config.sequences_dir}",
+        f"{len(catalog.team.owners)} owner(s) in {loaded.settings.sequences_dir}",
         highlight=False,
     )
 
 
 @app.command("list")
-def list_sequences() -> None:
+def list_sequences(ctx: typer.Context) -> None:
     """The loaded sequences: triggers, steps, SLA."""
-    _, _, catalog = _catalog()
+    catalog = cli_context(ctx).catalog().catalog
     table = Table("name", "trigger", "exit on", "steps", "sla", "version")
     for spec in catalog.sequences.values():
-        sla = spec.sla
-        sla_text = (
-            ""
-            if sla is None
-            else " / ".join(
-                part
-                for part in (
-                    f"first {sla.first_touch_within}" if sla.first_touch_within else "",
-                    f"{sla.min_touches} in {sla.within}" if sla.min_touches else "",
-                )
-                if part
-            )
-        )
         table.add_row(
             spec.name,
             ", ".join(spec.trigger),
             ", ".join(spec.exit_on),
             str(len(spec.steps)),
-            sla_text,
+            _sla_text(spec),
             spec.version[:12],
         )
     console.print(table)
 
 
+def _sla_text(spec: SequenceSpec) -> str:
+    sla = spec.sla
+    if sla is None:
+        return ""
+    parts = (
+        f"first {sla.first_touch_within}" if sla.first_touch_within else "",
+        f"{sla.min_touches} in {sla.within}" if sla.min_touches else "",
+    )
+    return " / ".join(part for part in parts if part)
+
+
 @app.command("preview")
 def preview(
+    ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="sequence name")],
     email: Annotated[str | None, typer.Option(help="preview for this stored lead")] = None,
     start: Annotated[str | None, typer.Option(help="enrollment time (ISO), default now")] = None,
 ) -> None:
     """The timeline of touches a lead would get, in the lead's local time and UTC."""
-    config, renderer, catalog = _catalog()
-    spec = catalog.sequences.get(name)
-    if spec is None:
-        fail(f"no sequence named {name!r} (known: {', '.join(catalog.sequences) or 'none'})")
-    lead = dict(SAMPLE_LEAD)
-    if email:
-        with Session(make_engine(config.database_url)) as session:
-            row = session.exec(select(Lead).where(Lead.email == email.strip().lower())).first()
-        if row is None:
-            fail(f"no lead with email {email!r}")
-        lead = row.template_context()
-    when = parse_when(start, "--start") or SystemClock().now()
+    cli = cli_context(ctx)
+    loaded = cli.catalog()
+    spec = loaded.sequence(name)
+    lead = _stored_lead(cli, email) if email else dict(SAMPLE_LEAD)
+    when: datetime = parse_when(start, "--start") or cli.clock.now()
     table = Table(
         "step", "kind", "local time", "UTC", "subject", title=f"{name} for {lead['email']}"
     )
-    timeline = preview_timeline(spec, lead=lead, start=when, renderer=renderer, team=catalog.team)
+    timeline = preview_timeline(
+        spec, lead=lead, start=when, renderer=loaded.renderer, team=loaded.catalog.team
+    )
     for item in timeline:
         table.add_row(
             item.step,
@@ -112,7 +90,15 @@ def preview(
             item.subject,
         )
     console.print(table)
-    for due in preview_deadlines(spec, lead=lead, start=when, team=catalog.team, timeline=timeline):
+    deadlines = preview_deadlines(
+        spec, lead=lead, start=when, team=loaded.catalog.team, timeline=timeline
+    )
+    _print_deadlines(deadlines)
+
+
+def _print_deadlines(deadlines: list[PlannedDeadline]) -> None:
+    """Each SLA deadline on the sequence's clock, and whether the timeline keeps it."""
+    for due in deadlines:
         verdict = (
             "[green]met by this plan[/green]"
             if due.met_by_plan
@@ -125,3 +111,11 @@ def preview(
             f"at risk from {due.at_risk_utc:%Y-%m-%d %H:%M} UTC; {verdict}",
             highlight=False,
         )
+
+
+def _stored_lead(cli: CliContext, email: str) -> dict[str, Any]:
+    with cli.reading() as session:
+        row = session.exec(select(Lead).where(Lead.email == email.strip().lower())).first()
+        if row is None:
+            fail(f"no lead with email {email!r}")
+        return row.template_context()

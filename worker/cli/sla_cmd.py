@@ -9,40 +9,16 @@ import typer
 from pydantic import ValidationError
 from rich.table import Table
 
-from worker.cli.common import (
-    EXIT_FOUND_ERRORS,
-    choice,
-    console,
-    fail,
-    print_catalog_errors,
-    settings,
-    write,
-)
+from worker.cli.common import choice, console, fail, write
+from worker.cli.context import cli_context
 from worker.compliance.clock_check import ClockCheck, clock_check
-from worker.compliance.dashboard import promised_attempts
-from worker.compliance.plan import PlanResult, plan_sla
-from worker.engine.clock import SystemClock
-from worker.specs.catalog import Catalog, CatalogError, load_catalog
-from worker.specs.rendering import Renderer
+from worker.compliance.plan import CapacityCheck, PlanResult, plan_sla, promised_attempts
+from worker.specs.catalog import Catalog
 from worker.specs.team import SlaPlan
 from worker.specs.validation_errors import one_line
 
 app = typer.Typer(help="The marketing-to-sales SLA plan.", no_args_is_help=True)
 REQUIRED = ("revenue_goal", "marketing_share", "average_deal_size", "close_rate")
-
-
-def _catalog() -> Catalog:
-    """team.yaml and the sequences when the folder exists; flags alone work without it."""
-    config = settings()
-    if not config.sequences_dir.is_dir():
-        return Catalog()
-    try:
-        return load_catalog(
-            config.sequences_dir, Renderer(config.templates_dir), config.environment
-        )
-    except CatalogError as exc:
-        print_catalog_errors(exc)
-        fail(f"{len(exc.errors)} problem(s) in {config.sequences_dir}", EXIT_FOUND_ERRORS)
 
 
 def _merged_plan(catalog: Catalog, overrides: dict[str, Any]) -> SlaPlan:
@@ -61,6 +37,7 @@ def _merged_plan(catalog: Catalog, overrides: dict[str, Any]) -> SlaPlan:
 
 @app.command("plan")
 def plan(
+    ctx: typer.Context,
     revenue_goal: Annotated[float | None, typer.Option(help="revenue goal per period")] = None,
     period: Annotated[str | None, typer.Option(help="month|quarter")] = None,
     marketing_share: Annotated[float | None, typer.Option(help="share from marketing, 0-1")] = None,
@@ -82,28 +59,17 @@ def plan(
     fmt: Annotated[str, typer.Option("--format", help="table|json")] = "table",
 ) -> None:
     """Leads marketing must deliver per period and week, and whether reps can work them all."""
+    flags = {name: value for name, value in locals().items() if name in SlaPlan.model_fields}
     choice(fmt, ("table", "json"), "--format")
     if period is not None:
         choice(period, ("month", "quarter"), "--period")
-    catalog = _catalog()
-    merged = _merged_plan(
-        catalog,
-        {
-            "revenue_goal": revenue_goal,
-            "period": period,
-            "marketing_share": marketing_share,
-            "average_deal_size": average_deal_size,
-            "close_rate": close_rate,
-            "reps": reps,
-            "attempts_per_lead": attempts_per_lead,
-            "minutes_per_attempt": minutes_per_attempt,
-            "selling_hours_per_rep": selling_hours_per_rep,
-        },
-    )
+    cli = cli_context(ctx)
+    loaded = cli.catalog(required=False)  # flags alone work without a sequences folder
+    catalog = loaded.catalog
+    merged = _merged_plan(catalog, flags)  # one flag per field of team.yaml's sla_plan
     result = plan_sla(merged, promised_attempts=promised_attempts(catalog.sequences.values()))
-    renderer = Renderer(settings().templates_dir)
     sequences = list(catalog.sequences.values())
-    clock = clock_check(result, catalog.team, sequences, renderer, SystemClock().now())
+    clock = clock_check(result, catalog.team, sequences, loaded.renderer, cli.clock.now())
     if fmt == "json":
         write(json.dumps({**result.as_dict(), "clock": clock.as_dict()}, indent=2))
     else:
@@ -112,6 +78,29 @@ def plan(
 
 
 def print_plan(result: PlanResult) -> None:
+    _print_target(result)
+    check = result.capacity
+    if check is None:
+        console.print(f"capacity check skipped: needs {', '.join(result.missing)}", highlight=False)
+        return
+    _print_capacity(check, result.target.period)
+    if result.warning:
+        console.print(
+            f"[bold red]warning:[/bold red] {result.warning}", highlight=False, soft_wrap=True
+        )
+    elif check.fits:
+        console.print(
+            f"[green]fits:[/green] reps use {check.utilisation:.0%} of their selling "
+            f"hours on follow-ups",
+            highlight=False,
+        )
+    else:
+        console.print(
+            "add selling_hours_per_rep to check the follow-ups fit the reps' time", highlight=False
+        )
+
+
+def _print_target(result: PlanResult) -> None:
     t = result.target
     table = Table("marketing SLA", f"per {t.period}", "per week", title="Marketing SLA")
     table.add_row("revenue goal", f"{t.revenue_goal:,.0f}", "")
@@ -127,11 +116,10 @@ def print_plan(result: PlanResult) -> None:
         f"{t.leads_per_week:,.1f}",
     )
     console.print(table)
-    check = result.capacity
-    if check is None:
-        console.print(f"capacity check skipped: needs {', '.join(result.missing)}", highlight=False)
-        return
-    capacity = Table("sales capacity", f"per {t.period}", "per week", title="Sales capacity")
+
+
+def _print_capacity(check: CapacityCheck, period: str) -> None:
+    capacity = Table("sales capacity", f"per {period}", "per week", title="Sales capacity")
     weeks = check.hours_needed_per_rep / check.hours_needed_per_rep_per_week
     capacity.add_row("reps", str(check.reps), "")
     capacity.add_row(
@@ -154,20 +142,6 @@ def print_plan(result: PlanResult) -> None:
             f"{check.selling_hours_per_rep / weeks:,.1f}",
         )
     console.print(capacity)
-    if result.warning:
-        console.print(
-            f"[bold red]warning:[/bold red] {result.warning}", highlight=False, soft_wrap=True
-        )
-    elif check.fits:
-        console.print(
-            f"[green]fits:[/green] reps use {check.utilisation:.0%} of their selling "
-            f"hours on follow-ups",
-            highlight=False,
-        )
-    else:
-        console.print(
-            "add selling_hours_per_rep to check the follow-ups fit the reps' time", highlight=False
-        )
 
 
 def print_clock_check(check: ClockCheck, result: PlanResult) -> None:

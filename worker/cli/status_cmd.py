@@ -9,7 +9,8 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from worker.cli.common import choice, console, runtime, write
+from worker.cli.common import choice, console, write
+from worker.cli.context import cli_context
 from worker.engine.status import Status, collect_status
 
 
@@ -17,13 +18,21 @@ def register(app: typer.Typer) -> None:
     app.command("status")(status)
 
 
-def status(fmt: Annotated[str, typer.Option("--format", help="table|json")] = "table") -> None:
+def status(
+    ctx: typer.Context,
+    fmt: Annotated[str, typer.Option("--format", help="table|json")] = "table",
+) -> None:
     """Touches by status (deferred included), due backlog, scheduler lag, queues, service health."""
     choice(fmt, ("table", "json"), "--format")
-    result = collect_status(runtime())
+    with cli_context(ctx).runtime() as rt:
+        result = collect_status(rt)
     if fmt == "json":
         write(json.dumps(asdict(result), indent=2))
-        return
+    else:
+        _print_status(result)
+
+
+def _print_status(result: Status) -> None:
     table = Table("touch status", "count")
     for name, count in result.touches.items():
         table.add_row(name, str(count))

@@ -7,7 +7,8 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from worker.cli.common import console, fail, runtime
+from worker.cli.common import console, fail
+from worker.cli.context import cli_context
 from worker.engine.db import reading, transaction
 from worker.flow.manual_tasks import open_tasks
 from worker.flow.pausing import Selection, pause, resume
@@ -21,10 +22,9 @@ SequenceOption = Annotated[str | None, typer.Option(help="every lead in this seq
 
 
 @tasks_app.command("list")
-def list_tasks(owner: OwnerOption = None) -> None:
+def list_tasks(ctx: typer.Context, owner: OwnerOption = None) -> None:
     """Open manual tasks, due first; complete one with `events send task.completed --step ID`."""
-    rt = runtime()
-    with reading(rt.engine) as session:
+    with cli_context(ctx).runtime() as rt, reading(rt.engine) as session:
         tasks = open_tasks(
             session, versions=rt.versions, team=rt.catalog.team, owner=owner, now=rt.clock.now()
         )
@@ -33,7 +33,7 @@ def list_tasks(owner: OwnerOption = None) -> None:
         table.add_row(
             f"{task.due_at:%Y-%m-%d %H:%M}",
             task.owner or "",
-            task.lead,
+            task.lead_email,
             task.sequence,
             task.step,
             task.text,
@@ -52,23 +52,27 @@ def _selection(email: str | None, owner: str | None, sequence: str | None) -> Se
 
 @enrollments_app.command("pause")
 def pause_command(
-    email: EmailOption = None, owner: OwnerOption = None, sequence: SequenceOption = None
+    ctx: typer.Context,
+    email: EmailOption = None,
+    owner: OwnerOption = None,
+    sequence: SequenceOption = None,
 ) -> None:
     """Hold the touches of matching active enrollments (their schedule is kept)."""
     selection = _selection(email, owner, sequence)
-    rt = runtime()
-    with transaction(rt.engine) as session:
+    with cli_context(ctx).runtime() as rt, transaction(rt.engine) as session:
         count = pause(session, selection, now=rt.clock.now())
     console.print(f"paused {count} enrollment(s)", highlight=False)
 
 
 @enrollments_app.command("resume")
 def resume_command(
-    email: EmailOption = None, owner: OwnerOption = None, sequence: SequenceOption = None
+    ctx: typer.Context,
+    email: EmailOption = None,
+    owner: OwnerOption = None,
+    sequence: SequenceOption = None,
 ) -> None:
     """Resume paused enrollments: each touch keeps its remaining wait, then its next window."""
     selection = _selection(email, owner, sequence)
-    rt = runtime()
-    with transaction(rt.engine) as session:
+    with cli_context(ctx).runtime() as rt, transaction(rt.engine) as session:
         count = resume(session, selection, now=rt.clock.now(), versions=rt.versions)
     console.print(f"resumed {count} enrollment(s)", highlight=False)

@@ -9,7 +9,8 @@ import typer
 from rich.table import Table
 
 from models.notification import DeliveryStatus
-from worker.cli.common import choice, console, fail, runtime, write
+from worker.cli.common import choice, console, fail, write
+from worker.cli.context import cli_context
 from worker.engine.db import reading, transaction
 from worker.notify.webhook_delivery import delivery_counts, list_deliveries, redrive
 
@@ -19,6 +20,7 @@ STATUSES = tuple(s.value for s in DeliveryStatus)
 
 @app.command("list")
 def list_command(
+    ctx: typer.Context,
     status: Annotated[str | None, typer.Option(help="|".join(STATUSES))] = None,
     limit: Annotated[int, typer.Option(min=1, max=10_000, help="newest first")] = 50,
     fmt: Annotated[str, typer.Option("--format", help="table|json")] = "table",
@@ -27,8 +29,7 @@ def list_command(
     choice(fmt, ("table", "json"), "--format")
     if status is not None:
         choice(status, STATUSES, "--status")
-    rt = runtime()
-    with reading(rt.engine) as session:
+    with cli_context(ctx).runtime() as rt, reading(rt.engine) as session:
         rows = list_deliveries(session, status=status, limit=limit)
         counts = delivery_counts(session)
     if fmt == "json":
@@ -58,14 +59,14 @@ def list_command(
 
 @app.command("retry")
 def retry(
+    ctx: typer.Context,
     ids: Annotated[list[int] | None, typer.Argument(help="delivery ids (from `list`)")] = None,
     dead: Annotated[bool, typer.Option("--dead", help="every dead delivery")] = False,
 ) -> None:
     """Send again now, with a fresh day of retries: same event id, same body."""
     if not ids and not dead:
         fail("name delivery ids, or --dead for every dead one")
-    rt = runtime()
-    with transaction(rt.engine) as session:
+    with cli_context(ctx).runtime() as rt, transaction(rt.engine) as session:
         count = redrive(session, ids=ids or [], dead=dead, now=rt.clock.now())
     console.print(
         f"re-driven: {count} delivery(ies); the notifier sends them within a tick", highlight=False

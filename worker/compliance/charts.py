@@ -91,24 +91,11 @@ def recent_breaches(
     session: Session, where: list[Any], *, limit: int = BREACHES_SHOWN
 ) -> list[Breach]:
     """The latest breaches with their leads, so a manager can open the right conversation."""
+    lead = (Lead.email, Lead.first_name, Lead.last_name, Lead.company)
+    enrollment = (Enrollment.owner, Enrollment.sequence, Enrollment.sla_reason)
+    times = (Enrollment.enrolled_at, Enrollment.sla_decided_at, Enrollment.touches_completed)
     rows = session.execute(
-        select(
-            *(
-                col(c)
-                for c in (
-                    Lead.email,
-                    Lead.first_name,
-                    Lead.last_name,
-                    Lead.company,
-                    Enrollment.owner,
-                    Enrollment.sequence,
-                    Enrollment.sla_reason,
-                    Enrollment.enrolled_at,
-                    Enrollment.sla_decided_at,
-                    Enrollment.touches_completed,
-                )
-            )
-        )
+        select(*(col(c) for c in (*lead, *enrollment, *times)))
         .join(Lead, col(Lead.id) == Enrollment.lead_id)
         .where(col(Enrollment.sla_status) == SlaStatus.BREACHED, *where)
         .order_by(col(Enrollment.sla_decided_at).desc(), col(Enrollment.id).desc())

@@ -19,7 +19,7 @@ from worker.compliance.charts import (
     weekly_trend,
 )
 from worker.compliance.grouping import enrolled_window
-from worker.compliance.plan import PlanResult, plan_sla
+from worker.compliance.plan import PlanResult, plan_sla, promised_attempts
 from worker.compliance.report import Report, build_report
 from worker.specs.sequences import SequenceSpec
 from worker.specs.team import TeamSpec
@@ -40,12 +40,6 @@ class Dashboard:
     plan: PlanResult | None
     owner_names: dict[str, str] = field(default_factory=dict)
     at_risk: list[AtRiskLead] = field(default_factory=list)  # soonest deadline first
-
-
-def promised_attempts(sequences: Iterable[SequenceSpec]) -> int | None:
-    """The most touches any sequence's SLA promises: what each lead must get, at the least."""
-    counts = [s.sla.min_touches for s in sequences if s.sla and s.sla.min_touches]
-    return max(counts) if counts else None
 
 
 def collect_dashboard(
@@ -112,7 +106,7 @@ def histogram_bars(distribution: list[tuple[str, int]]) -> list[dict[str, Any]]:
     ]
 
 
-def duration(seconds: int | None) -> str:
+def format_seconds(seconds: int | None) -> str:
     """Seconds as the few units a person reads at a glance."""
     if seconds is None:
         return "-"
@@ -136,7 +130,7 @@ def _environment() -> Environment:
     )
     environment.filters.update(
         {
-            "duration": duration,
+            "seconds": format_seconds,
             "percent": _percent,
             "money": _money,
             "number": _number,

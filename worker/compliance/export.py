@@ -54,10 +54,11 @@ def report_json(report: Report) -> str:
 
 
 def entry_dict(entry: ComplianceEntry) -> dict[str, Any]:
-    data = {name: getattr(entry, name) for name in LOG_COLUMNS}
-    data["at"] = entry.at.isoformat()
-    data["kind"] = str(entry.kind)
-    return data
+    """One log line under SPEC's field names (`lead` is the lead's email)."""
+    spelled = {"at": entry.at.isoformat(), "kind": str(entry.kind), "lead": entry.lead_email}
+    return {
+        name: spelled[name] if name in spelled else getattr(entry, name) for name in LOG_COLUMNS
+    }
 
 
 def log_csv(entries: Iterable[ComplianceEntry]) -> str:

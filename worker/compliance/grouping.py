@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal
 
 from sqlalchemy import func
@@ -41,6 +41,31 @@ def group_key(by: str, dialect: str) -> ColumnElement[str]:
 
 def key_text(value: Any) -> str:
     return NO_OWNER if value is None else str(value)
+
+
+def group_conditions(by: str, key: str) -> list[ColumnElement[bool]]:
+    """The rows of one report group, as conditions an index can serve."""
+    if by == "owner":
+        owner = col(Enrollment.owner)
+        return [owner.is_(None) if key == NO_OWNER else owner == key]
+    if by == "sequence":
+        return [col(Enrollment.sequence) == key]
+    start, end = period_bounds(by, key)
+    return [col(Enrollment.enrolled_at) >= start, col(Enrollment.enrolled_at) < end]
+
+
+def period_bounds(by: str, key: str) -> tuple[datetime, datetime]:
+    """[start, end) in UTC of a day (YYYY-MM-DD), ISO week (its Monday) or month (YYYY-MM)."""
+    if by == "month":
+        first = date.fromisoformat(f"{key}-01")
+        following = date(first.year + first.month // 12, first.month % 12 + 1, 1)
+    else:
+        first = date.fromisoformat(key)
+        following = first + timedelta(days=7 if by == "week" else 1)
+    return (
+        datetime.combine(first, datetime.min.time(), tzinfo=UTC),
+        datetime.combine(following, datetime.min.time(), tzinfo=UTC),
+    )
 
 
 def enrolled_window(since: datetime | None, until: datetime | None) -> list[ColumnElement[bool]]:

@@ -54,7 +54,7 @@ def append(
     kind: ComplianceKind,
     *,
     at: datetime,
-    lead: str,
+    lead_email: str,
     enrollment: Enrollment | None = None,
     owner: str | None = None,
     step: str | None = None,
@@ -74,7 +74,7 @@ def append(
     entry = ComplianceEntry(
         at=at,
         kind=kind,
-        lead=lead,
+        lead_email=lead_email,
         owner=owner,
         sequence=enrollment.sequence if enrollment is not None else None,
         enrollment_id=enrollment.id if enrollment is not None else None,
@@ -85,7 +85,7 @@ def append(
     session.add(entry)
     if kind in WEBHOOK_KINDS:
         facts = {
-            "lead": lead,
+            "lead": lead_email,
             "owner": entry.owner,
             "sequence": entry.sequence,
             "enrollment_id": entry.enrollment_id,
@@ -111,7 +111,7 @@ def query_log(session: Session, where: LogFilter) -> list[ComplianceEntry]:
     """Entries oldest first, filtered on indexed columns."""
     statement = select(ComplianceEntry)
     if where.email:
-        statement = statement.where(ComplianceEntry.lead == where.email.strip().lower())
+        statement = statement.where(ComplianceEntry.lead_email == where.email.strip().lower())
     if where.owner:
         statement = statement.where(ComplianceEntry.owner == where.owner.strip().lower())
     if where.sequence:

@@ -7,15 +7,12 @@ The same SQL runs on SQLite and PostgreSQL.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import literal, select, union_all
-from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col
 
 from models.enrollment import Enrollment
-from worker.compliance.grouping import NO_OWNER
 
 Percentiles = tuple[int | None, int | None]  # (median, 90th percentile) in seconds
 
@@ -26,31 +23,6 @@ def ranks(count: int) -> tuple[int, int, int]:
     The median averages the middles; the 90th percentile is the nearest rank, ceil(0.9 x n).
     """
     return (count - 1) // 2, count // 2, (count * 90 + 99) // 100 - 1
-
-
-def group_conditions(by: str, key: str) -> list[ColumnElement[bool]]:
-    """The rows of one report group, as conditions an index can serve."""
-    if by == "owner":
-        owner = col(Enrollment.owner)
-        return [owner.is_(None) if key == NO_OWNER else owner == key]
-    if by == "sequence":
-        return [col(Enrollment.sequence) == key]
-    start, end = period_bounds(by, key)
-    return [col(Enrollment.enrolled_at) >= start, col(Enrollment.enrolled_at) < end]
-
-
-def period_bounds(by: str, key: str) -> tuple[datetime, datetime]:
-    """[start, end) in UTC of a day (YYYY-MM-DD), ISO week (its Monday) or month (YYYY-MM)."""
-    if by == "month":
-        first = date.fromisoformat(f"{key}-01")
-        following = date(first.year + first.month // 12, first.month % 12 + 1, 1)
-    else:
-        first = date.fromisoformat(key)
-        following = first + timedelta(days=7 if by == "week" else 1)
-    return (
-        datetime.combine(first, datetime.min.time(), tzinfo=UTC),
-        datetime.combine(following, datetime.min.time(), tzinfo=UTC),
-    )
 
 
 def _at_rank(conditions: list[Any], rank: int, count: int, tag: str) -> Any:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from worker.specs.sequences import SequenceSpec
 from worker.specs.team import SlaPlan
 
 DAYS_PER_PERIOD = {"month": 365.25 / 12, "quarter": 365.25 / 4}
@@ -137,6 +139,12 @@ def capacity_check(
         reps_needed=reps_needed,
         attempts_that_fit=attempts_that_fit,
     )
+
+
+def promised_attempts(sequences: Iterable[SequenceSpec]) -> int | None:
+    """The most touches any sequence's SLA promises: what each lead must get, at the least."""
+    counts = [s.sla.min_touches for s in sequences if s.sla and s.sla.min_touches]
+    return max(counts) if counts else None
 
 
 def plan_sla(plan: SlaPlan, *, promised_attempts: int | None = None) -> PlanResult:

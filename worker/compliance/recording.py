@@ -13,11 +13,10 @@ from models.touch import COMPLETED, Touch
 from worker.compliance import log
 from worker.compliance.risk import cleared_risk
 from worker.compliance.verdicts import Exit, SlaTerms, Verdict, evaluate_sla
+from worker.engine.tunables import DUE_CHECK_BATCH
 from worker.specs.sequences import SequenceSpec
 from worker.specs.sla_clock import SlaClock, sla_clock_for
 from worker.specs.team import TeamSpec
-
-DUE_CHECK_BATCH = 500
 
 
 def sla_clock(
@@ -87,30 +86,40 @@ def refresh_verdict(
     if verdict.status == SlaStatus.PENDING:
         enrollment.sla_next_check_at = verdict.next_check_at
         enrollment.sla_at_risk = cleared_risk(enrollment.sla_at_risk, len(times))
-        return verdict
+    else:
+        _record_verdict(session, enrollment, lead_email, verdict, now)
+    return verdict
+
+
+LOGGED_VERDICTS = {
+    SlaStatus.MET: ComplianceKind.SLA_MET,
+    SlaStatus.BREACHED: ComplianceKind.SLA_BREACHED,
+}
+
+
+def _record_verdict(
+    session: Session, enrollment: Enrollment, lead_email: str, verdict: Verdict, now: datetime
+) -> None:
+    """The decided verdict on the enrollment; met and breached are logged (an exclusion's
+    exit already is)."""
     enrollment.sla_status = verdict.status
     enrollment.sla_reason = verdict.reason
     enrollment.sla_decided_at = verdict.decided_at
     enrollment.sla_next_check_at = None
     enrollment.sla_at_risk = None
-    # a breach is escalated by the next pass of the tick (worker/flow/escalation.py)
+    # a breach is escalated by the tick's next step (worker/flow/escalation.py)
     enrollment.sla_alert_check_at = now if verdict.status == SlaStatus.BREACHED else None
-    if verdict.status in (SlaStatus.MET, SlaStatus.BREACHED):
-        kind = (
-            ComplianceKind.SLA_MET
-            if verdict.status == SlaStatus.MET
-            else ComplianceKind.SLA_BREACHED
-        )
+    kind = LOGGED_VERDICTS.get(verdict.status)
+    if kind is not None:
         log.append(
             session,
             kind,
             at=verdict.decided_at or now,
-            lead=lead_email,
+            lead_email=lead_email,
             enrollment=enrollment,
             detail=verdict.reason,
         )
     session.add(enrollment)
-    return verdict
 
 
 def evaluate_due_deadlines(session: Session, now: datetime) -> int:

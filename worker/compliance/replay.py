@@ -23,6 +23,7 @@ from worker.compliance.log import has_sla_terms
 from worker.compliance.report import Report, build_report
 from worker.compliance.risk import cleared_risk, most_urgent
 from worker.engine.schema import prepare_schema
+from worker.engine.tunables import LOG_READ_BATCH
 
 TOUCH_ENTRIES = {
     ComplianceKind.TOUCH_SENT: (TouchKind.EMAIL, TouchStatus.SENT),
@@ -33,14 +34,13 @@ VERDICT_ENTRIES = {
     ComplianceKind.SLA_MET: SlaStatus.MET,
     ComplianceKind.SLA_BREACHED: SlaStatus.BREACHED,
 }
-READ_BATCH = 5000
 
 
 @dataclass
 class EnrollmentFacts:
     """What the log says about one enrollment."""
 
-    lead: str
+    lead_email: str
     owner: str | None
     sequence: str
     enrolled_at: datetime
@@ -70,7 +70,7 @@ def collect_facts(entries: Iterable[ComplianceEntry]) -> dict[int, EnrollmentFac
             continue  # a logged touch of a lead in no sequence counts toward no SLA
         if entry.kind == ComplianceKind.ENROLLMENT_STARTED:
             facts[entry.enrollment_id] = EnrollmentFacts(
-                lead=entry.lead,
+                lead_email=entry.lead_email,
                 owner=entry.owner,
                 sequence=entry.sequence or "",
                 enrolled_at=entry.at,
@@ -132,34 +132,29 @@ def _enrollment_row(enrollment_id: int, lead_id: int, facts: EnrollmentFacts) ->
     }
 
 
+def _lead_row(lead_id: int, email: str, seen: datetime) -> dict[str, Any]:
+    return {"id": lead_id, "email": email, "fields": {}, "created_at": seen, "updated_at": seen}
+
+
 def scratch_database(facts: dict[int, EnrollmentFacts]) -> Engine:
     """An in-memory database holding the leads, enrollments and touches the facts describe."""
     engine = create_engine("sqlite://", poolclass=StaticPool)
     prepare_schema(engine)
-    lead_ids = {email: n for n, email in enumerate(sorted({f.lead for f in facts.values()}), 1)}
+    lead_ids = {
+        email: n for n, email in enumerate(sorted({f.lead_email for f in facts.values()}), 1)
+    }
     with Session(engine) as session, session.begin():
         if lead_ids:
             first_seen = min(f.enrolled_at for f in facts.values())
-            session.execute(
-                insert(Lead),
-                [
-                    {
-                        "id": n,
-                        "email": e,
-                        "fields": {},
-                        "created_at": first_seen,
-                        "updated_at": first_seen,
-                    }
-                    for e, n in lead_ids.items()
-                ],
-            )
-        rows = [_enrollment_row(i, lead_ids[f.lead], f) for i, f in facts.items()]
+            leads = [_lead_row(n, email, first_seen) for email, n in lead_ids.items()]
+            session.execute(insert(Lead), leads)
+        rows = [_enrollment_row(i, lead_ids[f.lead_email], f) for i, f in facts.items()]
         if rows:
             session.execute(insert(Enrollment), rows)
         touches = [
             {
                 "enrollment_id": i,
-                "lead_id": lead_ids[f.lead],
+                "lead_id": lead_ids[f.lead_email],
                 "step": step or "",
                 "kind": TOUCH_ENTRIES[kind][0],
                 "status": TOUCH_ENTRIES[kind][1],
@@ -182,7 +177,7 @@ def read_log(session: Session) -> Iterable[ComplianceEntry]:
             select(ComplianceEntry)
             .where(col(ComplianceEntry.id) > last)
             .order_by(col(ComplianceEntry.id))
-            .limit(READ_BATCH)
+            .limit(LOG_READ_BATCH)
         ).all()
         if not batch:
             return

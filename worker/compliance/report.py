@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -16,12 +16,13 @@ from worker.compliance.grouping import (
     NO_OWNER,
     GroupBy,
     enrolled_window,
+    group_conditions,
     group_key,
     key_text,
     period_key,
 )
 from worker.compliance.marketing import MarketingCompliance, marketing_compliance
-from worker.compliance.percentiles import Percentiles, group_conditions, percentiles_of
+from worker.compliance.percentiles import Percentiles, percentiles_of
 from worker.compliance.risk import FIRST_TOUCH, TOUCHES
 from worker.compliance.strikes import OwnerStrikes, owner_strikes
 from worker.specs.team import TeamSpec
@@ -53,9 +54,6 @@ class ReportRow:
     revenue_at_risk: float | None = None
 
 
-COUNTS = tuple(f.name for f in fields(ReportRow) if f.type == "int")
-
-
 @dataclass
 class Report:
     by: str
@@ -85,25 +83,32 @@ def _status_count(status: SlaStatus, *also: ColumnElement[bool]) -> Any:
     return func.count().filter(and_(col(Enrollment.sla_status) == status, *also))
 
 
-def _measures() -> list[Any]:
+def _counts() -> dict[str, Any]:
+    """Each count column of a report row and its SQL aggregate; the total is their sum."""
     breached = SlaStatus.BREACHED
-    return [
-        func.count().label("enrolled"),
-        _status_count(SlaStatus.MET).label("met"),
-        _status_count(breached).label("breached"),
-        _status_count(breached, col(Enrollment.sla_reason) == "first_touch_late").label(
-            "breached_first_touch_late"
-        ),
-        _status_count(breached, col(Enrollment.sla_reason) == "too_few_touches").label(
-            "breached_too_few_touches"
-        ),
-        _status_count(SlaStatus.PENDING).label("pending"),
-        _status_count(SlaStatus.EXCLUDED).label("excluded"),
-        func.coalesce(func.sum(col(Enrollment.touches_completed)), 0).label("touches"),
-        func.coalesce(func.sum(col(Enrollment.touches_manual)), 0).label("touches_manual"),
-        _status_count(breached, col(Enrollment.touches_completed) == 0).label("unworked"),
-        func.count(col(Enrollment.first_touch_seconds)).label("touched"),
-    ]
+    reason = col(Enrollment.sla_reason)
+    return {
+        "enrolled": func.count(),
+        "met": _status_count(SlaStatus.MET),
+        "breached": _status_count(breached),
+        "breached_first_touch_late": _status_count(breached, reason == "first_touch_late"),
+        "breached_too_few_touches": _status_count(breached, reason == "too_few_touches"),
+        "pending": _status_count(SlaStatus.PENDING),
+        "excluded": _status_count(SlaStatus.EXCLUDED),
+        "touches": func.coalesce(func.sum(col(Enrollment.touches_completed)), 0),
+        "touches_manual": func.coalesce(func.sum(col(Enrollment.touches_manual)), 0),
+        "unworked": _status_count(breached, col(Enrollment.touches_completed) == 0),
+    }
+
+
+COUNT_FIELDS = tuple(_counts())  # the report's count columns, in table order
+MOVE_FIELDS = ("at_risk", "reassigned", "reassigned_in")  # counted on their own (below)
+
+
+def _measures() -> list[Any]:
+    """The counts, and how many enrollments have a first touch (the percentiles' ranks)."""
+    counted = [aggregate.label(name) for name, aggregate in _counts().items()]
+    return [*counted, func.count(col(Enrollment.first_touch_seconds)).label("touched")]
 
 
 def build_report(
@@ -143,26 +148,40 @@ def build_report(
 
 
 def _row(row: Any, key: str, percentiles: Percentiles) -> ReportRow:
-    """One group's figures; automated touches are the completed ones nobody did by hand."""
+    """One group's figures."""
     item = ReportRow(key=key, **{name: int(getattr(row, name)) for name in COUNT_FIELDS})
-    item.touches_automated = item.touches - item.touches_manual
-    item.median_first_touch_seconds, item.p90_first_touch_seconds = percentiles
-    item.compliance_rate = _rate(item)
-    return item
+    return _derive(item, percentiles)
 
 
-COUNT_FIELDS = (
-    "enrolled",
-    "met",
-    "breached",
-    "breached_first_touch_late",
-    "breached_too_few_touches",
-    "pending",
-    "excluded",
-    "touches",
-    "touches_manual",
-    "unworked",
-)
+def _total(rows: list[ReportRow], overall: Percentiles) -> ReportRow:
+    """Counts add up across groups; percentiles do not, so they come from their own query."""
+    total = ReportRow(
+        key="total",
+        **{name: sum(getattr(r, name) for r in rows) for name in (*COUNT_FIELDS, *MOVE_FIELDS)},
+    )
+    return _derive(total, overall)
+
+
+def _derive(row: ReportRow, percentiles: Percentiles) -> ReportRow:
+    """What follows from the counts; automated touches are the completed ones nobody did by
+    hand."""
+    row.touches_automated = row.touches - row.touches_manual
+    row.median_first_touch_seconds, row.p90_first_touch_seconds = percentiles
+    decided = row.met + row.breached
+    row.compliance_rate = round(row.met / decided, 3) if decided else None
+    return row
+
+
+def _add_strikes(report: Report, struck: list[OwnerStrikes]) -> None:
+    """Strike counts on owner rows, owners with strikes first, and the list behind them."""
+    counts = {o.owner: o.strikes for o in struck}
+    report.strike_list = struck
+    report.total.strikes = sum(counts.values())
+    if report.by != "owner":
+        return
+    for row in report.rows:
+        row.strikes = counts.get(row.key, 0)
+    report.rows.sort(key=lambda r: (-(r.strikes or 0), r.key))
 
 
 def at_risk_now() -> ColumnElement[bool]:
@@ -220,28 +239,3 @@ def _add_risks_and_moves(
             row.touches, row.touches_manual = row.touches + touches, row.touches_manual + manual
     for row in report.rows:
         row.touches_automated = row.touches - row.touches_manual
-
-
-def _rate(row: ReportRow) -> float | None:
-    decided = row.met + row.breached
-    return round(row.met / decided, 3) if decided else None
-
-
-def _total(rows: list[ReportRow], overall: Percentiles) -> ReportRow:
-    """Counts add up across groups; percentiles do not, so they come from their own query."""
-    total = ReportRow(key="total", **{name: sum(getattr(r, name) for r in rows) for name in COUNTS})
-    total.median_first_touch_seconds, total.p90_first_touch_seconds = overall
-    total.compliance_rate = _rate(total)
-    return total
-
-
-def _add_strikes(report: Report, struck: list[OwnerStrikes]) -> None:
-    """Strike counts on owner rows, owners with strikes first, and the list behind them."""
-    counts = {o.owner: o.strikes for o in struck}
-    report.strike_list = struck
-    report.total.strikes = sum(counts.values())
-    if report.by != "owner":
-        return
-    for row in report.rows:
-        row.strikes = counts.get(row.key, 0)
-    report.rows.sort(key=lambda r: (-(r.strikes or 0), r.key))

@@ -72,22 +72,24 @@ def owner_strikes(
     }
     for entry in result.values():
         entry.periods = dict(sorted(entry.periods.items()))
-        rows = session.execute(
-            statements[entry.owner != NO_OWNER],
-            {"owner": entry.owner, "periods": list(entry.periods)},
-        ).all()
-        entry.leads = [
-            StrikeLead(
-                email=email,
-                sequence=sequence,
-                reason=reason,
-                enrolled_at=enrolled_at,
-                decided_at=decided_at,
-                period=str(p),
-            )
-            for email, sequence, reason, enrolled_at, decided_at, p in rows
-        ]
+        entry.leads = _leads_of(session, statements[entry.owner != NO_OWNER], entry)
     return sorted(result.values(), key=lambda o: (-o.strikes, o.owner))
+
+
+def _leads_of(session: Session, statement: Any, entry: OwnerStrikes) -> list[StrikeLead]:
+    """The breaches behind one owner's strikes, newest first."""
+    rows = session.execute(statement, {"owner": entry.owner, "periods": list(entry.periods)})
+    return [
+        StrikeLead(
+            email=email,
+            sequence=sequence,
+            reason=reason,
+            enrolled_at=enrolled_at,
+            decided_at=decided_at,
+            period=str(p),
+        )
+        for email, sequence, reason, enrolled_at, decided_at, p in rows.all()
+    ]
 
 
 def _struck_leads(period: Any, where: list[Any], limit: int, *, known_owner: bool) -> Any:

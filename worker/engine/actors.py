@@ -9,23 +9,22 @@ from typing import Any
 import dramatiq
 
 from models.event import Event
-from worker.engine import runtime
 from worker.engine.broker import EVENT_QUEUE, TOUCH_QUEUE
 from worker.engine.db import transaction
 from worker.engine.runtime import Runtime
+from worker.engine.tunables import ACTOR_TIME_LIMIT
 from worker.flow.delivery import deliver_touch
-from worker.flow.enrollment import apply_event
+from worker.flow.events import apply_event
 
 log = logging.getLogger("followup.actors")
 
 
-def send_touch(touch_id: int) -> None:
-    outcome = deliver_touch(runtime.current(), touch_id)
-    log.info("touch %s: %s", touch_id, outcome)
+def send_touch(rt: Runtime, touch_id: int) -> None:
+    delivery = deliver_touch(rt, touch_id)
+    log.info("touch %s: %s", touch_id, delivery)
 
 
-def process_event(event_id: int) -> None:
-    rt = runtime.current()
+def process_event(rt: Runtime, event_id: int) -> None:
     rt.refresh_catalog()
     with transaction(rt.engine) as session:
         row = session.get(Event, event_id)
@@ -40,21 +39,30 @@ class Actors:
 
 
 def declare_actors(broker: dramatiq.Broker, rt: Runtime) -> Actors:
-    """Bind the actors to `broker` and point the runtime's enqueue hooks at them.
+    """Bind the actors to `broker` and to `rt`, and point the runtime's enqueue hooks at them.
 
-    No dramatiq retries: a failed message leaves its row claimed, and the lease sweeper
-    re-drives it from the database, so Redis never has to keep a message for long.
+    Each actor reaches the runtime it was declared with, so two runtimes in one process (tests,
+    the demo beside a harness) never share one. No dramatiq retries: a failed message leaves its
+    row claimed, and the lease sweeper re-drives it from the database, so Redis never has to
+    keep a message for long.
     """
-    options: dict[str, Any] = {"broker": broker, "max_retries": 0, "time_limit": 10 * 60 * 1000}
+    time_limit_ms = int(ACTOR_TIME_LIMIT.total_seconds() * 1000)
+    options: dict[str, Any] = {"broker": broker, "max_retries": 0, "time_limit": time_limit_ms}
+
+    def send_touch_of_rt(touch_id: int) -> None:
+        send_touch(rt, touch_id)
+
+    def process_event_of_rt(event_id: int) -> None:
+        process_event(rt, event_id)
+
     actors = Actors(
         send_touch=dramatiq.actor(actor_name="send_touch", queue_name=TOUCH_QUEUE, **options)(
-            send_touch
+            send_touch_of_rt
         ),
         process_event=dramatiq.actor(actor_name="process_event", queue_name=EVENT_QUEUE, **options)(
-            process_event
+            process_event_of_rt
         ),
     )
     rt.enqueue_touch = actors.send_touch.send
     rt.enqueue_event = actors.process_event.send
-    runtime.install(rt)
     return actors

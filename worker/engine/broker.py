@@ -7,6 +7,7 @@ from dramatiq.brokers.redis import RedisBroker
 from dramatiq.brokers.stub import StubBroker
 
 from worker.engine.settings import Settings
+from worker.engine.tunables import HEALTH_TIMEOUT_SECONDS
 
 TOUCH_QUEUE = "touches"
 EVENT_QUEUE = "events"
@@ -19,8 +20,7 @@ def make_broker(settings: Settings) -> dramatiq.Broker:
     else:
         broker = StubBroker()
         broker.emit_after("process_boot")
-    dramatiq.set_broker(broker)
-    return broker
+    return broker  # not dramatiq's global broker: each runtime's actors are bound to their own
 
 
 def queue_depth(broker: dramatiq.Broker) -> dict[str, int]:
@@ -50,11 +50,37 @@ def _redis(broker: dramatiq.Broker) -> RedisBroker:
     return broker
 
 
-def make_redis_broker(url: str, *, timeout: float | None = None) -> dramatiq.Broker:
-    """`timeout` bounds connecting and each command (health checks must answer, not hang)."""
+def make_redis_broker(
+    url: str, *, timeout: float | None = None, client_name: str | None = None
+) -> RedisBroker:
+    """`timeout` bounds connecting and each command (health checks must answer, not hang);
+    `client_name` is what Redis's CLIENT LIST shows for the connection."""
     import redis
 
-    if timeout is None:
+    if timeout is None and client_name is None:
         return RedisBroker(url=url)
-    client = redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
+    client = redis.Redis.from_url(
+        url, socket_timeout=timeout, socket_connect_timeout=timeout, client_name=client_name
+    )
     return RedisBroker(client=client)
+
+
+HEALTH_CLIENT_NAME = "followup-health"
+
+
+class BrokerHealth:
+    """Whether Redis answers, with its queue depths: one client, reused by every check."""
+
+    def __init__(self, url: str, *, timeout: float = HEALTH_TIMEOUT_SECONDS) -> None:
+        self._broker = make_redis_broker(url, timeout=timeout, client_name=HEALTH_CLIENT_NAME)
+
+    def check(self) -> tuple[str, dict[str, int] | None, int | None]:
+        """("ok" or the reason in one line, queue depths, dead letters)."""
+        try:
+            self._broker.client.ping()
+            return "ok", queue_depth(self._broker), dead_letters(self._broker)
+        except Exception as exc:  # any client error means "not answering"
+            return str(exc).splitlines()[0], None, None
+
+    def close(self) -> None:
+        self._broker.client.close()

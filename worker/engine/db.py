@@ -13,12 +13,12 @@ from sqlalchemy.engine import make_url
 from sqlmodel import Session, create_engine
 
 import models  # noqa: F401  # registers every table on SQLModel.metadata
+from worker.engine.tunables import DATABASE_POOL_SIZE, SQLITE_BUSY_TIMEOUT
 
-SQLITE_BUSY_TIMEOUT_MS = 30_000
 READ_ONLY = "followup_read_only"
 
 
-def make_engine(url: str, *, pool_size: int = 10) -> Engine:
+def make_engine(url: str, *, pool_size: int = DATABASE_POOL_SIZE) -> Engine:
     """An engine ready for concurrent workers: WAL + BEGIN IMMEDIATE on SQLite."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
@@ -26,7 +26,10 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(
             url,
-            connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
+            connect_args={
+                "check_same_thread": False,
+                "timeout": SQLITE_BUSY_TIMEOUT.total_seconds(),
+            },
         )
         _tune_sqlite(engine)
         return engine
@@ -39,7 +42,7 @@ def _tune_sqlite(engine: Engine) -> None:
         dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute(f"PRAGMA busy_timeout={int(SQLITE_BUSY_TIMEOUT.total_seconds() * 1000)}")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
@@ -58,11 +61,15 @@ def transaction(engine: Engine) -> Iterator[Session]:
         yield session
 
 
+def read_only(engine: Engine) -> Engine:
+    """The same engine for reads only: on SQLite a plain BEGIN, so writers are not held up."""
+    return engine.execution_options(**{READ_ONLY: True})
+
+
 @contextmanager
 def reading(engine: Engine) -> Iterator[Session]:
-    """A session for reports and lookups: on SQLite a plain BEGIN, so writers are not held up."""
-    read_only = engine.execution_options(**{READ_ONLY: True})
-    with Session(read_only, expire_on_commit=False) as session, session.begin():
+    """A session for reports and lookups, on `read_only(engine)`."""
+    with Session(read_only(engine), expire_on_commit=False) as session, session.begin():
         yield session
 
 
@@ -83,7 +90,7 @@ def insert_new(session: Session, table: type[Any], rows: list[dict[str, Any]]) -
 def ping(engine: Engine) -> str | None:
     """None when the database answers, else the reason in one line."""
     try:
-        with engine.connect() as connection:
+        with read_only(engine).connect() as connection:
             connection.execute(text("SELECT 1"))
     except Exception as exc:  # any driver error means "not answering"
         return str(exc).splitlines()[0]

@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 from sqlalchemy import Engine
 
+from worker.engine.broker import BrokerHealth
 from worker.engine.clock import Clock, SystemClock
 from worker.engine.db import make_engine
 from worker.engine.schema import prepare_schema
 from worker.engine.settings import Settings
-from worker.mail import Sender, make_sender
+from worker.mail import Mailer, make_mailer
 from worker.notify.outbox import publishing
 from worker.specs.catalog import Catalog, CatalogError, load_catalog
 from worker.specs.rendering import Renderer
@@ -28,7 +29,7 @@ logger = logging.getLogger("followup.runtime")
 class Runtime:
     settings: Settings
     engine: Engine
-    sender: Sender
+    mailer: Mailer
     renderer: Renderer
     catalog: Catalog
     clock: Clock = field(default_factory=SystemClock)
@@ -71,28 +72,41 @@ class Runtime:
     def secret(self) -> str:
         return self.settings.require_secret()
 
+    @cached_property
+    def broker_health(self) -> BrokerHealth | None:
+        """Redis's health checker (one client for every /healthz and status); None: embedded."""
+        return BrokerHealth(self.settings.redis_url) if self.settings.redis_url else None
+
     def close(self) -> None:
-        self.sender.close()
+        self.mailer.close()
         self.engine.dispose()
+        health = self.__dict__.get("broker_health")  # only if a check ever built it
+        if health is not None:
+            health.close()
 
 
 def build_runtime(
     settings: Settings,
     *,
     clock: Clock | None = None,
-    sender: Sender | None = None,
+    mailer: Mailer | None = None,
     create_tables: bool = True,
 ) -> Runtime:
     """Load and check the catalog first: a bad sequence never starts anything."""
     renderer = Renderer(settings.templates_dir)
     catalog = load_catalog(settings.sequences_dir, renderer, settings.environment)
     engine = publishing(make_engine(settings.database_url), catalog.team.webhooks)
-    if create_tables:
-        prepare_schema(engine)
+    try:
+        if create_tables:
+            prepare_schema(engine)
+        mailer = mailer or make_mailer(settings.smtp_url, settings.outbox_dir, clock=clock)
+    except BaseException:  # a bad SMTP URL or an unreachable database: no engine left behind
+        engine.dispose()
+        raise
     runtime = Runtime(
         settings=settings,
         engine=engine,
-        sender=sender or make_sender(settings.smtp_url, settings.outbox_dir, clock=clock),
+        mailer=mailer,
         renderer=renderer,
         catalog=catalog,
         clock=clock or SystemClock(),
@@ -110,22 +124,3 @@ def folder_fingerprint(*folders: Path) -> tuple[tuple[str, int, int], ...]:
                 stat = path.stat()
                 entries.append((str(path), stat.st_mtime_ns, stat.st_size))
     return tuple(entries)
-
-
-_current: Runtime | None = None
-_current_lock = threading.Lock()
-
-
-def install(runtime: Runtime) -> None:
-    """Make `runtime` the one the actors of this process use."""
-    global _current
-    with _current_lock:
-        _current = runtime
-
-
-def current() -> Runtime:
-    if _current is None:
-        raise RuntimeError(
-            "no runtime installed in this process (call worker.engine.runtime.install)"
-        )
-    return _current

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass
-from datetime import timedelta
 
 from sqlmodel import col, select
 
@@ -13,14 +12,14 @@ from models.event import Event
 from worker.compliance.recording import evaluate_due_deadlines
 from worker.engine.db import transaction
 from worker.engine.runtime import Runtime
-from worker.flow.enrollment import apply_event
+from worker.engine.tunables import QUEUED_LEASE, STALE_EVENT_AFTER, STALE_EVENT_BATCH, lease
 from worker.flow.escalation import escalate_due
+from worker.flow.events import apply_event
 from worker.flow.manual_tasks import skip_expired_tasks
 from worker.flow.reassignment import reassign_due
-from worker.flow.scheduling import QUEUED_LEASE, claim_due_touches, lease, redrive_expired_leases
+from worker.flow.scheduling import claim_due_touches, redrive_expired_leases
 
 log = logging.getLogger("followup.scheduler")
-STALE_EVENT_AFTER = timedelta(minutes=1)  # an accepted event nobody processed by then is redone
 
 
 @dataclass
@@ -69,7 +68,7 @@ def tick(rt: Runtime) -> TickResult:
     return result
 
 
-def process_stale_events(rt: Runtime, *, limit: int = 200) -> int:
+def process_stale_events(rt: Runtime, *, limit: int = STALE_EVENT_BATCH) -> int:
     """Events accepted by the API whose message was lost are applied here."""
     now = rt.clock.now()
     with transaction(rt.engine) as session:

@@ -13,6 +13,7 @@ from sqlalchemy import Connection, Engine, inspect, text
 from sqlmodel import SQLModel
 
 import models  # noqa: F401  # registers every table on SQLModel.metadata
+from worker.engine.db import read_only
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 FIRST_REVISION = "0001"
@@ -51,7 +52,14 @@ def _has_tables(connection: Connection) -> bool:
 
 
 def prepare_schema(engine: Engine) -> None:
-    """Bring the database to head: a new one is created and stamped, an older one upgraded."""
+    """Bring the database to head: a new one is created and stamped, an older one upgraded.
+
+    A database already at head is only read: no write lock at start (SQLite), so a command
+    that only reads (`followup status`) never waits for a busy writer.
+    """
+    with read_only(engine).connect() as connection:
+        if current_revision(connection) == head_revision():
+            return
     with engine.begin() as connection:
         if engine.dialect.name == "postgresql":
             connection.execute(text(f"SELECT pg_advisory_xact_lock({SCHEMA_LOCK})"))

@@ -10,6 +10,7 @@ from pathlib import Path
 from dotenv import dotenv_values
 
 from models.validation import normalise_sender
+from worker.engine.tunables import RETRY_BASE
 
 
 class ConfigError(Exception):
@@ -28,7 +29,7 @@ class Settings:
     base_url: str = "http://localhost:8000"
     default_from: str | None = None
     tick_seconds: float = 1.0
-    retry_base_seconds: float = 30.0
+    retry_base_seconds: float = RETRY_BASE.total_seconds()  # tests shorten it
     lease_seconds: float | None = None  # tests only: shortens the queued/sending leases
     # Every variable read (environment over .env), for the secrets team.yaml names by variable
     # (webhooks' secret_env, alerts' slack_webhook_env); never printed.

@@ -7,7 +7,7 @@ from datetime import datetime
 
 from sqlmodel import Session, col, func, select
 
-from models.enrollment import Enrollment, EnrollmentStatus
+from models.enrollment import OPEN_STATUSES, Enrollment
 from models.touch import WAITING, Touch, TouchStatus
 from worker.engine.db import ping, reading
 from worker.engine.notify_status import notify_sections
@@ -46,26 +46,11 @@ def touch_status(session: Session, *, now: datetime, known_sequences: set[str]) 
     status.enrollments = {str(s): int(n) for s, n in rows}
     running = session.exec(
         select(Enrollment.sequence, func.count())
-        .where(col(Enrollment.status).in_((EnrollmentStatus.ACTIVE, EnrollmentStatus.PAUSED)))
+        .where(col(Enrollment.status).in_(OPEN_STATUSES))
         .group_by(col(Enrollment.sequence))
     ).all()
     status.orphaned_sequences = {s: int(n) for s, n in running if s not in known_sequences}
     return status
-
-
-HEALTH_TIMEOUT_SECONDS = 2.0
-
-
-def redis_health(url: str) -> tuple[str, dict[str, int] | None, int | None]:
-    """("ok" or the reason, queue depths, dead letters) for a Redis broker URL."""
-    from worker.engine.broker import dead_letters, make_redis_broker, queue_depth
-
-    try:
-        broker = make_redis_broker(url, timeout=HEALTH_TIMEOUT_SECONDS)
-        broker.client.ping()  # type: ignore[attr-defined]  # a RedisBroker has a client
-        return "ok", queue_depth(broker), dead_letters(broker)
-    except Exception as exc:  # any client error means "not answering"
-        return str(exc).splitlines()[0], None, None
 
 
 def collect_status(rt: Runtime) -> Status:
@@ -81,11 +66,9 @@ def collect_status(rt: Runtime) -> Status:
             result.at_risk, result.alerts = sections["at_risk"], sections["alerts"]
             result.webhooks = sections["webhooks"]
     result.services["database"] = db_problem or "ok"
-    result.services["smtp" if rt.settings.smtp_url else "outbox"] = rt.sender.check() or "ok"
-    if rt.settings.redis_url:
-        result.services["redis"], result.queue_depth, result.dead_letters = redis_health(
-            rt.settings.redis_url
-        )
+    result.services["smtp" if rt.settings.smtp_url else "outbox"] = rt.mailer.check() or "ok"
+    if rt.broker_health is not None:
+        result.services["redis"], result.queue_depth, result.dead_letters = rt.broker_health.check()
     else:
         result.services["redis"] = "not configured (embedded broker)"
     return result

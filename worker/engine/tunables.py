@@ -1,23 +1,59 @@
-"""Leases, batch sizes, attempts, backoff and timeouts: the knobs, in one place."""
+"""Every tunable of the engine in one place: leases, batch sizes, attempts, backoff, time
+limits. Change a value here, not where it is used; each says what it trades."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
-# Outbound webhooks (worker/notify/webhook_delivery.py)
+# Leases: a claimed touch whose lease ran out is re-driven from the database (same Message-ID).
+QUEUED_LEASE = timedelta(minutes=5)  # a queued id not picked up by a worker by then is re-driven
+SENDING_LEASE = timedelta(minutes=3)  # longer than an SMTP send can take with its timeouts
+
+# Batches: how many rows one transaction touches, so no write lock is held for long.
+CLAIM_BATCH = 500  # due touches claimed per scheduler query (the tick loops until none are due)
+SKIP_BATCH = 500  # expired manual tasks skipped per tick
+DUE_CHECK_BATCH = 500  # SLA deadlines decided per tick
+STALE_EVENT_BATCH = 200  # lost events re-applied per tick
+IMPORT_CHUNK_ROWS = 1000  # CSV rows upserted per transaction
+IMPORT_ENROLL_CHUNK_ROWS = 200  # ... when also enrolling (about 4 rows written per lead)
+LOG_READ_BATCH = 5000  # compliance log entries read at a time when replaying it (audit)
+
+# Retries of transient send failures (4xx, connection): exponential backoff, capped.
+MAX_ATTEMPTS = 12  # then the touch fails for good ("gave up after 12 attempts")
+RETRY_BASE = timedelta(seconds=30)  # the first retry's delay, doubled each attempt
+MAX_BACKOFF = timedelta(hours=1)  # the longest delay between two attempts
+
+# Time limits.
+ACTOR_TIME_LIMIT = timedelta(minutes=10)  # dramatiq stops an actor that runs longer
+STALE_EVENT_AFTER = timedelta(minutes=1)  # an accepted event nobody applied by then is redone
+SMTP_TIMEOUT_SECONDS = 30.0  # connecting and each SMTP command
+SMTP_IDLE_NOOP_SECONDS = 30.0  # a connection idle longer is checked with NOOP before reuse
+HEALTH_TIMEOUT_SECONDS = 2.0  # Redis health checks answer or fail, never hang
+SQLITE_BUSY_TIMEOUT = timedelta(seconds=30)  # how long a SQLite writer waits for the lock
+DATABASE_POOL_SIZE = 10  # PostgreSQL connections per process (and as many more on overflow)
+
+
+# Outbound webhooks (worker/notify/webhook_delivery.py).
 WEBHOOK_TIMEOUT_SECONDS = 10.0  # per connect/read/write; a slower receiver counts as failed
 WEBHOOK_RETRY_FOR = timedelta(hours=24)  # from the first attempt; then the delivery is dead
 WEBHOOK_FIRST_RETRY = timedelta(seconds=30)  # backoff doubles from here, jittered to 50-100%
-WEBHOOK_MAX_BACKOFF = timedelta(hours=1)
+WEBHOOK_MAX_BACKOFF = timedelta(hours=1)  # the longest wait between two attempts
 WEBHOOK_LEASE = timedelta(minutes=2)  # a claimed delivery not recorded by then is retried
-WEBHOOK_CLAIM_BATCH = 200
+WEBHOOK_CLAIM_BATCH = 200  # due deliveries looked at per notifier pass
 
-# The notifier loop (worker/notify/loop.py)
+# The notifier (worker/notify/loop.py): alerts and webhooks on their own bounded threads.
 NOTIFIER_THREADS = 4  # concurrent deliveries; bounded so a slow receiver cannot pile up
 IN_FLIGHT_PER_WEBHOOK = 2  # one slow webhook holds at most this many threads
 
-# SLA alerts (worker/notify/alert_delivery.py)
-ALERT_LEASE = timedelta(minutes=3)
-ALERT_MAX_ATTEMPTS = 8
-ALERT_FIRST_RETRY = timedelta(minutes=1)
-ALERT_BATCH = 200
+# SLA alerts (worker/notify/alert_delivery.py) and escalation (worker/flow/escalation.py).
+ALERT_LEASE = timedelta(minutes=3)  # a claimed alert not recorded by then is sent again
+ALERT_MAX_ATTEMPTS = 8  # then the alert fails for good, with the reason
+ALERT_FIRST_RETRY = timedelta(minutes=1)  # doubled each attempt
+ALERT_BATCH = 200  # due alerts claimed per notifier pass
+ESCALATION_BATCH = 500  # enrollments whose alert check is due, per tick
+REASSIGN_BATCH = 200  # breached leads moved to the pool, per tick
+
+
+def lease(default: timedelta, override_seconds: float | None) -> timedelta:
+    """FOLLOWUP_LEASE_SECONDS shortens both leases so crash tests recover in seconds."""
+    return timedelta(seconds=override_seconds) if override_seconds else default

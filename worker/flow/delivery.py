@@ -2,53 +2,76 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import StrEnum
 
 from sqlalchemy import update
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col
 
 from models.compliance import ComplianceKind
-from models.enrollment import Enrollment, EnrollmentStatus
+from models.enrollment import OPEN_STATUSES, Enrollment, EnrollmentStatus
 from models.lead import Lead
 from models.touch import FINAL, Touch, TouchStatus
 from worker.engine.db import changed_rows, transaction
 from worker.engine.runtime import Runtime
+from worker.engine.tunables import MAX_ATTEMPTS, MAX_BACKOFF, SENDING_LEASE, lease
 from worker.flow.enrollment import suppress_lead
 from worker.flow.mailbox_limits import mailbox_day, release_send, reserve_send
 from worker.flow.outgoing import (
-    Job,
+    ClaimedTouch,
     address_of,
     compose_email,
     message_id_for,
     sender_for,
     thread_parent,
 )
-from worker.flow.scheduling import SENDING_LEASE, finish_step, lease
+from worker.flow.scheduling import finish_step
+from worker.flow.touch_rows import TouchRow, load_touch
 from worker.mail import PermanentSendError, SendError
 from worker.specs.calendar import is_open, next_opening
 from worker.specs.rendering import RenderError
 from worker.specs.sequences import SequenceSpec, StepSpec
 
-MAX_ATTEMPTS = 12
-MAX_BACKOFF = timedelta(hours=1)
+
+class DeliveryOutcome(StrEnum):
+    """What one delivery attempt did with its touch (normalised, as django-anymail does)."""
+
+    SENT = "sent"  # the server accepted it; recorded
+    RETRY = "retry"  # a transient failure: scheduled again with backoff
+    FAILED = "failed"  # permanent (or out of attempts): recorded, not retried
+    CANCELLED = "cancelled"  # suppressed address, ended enrollment or removed step
+    HELD = "held"  # the enrollment is paused
+    DEFERRED = "deferred"  # outside the send window, or over a mailbox limit
+    NOT_QUEUED = "not_queued"  # already handled: a redelivered message
+    ALREADY_FINISHED = "already_finished"  # another worker recorded this touch first
 
 
-def deliver_touch(rt: Runtime, touch_id: int) -> str:
-    """Send one touch; returns what happened. A touch that is not `queued` is left alone."""
-    job = _claim(rt, touch_id)
-    if isinstance(job, str):
-        return job
+@dataclass(frozen=True)
+class Delivery:
+    outcome: DeliveryOutcome
+    detail: str = ""  # the reason, for the log line (the touch row keeps it too)
+
+    def __str__(self) -> str:
+        return f"{self.outcome}: {self.detail}" if self.detail else str(self.outcome)
+
+
+def deliver_touch(rt: Runtime, touch_id: int) -> Delivery:
+    """Send one touch; a touch that is not `queued` is left alone."""
+    claimed = _claim(rt, touch_id)
+    if isinstance(claimed, Delivery):
+        return claimed
     try:
-        email = compose_email(rt, job)
-        rt.sender.send(email)
+        email = compose_email(rt, claimed)
+        rt.mailer.send(email)
     except RenderError as exc:
-        return _record_failure(rt, job, PermanentSendError(f"render error: {exc}"))
+        return _record_failure(rt, claimed, PermanentSendError(f"render error: {exc}"))
     except SendError as exc:
-        return _record_failure(rt, job, exc)
-    return _record_sent(rt, job, email.subject)
+        return _record_failure(rt, claimed, exc)
+    return _record_sent(rt, claimed, email.subject)
 
 
-def _claim(rt: Runtime, touch_id: int) -> Job | str:
+def _claim(rt: Runtime, touch_id: int) -> ClaimedTouch | Delivery:
     now = rt.clock.now()
     with transaction(rt.engine) as session:
         claimed = changed_rows(
@@ -62,59 +85,72 @@ def _claim(rt: Runtime, touch_id: int) -> Job | str:
             ),
         )
         if claimed != 1:
-            return "not queued (already handled)"
-        touch, enrollment, lead = _load(session, touch_id)
+            return Delivery(DeliveryOutcome.NOT_QUEUED, "already handled")
+        row = load_touch(session, touch_id)
+        touch, enrollment, _ = row
         spec = rt.versions.get(session, enrollment.version)
         sender = sender_for(rt, spec, enrollment.current_owner)
-        held = _hold_back(rt, session, touch, enrollment, lead, spec, sender, now)
+        held = _hold_back(rt, session, row, spec, sender, now)
         if held is not None:
             touch.lease_until = None
             session.add(touch)
             return held
-        step = spec.step(touch.step)
-        assert step is not None
-        if touch.message_id is None:
-            touch.message_id = message_id_for(sender)
-        touch.sender = sender
-        session.add(touch)
-        return Job(
-            touch_id=touch_id,
-            lead_context=lead.template_context(),
-            lead_email=lead.email,
-            owner_email=enrollment.current_owner,
-            spec=spec,
-            step=step,
-            sender=sender,
-            message_id=touch.message_id,
-            attempts=touch.attempts,
-            mailbox_day=_day(rt, sender, now),
-            thread_parent=thread_parent(session, enrollment, spec) if step.thread else None,
-        )
+        return _gather(rt, session, row, spec, sender, now)
+
+
+def _gather(
+    rt: Runtime,
+    session: Session,
+    row: TouchRow,
+    spec: SequenceSpec,
+    sender: str | None,
+    now: datetime,
+) -> ClaimedTouch:
+    """Fix the touch's Message-ID (kept across retries) and From, and gather what sending needs."""
+    touch, enrollment, lead = row
+    step = spec.step(touch.step)
+    assert step is not None
+    if touch.message_id is None:
+        touch.message_id = message_id_for(sender)
+    touch.sender = sender
+    session.add(touch)
+    return ClaimedTouch(
+        touch_id=touch.id,  # type: ignore[arg-type]  # a stored row has its id
+        lead_context=lead.template_context(),
+        lead_email=lead.email,
+        owner_email=enrollment.current_owner,
+        spec=spec,
+        step=step,
+        sender=sender,
+        message_id=touch.message_id,
+        attempts=touch.attempts,
+        mailbox_day=_day(rt, sender, now),
+        thread_parent=thread_parent(session, enrollment, spec) if step.thread else None,
+    )
 
 
 def _hold_back(
     rt: Runtime,
     session: Session,
-    touch: Touch,
-    enrollment: Enrollment,
-    lead: Lead,
+    row: TouchRow,
     spec: SequenceSpec,
     sender: str | None,
     now: datetime,
-) -> str | None:
-    """Why the claimed touch must not go out now (and its new status), or None to send it."""
+) -> Delivery | None:
+    """Why the claimed touch must not go out now (its status changed to say so), or None."""
+    touch, enrollment, lead = row
     why_not = _why_not_send(enrollment, lead, spec.step(touch.step))
     if why_not:
         touch.status, touch.detail = TouchStatus.CANCELLED, why_not
-        return f"cancelled: {why_not}"
+        return Delivery(DeliveryOutcome.CANCELLED, why_not)
     if enrollment.status == EnrollmentStatus.PAUSED:
         touch.status = TouchStatus.HELD
-        return "held: enrollment paused"
+        return Delivery(DeliveryOutcome.HELD, "enrollment paused")
     zone = spec.zone_for(lead.timezone)
     if not is_open(now, spec.calendar, zone):
         touch.status, touch.due_at = TouchStatus.DEFERRED, next_opening(now, spec.calendar, zone)
         touch.detail = "outside the send window when picked up"
-        return "deferred: outside the send window"
+        return Delivery(DeliveryOutcome.DEFERRED, "outside the send window")
     address = address_of(sender)
     next_slot = reserve_send(
         session, address=address, limits=rt.catalog.team.owner(address), now=now
@@ -123,14 +159,14 @@ def _hold_back(
         touch.status = TouchStatus.DEFERRED
         touch.due_at = next_opening(next_slot, spec.calendar, zone)
         touch.detail = f"mailbox limit of {address} reached"
-        return f"deferred: mailbox limit of {address}"
+        return Delivery(DeliveryOutcome.DEFERRED, f"mailbox limit of {address}")
     return None
 
 
 def _why_not_send(enrollment: Enrollment, lead: Lead, step: StepSpec | None) -> str | None:
     if lead.suppressed_at is not None:
         return f"address suppressed ({lead.suppressed_reason})"
-    if enrollment.status not in (EnrollmentStatus.ACTIVE, EnrollmentStatus.PAUSED):
+    if enrollment.status not in OPEN_STATUSES:
         return f"enrollment {enrollment.status}"
     if step is None or step.email is None:
         return "step no longer in the pinned sequence"
@@ -142,9 +178,7 @@ def _day(rt: Runtime, sender: str | None, now: datetime) -> str | None:
     return mailbox_day(limits, now) if limits else None
 
 
-def _finish(
-    session: Session, touch_id: int, **values: object
-) -> tuple[Touch, Enrollment, Lead] | None:
+def _finish(session: Session, touch_id: int, **values: object) -> TouchRow | None:
     """Compare-and-set out of `sending`; None when another worker already finished the touch."""
     done = changed_rows(
         session,
@@ -152,15 +186,15 @@ def _finish(
         .where(col(Touch.id) == touch_id, col(Touch.status).not_in(FINAL))
         .values(**values),
     )
-    return _load(session, touch_id) if done == 1 else None
+    return load_touch(session, touch_id) if done == 1 else None
 
 
-def _record_sent(rt: Runtime, job: Job, subject: str) -> str:
+def _record_sent(rt: Runtime, claimed: ClaimedTouch, subject: str) -> Delivery:
     now = rt.clock.now()
     with transaction(rt.engine) as session:
         finished = _finish(
             session,
-            job.touch_id,
+            claimed.touch_id,
             status=TouchStatus.SENT,
             completed_at=now,
             subject=subject,
@@ -168,87 +202,88 @@ def _record_sent(rt: Runtime, job: Job, subject: str) -> str:
             last_error=None,
         )
         if finished is None:
-            return "sent (already recorded)"
+            return Delivery(DeliveryOutcome.ALREADY_FINISHED, "sent, already recorded")
         touch, enrollment, lead = finished
         finish_step(
             session,
             touch=touch,
             enrollment=enrollment,
             lead=lead,
-            spec=job.spec,
+            spec=claimed.spec,
             kind=ComplianceKind.TOUCH_SENT,
             at=now,
             now=now,
             detail=subject,
             completed=True,
         )
-    return "sent"
+    return Delivery(DeliveryOutcome.SENT)
 
 
-def _record_failure(rt: Runtime, job: Job, error: SendError) -> str:
+def _record_failure(rt: Runtime, claimed: ClaimedTouch, error: SendError) -> Delivery:
     now = rt.clock.now()
     reason = str(error)[:900]
-    permanent = isinstance(error, PermanentSendError) or job.attempts >= MAX_ATTEMPTS
+    permanent = isinstance(error, PermanentSendError) or claimed.attempts >= MAX_ATTEMPTS
     with transaction(rt.engine) as session:
-        if job.mailbox_day is not None:
-            address = address_of(job.sender)
-            release_send(
-                session, address=address, limits=rt.catalog.team.owner(address), day=job.mailbox_day
-            )
+        if claimed.mailbox_day is not None:
+            address = address_of(claimed.sender)
+            limits = rt.catalog.team.owner(address)
+            release_send(session, address=address, limits=limits, day=claimed.mailbox_day)
         if not permanent:
-            delay = min(
-                timedelta(seconds=rt.settings.retry_base_seconds * 2 ** (job.attempts - 1)),
-                MAX_BACKOFF,
-            )
-            finished = _finish(
-                session,
-                job.touch_id,
-                status=TouchStatus.SCHEDULED,
-                due_at=now + delay,
-                lease_until=None,
-                last_error=f"attempt {job.attempts}: {reason}",
-            )
-            if finished is None:
-                return "already finished"
-            return f"retry in {int(delay.total_seconds())}s: {reason}"
-        if job.attempts >= MAX_ATTEMPTS and not isinstance(error, PermanentSendError):
-            reason = f"gave up after {job.attempts} attempts: {reason}"
-        finished = _finish(
-            session,
-            job.touch_id,
-            status=TouchStatus.FAILED,
-            lease_until=None,
-            last_error=reason,
-            detail=reason,
-        )
-        if finished is None:
-            return "already finished"
-        touch, enrollment, lead = finished
+            return _schedule_retry(rt, session, claimed, reason, now)
+        if claimed.attempts >= MAX_ATTEMPTS and not isinstance(error, PermanentSendError):
+            reason = f"gave up after {claimed.attempts} attempts: {reason}"
         bounced = isinstance(error, PermanentSendError) and error.suppress
-        finish_step(
-            session,
-            touch=touch,
-            enrollment=enrollment,
-            lead=lead,
-            spec=job.spec,
-            kind=ComplianceKind.TOUCH_FAILED,
-            at=now,
-            now=now,
-            detail=reason,
-            plan_next=not bounced,  # a bad mailbox ends everything: nothing more to plan
-        )
-        if bounced:
-            suppress_lead(session, lead, reason="email.bounced", at=now, now=now)
-    return f"failed: {reason}"
+        return _record_failed(session, claimed, reason, now, bounced=bounced)
 
 
-def _load(session: Session, touch_id: int) -> tuple[Touch, Enrollment, Lead]:
-    """The touch with its enrollment and lead, in one query."""
-    row = session.exec(
-        select(Touch, Enrollment, Lead)
-        .join(Enrollment, col(Enrollment.id) == Touch.enrollment_id)
-        .join(Lead, col(Lead.id) == Touch.lead_id)
-        .where(col(Touch.id) == touch_id)
-        .execution_options(populate_existing=True)
-    ).one()
-    return row[0], row[1], row[2]
+def _schedule_retry(
+    rt: Runtime, session: Session, claimed: ClaimedTouch, reason: str, now: datetime
+) -> Delivery:
+    """Back to `scheduled` after an exponential backoff, capped at MAX_BACKOFF."""
+    delay = min(
+        timedelta(seconds=rt.settings.retry_base_seconds * 2 ** (claimed.attempts - 1)),
+        MAX_BACKOFF,
+    )
+    finished = _finish(
+        session,
+        claimed.touch_id,
+        status=TouchStatus.SCHEDULED,
+        due_at=now + delay,
+        lease_until=None,
+        last_error=f"attempt {claimed.attempts}: {reason}",
+    )
+    if finished is None:
+        return Delivery(DeliveryOutcome.ALREADY_FINISHED)
+    return Delivery(DeliveryOutcome.RETRY, f"in {int(delay.total_seconds())}s: {reason}")
+
+
+def _record_failed(
+    session: Session, claimed: ClaimedTouch, reason: str, now: datetime, *, bounced: bool
+) -> Delivery:
+    """`failed` for good; a bounced address (5.1.x) is suppressed, ending all it is in."""
+    finished = _finish(
+        session,
+        claimed.touch_id,
+        status=TouchStatus.FAILED,
+        lease_until=None,
+        last_error=reason,
+        detail=reason,
+    )
+    if finished is None:
+        return Delivery(DeliveryOutcome.ALREADY_FINISHED)
+    touch, enrollment, lead = finished
+    finish_step(
+        session,
+        touch=touch,
+        enrollment=enrollment,
+        lead=lead,
+        spec=claimed.spec,
+        kind=ComplianceKind.TOUCH_FAILED,
+        at=now,
+        now=now,
+        detail=reason,
+        plan_next=not bounced,  # a bad mailbox ends everything: nothing more to plan
+    )
+    if bounced:
+        suppress_lead(session, lead, reason="email.bounced", at=now, now=now)
+    return Delivery(DeliveryOutcome.FAILED, reason)

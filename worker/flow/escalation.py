@@ -85,7 +85,7 @@ def _record_risks(
             session,
             ComplianceKind.SLA_AT_RISK,
             at=moment,
-            lead=lead.email,
+            lead_email=lead.email,
             enrollment=enrollment,
             detail=f"{deadline}: {words} due {iso(due)}, {span_words(left)} left",
             data={

@@ -60,6 +60,13 @@ def reserve_send(
         return None
     row = session.get(MailboxDay, (address, day), populate_existing=True)
     assert row is not None
+    return _next_slot(row, limits, gap, now)
+
+
+def _next_slot(
+    row: MailboxDay, limits: OwnerSpec, gap: timedelta | None, now: datetime
+) -> datetime:
+    """When a refused send may try again: tomorrow at local midnight, or once the gap passed."""
     if limits.daily_limit is not None and row.used >= limits.daily_limit:
         zone = ZoneInfo(limits.timezone or "UTC")
         tomorrow = now.astimezone(zone).date() + timedelta(days=1)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col
 
 from models.compliance import ComplianceKind
 from models.enrollment import Enrollment, worked_by
@@ -13,18 +13,18 @@ from models.lead import Lead
 from models.touch import Touch, TouchKind, TouchStatus
 from worker.compliance import log
 from worker.compliance.recording import note_touch_completed, refresh_verdict
+from worker.engine.tunables import SKIP_BATCH
 from worker.flow.scheduling import finish_step
+from worker.flow.touch_rows import TouchRow, touch_rows
 from worker.specs.rendering import build_context
 from worker.specs.team import TeamSpec
 from worker.specs.versions import VersionStore
-
-SKIP_BATCH = 500
 
 
 @dataclass(frozen=True)
 class OpenTask:
     touch_id: int
-    lead: str
+    lead_email: str
     owner: str | None
     sequence: str
     step: str
@@ -43,9 +43,7 @@ def open_tasks(
 ) -> list[OpenTask]:
     """Tasks waiting for their owner, due first; the text is rendered for the lead."""
     query = (
-        select(Touch, Enrollment, Lead)
-        .join(Enrollment, col(Enrollment.id) == Touch.enrollment_id)
-        .join(Lead, col(Lead.id) == Touch.lead_id)
+        touch_rows()
         .where(Touch.status == TouchStatus.OPEN, Touch.kind == TouchKind.TASK)
         .order_by(col(Touch.due_at), col(Touch.id))
     )
@@ -53,17 +51,6 @@ def open_tasks(
         query = query.where(worked_by(owner.strip().lower()))
     tasks = []
     for touch, enrollment, lead in session.exec(query).all():
-        spec = versions.get(session, enrollment.version)
-        step = spec.step(touch.step)
-        context = build_context(
-            lead=lead.template_context(),
-            owner=team.owner(enrollment.current_owner),
-            owner_email=enrollment.current_owner,
-            sequence=spec,
-            step=touch.step,
-            unsubscribe_url="",
-        )
-        text = spec.renderer.render_text(step.task, context) if step and step.task else touch.step
         tasks.append(
             OpenTask(
                 touch.id,  # type: ignore[arg-type]  # a stored row always has its id
@@ -71,7 +58,7 @@ def open_tasks(
                 enrollment.current_owner,
                 enrollment.sequence,
                 touch.step,
-                text,
+                _task_text(session, (touch, enrollment, lead), versions=versions, team=team),
                 touch.due_at,
                 touch.expires_at,
             )
@@ -79,12 +66,28 @@ def open_tasks(
     return tasks
 
 
+def _task_text(session: Session, row: TouchRow, *, versions: VersionStore, team: TeamSpec) -> str:
+    """The step's task text rendered for the lead, with the version the enrollment pinned."""
+    touch, enrollment, lead = row
+    spec = versions.get(session, enrollment.version)
+    step = spec.step(touch.step)
+    if step is None or not step.task:
+        return touch.step
+    context = build_context(
+        lead=lead.template_context(),
+        owner=team.owner(enrollment.current_owner),
+        owner_email=enrollment.current_owner,
+        sequence=spec,
+        step=touch.step,
+        unsubscribe_url="",
+    )
+    return spec.renderer.render_text(step.task, context)
+
+
 def skip_expired_tasks(session: Session, *, versions: VersionStore, now: datetime) -> int:
     """Tasks not done within `due_within` are skipped (logged) and the sequence moves on."""
     rows = session.exec(
-        select(Touch, Enrollment, Lead)
-        .join(Enrollment, col(Enrollment.id) == Touch.enrollment_id)
-        .join(Lead, col(Lead.id) == Touch.lead_id)
+        touch_rows()
         .where(Touch.status == TouchStatus.OPEN, col(Touch.expires_at) <= now)
         .limit(SKIP_BATCH)
     ).all()
@@ -117,19 +120,15 @@ def complete_task(
     now: datetime,
 ) -> int:
     """Mark the lead's open task for `step` done; it counts as a touch and the next wait starts."""
-    query = (
-        select(Touch, Enrollment)
-        .join(Enrollment, col(Enrollment.id) == Touch.enrollment_id)
-        .where(
-            Touch.lead_id == lead.id, Touch.status == TouchStatus.OPEN, Touch.kind == TouchKind.TASK
-        )
+    query = touch_rows().where(
+        Touch.lead_id == lead.id, Touch.status == TouchStatus.OPEN, Touch.kind == TouchKind.TASK
     )
     if step:
         query = query.where(Touch.step == step)
     if sequence:
         query = query.where(Enrollment.sequence == sequence)
     done = 0
-    for touch, enrollment in session.exec(query).all():
+    for touch, enrollment, _lead in session.exec(query).all():
         touch.status, touch.completed_at = TouchStatus.DONE, at
         session.add(touch)
         spec = versions.get(session, enrollment.version)
@@ -164,34 +163,47 @@ def log_manual_touch(
             session,
             ComplianceKind.TOUCH_LOGGED,
             at=at,
-            lead=lead.email,
+            lead_email=lead.email,
             owner=lead.owner,
             detail=detail,
         )
     for enrollment in enrollments:
-        touch = Touch(
-            enrollment_id=enrollment.id,
-            lead_id=lead.id,  # type: ignore[arg-type]  # the lead was flushed: it has its id
-            step="manual",
-            kind=TouchKind.LOGGED,
-            status=TouchStatus.DONE,
-            due_at=at,
-            completed_at=at,
-            detail=detail,
-        )
-        session.add(touch)
-        note_touch_completed(enrollment, at, manual=True)
-        session.flush()
-        # one entry per enrollment it counts toward, so the log alone can rebuild the counts
-        log.append(
-            session,
-            ComplianceKind.TOUCH_LOGGED,
-            at=at,
-            lead=lead.email,
-            enrollment=enrollment,
-            step="manual",
-            touch_id=touch.id,
-            detail=detail,
-        )
-        refresh_verdict(session, enrollment, lead.email, now)
-        session.add(enrollment)
+        _count_toward(session, lead, enrollment, detail=detail, at=at, now=now)
+
+
+def _count_toward(
+    session: Session,
+    lead: Lead,
+    enrollment: Enrollment,
+    *,
+    detail: str | None,
+    at: datetime,
+    now: datetime,
+) -> None:
+    """A done touch row in the enrollment, counted, and one log entry for it, so the log alone
+    can rebuild the counts."""
+    touch = Touch(
+        enrollment_id=enrollment.id,
+        lead_id=lead.id,  # type: ignore[arg-type]  # the lead was flushed: it has its id
+        step="manual",
+        kind=TouchKind.LOGGED,
+        status=TouchStatus.DONE,
+        due_at=at,
+        completed_at=at,
+        detail=detail,
+    )
+    session.add(touch)
+    note_touch_completed(enrollment, at, manual=True)
+    session.flush()
+    log.append(
+        session,
+        ComplianceKind.TOUCH_LOGGED,
+        at=at,
+        lead_email=lead.email,
+        enrollment=enrollment,
+        step="manual",
+        touch_id=touch.id,
+        detail=detail,
+    )
+    refresh_verdict(session, enrollment, lead.email, now)
+    session.add(enrollment)

@@ -12,13 +12,14 @@ from models.touch import Touch, TouchStatus
 from worker.auth.tokens import unsubscribe_url
 from worker.engine.runtime import Runtime
 from worker.mail import OutgoingEmail, make_message_id
-from worker.specs.rendering import RenderError, build_context
+from worker.specs.rendering import RenderError, build_context, reply_subject
 from worker.specs.sequences import SequenceSpec, StepSpec
 
 
 @dataclass(frozen=True)
-class Job:
-    """What the claim transaction gathered, so rendering and sending run outside it."""
+class ClaimedTouch:
+    """A touch claimed for sending, with what the claim transaction gathered, so rendering and
+    sending run outside it."""
 
     touch_id: int
     lead_context: dict
@@ -73,42 +74,38 @@ def thread_parent(
     return (row[0], row[1]) if row and row[0] else None
 
 
-def compose_email(rt: Runtime, job: Job) -> OutgoingEmail:
-    if not job.sender:
+def compose_email(rt: Runtime, claimed: ClaimedTouch) -> OutgoingEmail:
+    if not claimed.sender:
         raise RenderError("no sender: the lead has no owner and FOLLOWUP_DEFAULT_FROM is unset")
-    unsubscribe = unsubscribe_url(rt.settings.base_url, job.lead_email, secret=rt.secret)
+    unsubscribe = unsubscribe_url(rt.settings.base_url, claimed.lead_email, secret=rt.secret)
     context = build_context(
-        lead=job.lead_context,
-        owner=rt.catalog.team.owner(job.owner_email),
-        owner_email=job.owner_email,
-        sequence=job.spec,
-        step=job.step.id,
+        lead=claimed.lead_context,
+        owner=rt.catalog.team.owner(claimed.owner_email),
+        owner_email=claimed.owner_email,
+        sequence=claimed.spec,
+        step=claimed.step.id,
         unsubscribe_url=unsubscribe,
     )
-    assert job.step.email is not None
-    rendered = job.spec.renderer.render_email(job.step.email, context)
+    assert claimed.step.email is not None
+    rendered = claimed.spec.renderer.render_email(claimed.step.email, context)
     subject = rendered.subject
     headers = [
         ("List-Unsubscribe", f"<{unsubscribe}>"),
         ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"),
     ]
-    if job.thread_parent is not None:
-        parent_id, parent_subject = job.thread_parent
+    if claimed.thread_parent is not None:
+        parent_id, parent_subject = claimed.thread_parent
         headers += [("In-Reply-To", parent_id), ("References", parent_id)]
-        if not subject and parent_subject:
-            subject = (
-                parent_subject
-                if parent_subject.lower().startswith("re:")
-                else f"Re: {parent_subject}"
-            )
+        if parent_subject:  # mail clients group a conversation by subject too (SPEC section 5)
+            subject = reply_subject(parent_subject)
     if not subject:
-        raise RenderError(f"{job.step.email}: no subject, and no sent first email to reply to")
+        raise RenderError(f"{claimed.step.email}: no subject, and no sent first email to reply to")
     return OutgoingEmail(
-        sender=job.sender,
-        to=job.lead_email,
+        sender=claimed.sender,
+        to=claimed.lead_email,
         subject=subject,
         text=rendered.text,
         html=rendered.html,
-        message_id=job.message_id,
+        message_id=claimed.message_id,
         headers=tuple(headers),
     )

@@ -75,7 +75,7 @@ def reassign_lead(
             session,
             ComplianceKind.LEAD_REASSIGNED,
             at=now,
-            lead=lead.email,
+            lead_email=lead.email,
             enrollment=enrollment,
             detail=f"from {old or 'nobody'} after a missed SLA",
             data={"from": old, "to": new},

@@ -15,17 +15,9 @@ from models.touch import WAITING, Touch, TouchKind, TouchStatus
 from worker.compliance import log
 from worker.compliance.recording import note_touch_completed, refresh_verdict
 from worker.engine.db import changed_rows
+from worker.engine.tunables import CLAIM_BATCH, QUEUED_LEASE
 from worker.specs.calendar import add_wait, plan_due
 from worker.specs.sequences import SequenceSpec, StepSpec
-
-QUEUED_LEASE = timedelta(minutes=5)  # a queued id not picked up by then is re-driven
-SENDING_LEASE = timedelta(minutes=3)  # longer than an SMTP send can take with its timeouts
-CLAIM_BATCH = 500
-
-
-def lease(default: timedelta, override_seconds: float | None) -> timedelta:
-    """FOLLOWUP_LEASE_SECONDS shortens both leases so crash tests recover in seconds."""
-    return timedelta(seconds=override_seconds) if override_seconds else default
 
 
 def plan_step(
@@ -95,7 +87,7 @@ def finish_step(
         session,
         kind,
         at=at,
-        lead=lead.email,
+        lead_email=lead.email,
         enrollment=enrollment,
         step=touch.step,
         touch_id=touch.id,

@@ -15,11 +15,10 @@ from typing import IO, Any
 
 from pydantic import ValidationError
 
-from models.event import LeadIn
+from models.lead import LEAD_COLUMNS, LeadIn
 from worker.specs.validation_errors import one_line
 
 HEADER_MAX_CHARS = 65_536
-LEAD_COLUMNS = ("email", "first_name", "last_name", "company", "owner", "timezone")
 _BAD_CHARS = re.compile("[\x00\udc80-\udcff]")  # NUL, or bytes that were not UTF-8
 
 

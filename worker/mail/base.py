@@ -1,4 +1,4 @@
-"""The sender interface and the two kinds of send error every backend reports."""
+"""The mailer interface (where an email goes) and the two kinds of send error mailers report."""
 
 from __future__ import annotations
 
@@ -44,7 +44,7 @@ class PermanentSendError(SendError):
 
 
 @runtime_checkable
-class Sender(Protocol):
+class Mailer(Protocol):
     """Where an email goes: SMTP, a Maildir outbox, or memory in tests."""
 
     def send(self, email: OutgoingEmail) -> None:
@@ -52,7 +52,7 @@ class Sender(Protocol):
         ...
 
     def close(self) -> None:
-        """Release connections; the sender may be used again afterwards."""
+        """Release connections; the mailer may be used again afterwards."""
         ...
 
     def check(self) -> str | None:

@@ -14,7 +14,7 @@ from worker.mail.message import OutgoingEmail, to_bytes
 _SUBDIRS = ("tmp", "new", "cur")
 
 
-class MaildirSender:
+class MaildirMailer:
     """Writes each message to `directory/new`, created on first use; readable by any mail tool."""
 
     def __init__(self, directory: Path, *, clock: Clock | None = None) -> None:

@@ -1,4 +1,4 @@
-"""A sender that keeps messages in memory, with scripted failures, for tests and simulations."""
+"""A mailer that keeps messages in memory, with scripted failures, for tests and simulations."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from worker.mail.base import SendError
 from worker.mail.message import OutgoingEmail
 
 
-class MemorySender:
+class MemoryMailer:
     """Records accepted messages in `sent` and raises the failures a test scripted."""
 
     def __init__(self) -> None:

@@ -30,7 +30,7 @@ _OWN_HEADERS = frozenset(
 
 @dataclass(frozen=True, slots=True)
 class OutgoingEmail:
-    """One rendered email ready for a sender; the message id stays the same across retries."""
+    """One rendered email ready for a mailer; the message id stays the same across retries."""
 
     sender: str  # "Name <addr>" or "addr"
     to: str  # bare address

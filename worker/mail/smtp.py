@@ -8,6 +8,7 @@ import threading
 import time
 
 from worker.engine.clock import Clock, SystemClock
+from worker.engine.tunables import SMTP_IDLE_NOOP_SECONDS, SMTP_TIMEOUT_SECONDS
 from worker.mail.base import PermanentSendError, SendError, TransientSendError, classify_smtp_reply
 from worker.mail.message import OutgoingEmail, envelope_address, to_bytes
 from worker.mail.smtp_url import parse_smtp_url
@@ -29,16 +30,16 @@ class _Stale(Exception):
     """The connection died before the message content left: safe to retry at once."""
 
 
-class SmtpSender:
+class SmtpMailer:
     """Sends over SMTP, reusing one connection per thread and mapping every failure."""
 
-    idle_noop_seconds = 30.0
+    idle_noop_seconds = SMTP_IDLE_NOOP_SECONDS
 
     def __init__(
         self,
         url: str,
         *,
-        timeout: float = 30.0,
+        timeout: float = SMTP_TIMEOUT_SECONDS,
         local_hostname: str | None = None,
         ssl_context: ssl.SSLContext | None = None,
         clock: Clock | None = None,
@@ -97,7 +98,7 @@ class SmtpSender:
             return f"{self.target.describe()} answered NOOP with {refusal}"
         return None
 
-    def _transact(self, conn: _Connection, sender: str, to: str, data: bytes) -> None:
+    def _transact(self, conn: _Connection, envelope_from: str, to: str, data: bytes) -> None:
         """MAIL, RCPT, DATA on `conn`; RSET after a refusal so the connection stays usable."""
         stage = "MAIL"
         with conn.lock:
@@ -105,7 +106,7 @@ class SmtpSender:
             try:
                 options = [f"SIZE={len(data)}"] if smtp.has_extn("size") else []
                 reply: bytes | str
-                code, reply = smtp.mail(sender, options)
+                code, reply = smtp.mail(envelope_from, options)
                 if code == 250:
                     stage = "RCPT"
                     code, reply = smtp.rcpt(to)

@@ -1,4 +1,4 @@
-"""FOLLOWUP_SMTP_URL parsed into what the SMTP sender needs, with one-line errors."""
+"""FOLLOWUP_SMTP_URL parsed into what the SMTP mailer needs, with one-line errors."""
 
 from __future__ import annotations
 

@@ -129,7 +129,7 @@ def _email(
         headers=(("Auto-Submitted", "auto-generated"),),
     )
     try:
-        rt.sender.send(email)
+        rt.mailer.send(email)
     except PermanentSendError as exc:
         return Failure(str(exc), True)
     except SendError as exc:
@@ -176,7 +176,7 @@ def _record(
                 session,
                 ComplianceKind.ALERT_SENT,
                 at=now,
-                lead=alert.lead,
+                lead_email=alert.lead,
                 enrollment=session.get(Enrollment, alert.enrollment_id),
                 detail=f"{alert.level} to {alert.recipient} by {alert.channel}",
             )

@@ -125,6 +125,12 @@ def plan_due(after: datetime, wait: Duration, calendar: SendCalendar, zone: Zone
     return next_opening(add_wait(after, wait, calendar, zone), calendar, zone)
 
 
+def holiday_region(code: str) -> tuple[str, str | None]:
+    """`holidays: US-CA` -> ("US", "CA"): the country and its optional subdivision."""
+    country, _, subdivision = code.upper().partition("-")
+    return country, subdivision or None
+
+
 @lru_cache(maxsize=512)
 def _holiday_dates(country: str, subdivision: str | None, year: int) -> frozenset[date]:
     import holidays  # imported lazily: the package is large and only needed with holidays
@@ -157,17 +163,3 @@ def check_holiday_country(country: str, subdivision: str | None) -> None:
         raise ValueError(
             f"unknown holiday subdivision {subdivision!r} for {country}: {exc}"
         ) from None
-
-
-def split_holidays(value: str | None) -> tuple[str | None, str | None]:
-    """`US` or `ES-MD` as (country, subdivision); (None, None) without holidays."""
-    if not value:
-        return None, None
-    country, _, subdivision = value.upper().partition("-")
-    return country, subdivision or None
-
-
-def check_holidays(value: str) -> None:
-    """Raise ValueError when the holidays package does not know `value` (`US`, `ES-MD`)."""
-    country, _, subdivision = value.upper().partition("-")
-    check_holiday_country(country, subdivision or None)

@@ -8,15 +8,15 @@ from pathlib import Path
 from typing import Any
 
 from worker.specs.rendering import Renderer, RenderError, build_context, template_path
-from worker.specs.sequences import (
-    BUILTIN_EVENTS,
-    SequenceSpec,
+from worker.specs.sequences import BUILTIN_EVENTS, SequenceSpec, parse_sequence
+from worker.specs.team import TeamSpec
+from worker.specs.yaml_source import (
+    SourceError,
     SourceErrorGroup,
-    parse_sequence,
+    YamlDocument,
+    load_yaml,
     validate_model,
 )
-from worker.specs.team import TeamSpec
-from worker.specs.yaml_source import SourceError, YamlDocument, load_yaml
 
 TEAM_FILE = "team.yaml"
 SAMPLE_LEAD: dict[str, Any] = {
@@ -37,11 +37,24 @@ class CatalogError(Exception):
         super().__init__("\n".join(str(e) for e in errors))
 
 
+class UnknownSequence(LookupError):
+    """No sequence of that name; the message lists the known ones."""
+
+
 @dataclass
 class Catalog:
     sequences: dict[str, SequenceSpec] = field(default_factory=dict)
     team: TeamSpec = field(default_factory=TeamSpec)
     files: dict[str, Path] = field(default_factory=dict)
+    warnings: list[SourceError] = field(default_factory=list)  # worth saying, nothing stops
+
+    def sequence(self, name: str) -> SequenceSpec:
+        """The named sequence; UnknownSequence says which names there are."""
+        spec = self.sequences.get(name)
+        if spec is None:
+            known = ", ".join(self.sequences) or "none"
+            raise UnknownSequence(f"no sequence named {name!r} (known: {known})")
+        return spec
 
     def triggered_by(self, event_type: str) -> list[SequenceSpec]:
         return [s for s in self.sequences.values() if event_type in s.trigger]
@@ -89,7 +102,9 @@ def load_catalog(
     catalog.team = _load_team(sequences_dir / TEAM_FILE, errors, environ or {})
     known = catalog.known_events()
     for name, spec in catalog.sequences.items():
-        problems = _check_references(spec, documents[name], known, renderer, catalog.team)
+        problems = _check_references(
+            spec, documents[name], known, renderer, catalog.team, catalog.warnings
+        )
         errors.extend(problems)
         if not problems:
             catalog.sequences[name] = _pinned(spec, catalog.team, renderer)
@@ -118,51 +133,80 @@ def _load_team(path: Path, errors: list[SourceError], environ: Mapping[str, str]
     return TeamSpec()
 
 
+def context_for(
+    lead: dict[str, Any], spec: SequenceSpec, step: str, team: TeamSpec, unsubscribe_url: str
+) -> dict[str, Any]:
+    """What a template sees when rendered to be looked at, not sent (the check, the preview);
+    the lead's owner comes from team.yaml."""
+    return build_context(
+        lead=lead,
+        owner=team.owner(lead.get("owner")),
+        owner_email=lead.get("owner"),
+        sequence=spec,
+        step=step,
+        unsubscribe_url=unsubscribe_url,
+    )
+
+
 def _check_references(
     spec: SequenceSpec,
     document: YamlDocument,
     known: frozenset[str],
     renderer: Renderer,
     team: TeamSpec,
+    warnings: list[SourceError],
 ) -> list[SourceError]:
-    """Exit events, templates and task texts, rendered on sample data."""
-    errors = []
-    for index, event_type in enumerate(spec.exit_on):
-        if event_type not in known:
-            errors.append(
-                document.error(
-                    ("exit_on", index),
-                    f"exit_on: unknown event type {event_type!r} (not built in, and no sequence "
-                    f"triggers on it)",
-                )
-            )
-    for index, step in enumerate(spec.steps):
-        where = ("steps", index, "email" if step.email else "task")
-        context = build_context(
-            lead=SAMPLE_LEAD,
-            owner=team.owner(SAMPLE_LEAD["owner"]),
-            owner_email=SAMPLE_LEAD["owner"],
-            sequence=spec,
-            step=step.id,
-            unsubscribe_url="https://example.com/unsubscribe/sample",
+    """Exit events, templates and task texts, rendered on sample data; errors returned."""
+    errors = [
+        document.error(
+            ("exit_on", index),
+            f"exit_on: unknown event type {event_type!r} (not built in, and no sequence "
+            f"triggers on it)",
         )
-        try:
-            if step.task:
-                renderer.render_text(step.task, context)
-                continue
-            assert step.email is not None
-            if not renderer.exists(step.email):
-                errors.append(
-                    document.error(
-                        where,
-                        f"template {template_path(step.email)!r} not found in "
-                        f"{renderer.templates_dir}",
-                    )
-                )
-                continue
-            email = renderer.render_email(step.email, context)
-            if not email.subject and not step.thread:
-                errors.append(document.error(where, f"{template_path(step.email)}: empty subject"))
-        except RenderError as exc:
-            errors.append(document.error(where, f"step {step.id!r}: {exc}"))
+        for index, event_type in enumerate(spec.exit_on)
+        if event_type not in known
+    ]
+    first_email = next((step.id for step in spec.steps if step.email), None)
+    for index in range(len(spec.steps)):
+        found = _check_step(spec, index, document, renderer, team, first_email=first_email)
+        errors += [problem for problem, fatal in found if fatal]
+        warnings += [problem for problem, fatal in found if not fatal]
     return errors
+
+
+def _check_step(
+    spec: SequenceSpec,
+    index: int,
+    document: YamlDocument,
+    renderer: Renderer,
+    team: TeamSpec,
+    *,
+    first_email: str | None,
+) -> list[tuple[SourceError, bool]]:
+    """(problem, is it an error) for one step; a warning does not stop anything from running."""
+    step = spec.steps[index]
+    where = ("steps", index, "email" if step.email else "task")
+    context = context_for(
+        SAMPLE_LEAD, spec, step.id, team, "https://example.com/unsubscribe/sample"
+    )
+    try:
+        if step.task:
+            renderer.render_text(step.task, context)
+            return []
+        assert step.email is not None
+        path = template_path(step.email)
+        if not renderer.exists(step.email):
+            missing = f"template {path!r} not found in {renderer.templates_dir}"
+            return [(document.error(where, missing), True)]
+        email = renderer.render_email(step.email, context)
+    except RenderError as exc:
+        return [(document.error(where, f"step {step.id!r}: {exc}"), True)]
+    if not email.subject and not step.thread:
+        return [(document.error(where, f"{path}: empty subject"), True)]
+    if email.subject and step.thread and step.id != first_email:
+        ignored = (
+            f"step {step.id!r}: with thread: true the subject is \"Re: <first email's "
+            f'subject>"; the subject block of {path} is ignored'
+        )
+        return [(document.error(("steps", index, "thread"), ignored), False)]
+    return []

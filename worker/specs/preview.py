@@ -7,8 +7,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from worker.specs.calendar import plan_due
-from worker.specs.rendering import Renderer, RenderError, build_context
-from worker.specs.sequences import SequenceSpec
+from worker.specs.catalog import context_for
+from worker.specs.rendering import Renderer, RenderError, reply_subject
+from worker.specs.sequences import SequenceSpec, StepSpec
 from worker.specs.sla_clock import sla_clock_for
 from worker.specs.team import TeamSpec
 
@@ -37,25 +38,9 @@ def preview_timeline(
     first_subject = ""
     for step in spec.steps:
         due = plan_due(after, step.wait, spec.calendar, zone)
-        context = build_context(
-            lead=lead,
-            owner=team.owner(lead.get("owner")),
-            owner_email=lead.get("owner"),
-            sequence=spec,
-            step=step.id,
-            unsubscribe_url="https://example.com/unsubscribe/preview",
-        )
-        try:
-            if step.task:
-                subject = f"task: {renderer.render_text(step.task, context)}"
-            else:
-                assert step.email is not None
-                subject = renderer.render_email(step.email, context).subject
-                if not subject and step.thread:
-                    subject = f"Re: {first_subject}"
-                first_subject = first_subject or subject
-        except RenderError as exc:
-            subject = f"(render error: {exc})"
+        context = context_for(lead, spec, step.id, team, "https://example.com/unsubscribe/preview")
+        subject, rendered = _subject(step, renderer, context, first_subject)
+        first_subject = first_subject or rendered
         timeline.append(
             PlannedTouch(
                 step.id, "task" if step.task else "email", due, due.astimezone(zone), subject
@@ -63,6 +48,22 @@ def preview_timeline(
         )
         after = due
     return timeline
+
+
+def _subject(
+    step: StepSpec, renderer: Renderer, context: dict[str, Any], first: str
+) -> tuple[str, str]:
+    """(what the touch's line shows, the subject it sends with): the task's text, or the
+    email's subject as it goes out; "" when nothing was sent."""
+    try:
+        if step.task:
+            return f"task: {renderer.render_text(step.task, context)}", ""
+        assert step.email is not None
+        subject = renderer.render_email(step.email, context).subject
+    except RenderError as exc:
+        return f"(render error: {exc})", ""
+    shown = reply_subject(first) if step.thread and first else subject
+    return shown, shown
 
 
 @dataclass(frozen=True)

@@ -147,6 +147,11 @@ class Renderer:
         return "".join(functions[0](ctx))
 
 
+def reply_subject(first_subject: str) -> str:
+    """A threaded follow-up's subject: `Re: <first subject>` (never `Re: Re: ...`)."""
+    return first_subject if first_subject.lower().startswith("re:") else f"Re: {first_subject}"
+
+
 def build_context(
     *,
     lead: dict[str, Any],

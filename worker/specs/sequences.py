@@ -7,7 +7,7 @@ import json
 import re
 from datetime import date
 from functools import cached_property
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
 from pydantic import (
@@ -28,14 +28,14 @@ from worker.specs.calendar import (
     ANY_TIME,
     WEEKDAYS,
     SendCalendar,
-    check_holidays,
+    check_holiday_country,
     closed_dates,
-    split_holidays,
+    holiday_region,
 )
 from worker.specs.durations import Duration, parse_duration
 from worker.specs.rendering import Renderer
 from worker.specs.validation_errors import located_error
-from worker.specs.yaml_source import Loc, SourceError, YamlDocument
+from worker.specs.yaml_source import SourceErrorGroup, YamlDocument, validate_model
 
 DayName = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 DAY_NAMES: tuple[DayName, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -55,8 +55,6 @@ BUILTIN_EVENTS = frozenset(
 HOLIDAYS_PATTERN = r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,10})?$"
 _HOURS = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")
 _STEP_ID = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$"
-
-M = TypeVar("M", bound="BaseModel")
 
 DurationField = Annotated[
     Duration,
@@ -191,7 +189,7 @@ class SequenceSpec(Strict):
     @classmethod
     def _country(cls, value: str | None) -> str | None:
         if value:
-            check_holidays(value)
+            check_holiday_country(*holiday_region(value))
         return value
 
     @model_validator(mode="after")
@@ -256,7 +254,8 @@ class SequenceSpec(Strict):
 
     @cached_property
     def calendar(self) -> SendCalendar:
-        is_closed = closed_dates(*split_holidays(self.holidays), frozenset(self.days_off))
+        country, subdivision = holiday_region(self.holidays) if self.holidays else (None, None)
+        is_closed = closed_dates(country, subdivision, frozenset(self.days_off))
         if self.send_window is None:
             return (
                 SendCalendar(is_closed=is_closed) if (self.holidays or self.days_off) else ANY_TIME
@@ -293,35 +292,3 @@ def parse_sequence(document: YamlDocument) -> SequenceSpec:
         raise SourceErrorGroup([document.error((), "a sequence file must be a YAML mapping")])
     data = {"name": document.path.stem, **data}
     return validate_model(SequenceSpec, data, document)
-
-
-def validate_model(
-    model: type[M], data: Any, document: YamlDocument, context: dict[str, Any] | None = None
-) -> M:
-    try:
-        return model.model_validate(data, context=context)
-    except ValidationError as exc:
-        raise SourceErrorGroup([_source_error(err, document) for err in exc.errors()]) from None
-
-
-def _source_error(err: Any, document: YamlDocument) -> SourceError:
-    loc: Loc = tuple(part for part in err["loc"] if not str(part).startswith("function-"))
-    where = ".".join(str(part) for part in loc) or "file"
-    message = err["msg"].removeprefix("Value error, ")
-    if err["type"] == "extra_forbidden":
-        message = f"unknown key {loc[-1]!r}"
-    elif err["type"] == "missing":
-        message = f"missing required key {loc[-1]!r}"
-    elif err["type"] == "literal_error":
-        message = f"{where}: {message}"
-    else:
-        message = f"{where}: {message}"
-    return document.error(loc, message)
-
-
-class SourceErrorGroup(Exception):
-    """Several SourceErrors found in one pass, reported together."""
-
-    def __init__(self, errors: list[SourceError]) -> None:
-        self.errors = errors
-        super().__init__("\n".join(str(e) for e in errors))

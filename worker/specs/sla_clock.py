@@ -14,9 +14,9 @@ from models.validation import normalise_timezone
 from worker.specs.calendar import (
     SendCalendar,
     add_wait,
-    check_holidays,
+    check_holiday_country,
     closed_dates,
-    split_holidays,
+    holiday_region,
 )
 from worker.specs.durations import Duration
 from worker.specs.sequences import (
@@ -70,12 +70,13 @@ class WorkingHoursSpec(Strict):
     @classmethod
     def _country(cls, value: str | None) -> str | None:
         if value:
-            check_holidays(value)
+            check_holiday_country(*holiday_region(value))
         return value
 
     def working_hours(self, holidays: str | None, days_off: Iterable[date]) -> WorkingHours:
         """These hours, closed on the owner's holidays (else `holidays`) and every day off."""
-        country, subdivision = split_holidays(self.holidays or holidays)
+        code = self.holidays or holidays
+        country, subdivision = holiday_region(code) if code else (None, None)
         start, end = parse_hours(self.hours)
         return WorkingHours(
             days=frozenset(DAY_NAMES.index(day) for day in self.days),

@@ -1,24 +1,36 @@
-"""Pydantic errors as one line that names the field and the reason."""
+"""Pydantic errors for people: the one place their location and message are cleaned up."""
 
 from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
 
 from pydantic import ValidationError
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from worker.specs.yaml_source import Loc
+
+def error_loc(error: Mapping[str, Any]) -> tuple[str | int, ...]:
+    """Where the error is, without pydantic's `function-after[...]` validator steps."""
+    return tuple(part for part in error["loc"] if not str(part).startswith("function-"))
 
 
-def describe(error: dict) -> str:  # type: ignore[type-arg]  # pydantic's ErrorDetails
-    where = ".".join(str(part) for part in error["loc"] if not str(part).startswith("function-"))
-    message = str(error["msg"]).removeprefix("Value error, ")
+def error_message(error: Mapping[str, Any]) -> str:
+    """The reason, without pydantic's "Value error, " prefix on our own ValueErrors."""
+    return str(error.get("msg", "invalid")).removeprefix("Value error, ")
+
+
+def describe(error: Mapping[str, Any]) -> str:
+    """`field.path: reason`, or the reason alone for the whole input."""
+    where = ".".join(str(part) for part in error_loc(error))
+    message = error_message(error)
     return f"{where}: {message}" if where else message
 
 
 def one_line(exc: ValidationError) -> str:
-    return "; ".join(describe(dict(e)) for e in exc.errors())
+    return "; ".join(describe(e) for e in exc.errors())
 
 
-Problem = tuple[Loc, str]  # where in the file, and what is wrong there
+Problem = tuple[tuple[str | int, ...], str]  # where in the file, and what is wrong there
 
 
 def located_error(*problems: Problem) -> ValidationError:

@@ -1,14 +1,19 @@
-"""YAML loading that remembers the line of every key, so errors can name file:line."""
+"""YAML loading that remembers the line of every key, so errors (the YAML's own and the
+models' validation errors) can name file:line."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
+from pydantic import BaseModel, ValidationError
+
+from worker.specs.validation_errors import error_loc, error_message
 
 Loc = tuple[str | int, ...]
+M = TypeVar("M", bound=BaseModel)
 
 
 class SourceError(Exception):
@@ -73,3 +78,33 @@ def _index(node: yaml.Node, loc: Loc, lines: dict[Loc, int], path: Path) -> None
     elif isinstance(node, yaml.SequenceNode):
         for index, item in enumerate(node.value):
             _index(item, (*loc, index), lines, path)
+
+
+def validate_model(
+    model: type[M], data: Any, document: YamlDocument, context: dict[str, Any] | None = None
+) -> M:
+    """`model` from a document's data; SourceErrorGroup with every problem at its line.
+    `context` reaches validators (team.yaml's checks of the variables its secrets name)."""
+    try:
+        return model.model_validate(data, context=context)
+    except ValidationError as exc:
+        raise SourceErrorGroup([_source_error(err, document) for err in exc.errors()]) from None
+
+
+def _source_error(err: Any, document: YamlDocument) -> SourceError:
+    loc: Loc = error_loc(err)
+    if err["type"] == "extra_forbidden":
+        message = f"unknown key {loc[-1]!r}"
+    elif err["type"] == "missing":
+        message = f"missing required key {loc[-1]!r}"
+    else:
+        message = f"{'.'.join(str(part) for part in loc) or 'file'}: {error_message(err)}"
+    return document.error(loc, message)
+
+
+class SourceErrorGroup(Exception):
+    """Several SourceErrors found in one pass, reported together."""
+
+    def __init__(self, errors: list[SourceError]) -> None:
+        self.errors = errors
+        super().__init__("\n".join(str(e) for e in errors))

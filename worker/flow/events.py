@@ -1,0 +1,203 @@
+"""Events in: stored once per idempotency key, then carried out (exits, suppression, tasks,
+logged touches, triggers) once."""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from models.enrollment import OPEN_STATUSES, Enrollment
+from models.event import Event, EventIn
+from models.lead import Lead
+from worker.flow.enrollment import (
+    Refusal,
+    enroll,
+    enroll_many,
+    exit_enrollment,
+    open_enrollments,
+    publish_lead_event,
+    suppress_lead,
+)
+from worker.flow.leads import upsert_lead
+from worker.flow.manual_tasks import complete_task, log_manual_touch
+from worker.specs.catalog import Catalog
+from worker.specs.sequences import SUPPRESSING_EVENTS, SequenceSpec
+from worker.specs.versions import VersionStore
+
+BUILTIN_MEANINGS = frozenset({*SUPPRESSING_EVENTS, "task.completed", "touch.logged"})
+
+
+@dataclass
+class EventOutcome:
+    event_id: int
+    duplicate: bool = False
+    enrolled: list[str] = field(default_factory=list)
+    exited: list[str] = field(default_factory=list)
+    ignored: list[str] = field(default_factory=list)  # why a trigger enrolled nobody
+    suppressed: bool = False
+    completed_tasks: int = 0
+
+    def note(self, spec: SequenceSpec, result: Enrollment | Refusal) -> None:
+        """Record what a trigger did: enrolled in `spec`, or why not."""
+        if isinstance(result, Refusal):
+            self.ignored.append(f"{spec.name}: {result}")
+        else:
+            self.enrolled.append(spec.name)
+
+
+def record_event(session: Session, event: EventIn, *, now: datetime) -> tuple[Event, bool]:
+    """Store an event once per idempotency key; returns (event, created)."""
+    if event.id is not None:
+        existing = session.exec(select(Event).where(Event.key == event.id)).first()
+        if existing is not None:
+            return existing, False
+    row = Event(
+        key=event.id,
+        type=event.type,
+        lead_email=event.lead.email,
+        payload=event.model_dump(mode="json"),
+        occurred_at=event.occurred_at or now,
+        received_at=now,
+    )
+    if event.id is None:  # no key, no possible clash: skip the savepoint
+        session.add(row)
+        session.flush()
+        return row, True
+    try:
+        with session.begin_nested():
+            session.add(row)
+    except IntegrityError:  # the same key arrived concurrently: the other insert won
+        existing = session.exec(select(Event).where(Event.key == event.id)).first()
+        if existing is None:
+            raise
+        return existing, False
+    return row, True
+
+
+def apply_event(
+    session: Session, event_row: Event, *, catalog: Catalog, versions: VersionStore, now: datetime
+) -> EventOutcome:
+    """Carry out an event's meaning once; a processed event is a no-op."""
+    outcome = EventOutcome(event_id=event_row.id or 0)
+    if event_row.processed_at is not None:
+        outcome.duplicate = True
+        return outcome
+    event = EventIn.model_validate(event_row.payload)
+    at = min(event_row.occurred_at, now)
+    lead, new_lead = upsert_lead(session, event.lead, now=now)
+    _apply_builtin_meaning(session, event, lead, outcome, versions=versions, at=at, now=now)
+    for enrollment in [] if new_lead else open_enrollments(session, lead):
+        spec = versions.get(session, enrollment.version)
+        if event.type in spec.exit_on:
+            exit_enrollment(session, enrollment, lead, reason=event.type, at=at, now=now)
+            outcome.exited.append(enrollment.sequence)
+    if event.type == "email.replied":  # bounces and unsubscribes publish in suppress_lead
+        publish_lead_event(session, lead, event.type, at=at, exited=outcome.exited)
+    for spec in catalog.triggered_by(event.type):
+        result = enroll(
+            session,
+            lead,
+            spec,
+            versions=versions,
+            team=catalog.team,
+            at=at,
+            now=now,
+            event_id=event_row.id,
+        )
+        outcome.note(spec, result)
+    event_row.processed_at = now
+    session.add(event_row)
+    return outcome
+
+
+def _apply_builtin_meaning(
+    session: Session,
+    event: EventIn,
+    lead: Lead,
+    outcome: EventOutcome,
+    *,
+    versions: VersionStore,
+    at: datetime,
+    now: datetime,
+) -> None:
+    """Unsubscribe and bounce suppress; task.completed and touch.logged count a manual touch."""
+    if event.type in SUPPRESSING_EVENTS:
+        outcome.exited += suppress_lead(session, lead, reason=event.type, at=at, now=now)
+        outcome.suppressed = True
+    elif event.type == "task.completed":
+        outcome.completed_tasks = complete_task(
+            session,
+            lead,
+            step=event.step,
+            sequence=event.sequence,
+            at=at,
+            versions=versions,
+            now=now,
+        )
+    elif event.type == "touch.logged":
+        enrollments = open_enrollments(session, lead)
+        log_manual_touch(session, lead, enrollments, detail=event.detail, at=at, now=now)
+
+
+def apply_events(
+    session: Session, rows: list[Event], *, catalog: Catalog, versions: VersionStore, now: datetime
+) -> list[EventOutcome]:
+    """Many events at once (imports), with apply_event's meaning: plain triggers that end nothing
+    running are enrolled in batches; everything else goes through apply_event."""
+    pending = [row for row in rows if row.processed_at is None]
+    emails = [row.lead_email for row in pending]
+    leads = {
+        lead.email: lead for lead in session.exec(select(Lead).where(col(Lead.email).in_(emails)))
+    }
+    exits = _exit_types(session, [lead.id for lead in leads.values()], versions)
+    once = {email for email, n in Counter(emails).items() if n == 1}
+    outcomes: dict[int, EventOutcome] = {}
+    batches: dict[tuple[str, datetime], list[tuple[Lead, Event]]] = defaultdict(list)
+    for row in pending:
+        lead = leads.get(row.lead_email)
+        plain = row.type not in BUILTIN_MEANINGS and _names_only_the_email(row)
+        exits_here = lead is not None and row.type in exits.get(lead.id, ())  # type: ignore[arg-type]  # stored: has an id
+        if plain and lead is not None and not exits_here and row.lead_email in once:
+            batches[(row.type, min(row.occurred_at, now))].append((lead, row))
+        else:
+            outcomes[id(row)] = apply_event(
+                session, row, catalog=catalog, versions=versions, now=now
+            )
+    for (event_type, at), members in batches.items():
+        for row in (row for _, row in members):
+            outcomes[id(row)] = EventOutcome(event_id=row.id or 0)
+            row.processed_at = now
+            session.add(row)
+        for spec in catalog.triggered_by(event_type):
+            pairs = [(lead, row.id) for lead, row in members]
+            results = enroll_many(
+                session, pairs, spec, versions=versions, team=catalog.team, at=at, now=now
+            )
+            for (_, row), result in zip(members, results, strict=True):
+                outcomes[id(row)].note(spec, result)
+    return [outcomes[id(row)] for row in pending]
+
+
+def _exit_types(
+    session: Session, lead_ids: list[int | None], versions: VersionStore
+) -> dict[int, set[str]]:
+    """Per lead, the event types that would end one of its open enrollments."""
+    running = session.exec(
+        select(Enrollment.lead_id, Enrollment.version).where(
+            col(Enrollment.lead_id).in_(lead_ids), col(Enrollment.status).in_(OPEN_STATUSES)
+        )
+    ).all()
+    exits: dict[int, set[str]] = defaultdict(set)
+    for lead_id, version in running:
+        exits[lead_id].update(versions.get(session, version).exit_on)
+    return exits
+
+
+def _names_only_the_email(row: Event) -> bool:
+    """The event carries no lead fields to store, so the stored lead needs no upsert."""
+    lead = row.payload.get("lead", {})
+    return not any(value for key, value in lead.items() if key != "email")
