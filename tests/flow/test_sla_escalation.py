@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,6 +14,10 @@ from sqlmodel import Session, col, select
 from models.compliance import ComplianceEntry
 from models.notification import SlaAlert
 from tests.support.harness import Harness, template
+from worker.cli.app import run_cli
+from worker.cli.context import CliContext
+from worker.compliance.grouping import GROUPINGS
+from worker.compliance.replay import audit_log
 from worker.compliance.report import build_report
 from worker.engine.db import transaction
 
@@ -72,8 +77,12 @@ alerts:
 TEMPLATES = {"t/intro.j2": template("Intro"), "t/follow_up.j2": template("Follow up")}
 
 
-def harness(tmp_path: Path, sequences: dict[str, str], start: datetime) -> Harness:
-    return Harness(tmp_path, sequences=sequences, templates=TEMPLATES, start=start)
+def harness(
+    tmp_path: Path, sequences: dict[str, str], start: datetime, database_url: str | None = None
+) -> Harness:
+    return Harness(
+        tmp_path, sequences=sequences, templates=TEMPLATES, start=start, database_url=database_url
+    )
 
 
 def at(h: Harness, moment: datetime) -> None:
@@ -124,10 +133,11 @@ def test_a_lead_arriving_friday_night_is_not_breached_on_saturday(
         h.close()
 
 
-@pytest.fixture
-def escalating(tmp_path: Path) -> Iterator[Harness]:
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.integration)])
+def escalating(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Harness]:
     """A lead whose first step is a call nobody makes, arriving Monday 09:00 for Ana."""
-    h = harness(tmp_path, {"call.yaml": CALL_FIRST, "team.yaml": TEAM}, MONDAY_9AM)
+    url = request.getfixturevalue("postgres_url") if request.param == "postgres" else None
+    h = harness(tmp_path, {"call.yaml": CALL_FIRST, "team.yaml": TEAM}, MONDAY_9AM, url)
     h.event("lead.mql", LEAD, lead={"owner": "ana@acme.test"})
     try:
         yield h
@@ -217,3 +227,53 @@ def test_each_alert_goes_out_once_across_a_scheduler_restart(tmp_path: Path) -> 
     finally:
         restarted.close()
         twin.close()
+
+
+def test_the_log_alone_rebuilds_at_risk_and_reassignment_figures(escalating: Harness) -> None:
+    """Given one lead moved to Ben and a second lead at risk now, the report rebuilt from the
+    append-only log equals the report from the tables, for every grouping."""
+    h = escalating
+    at(h, ny(8, 10))
+    h.event("lead.mql", "second@example.com", lead={"owner": "ben@acme.test"})
+    at(h, ny(8, 13, 30))
+    with transaction(h.rt.engine) as session:
+        report = build_report(session, by="owner", now=h.clock.now())
+        differences = audit_log(session, groupings=GROUPINGS, now=h.clock.now())
+    assert {r.key: r.at_risk for r in report.rows} == {"ana@acme.test": 0, "ben@acme.test": 1}
+    assert differences == []
+
+
+def test_the_cli_lists_at_risk_leads_and_status_counts_them(
+    escalating: Harness, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`followup sla at-risk --owner` lists the lead with its time left; `followup status`
+    counts it under its rep, with the alert sent."""
+    h = escalating
+    at(h, ny(7, 12, 15))
+    cli = CliContext(settings=h.settings, clock=h.clock)
+    assert run_cli(["sla", "at-risk", "--owner", "ana@acme.test", "--format", "json"], cli) == 0
+    [item] = json.loads(capsys.readouterr().out)
+    assert (item["lead"], item["deadline"], item["clock"]) == (
+        LEAD,
+        "first_touch",
+        "business_hours",
+    )
+    assert item["working_left_seconds"] == 45 * 60
+    assert run_cli(["sla", "at-risk", "--owner", "ben@acme.test", "--format", "json"], cli) == 0
+    assert json.loads(capsys.readouterr().out) == []
+    assert run_cli(["status"], cli) == 0
+    out = capsys.readouterr().out
+    assert "at risk: 1 (ana@acme.test 1)" in out and "alerts: sent 1" in out
+
+
+def test_preview_prints_the_business_hours_deadline(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`sequences preview --start` Friday 22:00: the first touch is due Monday 13:00 EST."""
+    h = harness(tmp_path, {"inbound.yaml": INBOUND.replace("CLOCK", "business_hours")}, FRIDAY_10PM)
+    h.close()
+    cli = CliContext(settings=h.settings, clock=h.clock)
+    assert run_cli(["sequences", "preview", "inbound", "--start", "2026-12-05T03:00:00Z"], cli) == 0
+    out = capsys.readouterr().out
+    assert "SLA first touch by Mon 2026-12-07 13:00 EST" in out
+    assert "business hours clock" in out and "met by this plan" in out
