@@ -60,29 +60,39 @@ def at_risk_leads(
     )
     if owner:
         query = query.where(worked_by(owner.strip().lower()))
-    found = []
-    for enrollment, lead in session.exec(query).all():
-        touches = enrollment.sla_at_risk == TOUCHES
-        due = enrollment.sla_window_due_at if touches else enrollment.sla_first_due_at
-        assert due is not None
-        clock = sla_clock(
-            versions.get(session, enrollment.version), team, enrollment.owner, lead.timezone
-        )
-        found.append(
-            AtRiskLead(
-                lead=lead.email,
-                owner=enrollment.current_owner,
-                sequence=enrollment.sequence,
-                deadline=enrollment.sla_at_risk or "",
-                due_at=due,
-                left=max(due - now, timedelta(0)),
-                working_left=clock.elapsed(now, due),
-                clock=clock.name,
-                touches=enrollment.touches_completed,
-                min_touches=enrollment.sla_min_touches,
-            )
-        )
+    rows = session.exec(query).all()
+    found = [
+        _at_risk_lead(session, e, lead, team=team, versions=versions, now=now) for e, lead in rows
+    ]
     return sorted(found, key=lambda item: item.due_at)
+
+
+def _at_risk_lead(
+    session: Session,
+    enrollment: Enrollment,
+    lead: Lead,
+    *,
+    team: TeamSpec,
+    versions: VersionStore,
+    now: datetime,
+) -> AtRiskLead:
+    touches = enrollment.sla_at_risk == TOUCHES
+    due = enrollment.sla_window_due_at if touches else enrollment.sla_first_due_at
+    assert due is not None
+    spec = versions.get(session, enrollment.version)
+    clock = sla_clock(spec, team, enrollment.owner, lead.timezone)
+    return AtRiskLead(
+        lead=lead.email,
+        owner=enrollment.current_owner,
+        sequence=enrollment.sequence,
+        deadline=enrollment.sla_at_risk or "",
+        due_at=due,
+        left=max(due - now, timedelta(0)),
+        working_left=clock.elapsed(now, due),
+        clock=clock.name,
+        touches=enrollment.touches_completed,
+        min_touches=enrollment.sla_min_touches,
+    )
 
 
 def at_risk_by_owner(session: Session) -> dict[str, int]:

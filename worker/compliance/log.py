@@ -84,16 +84,21 @@ def append(
     )
     session.add(entry)
     if kind in WEBHOOK_KINDS:
-        facts = {
-            "lead": lead_email,
-            "owner": entry.owner,
-            "sequence": entry.sequence,
-            "enrollment_id": entry.enrollment_id,
-            "step": step,
-            "touch_id": touch_id,
-            "detail": entry.detail,
-        }
-        publish(session, kind.value, occurred_at=at, data={**facts, **(data or {})})
+        _publish_entry(session, entry, data or {})
+
+
+def _publish_entry(session: Session, entry: ComplianceEntry, data: dict[str, Any]) -> None:
+    """The entry as a webhook event: its facts, and what the caller added."""
+    facts = {
+        "lead": entry.lead_email,
+        "owner": entry.owner,
+        "sequence": entry.sequence,
+        "enrollment_id": entry.enrollment_id,
+        "step": entry.step,
+        "touch_id": entry.touch_id,
+        "detail": entry.detail,
+    }
+    publish(session, str(entry.kind), occurred_at=entry.at, data={**facts, **data})
 
 
 @dataclass(frozen=True)

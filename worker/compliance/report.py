@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
@@ -202,17 +203,10 @@ def _add_risks_and_moves(
 
     Small queries on their own (pending rows, reassigned rows), so the wide aggregate above
     stays served by its covering indexes."""
-    rows = {row.key: row for row in report.rows}
-
-    def row_for(name: Any) -> ReportRow:
-        text = key_text(name)
-        if text not in rows:
-            rows[text] = ReportRow(key=text)
-            report.rows.append(rows[text])
-        return rows[text]
-
-    risky = select(key, func.count()).where(*where, at_risk_now()).group_by(key)
-    for name, count in session.execute(risky).all():
+    row_for = _row_finder(report)
+    for name, count in session.execute(
+        select(key, func.count()).where(*where, at_risk_now()).group_by(key)
+    ).all():
         row_for(name).at_risk = int(count)
     moved = col(Enrollment.reassigned_to).is_not(None)
     sums = (
@@ -227,15 +221,29 @@ def _add_risks_and_moves(
         row = row_for(name)
         row.reassigned = int(count)
         row.reassigned_in = 0 if by_owner else int(count)
-        if by_owner:
+        if by_owner:  # what the new reps did is theirs, not the first owner's
             row.touches, row.touches_manual = row.touches - touches, row.touches_manual - manual
     if by_owner:
         receiver = col(Enrollment.reassigned_to)
-        for name, count, touches, manual in session.execute(
-            select(receiver, *sums).where(*where, moved).group_by(receiver)
-        ).all():
+        received = select(receiver, *sums).where(*where, moved).group_by(receiver)
+        for name, count, touches, manual in session.execute(received).all():
             row = row_for(name)
             row.reassigned_in = int(count)
             row.touches, row.touches_manual = row.touches + touches, row.touches_manual + manual
     for row in report.rows:
         row.touches_automated = row.touches - row.touches_manual
+
+
+def _row_finder(report: Report) -> Callable[[Any], ReportRow]:
+    """The report's row for a group key, added when the group has no enrollments of its own
+    (a rep who only received reassigned leads)."""
+    rows = {row.key: row for row in report.rows}
+
+    def row_for(name: Any) -> ReportRow:
+        text = key_text(name)
+        if text not in rows:
+            rows[text] = ReportRow(key=text)
+            report.rows.append(rows[text])
+        return rows[text]
+
+    return row_for

@@ -3,6 +3,7 @@ alerts when they pass (not when someone looks), each once, and breaches schedule
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -65,6 +66,7 @@ def _record_risks(
     now: datetime,
     result: Escalated,
 ) -> None:
+    """The deadlines whose at-risk moment passed unmet: logged, published and alerted."""
     newly, following = due_risks(_risk_facts(session, enrollment), now)
     enrollment.sla_alert_check_at = following
     if not newly:
@@ -75,31 +77,8 @@ def _record_risks(
     )
     people = recipients(team.alerts.at_risk if team.alerts else ("owner",), enrollment, team)
     for moment, deadline in newly:
-        due = (
-            enrollment.sla_first_due_at if deadline == FIRST_TOUCH else enrollment.sla_window_due_at
-        )
-        assert due is not None
-        left = clock.elapsed(now, due)
-        words = _deadline_words(enrollment, deadline)
-        log.append(
-            session,
-            ComplianceKind.SLA_AT_RISK,
-            at=moment,
-            lead_email=lead.email,
-            enrollment=enrollment,
-            detail=f"{deadline}: {words} due {iso(due)}, {span_words(left)} left",
-            data={
-                "deadline": deadline,
-                "due_at": iso(due),
-                "left_seconds": int(left.total_seconds()),
-                "clock": clock.name,
-                "notify": people,
-            },
-        )
-        text = (
-            f"At risk: {lead.email} ({enrollment.sequence}): {words} due "
-            f"{local_words(due, _reader_zone(enrollment, team, clock))}, {_left_words(left, clock)}"
-        )
+        text = _log_risk(session, enrollment, lead.email, deadline, moment, clock, people, now)
+        zone = _reader_zone(enrollment, team, clock)
         result.alerts += raise_alerts(
             session,
             enrollment=enrollment,
@@ -107,10 +86,43 @@ def _record_risks(
             level=f"at_risk.{deadline}",
             people=people,
             team=team,
-            text=text,
+            text=f"At risk: {lead.email} ({enrollment.sequence}): {text(zone)}",
             now=now,
         )
         result.at_risk += 1
+
+
+def _log_risk(
+    session: Session,
+    enrollment: Enrollment,
+    lead_email: str,
+    deadline: str,
+    moment: datetime,
+    clock: SlaClock,
+    people: list[str],
+    now: datetime,
+) -> Callable[[ZoneInfo], str]:
+    """The sla.at_risk entry (and its webhook event); returns the alert's words in a zone."""
+    due = enrollment.sla_first_due_at if deadline == FIRST_TOUCH else enrollment.sla_window_due_at
+    assert due is not None
+    left = clock.elapsed(now, due)
+    words = _deadline_words(enrollment, deadline)
+    log.append(
+        session,
+        ComplianceKind.SLA_AT_RISK,
+        at=moment,
+        lead_email=lead_email,
+        enrollment=enrollment,
+        detail=f"{deadline}: {words} due {iso(due)}, {span_words(left)} left",
+        data={
+            "deadline": deadline,
+            "due_at": iso(due),
+            "left_seconds": int(left.total_seconds()),
+            "clock": clock.name,
+            "notify": people,
+        },
+    )
+    return lambda zone: f"{words} due {local_words(due, zone)}, {_left_words(left, clock)}"
 
 
 def _escalate_breach(

@@ -9,7 +9,7 @@ first attempt, then the row is dead with the reason (`followup webhooks retry` r
 from __future__ import annotations
 
 import random
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -59,6 +59,25 @@ def redrive_lost(session: Session, *, now: datetime) -> int:
     )
 
 
+def pick_fairly(
+    candidates: Sequence[tuple[int | None, str]],
+    *,
+    free: int,
+    busy: Mapping[str, int],
+    per_webhook: int,
+) -> list[int]:
+    """Oldest first, but no webhook past `per_webhook` in flight: a slow one waits its turn."""
+    taken: dict[str, int] = dict(busy)
+    picked: list[int] = []
+    for row_id, webhook in candidates:
+        if len(picked) >= free:
+            break
+        if row_id is not None and taken.get(webhook, 0) < per_webhook:
+            taken[webhook] = taken.get(webhook, 0) + 1
+            picked.append(row_id)
+    return picked
+
+
 def claim_due(
     session: Session, *, now: datetime, free: int, busy: Mapping[str, int], per_webhook: int
 ) -> list[Claimed]:
@@ -72,14 +91,7 @@ def claim_due(
         .order_by(col(WebhookDelivery.due_at), col(WebhookDelivery.id))
         .limit(WEBHOOK_CLAIM_BATCH)
     ).all()
-    taken: dict[str, int] = dict(busy)
-    picked: list[int] = []
-    for row_id, webhook in candidates:
-        if len(picked) >= free:
-            break
-        if taken.get(webhook, 0) < per_webhook:
-            taken[webhook] = taken.get(webhook, 0) + 1
-            picked.append(row_id)  # type: ignore[arg-type]  # stored rows have ids
+    picked = pick_fairly(candidates, free=free, busy=busy, per_webhook=per_webhook)
     if not picked:
         return []
     won = session.execute(

@@ -72,9 +72,8 @@ def _sequence_files(folder: Path) -> list[Path]:
 def load_catalog(
     sequences_dir: Path, renderer: Renderer, environ: Mapping[str, str] | None = None
 ) -> Catalog:
-    """Load and check everything; raises CatalogError listing every problem, or returns it all.
-
-    `environ` (Settings.environment) holds the variables team.yaml names for its secrets."""
+    """Load and check everything (team.yaml's secrets against `environ`, Settings.environment);
+    raises CatalogError listing every problem, or returns it all."""
     if not sequences_dir.is_dir():
         raise CatalogError([SourceError(sequences_dir, None, "sequences folder not found")])
     errors: list[SourceError] = []
