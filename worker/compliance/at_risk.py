@@ -11,9 +11,9 @@ from sqlmodel import Session, col, func, select
 from models.enrollment import Enrollment, worked_by
 from models.lead import Lead
 from worker.compliance.grouping import key_text
-from worker.compliance.recording import sla_clock
+from worker.compliance.recording import enrollment_clock
 from worker.compliance.report import at_risk_now
-from worker.compliance.risk import TOUCHES
+from worker.compliance.risk import FIRST_TOUCH, deadline_due
 from worker.specs.team import TeamSpec
 from worker.specs.versions import VersionStore
 
@@ -76,11 +76,8 @@ def _at_risk_lead(
     versions: VersionStore,
     now: datetime,
 ) -> AtRiskLead:
-    touches = enrollment.sla_at_risk == TOUCHES
-    due = enrollment.sla_window_due_at if touches else enrollment.sla_first_due_at
-    assert due is not None
-    spec = versions.get(session, enrollment.version)
-    clock = sla_clock(spec, team, enrollment.owner, lead.timezone)
+    due = deadline_due(enrollment, enrollment.sla_at_risk or FIRST_TOUCH)
+    clock = enrollment_clock(session, enrollment, lead, team=team, versions=versions)
     return AtRiskLead(
         lead=lead.email,
         owner=enrollment.current_owner,

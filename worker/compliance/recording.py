@@ -17,6 +17,7 @@ from worker.engine.tunables import DUE_CHECK_BATCH
 from worker.specs.sequences import SequenceSpec
 from worker.specs.sla_clock import SlaClock, sla_clock_for
 from worker.specs.team import TeamSpec
+from worker.specs.versions import VersionStore
 
 
 def sla_clock(
@@ -25,6 +26,14 @@ def sla_clock(
     """The clock an enrollment's deadlines count on: its owner's working hours, else the window."""
     profile = team.owner(owner)
     return sla_clock_for(spec, profile.working_hours if profile else None, lead_timezone)
+
+
+def enrollment_clock(
+    session: Session, enrollment: Enrollment, lead: Lead, *, team: TeamSpec, versions: VersionStore
+) -> SlaClock:
+    """The clock a running enrollment's deadlines were fixed on (its pinned version)."""
+    spec = versions.get(session, enrollment.version)
+    return sla_clock(spec, team, enrollment.owner, lead.timezone)
 
 
 def start_sla(

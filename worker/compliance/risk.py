@@ -13,6 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from models.enrollment import Enrollment
+
 FIRST_TOUCH, TOUCHES = "first_touch", "touches"
 RECHECK_AFTER = timedelta(minutes=5)  # after an email on its way was due: did it go out?
 
@@ -27,6 +29,13 @@ class RiskFacts:
     min_touches: int | None
     email_on_its_way: datetime | None  # due time of the enrollment's next waiting email touch
     recorded: frozenset[str]  # deadlines already recorded at risk
+
+
+def deadline_due(enrollment: Enrollment, deadline: str) -> datetime:
+    """When an enrollment's `first_touch` or `touches` deadline passes."""
+    due = enrollment.sla_first_due_at if deadline == FIRST_TOUCH else enrollment.sla_window_due_at
+    assert due is not None, f"the enrollment has no {deadline} deadline"
+    return due
 
 
 def needed(deadline: str, facts: RiskFacts) -> int:

@@ -6,25 +6,24 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, col, func, select
 
 from models.compliance import ComplianceEntry, ComplianceKind
-from models.enrollment import Enrollment, EnrollmentStatus, SlaStatus
+from models.enrollment import OPEN_STATUSES, Enrollment, SlaStatus
 from models.lead import Lead
 from models.touch import WAITING, Touch, TouchKind, TouchStatus
 from worker.compliance import log
-from worker.compliance.recording import sla_clock
-from worker.compliance.risk import FIRST_TOUCH, RiskFacts, due_risks, most_urgent
+from worker.compliance.recording import enrollment_clock
+from worker.compliance.risk import FIRST_TOUCH, RiskFacts, deadline_due, due_risks, most_urgent
+from worker.engine.tunables import ESCALATION_BATCH
 from worker.notify.alerts import local_words, raise_alerts, recipients, span_words
 from worker.notify.outbox import iso
 from worker.specs.sla_clock import SlaClock
 from worker.specs.team import TeamSpec
 from worker.specs.versions import VersionStore
-
-ESCALATION_BATCH = 500
-OPEN = (EnrollmentStatus.ACTIVE, EnrollmentStatus.PAUSED)
 
 
 @dataclass
@@ -38,14 +37,7 @@ def escalate_due(
     session: Session, *, team: TeamSpec, versions: VersionStore, now: datetime
 ) -> Escalated:
     """Look at every enrollment whose alert check is due (a compare-and-set per row)."""
-    rows = session.exec(
-        select(Enrollment, Lead)
-        .join(Lead, col(Lead.id) == Enrollment.lead_id)
-        .where(col(Enrollment.sla_alert_check_at) <= now)
-        .order_by(col(Enrollment.sla_alert_check_at))
-        .limit(ESCALATION_BATCH)
-        .with_for_update(skip_locked=True, of=Enrollment)
-    ).all()
+    rows = due_enrollments(session, Enrollment.sla_alert_check_at, now, ESCALATION_BATCH)
     result = Escalated()
     for enrollment, lead in rows:
         enrollment.sla_alert_check_at = None
@@ -72,9 +64,7 @@ def _record_risks(
     if not newly:
         return
     enrollment.sla_at_risk = most_urgent(enrollment.sla_at_risk, [d for _, d in newly])
-    clock = sla_clock(
-        versions.get(session, enrollment.version), team, enrollment.owner, lead.timezone
-    )
+    clock = enrollment_clock(session, enrollment, lead, team=team, versions=versions)
     people = recipients(team.alerts.at_risk if team.alerts else ("owner",), enrollment, team)
     for moment, deadline in newly:
         text = _log_risk(session, enrollment, lead.email, deadline, moment, clock, people, now)
@@ -103,8 +93,7 @@ def _log_risk(
     now: datetime,
 ) -> Callable[[ZoneInfo], str]:
     """The sla.at_risk entry (and its webhook event); returns the alert's words in a zone."""
-    due = enrollment.sla_first_due_at if deadline == FIRST_TOUCH else enrollment.sla_window_due_at
-    assert due is not None
+    due = deadline_due(enrollment, deadline)
     left = clock.elapsed(now, due)
     words = _deadline_words(enrollment, deadline)
     log.append(
@@ -125,6 +114,22 @@ def _log_risk(
     return lambda zone: f"{words} due {local_words(due, zone)}, {_left_words(left, clock)}"
 
 
+def due_enrollments(
+    session: Session, column: Any, now: datetime, limit: int
+) -> list[tuple[Enrollment, Lead]]:
+    """Enrollments (with their leads) whose `column` moment has come, oldest first, each row
+    locked for this transaction (another scheduler skips it)."""
+    rows = session.exec(
+        select(Enrollment, Lead)
+        .join(Lead, col(Lead.id) == Enrollment.lead_id)
+        .where(col(column) <= now)
+        .order_by(col(column))
+        .limit(limit)
+        .with_for_update(skip_locked=True, of=Enrollment)
+    ).all()
+    return [(enrollment, lead) for enrollment, lead in rows]
+
+
 def _escalate_breach(
     session: Session,
     enrollment: Enrollment,
@@ -139,15 +144,13 @@ def _escalate_breach(
     alerts = team.alerts
     if alerts is None:
         return
-    clock = sla_clock(
-        versions.get(session, enrollment.version), team, enrollment.owner, lead.timezone
-    )
+    clock = enrollment_clock(session, enrollment, lead, team=team, versions=versions)
     decided, zone = enrollment.sla_decided_at or now, _reader_zone(enrollment, team, clock)
     text = (
         f"SLA breached: {lead.email} ({enrollment.sequence}): {enrollment.sla_reason} at "
         f"{local_words(decided, zone)}; owner {enrollment.current_owner or 'nobody'}"
     )
-    if alerts.reassigns is not None and enrollment.status in OPEN:
+    if alerts.reassigns is not None and enrollment.status in OPEN_STATUSES:
         moves = clock.deadline(decided, alerts.reassigns)
         enrollment.sla_reassign_at = moves
         text += f"; moves to the next rep of the pool at {local_words(moves, zone)}"

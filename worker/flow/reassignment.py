@@ -12,32 +12,25 @@ from datetime import datetime
 from sqlmodel import Session, col, func, select
 
 from models.compliance import ComplianceKind
-from models.enrollment import Enrollment, EnrollmentStatus
+from models.enrollment import OPEN_STATUSES, Enrollment
 from models.lead import Lead
 from worker.compliance import log
+from worker.engine.tunables import REASSIGN_BATCH
+from worker.flow.escalation import due_enrollments
 from worker.notify.alerts import raise_alerts
 from worker.specs.team import TeamSpec
-
-REASSIGN_BATCH = 200
-OPEN = (EnrollmentStatus.ACTIVE, EnrollmentStatus.PAUSED)
 
 
 def reassign_due(session: Session, *, team: TeamSpec, now: datetime) -> int:
     """Move every lead whose reassignment is due; returns how many enrollments moved."""
-    rows = session.exec(
-        select(Enrollment, Lead)
-        .join(Lead, col(Lead.id) == Enrollment.lead_id)
-        .where(col(Enrollment.sla_reassign_at) <= now)
-        .order_by(col(Enrollment.sla_reassign_at))
-        .limit(REASSIGN_BATCH)
-        .with_for_update(skip_locked=True, of=Enrollment)
-    ).all()
+    rows = due_enrollments(session, Enrollment.sla_reassign_at, now, REASSIGN_BATCH)
     pool = team.alerts.pool if team.alerts and team.alerts.reassigns else []
     moved = 0
     for enrollment, lead in rows:
         enrollment.sla_reassign_at = None
         session.add(enrollment)
-        if not pool or enrollment.status not in OPEN or enrollment.reassigned_to is not None:
+        open_now = enrollment.status in OPEN_STATUSES
+        if not pool or not open_now or enrollment.reassigned_to is not None:
             continue
         target = next_rep(session, pool, enrollment.current_owner)
         if target is not None and target != enrollment.current_owner:
@@ -64,7 +57,9 @@ def reassign_lead(
     lead.owner = new
     session.add(lead)
     moving = session.exec(
-        select(Enrollment).where(Enrollment.lead_id == lead.id, col(Enrollment.status).in_(OPEN))
+        select(Enrollment).where(
+            Enrollment.lead_id == lead.id, col(Enrollment.status).in_(OPEN_STATUSES)
+        )
     ).all()
     moved = [e for e in moving if e.current_owner == old and e.reassigned_to is None]
     for enrollment in moved:
