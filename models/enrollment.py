@@ -129,8 +129,8 @@ class Enrollment(SQLModel, table=True):
     # works the lead and is credited with the touches completed since.
     reassigned_to: str | None = Field(default=None, max_length=320, index=True)
     reassigned_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
-    touches_reassigned: int = 0
-    touches_manual_reassigned: int = 0
+    touches_reassigned: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    touches_manual_reassigned: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
 
     @property
     def current_owner(self) -> str | None:

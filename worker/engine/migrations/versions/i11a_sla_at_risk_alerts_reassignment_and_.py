@@ -99,10 +99,10 @@ def upgrade() -> None:
             sa.Column("reassigned_at", models.types.UTCDateTime(timezone=True), nullable=True)
         )
         batch_op.add_column(
-            sa.Column("touches_reassigned", sa.Integer(), nullable=False, server_default="0")
+            sa.Column("touches_reassigned", sa.Integer(), server_default="0", nullable=False)
         )
         batch_op.add_column(
-            sa.Column("touches_manual_reassigned", sa.Integer(), nullable=False, server_default="0")
+            sa.Column("touches_manual_reassigned", sa.Integer(), server_default="0", nullable=False)
         )
         batch_op.create_index("ix_enrollment_alert_check", ["sla_alert_check_at"], unique=False)
         batch_op.create_index("ix_enrollment_reassign", ["sla_reassign_at"], unique=False)
