@@ -277,3 +277,25 @@ def test_preview_prints_the_business_hours_deadline(
     out = capsys.readouterr().out
     assert "SLA first touch by Mon 2026-12-07 13:00 EST" in out
     assert "business hours clock" in out and "met by this plan" in out
+
+
+def test_digest_mode_sends_one_message_per_person_per_hour(tmp_path: Path) -> None:
+    """Given digest: true and three of Ana's leads at risk within one hour, then Ana gets one
+    email at the end of that hour listing all three, and nothing before it."""
+    team = TEAM.replace('  from: "Followup', '  digest: true\n  from: "Followup')
+    h = harness(tmp_path, {"call.yaml": CALL_FIRST, "team.yaml": team}, MONDAY_9AM)
+    try:
+        for minute, lead in ((0, "a@example.com"), (20, "b@example.com"), (40, "c@example.com")):
+            h.clock.move_to(ny(7, 9, minute))
+            h.event("lead.mql", lead, lead={"owner": "ana@acme.test"})
+        at(h, ny(7, 12, 59))
+        assert alert_emails(h) == []  # at risk from 12:00, 12:20 and 12:40: held for the hour
+        at(h, ny(7, 13))
+        [(to, subject)] = alert_emails(h)
+        assert (to, subject) == ("ana@acme.test", "3 SLA alerts for Ana Rep")
+        [digest] = [m for m in h.sent if m.to == "ana@acme.test"]
+        assert all(
+            lead in digest.text for lead in ("a@example.com", "b@example.com", "c@example.com")
+        )
+    finally:
+        h.close()
