@@ -16,6 +16,7 @@ class AlertStatus(StrEnum):
     SENDING = "sending"  # claimed by a notifier until lease_until
     SENT = "sent"
     FAILED = "failed"  # permanently, with the reason
+    OBSOLETE = "obsolete"  # an at-risk alert whose lead was no longer at risk when it was due
 
 
 class SlaAlert(SQLModel, table=True):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -15,6 +16,7 @@ from models.compliance import ComplianceKind
 from models.enrollment import Enrollment
 from models.notification import AlertStatus, SlaAlert
 from worker.compliance import log
+from worker.compliance.report import at_risk_now
 from worker.engine.db import changed_rows, transaction
 from worker.engine.runtime import Runtime
 from worker.engine.tunables import ALERT_BATCH, ALERT_FIRST_RETRY, ALERT_LEASE, ALERT_MAX_ATTEMPTS
@@ -82,18 +84,41 @@ def _claim(session: Session, now: datetime, *, digest: bool) -> list[list[SlaAle
         )
         .returning(col(SlaAlert.id))
     ).scalars()
-    rows = session.exec(
-        select(SlaAlert)
-        .where(col(SlaAlert.id).in_(list(won)))
-        .order_by(col(SlaAlert.id))
-        .execution_options(populate_existing=True)
-    ).all()
+    rows = _drop_obsolete(
+        session,
+        session.exec(
+            select(SlaAlert)
+            .where(col(SlaAlert.id).in_(list(won)))
+            .order_by(col(SlaAlert.id))
+            .execution_options(populate_existing=True)
+        ).all(),
+    )
     if not digest:
         return [[row] for row in rows]
     grouped: dict[tuple[str, str], list[SlaAlert]] = defaultdict(list)
     for row in rows:
         grouped[(row.recipient, row.channel)].append(row)
     return list(grouped.values())
+
+
+def _drop_obsolete(session: Session, rows: Sequence[SlaAlert]) -> list[SlaAlert]:
+    """An at-risk alert held for a digest is not sent once its lead is out of risk (it replied,
+    got its touches, or was decided meanwhile); breaches and reassignments always go out."""
+    risky = [row.enrollment_id for row in rows if row.level.startswith("at_risk.")]
+    still = set(
+        session.exec(
+            select(Enrollment.id).where(col(Enrollment.id).in_(risky), at_risk_now())
+        ).all()
+    )
+    keep = []
+    for row in rows:
+        if row.level.startswith("at_risk.") and row.enrollment_id not in still:
+            row.status, row.lease_until = AlertStatus.OBSOLETE, None
+            row.last_error = "no longer at risk when it was due"
+            session.add(row)
+        else:
+            keep.append(row)
+    return keep
 
 
 def _send(rt: Runtime, poster: Poster, alerts: AlertsSpec, batch: list[SlaAlert]) -> Failure | None:
