@@ -36,6 +36,14 @@ log = logging.getLogger("followup.notifier")
 ALERTS = "(alerts)"  # the in-flight key of the alert job, beside the webhook names
 
 
+def _logged(key: str, job: Callable[[], None]) -> None:
+    """A failed job is logged; its row stays claimed until the lease runs out, then retries."""
+    try:
+        job()
+    except Exception:  # the database or the receiver failed in a way nobody expected
+        log.exception("notifier job for %s failed; its lease will re-drive it", key)
+
+
 class Notifier:
     def __init__(
         self,
@@ -97,7 +105,7 @@ class Notifier:
         self.poster.close()
 
     def _start(self, key: str, job: Callable[[], None]) -> None:
-        self._in_flight[self._pool.submit(job)] = key
+        self._in_flight[self._pool.submit(_logged, key, job)] = key
 
     def _due(self) -> tuple[int, int]:
         """(alerts, webhook deliveries) due now, lost ones included, from the status indexes."""
