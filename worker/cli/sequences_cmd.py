@@ -59,7 +59,8 @@ def _sla_text(spec: SequenceSpec) -> str:
         f"first {sla.first_touch_within}" if sla.first_touch_within else "",
         f"{sla.min_touches} in {sla.within}" if sla.min_touches else "",
     )
-    return " / ".join(part for part in parts if part)
+    clock = " (business hours)" if sla.clock == "business_hours" else ""
+    return " / ".join(part for part in parts if part) + clock
 
 
 @app.command("preview")
