@@ -10,7 +10,6 @@ workers, or Redis). Prints requests/second and the ratio; asserts nothing.
 from __future__ import annotations
 
 import argparse
-import socket
 import subprocess
 import sys
 import tempfile
@@ -18,16 +17,21 @@ import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 
 from models.event import EventIn  # at module level: the bare route's annotation must resolve
+from testkit.ports import free_port
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
 
 SEQUENCE = "name: mql\ntrigger: lead.mql\nsteps:\n  - id: intro\n    email: t/intro\n"
 TEMPLATE = "{% block subject %}Hi{% endblock %}{% block text %}{{ unsubscribe_url }}{% endblock %}"
 
 
-def followup_app(folder: Path, redis_url: str | None) -> object:
+def followup_app(folder: Path, redis_url: str | None) -> FastAPI:
     """What `followup run` serves, minus the workers: events are stored and enqueued."""
     from worker.api.app import create_app
     from worker.engine.actors import declare_actors
@@ -48,7 +52,7 @@ def followup_app(folder: Path, redis_url: str | None) -> object:
     return create_app(rt)
 
 
-def bare_app() -> object:
+def bare_app() -> FastAPI:
     """The floor: FastAPI validating the same body, and nothing else."""
     from fastapi import FastAPI
 
@@ -65,7 +69,7 @@ def serve(kind: str, port: int, folder: Path, redis_url: str | None) -> None:
     import uvicorn
 
     app = followup_app(folder, redis_url) if kind == "followup" else bare_app()
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")  # type: ignore[arg-type]
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")
 
 
 def prepare(folder: Path) -> str:
@@ -90,12 +94,6 @@ def prepare(folder: Path) -> str:
         key = create_key(session, "bench", now=rt.clock.now())
     rt.close()
     return key
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def hammer(url: str, key: str, requests: int, concurrency: int) -> float:

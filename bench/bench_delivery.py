@@ -14,8 +14,8 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
-from tests.support.harness import Harness, template
-from tests.support.smtp_sink import SmtpSink
+from testkit.harness import Harnesses, template
+from testkit.smtp_sink import SmtpSink
 from worker.mail import OutgoingEmail, SmtpMailer, make_message_id
 
 THREADS = 4
@@ -53,25 +53,21 @@ def raw_limit(sink: SmtpSink, count: int) -> float:
 
 def pipeline(sink: SmtpSink, count: int) -> tuple[float, float]:
     """(enrolments per second, emails per second from the first tick to the last send)."""
-    with tempfile.TemporaryDirectory() as folder:
-        h = Harness(
-            Path(folder),
+    with tempfile.TemporaryDirectory() as folder, Harnesses(Path(folder)) as make_harness:
+        h = make_harness(
             sequences={"bench.yaml": SEQUENCE},
             templates={"b/one.j2": template("Hello {{ lead.email }}")},
             mailer=SmtpMailer(sink.url),
             threads=THREADS,
         )
-        try:
-            started = time.perf_counter()
-            for n in range(count):
-                h.event("lead.mql", f"lead{n}@example.com")
-            enrolled = time.perf_counter() - started
-            started = time.perf_counter()
-            h.advance(timedelta(seconds=1))
-            sent = time.perf_counter() - started
-            assert len(h.touches(status="sent")) == count, "every touch should have gone out"
-        finally:
-            h.close()
+        started = time.perf_counter()
+        for n in range(count):
+            h.event("lead.mql", f"lead{n}@example.com")
+        enrolled = time.perf_counter() - started
+        started = time.perf_counter()
+        h.advance(timedelta(seconds=1))
+        sent = time.perf_counter() - started
+        assert len(h.touches(status="sent")) == count, "every touch should have gone out"
     return count / enrolled, count / sent
 
 

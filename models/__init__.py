@@ -4,6 +4,7 @@ from models.apikey import ApiKey
 from models.compliance import ComplianceEntry, ComplianceKind
 from models.enrollment import Enrollment, EnrollmentStatus, SequenceVersion, SlaStatus
 from models.event import Event, EventIn
+from models.inbound import InboundMessage, InboundOutcome, MailboxCursor
 from models.lead import LEAD_COLUMNS, Lead, LeadIn, LeadPublic
 from models.mailbox import MailboxDay
 from models.notification import SlaAlert, WebhookDelivery
@@ -18,9 +19,12 @@ __all__ = [
     "EnrollmentStatus",
     "Event",
     "EventIn",
+    "InboundMessage",
+    "InboundOutcome",
     "Lead",
     "LeadIn",
     "LeadPublic",
+    "MailboxCursor",
     "MailboxDay",
     "SequenceVersion",
     "SlaAlert",

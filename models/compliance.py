@@ -24,6 +24,18 @@ class ComplianceKind(StrEnum):
     SLA_AT_RISK = "sla.at_risk"
     LEAD_REASSIGNED = "lead.reassigned"
     ALERT_SENT = "alert.sent"
+    ENROLLMENT_HELD = "enrollment.held"  # an auto-reply holds the touches until a date
+    ENROLLMENT_RESUMED = "enrollment.resumed"  # ... and the hold ended
+    INBOX_REPLY = "inbox.reply"
+    INBOX_AUTO_REPLY = "inbox.auto_reply"
+    INBOX_AUTO_REPLY_PERMANENT = "inbox.auto_reply_permanent"
+    INBOX_BOUNCE = "inbox.bounce"
+    INBOX_BOUNCE_TEMPORARY = "inbox.bounce_temporary"
+    INBOX_COMPLAINT = "inbox.complaint"
+    INBOX_UNSUBSCRIBE = "inbox.unsubscribe"
+    INBOX_DELIVERED = "inbox.delivered"
+    INBOX_UNMATCHED = "inbox.unmatched"
+    INBOX_IGNORED = "inbox.ignored"
 
 
 class ComplianceEntry(SQLModel, table=True):

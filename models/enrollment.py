@@ -105,6 +105,8 @@ class Enrollment(SQLModel, table=True):
     enrolled_at: datetime = Field(sa_type=UTCDateTime, index=True)
     ended_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     paused_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # an auto-reply's hold (out of office): touches wait until then, apart from a manual pause
+    held_until: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
     trigger_event_id: int | None = Field(default=None, foreign_key="event.id")
     # SLA facts, kept in step with the touches so reports are plain aggregates.
     touches_completed: int = 0

@@ -26,12 +26,13 @@ class EventIn(Storable):
     step: str | None = Field(default=None, max_length=100)
     sequence: str | None = Field(default=None, max_length=200)
     detail: str | None = Field(default=None, max_length=2000)
+    until: datetime | None = None  # email.auto_replied: hold the touches until then
 
-    @field_validator("occurred_at")
+    @field_validator("occurred_at", "until")
     @classmethod
     def _aware(cls, value: datetime | None) -> datetime | None:
         if value is not None and value.tzinfo is None:
-            raise ValueError("occurred_at needs a time zone (e.g. a trailing Z)")
+            raise ValueError("needs a time zone (e.g. a trailing Z)")
         return value
 
 

@@ -40,6 +40,7 @@ class Touch(SQLModel, table=True):
     __table_args__ = (
         Index("ix_touch_status_due", "status", "due_at"),
         Index("ix_touch_status_lease", "status", "lease_until"),
+        Index("ix_touch_message_id", "message_id"),  # replies and bounces name what we sent
     )
 
     id: int | None = Field(default=None, primary_key=True)

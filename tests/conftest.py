@@ -1,4 +1,4 @@
-"""Fixtures shared by every tier: fake-backed harness, and real services for integration."""
+"""Fixtures shared by every tier: harnesses on fakes, the CLI aimed at one, and real services."""
 
 from __future__ import annotations
 
@@ -7,7 +7,39 @@ from pathlib import Path
 
 import pytest
 
+from testkit.harness import Harnesses
+from tests.support.cli import Cli
 from tests.support.services import isolated_schema, postgres_server, redis_server
+
+
+@pytest.fixture
+def make_harness(tmp_path: Path) -> Iterator[Harnesses]:
+    """`make_harness(sequences=..., templates=...)` builds a harness; all are closed after."""
+    with Harnesses(tmp_path) as factory:
+        yield factory
+
+
+@pytest.fixture(scope="module")
+def make_shared_harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Harnesses]:
+    """The same, for a story played once and read by every test of a module."""
+    with Harnesses(tmp_path_factory.mktemp("shared")) as factory:
+        yield factory
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.integration)])
+def database_url(request: pytest.FixtureRequest) -> str | None:
+    """Where a harness keeps its data: its own SQLite file (None), and PostgreSQL in the
+    integration tier."""
+    if request.param == "postgres":
+        return str(request.getfixturevalue("postgres_url"))
+    return None
+
+
+@pytest.fixture
+def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Cli:
+    """`cli("status")` runs followup in-process from an empty folder, with no FOLLOWUP_*
+    variables; `cli.on(h)` aims it at harness h: its settings and its virtual clock."""
+    return Cli(monkeypatch, tmp_path / "workdir")
 
 
 @pytest.fixture(scope="session")
@@ -47,3 +79,20 @@ def artifacts_dir() -> Path:
     folder = Path(__file__).resolve().parent.parent / "test-artifacts"
     folder.mkdir(exist_ok=True)
     return folder
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """The inbox classifier's accuracy over the corpus (tests/flow/test_inbox_corpus.py)."""
+    import sys
+
+    corpus = sys.modules.get("tests.flow.test_inbox_corpus")
+    results = getattr(corpus, "RESULTS", None)
+    if results:
+        right = sum(results.values())
+        terminalreporter.write_line(
+            f"inbox classifier accuracy over the corpus: {right}/{len(results)} "
+            f"({right / len(results):.1%})"
+        )
+        for name, ok in sorted(results.items()):
+            if not ok:
+                terminalreporter.write_line(f"  misclassified: {name}")

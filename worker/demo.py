@@ -6,40 +6,24 @@ import csv
 import random
 import secrets
 import shutil
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import dramatiq
 from sqlmodel import col, func, select
 
 from models.event import EventIn
 from models.lead import LEAD_COLUMNS, LeadIn
 from models.notification import AlertStatus, SlaAlert
 from models.touch import Touch
-from worker.engine.actors import declare_actors
-from worker.engine.broker import EVENT_QUEUE, TOUCH_QUEUE, make_broker
 from worker.engine.clock import VirtualClock
-from worker.engine.db import reading, transaction
+from worker.engine.db import reading
 from worker.engine.runtime import Runtime, build_runtime
-from worker.engine.scheduler_loop import tick
 from worker.engine.settings import Settings
-from worker.flow.events import apply_event, record_event
-from worker.flow.scheduling import next_wakeup
-from worker.notify.loop import Notifier
+from worker.engine.simulation import ScenarioEvent, Simulation
 
 DEMO_START = datetime(2026, 11, 30, 13, 0, tzinfo=UTC)  # a Monday, 08:00 in New York
 DEMO_DAYS = 16
 WORKER_THREADS = 4
-
-
-@dataclass(frozen=True)
-class ScenarioEvent:
-    """A lead event of the demo's scenario and when it happens."""
-
-    at: datetime
-    event: EventIn
 
 
 def demo_settings(base: Settings, folder: Path) -> Settings:
@@ -49,6 +33,7 @@ def demo_settings(base: Settings, folder: Path) -> Settings:
         redis_url=None,
         smtp_url=None,
         outbox_dir=folder / "outbox",
+        inbox_dir=folder / "inbox",
         secret_key=base.secret_key or secrets.token_urlsafe(32),
         default_from=base.default_from or "Acme Sales <sales@acme.test>",
     )
@@ -101,63 +86,14 @@ def _later(arrives: datetime, days: float, kind: str, lead: LeadIn, index: int) 
     return ScenarioEvent(arrives + timedelta(days=days), event)
 
 
-def simulate(
-    rt: Runtime,
-    clock: VirtualClock,
-    broker: dramatiq.Broker,
-    events: list[ScenarioEvent],
-    until: datetime,
-    on_day: Callable[[date], None] = lambda _day: None,
-) -> None:
-    """Advance virtual time from one happening to the next; `on_day` gets each finished day."""
-    worker = dramatiq.Worker(broker, worker_threads=WORKER_THREADS, worker_timeout=50)
-    worker.start()
-    notifier = Notifier(rt, threads=1)  # the demo's alerts go to the outbox like its emails
-    pending: Iterator[ScenarioEvent] = iter(events)
-    upcoming = next(pending, None)
-    day = clock.now().date()
-    try:
-        while clock.now() < until:
-            now = clock.now()
-            if now.date() != day:  # report the finished day before anything of the new one
-                on_day(day)
-                day = now.date()
-            while upcoming is not None and upcoming.at <= now:
-                with transaction(rt.engine) as session:
-                    row, _ = record_event(session, upcoming.event, now=now)
-                    apply_event(session, row, catalog=rt.catalog, versions=rt.versions, now=now)
-                upcoming = next(pending, None)
-            tick(rt)
-            broker.join(TOUCH_QUEUE)
-            broker.join(EVENT_QUEUE)
-            worker.join()
-            notifier.drain()
-            clock.move_to(min(_next_moment(rt, upcoming, now), until))
-        on_day(day)
-    finally:
-        worker.stop()
-        notifier.close()
-
-
-def _next_moment(rt: Runtime, upcoming: ScenarioEvent | None, now: datetime) -> datetime:
-    with reading(rt.engine) as session:
-        candidates = [next_wakeup(session)]
-    if upcoming is not None:
-        candidates.append(upcoming.at)
-    future = [c for c in candidates if c is not None and c > now]
-    return min(future) if future else now + timedelta(days=1)
-
-
-def prepare(base: Settings, folder: Path) -> tuple[Runtime, VirtualClock, dramatiq.Broker]:
-    """A fresh folder, runtime, virtual clock and embedded broker with the actors declared."""
+def prepare(base: Settings, folder: Path) -> Simulation:
+    """A fresh folder, and the runtime on a virtual clock with the embedded broker and workers."""
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
     settings = demo_settings(base, folder)
     clock = VirtualClock(DEMO_START)
     rt = build_runtime(settings, clock=clock)
-    broker = make_broker(settings)
-    declare_actors(broker, rt)
-    return rt, clock, broker
+    return Simulation(rt, clock, threads=WORKER_THREADS, worker_timeout_ms=50)
 
 
 def counts_by_status(rt: Runtime) -> dict[str, int]:

@@ -3,26 +3,22 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from fastapi.testclient import TestClient
-from sqlmodel import Session, func, select
+from sqlmodel import Session, select
 
 from models.apikey import ApiKey
 from models.enrollment import Enrollment
 from models.event import Event
 from models.lead import Lead
-from tests.support.harness import Harness, template
-from worker.api.app import create_app
-from worker.auth.apikeys import create_key, revoke_key
+from testkit.harness import Harnesses, template
+from tests.support.api import Api
+from tests.support.cli import Cli
+from worker.auth.apikeys import revoke_key
 from worker.auth.tokens import unsubscribe_url
-from worker.cli.app import run_cli
-from worker.cli.context import CliContext
 from worker.engine.db import transaction
 
 SEQUENCE = """
@@ -57,44 +53,11 @@ TEMPLATES = {
 }
 
 
-class Api:
-    """A TestClient on the harness's runtime, with a valid key in its headers."""
-
-    def __init__(self, h: Harness) -> None:
-        self.h = h
-        with transaction(h.rt.engine) as session:
-            self.key = create_key(session, "tests", now=h.clock.now())
-        self.client = TestClient(create_app(h.rt), raise_server_exceptions=False)
-        self.auth = {"Authorization": f"Bearer {self.key}"}
-
-    def get(self, url: str, **kwargs: Any) -> Any:
-        return self.client.get(url, headers=self.auth, **kwargs)
-
-    def post(self, url: str, **kwargs: Any) -> Any:
-        return self.client.post(url, headers={**self.auth, **kwargs.pop("headers", {})}, **kwargs)
-
-    def event(self, type: str, email: str, **extra: Any) -> Any:
-        lead = {"email": email, **extra.pop("lead", {})}
-        return self.post("/events", json={"type": type, "lead": lead, **extra})
-
-    def count(self, model: type) -> int:
-        with Session(self.h.rt.engine) as session:
-            return int(session.exec(select(func.count()).select_from(model)).one())
-
-    def lead(self, email: str) -> Lead:
-        with Session(self.h.rt.engine) as session:
-            return session.exec(select(Lead).where(Lead.email == email)).one()
-
-
 @pytest.fixture
-def api(tmp_path: Path) -> Iterator[Api]:
-    h = Harness(
-        tmp_path, sequences={"mql.yaml": SEQUENCE, "manual.yaml": MANUAL}, templates=TEMPLATES
+def api(make_harness: Harnesses) -> Api:
+    return Api(
+        make_harness(sequences={"mql.yaml": SEQUENCE, "manual.yaml": MANUAL}, templates=TEMPLATES)
     )
-    try:
-        yield Api(h)
-    finally:
-        h.close()
 
 
 def test_an_accepted_event_enrolls_the_lead_once_a_worker_has_it(api: Api) -> None:
@@ -243,23 +206,19 @@ def test_an_enrollment_is_started_by_hand_and_stopped(api: Api) -> None:
 
 
 def test_a_lead_is_enrolled_by_hand_again_after_its_exit_when_the_sequence_allows_it(
-    tmp_path: Path,
+    make_harness: Harnesses,
 ) -> None:
     """`reenroll: after_exit`: the second POST /enrollments answers with the new enrollment."""
     again = MANUAL.replace("name: manual", "name: again\nreenroll: after_exit")
-    h = Harness(tmp_path, sequences={"again.yaml": again}, templates=TEMPLATES)
-    try:
-        api = Api(h)
-        api.post("/leads", json={"email": "ana@example.com"})
-        body = {"email": "ana@example.com", "sequence": "again"}
-        first = api.post("/enrollments", json=body)
-        assert api.post(f"/enrollments/{first.json()['id']}/stop").status_code == 200
-        second = api.post("/enrollments", json=body)
-        assert (first.status_code, second.status_code) == (201, 201)
-        assert second.json()["id"] != first.json()["id"]
-        assert (second.json()["status"], second.json()["sequence"]) == ("active", "again")
-    finally:
-        h.close()
+    api = Api(make_harness(sequences={"again.yaml": again}, templates=TEMPLATES))
+    api.post("/leads", json={"email": "ana@example.com"})
+    body = {"email": "ana@example.com", "sequence": "again"}
+    first = api.post("/enrollments", json=body)
+    assert api.post(f"/enrollments/{first.json()['id']}/stop").status_code == 200
+    second = api.post("/enrollments", json=body)
+    assert (first.status_code, second.status_code) == (201, 201)
+    assert second.json()["id"] != first.json()["id"]
+    assert (second.json()["status"], second.json()["sequence"]) == ("active", "again")
 
 
 def test_enrolling_in_an_unknown_sequence_is_422_and_an_unknown_lead_404(api: Api) -> None:
@@ -282,17 +241,8 @@ def test_the_loaded_sequences_are_listed_and_read(api: Api) -> None:
     assert api.get("/sequences/nope").status_code == 404
 
 
-def _cli(api: Api, monkeypatch: pytest.MonkeyPatch, *args: str) -> int:
-    """Run the CLI on the harness's database and folders, at the harness's virtual time."""
-    settings = api.h.rt.settings
-    monkeypatch.setenv("FOLLOWUP_DATABASE_URL", settings.database_url)
-    monkeypatch.setenv("FOLLOWUP_SEQUENCES_DIR", str(settings.sequences_dir))
-    monkeypatch.setenv("FOLLOWUP_TEMPLATES_DIR", str(settings.templates_dir))
-    return run_cli(list(args), CliContext(clock=api.h.clock))
-
-
 def test_the_compliance_report_and_log_are_the_clis_json(
-    api: Api, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    api: Api, cli: Cli, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Given a few days of follow-ups, the API's report and log equal the CLI's json/jsonl."""
     for email in ("ana@example.com", "ben@example.com"):
@@ -302,9 +252,10 @@ def test_the_compliance_report_and_log_are_the_clis_json(
     capsys.readouterr()
     window = {"by": "sequence", "since": "2026-11-01", "until": "2026-12-31"}
     options = [part for name, value in window.items() for part in (f"--{name}", value)]
-    assert _cli(api, monkeypatch, "compliance", "report", "--format", "json", *options) == 0
+    followup = cli.on(api.h)
+    assert followup("compliance", "report", "--format", "json", *options) == 0
     cli_report = json.loads(capsys.readouterr().out)
-    assert _cli(api, monkeypatch, "compliance", "log", "--format", "jsonl") == 0
+    assert followup("compliance", "log", "--format", "jsonl") == 0
     cli_log = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     report = api.get("/compliance/report", params=window).json()
     assert report == cli_report and report["total"]["met"] == 2
@@ -312,16 +263,13 @@ def test_the_compliance_report_and_log_are_the_clis_json(
 
 
 def test_a_csv_upload_gives_the_same_report_as_the_cli(
-    api: Api, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    api: Api, cli: Cli, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """POST /leads/import and `followup leads import` count alike; rejects name their lines."""
     data = b"email;first_name\r\nana@example.com;Ana\r\nnope;X\r\nANA@example.com;Anna\r\n"
-    (tmp_path / "leads.csv").write_bytes(data)
-    monkeypatch.chdir(tmp_path)
-    assert (
-        _cli(api, monkeypatch, "leads", "import", "leads.csv", "--event", "lead.mql", "--dry-run")
-        == 0
-    )
+    (cli.workdir / "leads.csv").write_bytes(data)
+    followup = cli.on(api.h)
+    assert followup("leads", "import", "leads.csv", "--event", "lead.mql", "--dry-run") == 0
     cli_summary = capsys.readouterr().out
     dry = api.post(
         "/leads/import",
@@ -466,22 +414,27 @@ def test_the_openapi_schema_and_docs_are_served(api: Api) -> None:
         "/compliance/log",
         "/healthz",
         "/unsubscribe/{token}",
-    } | {"/compliance", "/tasks"}  # the HTML dashboard; the open manual tasks (issue 4)
+    } | {"/compliance", "/tasks"} | {  # the HTML dashboard; the open manual tasks (issue 4)
+        "/webhooks/postmark",  # provider webhooks (issue 10)
+        "/webhooks/sendgrid",
+        "/webhooks/mailgun",
+    }
 
 
 def test_apikey_create_prints_a_working_key_once_and_revoke_stops_it(
-    api: Api, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    api: Api, cli: Cli, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """`followup apikey create NAME` prints the key (only its hash is stored); revoke: 401."""
     capsys.readouterr()
-    assert _cli(api, monkeypatch, "apikey", "create", "crm-sync") == 0
+    followup = cli.on(api.h)
+    assert followup("apikey", "create", "crm-sync") == 0
     key = capsys.readouterr().out.strip()
     headers = {"Authorization": f"Bearer {key}"}
     assert api.client.get("/sequences", headers=headers).status_code == 200
     with Session(api.h.rt.engine) as session:
         stored = session.exec(select(ApiKey).where(ApiKey.name == "crm-sync")).one()
     assert key not in stored.key_hash and len(stored.key_hash) == 64
-    assert _cli(api, monkeypatch, "apikey", "create", "crm-sync") == 2
+    assert followup("apikey", "create", "crm-sync") == 2
     assert "already exists" in capsys.readouterr().err
-    assert _cli(api, monkeypatch, "apikey", "revoke", "crm-sync") == 0
+    assert followup("apikey", "revoke", "crm-sync") == 0
     assert api.client.get("/sequences", headers=headers).status_code == 401

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any, cast
 
 import pytest
@@ -14,13 +13,11 @@ from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
-from tests.support.harness import MONDAY_9AM_NY, template, write_files
+from testkit.harness import Harnesses, template
 from worker.api.app import create_app
 from worker.auth.apikeys import create_key
-from worker.engine.clock import VirtualClock
 from worker.engine.db import transaction
-from worker.engine.runtime import Runtime, build_runtime
-from worker.engine.settings import Settings
+from worker.engine.runtime import Runtime
 
 SEQUENCE = """
 name: mql
@@ -45,25 +42,14 @@ schema = schemathesis.openapi.from_asgi("/openapi.json", APP)
 
 
 @pytest.fixture(scope="module", autouse=True)
-def runtime(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runtime]:
+def runtime(make_shared_harness: Harnesses) -> Iterator[Runtime]:
     """Events are applied inline, so generated events run the whole enrollment code too."""
-    folder: Path = tmp_path_factory.mktemp("schemathesis")
-    write_files(folder / "sequences", {"mql.yaml": SEQUENCE})
-    write_files(folder / "templates", {"t/intro.j2": template("Intro")})
-    rt = build_runtime(
-        Settings(
-            database_url=f"sqlite:///{folder / 'followup.db'}",
-            sequences_dir=folder / "sequences",
-            templates_dir=folder / "templates",
-            outbox_dir=folder / "outbox",
-            secret_key="s",
-        ),
-        clock=VirtualClock(MONDAY_9AM_NY),
+    h = make_shared_harness(
+        sequences={"mql.yaml": SEQUENCE}, templates={"t/intro.j2": template("Intro")}
     )
-    APP.state.runtime = rt
-    yield rt
+    APP.state.runtime = h.rt
+    yield h.rt
     APP.state.runtime = None
-    rt.close()
 
 
 @pytest.fixture(scope="module")

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from pathlib import Path
 
+import pytest
 from sqlmodel import select
 
-from models.event import EventIn
+from models.event import EventIn, LeadIn
 from models.lead import Lead
-from tests.support.harness import Harness, template
+from testkit.harness import Harness, Harnesses, template
 from worker.engine.db import transaction
 from worker.flow.enrollment import Refusal, enroll_many
 from worker.flow.events import apply_events, record_event
@@ -33,9 +33,9 @@ steps:
 """
 
 
-def harness(tmp_path: Path) -> Harness:
-    return Harness(
-        tmp_path,
+@pytest.fixture
+def h(make_harness: Harnesses) -> Harness:
+    return make_harness(
         sequences={"mql.yaml": MQL, "recycle.yaml": RECYCLE},
         templates={"t/one.j2": template("One")},
     )
@@ -47,79 +47,71 @@ def leads(h: Harness, *emails: str) -> list[Lead]:
     return [found[email] for email in emails]
 
 
-def test_enroll_many_applies_every_rule_per_lead(tmp_path: Path) -> None:
+def test_enroll_many_applies_every_rule_per_lead(h: Harness) -> None:
     """Suppressed, enrolled, listed-twice and exclusive leads are refused; the rest enroll."""
-    h = harness(tmp_path)
-    try:
-        for email in ("new@example.com", "gone@example.com", "in@example.com", "busy@example.com"):
-            h.event("lead.created", email)
-        h.event("lead.unsubscribed", "gone@example.com")
-        h.event("lead.mql", "in@example.com")
-        h.event("lead.recycled", "busy@example.com")
-        new, gone, inside, busy = leads(
-            h, "new@example.com", "gone@example.com", "in@example.com", "busy@example.com"
+    for email in ("new@example.com", "gone@example.com", "in@example.com", "busy@example.com"):
+        h.event("lead.created", email)
+    h.event("lead.unsubscribed", "gone@example.com")
+    h.event("lead.mql", "in@example.com")
+    h.event("lead.recycled", "busy@example.com")
+    new, gone, inside, busy = leads(
+        h, "new@example.com", "gone@example.com", "in@example.com", "busy@example.com"
+    )
+    spec = h.rt.catalog.sequences["mql"]
+    pairs = [(new, None), (gone, None), (inside, None), (busy, None), (new, None)]
+    with transaction(h.rt.engine) as session:
+        results = enroll_many(
+            session,
+            pairs,
+            spec,
+            versions=h.rt.versions,
+            team=h.rt.catalog.team,
+            at=h.clock.now(),
+            now=h.clock.now(),
         )
-        spec = h.rt.catalog.sequences["mql"]
-        pairs = [(new, None), (gone, None), (inside, None), (busy, None), (new, None)]
-        with transaction(h.rt.engine) as session:
-            results = enroll_many(
-                session,
-                pairs,
-                spec,
-                versions=h.rt.versions,
-                team=h.rt.catalog.team,
-                at=h.clock.now(),
-                now=h.clock.now(),
-            )
-        assert not isinstance(results[0], Refusal)
-        assert "suppressed" in str(results[1])
-        assert "already enrolled" in str(results[2])
-        assert "exclusive sequence 'recycle'" in str(results[3])
-        assert "already enrolled" in str(results[4])
-        assert sorted((e.sequence, e.lead_id) for e in h.enrollments()) == sorted(
-            [("mql", inside.id), ("recycle", busy.id), ("mql", new.id)]
-        )
-    finally:
-        h.close()
+    assert not isinstance(results[0], Refusal)
+    assert "suppressed" in str(results[1])
+    assert "already enrolled" in str(results[2])
+    assert "exclusive sequence 'recycle'" in str(results[3])
+    assert "already enrolled" in str(results[4])
+    assert sorted((e.sequence, e.lead_id) for e in h.enrollments()) == sorted(
+        [("mql", inside.id), ("recycle", busy.id), ("mql", new.id)]
+    )
 
 
-def test_apply_events_matches_one_at_a_time(tmp_path: Path) -> None:
+def test_apply_events_matches_one_at_a_time(h: Harness) -> None:
     """A batch of triggers, an exit, a suppression and a repeated lead ends as if sequential."""
-    h = harness(tmp_path)
-    try:
-        h.event("lead.mql", "running@example.com")
-        h.event("lead.created", "plain@example.com")
-        h.event("lead.created", "twice@example.com")
-        batch = [
-            EventIn(type="lead.mql", lead={"email": "plain@example.com"}),
-            EventIn(type="lead.recycled", lead={"email": "running@example.com"}),
-            EventIn(type="lead.unsubscribed", lead={"email": "plain2@example.com"}),
-            EventIn(type="lead.mql", lead={"email": "twice@example.com"}),
-            EventIn(type="lead.recycled", lead={"email": "twice@example.com"}),
-            EventIn(type="lead.mql", lead={"email": "fresh@example.com", "first_name": "F"}),
-        ]
-        now = h.clock.now()
-        with transaction(h.rt.engine) as session:
-            rows = [record_event(session, event, now=now)[0] for event in batch]
-            outcomes = apply_events(
-                session, rows, catalog=h.rt.catalog, versions=h.rt.versions, now=now
-            )
-        assert [o.enrolled for o in outcomes] == [
-            ["mql"],
-            ["recycle"],
-            [],
-            ["mql"],
-            ["recycle"],
-            ["mql"],
-        ]
-        assert [o.exited for o in outcomes] == [[], ["mql"], [], [], ["mql"], []]
-        assert outcomes[2].suppressed
-        h.advance(timedelta(minutes=1))  # the exited mql touches were cancelled unsent
-        assert sorted(m.to for m in h.sent) == [
-            "fresh@example.com",
-            "plain@example.com",
-            "running@example.com",
-            "twice@example.com",
-        ]
-    finally:
-        h.close()
+    h.event("lead.mql", "running@example.com")
+    h.event("lead.created", "plain@example.com")
+    h.event("lead.created", "twice@example.com")
+    batch = [
+        EventIn(type="lead.mql", lead=LeadIn(email="plain@example.com")),
+        EventIn(type="lead.recycled", lead=LeadIn(email="running@example.com")),
+        EventIn(type="lead.unsubscribed", lead=LeadIn(email="plain2@example.com")),
+        EventIn(type="lead.mql", lead=LeadIn(email="twice@example.com")),
+        EventIn(type="lead.recycled", lead=LeadIn(email="twice@example.com")),
+        EventIn(type="lead.mql", lead=LeadIn(email="fresh@example.com", first_name="F")),
+    ]
+    now = h.clock.now()
+    with transaction(h.rt.engine) as session:
+        rows = [record_event(session, event, now=now)[0] for event in batch]
+        outcomes = apply_events(
+            session, rows, catalog=h.rt.catalog, versions=h.rt.versions, now=now
+        )
+    assert [o.enrolled for o in outcomes] == [
+        ["mql"],
+        ["recycle"],
+        [],
+        ["mql"],
+        ["recycle"],
+        ["mql"],
+    ]
+    assert [o.exited for o in outcomes] == [[], ["mql"], [], [], ["mql"], []]
+    assert outcomes[2].suppressed
+    h.advance(timedelta(minutes=1))  # the exited mql touches were cancelled unsent
+    assert sorted(m.to for m in h.sent) == [
+        "fresh@example.com",
+        "plain@example.com",
+        "running@example.com",
+        "twice@example.com",
+    ]

@@ -4,12 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
-import pytest
-
-from tests.support.harness import Harness, template
+from testkit.harness import MONDAY_9AM_NY, Harness, Harnesses, done_at, template
 from worker.engine.db import transaction
 from worker.engine.status import collect_status
 from worker.flow.pausing import Selection, pause, resume
@@ -31,23 +28,22 @@ def step(id: str, email: str | None = None, wait: str = "0s", more: str = "") ->
     return "\n".join(lines)
 
 
-@pytest.fixture
-def harnesses():  # type: ignore[no-untyped-def]
-    made: list[Harness] = []
-    yield made
-    for h in made:
-        h.close()
-
-
-def build(tmp_path: Path, made: list[Harness], seq: str, **kwargs) -> Harness:  # type: ignore[no-untyped-def]
-    h = Harness(
-        tmp_path,
-        sequences={"s.yaml": seq, **kwargs.pop("files", {})},
-        templates={**TEMPLATES, **kwargs.pop("templates", {})},
-        **kwargs,
+def build(
+    make_harness: Harnesses,
+    seq: str,
+    *,
+    files: dict[str, str] | None = None,
+    templates: dict[str, str] | None = None,
+    start: datetime = MONDAY_9AM_NY,
+    threads: int = 2,
+) -> Harness:
+    """A harness running sequence `s` (s.yaml) beside `files`, with the one..four templates."""
+    return make_harness(
+        sequences={"s.yaml": seq, **(files or {})},
+        templates={**TEMPLATES, **(templates or {})},
+        start=start,
+        threads=threads,
     )
-    made.append(h)
-    return h
 
 
 WINDOW = """send_window:
@@ -58,30 +54,29 @@ default_timezone: America/New_York
 holidays: US"""
 
 
-def test_a_lead_enrolled_at_night_gets_the_first_email_at_the_window_opening(tmp_path, harnesses):
+def test_a_lead_enrolled_at_night_gets_the_first_email_at_the_window_opening(
+    make_harness: Harnesses,
+) -> None:
     """Given a 9-17 window, a New York lead enrolled Friday 22:00 gets its email Monday 09:00."""
     friday_night = datetime(2026, 12, 4, 22, 0, tzinfo=NY).astimezone(UTC)
-    h = build(tmp_path, harnesses, sequence(step("one"), extra=WINDOW), start=friday_night)
+    h = build(make_harness, sequence(step("one"), extra=WINDOW), start=friday_night)
     h.event("lead.mql", "ana@example.com", lead={"timezone": "America/New_York"})
     h.advance(timedelta(days=4))
     [sent] = h.touches(status="sent")
-    assert sent.completed_at.astimezone(NY).strftime("%a %H:%M") == "Mon 09:00"
+    assert done_at(sent).astimezone(NY).strftime("%a %H:%M") == "Mon 09:00"
 
 
-def test_business_days_skip_thanksgiving_and_the_weekend(tmp_path, harnesses):
+def test_business_days_skip_thanksgiving_and_the_weekend(make_harness: Harnesses) -> None:
     """Given 2 business days after Wednesday 10:00 before Thanksgiving, the bump goes Monday."""
     wednesday = datetime(2026, 11, 25, 10, 0, tzinfo=NY).astimezone(UTC)
     h = build(
-        tmp_path,
-        harnesses,
+        make_harness,
         sequence(step("one"), step("two", wait="2 business days"), extra=WINDOW),
         start=wednesday,
     )
     h.event("lead.mql", "ana@example.com")
     h.advance(timedelta(days=7))
-    sent = [
-        t.completed_at.astimezone(NY).strftime("%a %m-%d %H:%M") for t in h.touches(status="sent")
-    ]
+    sent = [done_at(t).astimezone(NY).strftime("%a %m-%d %H:%M") for t in h.touches(status="sent")]
     assert sent == ["Wed 11-25 10:00", "Mon 11-30 10:00"]
 
 
@@ -93,11 +88,10 @@ LIMITED_TEAM = """owners:
 """
 
 
-def test_daily_limit_defers_the_rest_to_the_mailbox_next_day(tmp_path, harnesses):
+def test_daily_limit_defers_the_rest_to_the_mailbox_next_day(make_harness: Harnesses) -> None:
     """Given daily_limit 5, when 20 touches fall due at once, 5 go and 15 wait for tomorrow."""
     h = build(
-        tmp_path,
-        harnesses,
+        make_harness,
         sequence(step("one"), extra="from: owner"),
         files={"team.yaml": LIMITED_TEAM},
         threads=4,
@@ -110,43 +104,21 @@ def test_daily_limit_defers_the_rest_to_the_mailbox_next_day(tmp_path, harnesses
     assert len(deferred) == 15
     tomorrow = datetime(2026, 12, 1, 0, 0, tzinfo=NY).astimezone(UTC)
     assert {t.due_at for t in deferred} == {tomorrow}
-    with transaction(h.rt.engine) as session:
-        assert collect_status(h.rt).touches["deferred"] == 15 and session is not None
+    assert collect_status(h.rt).touches["deferred"] == 15
     h.advance(timedelta(days=1, hours=1))
     assert len(h.sent) == 10
     assert len({m.to for m in h.sent}) == 10
 
 
-def test_min_gap_spaces_sends_from_one_mailbox(tmp_path, harnesses):
+def test_min_gap_spaces_sends_from_one_mailbox(make_harness: Harnesses) -> None:
     """Given a 10-minute min_gap, three due touches go out 10 minutes apart."""
     team = LIMITED_TEAM.replace("daily_limit: 5", "min_gap: 10m")
-    h = build(
-        tmp_path, harnesses, sequence(step("one"), extra="from: owner"), files={"team.yaml": team}
-    )
+    h = build(make_harness, sequence(step("one"), extra="from: owner"), files={"team.yaml": team})
     for n in range(3):
         h.event("lead.mql", f"lead{n}@example.com", lead={"owner": "rep@acme.test"})
     h.advance(timedelta(hours=1))
-    times = sorted(t.completed_at for t in h.touches(status="sent"))
+    times = sorted(done_at(t) for t in h.touches(status="sent"))
     assert [b - a for a, b in pairwise(times)] == [timedelta(minutes=10)] * 2
-
-
-def test_thread_true_replies_in_the_first_emails_thread(tmp_path, harnesses):
-    """Given `thread: true` and no subject, the bump is 'Re: <first subject>' in its thread."""
-    no_subject = "{% block text %}Bumping this.{% endblock %}"
-    h = build(
-        tmp_path,
-        harnesses,
-        sequence(step("one"), step("two", wait="1d", more="thread: true")),
-        templates={"t/two.j2": no_subject},
-    )
-    h.event("lead.mql", "ana@example.com")
-    h.advance(timedelta(days=2))
-    first, bump = h.sent
-    assert bump.subject == f"Re: {first.subject}"
-    headers = dict(bump.headers)
-    assert headers["In-Reply-To"] == first.message_id
-    assert headers["References"] == first.message_id
-    assert bump.message_id != first.message_id
 
 
 TASK_SEQUENCE = sequence(
@@ -158,28 +130,11 @@ TASK_SEQUENCE = sequence(
 )
 
 
-def test_a_completed_task_counts_and_starts_the_next_wait(tmp_path, harnesses):
-    """Given a task step, when its owner completes it, the next email is due a day after that."""
-    h = build(tmp_path, harnesses, TASK_SEQUENCE)
-    h.event("lead.mql", "ana@example.com", lead={"first_name": "Ana"})
-    h.advance(timedelta(days=1, hours=5))
-    [task] = h.touches(status="open")
-    done_at = h.clock.now()
-    h.event("task.completed", "ana@example.com", step="call")
-    h.advance(timedelta(days=2))
-    [done] = h.touches(status="done")
-    assert done.completed_at == done_at
-    three = h.touches(step="three")[0]
-    assert three.completed_at == done_at + timedelta(days=1)
-    [enrollment] = h.enrollments()
-    assert enrollment.touches_completed == 3 and task.id == done.id
-
-
 def test_a_task_not_done_within_due_within_is_skipped_and_the_sequence_moves_on(
-    tmp_path, harnesses
-):
+    make_harness: Harnesses,
+) -> None:
     """Given due_within: 2d and nobody doing the task, it is skipped and logged; step 3 follows."""
-    h = build(tmp_path, harnesses, TASK_SEQUENCE)
+    h = build(make_harness, TASK_SEQUENCE)
     h.event("lead.mql", "ana@example.com")
     h.advance(timedelta(days=5))
     [skipped] = h.touches(status="skipped")
@@ -192,16 +147,15 @@ def test_a_task_not_done_within_due_within_is_skipped_and_the_sequence_moves_on(
     assert "touch.skipped" in kinds
 
 
-def test_reenroll_never_and_after_exit(tmp_path, harnesses):
+def test_reenroll_never_and_after_exit(make_harness: Harnesses) -> None:
     """`reenroll: never` enrolls once ever; `after_exit` enrolls again once the first one ended."""
-    h = build(tmp_path, harnesses, sequence(step("one"), step("two", wait="1d")))
+    h = build(make_harness, sequence(step("one"), step("two", wait="1d")))
     h.event("lead.mql", "ana@example.com")
     h.event("email.replied", "ana@example.com")
     outcome = h.event("lead.mql", "ana@example.com")
     assert outcome.enrolled == [] and "already enrolled" in outcome.ignored[0]
     again = build(
-        tmp_path / "b",
-        harnesses,
+        make_harness,
         sequence(step("one"), step("two", wait="1d"), extra="reenroll: after_exit"),
     )
     again.event("lead.mql", "ben@example.com")
@@ -210,15 +164,14 @@ def test_reenroll_never_and_after_exit(tmp_path, harnesses):
     assert again.event("lead.mql", "ben@example.com").enrolled == ["s"]
 
 
-def test_exclusive_sequences_hold_one_lead_at_a_time(tmp_path, harnesses):
+def test_exclusive_sequences_hold_one_lead_at_a_time(make_harness: Harnesses) -> None:
     """A lead in one exclusive sequence is not enrolled in another; the trigger is ignored."""
     other = (
         "name: other\ntrigger: form.submitted\nexclusive: true\n"
         "steps:\n  - id: one\n    email: t/one\n"
     )
     h = build(
-        tmp_path,
-        harnesses,
+        make_harness,
         sequence(step("one"), extra="exclusive: true"),
         files={"other.yaml": other},
     )
@@ -227,17 +180,15 @@ def test_exclusive_sequences_hold_one_lead_at_a_time(tmp_path, harnesses):
     assert outcome.enrolled == [] and "exclusive" in outcome.ignored[0]
 
 
-def test_editing_a_sequence_mid_run_changes_new_enrollments_only(tmp_path, harnesses):
+def test_editing_a_sequence_mid_run_changes_new_enrollments_only(make_harness: Harnesses) -> None:
     """Given a lead mid-sequence, when YAML and template change, it finishes its pinned version."""
-    h = build(
-        tmp_path, harnesses, sequence(step("one"), step("two", wait="1d"), step("three", wait="1d"))
-    )
+    h = build(make_harness, sequence(step("one"), step("two", wait="1d"), step("three", wait="1d")))
     h.event("lead.mql", "old@example.com")
     h.advance(timedelta(hours=1))
-    (tmp_path / "sequences" / "s.yaml").write_text(
+    (h.settings.sequences_dir / "s.yaml").write_text(
         sequence(step("one"), step("three", wait="1d"), step("four", wait="1d"))
     )
-    (tmp_path / "templates" / "t" / "three.j2").write_text(template("Three v2"))
+    (h.settings.templates_dir / "t" / "three.j2").write_text(template("Three v2"))
     assert h.rt.refresh_catalog(min_interval=0)
     h.event("lead.mql", "new@example.com")
     h.advance(timedelta(days=3))
@@ -248,17 +199,17 @@ def test_editing_a_sequence_mid_run_changes_new_enrollments_only(tmp_path, harne
     assert len({m.message_id for m in h.sent}) == len(h.sent) == 6
 
 
-def test_a_broken_edit_keeps_the_running_catalog(tmp_path, harnesses):
+def test_a_broken_edit_keeps_the_running_catalog(make_harness: Harnesses) -> None:
     """Given a running catalog, when a file turns invalid, the reload is refused; no change."""
-    h = build(tmp_path, harnesses, sequence(step("one")))
-    (tmp_path / "sequences" / "s.yaml").write_text("name: s\ntrigger: lead.mql\nsteps: [oops\n")
+    h = build(make_harness, sequence(step("one")))
+    (h.settings.sequences_dir / "s.yaml").write_text("name: s\ntrigger: lead.mql\nsteps: [oops\n")
     assert not h.rt.refresh_catalog(min_interval=0)
     assert h.event("lead.mql", "ana@example.com").enrolled == ["s"]
 
 
-def test_pause_holds_touches_and_resume_keeps_the_remaining_wait(tmp_path, harnesses):
+def test_pause_holds_touches_and_resume_keeps_the_remaining_wait(make_harness: Harnesses) -> None:
     """Given a step due in 2 days, a 3-day pause then resume makes it due 2 days after resume."""
-    h = build(tmp_path, harnesses, sequence(step("one"), step("two", wait="3d")))
+    h = build(make_harness, sequence(step("one"), step("two", wait="3d")))
     h.event("lead.mql", "ana@example.com", lead={"owner": "rep@acme.test"})
     h.advance(timedelta(days=1))
     with transaction(h.rt.engine) as session:
@@ -278,12 +229,11 @@ def test_pause_holds_touches_and_resume_keeps_the_remaining_wait(tmp_path, harne
     assert two.status == "sent" and two.completed_at == resumed_at + timedelta(days=2)
 
 
-def test_resumed_touches_move_to_the_next_window_opening(tmp_path, harnesses):
+def test_resumed_touches_move_to_the_next_window_opening(make_harness: Harnesses) -> None:
     """Given a paused lead whose touch was due, resuming at night sends it at the next opening."""
     monday_9 = datetime(2026, 11, 30, 9, 0, tzinfo=NY).astimezone(UTC)
     h = build(
-        tmp_path,
-        harnesses,
+        make_harness,
         sequence(step("one"), step("two", wait="1h"), extra=WINDOW),
         start=monday_9,
     )
@@ -298,14 +248,13 @@ def test_resumed_touches_move_to_the_next_window_opening(tmp_path, harnesses):
         )
     h.advance(timedelta(days=1))
     [two] = h.touches(step="two")
-    assert two.completed_at.astimezone(NY).strftime("%a %H:%M") == "Tue 09:00"
+    assert done_at(two).astimezone(NY).strftime("%a %H:%M") == "Tue 09:00"
 
 
-def test_preview_matches_what_the_scheduler_does(tmp_path, harnesses):
+def test_preview_matches_what_the_scheduler_does(make_harness: Harnesses) -> None:
     """The preview's timeline is exactly the send times a lead gets when every touch completes."""
     h = build(
-        tmp_path,
-        harnesses,
+        make_harness,
         sequence(
             step("one"), step("two", wait="1 business days"), step("three", wait="2d"), extra=WINDOW
         ),
@@ -321,17 +270,18 @@ def test_preview_matches_what_the_scheduler_does(tmp_path, harnesses):
     assert [t.completed_at for t in h.touches(status="sent")] == [p.due_utc for p in timeline]
 
 
-def test_a_removed_sequence_runs_its_enrollments_to_the_end_and_status_says_so(tmp_path, harnesses):
+def test_a_removed_sequence_runs_its_enrollments_to_the_end_and_status_says_so(
+    make_harness: Harnesses,
+) -> None:
     """Given an active enrollment, when its file is removed, it finishes and `status` names it."""
     h = build(
-        tmp_path,
-        harnesses,
+        make_harness,
         sequence(step("one"), step("two", wait="1d")),
         files={"keep.yaml": "trigger: form.submitted\nsteps:\n  - id: one\n    email: t/one\n"},
     )
     h.event("lead.mql", "ana@example.com")
     h.advance(timedelta(hours=1))
-    (tmp_path / "sequences" / "s.yaml").unlink()
+    (h.settings.sequences_dir / "s.yaml").unlink()
     assert h.rt.refresh_catalog(min_interval=0)
     assert collect_status(h.rt).orphaned_sequences == {"s": 1}
     assert h.event("lead.mql", "ben@example.com").enrolled == []

@@ -5,76 +5,18 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterator
-from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.support.harness import MONDAY_9AM_NY as T0
-from tests.support.harness import Harness, template
-from worker.cli.app import run_cli
+from testkit.harness import Harness, Harnesses
+from tests.support.cli import Cli
+from tests.support.three_owners import FILES, TEMPLATES, play_three_owners
 from worker.compliance.dashboard import dashboard_html
 from worker.compliance.export import report_csv, report_json
 from worker.compliance.report import build_report
 from worker.engine.db import transaction
 
-INBOUND = """
-name: inbound
-trigger: lead.mql
-exit_on: [email.replied]
-sla:
-  first_touch_within: 1h
-  min_touches: 3
-  within: 3d
-steps:
-  - id: intro
-    email: t/intro
-    wait: 10m
-  - id: call
-    task: Call {{ lead.email }}
-    wait: 1d
-  - id: wrap
-    email: t/wrap
-    wait: 1d
-"""
-
-CALLBACK = """
-name: callback
-trigger: form.submitted
-sla:
-  first_touch_within: 2h
-steps:
-  - id: call
-    task: Call back {{ lead.email }}
-  - id: thanks
-    email: t/thanks
-    wait: 1d
-"""
-
-TEAM = """
-owners:
-  - {email: ana@acme.test, name: Ana Diligent}
-  - {email: ben@acme.test, name: Ben Busy}
-  - {email: cy@acme.test, name: Cy Mixed}
-sla_plan:
-  revenue_goal: 600000
-  period: month
-  marketing_share: 0.5
-  average_deal_size: 5000
-  close_rate: 0.1
-strikes:
-  breaches_per_strike: 3
-  period: week
-"""
-
-FILES = {"inbound.yaml": INBOUND, "callback.yaml": CALLBACK, "team.yaml": TEAM}
-TEMPLATES = {
-    "t/intro.j2": template("Intro"),
-    "t/wrap.j2": template("Wrap"),
-    "t/thanks.j2": template("Thanks"),
-}
 ROW_FIELDS = (
     "enrolled",
     "met",
@@ -94,7 +36,8 @@ ROW_FIELDS = (
     "revenue_at_risk",
 )
 
-# Worked by hand from the story in `play_three_owners` (first touches in seconds after enrolling):
+# Worked by hand from `play_three_owners` (tests/support/three_owners.py), first touches in
+# seconds after enrolling:
 #   ana: a1 met (intro 600, call, wrap), a2 met (call at 1200, thanks), a3 met by replying
 #        (intro 600), a4 met (call at 5400, thanks) -> firsts [600, 600, 1200, 5400]
 #   ben: b1 and b4 too few touches (intro 600 only), b2 never called (unworked), b3 called at
@@ -116,57 +59,12 @@ BEN_STRUCK_LEADS = [  # newest breach first; ties by enrollment, newest first
 ]
 
 
-def at(h: Harness, offset: timedelta) -> None:
-    """Move the virtual clock to `offset` after the scenario's start, working what falls due."""
-    h.advance(T0 + offset - h.clock.now())
-
-
-def play_three_owners(h: Harness) -> None:
-    """Given three owners: Ana works every lead, Ben skips his calls, Cy has a bit of everything."""
-    owners = {"a": "ana@acme.test", "b": "ben@acme.test", "c": "cy@acme.test"}
-    for name, kind in (
-        ("a1", "lead.mql"),
-        ("a2", "form.submitted"),
-        ("a3", "lead.mql"),
-        ("a4", "form.submitted"),
-        ("b1", "lead.mql"),
-        ("b2", "form.submitted"),
-        ("b3", "form.submitted"),
-        ("b4", "lead.mql"),
-        ("c1", "lead.mql"),
-        ("c2", "form.submitted"),
-        ("c4", "form.submitted"),
-    ):
-        h.event(kind, f"{name}@example.com", lead={"owner": owners[name[0]]})
-    at(h, timedelta(minutes=20))
-    h.event("task.completed", "a2@example.com", step="call")
-    at(h, timedelta(hours=1))
-    h.event("touch.logged", "c2@example.com", detail="called from my mobile")
-    at(h, timedelta(hours=1, minutes=30))
-    h.event("task.completed", "a4@example.com", step="call")
-    at(h, timedelta(hours=2))
-    h.event("lead.unsubscribed", "c1@example.com")
-    at(h, timedelta(hours=3))
-    h.event("email.replied", "a3@example.com")
-    at(h, timedelta(hours=5))
-    h.event("task.completed", "b3@example.com", step="call")
-    at(h, timedelta(days=1, hours=1))
-    h.event("task.completed", "a1@example.com", step="call")
-    at(h, timedelta(days=4))
-    h.event("lead.mql", "c3@example.com", lead={"owner": "cy@acme.test"})
-    at(h, timedelta(days=4, hours=2))
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.integration)])
-def played(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Harness]:
-    """The scenario played out on SQLite, and on PostgreSQL in the integration tier."""
-    url = request.getfixturevalue("postgres_url") if request.param == "postgres" else None
-    h = Harness(tmp_path, sequences=FILES, templates=TEMPLATES, database_url=url)
-    try:
-        play_three_owners(h)
-        yield h
-    finally:
-        h.close()
+@pytest.fixture
+def played(make_harness: Harnesses, database_url: str | None) -> Harness:
+    """The story played out on SQLite, and on PostgreSQL in the integration tier."""
+    h = make_harness(sequences=FILES, templates=TEMPLATES, database_url=database_url)
+    play_three_owners(h)
+    return h
 
 
 def _report(h: Harness, by: str = "owner") -> dict[str, Any]:
@@ -258,21 +156,10 @@ def _number(text: str) -> Any:
 
 
 def test_cli_prints_the_same_json(
-    played: Harness,
-    monkeypatch: pytest.MonkeyPatch,
-    tmp_path: Path,
-    capsys: pytest.CaptureFixture[str],
+    played: Harness, cli: Cli, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Given the scenario's database, when `compliance report --format json` runs, it agrees."""
-    settings = played.settings
-    monkeypatch.chdir(tmp_path)
-    for name, value in (
-        ("DATABASE_URL", settings.database_url),
-        ("SEQUENCES_DIR", settings.sequences_dir),
-        ("TEMPLATES_DIR", settings.templates_dir),
-    ):
-        monkeypatch.setenv(f"FOLLOWUP_{name}", str(value))
-    assert run_cli(["compliance", "report", "--format", "json"]) == 0
+    assert cli.on(played)("compliance", "report", "--format", "json") == 0
     report = json.loads(capsys.readouterr().out)
     assert {row["key"]: _as_expected(row) for row in report["rows"]} == {
         k: v for k, v in EXPECTED.items() if k != "total"

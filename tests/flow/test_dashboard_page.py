@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from datetime import timedelta
 
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.flow.test_compliance_report import FILES, TEMPLATES, play_three_owners
-from tests.support.harness import Harness
+from testkit.harness import Harness, Harnesses
+from tests.support.cli import Cli
+from tests.support.three_owners import FILES, TEMPLATES, play_three_owners
 from worker.auth.apikeys import create_key
 from worker.auth.tokens import sign
-from worker.cli.app import run_cli
-from worker.compliance.dashboard_link import dashboard_token, token_expiry
+from worker.compliance.dashboard_link import dashboard_token
 from worker.engine.db import transaction
 
 SECRET = "test-secret"  # the harness's FOLLOWUP_SECRET_KEY
@@ -22,13 +21,11 @@ SECTIONS = ("owners", "strikes", "breaches", "sequences")
 
 
 @pytest.fixture(scope="module")
-def played(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Harness]:
-    h = Harness(tmp_path_factory.mktemp("page"), sequences=FILES, templates=TEMPLATES)
-    try:
-        play_three_owners(h)
-        yield h
-    finally:
-        h.close()
+def played(make_shared_harness: Harnesses) -> Harness:
+    """The three-owner story, played once for every test here (they only read it)."""
+    h = make_shared_harness(sequences=FILES, templates=TEMPLATES)
+    play_three_owners(h)
+    return h
 
 
 @pytest.fixture(scope="module")
@@ -94,48 +91,14 @@ def _section(html: str, name: str) -> str:
     return html.split(f'<section id="{name}">')[1].split("</section>")[0]
 
 
-def _use_harness_settings(played: Harness, monkeypatch: pytest.MonkeyPatch, folder: Path) -> None:
-    monkeypatch.chdir(folder)
-    for name, value in (
-        ("DATABASE_URL", played.settings.database_url),
-        ("SEQUENCES_DIR", played.settings.sequences_dir),
-        ("TEMPLATES_DIR", played.settings.templates_dir),
-        ("SECRET_KEY", SECRET),
-        ("BASE_URL", "https://followup.example"),
-    ):
-        monkeypatch.setenv(f"FOLLOWUP_{name}", str(value))
-
-
 def test_report_as_html_is_the_same_page(
-    client: TestClient,
-    played: Harness,
-    monkeypatch: pytest.MonkeyPatch,
-    tmp_path: Path,
-    capsys: pytest.CaptureFixture[str],
+    client: TestClient, played: Harness, cli: Cli, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Given the CLI and the API, then owners, strikes and breaches sections are identical."""
-    _use_harness_settings(played, monkeypatch, tmp_path)
-    assert run_cli(["compliance", "report", "--format", "html"]) == 0
+    assert cli.on(played)("compliance", "report", "--format", "html") == 0
     written = capsys.readouterr().out
     token = dashboard_token(secret=SECRET, now=played.clock.now())
     served = client.get("/compliance", params={"token": token}).text
     assert written.startswith("<!DOCTYPE html>")
     for name in SECTIONS:
         assert _section(written, name) == _section(served, name)
-
-
-def test_link_command_prints_a_signed_link_for_the_days_asked(
-    played: Harness,
-    monkeypatch: pytest.MonkeyPatch,
-    tmp_path: Path,
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    """Given --days 3, then the link points at /compliance and expires three days from now."""
-    _use_harness_settings(played, monkeypatch, tmp_path)
-    assert run_cli(["compliance", "link", "--days", "3"]) == 0
-    link = capsys.readouterr().out.strip()
-    prefix = "https://followup.example/compliance?token="
-    assert link.startswith(prefix)
-    expiry = token_expiry(link.removeprefix(prefix), secret=SECRET)
-    assert expiry is not None
-    assert abs(expiry - (datetime.now(UTC) + timedelta(days=3))) < timedelta(minutes=1)

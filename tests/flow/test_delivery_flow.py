@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -11,7 +10,7 @@ from sqlmodel import Session, select
 
 from models.compliance import ComplianceEntry
 from models.lead import Lead
-from tests.support.harness import Harness, template
+from testkit.harness import Harness, Harnesses, template
 from worker.engine.db import transaction
 from worker.engine.tunables import MAX_ATTEMPTS
 from worker.flow.scheduling import claim_due_touches
@@ -53,14 +52,8 @@ TEMPLATES = {
 
 
 @pytest.fixture
-def h(tmp_path: Path) -> Iterator[Harness]:
-    harness = Harness(
-        tmp_path, sequences={"mql.yaml": SEQUENCE, "team.yaml": TEAM}, templates=TEMPLATES
-    )
-    try:
-        yield harness
-    finally:
-        harness.close()
+def h(make_harness: Harnesses) -> Harness:
+    return make_harness(sequences={"mql.yaml": SEQUENCE, "team.yaml": TEAM}, templates=TEMPLATES)
 
 
 def entries(h: Harness, kind: str) -> list[ComplianceEntry]:
@@ -105,22 +98,21 @@ def test_without_owner_or_default_from_the_touch_fails_permanently_with_a_reason
     assert failed.step == "intro" and "FOLLOWUP_DEFAULT_FROM" in (failed.detail or "")
 
 
-def test_a_malformed_default_from_fails_the_touch_instead_of_looping(tmp_path: Path) -> None:
+def test_a_malformed_default_from_fails_the_touch_instead_of_looping(
+    make_harness: Harnesses, tmp_path: Path
+) -> None:
     """Given FOLLOWUP_DEFAULT_FROM with a domain no Message-ID can use, the real outbox mailer
     refuses the message: the touch fails once with the reason (it is not re-driven forever)."""
     outbox = MaildirMailer(tmp_path / "outbox")
-    h = Harness(tmp_path, sequences={"mql.yaml": SEQUENCE}, templates=TEMPLATES, mailer=outbox)
-    try:
-        h.rt.settings = h.settings.with_(default_from="Sales <sales@acme_corp.test>")
-        h.event("lead.mql", LEAD)
-        h.advance(timedelta(minutes=10))
-        [intro, bump] = h.touches()
-        assert (intro.status, intro.attempts) == ("failed", 1)
-        assert (intro.detail or "").startswith("invalid message: ")
-        assert bump.status == "scheduled"
-        assert not any((tmp_path / "outbox" / "new").glob("*"))
-    finally:
-        h.close()
+    h = make_harness(sequences={"mql.yaml": SEQUENCE}, templates=TEMPLATES, mailer=outbox)
+    h.rt.settings = h.settings.with_(default_from="Sales <sales@acme_corp.test>")
+    h.event("lead.mql", LEAD)
+    h.advance(timedelta(minutes=10))
+    [intro, bump] = h.touches()
+    assert (intro.status, intro.attempts) == ("failed", 1)
+    assert (intro.detail or "").startswith("invalid message: ")
+    assert bump.status == "scheduled"
+    assert not any((tmp_path / "outbox" / "new").glob("*"))
 
 
 def test_a_redelivered_send_message_sends_nothing_more(h: Harness) -> None:
@@ -197,7 +189,7 @@ def test_a_transient_send_error_is_retried_with_backoff_then_sent(h: Harness) ->
     """Given two 421 replies, the touch is retried after 30s then 60s (recorded on the row),
     and the third attempt is sent with the same Message-ID."""
     start = h.clock.now()
-    h.mailer.fail_next(TransientSendError("421 4.7.0 try again later", 421), times=2)  # type: ignore[attr-defined]
+    h.mailer.fail_next(TransientSendError("421 4.7.0 try again later", 421), times=2)
     h.event("lead.mql", LEAD)
     h.tick()
     [touch] = h.touches(step="intro")
@@ -215,7 +207,7 @@ def test_a_transient_send_error_is_retried_with_backoff_then_sent(h: Harness) ->
     [touch] = h.touches(step="intro")
     assert (touch.status, touch.attempts, touch.last_error) == ("sent", 3, None)
     assert touch.completed_at == start + timedelta(seconds=90)
-    attempts = h.mailer.attempts  # type: ignore[attr-defined]
+    attempts = h.mailer.attempts
     assert len(attempts) == 3 and len({m.message_id for m in attempts}) == 1
     assert entries(h, "touch.failed") == []
 
@@ -225,7 +217,7 @@ def test_a_transient_error_that_never_clears_gives_up_after_the_last_attempt(
 ) -> None:
     """Given an SMTP server down for hours, the touch is retried with capped backoff and, after
     the last attempt, fails with the reason; the sequence moves on."""
-    h.mailer.fail_next(TransientSendError("connection refused"), times=MAX_ATTEMPTS)  # type: ignore[attr-defined]
+    h.mailer.fail_next(TransientSendError("connection refused"), times=MAX_ATTEMPTS)
     start = h.clock.now()
     h.event("lead.mql", LEAD)
     h.advance(timedelta(hours=6))
@@ -255,7 +247,7 @@ def test_a_lost_broker_message_is_redriven_after_its_lease(h: Harness) -> None:
 def test_a_5_1_x_bounce_fails_the_touch_and_suppresses_the_address(h: Harness) -> None:
     """Given 550 5.1.1 (no such user), the touch fails, the address is suppressed, the
     enrollment exits as bounced and nothing more is sent or retried."""
-    h.mailer.fail_next(classify_smtp_reply(550, "5.1.1 <ana@example.com>: no such user"))  # type: ignore[attr-defined]
+    h.mailer.fail_next(classify_smtp_reply(550, "5.1.1 <ana@example.com>: no such user"))
     h.event("lead.mql", LEAD)
     h.advance(timedelta(days=3))
     assert h.sent == []
@@ -273,7 +265,7 @@ def test_a_5_1_x_bounce_fails_the_touch_and_suppresses_the_address(h: Harness) -
 
 def test_a_permanent_error_not_about_the_address_fails_without_suppressing(h: Harness) -> None:
     """Given 552 5.2.2 (mailbox full), the touch fails but the lead stays mailable."""
-    h.mailer.fail_next(PermanentSendError("552 5.2.2 mailbox full", 552))  # type: ignore[attr-defined]
+    h.mailer.fail_next(PermanentSendError("552 5.2.2 mailbox full", 552))
     h.event("lead.mql", LEAD)
     h.advance(timedelta(days=3))
     assert [t.status for t in h.touches()] == ["failed", "failed", "sent"]

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from sqlmodel import Session, func, select
 
 from models.event import Event
 from models.lead import Lead
-from tests.support.harness import Harness, template
+from testkit.harness import Harness, Harnesses, done_at, template
 
 LEAD = "ana@example.com"
 MQL = """
@@ -52,18 +50,12 @@ TEMPLATES = {
 
 
 @pytest.fixture
-def h(tmp_path: Path) -> Iterator[Harness]:
-    harness = Harness(
-        tmp_path, sequences={"mql.yaml": MQL, "webinar.yaml": WEBINAR}, templates=TEMPLATES
-    )
-    try:
-        yield harness
-    finally:
-        harness.close()
+def h(make_harness: Harnesses) -> Harness:
+    return make_harness(sequences={"mql.yaml": MQL, "webinar.yaml": WEBINAR}, templates=TEMPLATES)
 
 
 def subjects(h: Harness, email: str = LEAD) -> list[str]:
-    return [m.subject for m in h.mailer.sent_to(email)]  # type: ignore[attr-defined]
+    return [m.subject for m in h.mailer.sent_to(email)]
 
 
 def test_an_event_enrolls_the_lead_and_plans_the_first_touch(h: Harness) -> None:
@@ -102,7 +94,7 @@ def test_three_steps_go_out_in_order_with_their_waits(h: Harness) -> None:
     assert subjects(h) == ["Intro"]
     h.advance(timedelta(days=3))
     assert subjects(h) == ["Intro", "Bump", "Last"]
-    sent = [(t.step, t.completed_at - start) for t in h.touches(status="sent")]  # type: ignore[operator]
+    sent = [(t.step, done_at(t) - start) for t in h.touches(status="sent")]
     assert sent == [
         ("intro", timedelta(0)),
         ("bump", timedelta(hours=2)),

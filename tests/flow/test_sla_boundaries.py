@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime, timedelta
-from pathlib import Path
 
 import pytest
 from sqlmodel import Session, col, select
 
 from models.compliance import ComplianceEntry
-from tests.support.harness import MONDAY_9AM_NY as T0
-from tests.support.harness import Harness, template
+from testkit.harness import MONDAY_9AM_NY as T0
+from testkit.harness import Harness, Harnesses, template
 from worker.compliance.report import build_report
 from worker.engine.db import transaction
 
@@ -47,21 +45,11 @@ SECOND = timedelta(seconds=1)
 
 
 @pytest.fixture
-def h(tmp_path: Path) -> Iterator[Harness]:
-    harness = Harness(
-        tmp_path,
+def h(make_harness: Harnesses) -> Harness:
+    return make_harness(
         sequences={"first.yaml": FIRST_TOUCH, "window.yaml": WINDOW},
         templates={"t/recap.j2": template("Recap")},
     )
-    try:
-        yield harness
-    finally:
-        harness.close()
-
-
-def at(h: Harness, offset: timedelta) -> None:
-    """Move the clock to `offset` after enrollment; the scheduler records passed deadlines."""
-    h.advance(T0 + offset - h.clock.now())
 
 
 def verdict(h: Harness) -> tuple[str, str | None, datetime | None]:
@@ -82,7 +70,7 @@ def sla_entries(h: Harness) -> list[tuple[str, datetime, str | None]]:
 def test_first_touch_exactly_at_the_deadline_meets_it(h: Harness) -> None:
     """Given a 1h first-touch SLA, when the call is logged done at exactly 1h, then it is met."""
     h.event("lead.mql", LEAD)
-    at(h, timedelta(hours=1))
+    h.advance_to(T0 + timedelta(hours=1))
     assert verdict(h)[0] == "pending"
     h.event("task.completed", LEAD, step="call")
     assert verdict(h) == ("met", "touches", T0 + timedelta(hours=1))
@@ -92,7 +80,7 @@ def test_first_touch_exactly_at_the_deadline_meets_it(h: Harness) -> None:
 def test_one_second_after_the_deadline_is_a_breach_recorded_unseen(h: Harness) -> None:
     """Given a 1h SLA, when the clock passes 1h by a second, the breach is on record at once."""
     h.event("lead.mql", LEAD)
-    at(h, timedelta(hours=1) + SECOND)
+    h.advance_to(T0 + timedelta(hours=1) + SECOND)
     assert verdict(h) == ("breached", "first_touch_late", T0 + timedelta(hours=1))
     assert sla_entries(h) == [("sla.breached", T0 + timedelta(hours=1), "first_touch_late")]
     h.event("task.completed", LEAD, step="call")
@@ -105,7 +93,7 @@ def test_one_second_after_the_deadline_is_a_breach_recorded_unseen(h: Harness) -
 def test_a_breached_lead_nobody_touched_is_unworked(h: Harness) -> None:
     """Given a breach, when nobody ever touches the lead, then it counts as unworked."""
     h.event("lead.mql", LEAD)
-    at(h, timedelta(hours=3))
+    h.advance_to(T0 + timedelta(hours=3))
     with transaction(h.rt.engine) as session:
         total = build_report(session, team=h.rt.catalog.team).total
     assert (total.breached, total.unworked, total.touches) == (1, 1, 0)
@@ -115,7 +103,7 @@ def test_a_breached_lead_nobody_touched_is_unworked(h: Harness) -> None:
 def test_engaging_before_or_at_the_deadline_meets_it(h: Harness, offset: timedelta) -> None:
     """Given an untouched lead, when they reply by the deadline, then the SLA is met (engaged)."""
     h.event("lead.mql", LEAD)
-    at(h, offset)
+    h.advance_to(T0 + offset)
     h.event("email.replied", LEAD)
     assert verdict(h) == ("met", "engaged", T0 + offset)
 
@@ -123,7 +111,7 @@ def test_engaging_before_or_at_the_deadline_meets_it(h: Harness, offset: timedel
 def test_engaging_after_the_deadline_keeps_the_breach(h: Harness) -> None:
     """Given a breach already recorded, when the lead replies later, then it stays breached."""
     h.event("lead.mql", LEAD)
-    at(h, timedelta(hours=2))
+    h.advance_to(T0 + timedelta(hours=2))
     h.event("meeting.booked", LEAD)
     assert verdict(h) == ("breached", "first_touch_late", T0 + timedelta(hours=1))
     assert [kind for kind, _, _ in sla_entries(h)] == ["sla.breached"]
@@ -132,7 +120,7 @@ def test_engaging_after_the_deadline_keeps_the_breach(h: Harness) -> None:
 def test_unsubscribing_before_the_deadline_excludes_the_enrollment(h: Harness) -> None:
     """Given an untouched lead, when they unsubscribe before 1h, then the SLA is excluded."""
     h.event("lead.mql", LEAD)
-    at(h, timedelta(minutes=30))
+    h.advance_to(T0 + timedelta(minutes=30))
     h.event("lead.unsubscribed", LEAD)
     assert verdict(h) == ("excluded", "lead.unsubscribed", T0 + timedelta(minutes=30))
     assert sla_entries(h) == []
@@ -144,7 +132,7 @@ def test_unsubscribing_before_the_deadline_excludes_the_enrollment(h: Harness) -
 def test_unsubscribing_after_the_deadline_keeps_the_breach(h: Harness) -> None:
     """Given a passed deadline, when the lead unsubscribes, then the breach stands."""
     h.event("lead.mql", LEAD)
-    at(h, timedelta(hours=1) + SECOND)
+    h.advance_to(T0 + timedelta(hours=1) + SECOND)
     h.event("lead.unsubscribed", LEAD)
     assert verdict(h)[:2] == ("breached", "first_touch_late")
 
@@ -152,7 +140,7 @@ def test_unsubscribing_after_the_deadline_keeps_the_breach(h: Harness) -> None:
 def test_a_logged_manual_touch_is_a_first_touch(h: Harness) -> None:
     """Given a call made outside followup, when it is logged in time, then it meets the SLA."""
     h.event("lead.mql", LEAD)
-    at(h, timedelta(minutes=45))
+    h.advance_to(T0 + timedelta(minutes=45))
     h.event("touch.logged", LEAD, detail="called from my mobile")
     assert verdict(h) == ("met", "touches", T0 + timedelta(minutes=45))
 
@@ -160,9 +148,9 @@ def test_a_logged_manual_touch_is_a_first_touch(h: Harness) -> None:
 def test_manual_touches_count_toward_min_touches_up_to_the_window_edge(h: Harness) -> None:
     """Given 2 touches in 1 day, when a logged call and a task land by exactly 1d, it is met."""
     h.event("form.submitted", LEAD)
-    at(h, timedelta(hours=2))
+    h.advance_to(T0 + timedelta(hours=2))
     h.event("touch.logged", LEAD, detail="voicemail")
-    at(h, timedelta(days=1))
+    h.advance_to(T0 + timedelta(days=1))
     assert verdict(h)[0] == "pending"
     h.event("task.completed", LEAD, step="call")
     assert verdict(h) == ("met", "touches", T0 + timedelta(days=1))
@@ -174,9 +162,9 @@ def test_manual_touches_count_toward_min_touches_up_to_the_window_edge(h: Harnes
 def test_too_few_touches_one_second_after_the_window(h: Harness) -> None:
     """Given 2 touches in 1 day, when only one is done by 1d + 1s, then it breaches, too few."""
     h.event("form.submitted", LEAD)
-    at(h, timedelta(hours=2))
+    h.advance_to(T0 + timedelta(hours=2))
     h.event("task.completed", LEAD, step="call")
-    at(h, timedelta(days=1) + SECOND)
+    h.advance_to(T0 + timedelta(days=1) + SECOND)
     assert verdict(h) == ("breached", "too_few_touches", T0 + timedelta(days=1))
     with transaction(h.rt.engine) as session:
         total = build_report(session, team=h.rt.catalog.team).total

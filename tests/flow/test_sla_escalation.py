@@ -13,7 +13,7 @@ from sqlmodel import Session, col, select
 
 from models.compliance import ComplianceEntry
 from models.notification import SlaAlert
-from tests.support.harness import Harness, template
+from testkit.harness import Harness, template
 from worker.cli.app import run_cli
 from worker.cli.context import CliContext
 from worker.compliance.grouping import GROUPINGS

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from pathlib import Path
 
-from tests.support.harness import Harness, template
+from testkit.harness import Harnesses, template
 
 SEQUENCE = """
 name: hello
@@ -16,21 +15,17 @@ steps:
 """
 
 
-def test_the_first_runtime_still_delivers_after_a_second_is_built(tmp_path: Path) -> None:
+def test_the_first_runtime_still_delivers_after_a_second_is_built(
+    make_harness: Harnesses,
+) -> None:
     """Given two harnesses built one after the other, each one's touches are sent by its own
     actors, on its own database, to its own mailer."""
-    files = {"sequences": {"hello.yaml": SEQUENCE}, "templates": {"t/hello.j2": template("Hi")}}
-    first = Harness(tmp_path / "first", **files)
-    try:
-        second = Harness(tmp_path / "second", **files)
-        try:
-            first.event("lead.mql", "ana@example.com")
-            second.event("lead.mql", "ben@example.com")
-            first.advance(timedelta(minutes=1))
-            second.advance(timedelta(minutes=1))
-            assert [m.to for m in first.sent] == ["ana@example.com"]
-            assert [m.to for m in second.sent] == ["ben@example.com"]
-        finally:
-            second.close()
-    finally:
-        first.close()
+    templates = {"t/hello.j2": template("Hi")}
+    first = make_harness(sequences={"hello.yaml": SEQUENCE}, templates=templates)
+    second = make_harness(sequences={"hello.yaml": SEQUENCE}, templates=templates)
+    first.event("lead.mql", "ana@example.com")
+    second.event("lead.mql", "ben@example.com")
+    first.advance(timedelta(minutes=1))
+    second.advance(timedelta(minutes=1))
+    assert [m.to for m in first.sent] == ["ana@example.com"]
+    assert [m.to for m in second.sent] == ["ben@example.com"]

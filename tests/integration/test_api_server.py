@@ -10,9 +10,9 @@ from sqlmodel import Session, select
 
 from models.enrollment import Enrollment
 from models.lead import Lead
-from tests.support.harness import template, write_files
+from testkit.harness import template, write_files
+from testkit.ports import free_port
 from tests.support.processes import Processes, followup_env, running, wait_until
-from tests.support.services import free_port
 from worker.auth.apikeys import create_key
 from worker.auth.tokens import unsubscribe_url
 from worker.engine.broker import EVENT_QUEUE, make_redis_broker, queue_depth

@@ -12,6 +12,7 @@ import pytest
 import redis
 
 from models.touch import WAITING, TouchStatus
+from testkit.smtp_sink import SmtpSink
 from tests.support.processes import (
     Deployment,
     running,
@@ -20,7 +21,6 @@ from tests.support.processes import (
     wait_ready,
     wait_until,
 )
-from tests.support.smtp_sink import SmtpSink
 
 pytestmark = pytest.mark.integration
 

@@ -15,7 +15,7 @@ from sqlmodel import Session, func, select
 
 from models.enrollment import Enrollment
 from models.lead import Lead
-from tests.support.harness import template, write_files
+from testkit.harness import Harnesses, template, write_files
 from tests.support.processes import followup_env
 from worker.engine.runtime import build_runtime
 from worker.engine.settings import Settings
@@ -133,28 +133,23 @@ def test_a_100k_row_file_imports_with_flat_memory(tmp_path: Path, artifacts_dir:
 
 
 def test_imports_into_postgresql_enroll_once_and_upsert_by_email(
-    tmp_path: Path, postgres_url: str
+    make_harness: Harnesses, postgres_url: str
 ) -> None:
     """On PostgreSQL: bulk upserts, a sequence enrollment per lead, and a re-import that
     changes one lead and enrolls nobody again."""
-    write_files(tmp_path / "sequences", {"mql.yaml": SEQUENCE})
-    write_files(tmp_path / "templates", {"t/intro.j2": template("Intro")})
-    rt = build_runtime(
-        Settings(
-            database_url=postgres_url,
-            sequences_dir=tmp_path / "sequences",
-            templates_dir=tmp_path / "templates",
-        )
+    h = make_harness(
+        sequences={"mql.yaml": SEQUENCE},
+        templates={"t/intro.j2": template("Intro")},
+        database_url=postgres_url,
     )
     rows = "".join(f"Lead{i}@Example.com,First{i},{ZONES[i % 4]}\n" for i in range(600))
     data = ("email,first_name,timezone\n" + rows).encode()
-    first = import_rows(rt, CsvSource(io.BytesIO(data)), ImportOptions(sequence="mql"))
+    first = import_rows(h.rt, CsvSource(io.BytesIO(data)), ImportOptions(sequence="mql"))
     changed = data.replace(b"Lead7@Example.com,First7", b"lead7@example.com,Seven")
-    second = import_rows(rt, CsvSource(io.BytesIO(changed)), ImportOptions(sequence="mql"))
-    with Session(rt.engine) as session:
+    second = import_rows(h.rt, CsvSource(io.BytesIO(changed)), ImportOptions(sequence="mql"))
+    with Session(h.rt.engine) as session:
         assert session.exec(select(func.count()).select_from(Enrollment)).one() == 600
         seven = session.exec(select(Lead).where(Lead.email == "lead7@example.com")).one()
-    rt.close()
     assert (first.created, first.enrolled) == (600, 600)
     assert (second.created, second.updated, second.unchanged, second.enrolled) == (0, 1, 599, 0)
     assert seven.first_name == "Seven"

@@ -15,9 +15,10 @@ from pathlib import Path
 import pytest
 import uvicorn
 
-from tests.flow.test_compliance_report import FILES, TEMPLATES, play_three_owners
-from tests.support.harness import Harness
-from tests.support.services import free_port, missing
+from testkit.harness import Harness, Harnesses
+from testkit.ports import free_port
+from tests.support.services import missing
+from tests.support.three_owners import FILES, TEMPLATES, play_three_owners
 from worker.api.app import create_app
 from worker.compliance.dashboard_link import dashboard_link
 
@@ -94,15 +95,12 @@ def serving(h: Harness) -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def page_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def page_url(make_shared_harness: Harnesses) -> Iterator[str]:
     """The three-owner story served by the API; the URL is a signed read-only link."""
-    h = Harness(tmp_path_factory.mktemp("dashboard"), sequences=FILES, templates=TEMPLATES)
-    try:
-        play_three_owners(h)
-        with serving(h) as base_url:
-            yield dashboard_link(base_url, secret="test-secret", now=h.clock.now(), days=1)
-    finally:
-        h.close()
+    h = make_shared_harness(sequences=FILES, templates=TEMPLATES)
+    play_three_owners(h)
+    with serving(h) as base_url:
+        yield dashboard_link(base_url, secret="test-secret", now=h.clock.now(), days=1)
 
 
 def test_dashboard_renders_without_console_errors_and_is_saved_as_a_screenshot(

@@ -8,7 +8,7 @@ import pytest
 import redis
 from fastapi.testclient import TestClient
 
-from tests.support.harness import template, write_files
+from testkit.harness import template, write_files
 from worker.api.app import create_app
 from worker.engine.broker import HEALTH_CLIENT_NAME
 from worker.engine.runtime import build_runtime

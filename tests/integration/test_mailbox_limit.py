@@ -9,8 +9,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from testkit.smtp_sink import SmtpSink
 from tests.support.processes import Deployment, running, wait_ready, wait_until
-from tests.support.smtp_sink import SmtpSink
 
 pytestmark = pytest.mark.integration
 

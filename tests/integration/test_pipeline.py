@@ -16,8 +16,8 @@ from sqlmodel import Session, col, select
 from models.compliance import ComplianceEntry
 from models.enrollment import Enrollment
 from models.lead import Lead
+from testkit.smtp_sink import SmtpSink
 from tests.support.processes import Deployment, running, save_figures, start_ready
-from tests.support.smtp_sink import SmtpSink
 
 pytestmark = pytest.mark.integration
 

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import Engine, insert, text
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from models.lead import Lead
 from models.touch import Touch, TouchKind, TouchStatus
@@ -45,7 +45,7 @@ def add_due_touches(engine: Engine, count: int) -> set[int]:
             }
             for i in range(count)
         ]
-        ids = session.execute(insert(Touch).returning(Touch.id), rows).scalars().all()
+        ids = session.execute(insert(Touch).returning(col(Touch.id)), rows).scalars().all()
     return set(ids)
 
 

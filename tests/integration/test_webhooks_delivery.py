@@ -18,7 +18,7 @@ import pytest
 from sqlmodel import Session, col, select
 
 from models.notification import DeliveryStatus, WebhookDelivery
-from tests.support.harness import Harness, template
+from testkit.harness import Harness, template
 from tests.support.slack_blocks import block_kit_problems
 from tests.support.webhook_receiver import Received, webhook_receiver
 from worker.cli.app import run_cli

@@ -23,10 +23,10 @@ from typing import Any, TypeVar
 
 from sqlmodel import Session, col, func, select
 
-from models.event import EventIn
+from models.event import EventIn, LeadIn
 from models.lead import Lead
 from models.touch import FINAL, Touch
-from tests.support.harness import write_files
+from testkit.harness import write_files
 from worker.engine.db import transaction
 from worker.engine.runtime import build_runtime
 from worker.engine.settings import Settings
@@ -240,7 +240,9 @@ class Deployment:
         now = self.rt.clock.now()
         with transaction(self.rt.engine) as session:
             for lead in leads:
-                row, _ = record_event(session, EventIn(type=event_type, lead=lead), now=now)
+                row, _ = record_event(
+                    session, EventIn(type=event_type, lead=LeadIn.model_validate(lead)), now=now
+                )
                 apply_event(
                     session, row, catalog=self.rt.catalog, versions=self.rt.versions, now=now
                 )

@@ -13,17 +13,14 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from testkit.ports import free_port
 
 
-def missing(reason: str) -> None:
+def missing(reason: str) -> NoReturn:
     """Skip on a laptop without the service; fail in CI, where nothing may skip."""
     if os.environ.get("CI"):
         pytest.fail(f"CI is set but {reason}", pytrace=False)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 
+from tests.support.times import local, utc
 from worker.specs.calendar import (
     ANY_TIME,
     WEEKDAYS,
@@ -24,14 +25,6 @@ KOLKATA = ZoneInfo("Asia/Kolkata")
 TOKYO = ZoneInfo("Asia/Tokyo")
 OFFICE_HOURS = SendCalendar(days=WEEKDAYS, start_minute=9 * 60, end_minute=17 * 60)
 EVERY_DAY_9_TO_5 = SendCalendar(start_minute=9 * 60, end_minute=17 * 60)
-
-
-def utc(*parts: int) -> datetime:
-    return datetime(*parts, tzinfo=UTC)  # type: ignore[misc]  # year, month, day, hour[, minute]
-
-
-def local(zone: ZoneInfo, *parts: int) -> datetime:
-    return datetime(*parts, tzinfo=zone).astimezone(UTC)  # type: ignore[misc]
 
 
 def test_a_due_time_at_night_moves_to_the_next_opening_in_the_leads_zone() -> None:

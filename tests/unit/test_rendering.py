@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.harness import write_files
+from testkit.harness import write_files
 from worker.specs.rendering import Renderer, RenderError, build_context
 
 

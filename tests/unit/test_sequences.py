@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.harness import write_files
+from testkit.harness import write_files
 from worker.specs.catalog import Catalog, CatalogError, load_catalog
 from worker.specs.rendering import Renderer
 

@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from worker.cli.app import run_cli
+from tests.support.cli import Cli
 from worker.compliance.plan import capacity_check, marketing_target, plan_sla
 from worker.specs.team import SlaPlan
 
 DAYS_PER_MONTH = 365.25 / 12
-WORKED = {
+WORKED: dict[str, Any] = {
     "revenue_goal": 1_000_000,
     "period": "month",
     "marketing_share": 0.4,
@@ -111,39 +110,39 @@ sla_plan:
 
 
 @pytest.fixture
-def folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A sequences folder holding only team.yaml, and no .env in the way."""
-    (tmp_path / "sequences").mkdir()
-    (tmp_path / "sequences" / "team.yaml").write_text(TEAM_YAML, encoding="utf-8")
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("FOLLOWUP_SEQUENCES_DIR", str(tmp_path / "sequences"))
-    return tmp_path
+def followup(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> Cli:
+    """The CLI with a sequences folder holding only team.yaml, and no .env in the way."""
+    sequences = cli.workdir / "sequences"
+    sequences.mkdir()
+    (sequences / "team.yaml").write_text(TEAM_YAML, encoding="utf-8")
+    monkeypatch.setenv("FOLLOWUP_SEQUENCES_DIR", str(sequences))
+    return cli
 
 
-def _plan_json(capsys: pytest.CaptureFixture[str], *flags: str) -> dict[str, Any]:
-    assert run_cli(["sla", "plan", "--format", "json", *flags]) == 0
-    return json.loads(capsys.readouterr().out)  # type: ignore[no-any-return]
+def _plan_json(followup: Cli, capsys: pytest.CaptureFixture[str], *flags: str) -> dict[str, Any]:
+    assert followup("sla", "plan", "--format", "json", *flags) == 0
+    return json.loads(capsys.readouterr().out)
 
 
-def test_cli_reads_team_yaml(folder: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_reads_team_yaml(followup: Cli, capsys: pytest.CaptureFixture[str]) -> None:
     """Given team.yaml's plan, when `sla plan` runs, then it prints 2,000 leads and a fit."""
-    result = _plan_json(capsys)
+    result = _plan_json(followup, capsys)
     assert result["target"]["leads_needed"] == 2000
     assert result["capacity"]["hours_needed_per_rep"] == 100
     assert result["capacity"]["fits"] is True and result["warning"] is None
 
 
-def test_cli_flags_override_the_file(folder: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_flags_override_the_file(followup: Cli, capsys: pytest.CaptureFixture[str]) -> None:
     """Given --close-rate 0.04 and --selling-hours-per-rep 40, then 1,000 leads and a warning."""
-    result = _plan_json(capsys, "--close-rate", "0.04", "--selling-hours-per-rep", "40")
+    result = _plan_json(followup, capsys, "--close-rate", "0.04", "--selling-hours-per-rep", "40")
     assert result["target"]["leads_needed"] == 1000
     assert result["capacity"]["hours_needed_per_rep"] == 50
     assert result["warning"].startswith("the follow-up promise does not fit")
 
 
-def test_cli_table_shows_the_warning(folder: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_table_shows_the_warning(followup: Cli, capsys: pytest.CaptureFixture[str]) -> None:
     """Given too few selling hours, then the table output ends with a clear warning line."""
-    assert run_cli(["sla", "plan", "--selling-hours-per-rep", "80"]) == 0
+    assert followup("sla", "plan", "--selling-hours-per-rep", "80") == 0
     out = capsys.readouterr().out
     assert "2,000" in out and "warning:" in out and "13 reps" in out
 
@@ -156,21 +155,20 @@ def test_cli_table_shows_the_warning(folder: Path, capsys: pytest.CaptureFixture
     ],
 )
 def test_cli_bad_values_are_one_line_and_exit_2(
-    folder: Path, capsys: pytest.CaptureFixture[str], flags: list[str], reason: str
+    followup: Cli, capsys: pytest.CaptureFixture[str], flags: list[str], reason: str
 ) -> None:
     """Given a value the plan cannot take, then one line names it and the exit code is 2."""
-    assert run_cli(["sla", "plan", *flags]) == 2
+    assert followup("sla", "plan", *flags) == 2
     err = capsys.readouterr().err
     assert reason in err and len(err.strip().splitlines()) == 1
 
 
 def test_cli_without_a_plan_names_the_missing_metrics(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    cli: Cli, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Given no team.yaml and one flag, then it says which metrics and flags are missing."""
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("FOLLOWUP_SEQUENCES_DIR", str(tmp_path / "absent"))
-    assert run_cli(["sla", "plan", "--revenue-goal", "1000000"]) == 2
+    monkeypatch.setenv("FOLLOWUP_SEQUENCES_DIR", str(cli.workdir / "absent"))
+    assert cli("sla", "plan", "--revenue-goal", "1000000") == 2
     err = capsys.readouterr().err
     assert "marketing_share, average_deal_size, close_rate" in err
     assert "--close-rate" in err

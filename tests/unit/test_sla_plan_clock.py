@@ -6,7 +6,7 @@ from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from tests.support.harness import template, write_files
+from testkit.harness import template, write_files
 from worker.compliance.clock_check import clock_check, next_monday, reps_working_hours
 from worker.compliance.plan import plan_sla
 from worker.specs.catalog import load_catalog

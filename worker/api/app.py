@@ -11,6 +11,7 @@ from worker.api import (
     events,
     health,
     leads,
+    provider_webhooks,
     sequences,
     tasks,
     unsubscribe,
@@ -42,6 +43,7 @@ def create_app(rt: Runtime, *, process_inline: bool = False) -> FastAPI:
     app.state.process_inline = process_inline
     for module in (events, leads, enrollments, sequences, tasks, compliance, health, unsubscribe):
         app.include_router(module.router)
+    app.include_router(provider_webhooks.router)
     app.include_router(dashboard_router)
     install_error_handlers(app)
     return app

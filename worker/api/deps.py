@@ -13,7 +13,8 @@ from worker.engine.runtime import Runtime
 
 async def runtime_of(request: Request) -> Runtime:
     """Async on purpose, like every dependency without I/O: no hop through the threadpool."""
-    return request.app.state.runtime  # type: ignore[no-any-return]  # set by create_app
+    runtime: Runtime = request.app.state.runtime  # set by create_app
+    return runtime
 
 
 Rt = Annotated[Runtime, Depends(runtime_of)]

@@ -154,19 +154,6 @@ class LogEntryOut(BaseModel):
     detail: str | None
 
 
-class TaskOut(BaseModel):
-    """An open manual task; `lead` is the lead's email, as in the compliance log."""
-
-    touch_id: int
-    lead: str
-    owner: str | None
-    sequence: str
-    step: str
-    text: str
-    due_at: datetime
-    expires_at: datetime | None
-
-
 class Health(BaseModel):
     status: Literal["ok", "unavailable"]
     database: str

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 
 from worker.api.auth import AUTH_RESPONSES, require_api_key
 from worker.api.deps import Rt
-from worker.api.schemas import TaskOut
 from worker.engine.db import reading
 from worker.flow.manual_tasks import OpenTask, open_tasks
 
@@ -18,19 +16,14 @@ router = APIRouter(
 )
 
 
-@router.get("/tasks", response_model=list[TaskOut])
+@router.get("/tasks", response_model=list[OpenTask])
 def list_tasks(
     rt: Rt,
     owner: Annotated[str | None, Query(max_length=320, description="one owner")] = None,
-) -> list[TaskOut]:
+) -> list[OpenTask]:
     """Open tasks, due first; complete one with a `task.completed` event naming its step."""
     with reading(rt.engine) as session:
         tasks = open_tasks(
             session, versions=rt.versions, team=rt.catalog.team, owner=owner, now=rt.clock.now()
         )
-    return [_task_out(task) for task in tasks]
-
-
-def _task_out(task: OpenTask) -> TaskOut:
-    fields = asdict(task)
-    return TaskOut(lead=fields.pop("lead_email"), **fields)
+    return tasks

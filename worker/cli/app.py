@@ -12,6 +12,7 @@ from worker.cli import (
     at_risk_cmd,
     compliance_cmd,
     events_cmd,
+    inbox_cmd,
     leads_cmd,
     processes_cmd,
     sequences_cmd,
@@ -42,6 +43,7 @@ app.add_typer(leads_cmd.app, name="leads")
 api_cmd.register(app)
 app.add_typer(tasks_cmd.tasks_app, name="tasks")
 app.add_typer(tasks_cmd.enrollments_app, name="enrollments")
+app.add_typer(inbox_cmd.app, name="inbox")
 
 
 def run_cli(argv: list[str], context: CliContext | None = None) -> int:

@@ -23,11 +23,21 @@ from worker.compliance.dashboard_link import DEFAULT_DAYS, MAX_DAYS, dashboard_l
 from worker.compliance.export import log_csv, log_jsonl, report_csv, report_json
 from worker.compliance.log import LogFilter, query_log
 from worker.compliance.replay import audit_log
+from worker.compliance.replies import ReplyFacts
 from worker.compliance.report import COUNT_FIELDS, GROUPINGS, Report, build_report
 from worker.engine.db import reading
 
 app = typer.Typer(
     help="SLA compliance: the report, the log and the dashboard.", no_args_is_help=True
+)
+REPLY_COLUMNS = (
+    "emailed",
+    "replies",
+    "auto_replies",
+    "left",
+    "bounces",
+    "complaints",
+    "unsubscribes",
 )
 SINCE_HELP = "enrolled on or after (YYYY-MM-DD or ISO)"
 UNTIL_HELP = "enrolled before (YYYY-MM-DD or ISO)"
@@ -100,6 +110,8 @@ def print_report(result: Report) -> None:
     if result.revenue_at_risk is not None:
         console.print(f"revenue at risk from unworked leads: {result.revenue_at_risk:,.2f}")
     _print_marketing(result)
+    if result.replies is not None and not result.replies.empty:
+        print_replies(result.replies)
     for owner in result.strike_list:
         leads = ", ".join(f"{lead.email} ({lead.reason})" for lead in owner.leads)
         console.print(
@@ -108,6 +120,20 @@ def print_report(result: Report) -> None:
             highlight=False,
             soft_wrap=True,
         )
+
+
+def print_replies(facts: ReplyFacts) -> None:
+    """Replies and reply rates, auto-replies, bounces and complaints (worker/compliance/replies)."""
+    for title, rows in (
+        ("Replies by sequence (enrollments)", facts.by_sequence),
+        ("Replies by step (emails)", facts.by_step),
+        ("Replies, bounces and complaints by sending mailbox (emails)", facts.by_mailbox),
+    ):
+        table = Table("group", *REPLY_COLUMNS, "reply rate", title=title)
+        for row in rows:
+            rate = "-" if row.reply_rate is None else f"{row.reply_rate:.1%}"
+            table.add_row(row.key, *(str(getattr(row, n)) for n in REPLY_COLUMNS), rate)
+        console.print(table)
 
 
 def _print_marketing(result: Report) -> None:

@@ -22,6 +22,7 @@ from worker.engine.db import reading
 from worker.engine.runtime import Runtime, build_runtime
 from worker.engine.scheduler_loop import run_scheduler
 from worker.engine.settings import Settings
+from worker.inbox.watcher import run_watcher
 from worker.notify.loop import Notifier
 
 log = logging.getLogger("followup")
@@ -63,13 +64,15 @@ def demo(
     ),
 ) -> None:
     """Two simulated weeks on the sample sequences, templates and leads, then the report."""
-    from worker.demo import DEMO_DAYS, DEMO_START, counts_by_status, prepare, scenario, simulate
+    from worker.demo import DEMO_DAYS, DEMO_START, counts_by_status, prepare, scenario
+    from worker.demo_inbox import DemoInbox, pick_answers
 
     base = cli_context(ctx).load_settings()
     leads = Path("samples/leads.csv")
     if not leads.is_file():
         fail(f"{leads} not found: run the demo from the repository folder")
-    rt, clock, broker = prepare(base, folder)
+    simulation = prepare(base, folder)
+    rt = simulation.rt
     try:
         events = scenario(leads, DEMO_START)
         console.print(
@@ -86,8 +89,14 @@ def demo(
             )
             last["sent"] = sent
 
-        simulate(rt, clock, broker, events, DEMO_START + timedelta(days=DEMO_DAYS), on_day=on_day)
+        inbox = DemoInbox(rt, pick_answers(events))
+        with simulation:
+            until = DEMO_START + timedelta(days=DEMO_DAYS)
+            simulation.run_until(until, scenario=events, on_day=on_day, companions=[inbox])
         _print_demo_result(rt, folder)
+        console.print(f"[bold]answers read from {folder}/inbox[/bold]:", highlight=False)
+        for line in inbox.lines():
+            console.print(f"  {line}", highlight=False, soft_wrap=True)
     finally:
         rt.close()
 
@@ -124,7 +133,7 @@ def run(
     no_api: Annotated[bool, typer.Option("--no-api", help="scheduler and workers only")] = False,
     threads: Annotated[int, typer.Option(help="worker threads")] = 8,
 ) -> None:
-    """Everything in one process: API, scheduler and workers (embedded broker, or Redis)."""
+    """Everything in one process: API, scheduler, workers and the inbox watcher."""
     _verbose()
     with cli_context(ctx).runtime(need_secret=True) as rt:
         broker = make_broker(rt.settings)
@@ -138,10 +147,12 @@ def run(
         loop.start()
         notifier = Notifier(rt)
         notes = _start_notifier(notifier, stop)
+        watchers = run_watcher(rt, stop)
         try:
             if no_api:
                 console.print(
-                    "followup running (scheduler + workers); Ctrl-C to stop", highlight=False
+                    "followup running (scheduler, workers, inbox); Ctrl-C to stop",
+                    highlight=False,
                 )
                 _wait(stop)
             else:
@@ -153,6 +164,8 @@ def run(
             loop.join(timeout=10)
             notes.join(timeout=30)
             notifier.close()
+            for watcher in watchers:
+                watcher.join(timeout=10)
             workers.stop()
 
 

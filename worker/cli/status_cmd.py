@@ -12,6 +12,8 @@ from rich.table import Table
 from worker.cli.common import choice, console, write
 from worker.cli.context import cli_context
 from worker.engine.status import Status, collect_status
+from worker.inbox.mailbox_status import MailboxState
+from worker.inbox.providers import PROVIDERS
 
 
 def register(app: typer.Typer) -> None:
@@ -59,6 +61,7 @@ def _print_status(result: Status) -> None:
             f"queue depth: {result.queue_depth}   dead letters: {result.dead_letters}",
             highlight=False,
         )
+    _print_mailboxes(result.mailboxes)
     for service, state in result.services.items():
         colour = (
             "green" if state == "ok" else "yellow" if state.startswith("not configured") else "red"
@@ -75,3 +78,19 @@ def print_notify_sections(result: Status) -> None:
         words = ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "none"
         colour = "red" if counts.get("dead") or counts.get("failed") else "default"
         console.print(f"{name}: [{colour}]{words}[/{colour}]", highlight=False)
+
+
+def _print_mailboxes(mailboxes: list[MailboxState]) -> None:
+    """One line per watched mailbox or webhook provider: fetch, lag, outcomes, errors."""
+    for box in mailboxes:
+        outcomes = ", ".join(f"{k} {v}" for k, v in sorted(box.outcomes.items())) or "no messages"
+        if not box.watched:
+            lag = "webhook events" if box.mailbox in PROVIDERS else "no longer watched"
+        elif box.lag_seconds is None:
+            lag = "never fetched"
+        else:
+            lag = f"last fetch {box.last_fetch_at}, lag {box.lag_seconds:.0f}s"
+        line = f"inbox {box.mailbox}: {lag}; {outcomes}"
+        if box.errors:
+            line += f"; [red]{box.errors} failed fetch(es): {box.last_error}[/red]"
+        console.print(line, highlight=False, soft_wrap=True)

@@ -24,6 +24,7 @@ from worker.compliance.grouping import (
 )
 from worker.compliance.marketing import MarketingCompliance, marketing_compliance
 from worker.compliance.percentiles import Percentiles, percentiles_of
+from worker.compliance.replies import ReplyFacts, reply_facts
 from worker.compliance.risk import FIRST_TOUCH, TOUCHES
 from worker.compliance.strikes import OwnerStrikes, owner_strikes
 from worker.specs.team import TeamSpec
@@ -65,6 +66,7 @@ class Report:
     revenue_at_risk: float | None = None
     marketing: MarketingCompliance | None = None
     strike_list: list[OwnerStrikes] = field(default_factory=list)
+    replies: ReplyFacts | None = None  # what came back: worker/compliance/replies.py
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -76,6 +78,7 @@ class Report:
             "revenue_at_risk": self.revenue_at_risk,
             "marketing": self.marketing.as_dict() if self.marketing else None,
             "strike_list": [o.as_dict() for o in self.strike_list],
+            "replies": self.replies.as_dict() if self.replies else None,
         }
 
 
@@ -145,6 +148,7 @@ def build_report(
             row.revenue_at_risk = round(row.unworked * plan.close_rate * plan.average_deal_size, 2)
         report.revenue_at_risk = report.total.revenue_at_risk
     report.marketing = marketing_compliance(session, plan, since=since, until=until, now=now)
+    report.replies = reply_facts(session, since=since, until=until)
     return report
 
 

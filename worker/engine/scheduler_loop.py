@@ -15,6 +15,7 @@ from worker.engine.runtime import Runtime
 from worker.engine.tunables import QUEUED_LEASE, STALE_EVENT_AFTER, STALE_EVENT_BATCH, lease
 from worker.flow.escalation import escalate_due
 from worker.flow.events import apply_event
+from worker.flow.holding import release_holds
 from worker.flow.manual_tasks import skip_expired_tasks
 from worker.flow.reassignment import reassign_due
 from worker.flow.scheduling import claim_due_touches, redrive_expired_leases
@@ -32,11 +33,12 @@ class TickResult:
     reassigned: int = 0
     events: int = 0
     skipped_tasks: int = 0
+    released_holds: int = 0
 
     @property
     def busy(self) -> bool:
-        counts = (self.redriven, self.enqueued, self.verdicts, self.at_risk, self.alerts)
-        return any((*counts, self.reassigned, self.events, self.skipped_tasks))
+        counts = (self.redriven, self.enqueued, self.verdicts, self.events, self.skipped_tasks)
+        return any((*counts, self.released_holds, self.at_risk, self.alerts, self.reassigned))
 
 
 def tick(rt: Runtime) -> TickResult:
@@ -46,6 +48,8 @@ def tick(rt: Runtime) -> TickResult:
     queued_lease = lease(QUEUED_LEASE, rt.settings.lease_seconds)
     with transaction(rt.engine) as session:
         result.redriven = redrive_expired_leases(session, now=now)
+    with transaction(rt.engine) as session:  # before claiming: released touches may be due
+        result.released_holds = release_holds(session, versions=rt.versions, now=now)
     while True:
         with transaction(rt.engine) as session:
             ids = claim_due_touches(session, now=now, lease_for=queued_lease)

@@ -23,6 +23,7 @@ class Settings:
     redis_url: str | None = None
     smtp_url: str | None = None
     outbox_dir: Path = Path("outbox")
+    inbox_dir: Path = Path("inbox")  # the Maildir watched when team.yaml lists no mailboxes
     sequences_dir: Path = Path("sequences")
     templates_dir: Path = Path("templates")
     secret_key: str | None = field(default=None, repr=False)
@@ -31,9 +32,13 @@ class Settings:
     tick_seconds: float = 1.0
     retry_base_seconds: float = RETRY_BASE.total_seconds()  # tests shorten it
     lease_seconds: float | None = None  # tests only: shortens the queued/sending leases
-    # Every variable read (environment over .env), for the secrets team.yaml names by variable
-    # (webhooks' secret_env, alerts' slack_webhook_env); never printed.
-    environment: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
+    # provider webhooks (worker/api/provider_webhooks.py); unset: that route answers 404
+    postmark_webhook_auth: str | None = field(default=None, repr=False)  # user:password or token
+    sendgrid_webhook_public_key: str | None = None  # base64 DER, from SendGrid's Mail Settings
+    mailgun_webhook_signing_key: str | None = field(default=None, repr=False)
+    environment: Mapping[str, str | None] = field(
+        default_factory=dict, repr=False, compare=False
+    )  # where team.yaml's variables are looked up: password_env, secret_env, slack_webhook_env
 
     @classmethod
     def load(cls, environ: Mapping[str, str] | None = None, env_file: str = ".env") -> Settings:
@@ -74,6 +79,7 @@ class Settings:
             redis_url=get("REDIS_URL"),
             smtp_url=get("SMTP_URL"),
             outbox_dir=Path(get("OUTBOX_DIR") or defaults.outbox_dir),
+            inbox_dir=Path(get("INBOX_DIR") or defaults.inbox_dir),
             sequences_dir=Path(get("SEQUENCES_DIR") or defaults.sequences_dir),
             templates_dir=Path(get("TEMPLATES_DIR") or defaults.templates_dir),
             secret_key=get("SECRET_KEY"),
@@ -82,8 +88,16 @@ class Settings:
             tick_seconds=positive("TICK_SECONDS", defaults.tick_seconds),
             retry_base_seconds=positive("RETRY_BASE_SECONDS", defaults.retry_base_seconds),
             lease_seconds=positive("LEASE_SECONDS", 1.0) if get("LEASE_SECONDS") else None,
-            environment={k: v for k, v in values.items() if isinstance(v, str)},
+            postmark_webhook_auth=get("POSTMARK_WEBHOOK_AUTH"),
+            sendgrid_webhook_public_key=get("SENDGRID_WEBHOOK_PUBLIC_KEY"),
+            mailgun_webhook_signing_key=get("MAILGUN_WEBHOOK_SIGNING_KEY"),
+            environment=dict(values),
         )
+
+    def password(self, variable: str) -> str | None:
+        """A mailbox password from the variable team.yaml names (never from the YAML itself)."""
+        value = self.environment.get(variable)
+        return value if value else None
 
     def require_secret(self) -> str:
         """Processes that sign unsubscribe links refuse to start without a key."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from sqlmodel import Session, col, func, select
 
@@ -12,6 +13,9 @@ from models.touch import WAITING, Touch, TouchStatus
 from worker.engine.db import ping, reading
 from worker.engine.notify_status import notify_sections
 from worker.engine.runtime import Runtime
+
+if TYPE_CHECKING:
+    from worker.inbox.mailbox_status import MailboxState
 
 
 @dataclass
@@ -27,6 +31,7 @@ class Status:
     at_risk: dict[str, int] = field(default_factory=dict)  # rep -> leads at risk now
     alerts: dict[str, int] = field(default_factory=dict)  # SLA alerts by status
     webhooks: dict[str, int] = field(default_factory=dict)  # webhook deliveries by status
+    mailboxes: list[MailboxState] = field(default_factory=list)  # worker/inbox/mailbox_status.py
 
 
 def touch_status(session: Session, *, now: datetime, known_sequences: set[str]) -> Status:
@@ -53,6 +58,14 @@ def touch_status(session: Session, *, now: datetime, known_sequences: set[str]) 
     return status
 
 
+def inbox_states(rt: Runtime, session: Session) -> list[MailboxState]:
+    """Each watched mailbox's last fetch, lag, outcomes and errors."""
+    from worker.inbox.mailbox_status import mailbox_states
+    from worker.inbox.watcher import watched_names
+
+    return mailbox_states(session, watched=watched_names(rt), now=rt.clock.now())
+
+
 def collect_status(rt: Runtime) -> Status:
     """Everything `followup status` shows; services that do not answer are reported, not raised."""
     db_problem = ping(rt.engine)
@@ -65,6 +78,7 @@ def collect_status(rt: Runtime) -> Status:
             sections = notify_sections(session)
             result.at_risk, result.alerts = sections["at_risk"], sections["alerts"]
             result.webhooks = sections["webhooks"]
+            result.mailboxes = inbox_states(rt, session)
     result.services["database"] = db_problem or "ok"
     result.services["smtp" if rt.settings.smtp_url else "outbox"] = rt.mailer.check() or "ok"
     if rt.broker_health is not None:

@@ -52,6 +52,15 @@ ALERT_FIRST_RETRY = timedelta(minutes=1)  # doubled each attempt
 ALERT_BATCH = 200  # due alerts claimed per notifier pass
 ESCALATION_BATCH = 500  # enrollments whose alert check is due, per tick
 REASSIGN_BATCH = 200  # breached leads moved to the pool, per tick
+# The inbox watcher (worker/inbox/).
+IMAP_TIMEOUT_SECONDS = 30.0  # connect and each command; a silent server is an error, not a hang
+IMAP_POLL_SECONDS = 60.0  # between fetches when the server has no IDLE
+IMAP_IDLE_SECONDS = 25 * 60.0  # re-issue IDLE before servers drop it (RFC 2177: at most 29 min)
+IMAP_IDLE_CHECK_SECONDS = 2.0  # how often an IDLE wait looks at the stop flag
+IMAP_FETCH_BATCH = 50  # message sizes and dates asked for at once
+INBOX_BACKOFF_FIRST_SECONDS = 5.0  # after a failed fetch; doubles each time
+INBOX_BACKOFF_MAX_SECONDS = 300.0  # an unreachable mailbox is retried at least every 5 minutes
+HOLD_RELEASE_BATCH = 500  # auto-reply holds ended per tick
 
 
 def lease(default: timedelta, override_seconds: float | None) -> timedelta:

@@ -146,6 +146,9 @@ def _hold_back(
     if enrollment.status == EnrollmentStatus.PAUSED:
         touch.status = TouchStatus.HELD
         return Delivery(DeliveryOutcome.HELD, "enrollment paused")
+    if enrollment.held_until is not None and now < enrollment.held_until:
+        touch.status = TouchStatus.HELD  # released by the tick when the hold ends
+        return Delivery(DeliveryOutcome.HELD, "auto-reply hold")
     zone = spec.zone_for(lead.timezone)
     if not is_open(now, spec.calendar, zone):
         touch.status, touch.due_at = TouchStatus.DEFERRED, next_opening(now, spec.calendar, zone)
@@ -189,33 +192,56 @@ def _finish(session: Session, touch_id: int, **values: object) -> TouchRow | Non
     return load_touch(session, touch_id) if done == 1 else None
 
 
+def _conclude(
+    session: Session,
+    claimed: ClaimedTouch,
+    kind: ComplianceKind,
+    now: datetime,
+    *,
+    log_detail: str,
+    completed: bool = False,
+    plan_next: bool = True,
+    **values: object,
+) -> Lead | None:
+    """The touch's final status, then its step finished (logged, counted, next one planned);
+    None when another worker already did it."""
+    finished = _finish(session, claimed.touch_id, lease_until=None, **values)
+    if finished is None:
+        return None
+    touch, enrollment, lead = finished
+    finish_step(
+        session,
+        touch=touch,
+        enrollment=enrollment,
+        lead=lead,
+        spec=claimed.spec,
+        kind=kind,
+        at=now,
+        now=now,
+        detail=log_detail,
+        completed=completed,
+        plan_next=plan_next,
+    )
+    return lead
+
+
 def _record_sent(rt: Runtime, claimed: ClaimedTouch, subject: str) -> Delivery:
     now = rt.clock.now()
     with transaction(rt.engine) as session:
-        finished = _finish(
+        lead = _conclude(
             session,
-            claimed.touch_id,
+            claimed,
+            ComplianceKind.TOUCH_SENT,
+            now,
+            log_detail=subject,
+            completed=True,
             status=TouchStatus.SENT,
             completed_at=now,
             subject=subject,
-            lease_until=None,
             last_error=None,
         )
-        if finished is None:
-            return Delivery(DeliveryOutcome.ALREADY_FINISHED, "sent, already recorded")
-        touch, enrollment, lead = finished
-        finish_step(
-            session,
-            touch=touch,
-            enrollment=enrollment,
-            lead=lead,
-            spec=claimed.spec,
-            kind=ComplianceKind.TOUCH_SENT,
-            at=now,
-            now=now,
-            detail=subject,
-            completed=True,
-        )
+    if lead is None:
+        return Delivery(DeliveryOutcome.ALREADY_FINISHED, "sent, already recorded")
     return Delivery(DeliveryOutcome.SENT)
 
 
@@ -261,29 +287,19 @@ def _record_failed(
     session: Session, claimed: ClaimedTouch, reason: str, now: datetime, *, bounced: bool
 ) -> Delivery:
     """`failed` for good; a bounced address (5.1.x) is suppressed, ending all it is in."""
-    finished = _finish(
+    lead = _conclude(
         session,
-        claimed.touch_id,
+        claimed,
+        ComplianceKind.TOUCH_FAILED,
+        now,
+        log_detail=reason,
+        plan_next=not bounced,  # a bad mailbox ends everything: nothing more to plan
         status=TouchStatus.FAILED,
-        lease_until=None,
         last_error=reason,
         detail=reason,
     )
-    if finished is None:
+    if lead is None:
         return Delivery(DeliveryOutcome.ALREADY_FINISHED)
-    touch, enrollment, lead = finished
-    finish_step(
-        session,
-        touch=touch,
-        enrollment=enrollment,
-        lead=lead,
-        spec=claimed.spec,
-        kind=ComplianceKind.TOUCH_FAILED,
-        at=now,
-        now=now,
-        detail=reason,
-        plan_next=not bounced,  # a bad mailbox ends everything: nothing more to plan
-    )
     if bounced:
         suppress_lead(session, lead, reason="email.bounced", at=now, now=now)
     return Delivery(DeliveryOutcome.FAILED, reason)

@@ -205,12 +205,19 @@ def exit_enrollment(
 
 
 def suppress_lead(
-    session: Session, lead: Lead, *, reason: str, at: datetime, now: datetime
+    session: Session,
+    lead: Lead,
+    *,
+    reason: str,
+    at: datetime,
+    now: datetime,
+    why: str | None = None,
 ) -> list[str]:
-    """Never mail this address again, and end everything it is enrolled in (names returned)."""
+    """Never mail this address again, and end everything it is enrolled in (names returned);
+    `reason` is the exit's event type, `why` what the lead's record keeps (default: reason)."""
     if lead.suppressed_at is None:
         lead.suppressed_at = at
-        lead.suppressed_reason = reason
+        lead.suppressed_reason = why or reason
         session.add(lead)
     exited = []
     for enrollment in open_enrollments(session, lead):

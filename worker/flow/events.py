@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
@@ -22,13 +22,14 @@ from worker.flow.enrollment import (
     publish_lead_event,
     suppress_lead,
 )
+from worker.flow.holding import hold_enrollments
 from worker.flow.leads import upsert_lead
 from worker.flow.manual_tasks import complete_task, log_manual_touch
 from worker.specs.catalog import Catalog
-from worker.specs.sequences import SUPPRESSING_EVENTS, SequenceSpec
+from worker.specs.sequences import AUTO_REPLIED, SUPPRESSING_EVENTS, SequenceSpec
 from worker.specs.versions import VersionStore
 
-BUILTIN_MEANINGS = frozenset({*SUPPRESSING_EVENTS, "task.completed", "touch.logged"})
+BUILTIN_MEANINGS = frozenset({*SUPPRESSING_EVENTS, AUTO_REPLIED, "task.completed", "touch.logged"})
 
 
 @dataclass
@@ -40,6 +41,7 @@ class EventOutcome:
     ignored: list[str] = field(default_factory=list)  # why a trigger enrolled nobody
     suppressed: bool = False
     completed_tasks: int = 0
+    held: list[str] = field(default_factory=list)  # sequences an auto-reply holds
 
     def note(self, spec: SequenceSpec, result: Enrollment | Refusal) -> None:
         """Record what a trigger did: enrolled in `spec`, or why not."""
@@ -89,7 +91,9 @@ def apply_event(
     event = EventIn.model_validate(event_row.payload)
     at = min(event_row.occurred_at, now)
     lead, new_lead = upsert_lead(session, event.lead, now=now)
-    _apply_builtin_meaning(session, event, lead, outcome, versions=versions, at=at, now=now)
+    _apply_builtin_meaning(
+        session, event, lead, outcome, catalog=catalog, versions=versions, at=at, now=now
+    )
     for enrollment in [] if new_lead else open_enrollments(session, lead):
         spec = versions.get(session, enrollment.version)
         if event.type in spec.exit_on:
@@ -120,14 +124,24 @@ def _apply_builtin_meaning(
     lead: Lead,
     outcome: EventOutcome,
     *,
+    catalog: Catalog,
     versions: VersionStore,
     at: datetime,
     now: datetime,
 ) -> None:
-    """Unsubscribe and bounce suppress; task.completed and touch.logged count a manual touch."""
+    """Unsubscribe, bounce and complaint suppress; an auto-reply holds the touches until its
+    date (else team.yaml's auto_reply_pause); task.completed and touch.logged count a manual
+    touch."""
     if event.type in SUPPRESSING_EVENTS:
-        outcome.exited += suppress_lead(session, lead, reason=event.type, at=at, now=now)
+        why = f"{event.type}: {event.detail}" if event.detail else event.type
+        outcome.exited += suppress_lead(
+            session, lead, reason=event.type, at=at, now=now, why=why[:500]
+        )
         outcome.suppressed = True
+    elif event.type == AUTO_REPLIED:
+        until = event.until or at + timedelta(days=catalog.team.auto_reply_pause)
+        enrollments = open_enrollments(session, lead)
+        outcome.held = hold_enrollments(session, enrollments, lead, until=until, at=at)
     elif event.type == "task.completed":
         outcome.completed_tasks = complete_task(
             session,

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
+from typing import Annotated
 
+from pydantic import Field
+from pydantic.dataclasses import dataclass
 from sqlmodel import Session, col
 
 from models.compliance import ComplianceKind
@@ -23,8 +25,10 @@ from worker.specs.versions import VersionStore
 
 @dataclass(frozen=True)
 class OpenTask:
+    """A task waiting for its owner; as JSON its lead's email is `lead`, as in the log."""
+
     touch_id: int
-    lead_email: str
+    lead_email: Annotated[str, Field(serialization_alias="lead")]
     owner: str | None
     sequence: str
     step: str

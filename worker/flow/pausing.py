@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import update
 from sqlmodel import Session, col, select
+from sqlmodel.sql.expression import Select
 
 from models.enrollment import Enrollment, EnrollmentStatus, worked_by
 from models.lead import Lead
@@ -27,7 +28,7 @@ class Selection:
         if not (self.email or self.owner or self.sequence):
             raise ValueError("name at least one of --email, --owner or --sequence")
 
-    def query(self, status: EnrollmentStatus):  # type: ignore[no-untyped-def]  # a Select
+    def query(self, status: EnrollmentStatus) -> Select[Enrollment, Lead]:
         statement = (
             select(Enrollment, Lead)
             .join(Lead, col(Lead.id) == Enrollment.lead_id)
@@ -51,7 +52,7 @@ def pause(session: Session, selection: Selection, *, now: datetime) -> int:
         session.execute(
             update(Touch)
             .where(
-                Touch.enrollment_id == enrollment.id,
+                col(Touch.enrollment_id) == enrollment.id,
                 col(Touch.status).in_((*WAITING, TouchStatus.QUEUED)),
             )
             .values(status=TouchStatus.HELD, lease_until=None)
@@ -71,11 +72,16 @@ def resume(session: Session, selection: Selection, *, now: datetime, versions: V
                 Touch.enrollment_id == enrollment.id, Touch.status == TouchStatus.HELD
             )
         ).all()
-        for touch in held:
+        hold = (
+            enrollment.held_until if enrollment.held_until and enrollment.held_until > now else now
+        )
+        for touch in held:  # an auto-reply's hold still running keeps them until its date
             remaining = max(touch.due_at - paused_at, timedelta(0))
-            touch.due_at = next_opening(now + remaining, spec.calendar, zone)
+            touch.due_at = next_opening(max(now + remaining, hold), spec.calendar, zone)
             touch.status = TouchStatus.SCHEDULED
             session.add(touch)
         enrollment.status, enrollment.paused_at = EnrollmentStatus.ACTIVE, None
+        if enrollment.held_until is not None and enrollment.held_until <= now:
+            enrollment.held_until = None
         session.add(enrollment)
     return len(rows)

@@ -140,13 +140,15 @@ def redrive_expired_leases(session: Session, *, now: datetime) -> int:
 
 
 def cancel_pending_touches(session: Session, *, enrollment_id: int, reason: str) -> int:
-    """Stop every touch of an enrollment that has not gone out yet."""
+    """Stop every touch of an enrollment that has not gone out yet (held ones too)."""
     return changed_rows(
         session,
         update(Touch)
         .where(
             col(Touch.enrollment_id) == enrollment_id,
-            col(Touch.status).in_((*WAITING, TouchStatus.QUEUED, TouchStatus.OPEN)),
+            col(Touch.status).in_(
+                (*WAITING, TouchStatus.QUEUED, TouchStatus.OPEN, TouchStatus.HELD)
+            ),
         )
         .values(status=TouchStatus.CANCELLED, detail=reason, lease_until=None),
     )
@@ -154,7 +156,7 @@ def cancel_pending_touches(session: Session, *, enrollment_id: int, reason: str)
 
 def next_wakeup(session: Session) -> datetime | None:
     """When a tick next has work: a touch falls due, a task expires, an SLA deadline or at-risk
-    moment passes, a reassignment or an alert (a digest's hour) is due."""
+    moment passes, a reassignment or an alert (a digest's hour) is due, an auto-reply hold ends."""
     candidates = [
         session.exec(select(func.min(Touch.due_at)).where(col(Touch.status).in_(WAITING))).one(),
         session.exec(
@@ -169,6 +171,11 @@ def next_wakeup(session: Session) -> datetime | None:
         session.exec(select(func.min(Enrollment.sla_reassign_at))).one(),
         session.exec(
             select(func.min(SlaAlert.due_at)).where(SlaAlert.status == AlertStatus.PENDING)
+        ).one(),
+        session.exec(
+            select(func.min(Enrollment.held_until)).where(
+                Enrollment.status == EnrollmentStatus.ACTIVE
+            )
         ).one(),
     ]
     found = [c for c in candidates if c is not None]

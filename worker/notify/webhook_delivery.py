@@ -122,7 +122,7 @@ def claim_due(
 def post_delivery(
     claimed: Claimed,
     webhook: WebhookSpec | None,
-    secrets: Mapping[str, str],
+    secrets: Mapping[str, str | None],
     poster: Poster,
     timestamp: int,
 ) -> Posted:

@@ -70,7 +70,7 @@ def _sequence_files(folder: Path) -> list[Path]:
 
 
 def load_catalog(
-    sequences_dir: Path, renderer: Renderer, environ: Mapping[str, str] | None = None
+    sequences_dir: Path, renderer: Renderer, environ: Mapping[str, str | None] | None = None
 ) -> Catalog:
     """Load and check everything (team.yaml's secrets against `environ`, Settings.environment);
     raises CatalogError listing every problem, or returns it all."""
@@ -119,7 +119,9 @@ def _pinned(spec: SequenceSpec, team: TeamSpec, renderer: Renderer) -> SequenceS
     return spec.pin_templates(renderer.sources([s.email for s in spec.steps if s.email]))
 
 
-def _load_team(path: Path, errors: list[SourceError], environ: Mapping[str, str]) -> TeamSpec:
+def _load_team(
+    path: Path, errors: list[SourceError], environ: Mapping[str, str | None]
+) -> TeamSpec:
     if not path.is_file():
         return TeamSpec()
     try:

@@ -40,11 +40,13 @@ from worker.specs.yaml_source import SourceErrorGroup, YamlDocument, validate_mo
 DayName = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 DAY_NAMES: tuple[DayName, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 ENGAGEMENT_EVENTS = frozenset({"email.replied", "meeting.booked"})
-SUPPRESSING_EVENTS = frozenset({"lead.unsubscribed", "email.bounced"})
+SUPPRESSING_EVENTS = frozenset({"lead.unsubscribed", "email.bounced", "email.complained"})
+AUTO_REPLIED = "email.auto_replied"  # an out-of-office: touches held, neither reply nor touch
 BUILTIN_EVENTS = frozenset(
     {
         *ENGAGEMENT_EVENTS,
         *SUPPRESSING_EVENTS,
+        AUTO_REPLIED,
         "task.completed",
         "touch.logged",
         "lead.mql",

@@ -10,6 +10,12 @@ from pydantic import Field, field_validator, model_validator
 from models.validation import normalise_email, normalise_timezone
 from worker.specs.alerts import DEFAULT_AT_RISK_AFTER, AlertsSpec
 from worker.specs.durations import Duration
+from worker.specs.mailboxes import (
+    DEFAULT_AUTO_REPLY_PAUSE_DAYS,
+    AutoReplyPause,
+    MailboxSpec,
+    check_unique,
+)
 from worker.specs.sequences import DurationField, Strict
 from worker.specs.sla_clock import WorkingHoursSpec
 from worker.specs.validation_errors import Problem, located_error
@@ -87,6 +93,8 @@ class TeamSpec(Strict):
     days_off: list[date] = Field(default_factory=list)
     alerts: AlertsSpec | None = None
     webhooks: list[WebhookSpec] = Field(default_factory=list)
+    mailboxes: list[MailboxSpec] = Field(default_factory=list)  # worker/specs/mailboxes.py
+    auto_reply_pause: AutoReplyPause = DEFAULT_AUTO_REPLY_PAUSE_DAYS
 
     @field_validator("owners")
     @classmethod
@@ -135,6 +143,11 @@ class TeamSpec(Strict):
     def at_risk_after(self) -> float:
         """The share of an SLA window after which an unmet deadline is at risk."""
         return self.alerts.at_risk_after if self.alerts else DEFAULT_AT_RISK_AFTER
+
+    @field_validator("mailboxes")
+    @classmethod
+    def _mailboxes(cls, mailboxes: list[MailboxSpec]) -> list[MailboxSpec]:
+        return check_unique(mailboxes)
 
     def owner(self, email: str | None) -> OwnerSpec | None:
         return next((o for o in self.owners if o.email == email), None) if email else None

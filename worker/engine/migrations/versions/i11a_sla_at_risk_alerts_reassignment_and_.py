@@ -1,7 +1,7 @@
 """SLA at risk, alerts, reassignment and webhook outbox
 
 Revision ID: i11a
-Revises: 0001
+Revises: i10a
 Create Date: 2026-12-01
 """
 
@@ -16,7 +16,7 @@ from alembic import op
 import models.types
 
 revision: str = "i11a"
-down_revision: str | None = "0001"
+down_revision: str | None = "i10a"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,4 +1,4 @@
-"""The compliance log's filters and exports; CSV cells a spreadsheet would run are neutralised."""
+"""The compliance log on SQLite: its filters, and exports that keep or neutralise the detail."""
 
 from __future__ import annotations
 
@@ -13,14 +13,14 @@ import pytest
 from sqlmodel import Session
 
 from models.compliance import ComplianceKind
+from tests.support.cells import HOSTILE
 from worker.compliance import log
-from worker.compliance.export import log_csv, log_jsonl, safe_cell
+from worker.compliance.export import log_csv, log_jsonl
 from worker.compliance.log import LogFilter, query_log
 from worker.engine.db import make_engine, transaction
 from worker.engine.schema import prepare_schema
 
 T0 = datetime(2026, 11, 30, 14, 0, tzinfo=UTC)
-HOSTILE = ['=HYPERLINK("http://evil.test")', "+SUM(A1)", "-2+3", "@cmd", "\tTAB", "\rCR"]
 
 
 @pytest.fixture
@@ -57,21 +57,6 @@ def session(tmp_path: Path) -> Iterator[Session]:
     with Session(engine) as reader:
         yield reader
     engine.dispose()
-
-
-@pytest.mark.parametrize("text", HOSTILE)
-def test_formula_starts_are_quoted(text: str) -> None:
-    """Given text starting with = + - @ tab or CR, then the cell starts with a quote instead."""
-    assert safe_cell(text) == "'" + text
-
-
-def test_plain_text_and_numbers_are_left_alone() -> None:
-    """Given ordinary text and negative numbers, then nothing is changed."""
-    assert (safe_cell("called, left a message"), safe_cell(-3), safe_cell(0.5)) == (
-        "called, left a message",
-        -3,
-        0.5,
-    )
 
 
 def test_log_csv_neutralises_every_hostile_detail(session: Session) -> None:

@@ -5,22 +5,19 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlmodel import Session, col, func, select
 
-from models.enrollment import Enrollment
+from models.enrollment import Enrollment, EnrollmentStatus
 from models.event import Event
 from models.lead import Lead
-from tests.support.harness import template, write_files
-from worker.cli.app import run_cli
-from worker.engine.clock import VirtualClock
+from testkit.harness import Harness, Harnesses, template
+from tests.support.cli import Cli
 from worker.engine.db import transaction
-from worker.engine.runtime import Runtime, build_runtime
-from worker.engine.settings import Settings
+from worker.engine.runtime import Runtime
 from worker.flow.enrollment import suppress_lead
 from worker.imports.csv_import import (
     CsvImportError,
@@ -50,30 +47,29 @@ START = datetime(2026, 11, 30, 14, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-def rt(tmp_path: Path) -> Iterator[Runtime]:
-    write_files(tmp_path / "sequences", {"welcome.yaml": SEQUENCE, "again.yaml": AGAIN_SEQUENCE})
-    write_files(tmp_path / "templates", {"welcome/hello.j2": template("Hello")})
-    settings = Settings(
-        database_url=f"sqlite:///{tmp_path / 'followup.db'}",
-        sequences_dir=tmp_path / "sequences",
-        templates_dir=tmp_path / "templates",
-        outbox_dir=tmp_path / "outbox",
-        secret_key="s",
+def h(make_harness: Harnesses) -> Harness:
+    return make_harness(
+        sequences={"welcome.yaml": SEQUENCE, "again.yaml": AGAIN_SEQUENCE},
+        templates={"welcome/hello.j2": template("Hello")},
+        start=START,
     )
-    runtime = build_runtime(settings, clock=VirtualClock(START))
-    yield runtime
-    runtime.close()
+
+
+@pytest.fixture
+def rt(h: Harness) -> Runtime:
+    """The harness's runtime: imports write leads, events and enrollments, and send nothing."""
+    return h.rt
 
 
 def run_import(
-    rt: Runtime, data: bytes | str, **options: object
+    rt: Runtime, data: bytes | str, **options: Any
 ) -> tuple[ImportSummary, list[RejectedRow]]:
     raw = data.encode() if isinstance(data, str) else data
     rejects: list[RejectedRow] = []
     summary = import_rows(
         rt,
         CsvSource(io.BytesIO(raw)),
-        ImportOptions(**options),  # type: ignore[arg-type]
+        ImportOptions(**options),
         on_reject=rejects.append,
     )
     assert summary.rows == (
@@ -188,7 +184,7 @@ def test_a_sequence_import_enrolls_directly_and_once_even_when_reenrollment_is_a
     first, _ = run_import(rt, data, sequence="again")
     with transaction(rt.engine) as session:
         for enrollment in session.exec(select(Enrollment)):
-            enrollment.status = "completed"
+            enrollment.status = EnrollmentStatus.COMPLETED
             session.add(enrollment)
     second, _ = run_import(rt, data, sequence="again")
     assert (first.enrolled, second.enrolled) == (1, 0)
@@ -273,25 +269,19 @@ def test_bad_options_are_refused_before_any_row_is_written(
 
 
 @pytest.fixture
-def cli_env(rt: Runtime, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def followup(cli: Cli, h: Harness) -> Cli:
     """The CLI pointed at the same database and folders as `rt`."""
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("FOLLOWUP_DATABASE_URL", rt.settings.database_url)
-    monkeypatch.setenv("FOLLOWUP_SEQUENCES_DIR", str(rt.settings.sequences_dir))
-    monkeypatch.setenv("FOLLOWUP_TEMPLATES_DIR", str(rt.settings.templates_dir))
-    return tmp_path
+    return cli.on(h)
 
 
 def test_the_cli_reports_the_summary_and_writes_rejected_rows_to_a_file(
-    cli_env: Path, capsys: pytest.CaptureFixture[str]
+    followup: Cli, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """`leads import --rejects`: exit 0, the counts, and line,email,reason plus the original row."""
-    (cli_env / "leads.csv").write_bytes(
+    (followup.workdir / "leads.csv").write_bytes(
         b"email,first_name\nana@example.com,Ana\nnope,X\nben@example.com,\xff\n"
     )
-    code = run_cli(
-        ["leads", "import", "leads.csv", "--sequence", "welcome", "--rejects", "bad.csv"]
-    )
+    code = followup("leads", "import", "leads.csv", "--sequence", "welcome", "--rejects", "bad.csv")
     out, err = capsys.readouterr()
     assert code == 0
     assert (
@@ -299,7 +289,9 @@ def test_the_cli_reports_the_summary_and_writes_rejected_rows_to_a_file(
         "enrolled 1" in out
     )
     assert "leads.csv:3: rejected: email: 'nope' is not a valid email address" in err
-    with open(cli_env / "bad.csv", encoding="utf-8", errors="surrogateescape", newline="") as f:
+    with open(
+        followup.workdir / "bad.csv", encoding="utf-8", errors="surrogateescape", newline=""
+    ) as f:
         written = list(csv.reader(f))
     assert written[0] == ["line", "email", "reason", "email", "first_name"]
     assert written[1][:2] == ["3", "nope"] and written[1][3:] == ["nope", "X"]
@@ -316,23 +308,23 @@ def test_the_cli_reports_the_summary_and_writes_rejected_rows_to_a_file(
     ],
 )
 def test_the_cli_exits_2_with_one_line_when_the_file_cannot_be_imported(
-    cli_env: Path, capsys: pytest.CaptureFixture[str], args: list[str], message: str
+    followup: Cli, capsys: pytest.CaptureFixture[str], args: list[str], message: str
 ) -> None:
     """Missing file, no email column, unknown sequence: exit 2 and one line, no traceback."""
-    (cli_env / "noemail.csv").write_text("name\nAna\n")
-    (cli_env / "leads.csv").write_text("email\nana@example.com\n")
-    code = run_cli(["leads", "import", *args])
+    (followup.workdir / "noemail.csv").write_text("name\nAna\n")
+    (followup.workdir / "leads.csv").write_text("email\nana@example.com\n")
+    code = followup("leads", "import", *args)
     err = capsys.readouterr().err
     assert code == 2
     assert message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
 
 
 def test_the_cli_dry_run_says_so_and_writes_nothing(
-    rt: Runtime, cli_env: Path, capsys: pytest.CaptureFixture[str]
+    rt: Runtime, followup: Cli, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """--dry-run prints the would-be counts and leaves the database as it was."""
-    (cli_env / "leads.csv").write_text("email\nana@example.com\n")
-    assert run_cli(["leads", "import", "leads.csv", "--event", "lead.mql", "--dry-run"]) == 0
+    (followup.workdir / "leads.csv").write_text("email\nana@example.com\n")
+    assert followup("leads", "import", "leads.csv", "--event", "lead.mql", "--dry-run") == 0
     out = capsys.readouterr().out
     assert "dry run, nothing written: 1 rows read; 1 created" in out and "would enroll 1" in out
     assert count(rt, Lead) == 0

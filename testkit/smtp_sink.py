@@ -12,7 +12,6 @@ from __future__ import annotations
 import email
 import email.policy
 import functools
-import socket
 import ssl
 import subprocess
 import threading
@@ -26,6 +25,8 @@ from urllib.parse import quote
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
+
+from testkit.ports import free_port
 
 Stage = Literal["mail", "rcpt", "data"]
 _COUNTED = ("EHLO", "HELO", "STARTTLS", "AUTH", "MAIL", "RCPT", "DATA", "RSET", "NOOP", "QUIT")
@@ -200,7 +201,6 @@ class SmtpSink:
     def _record(self, envelope: Any) -> None:
         raw = bytes(envelope.content)
         parsed = email.message_from_bytes(raw, policy=email.policy.default)
-        assert isinstance(parsed, EmailMessage)
         received = ReceivedMessage(envelope.mail_from, tuple(envelope.rcpt_tos), parsed, raw)
         with self._changed:
             self.messages.append(received)
@@ -303,13 +303,6 @@ def _matcher(predicate_or_address: str | Callable[[str], bool] | None) -> Callab
         return predicate_or_address
     wanted = predicate_or_address.lower() if predicate_or_address is not None else None
     return lambda address: wanted is None or address.lower() == wanted
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now (also: a server that is down)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def self_signed_tls(directory: Path) -> tuple[ssl.SSLContext, ssl.SSLContext]:

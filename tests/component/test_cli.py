@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
 
-from tests.support.harness import template, write_files
-from worker.cli.app import run_cli
+from testkit.harness import Harness, Harnesses, template, write_files
+from tests.support.cli import Cli
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 ROW_FIELDS = {
@@ -38,19 +37,17 @@ steps:
 
 
 @pytest.fixture
-def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A working folder with its own database, outbox, sequences and templates; no `.env`."""
-    monkeypatch.chdir(tmp_path)
-    for name in list(os.environ):
-        if name.startswith("FOLLOWUP_"):
-            monkeypatch.delenv(name)
-    write_files(tmp_path / "sequences", {"quick.yaml": SEQUENCE})
-    write_files(tmp_path / "templates", {"t/hello.j2": template("Hello")})
-    monkeypatch.setenv("FOLLOWUP_DATABASE_URL", f"sqlite:///{tmp_path / 'followup.db'}")
-    monkeypatch.setenv("FOLLOWUP_SEQUENCES_DIR", str(tmp_path / "sequences"))
-    monkeypatch.setenv("FOLLOWUP_TEMPLATES_DIR", str(tmp_path / "templates"))
-    monkeypatch.setenv("FOLLOWUP_OUTBOX_DIR", str(tmp_path / "outbox"))
-    return tmp_path
+def h(make_harness: Harnesses) -> Harness:
+    """A folder with its own database, outbox, sequences and templates."""
+    return make_harness(
+        sequences={"quick.yaml": SEQUENCE}, templates={"t/hello.j2": template("Hello")}
+    )
+
+
+@pytest.fixture
+def followup(cli: Cli, h: Harness) -> Cli:
+    """The CLI aimed at the harness, with nothing from the developer's environment or `.env`."""
+    return cli.on(h)
 
 
 def error_lines(text: str) -> list[str]:
@@ -58,28 +55,27 @@ def error_lines(text: str) -> list[str]:
 
 
 def test_sequences_check_passes_on_the_repository_sequences(
-    env: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    cli: Cli, h: Harness, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """The shipped sequences, team.yaml and templates are valid: exit 0 and a summary."""
-    monkeypatch.setenv("FOLLOWUP_SEQUENCES_DIR", str(REPOSITORY / "sequences"))
-    monkeypatch.setenv("FOLLOWUP_TEMPLATES_DIR", str(REPOSITORY / "templates"))
-    assert run_cli(["sequences", "check"]) == 0
+    shipped = {"sequences_dir": REPOSITORY / "sequences", "templates_dir": REPOSITORY / "templates"}
+    assert cli.on(h, **shipped)("sequences", "check") == 0
     out = capsys.readouterr().out
     assert out.startswith("ok: ") and "sequence(s)" in out
 
 
 def test_sequences_check_exits_1_and_names_each_problem(
-    env: Path, capsys: pytest.CaptureFixture[str]
+    followup: Cli, h: Harness, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """A broken folder gives exit 1 and one `file:line: problem` line per error, no traceback."""
     slow = SEQUENCE.replace("name: quick", "name: slow").replace(
         "email: t/hello", "email: t/hello\n    wait: 2 bizness days"
     )
     extra = SEQUENCE.replace("name: quick", "name: extra\ncolour: red")
-    write_files(env / "sequences", {"slow.yaml": slow, "extra.yaml": extra})
-    assert run_cli(["sequences", "check"]) == 1
+    write_files(h.settings.sequences_dir, {"slow.yaml": slow, "extra.yaml": extra})
+    assert followup("sequences", "check") == 1
     err = capsys.readouterr().err
-    path = env / "sequences"
+    path = h.settings.sequences_dir
     assert f"{path / 'extra.yaml'}:2: unknown key 'colour'" in err
     assert f"{path / 'slow.yaml'}:9: steps.0.wait: bad duration '2 bizness days'" in err
     assert "Traceback" not in err
@@ -87,26 +83,28 @@ def test_sequences_check_exits_1_and_names_each_problem(
 
 
 def test_sequences_check_warns_of_an_ignored_thread_subject_and_exits_0(
-    env: Path, capsys: pytest.CaptureFixture[str]
+    followup: Cli, h: Harness, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """A warning names file:line, and the check still passes."""
     threaded = SEQUENCE.replace("name: quick", "name: threaded") + (
         "  - id: bump\n    email: t/hello\n    wait: 1d\n    thread: true\n"
     )
-    write_files(env / "sequences", {"threaded.yaml": threaded})
-    assert run_cli(["sequences", "check"]) == 0
+    write_files(h.settings.sequences_dir, {"threaded.yaml": threaded})
+    assert followup("sequences", "check") == 0
     captured = capsys.readouterr()
     [line] = error_lines(captured.err)
-    assert line.startswith(f"warning {env / 'sequences' / 'threaded.yaml'}:12: step 'bump': ")
+    assert line.startswith(
+        f"warning {h.settings.sequences_dir / 'threaded.yaml'}:12: step 'bump': "
+    )
     assert line.endswith("the subject block of t/hello.j2 is ignored")
     assert captured.out.startswith("ok: 2 sequence(s)")
 
 
 def test_events_send_with_a_malformed_email_exits_2_with_one_line(
-    env: Path, capsys: pytest.CaptureFixture[str]
+    followup: Cli, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Bad input is exit 2 and one line naming the field; nothing is recorded."""
-    assert run_cli(["events", "send", "lead.mql", "--email", "not-an-email"]) == 2
+    assert followup("events", "send", "lead.mql", "--email", "not-an-email") == 2
     captured = capsys.readouterr()
     assert error_lines(captured.err) == [
         "error: lead.email: 'not-an-email' is not a valid email address"
@@ -115,31 +113,23 @@ def test_events_send_with_a_malformed_email_exits_2_with_one_line(
 
 
 def test_events_send_with_a_field_without_equals_exits_2_with_one_line(
-    env: Path, capsys: pytest.CaptureFixture[str]
+    followup: Cli, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """`--field source` (no `=value`) is a usage error explained in one line."""
     assert (
-        run_cli(["events", "send", "lead.mql", "--email", "ana@example.com", "--field", "source"])
+        followup("events", "send", "lead.mql", "--email", "ana@example.com", "--field", "source")
         == 2
     )
     assert error_lines(capsys.readouterr().err) == ["error: --field 'source': use key=value"]
 
 
 def test_events_send_with_a_bad_custom_field_name_exits_2_with_one_line(
-    env: Path, capsys: pytest.CaptureFixture[str]
+    followup: Cli, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Custom field names must be identifiers, so templates can use them."""
     assert (
-        run_cli(
-            [
-                "events",
-                "send",
-                "lead.mql",
-                "--email",
-                "ana@example.com",
-                "--field",
-                "lead source=web",
-            ]
+        followup(
+            "events", "send", "lead.mql", "--email", "ana@example.com", "--field", "lead source=web"
         )
         == 2
     )
@@ -148,15 +138,15 @@ def test_events_send_with_a_bad_custom_field_name_exits_2_with_one_line(
 
 
 def test_events_send_with_a_bad_event_type_exits_2_with_one_line(
-    env: Path, capsys: pytest.CaptureFixture[str]
+    followup: Cli, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Event types look like `lead.mql`."""
-    assert run_cli(["events", "send", "MQL!", "--email", "ana@example.com"]) == 2
+    assert followup("events", "send", "MQL!", "--email", "ana@example.com") == 2
     [line] = error_lines(capsys.readouterr().err)
     assert line.startswith("error: type: ")
 
 
-def test_events_send_enrolls_and_says_so(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_events_send_enrolls_and_says_so(followup: Cli, capsys: pytest.CaptureFixture[str]) -> None:
     """The happy path: exit 0 and a one-line summary; the same id again does nothing."""
     argv = [
         "events",
@@ -171,21 +161,21 @@ def test_events_send_enrolls_and_says_so(env: Path, capsys: pytest.CaptureFixtur
         "--field",
         "source=webinar",
     ]
-    assert run_cli(argv) == 0
+    assert followup(*argv) == 0
     assert "enrolled in quick" in capsys.readouterr().out
-    assert run_cli(argv) == 0
+    assert followup(*argv) == 0
     assert "duplicate" in capsys.readouterr().out
 
 
 def test_compliance_report_json_has_the_spec_shape(
-    env: Path, capsys: pytest.CaptureFixture[str]
+    followup: Cli, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """SPEC section 11: by, since, until, rows, total and revenue_at_risk, with the row fields."""
     for email, owner in (("ana@example.com", "rep@acme.test"), ("ben@example.com", None)):
         argv = ["events", "send", "lead.mql", "--email", email]
-        assert run_cli(argv + (["--field", f"owner={owner}"] if owner else [])) == 0
+        assert followup(*argv, *(["--field", f"owner={owner}"] if owner else [])) == 0
     capsys.readouterr()
-    assert run_cli(["compliance", "report", "--format", "json", "--since", "2000-01-01"]) == 0
+    assert followup("compliance", "report", "--format", "json", "--since", "2000-01-01") == 0
     report = json.loads(capsys.readouterr().out)
     assert {"by", "since", "until", "rows", "total", "revenue_at_risk"} <= set(report)
     assert report["by"] == "owner"
@@ -202,17 +192,17 @@ def test_compliance_report_json_has_the_spec_shape(
 
 
 def test_compliance_report_rejects_an_unknown_grouping(
-    env: Path, capsys: pytest.CaptureFixture[str]
+    followup: Cli, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """`--by year` is a usage error naming the allowed values."""
-    assert run_cli(["compliance", "report", "--by", "year"]) == 2
+    assert followup("compliance", "report", "--by", "year") == 2
     [line] = error_lines(capsys.readouterr().err)
     assert line.startswith("error: --by must be one of owner, sequence, day")
 
 
-def test_a_bad_date_option_is_one_line(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_bad_date_option_is_one_line(followup: Cli, capsys: pytest.CaptureFixture[str]) -> None:
     """`--since yesterday` is explained, not a traceback."""
-    assert run_cli(["compliance", "report", "--since", "yesterday"]) == 2
+    assert followup("compliance", "report", "--since", "yesterday") == 2
     assert error_lines(capsys.readouterr().err) == [
         "error: --since: 'yesterday' is not a date (use YYYY-MM-DD or an ISO timestamp)"
     ]

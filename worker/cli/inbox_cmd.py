@@ -1,0 +1,102 @@
+"""`followup inbox` (the watcher alone) and `followup inbox check` (fetch once, print outcomes)."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from worker.cli.common import EXIT_FOUND_ERRORS, choice, console, err_console, fail, write
+from worker.cli.context import cli_context
+from worker.inbox.watcher import Seen, make_sources, one_line, poll, run_watcher
+
+app = typer.Typer(
+    help="Read the mailboxes: replies, bounces, auto-replies and complaints. Without a command: "
+    "run the watcher alone (`followup run` includes it).",
+    invoke_without_command=True,
+)
+
+
+@app.callback()
+def inbox(ctx: typer.Context) -> None:
+    """Without a command: run the watcher alone (IMAP IDLE where offered, else polling)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from worker.cli.processes_cmd import _stop_on_signals, _verbose, _wait
+
+    _verbose()
+    with cli_context(ctx).runtime() as rt:
+        stop = _stop_on_signals()
+        threads = run_watcher(rt, stop)
+        names = ", ".join(t.name.removeprefix("inbox ") for t in threads)
+        console.print(f"followup inbox watching {names}; Ctrl-C to stop", highlight=False)
+        _wait(stop)
+        for thread in threads:
+            thread.join(timeout=10)
+
+
+@app.command("check")
+def check(
+    ctx: typer.Context,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run/--apply", help="only print (default), or act once")
+    ] = True,
+    fmt: Annotated[str, typer.Option("--format", help="table|json")] = "table",
+) -> None:
+    """Fetch every mailbox once and print each message's outcome and the rule that decided it."""
+    choice(fmt, ("table", "json"), "--format")
+    seen: list[Seen] = []
+    failures = []
+    with cli_context(ctx).runtime() as rt:
+        for source in make_sources(rt):
+            try:
+                seen += poll(rt, source, dry_run=dry_run)
+            except Exception as exc:  # one mailbox failing does not hide the others
+                failures.append(f"{source.name}: {one_line(exc)}")
+            finally:
+                source.close()
+    if fmt == "json":
+        write(json.dumps([_row(item) for item in seen], indent=2))
+    else:
+        _print(seen, dry_run)
+    for line in failures:
+        err_console.print(f"[red]error[/red] {line}", highlight=False, soft_wrap=True)
+    if failures:
+        fail(f"{len(failures)} mailbox(es) could not be read", EXIT_FOUND_ERRORS)
+
+
+def _row(item: Seen) -> dict[str, object]:
+    d = item.decision
+    return {
+        "mailbox": item.mailbox,
+        "uid": item.uid,
+        "outcome": str(d.outcome),
+        "rule": d.rule,
+        "lead": d.lead_email,
+        "sender": d.sender,
+        "subject": d.subject,
+        "event": d.event_type,
+        "hold_until": d.hold_until.isoformat() if d.hold_until else None,
+        "already_processed": d.already,
+    }
+
+
+def _print(seen: list[Seen], dry_run: bool) -> None:
+    table = Table("mailbox", "uid", "outcome", "lead / sender", "event", "rule")
+    for item in seen:
+        d = item.decision
+        outcome = f"{d.outcome} (done before)" if d.already else str(d.outcome)
+        table.add_row(
+            item.mailbox,
+            item.uid,
+            outcome,
+            d.lead_email or d.sender or "",
+            d.event_type or "",
+            d.rule,
+        )
+    console.print(table)
+    verb = "would act on" if dry_run else "acted on"
+    acted = sum(1 for item in seen if item.decision.event_type and not item.decision.already)
+    console.print(f"{len(seen)} message(s); {verb} {acted}", highlight=False)

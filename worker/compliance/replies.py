@@ -1,0 +1,173 @@
+"""Reply facts for the report: replies and reply rate per sequence and step; auto-replies,
+bounces and complaints per sequence and per sending mailbox (SQL aggregates over the inbox)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from email.utils import parseaddr
+from typing import Any
+
+from sqlalchemy import and_, func, or_, select
+from sqlmodel import Session, col
+
+from models.enrollment import Enrollment
+from models.inbound import InboundMessage
+from models.inbound import InboundOutcome as Outcome
+from models.touch import Touch, TouchKind, TouchStatus
+
+COUNTED = {
+    "replies": Outcome.REPLY,
+    "auto_replies": Outcome.AUTO_REPLY,
+    "left": Outcome.AUTO_REPLY_PERMANENT,
+    "bounces": Outcome.BOUNCE,
+    "complaints": Outcome.COMPLAINT,
+    "unsubscribes": Outcome.UNSUBSCRIBE,
+}
+
+
+@dataclass
+class ReplyRow:
+    key: str
+    emailed: int = 0  # enrollments mailed (per sequence) or emails sent (per step, mailbox)
+    replies: int = 0  # enrollments that replied (per sequence) or replies to that step's email
+    auto_replies: int = 0
+    left: int = 0  # "no longer with the company"
+    bounces: int = 0
+    complaints: int = 0
+    unsubscribes: int = 0
+    reply_rate: float | None = None
+
+
+@dataclass
+class ReplyFacts:
+    by_sequence: list[ReplyRow] = field(default_factory=list)
+    by_step: list[ReplyRow] = field(default_factory=list)
+    by_mailbox: list[ReplyRow] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            name: [asdict(r) for r in getattr(self, name)]
+            for name in ("by_sequence", "by_step", "by_mailbox")
+        }
+
+    @property
+    def empty(self) -> bool:
+        return not (self.by_sequence or self.by_mailbox)
+
+
+def reply_facts(session: Session, *, since: datetime | None, until: datetime | None) -> ReplyFacts:
+    """Emails sent and inbound outcomes within [since, until): counted per group in SQL."""
+    received = _window(col(InboundMessage.received_at), since, until)
+    emailed = and_(
+        col(Touch.kind) == TouchKind.EMAIL,
+        col(Touch.status) == TouchStatus.SENT,
+        *_window(col(Touch.completed_at), since, until),
+    )
+    return ReplyFacts(
+        by_sequence=_by_sequence(session, emailed, received, since, until),
+        by_step=_by_step(session, emailed, received),
+        by_mailbox=_by_mailbox(session, emailed, received),
+    )
+
+
+def _by_sequence(
+    session: Session,
+    emailed: Any,
+    received: list[Any],
+    since: datetime | None,
+    until: datetime | None,
+) -> list[ReplyRow]:
+    """Per sequence, enrollments: mailed, and replied (heard by the inbox or posted as an event)."""
+    mailed = session.execute(
+        select(col(Enrollment.sequence), func.count(func.distinct(col(Touch.enrollment_id))))
+        .select_from(Touch)
+        .join(Enrollment, col(Enrollment.id) == Touch.enrollment_id)
+        .where(emailed)
+        .group_by(col(Enrollment.sequence))
+    ).all()
+    rows = _rows(mailed, _outcomes(session, col(InboundMessage.sequence), received, distinct=True))
+    heard = select(col(InboundMessage.enrollment_id)).where(
+        col(InboundMessage.outcome) == Outcome.REPLY, *received
+    )
+    posted = and_(
+        col(Enrollment.exit_reason) == "email.replied",
+        *_window(col(Enrollment.ended_at), since, until),
+    )
+    replied = dict(
+        session.execute(
+            select(col(Enrollment.sequence), func.count())
+            .where(or_(posted, col(Enrollment.id).in_(heard)))
+            .group_by(col(Enrollment.sequence))
+        ).all()
+    )
+    for row in rows:
+        row.replies = int(replied.get(row.key, row.replies))
+        row.reply_rate = round(row.replies / row.emailed, 3) if row.emailed else None
+    return rows
+
+
+def _by_step(session: Session, emailed: Any, received: list[Any]) -> list[ReplyRow]:
+    """Per step, emails sent and the replies that answer that step's email (thread matched)."""
+    steps = session.execute(
+        select(col(Enrollment.sequence) + " / " + col(Touch.step), func.count())
+        .select_from(Touch)
+        .join(Enrollment, col(Enrollment.id) == Touch.enrollment_id)
+        .where(emailed)
+        .group_by(col(Enrollment.sequence), col(Touch.step))
+    ).all()
+    step_key = col(InboundMessage.sequence) + " / " + col(InboundMessage.step)
+    return _rows(steps, _outcomes(session, step_key, received, distinct=False))
+
+
+def _by_mailbox(session: Session, emailed: Any, received: list[Any]) -> list[ReplyRow]:
+    """Per sending mailbox (the From address), emails sent and what came back about them."""
+    senders = session.execute(
+        select(col(Touch.sender), func.count()).where(emailed).group_by(col(Touch.sender))
+    ).all()
+    by_address: dict[str, int] = defaultdict(int)
+    for sender, n in senders:
+        by_address[parseaddr(sender or "")[1].lower() or "-"] += int(n)
+    mailbox_key = col(InboundMessage.sending_mailbox)
+    return _rows(
+        list(by_address.items()), _outcomes(session, mailbox_key, received, distinct=False)
+    )
+
+
+def _window(column: Any, since: datetime | None, until: datetime | None) -> list[Any]:
+    return [
+        c
+        for c in (column >= since if since else None, column < until if until else None)
+        if c is not None
+    ]
+
+
+def _outcomes(
+    session: Session, key: Any, where: list[Any], *, distinct: bool
+) -> dict[str, dict[str, int]]:
+    """Per group and outcome: messages, or (distinct) enrollments, so two replies count once."""
+    counted = (
+        func.count(func.distinct(col(InboundMessage.enrollment_id))) if distinct else func.count()
+    )
+    rows = session.execute(
+        select(key.label("key"), col(InboundMessage.outcome), counted)
+        .where(key.is_not(None), col(InboundMessage.outcome).in_(COUNTED.values()), *where)
+        .group_by(key, col(InboundMessage.outcome))
+    ).all()
+    found: dict[str, dict[str, int]] = defaultdict(dict)
+    for group, outcome, n in rows:
+        found[str(group)][str(outcome)] = int(n)
+    return found
+
+
+def _rows(emailed: Any, outcomes: dict[str, dict[str, int]]) -> list[ReplyRow]:
+    sent = {str(key): int(n) for key, n in emailed}
+    rows = []
+    for key in sorted(set(sent) | set(outcomes)):
+        row = ReplyRow(key=key, emailed=sent.get(key, 0))
+        for name, outcome in COUNTED.items():
+            setattr(row, name, outcomes.get(key, {}).get(str(outcome), 0))
+        row.reply_rate = round(row.replies / row.emailed, 3) if row.emailed else None
+        rows.append(row)
+    return rows
