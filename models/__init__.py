@@ -2,6 +2,7 @@
 
 from models.apikey import ApiKey
 from models.compliance import ComplianceEntry, ComplianceKind
+from models.dashboard_link import DashboardLink
 from models.enrollment import Enrollment, EnrollmentStatus, SequenceVersion, SlaStatus
 from models.event import Event, EventIn
 from models.inbound import InboundMessage, InboundOutcome, MailboxCursor
@@ -15,6 +16,7 @@ __all__ = [
     "ApiKey",
     "ComplianceEntry",
     "ComplianceKind",
+    "DashboardLink",
     "Enrollment",
     "EnrollmentStatus",
     "Event",

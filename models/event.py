@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import ConfigDict, Field, field_validator
@@ -12,6 +12,9 @@ from sqlmodel import Field as SQLField
 from models.lead import LeadIn
 from models.types import UTCDateTime
 from models.validation import EVENT_TYPE_PATTERN, Storable
+
+EARLIEST_EVENT = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST_EVENT = datetime(2100, 1, 1, tzinfo=UTC)
 
 
 class EventIn(Storable):
@@ -31,8 +34,17 @@ class EventIn(Storable):
     @field_validator("occurred_at", "until")
     @classmethod
     def _aware(cls, value: datetime | None) -> datetime | None:
-        if value is not None and value.tzinfo is None:
+        """Aware, and a time UTC can hold: year 1 at +05:00 would overflow on the way in."""
+        if value is None:
+            return None
+        if value.tzinfo is None:
             raise ValueError("needs a time zone (e.g. a trailing Z)")
+        try:
+            utc = value.astimezone(UTC)
+        except (OverflowError, ValueError):
+            raise ValueError("is out of range once converted to UTC") from None
+        if not EARLIEST_EVENT <= utc < LATEST_EVENT:
+            raise ValueError("must be between 1970-01-01 and 2100-01-01 (UTC)")
         return value
 
 

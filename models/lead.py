@@ -10,9 +10,7 @@ from pydantic import ConfigDict, field_validator
 from sqlmodel import JSON, Column, Field, SQLModel
 
 from models.types import UTCDateTime
-from models.validation import Storable, normalise_email, normalise_timezone
-
-MAX_FIELD_CHARS = 10_000  # a custom field's text
+from models.validation import Storable, check_fields, normalise_email, normalise_timezone
 
 
 class LeadBase(SQLModel):
@@ -76,12 +74,10 @@ class LeadIn(LeadBase, Storable):
     @field_validator("fields")
     @classmethod
     def _fields(cls, value: dict[str, Any]) -> dict[str, Any]:
-        for key, item in value.items():
+        for key in value:
             if not key.isidentifier():
                 raise ValueError(f"custom field name {key!r} must be a valid identifier")
-            if isinstance(item, str) and len(item) > MAX_FIELD_CHARS:
-                too_long = f"custom field {key!r} is longer than {MAX_FIELD_CHARS} characters"
-                raise ValueError(too_long)
+        check_fields(value)  # size, key count and text length, however deep (after merges too)
         return value
 
 

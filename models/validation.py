@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from functools import lru_cache
@@ -42,6 +43,47 @@ class Storable(BaseModel):
     def _storable(cls, data: Any) -> Any:
         check_storable(data)
         return data
+
+
+MAX_FIELD_CHARS = 10_000  # one text value, however deep
+MAX_FIELD_KEYS = 200  # keys of the custom fields, nested ones counted
+MAX_FIELDS_BYTES = 64 * 1024  # the custom fields as compact JSON
+
+
+class FieldsTooLarge(ValueError):
+    """A lead's custom fields would pass their caps (alone, or merged with the stored ones)."""
+
+
+def check_fields(fields: dict[str, Any], *, merged: bool = False) -> None:
+    """Caps that hold however values nest: text length, key count, then serialised size."""
+    after = " once merged with the stored fields" if merged else ""
+    keys, pending = 0, [("", fields)]
+    while pending:
+        where, value = pending.pop()
+        if isinstance(value, str) and len(value) > MAX_FIELD_CHARS:
+            raise FieldsTooLarge(
+                f"custom field {where!r} is longer than {MAX_FIELD_CHARS} characters"
+            )
+        if isinstance(value, dict):
+            keys += len(value)
+            pending += [(f"{where}.{k}" if where else str(k), v) for k, v in value.items()]
+        elif isinstance(value, list):
+            pending += [(f"{where}[{i}]", v) for i, v in enumerate(value)]
+    if keys > MAX_FIELD_KEYS:
+        raise FieldsTooLarge(
+            f"custom fields have {keys} keys{after}, nested ones counted (at most {MAX_FIELD_KEYS})"
+        )
+    size = len(json.dumps(fields, ensure_ascii=False, separators=(",", ":")).encode())
+    if size > MAX_FIELDS_BYTES:
+        kb, limit = size // 1024, MAX_FIELDS_BYTES // 1024
+        raise FieldsTooLarge(f"custom fields are {kb} KB as JSON{after} (at most {limit} KB)")
+
+
+def merge_fields(stored: dict[str, Any], incoming: dict[str, Any]) -> dict[str, Any]:
+    """Incoming fields replace stored ones of the same name; FieldsTooLarge past the caps."""
+    merged = {**stored, **incoming}
+    check_fields(merged, merged=True)
+    return merged
 
 
 EVENT_TYPE_PATTERN = r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$"

@@ -26,6 +26,7 @@ from worker.flow.events import EventOutcome
 from worker.mail import Mailer, MemoryMailer, OutgoingEmail
 
 MONDAY_9AM_NY = datetime(2026, 11, 30, 14, 0, tzinfo=UTC)
+TEST_SECRET = "tests-only-5c1f9a7e3b8d2046-signing-key"  # 32+ bytes: start-up refuses less
 
 
 def write_files(folder: Path, files: dict[str, str]) -> None:
@@ -76,15 +77,17 @@ class Harness:
         `notifier_timeout` and `notify_inline` are the Simulation's (alerts and webhooks)."""
         write_files(folder / "sequences", sequences)
         write_files(folder / "templates", templates)
+        defaults: dict[str, Any] = {
+            "secret_key": TEST_SECRET,
+            "base_url": "https://followup.test",
+            "default_from": "Sales <sales@acme.test>",
+        }
         self.settings = Settings(
             database_url=database_url or f"sqlite:///{folder / 'followup.db'}",
             sequences_dir=folder / "sequences",
             templates_dir=folder / "templates",
             outbox_dir=folder / "outbox",
-            secret_key="test-secret",
-            base_url="https://followup.test",
-            default_from="Sales <sales@acme.test>",
-            **settings,
+            **(defaults | settings),
         )
         self.clock = VirtualClock(start)
         self.rt: Runtime = build_runtime(

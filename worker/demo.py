@@ -34,7 +34,8 @@ def demo_settings(base: Settings, folder: Path) -> Settings:
         smtp_url=None,
         outbox_dir=folder / "outbox",
         inbox_dir=folder / "inbox",
-        secret_key=base.secret_key or secrets.token_urlsafe(32),
+        secret_key=secrets.token_urlsafe(32),  # throw-away links in a throw-away folder
+        secret_keys=(),
         default_from=base.default_from or "Acme Sales <sales@acme.test>",
     )
 

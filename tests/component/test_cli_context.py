@@ -11,9 +11,9 @@ import pytest
 
 from testkit.harness import Harness, Harnesses, template
 from tests.support.cli import Cli
-from worker.compliance.dashboard_link import token_expiry
+from worker.compliance.dashboard_link import read_token
 
-SECRET = "cli-context-secret"
+SECRET = "cli-context-secret-7d3f0a9c2e5b8146ab"  # 32+ bytes
 SEQUENCE = """
 name: paced
 trigger: lead.mql
@@ -46,7 +46,7 @@ def test_compliance_link_expires_days_after_the_contexts_clock(
     link = capsys.readouterr().out.strip()
     assert link.startswith("https://followup.test/compliance?token=")
     [token] = parse_qs(urlsplit(link).query)["token"]
-    assert token_expiry(token, secret=SECRET) == now + timedelta(days=3)
+    assert read_token(token, keys=(SECRET,)) == (1, now + timedelta(days=3))
 
 
 def test_sequences_preview_starts_at_the_contexts_clock(

@@ -153,7 +153,8 @@ def test_the_unsubscribe_page_asks_first_and_changes_nothing(api: Api) -> None:
 
 def test_a_forged_unsubscribe_link_gets_404_and_suppresses_nobody(api: Api) -> None:
     """A token signed with another secret, or garbage, is a plain 404 page."""
-    forged = urlsplit(unsubscribe_url("http://x", "ana@example.com", secret="other")).path
+    other_keys = ("other-key-" + "q9" * 20,)
+    forged = urlsplit(unsubscribe_url("http://x", "ana@example.com", keys=other_keys)).path
     for path in (forged, "/unsubscribe/garbage", "/unsubscribe/a.b"):
         assert api.client.post(path).status_code == 404
         assert api.client.get(path).status_code == 404
@@ -427,7 +428,7 @@ def test_apikey_create_prints_a_working_key_once_and_revoke_stops_it(
     """`followup apikey create NAME` prints the key (only its hash is stored); revoke: 401."""
     capsys.readouterr()
     followup = cli.on(api.h)
-    assert followup("apikey", "create", "crm-sync") == 0
+    assert followup("apikey", "create", "crm-sync", "--scope", "leads:read") == 0
     key = capsys.readouterr().out.strip()
     headers = {"Authorization": f"Bearer {key}"}
     assert api.client.get("/sequences", headers=headers).status_code == 200

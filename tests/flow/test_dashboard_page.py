@@ -3,20 +3,30 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
 
-from testkit.harness import Harness, Harnesses
+from testkit.harness import TEST_SECRET, Harness, Harnesses
 from tests.support.cli import Cli
 from tests.support.three_owners import FILES, TEMPLATES, play_three_owners
 from worker.auth.apikeys import create_key
 from worker.auth.tokens import sign
-from worker.compliance.dashboard_link import dashboard_token
+from worker.compliance.dashboard_link import create_link
 from worker.engine.db import transaction
 
-SECRET = "test-secret"  # the harness's FOLLOWUP_SECRET_KEY
+SECRET = TEST_SECRET  # the harness's FOLLOWUP_SECRET_KEY
+KEYS = (SECRET,)
+
+
+def dashboard_token(h: Harness, *, now: datetime, days: int = 7) -> str:
+    """A stored link's token, as `followup compliance link` makes it."""
+    with transaction(h.rt.engine) as session:
+        _, url = create_link(session, keys=KEYS, base_url="https://x.test", now=now, days=days)
+    return url.partition("?token=")[2]
+
+
 SECTIONS = ("owners", "strikes", "breaches", "sequences")
 
 
@@ -46,8 +56,8 @@ def test_the_page_needs_a_key_or_a_link(client: TestClient) -> None:
 def test_a_signed_link_opens_the_page_until_it_expires(client: TestClient, played: Harness) -> None:
     """Given a 1-day link, then it works now and stops working once the day has passed."""
     now = played.clock.now()
-    fresh = dashboard_token(secret=SECRET, now=now, days=1)
-    stale = dashboard_token(secret=SECRET, now=now - timedelta(days=1, seconds=1), days=1)
+    fresh = dashboard_token(played, now=now, days=1)
+    stale = dashboard_token(played, now=now - timedelta(days=1, seconds=1), days=1)
     page = client.get("/compliance", params={"token": fresh})
     assert page.status_code == 200
     assert page.headers["content-type"].startswith("text/html")
@@ -59,8 +69,8 @@ def test_a_signed_link_opens_the_page_until_it_expires(client: TestClient, playe
 @pytest.mark.parametrize(
     "token",
     [
-        sign("v1:99999999999", secret=SECRET, purpose="unsubscribe"),  # another kind of token
-        sign("v1:99999999999", secret="another-secret", purpose="dashboard"),
+        sign("v2:1:99999999999", keys=KEYS, purpose="unsubscribe"),  # another kind of token
+        sign("v2:1:99999999999", keys=("another-key-" + "x7" * 20,), purpose="dashboard"),
         "not-a-token",
     ],
 )
@@ -81,7 +91,7 @@ def test_an_api_key_opens_the_page(client: TestClient, played: Harness) -> None:
 
 def test_bad_dates_are_a_422(client: TestClient, played: Harness) -> None:
     """Given an unreadable --since, then the answer names the field instead of failing."""
-    token = dashboard_token(secret=SECRET, now=played.clock.now())
+    token = dashboard_token(played, now=played.clock.now())
     response = client.get("/compliance", params={"token": token, "since": "last tuesday"})
     assert response.status_code == 422
     assert "since" in response.text
@@ -97,7 +107,7 @@ def test_report_as_html_is_the_same_page(
     """Given the CLI and the API, then owners, strikes and breaches sections are identical."""
     assert cli.on(played)("compliance", "report", "--format", "html") == 0
     written = capsys.readouterr().out
-    token = dashboard_token(secret=SECRET, now=played.clock.now())
+    token = dashboard_token(played, now=played.clock.now())
     served = client.get("/compliance", params={"token": token}).text
     assert written.startswith("<!DOCTYPE html>")
     for name in SECTIONS:

@@ -91,7 +91,7 @@ def test_the_real_server_accepts_events_serves_leads_and_unsubscribes(folder: Pa
         assert [e.sequence for e in server.enrollments()] == ["mql"]
         lead = server.http.get("/leads/ana@example.com").json()
         assert [t["status"] for t in lead["touches"]] == ["scheduled"]
-        link = unsubscribe_url(server.base_url, "ana@example.com", secret=server.rt.secret)
+        link = unsubscribe_url(server.base_url, "ana@example.com", keys=server.rt.key_ring)
         one_click = httpx.post(
             link,
             content="List-Unsubscribe=One-Click",

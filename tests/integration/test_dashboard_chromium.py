@@ -15,12 +15,13 @@ from pathlib import Path
 import pytest
 import uvicorn
 
-from testkit.harness import Harness, Harnesses
+from testkit.harness import TEST_SECRET, Harness, Harnesses
 from testkit.ports import free_port
 from tests.support.services import missing
 from tests.support.three_owners import FILES, TEMPLATES, play_three_owners
 from worker.api.app import create_app
-from worker.compliance.dashboard_link import dashboard_link
+from worker.compliance.dashboard_link import create_link
+from worker.engine.db import transaction
 
 pytestmark = pytest.mark.integration
 
@@ -100,7 +101,11 @@ def page_url(make_shared_harness: Harnesses) -> Iterator[str]:
     h = make_shared_harness(sequences=FILES, templates=TEMPLATES)
     play_three_owners(h)
     with serving(h) as base_url:
-        yield dashboard_link(base_url, secret="test-secret", now=h.clock.now(), days=1)
+        with transaction(h.rt.engine) as session:
+            _, url = create_link(
+                session, keys=(TEST_SECRET,), base_url=base_url, now=h.clock.now(), days=1
+            )
+        yield url
 
 
 def test_dashboard_renders_without_console_errors_and_is_saved_as_a_screenshot(

@@ -34,7 +34,7 @@ from worker.flow.events import apply_event, record_event
 
 T = TypeVar("T")
 
-SECRET_KEY = "integration-secret"
+SECRET_KEY = "integration-tests-2b7e151628aed2a6abf71588"  # 32+ bytes
 DEFAULT_FROM = "Sales <sales@acme.test>"
 STOP_TIMEOUT = 20.0
 

@@ -13,7 +13,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from worker.mail.message import OutgoingEmail, make_message_id, to_bytes
+from worker.mail.message import (
+    OutgoingEmail,
+    format_sender,
+    make_message_id,
+    split_sender,
+    to_bytes,
+)
 
 DATE = datetime(2025, 3, 4, 9, 30, tzinfo=UTC)
 
@@ -114,6 +120,26 @@ def test_display_name_with_specials_is_quoted() -> None:
     message = parse(to_bytes(outgoing(sender="Doe, Jane <jane@example.com>"), date=DATE))
     assert message["From"].addresses[0].display_name == "Doe, Jane"
     assert len(message["From"].addresses) == 1
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["José Rep", 'Ana "the closer" Rep', "Back\\slash", "=?utf-8?b?QQ==?=", "Doe, Jane"],
+)
+def test_an_owner_name_is_encoded_exactly_once(name: str) -> None:
+    """Finding 13: format_sender leaves encoding to the builder, so the name decodes as given."""
+    sender = format_sender(name, "rep@acme.test")
+    assert split_sender(sender) == (name, "rep@acme.test")
+    [address] = parse(to_bytes(outgoing(sender=sender), date=DATE))["From"].addresses
+    assert address.display_name == name
+    assert address.addr_spec == "rep@acme.test"
+
+
+@pytest.mark.parametrize("name", ["Ana\r\nBcc: x@example.org", "Ana\nRep", "Ana\x1b[2J"])
+def test_an_owner_name_with_a_line_break_is_refused_by_the_builder(name: str) -> None:
+    """Finding 13: a control character in the name can never reach the header block."""
+    with pytest.raises(ValueError, match="control character"):
+        to_bytes(outgoing(sender=format_sender(name, "rep@acme.test")), date=DATE)
 
 
 def test_non_ascii_body_is_encoded_and_decodes_back() -> None:

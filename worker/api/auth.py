@@ -1,35 +1,86 @@
-"""`Authorization: Bearer <key>` on every route but /healthz and /unsubscribe; 401 otherwise."""
+"""`Authorization: Bearer <key>` on every route but /healthz and /unsubscribe: 401 without a
+live key, 403 when the key lacks the route's scope. The gate (gate.py) runs these same checks
+from the headers alone, before any byte of the body is read; the dependencies keep them true
+for anything that reaches a route another way, and document them in OpenAPI."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, HTTPException
+from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from worker.api.deps import Rt
 from worker.api.schemas import Problem
-from worker.auth.apikeys import verify_key
+from worker.auth.apikeys import ADMIN, KeyHolder, verify_key
 from worker.engine.db import reading
+from worker.engine.runtime import Runtime
 
+STATE_KEY = "api_key"  # request.state.api_key: the KeyHolder the gate let through
 bearer = HTTPBearer(auto_error=False, description="a key from `followup apikey create NAME`")
 AUTH_RESPONSES: dict[int | str, dict[str, object]] = {
     401: {"model": Problem, "description": "missing, unknown or revoked API key"},
+    403: {"model": Problem, "description": "the API key lacks this route's scope"},
+    429: {"model": Problem, "description": "this key's write budget is spent; see Retry-After"},
 }
 
 
-def require_api_key(
-    rt: Rt, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
-) -> str:
-    """The key's name; one indexed lookup of the key's hash per request."""
-    if credentials is None:
-        raise _unauthorized("missing API key: send `Authorization: Bearer <key>`")
+@dataclass(frozen=True, slots=True)
+class Requirement:
+    """What a route's dependency asks of the caller, read by the gate before the body."""
+
+    scope: str
+    link_token: bool = False  # a signed dashboard link (?token=) may stand in for the key
+
+
+REQUIREMENTS: dict[Callable[..., object], Requirement] = {}
+
+
+def authenticate(rt: Runtime, authorization: str | None) -> KeyHolder | str:
+    """The live key in an Authorization header, or why there is none (one indexed lookup)."""
+    scheme, _, key = (authorization or "").partition(" ")
+    if scheme.lower() != "bearer" or not key.strip():
+        return "missing API key: send `Authorization: Bearer <key>`"
     with reading(rt.engine) as session:
-        name = verify_key(session, credentials.credentials)
-    if name is None:
-        raise _unauthorized("unknown or revoked API key")
-    return name
+        holder = verify_key(session, key.strip())
+    return holder if holder is not None else "unknown or revoked API key"
 
 
-def _unauthorized(detail: str) -> HTTPException:
+def unauthorized(detail: str) -> HTTPException:
     return HTTPException(status_code=401, detail=detail, headers={"WWW-Authenticate": "Bearer"})
+
+
+def forbidden(holder: KeyHolder, scope: str) -> HTTPException:
+    return HTTPException(
+        status_code=403,
+        detail=f"API key {holder.name!r} lacks the {scope} scope (see `followup apikey list`)",
+        headers={"WWW-Authenticate": f'Bearer error="insufficient_scope", scope="{scope}"'},
+    )
+
+
+def require_scope(scope: str) -> Callable[..., KeyHolder]:
+    """A dependency: the caller's key, which must allow `scope` (admin allows everything)."""
+
+    def dependency(
+        request: Request,
+        rt: Rt,
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    ) -> KeyHolder:
+        holder = getattr(request.state, STATE_KEY, None)
+        if not isinstance(holder, KeyHolder):
+            found = authenticate(rt, request.headers.get("authorization"))
+            if isinstance(found, str):
+                raise unauthorized(found)
+            holder = found
+        if not holder.allows(scope):
+            raise forbidden(holder, scope)
+        return holder
+
+    REQUIREMENTS[dependency] = Requirement(scope)
+    return dependency
+
+
+# Routes that name no narrower scope are for admin keys only (deny by default).
+require_api_key = require_scope(ADMIN)

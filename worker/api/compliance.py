@@ -9,8 +9,9 @@ from fastapi import APIRouter, Depends, Query, Response
 from fastapi.responses import JSONResponse
 
 from models.compliance import ComplianceKind
-from worker.api.auth import AUTH_RESPONSES, require_api_key
+from worker.api.auth import AUTH_RESPONSES, require_scope
 from worker.api.deps import Rt, as_utc
+from worker.api.gate import GatedRoute
 from worker.api.schemas import LogEntryOut, ReportOut
 from worker.compliance.export import entry_dict, report_json
 from worker.compliance.log import LogFilter, query_log
@@ -18,9 +19,10 @@ from worker.compliance.report import build_report
 from worker.engine.db import reading
 
 router = APIRouter(
+    route_class=GatedRoute,
     prefix="/compliance",
     tags=["compliance"],
-    dependencies=[Depends(require_api_key)],
+    dependencies=[Depends(require_scope("compliance:read"))],
     responses=AUTH_RESPONSES,
 )
 Since = Annotated[datetime | None, Query(description="on or after: a date or an ISO time (UTC)")]

@@ -5,15 +5,19 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse
 from fastapi.security import HTTPAuthorizationCredentials
 
-from worker.api.auth import AUTH_RESPONSES, bearer, require_api_key
+from worker.api.auth import AUTH_RESPONSES, REQUIREMENTS, Requirement, bearer, require_scope
 from worker.api.deps import Rt, as_utc
+from worker.api.gate import GatedRoute
 from worker.compliance.dashboard import dashboard_html
 from worker.compliance.dashboard_link import token_valid
 from worker.engine.db import reading
+
+SCOPE = "compliance:read"
+_key_allows_reports = require_scope(SCOPE)
 
 PAGE_HEADERS = {
     "Cache-Control": "private, no-store",
@@ -24,6 +28,7 @@ PAGE_HEADERS = {
 
 
 def dashboard_access(
+    request: Request,
     rt: Rt,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
     token: Annotated[
@@ -34,24 +39,28 @@ def dashboard_access(
         ),
     ] = None,
 ) -> None:
-    """A valid, unexpired dashboard token, else the usual API key."""
+    """A valid, unexpired, unrevoked dashboard link, else an API key allowing compliance:read."""
     if token is not None:
-        secret = rt.settings.secret_key
-        if secret and token_valid(token, secret=secret, now=rt.clock.now()):
+        with reading(rt.engine) as session:
+            valid = token_valid(session, token, keys=rt.key_ring, now=rt.clock.now())
+        if valid:
             return
         raise HTTPException(
             status_code=401,
             detail=(
-                "this dashboard link is invalid or has expired; make a new one with "
+                "this dashboard link is invalid, expired or revoked; make a new one with "
                 "`followup compliance link`"
             ),
         )
-    require_api_key(rt, credentials)
+    _key_allows_reports(request, rt, credentials)
+
+
+REQUIREMENTS[dashboard_access] = Requirement(SCOPE, link_token=True)
 
 
 def make_router() -> APIRouter:
     """The dashboard route, on its own so the JSON routes keep their API-key-only rule."""
-    router = APIRouter(tags=["compliance"], responses=AUTH_RESPONSES)
+    router = APIRouter(tags=["compliance"], responses=AUTH_RESPONSES, route_class=GatedRoute)
 
     @router.get(
         "/compliance", response_class=HTMLResponse, dependencies=[Depends(dashboard_access)]

@@ -9,8 +9,9 @@ from sqlmodel import select
 
 from models.enrollment import OPEN_STATUSES, Enrollment
 from models.lead import Lead
-from worker.api.auth import AUTH_RESPONSES, require_api_key
+from worker.api.auth import AUTH_RESPONSES, require_scope
 from worker.api.deps import Rt, invalid
+from worker.api.gate import GatedRoute
 from worker.api.schemas import EnrollmentIn, EnrollmentPublic, Problem
 from worker.engine.db import transaction
 from worker.flow.enrollment import Refusal, enroll, exit_enrollment
@@ -18,7 +19,10 @@ from worker.specs.catalog import UnknownSequence
 
 MAX_ID = 2**63 - 1
 router = APIRouter(
-    tags=["enrollments"], dependencies=[Depends(require_api_key)], responses=AUTH_RESPONSES
+    route_class=GatedRoute,
+    tags=["enrollments"],
+    dependencies=[Depends(require_scope("leads:write"))],
+    responses=AUTH_RESPONSES,
 )
 
 

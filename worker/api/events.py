@@ -7,16 +7,22 @@ import logging
 from fastapi import APIRouter, Depends, Request
 
 from models.event import Event
-from worker.api.auth import AUTH_RESPONSES, require_api_key
-from worker.api.deps import Rt
+from models.validation import FieldsTooLarge
+from worker.api.auth import AUTH_RESPONSES, require_scope
+from worker.api.deps import Rt, invalid
+from worker.api.gate import GatedRoute
 from worker.api.schemas import EventAccepted, EventBody
 from worker.engine.db import transaction
 from worker.engine.runtime import Runtime
 from worker.flow.events import apply_event, record_event
+from worker.flow.leads import check_fields_fit
 
 log = logging.getLogger("followup.api")
 router = APIRouter(
-    tags=["events"], dependencies=[Depends(require_api_key)], responses=AUTH_RESPONSES
+    route_class=GatedRoute,
+    tags=["events"],
+    dependencies=[Depends(require_scope("events:write"))],
+    responses=AUTH_RESPONSES,
 )
 
 
@@ -24,6 +30,10 @@ router = APIRouter(
 def accept_event(event: EventBody, rt: Rt, request: Request) -> EventAccepted:
     """Accept a lead event (SPEC section 7); the same `id` twice is one event."""
     with transaction(rt.engine) as session:
+        try:
+            check_fields_fit(session, event.lead)
+        except FieldsTooLarge as exc:
+            raise invalid(("body", "lead", "fields"), str(exc)) from None
         row, created = record_event(session, event, now=rt.clock.now())
     assert row.id is not None
     if not created:

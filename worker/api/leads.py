@@ -10,9 +10,10 @@ from sqlmodel import col, select
 from models.enrollment import Enrollment
 from models.lead import Lead
 from models.touch import Touch
-from models.validation import normalise_email
-from worker.api.auth import AUTH_RESPONSES, require_api_key
+from models.validation import FieldsTooLarge, normalise_email
+from worker.api.auth import AUTH_RESPONSES, require_scope
 from worker.api.deps import Rt, invalid, plain
+from worker.api.gate import GatedRoute
 from worker.api.schemas import (
     ImportReport,
     LeadBody,
@@ -33,13 +34,14 @@ from worker.imports.csv_import import (
 
 MAX_UPLOAD_BYTES = 50 * 1024 * 1024
 REJECTS_SHOWN = 1000
-router = APIRouter(
-    tags=["leads"], dependencies=[Depends(require_api_key)], responses=AUTH_RESPONSES
-)
+router = APIRouter(tags=["leads"], responses=AUTH_RESPONSES, route_class=GatedRoute)
+READ = [Depends(require_scope("leads:read"))]
+WRITE = [Depends(require_scope("leads:write"))]
 
 
 @router.post(
     "/leads",
+    dependencies=WRITE,
     response_model=LeadPublic,
     status_code=200,
     responses={201: {"model": LeadPublic, "description": "created"}},
@@ -47,7 +49,10 @@ router = APIRouter(
 def upsert(lead: LeadBody, rt: Rt, response: Response) -> LeadPublic:
     """Create or update a lead by email; 201 when it is new."""
     with transaction(rt.engine) as session:
-        row, created = upsert_lead(session, lead, now=rt.clock.now())
+        try:
+            row, created = upsert_lead(session, lead, now=rt.clock.now())
+        except FieldsTooLarge as exc:
+            raise invalid(("body", "fields"), str(exc)) from None
         body = LeadPublic.model_validate(row)
     response.status_code = 201 if created else 200
     return body
@@ -55,6 +60,7 @@ def upsert(lead: LeadBody, rt: Rt, response: Response) -> LeadPublic:
 
 @router.get(
     "/leads/{email}",
+    dependencies=READ,
     response_model=LeadDetail,
     responses={404: {"model": Problem, "description": "no such lead"}},
 )
@@ -80,7 +86,12 @@ def read(email: Annotated[str, Path(max_length=320)], rt: Rt) -> LeadDetail:
         )
 
 
-@router.post("/leads/import", response_model=ImportReport, max_body_size=MAX_UPLOAD_BYTES)
+@router.post(
+    "/leads/import",
+    dependencies=WRITE,
+    response_model=ImportReport,
+    max_body_size=MAX_UPLOAD_BYTES,
+)
 def import_csv(
     rt: Rt,
     file: Annotated[UploadFile, File(description="CSV, UTF-8, comma or semicolon")],

@@ -156,5 +156,5 @@ class LogEntryOut(BaseModel):
 
 class Health(BaseModel):
     status: Literal["ok", "unavailable"]
-    database: str
-    broker: str
+    database: str = Field(description="ok or unavailable; with an API key, the reason")
+    broker: str = Field(description="ok, embedded or unavailable; with an API key, the reason")

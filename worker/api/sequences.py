@@ -6,13 +6,17 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Path
 
-from worker.api.auth import AUTH_RESPONSES, require_api_key
+from worker.api.auth import AUTH_RESPONSES, require_scope
 from worker.api.deps import Rt
+from worker.api.gate import GatedRoute
 from worker.api.schemas import Problem, SequenceDetail, SequenceSummary
 from worker.specs.catalog import UnknownSequence
 
 router = APIRouter(
-    tags=["sequences"], dependencies=[Depends(require_api_key)], responses=AUTH_RESPONSES
+    route_class=GatedRoute,
+    tags=["sequences"],
+    dependencies=[Depends(require_scope("leads:read"))],
+    responses=AUTH_RESPONSES,
 )
 
 

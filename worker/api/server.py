@@ -9,6 +9,7 @@ from contextlib import contextmanager
 
 import uvicorn
 
+from worker.api.access_log import install_redaction
 from worker.api.app import create_app
 from worker.engine.runtime import Runtime
 
@@ -39,4 +40,5 @@ def serve(rt: Runtime, *, host: str, port: int, process_inline: bool = False) ->
     config = uvicorn.Config(
         app, host=host, port=port, log_level="info", proxy_headers=True, server_header=False
     )
+    install_redaction()  # after Config: it configures uvicorn's loggers
     _Server(config).run()

@@ -6,13 +6,17 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 
-from worker.api.auth import AUTH_RESPONSES, require_api_key
+from worker.api.auth import AUTH_RESPONSES, require_scope
 from worker.api.deps import Rt
+from worker.api.gate import GatedRoute
 from worker.engine.db import reading
 from worker.flow.manual_tasks import OpenTask, open_tasks
 
 router = APIRouter(
-    tags=["tasks"], dependencies=[Depends(require_api_key)], responses=AUTH_RESPONSES
+    route_class=GatedRoute,
+    tags=["tasks"],
+    dependencies=[Depends(require_scope("leads:read"))],
+    responses=AUTH_RESPONSES,
 )
 
 

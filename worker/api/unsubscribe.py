@@ -41,7 +41,7 @@ def _page(title: str, body: str, status: int = 200) -> HTMLResponse:
 
 
 def _email(rt: Rt, token: str) -> str | None:
-    value = unsign(token, secret=rt.secret, purpose="unsubscribe")
+    value = unsign(token, keys=rt.key_ring, purpose="unsubscribe")
     try:
         return normalise_email(value) if value else None
     except ValueError:

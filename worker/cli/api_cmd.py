@@ -8,8 +8,18 @@ from typing import Annotated
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
-from worker.auth.apikeys import NAME_PATTERN, ApiKeyError, create_key, list_keys, revoke_key
+from worker.auth.apikeys import (
+    DEFAULT_SCOPES,
+    NAME_PATTERN,
+    SCOPES,
+    ApiKeyError,
+    check_scopes,
+    create_key,
+    list_keys,
+    revoke_key,
+)
 from worker.cli.common import console, err_console, fail, write
 from worker.cli.context import cli_context
 from worker.engine.db import reading, transaction
@@ -54,17 +64,32 @@ def _check_name(name: str) -> str:
 def create(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="who uses the key, e.g. crm-sync")],
+    scope: Annotated[
+        list[str] | None,
+        typer.Option(
+            help=f"what the key may do, repeatable: {', '.join(SCOPES)} (default: events:write)"
+        ),
+    ] = None,
 ) -> None:
-    """Print a new API key once; only its hash is stored."""
+    """Print a new API key once; only its hash is stored. Least privilege by default."""
+    try:
+        scopes = check_scopes(
+            part for option in (scope or DEFAULT_SCOPES) for part in option.split(",")
+        )
+    except ApiKeyError as exc:
+        fail(f"--scope: {exc}")
     with cli_context(ctx).runtime() as rt:
         try:
             with transaction(rt.engine) as session:
-                key = create_key(session, _check_name(name), now=rt.clock.now())
+                key = create_key(session, _check_name(name), now=rt.clock.now(), scopes=scopes)
         except ApiKeyError as exc:
             fail(str(exc))
     write(key)
     err_console.print(
-        f"[dim]API key {name!r} created; it is shown only this once[/dim]", highlight=False
+        f"API key {name!r} created with scopes {' '.join(scopes)}; it is shown only this once",
+        highlight=False,
+        markup=False,
+        style="dim",
     )
 
 
@@ -77,18 +102,19 @@ def revoke(ctx: typer.Context, name: Annotated[str, typer.Argument(help="the key
                 revoke_key(session, name, now=rt.clock.now())
         except ApiKeyError as exc:
             fail(str(exc))
-    console.print(f"API key {name!r} revoked", highlight=False)
+    console.print(f"API key {name!r} revoked", highlight=False, markup=False)
 
 
 @apikey_app.command("list")
 def list_command(ctx: typer.Context) -> None:
-    """Key names, when they were made and revoked (never the keys)."""
+    """Key names, their scopes, when they were made and revoked (never the keys)."""
     with cli_context(ctx).runtime() as rt, reading(rt.engine) as session:
         keys = list_keys(session)
-    table = Table("name", "created (UTC)", "revoked (UTC)")
+    table = Table("name", "scopes", "created (UTC)", "revoked (UTC)")
     for key in keys:
         table.add_row(
-            key.name,
+            Text(key.name),
+            Text(key.scopes),
             f"{key.created_at:%Y-%m-%d %H:%M}",
             f"{key.revoked_at:%Y-%m-%d %H:%M}" if key.revoked_at else "",
         )

@@ -23,6 +23,7 @@ from worker.cli import (
 )
 from worker.cli.common import EXIT_USAGE, CliError, err_console
 from worker.cli.context import CliContext
+from worker.cli.safe_text import labelled
 
 app = typer.Typer(
     name="followup",
@@ -61,7 +62,7 @@ def run_cli(argv: list[str], context: CliContext | None = None) -> int:
             args=argv, prog_name="followup", standalone_mode=False, obj=context or CliContext()
         )
     except CliError as exc:
-        err_console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+        err_console.print(labelled("error:", exc), highlight=False, soft_wrap=True)
         return exc.code
     except typer.Abort:
         return 130
@@ -72,7 +73,9 @@ def run_cli(argv: list[str], context: CliContext | None = None) -> int:
         return int(exc.exit_code)
     except OperationalError as exc:
         reason = str(exc.orig).splitlines()[0] if exc.orig else str(exc).splitlines()[0]
-        err_console.print(f"[red]error:[/red] database: {reason}", highlight=False, soft_wrap=True)
+        err_console.print(
+            labelled("error:", f"database: {reason}"), highlight=False, soft_wrap=True
+        )
         return 2
     return int(result) if isinstance(result, int) else 0
 
@@ -82,4 +85,4 @@ def _print_usage_error(message: str) -> None:
     if "\n" in message.strip():
         err_console.print(message.rstrip(), highlight=False, markup=False)
     elif message.strip():
-        err_console.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
+        err_console.print(labelled("error:", message), highlight=False, soft_wrap=True)

@@ -8,6 +8,7 @@ from typing import NoReturn
 
 from rich.console import Console
 
+from worker.cli.safe_text import clean_lines, labelled
 from worker.specs.catalog import CatalogError
 
 EXIT_FOUND_ERRORS, EXIT_USAGE = 1, 2  # 0 when done (SPEC section 9)
@@ -30,7 +31,7 @@ def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
 
 def print_catalog_errors(exc: CatalogError) -> None:
     for error in exc.errors:
-        err_console.print(f"[red]error[/red] {error}", highlight=False, soft_wrap=True)
+        err_console.print(labelled("error", error), highlight=False, soft_wrap=True)
 
 
 def parse_when(value: str | None, option: str) -> datetime | None:
@@ -53,4 +54,7 @@ def choice(value: str, allowed: tuple[str, ...], option: str) -> str:
 
 
 def write(text: str) -> None:
+    """Data to stdout as it is; to a terminal, without the control characters it may hold."""
+    if sys.stdout.isatty():
+        text = clean_lines(text)
     sys.stdout.write(text if text.endswith("\n") else text + "\n")

@@ -6,8 +6,10 @@ from typing import Annotated
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from models.compliance import ComplianceEntry, ComplianceKind
+from worker.cli import dashboard_links_cmd
 from worker.cli.common import (
     EXIT_FOUND_ERRORS,
     choice,
@@ -18,8 +20,8 @@ from worker.cli.common import (
     write,
 )
 from worker.cli.context import cli_context
+from worker.cli.safe_text import cell, clean, labelled
 from worker.compliance.dashboard import dashboard_html, format_seconds
-from worker.compliance.dashboard_link import DEFAULT_DAYS, MAX_DAYS, dashboard_link
 from worker.compliance.export import log_csv, log_jsonl, report_csv, report_json
 from worker.compliance.log import LogFilter, query_log
 from worker.compliance.replay import audit_log
@@ -96,7 +98,7 @@ def print_report(result: Report) -> None:
     for row in [*result.rows, result.total]:
         rate = "-" if row.compliance_rate is None else f"{row.compliance_rate:.1%}"
         table.add_row(
-            row.key,
+            cell(row.key),
             *(str(getattr(row, n)) for n in COUNT_FIELDS),
             str(row.at_risk),
             f"{row.reassigned}/{row.reassigned_in}",
@@ -115,8 +117,10 @@ def print_report(result: Report) -> None:
     for owner in result.strike_list:
         leads = ", ".join(f"{lead.email} ({lead.reason})" for lead in owner.leads)
         console.print(
-            f"[red]{owner.owner}: {owner.strikes} strike(s)[/red] from {owner.breaches} "
-            f"breaches: {leads}",
+            Text.assemble(
+                (clean(f"{owner.owner}: {owner.strikes} strike(s)"), "red"),
+                clean(f" from {owner.breaches} breaches: {leads}"),
+            ),
             highlight=False,
             soft_wrap=True,
         )
@@ -187,27 +191,13 @@ def _print_log(entries: list[ComplianceEntry]) -> None:
         table.add_row(
             e.at.strftime("%Y-%m-%d %H:%M:%S"),
             str(e.kind),
-            e.lead_email,
-            e.owner or "",
-            e.sequence or "",
-            e.step or "",
-            e.detail or "",
+            cell(e.lead_email),
+            cell(e.owner),
+            cell(e.sequence),
+            cell(e.step),
+            cell(e.detail),
         )
     console.print(table)
-
-
-@app.command("link")
-def link(
-    ctx: typer.Context,
-    days: Annotated[
-        int, typer.Option(min=1, max=MAX_DAYS, help="how long the link works")
-    ] = DEFAULT_DAYS,
-) -> None:
-    """A signed read-only link to the dashboard page (GET /compliance), valid for --days."""
-    cli = cli_context(ctx)
-    secret = cli.require_secret()
-    base_url = cli.load_settings().base_url
-    write(dashboard_link(base_url, secret=secret, now=cli.clock.now(), days=days))
 
 
 @app.command("audit")
@@ -227,10 +217,13 @@ def audit(
             now=rt.clock.now(),
         )
     for line in differences:
-        err_console.print(f"[red]differs[/red] {line}", highlight=False, soft_wrap=True)
+        err_console.print(labelled("differs", line), highlight=False, soft_wrap=True)
     if differences:
         fail(f"{len(differences)} figure(s) in the report differ from the log", EXIT_FOUND_ERRORS)
     console.print(
         f"ok: the report recomputed from the log equals the tables (by {', '.join(GROUPINGS)})",
         highlight=False,
     )
+
+
+dashboard_links_cmd.register(app)

@@ -9,10 +9,13 @@ from pydantic import ValidationError
 
 from models.event import EventIn
 from models.lead import PROFILE_COLUMNS
+from models.validation import FieldsTooLarge
 from worker.cli.common import console, fail, parse_when
 from worker.cli.context import cli_context
+from worker.cli.safe_text import clean
 from worker.engine.db import transaction
 from worker.flow.events import EventOutcome, apply_event, record_event
+from worker.flow.leads import check_fields_fit
 from worker.specs.validation_errors import one_line
 
 app = typer.Typer(help="Send lead events.", no_args_is_help=True)
@@ -46,14 +49,20 @@ def send(
     )
     with cli_context(ctx).runtime() as rt, transaction(rt.engine) as session:
         now = rt.clock.now()
+        try:
+            check_fields_fit(session, event.lead)
+        except FieldsTooLarge as exc:
+            fail(f"--field: {exc}")
         row, created = record_event(session, event, now=now)
         outcome = apply_event(session, row, catalog=rt.catalog, versions=rt.versions, now=now)
     if not created or outcome.duplicate:
         console.print(
-            f"duplicate: event {event_id!r} was already received; nothing done", highlight=False
+            clean(f"duplicate: event {event_id!r} was already received; nothing done"),
+            highlight=False,
+            markup=False,
         )
         return
-    console.print(_summary(event, outcome), highlight=False)
+    console.print(clean(_summary(event, outcome)), highlight=False, markup=False)
 
 
 def _lead(email: str, fields: list[str]) -> dict[str, object]:

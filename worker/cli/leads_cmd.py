@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
@@ -14,7 +13,10 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeR
 
 from worker.cli.common import console, err_console, fail
 from worker.cli.context import cli_context
+from worker.cli.safe_text import clean
+from worker.engine.csv_out import SafeCsvWriter
 from worker.engine.runtime import Runtime
+from worker.flow.owners import unknown_owner_warning
 from worker.imports.csv_import import (
     CsvImportError,
     CsvSource,
@@ -51,6 +53,13 @@ def import_command(
         markup=False,
         soft_wrap=True,
     )
+    for owner, count in summary.unknown_owners.items():
+        err_console.print(
+            unknown_owner_warning(owner, count, "row(s)"),
+            highlight=False,
+            markup=False,
+            soft_wrap=True,
+        )
     if event and not rt.catalog.triggered_by(event):
         err_console.print(
             f"note: no sequence triggers on {event!r}: the events were recorded "
@@ -87,7 +96,7 @@ def _print_rejects(file: Path, shown: list[RejectedRow], total: int, path: Path 
     """The first rejected rows as `file:line: reason`, then how many more and where they are."""
     for row in shown:
         err_console.print(
-            f"{file}:{row.line}: rejected: {row.reason}",
+            clean(f"{file}:{row.line}: rejected: {row.reason}"),
             highlight=False,
             markup=False,
             soft_wrap=True,
@@ -103,7 +112,8 @@ def _print_rejects(file: Path, shown: list[RejectedRow], total: int, path: Path 
 def _rejects_writer(
     path: Path | None,
 ) -> Iterator[Callable[[RejectedRow, list[str]], None] | None]:
-    """Rejected rows as CSV: line, email, reason, then the row as it was."""
+    """Rejected rows as CSV: line, email, reason, then the row as it was (formula cells
+    neutralised like every CSV the tool writes: the file is opened in spreadsheets)."""
     if path is None:
         yield None
         return
@@ -113,7 +123,7 @@ def _rejects_writer(
     except OSError as exc:
         fail(f"--rejects {path}: {exc.strerror or exc}")
     with handle:
-        writer = csv.writer(handle)
+        writer = SafeCsvWriter(handle)
         started = False
 
         def write(row: RejectedRow, header: list[str]) -> None:

@@ -3,18 +3,26 @@
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.table import Table
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import select
 
 from models.lead import Lead
 from worker.cli.common import console, err_console, fail, parse_when
 from worker.cli.context import CliContext, cli_context
+from worker.cli.safe_text import cell, labelled
+from worker.engine.db import make_engine, reading
+from worker.engine.settings import Settings
+from worker.flow.owners import owners_not_allowed, unknown_owner_warning
 from worker.specs.catalog import SAMPLE_LEAD
 from worker.specs.preview import PlannedDeadline, preview_deadlines, preview_timeline
 from worker.specs.sequences import SequenceSpec
+from worker.specs.team import TeamSpec
 
 app = typer.Typer(help="Validate, list and preview sequences.", no_args_is_help=True)
 
@@ -25,13 +33,31 @@ def check(ctx: typer.Context) -> None:
     loaded = cli_context(ctx).catalog()
     catalog = loaded.catalog
     for warning in catalog.warnings:
-        err_console.print(f"[yellow]warning[/yellow] {warning}", highlight=False, soft_wrap=True)
+        err_console.print(labelled("warning", warning, "yellow"), highlight=False, soft_wrap=True)
     steps = sum(len(s.steps) for s in catalog.sequences.values())
     console.print(
         f"ok: {len(catalog.sequences)} sequence(s), {steps} step(s), "
         f"{len(catalog.team.owners)} owner(s) in {loaded.settings.sequences_dir}",
         highlight=False,
     )
+    for line in _stored_owner_warnings(loaded.settings, catalog.team):
+        err_console.print(line, highlight=False, markup=False, soft_wrap=True)
+
+
+def _stored_owner_warnings(config: Settings, team: TeamSpec) -> list[str]:
+    """Best effort: open enrollments in an existing database whose owner may not be the From."""
+    url = make_url(config.database_url)
+    if url.get_backend_name() == "sqlite" and not Path(url.database or "").is_file():
+        return []  # no database yet: nothing stored to check (and none is created)
+    engine = make_engine(config.database_url, connect_timeout=5)
+    try:
+        with reading(engine) as session:
+            found = owners_not_allowed(session, team)
+    except SQLAlchemyError:
+        return []  # not reachable, or not created yet: the files were checked all the same
+    finally:
+        engine.dispose()
+    return [unknown_owner_warning(o, n, "open enrollment(s)") for o, n in sorted(found.items())]
 
 
 @app.command("list")
@@ -41,9 +67,9 @@ def list_sequences(ctx: typer.Context) -> None:
     table = Table("name", "trigger", "exit on", "steps", "sla", "version")
     for spec in catalog.sequences.values():
         table.add_row(
-            spec.name,
-            ", ".join(spec.trigger),
-            ", ".join(spec.exit_on),
+            cell(spec.name),
+            cell(", ".join(spec.trigger)),
+            cell(", ".join(spec.exit_on)),
             str(len(spec.steps)),
             _sla_text(spec),
             spec.version[:12],
@@ -76,19 +102,18 @@ def preview(
     spec = loaded.sequence(name)
     lead = _stored_lead(cli, email) if email else dict(SAMPLE_LEAD)
     when: datetime = parse_when(start, "--start") or cli.clock.now()
-    table = Table(
-        "step", "kind", "local time", "UTC", "subject", title=f"{name} for {lead['email']}"
-    )
+    title = cell(f"{name} for {lead['email']}")
+    table = Table("step", "kind", "local time", "UTC", "subject", title=title)
     timeline = preview_timeline(
         spec, lead=lead, start=when, renderer=loaded.renderer, team=loaded.catalog.team
     )
     for item in timeline:
         table.add_row(
-            item.step,
+            cell(item.step),
             item.kind,
             item.due_local.strftime("%a %Y-%m-%d %H:%M %Z"),
             item.due_utc.strftime("%Y-%m-%d %H:%M"),
-            item.subject,
+            cell(item.subject),
         )
     console.print(table)
     deadlines = preview_deadlines(

@@ -8,9 +8,11 @@ from typing import Annotated
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from worker.cli.common import choice, console, write
 from worker.cli.context import cli_context
+from worker.cli.safe_text import clean
 from worker.engine.status import Status, collect_status
 from worker.inbox.mailbox_status import MailboxState
 from worker.inbox.providers import PROVIDERS
@@ -66,7 +68,7 @@ def _print_status(result: Status) -> None:
         colour = (
             "green" if state == "ok" else "yellow" if state.startswith("not configured") else "red"
         )
-        console.print(f"{service}: [{colour}]{state}[/{colour}]", highlight=False)
+        console.print(Text.assemble(f"{service}: ", (clean(state), colour)), highlight=False)
 
 
 def print_notify_sections(result: Status) -> None:
@@ -90,7 +92,7 @@ def _print_mailboxes(mailboxes: list[MailboxState]) -> None:
             lag = "never fetched"
         else:
             lag = f"last fetch {box.last_fetch_at}, lag {box.lag_seconds:.0f}s"
-        line = f"inbox {box.mailbox}: {lag}; {outcomes}"
-        if box.errors:
-            line += f"; [red]{box.errors} failed fetch(es): {box.last_error}[/red]"
+        line = Text(clean(f"inbox {box.mailbox}: {lag}; {outcomes}"))
+        if box.errors:  # the server's words: shown as text, never as markup
+            line.append(clean(f"; {box.errors} failed fetch(es): {box.last_error}"), "red")
         console.print(line, highlight=False, soft_wrap=True)

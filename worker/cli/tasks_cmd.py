@@ -9,6 +9,7 @@ from rich.table import Table
 
 from worker.cli.common import console, fail
 from worker.cli.context import cli_context
+from worker.cli.safe_text import cell
 from worker.engine.db import reading, transaction
 from worker.flow.manual_tasks import open_tasks
 from worker.flow.pausing import Selection, pause, resume
@@ -32,11 +33,11 @@ def list_tasks(ctx: typer.Context, owner: OwnerOption = None) -> None:
     for task in tasks:
         table.add_row(
             f"{task.due_at:%Y-%m-%d %H:%M}",
-            task.owner or "",
-            task.lead_email,
-            task.sequence,
-            task.step,
-            task.text,
+            cell(task.owner),
+            cell(task.lead_email),
+            cell(task.sequence),
+            cell(task.step),
+            cell(task.text),
             f"{task.expires_at:%Y-%m-%d %H:%M}" if task.expires_at else "",
         )
     console.print(table)

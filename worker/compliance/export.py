@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 from collections.abc import Iterable
@@ -11,8 +10,9 @@ from typing import Any
 
 from models.compliance import ComplianceEntry
 from worker.compliance.report import Report, ReportRow
+from worker.engine.csv_out import SafeCsvWriter, safe_cell
 
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+__all__ = ["entry_dict", "log_csv", "log_jsonl", "report_csv", "report_json", "safe_cell"]
 LOG_COLUMNS = (
     "at",
     "kind",
@@ -26,21 +26,12 @@ LOG_COLUMNS = (
 )
 
 
-def safe_cell(value: Any) -> Any:
-    """Prefix a quote to text that a spreadsheet would read as a formula (CSV injection)."""
-    if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
-        return "'" + value
-    return value
-
-
 def _csv(header: Iterable[str], rows: Iterable[Iterable[Any]]) -> str:
     buffer = io.StringIO()
-    # RFC 4180 CRLF: the writer quotes cells holding any lineterminator character, so a bare CR
-    # in a cell can no longer split the row in a spreadsheet ("\n" alone left CR unquoted).
-    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer = SafeCsvWriter(buffer)
     writer.writerow(header)
     for row in rows:
-        writer.writerow([safe_cell("" if v is None else v) for v in row])
+        writer.writerow(row)
     return buffer.getvalue()
 
 

@@ -18,8 +18,13 @@ from worker.engine.tunables import DATABASE_POOL_SIZE, SQLITE_BUSY_TIMEOUT
 READ_ONLY = "followup_read_only"
 
 
-def make_engine(url: str, *, pool_size: int = DATABASE_POOL_SIZE) -> Engine:
-    """An engine ready for concurrent workers: WAL + BEGIN IMMEDIATE on SQLite."""
+def make_engine(
+    url: str, *, pool_size: int = DATABASE_POOL_SIZE, connect_timeout: int | None = None
+) -> Engine:
+    """An engine ready for concurrent workers: WAL + BEGIN IMMEDIATE on SQLite.
+
+    `connect_timeout` (PostgreSQL, seconds): for checks that must not hang on a lost server.
+    """
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
@@ -33,7 +38,14 @@ def make_engine(url: str, *, pool_size: int = DATABASE_POOL_SIZE) -> Engine:
         )
         _tune_sqlite(engine)
         return engine
-    return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+    connect_args = {"connect_timeout": connect_timeout} if connect_timeout else {}
+    return create_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=True,
+        connect_args=connect_args,
+    )
 
 
 def _tune_sqlite(engine: Engine) -> None:

@@ -70,7 +70,13 @@ class Runtime:
 
     @property
     def secret(self) -> str:
+        """The newest signing key."""
         return self.settings.require_secret()
+
+    @property
+    def key_ring(self) -> tuple[str, ...]:
+        """Every signing key, newest first: tokens made with any of them verify."""
+        return self.settings.key_ring()
 
     @cached_property
     def broker_health(self) -> BrokerHealth | None:

@@ -10,6 +10,7 @@ from pathlib import Path
 from dotenv import dotenv_values
 
 from models.validation import normalise_sender
+from worker.auth.secret_keys import MAKE_ONE, weak_key_reason
 from worker.engine.tunables import RETRY_BASE
 
 
@@ -27,10 +28,12 @@ class Settings:
     sequences_dir: Path = Path("sequences")
     templates_dir: Path = Path("templates")
     secret_key: str | None = field(default=None, repr=False)
+    secret_keys: tuple[str, ...] = field(default=(), repr=False)  # newest first (rotation)
     base_url: str = "http://localhost:8000"
     default_from: str | None = None
     tick_seconds: float = 1.0
     retry_base_seconds: float = RETRY_BASE.total_seconds()  # tests shorten it
+    api_rate_limit: int = 600  # writes per minute per API key, per API process; 0: no limit
     lease_seconds: float | None = None  # tests only: shortens the queued/sending leases
     # provider webhooks (worker/api/provider_webhooks.py); unset: that route answers 404
     postmark_webhook_auth: str | None = field(default=None, repr=False)  # user:password or token
@@ -68,6 +71,14 @@ class Settings:
                 raise ConfigError(f"FOLLOWUP_{name} must be greater than 0")
             return value
 
+        def count(name: str, default: int) -> int:
+            raw = get(name)
+            if raw is None:
+                return default
+            if not raw.isdigit():
+                raise ConfigError(f"FOLLOWUP_{name} must be a whole number, 0 or more; got {raw!r}")
+            return int(raw)
+
         default_from = get("DEFAULT_FROM")
         if default_from:
             try:
@@ -83,10 +94,12 @@ class Settings:
             sequences_dir=Path(get("SEQUENCES_DIR") or defaults.sequences_dir),
             templates_dir=Path(get("TEMPLATES_DIR") or defaults.templates_dir),
             secret_key=get("SECRET_KEY"),
+            secret_keys=tuple((get("SECRET_KEYS") or "").replace(",", " ").split()),
             base_url=(get("BASE_URL") or defaults.base_url).rstrip("/"),
             default_from=default_from,
             tick_seconds=positive("TICK_SECONDS", defaults.tick_seconds),
             retry_base_seconds=positive("RETRY_BASE_SECONDS", defaults.retry_base_seconds),
+            api_rate_limit=count("API_RATE_LIMIT", defaults.api_rate_limit),
             lease_seconds=positive("LEASE_SECONDS", 1.0) if get("LEASE_SECONDS") else None,
             postmark_webhook_auth=get("POSTMARK_WEBHOOK_AUTH"),
             sendgrid_webhook_public_key=get("SENDGRID_WEBHOOK_PUBLIC_KEY"),
@@ -99,14 +112,33 @@ class Settings:
         value = self.environment.get(variable)
         return value if value else None
 
-    def require_secret(self) -> str:
-        """Processes that sign unsubscribe links refuse to start without a key."""
-        if not self.secret_key:
+    def key_ring(self) -> tuple[str, ...]:
+        """The signing keys, newest first: the first signs, every one verifies, so a rotation
+        keeps the links already in people's mailboxes working. Weak keys refuse to start."""
+        ring = self.secret_keys or ((self.secret_key,) if self.secret_key else ())
+        if not ring:
             raise ConfigError(
-                "FOLLOWUP_SECRET_KEY is not set; set it in the environment or .env "
-                "(e.g. `python -c 'import secrets; print(secrets.token_urlsafe(32))'`)"
+                f"FOLLOWUP_SECRET_KEY is not set; set it in the environment or .env ({MAKE_ONE})"
             )
-        return self.secret_key
+        if self.secret_keys and self.secret_key and self.secret_key != self.secret_keys[0]:
+            raise ConfigError(
+                "FOLLOWUP_SECRET_KEY differs from the first (newest) of FOLLOWUP_SECRET_KEYS; "
+                "set only FOLLOWUP_SECRET_KEYS=new,old while rotating"
+            )
+        for position, key in enumerate(ring, start=1):
+            reason = weak_key_reason(key)
+            if reason is not None:
+                name = (
+                    f"FOLLOWUP_SECRET_KEYS key {position} of {len(ring)}"
+                    if self.secret_keys
+                    else "FOLLOWUP_SECRET_KEY"
+                )
+                raise ConfigError(f"{name} {reason}; {MAKE_ONE}")
+        return ring
+
+    def require_secret(self) -> str:
+        """Processes that sign unsubscribe links refuse to start without a strong key."""
+        return self.key_ring()[0]
 
     def with_(self, **changes: object) -> Settings:
         return replace(self, **changes)  # type: ignore[arg-type]  # dataclass fields are typed

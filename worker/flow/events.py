@@ -23,7 +23,7 @@ from worker.flow.enrollment import (
     suppress_lead,
 )
 from worker.flow.holding import hold_enrollments
-from worker.flow.leads import upsert_lead
+from worker.flow.leads import upsert_event_lead
 from worker.flow.manual_tasks import complete_task, log_manual_touch
 from worker.specs.catalog import Catalog
 from worker.specs.sequences import AUTO_REPLIED, SUPPRESSING_EVENTS, SequenceSpec
@@ -90,7 +90,7 @@ def apply_event(
         return outcome
     event = EventIn.model_validate(event_row.payload)
     at = min(event_row.occurred_at, now)
-    lead, new_lead = upsert_lead(session, event.lead, now=now)
+    lead, new_lead = upsert_event_lead(session, event, now=now)
     _apply_builtin_meaning(
         session, event, lead, outcome, catalog=catalog, versions=versions, at=at, now=now
     )

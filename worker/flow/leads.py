@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 
 from sqlmodel import Session, select
 
+from models.event import EventIn
 from models.lead import PROFILE_COLUMNS, Lead, LeadIn
+from models.validation import FieldsTooLarge, merge_fields
+
+logger = logging.getLogger("followup.leads")
 
 
 def upsert_lead(session: Session, data: LeadIn, *, now: datetime) -> tuple[Lead, bool]:
-    """Create or update by email; fields not given keep stored values. Returns (lead, created)."""
+    """Create or update by email; fields not given keep stored values. Returns (lead, created).
+
+    FieldsTooLarge, before anything changed, when the merged custom fields would pass the caps.
+    """
     lead = session.exec(select(Lead).where(Lead.email == data.email)).first()
+    fields = merge_fields(lead.fields if lead else {}, data.fields) if data.fields else None
     created = lead is None
     if lead is None:
         lead = Lead(email=data.email, created_at=now, updated_at=now, fields={})
@@ -19,10 +28,27 @@ def upsert_lead(session: Session, data: LeadIn, *, now: datetime) -> tuple[Lead,
         value = getattr(data, name)
         if value is not None:
             setattr(lead, name, value)
-    if data.fields:
-        lead.fields = {**(lead.fields or {}), **data.fields}
+    if fields is not None:
+        lead.fields = fields
     lead.updated_at = now
     session.add(lead)
     if created:
         session.flush()  # the id is needed by what follows; an update can wait for the commit
     return lead, created
+
+
+def check_fields_fit(session: Session, data: LeadIn) -> None:
+    """FieldsTooLarge now, while the sender can be told, if the fields would not fit once merged."""
+    if data.fields:
+        stored = session.exec(select(Lead.fields).where(Lead.email == data.email)).first()
+        merge_fields(dict(stored or {}), data.fields)
+
+
+def upsert_event_lead(session: Session, event: EventIn, *, now: datetime) -> tuple[Lead, bool]:
+    """An accepted event is carried out even if its fields no longer fit (they are dropped and
+    logged): failing here would retry it forever."""
+    try:
+        return upsert_lead(session, event.lead, now=now)
+    except FieldsTooLarge as exc:
+        logger.warning("%s: %s; its other lead values are stored", event.lead.email, exc)
+        return upsert_lead(session, event.lead.model_copy(update={"fields": {}}), now=now)

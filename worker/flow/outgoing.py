@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
-from email.utils import formataddr, parseaddr
+from email.utils import parseaddr
 
 from sqlmodel import Session, select
 
@@ -12,8 +13,12 @@ from models.touch import Touch, TouchStatus
 from worker.auth.tokens import unsubscribe_url
 from worker.engine.runtime import Runtime
 from worker.mail import OutgoingEmail, make_message_id
+from worker.mail.message import format_sender
 from worker.specs.rendering import RenderError, build_context, reply_subject
+from worker.specs.sending import may_send_as, not_allowed_reason
 from worker.specs.sequences import SequenceSpec, StepSpec
+
+logger = logging.getLogger("followup.delivery")
 
 
 @dataclass(frozen=True)
@@ -51,12 +56,21 @@ def message_id_for(sender: str | None) -> str:
 
 
 def sender_for(rt: Runtime, spec: SequenceSpec, owner: str | None) -> str | None:
+    """The sequence's `from:`, else the owner if team.yaml allows them, else the default."""
     if spec.sender != "owner":
         return spec.sender
-    if owner:
+    if owner and may_send_as(rt.catalog.team, owner):
         profile = rt.catalog.team.owner(owner)
-        return formataddr((profile.name or "", owner)) if profile and profile.name else owner
+        return format_sender(profile.name if profile else None, owner)
+    if owner and rt.settings.default_from:  # (without one, the touch fails with the reason)
+        logger.warning("%s; sending from FOLLOWUP_DEFAULT_FROM", not_allowed_reason(owner))
     return rt.settings.default_from
+
+
+def no_sender_reason(owner: str | None) -> str:
+    if owner:
+        return f"no sender: {not_allowed_reason(owner)}, and FOLLOWUP_DEFAULT_FROM is unset"
+    return "no sender: the lead has no owner and FOLLOWUP_DEFAULT_FROM is unset"
 
 
 def thread_parent(
@@ -76,8 +90,8 @@ def thread_parent(
 
 def compose_email(rt: Runtime, claimed: ClaimedTouch) -> OutgoingEmail:
     if not claimed.sender:
-        raise RenderError("no sender: the lead has no owner and FOLLOWUP_DEFAULT_FROM is unset")
-    unsubscribe = unsubscribe_url(rt.settings.base_url, claimed.lead_email, secret=rt.secret)
+        raise RenderError(no_sender_reason(claimed.owner_email))
+    unsubscribe = unsubscribe_url(rt.settings.base_url, claimed.lead_email, keys=rt.key_ring)
     context = build_context(
         lead=claimed.lead_context,
         owner=rt.catalog.team.owner(claimed.owner_email),

@@ -17,12 +17,14 @@ from sqlmodel import select as orm_select
 from models.enrollment import Enrollment
 from models.event import Event, EventIn
 from models.lead import PROFILE_COLUMNS, Lead, LeadIn
+from models.validation import FieldsTooLarge, merge_fields
 from worker.engine.runtime import Runtime
 from worker.flow.enrollment import enroll_many
 from worker.flow.events import apply_events
 from worker.imports.options import ImportOptions, ImportSummary, PendingLead
 
 IMPORTED_EVENT = "lead.imported"  # the record of a --sequence import; it triggers nothing
+Refused = list[tuple[PendingLead, str]]  # rows refused once merged with their stored lead
 _LEADS = Lead.__table__  # type: ignore[attr-defined]  # SQLModel sets it on table classes
 
 
@@ -49,18 +51,23 @@ def commit_chunk(
     *,
     now: datetime,
     fingerprint: str,
-) -> ImportSummary:
-    """Write one chunk; retried once if a concurrent writer inserted one of its emails first."""
+) -> tuple[ImportSummary, Refused]:
+    """Write one chunk; retried once if a concurrent writer inserted one of its emails first.
+
+    Also returns the rows whose fields would pass the caps once merged with their stored lead
+    (taken out of `batch`, so never written or enrolled).
+    """
+    refused: Refused = []
     for attempt in (1, 2):
         try:
             with _chunk_session(rt.engine, dry_run=options.dry_run) as session:
-                counts = _upsert_leads(session, batch, now=now)
+                counts = _upsert_leads(session, batch, refused, now=now)
                 if options.enrolls:
                     firsts = [email for email, pending in batch.items() if not pending.repeat]
                     counts.enrolled = _enroll_chunk(
                         rt, session, firsts, options, now=now, fingerprint=fingerprint
                     )
-                return counts
+                return counts, refused
         except IntegrityError:
             if attempt == 2:
                 raise
@@ -68,7 +75,7 @@ def commit_chunk(
 
 
 def _upsert_leads(
-    session: Session, batch: dict[str, PendingLead], *, now: datetime
+    session: Session, batch: dict[str, PendingLead], refused: Refused, *, now: datetime
 ) -> ImportSummary:
     """One SELECT for the chunk, then one bulk INSERT and one bulk UPDATE."""
     counts = ImportSummary()
@@ -78,13 +85,17 @@ def _upsert_leads(
     }
     inserts: list[dict[str, Any]] = []
     updates: list[dict[str, Any]] = []
-    for email, pending in batch.items():
+    for email, pending in list(batch.items()):
         lead, old = pending.lead, stored.get(email)
         if old is None:
             inserts.append({**_columns(lead), "email": email, "created_at": now, "updated_at": now})
             counts.created += not pending.repeat
             continue
-        values = _merged(lead, old)
+        try:
+            values = _merged(lead, old)
+        except FieldsTooLarge as exc:
+            refused.append((batch.pop(email), str(exc)))
+            continue
         changed = any(values[n] != getattr(old, n) for n in values)
         if changed:
             updates.append({"lead_id": old.id, **values, "updated_at": now})
@@ -104,12 +115,14 @@ def _columns(lead: LeadIn) -> dict[str, Any]:
 
 
 def _merged(lead: LeadIn, old: Any) -> dict[str, Any]:
-    """The stored row updated by the file's values; columns the file leaves out are kept."""
+    """The stored row updated by the file's values; columns the file leaves out are kept.
+
+    FieldsTooLarge when the merged custom fields would pass their caps."""
     values = {
         n: getattr(lead, n) if getattr(lead, n) is not None else getattr(old, n)
         for n in PROFILE_COLUMNS
     }
-    values["fields"] = {**(old.fields or {}), **lead.fields}
+    values["fields"] = merge_fields(dict(old.fields or {}), lead.fields)
     return values
 
 

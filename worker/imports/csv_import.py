@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from models.lead import PROFILE_COLUMNS
+from models.validation import FieldsTooLarge, merge_fields
 from worker.engine.runtime import Runtime
 from worker.imports.chunks import commit_chunk
 from worker.imports.csv_rows import CsvImportError, CsvSource, lead_from_row
@@ -47,23 +48,37 @@ def import_rows(
     seen: set[bytes] = set()  # 8-byte digests of the emails already taken: ~80 bytes a lead
     batch: dict[str, PendingLead] = {}
     email_at = source.columns.index("email")
+
+    def reject(line: int, values: tuple[str, ...], reason: str) -> None:
+        summary.rejected += 1
+        if on_reject is not None:
+            email = values[email_at] if len(values) > email_at else ""
+            on_reject(RejectedRow(line, email, reason, values))
+
+    def commit() -> None:
+        counts, refused = commit_chunk(rt, batch, options, now=now, fingerprint=source.fingerprint)
+        summary.add(counts)
+        for pending, reason in refused:
+            reject(pending.line, pending.values, reason)
+        batch.clear()
+
     for line, values, problem in source.records():
         summary.rows += 1
         lead = lead_from_row(source.columns, values) if values is not None else problem
+        row = tuple(values or ())
         if isinstance(lead, str):
-            summary.rejected += 1
-            if on_reject is not None:
-                email = values[email_at] if values and len(values) > email_at else ""
-                on_reject(RejectedRow(line, email, lead, tuple(values or ())))
+            reject(line, row, lead)
             continue
-        _take(batch, seen, PendingLead(line, lead, repeat=False), summary)
+        summary.note_owner(lead.owner, rt.catalog)
+        refused = _take(batch, seen, PendingLead(line, lead, False, row), summary)
+        if refused is not None:
+            reject(line, row, refused)
         if len(batch) >= options.rows_per_chunk:
-            summary.add(commit_chunk(rt, batch, options, now=now, fingerprint=source.fingerprint))
-            batch.clear()
+            commit()
             if on_progress is not None:
                 on_progress(source.position())
     if batch:
-        summary.add(commit_chunk(rt, batch, options, now=now, fingerprint=source.fingerprint))
+        commit()
     if on_progress is not None:
         on_progress(source.position())
     return summary
@@ -71,21 +86,31 @@ def import_rows(
 
 def _take(
     batch: dict[str, PendingLead], seen: set[bytes], row: PendingLead, summary: ImportSummary
-) -> None:
-    """Last row wins: later values override, fields not given keep the earlier ones."""
+) -> str | None:
+    """Last row wins: later values override, fields not given keep the earlier ones.
+
+    Returns why the row is refused (its merged fields would pass the caps), else None.
+    """
     email = row.lead.email
     digest = hashlib.blake2b(email.encode(), digest_size=8).digest()
     if digest not in seen:
         seen.add(digest)
         batch[email] = row
-        return
-    summary.merged += 1
+        return None
     earlier = batch.get(email)
     if earlier is None:
-        batch[email] = PendingLead(row.line, row.lead, repeat=True)
-        return
+        summary.merged += 1
+        batch[email] = PendingLead(row.line, row.lead, True, row.values)
+        return None
+    try:
+        fields = merge_fields(earlier.lead.fields, row.lead.fields)
+    except FieldsTooLarge as exc:
+        return str(exc)
+    summary.merged += 1
     changes: dict[str, Any] = {
         n: v for n in PROFILE_COLUMNS if (v := getattr(row.lead, n)) is not None
     }
-    changes["fields"] = {**earlier.lead.fields, **row.lead.fields}
-    batch[email] = PendingLead(row.line, earlier.lead.model_copy(update=changes), earlier.repeat)
+    changes["fields"] = fields
+    merged = earlier.lead.model_copy(update=changes)
+    batch[email] = PendingLead(row.line, merged, earlier.repeat, row.values)
+    return None

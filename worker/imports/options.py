@@ -4,7 +4,7 @@ rejected rows); shared by the CLI and the API."""
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from models.lead import LeadIn
@@ -12,8 +12,10 @@ from models.validation import EVENT_TYPE_PATTERN
 from worker.engine.tunables import IMPORT_CHUNK_ROWS, IMPORT_ENROLL_CHUNK_ROWS
 from worker.imports.csv_rows import CsvImportError
 from worker.specs.catalog import Catalog, UnknownSequence
+from worker.specs.sending import may_send_as
 
 CHUNK_COUNTS = ("created", "updated", "unchanged", "suppressed", "enrolled")  # per chunk written
+UNKNOWN_OWNERS_SHOWN = 20  # distinct owners named in a summary; rows beyond are still counted
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,7 @@ class PendingLead:
     line: int
     lead: LeadIn
     repeat: bool  # its email came in an earlier chunk: counted as merged, written again
+    values: tuple[str, ...] = ()  # the row as read, for the rejects file
 
 
 @dataclass
@@ -77,6 +80,14 @@ class ImportSummary:
     enrolled: int = 0
     suppressed: int = 0  # leads in the file that are suppressed, so never enrolled
     dry_run: bool = False
+    # owner -> rows, for owners (up to 20) not in team.yaml, who will not be the From
+    unknown_owners: dict[str, int] = field(default_factory=dict)
+
+    def note_owner(self, owner: str | None, catalog: Catalog) -> None:
+        if owner is None or may_send_as(catalog.team, owner):
+            return
+        if owner in self.unknown_owners or len(self.unknown_owners) < UNKNOWN_OWNERS_SHOWN:
+            self.unknown_owners[owner] = self.unknown_owners.get(owner, 0) + 1
 
     def add(self, chunk: ImportSummary) -> None:
         """Add what one written chunk counted."""

@@ -11,7 +11,7 @@ from worker.engine.clock import Clock, SystemClock
 from worker.engine.tunables import SMTP_IDLE_NOOP_SECONDS, SMTP_TIMEOUT_SECONDS
 from worker.mail.base import PermanentSendError, SendError, TransientSendError, classify_smtp_reply
 from worker.mail.message import OutgoingEmail, envelope_address, to_bytes
-from worker.mail.smtp_url import parse_smtp_url
+from worker.mail.smtp_url import is_loopback, parse_smtp_url
 
 
 class _Connection:
@@ -43,8 +43,11 @@ class SmtpMailer:
         local_hostname: str | None = None,
         ssl_context: ssl.SSLContext | None = None,
         clock: Clock | None = None,
+        plain_login_on_loopback: bool = True,
     ) -> None:
+        """`plain_login_on_loopback`: a local relay may take the password without TLS."""
         self.target = parse_smtp_url(url)
+        self._plain_login_on_loopback = plain_login_on_loopback
         self._timeout = timeout
         self._local_hostname = local_hostname
         self._ssl_context = ssl_context
@@ -187,25 +190,37 @@ class SmtpMailer:
             smtp = smtplib.SMTP(target.host, target.port, self._local_hostname, self._timeout)
         try:
             smtp.ehlo_or_helo_if_needed()
-            if target.tls == "starttls":
-                if not smtp.has_extn("starttls"):
-                    raise TransientSendError(
-                        f"{target.describe()} does not offer STARTTLS; refusing to send in clear"
-                    )
+            if target.tls in ("auto", "starttls") and smtp.has_extn("starttls"):
                 smtp.starttls(context=context)
                 smtp.ehlo()
+            elif target.tls == "starttls":
+                raise TransientSendError(
+                    f"{target.describe()} does not offer STARTTLS; refusing to send in clear"
+                )
             if target.user:
+                self._check_login_is_private(smtp)
                 smtp.login(target.user, target.password or "")
         except BaseException:
             smtp.close()
             raise
         return smtp
 
+    def _check_login_is_private(self, smtp: smtplib.SMTP) -> None:
+        """The password crosses a network only inside TLS; a loopback relay is the exception."""
+        if isinstance(smtp.sock, ssl.SSLSocket):
+            return
+        if self._plain_login_on_loopback and is_loopback(self.target.host):
+            return
+        raise TransientSendError(
+            f"{self.target.describe()} offers no STARTTLS; refusing to send the SMTP password "
+            "in clear text (use smtps://, or a server that offers STARTTLS)"
+        )
+
     def _tls_context(self) -> ssl.SSLContext | None:
         if self.target.tls == "none":
             return None
         if self._ssl_context is None:
-            self._ssl_context = ssl.create_default_context()  # verifies certificate and name
+            self._ssl_context = _default_context(self.target.tls, self.target.host)
         return self._ssl_context
 
     def _reset(self, conn: _Connection) -> None:
@@ -222,6 +237,17 @@ class SmtpMailer:
             del self._local.conn
         conn.closed = True
         conn.smtp.close()
+
+
+def _default_context(tls: str, host: str) -> ssl.SSLContext:
+    """Verify certificate and name; except opportunistic STARTTLS to a loopback relay, whose
+    certificate is typically self-signed and whose traffic crosses no network: encrypted all
+    the same, so nothing is refused that plain text would have delivered."""
+    context = ssl.create_default_context()
+    if tls == "auto" and is_loopback(host):
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
 
 
 def _answers_noop(smtp: smtplib.SMTP) -> bool:

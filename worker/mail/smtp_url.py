@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass, field
 from typing import Literal
 from urllib.parse import parse_qsl, unquote, urlsplit
@@ -11,9 +12,13 @@ _TRUE, _FALSE = {"true", "1", "yes", "on"}, {"false", "0", "no", "off"}
 
 @dataclass(frozen=True, slots=True)
 class SmtpTarget:
-    """A parsed FOLLOWUP_SMTP_URL; `describe()` never shows the credentials."""
+    """A parsed FOLLOWUP_SMTP_URL; `describe()` never shows the credentials.
 
-    tls: Literal["none", "starttls", "implicit"]
+    `tls`: "auto" (STARTTLS whenever the server offers it: the default), "starttls" (required),
+    "implicit" (smtps://), "none" (never: `?starttls=false`, for a relay with no usable TLS).
+    """
+
+    tls: Literal["auto", "none", "starttls", "implicit"]
     host: str
     port: int
     user: str | None
@@ -24,8 +29,18 @@ class SmtpTarget:
         return f"{scheme}://{self.host}:{self.port}"
 
 
+def is_loopback(host: str) -> bool:
+    """localhost or a 127.0.0.0/8 / ::1 address: SMTP traffic that never crosses a network."""
+    if host.lower().rstrip(".") == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
 def parse_smtp_url(url: str) -> SmtpTarget:
-    """smtp://user:pass@host:port[?starttls=true] or smtps://...; ValueError with one line."""
+    """smtp://user:pass@host:port[?starttls=true|false] or smtps://...; ValueError, one line."""
     parts = urlsplit(url.strip())
     scheme = parts.scheme.lower()
     if scheme not in ("smtp", "smtps"):
@@ -39,15 +54,22 @@ def parse_smtp_url(url: str) -> SmtpTarget:
         raise ValueError("SMTP URL has no host, e.g. smtp://user:pass@mail.example.com:587")
     if parts.path not in ("", "/") or parts.fragment:
         raise ValueError("SMTP URL takes no path, e.g. smtp://user:pass@mail.example.com:587")
-    starttls = False
+    starttls: bool | None = None
     for key, value in parse_qsl(parts.query, keep_blank_values=True):
         if key.lower() != "starttls" or value.lower() not in _TRUE | _FALSE:
             raise ValueError(f"SMTP URL option {key}={value} not understood (use starttls=true)")
         starttls = value.lower() in _TRUE
-    if starttls and scheme == "smtps":
-        raise ValueError("smtps:// is already TLS; drop ?starttls=true or use smtp://")
+    if starttls is not None and scheme == "smtps":
+        raise ValueError("smtps:// is already TLS; drop ?starttls= or use smtp://")
+    plain_login = starttls is False and parts.username and not is_loopback(parts.hostname)
+    if plain_login:
+        raise ValueError(
+            f"SMTP URL: starttls=false would send the password to {parts.hostname} in clear "
+            "text; use smtps://, or drop starttls=false (STARTTLS is used whenever offered)"
+        )
+    tls = {None: "auto", True: "starttls", False: "none"}[starttls]
     return SmtpTarget(
-        tls="implicit" if scheme == "smtps" else "starttls" if starttls else "none",
+        tls="implicit" if scheme == "smtps" else tls,  # type: ignore[arg-type]  # one of four
         host=parts.hostname,
         port=port or (465 if scheme == "smtps" else 25),
         user=unquote(parts.username) if parts.username else None,

@@ -18,6 +18,8 @@ from jinja2 import (
 )
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from worker.specs.sandbox import BoundedSandbox, join_block
+
 TEMPLATE_SUFFIX = ".j2"
 # What a broken template raises while rendering; RecursionError: a template including itself.
 _TEMPLATE_FAILURES = (
@@ -45,27 +47,6 @@ class RenderedEmail:
 def template_path(name: str) -> str:
     """`mql/intro` -> `mql/intro.j2`, the loader's name for a step's `email:`."""
     return f"{name}{TEMPLATE_SUFFIX}"
-
-
-MAX_REPEAT_LENGTH = 100_000  # characters or items a `*` may build inside a template
-MAX_POWER = 1_000  # the largest exponent `**` accepts
-
-
-class BoundedSandbox(ImmutableSandboxedEnvironment):
-    """The read-only sandbox, plus bounds on `*` and `**`, which could otherwise eat memory."""
-
-    intercepted_binops = frozenset({"*", "**"})
-
-    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
-        if operator == "**":
-            if isinstance(right, int | float) and abs(right) > MAX_POWER:
-                raise ValueError(f"exponent {right} is too large for a template")
-            return left**right
-        for sequence, count in ((left, right), (right, left)):
-            repeats = isinstance(sequence, str | list | tuple) and isinstance(count, int)
-            if repeats and len(sequence) * count > MAX_REPEAT_LENGTH:
-                raise ValueError("a repeated value longer than 100000 is not allowed in a template")
-        return left * right
 
 
 class Renderer:
@@ -128,7 +109,8 @@ class Renderer:
     def render_text(self, source: str, context: dict[str, Any]) -> str:
         """A one-line template such as a task's text."""
         try:
-            return _WHITESPACE.sub(" ", self._plain.from_string(source).render(context)).strip()
+            text = join_block(self._plain.from_string(source).generate(context))
+            return _WHITESPACE.sub(" ", text).strip()
         except _TEMPLATE_FAILURES as exc:
             raise RenderError(f"{type(exc).__name__}: {exc}") from None
 
@@ -144,7 +126,7 @@ class Renderer:
         functions = ctx.blocks.get(block)
         if not functions:
             return None
-        return "".join(functions[0](ctx))
+        return join_block(functions[0](ctx))
 
 
 def reply_subject(first_subject: str) -> str:

@@ -16,6 +16,7 @@ from worker.specs.mailboxes import (
     MailboxSpec,
     check_unique,
 )
+from worker.specs.sending import SendingDomain
 from worker.specs.sequences import DurationField, Strict
 from worker.specs.sla_clock import WorkingHoursSpec
 from worker.specs.validation_errors import Problem, located_error
@@ -24,7 +25,7 @@ from worker.specs.webhooks import WebhookSpec, unique_names
 
 class OwnerSpec(Strict):
     email: str
-    name: str | None = None
+    name: str | None = Field(default=None, max_length=200)
     daily_limit: int | None = Field(default=None, ge=1, le=100_000)
     min_gap: DurationField | None = None
     timezone: str | None = None
@@ -55,6 +56,14 @@ class OwnerSpec(Strict):
             self, "working_hours", hours.model_copy(update={"timezone": self.timezone})
         )
         return self
+
+    @field_validator("name")
+    @classmethod
+    def _one_line(cls, value: str | None) -> str | None:
+        """The name goes into every From: a CR, LF or control character would fail each send."""
+        if value is not None and any(ord(c) < 32 or 0x7F <= ord(c) <= 0x9F for c in value):
+            raise ValueError("name must be one line of text (no CR, LF or control characters)")
+        return value
 
     @field_validator("timezone")
     @classmethod
@@ -95,6 +104,7 @@ class TeamSpec(Strict):
     webhooks: list[WebhookSpec] = Field(default_factory=list)
     mailboxes: list[MailboxSpec] = Field(default_factory=list)  # worker/specs/mailboxes.py
     auto_reply_pause: AutoReplyPause = DEFAULT_AUTO_REPLY_PAUSE_DAYS
+    sending_domains: list[SendingDomain] = Field(default_factory=list)
 
     @field_validator("owners")
     @classmethod

@@ -42,13 +42,21 @@ class YamlDocument:
         return SourceError(self.path, self.line_of(loc), problem)
 
 
+ALIASES_REFUSED = (
+    "YAML anchors and aliases (&name, *name, <<: *name) are not allowed here; "
+    "write the value out in full"
+)
+
+
 def load_yaml(path: Path) -> YamlDocument:
-    """Parse one file; raises SourceError for unreadable files, syntax errors, duplicate keys."""
+    """Parse one file; raises SourceError for unreadable files, syntax errors, duplicate keys,
+    and anchors or aliases (a few hundred bytes of them expand to gigabytes, or to a loop)."""
     try:
         text = path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
         raise SourceError(path, None, f"cannot read: {exc}") from None
     try:
+        _refuse_aliases(path, text)
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
@@ -62,6 +70,15 @@ def load_yaml(path: Path) -> YamlDocument:
     _index(node, (), lines, path)
     data = yaml.safe_load(text)
     return YamlDocument(path, data, lines)
+
+
+def _refuse_aliases(path: Path, text: str) -> None:
+    """One pass over the parser's events, before any node is composed or value constructed."""
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        anchored = isinstance(event, yaml.NodeEvent) and event.anchor is not None
+        if anchored or isinstance(event, yaml.AliasEvent):
+            mark = event.start_mark
+            raise SourceError(path, mark.line + 1 if mark else None, ALIASES_REFUSED)
 
 
 def _index(node: yaml.Node, loc: Loc, lines: dict[Loc, int], path: Path) -> None:

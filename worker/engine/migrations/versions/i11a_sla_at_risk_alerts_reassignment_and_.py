@@ -1,7 +1,7 @@
 """SLA at risk, alerts, reassignment and webhook outbox
 
 Revision ID: i11a
-Revises: i10a
+Revises: i13b
 Create Date: 2026-12-01
 """
 
@@ -16,7 +16,7 @@ from alembic import op
 import models.types
 
 revision: str = "i11a"
-down_revision: str | None = "i10a"
+down_revision: str | None = "i13b"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
