@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from testkit.harness import template, write_files
+from testkit.harness import TEST_SECRET, template, write_files
 from tests.unit.test_alert_specs import ENVIRON, SEQUENCE, TEAM
 from worker.cli.app import run_cli
 
@@ -25,7 +25,7 @@ def test_sequences_check_names_the_file_and_line_and_starts_nothing(
     monkeypatch.setenv("FOLLOWUP_SEQUENCES_DIR", str(tmp_path / "sequences"))
     monkeypatch.setenv("FOLLOWUP_TEMPLATES_DIR", str(tmp_path / "templates"))
     monkeypatch.setenv("FOLLOWUP_DATABASE_URL", f"sqlite:///{tmp_path / 'followup.db'}")
-    monkeypatch.setenv("FOLLOWUP_SECRET_KEY", "k")
+    monkeypatch.setenv("FOLLOWUP_SECRET_KEY", TEST_SECRET)
     monkeypatch.setenv("SLACK_URL", ENVIRON["SLACK_URL"])
     assert run_cli(["sequences", "check"]) == 1
     err = capsys.readouterr().err

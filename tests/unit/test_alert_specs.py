@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from testkit.harness import template, write_files
-from worker.specs.catalog import CatalogError, load_catalog
+from worker.specs.catalog import Catalog, CatalogError, load_catalog
 from worker.specs.rendering import Renderer
 
 SEQUENCE = """
@@ -46,7 +46,7 @@ webhooks:
 ENVIRON = {"SLACK_URL": "https://hooks.slack.test/services/T/B/x", "CRM_SECRET": "s3cret"}
 
 
-def load(tmp_path: Path, team: str, environ: dict[str, str] | None = None):  # type: ignore[no-untyped-def]  # Catalog
+def load(tmp_path: Path, team: str, environ: dict[str, str] | None = None) -> Catalog:
     write_files(tmp_path / "sequences", {"quick.yaml": SEQUENCE, "team.yaml": team})
     write_files(tmp_path / "templates", {"t/hello.j2": template("Hello")})
     renderer = Renderer(tmp_path / "templates")

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 from testkit.harness import template, write_files
 from worker.compliance.clock_check import clock_check, next_monday, reps_working_hours
 from worker.compliance.plan import plan_sla
-from worker.specs.catalog import load_catalog
+from worker.specs.catalog import Catalog, load_catalog
 from worker.specs.rendering import Renderer
 
 SEQUENCE = """
@@ -50,7 +50,7 @@ sla_plan:
 NOW = datetime(2026, 12, 2, 12, tzinfo=UTC)
 
 
-def loaded(tmp_path: Path):  # type: ignore[no-untyped-def]  # (catalog, renderer)
+def loaded(tmp_path: Path) -> tuple[Catalog, Renderer]:
     write_files(tmp_path / "sequences", {"tight.yaml": SEQUENCE, "team.yaml": TEAM})
     write_files(tmp_path / "templates", {"t/x.j2": template("X")})
     renderer = Renderer(tmp_path / "templates")
@@ -76,7 +76,8 @@ def shift_hours(
 def test_a_timeline_longer_than_its_window_is_reported(tmp_path: Path) -> None:
     """3 touches promised within 2 working days, but the third waits 3 days: 2 of 3 fit."""
     catalog, renderer = loaded(tmp_path)
-    plan = plan_sla(catalog.team.sla_plan, promised_attempts=3)  # type: ignore[arg-type]
+    assert catalog.team.sla_plan is not None
+    plan = plan_sla(catalog.team.sla_plan, promised_attempts=3)
     check = clock_check(plan, catalog.team, list(catalog.sequences.values()), renderer, NOW)
     [fit] = check.sequences
     assert (fit.sequence, fit.planned_in_time, fit.promised, fit.fits) == ("tight", 2, 3, False)
@@ -93,7 +94,8 @@ def test_the_reps_hours_and_the_touches_per_lead_they_hold(tmp_path: Path) -> No
     ben = shift_hours(start, month, {0, 1, 2, 3}, (8, 12), "Europe/Madrid")
     hours = reps_working_hours(catalog.team, "month", start)
     assert hours == round((ana + ben) / 2, 1)
-    plan = plan_sla(catalog.team.sla_plan, promised_attempts=3)  # type: ignore[arg-type]
+    assert catalog.team.sla_plan is not None
+    plan = plan_sla(catalog.team.sla_plan, promised_attempts=3)
     check = clock_check(plan, catalog.team, list(catalog.sequences.values()), renderer, NOW)
     assert plan.capacity is not None and check.working_hours_per_rep == hours
     per_lead = plan.capacity.leads_per_rep * 10

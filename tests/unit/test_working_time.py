@@ -21,8 +21,8 @@ NINE_TO_FIVE = WorkingHours(days=frozenset(range(5)), start_minute=9 * 60, end_m
 H = timedelta(hours=1)
 
 
-def ny(*args: int) -> datetime:
-    return datetime(*args, tzinfo=NY)  # type: ignore[misc]  # year, month, day, hour, minute
+def ny(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=NY)
 
 
 def test_a_lead_arriving_friday_night_with_four_hours_is_due_monday_at_one() -> None:
