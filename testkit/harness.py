@@ -91,7 +91,7 @@ class Harness:
         )
         self.clock = VirtualClock(start)
         self.rt: Runtime = build_runtime(
-            self.settings, clock=self.clock, mailer=mailer or MemoryMailer()
+            self.settings, clock=self.clock, mailer=mailer or MemoryMailer(), schema="upgrade"
         )
         self.simulation = Simulation(
             self.rt,

@@ -93,7 +93,7 @@ def prepare(base: Settings, folder: Path) -> Simulation:
     folder.mkdir(parents=True)
     settings = demo_settings(base, folder)
     clock = VirtualClock(DEMO_START)
-    rt = build_runtime(settings, clock=clock)
+    rt = build_runtime(settings, clock=clock, schema="upgrade")
     return Simulation(rt, clock, threads=WORKER_THREADS, worker_timeout_ms=50)
 
 

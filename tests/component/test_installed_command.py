@@ -23,7 +23,7 @@ def run_installed(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 @pytest.mark.parametrize(
     ("args", "line"),
     [
-        (["db"], "error: No such command 'db'."),
+        (["frobnicate"], "error: No such command 'frobnicate'."),
         (["leads", "import"], "error: Missing argument 'FILE'."),
         (["api", "--port", "abc"], "error: Invalid value for '--port': "),
         (["compliance", "report", "--by"], "error: Option '--by' requires an argument."),
@@ -44,5 +44,5 @@ def test_help_lists_the_commands_and_exits_0(tmp_path: Path) -> None:
     result = run_installed("--help", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""
-    for command in ("demo", "run", "sequences", "leads", "compliance", "status", "apikey"):
+    for command in ("demo", "run", "sequences", "leads", "compliance", "status", "apikey", "db"):
         assert command in result.stdout

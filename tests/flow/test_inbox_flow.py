@@ -17,14 +17,12 @@ from models.event import Event
 from models.inbound import InboundMessage
 from models.lead import Lead
 from testkit.harness import Harness, done_at
-from tests.support.inbox import TEAM, drop, inbox_harness, mail_leads, sent_id
+from tests.support.inbox import LEAD, TEAM, drop, dsn, inbox_harness, mail_leads, reply, sent_id
 from worker.engine.db import transaction
 from worker.flow.pausing import Selection, pause, resume
 from worker.inbox import recording
 from worker.inbox.maildir_source import MaildirSource
 from worker.inbox.watcher import Seen, poll
-
-LEAD = "ana@example.com"
 
 
 @pytest.fixture
@@ -39,22 +37,6 @@ def h(tmp_path: Path) -> Iterator[Harness]:
 
 def read(h: Harness) -> list[Seen]:
     return poll(h.rt, MaildirSource(h.settings.inbox_dir))
-
-
-def reply(
-    *, message_id: str = "<r1@example.com>", body: str = "Yes, call me.", **headers: str
-) -> bytes:
-    lines = {
-        "From": f"Ana <{LEAD}>",
-        "To": "ana.rep@acme.test",
-        "Subject": "Re: Intro",
-        "Message-ID": message_id,
-        "In-Reply-To": sent_id(LEAD),
-        "Date": "Mon, 30 Nov 2026 15:00:00 +0000",
-        **headers,
-    }
-    head = "".join(f"{name}: {value}\n" for name, value in lines.items() if value)
-    return f"{head}MIME-Version: 1.0\nContent-Type: text/plain; charset=utf-8\n\n{body}\n".encode()
 
 
 def count(h: Harness, model: type, *where: Any) -> int:
@@ -273,41 +255,6 @@ def test_bad_input_is_classified_or_left_alone_never_a_crash(h: Harness) -> None
 def inbound(h: Harness, uid: str) -> InboundMessage:
     with Session(h.rt.engine) as session:
         return session.exec(select(InboundMessage).where(InboundMessage.uid == uid)).one()
-
-
-def dsn(recipient: str, action: str, status: str, *, returned: str | None = None) -> bytes:
-    """An RFC 3464 report as Postfix writes it, returning the headers of our message."""
-    returned = returned or sent_id(recipient)
-    return f"""From: MAILER-DAEMON@mx.acme.test (Mail Delivery System)
-To: sales@acme.test
-Subject: Undelivered Mail Returned to Sender
-Message-ID: <dsn-{recipient}-{status}@mx.acme.test>
-MIME-Version: 1.0
-Content-Type: multipart/report; report-type=delivery-status; boundary="B"
-
---B
-Content-Type: text/plain
-
-Your message could not be delivered.
-
---B
-Content-Type: message/delivery-status
-
-Reporting-MTA: dns; mx.acme.test
-
-Final-Recipient: rfc822; {recipient}
-Action: {action}
-Status: {status}
-
---B
-Content-Type: text/rfc822-headers
-
-From: Sales <sales@acme.test>
-To: {recipient}
-Message-ID: {returned}
-
---B--
-""".encode()
 
 
 def arf(recipient: str) -> bytes:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import httpx
@@ -43,11 +44,11 @@ class Server:
         self.http = httpx.Client(
             base_url=self.base_url, timeout=10, headers={"Authorization": f"Bearer {key}"}
         )
-        wait_until(self._ready, timeout=60, what="the API to answer /healthz", processes=processes)
+        wait_until(self._ready, timeout=60, what="the API to answer /readyz", processes=processes)
 
     def _ready(self) -> bool:
         try:
-            return self.http.get("/healthz").status_code == 200
+            return self.http.get("/readyz").status_code == 200
         except httpx.TransportError:
             return False
 
@@ -78,8 +79,11 @@ def _env(folder: Path, redis_url: str = "") -> dict[str, str]:
 
 def test_the_real_server_accepts_events_serves_leads_and_unsubscribes(folder: Path) -> None:
     """Given `followup api` alone (embedded broker), when an event is POSTed over HTTP, then it
-    is carried out in the request; the lead reads back; one-click unsubscribe works unauthed."""
-    with running(_env(folder), folder) as processes:
+    is carried out in the request; the lead reads back; one-click unsubscribe works unauthed.
+    Its log (FOLLOWUP_LOG_FORMAT=json) is one object per line, the access log included, and a
+    token in a query string is masked."""
+    env = {**_env(folder), "FOLLOWUP_LOG_FORMAT": "json"}
+    with running(env, folder) as processes:
         server = Server(processes)
         assert httpx.get(f"{server.base_url}/events").status_code == 405
         assert httpx.post(f"{server.base_url}/events", json={}).status_code == 401
@@ -102,7 +106,13 @@ def test_the_real_server_accepts_events_serves_leads_and_unsubscribes(folder: Pa
             stored = session.exec(select(Lead).where(Lead.email == "ana@example.com")).one()
         assert stored.suppressed_reason == "lead.unsubscribed"
         assert server.http.get("/docs").status_code == 200
+        httpx.get(f"{server.base_url}/compliance?token=not-a-real-token-123")
         server.close()
+    lines = [json.loads(line) for line in processes.named("api").log_path.read_text().splitlines()]
+    access = [entry["message"] for entry in lines if entry["logger"] == "uvicorn.access"]
+    # the request is logged, its query string is not (worker/api/access_log.py drops it)
+    assert any('"GET /compliance HTTP/1.1"' in message for message in access), access
+    assert not any("not-a-real-token-123" in json.dumps(entry) for entry in lines)
 
 
 def test_with_redis_the_api_only_enqueues_and_a_worker_enrolls(
@@ -118,7 +128,12 @@ def test_with_redis_the_api_only_enqueues_and_a_worker_enrolls(
         assert accepted.status_code == 202 and accepted.json()["processed"] is False
         assert queue_depth(make_redis_broker(clean_redis_url))[EVENT_QUEUE] == 1
         assert server.enrollments() == []
-        assert server.http.get("/healthz").json()["broker"] == "ok"
+        readiness = server.http.get("/readyz").json()
+        assert readiness["status"] == "ok" and readiness["checks"]["broker"] == "ok"
+        assert httpx.get(f"{server.base_url}/readyz").json() == {"status": "ok"}  # no key
+        scraped = server.http.get("/metrics").text
+        assert 'followup_queue_depth{queue="events"} 1.0' in scraped
+        assert "followup_events_accepted_total 1.0" in scraped
         processes.worker()
         wait_until(
             server.enrollments,

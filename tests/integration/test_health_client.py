@@ -1,4 +1,4 @@
-"""/healthz on a real Redis: every check reuses one named connection."""
+"""/readyz and /metrics on a real Redis: every check reuses one named connection."""
 
 from __future__ import annotations
 
@@ -10,7 +10,9 @@ from fastapi.testclient import TestClient
 
 from testkit.harness import template, write_files
 from worker.api.app import create_app
+from worker.auth.apikeys import create_key
 from worker.engine.broker import HEALTH_CLIENT_NAME
+from worker.engine.db import transaction
 from worker.engine.runtime import build_runtime
 from worker.engine.settings import Settings
 
@@ -39,8 +41,10 @@ def health_connections(url: str) -> list[str]:
         client.close()
 
 
-def test_healthz_checks_redis_on_one_connection(tmp_path: Path, clean_redis_url: str) -> None:
-    """Given a Redis broker, five /healthz calls answer ok over the same single connection."""
+def test_readiness_and_metrics_check_redis_on_one_connection(
+    tmp_path: Path, clean_redis_url: str
+) -> None:
+    """Given a Redis broker, /readyz calls and /metrics scrapes answer over one connection."""
     write_files(tmp_path / "sequences", {"hello.yaml": SEQUENCE})
     write_files(tmp_path / "templates", {"t/hello.j2": template("Hello")})
     settings = Settings(
@@ -53,11 +57,14 @@ def test_healthz_checks_redis_on_one_connection(tmp_path: Path, clean_redis_url:
     )
     rt = build_runtime(settings)
     try:
-        client = TestClient(create_app(rt))
-        assert client.get("/healthz").json()["broker"] == "ok"
+        with transaction(rt.engine) as session:
+            key = create_key(session, "ops", now=rt.clock.now())
+        client = TestClient(create_app(rt), headers={"Authorization": f"Bearer {key}"})
+        assert client.get("/readyz").json()["checks"]["broker"] == "ok"
         [first] = health_connections(clean_redis_url)
         for _ in range(5):
-            assert client.get("/healthz").status_code == 200
+            assert client.get("/readyz").status_code == 200
+            assert 'followup_queue_depth{queue="touches"} 0.0' in client.get("/metrics").text
         assert health_connections(clean_redis_url) == [first]
     finally:
         rt.close()

@@ -15,9 +15,8 @@ from sqlmodel import Session, func, select
 from models.event import Event
 from models.inbound import InboundMessage, MailboxCursor
 from testkit.harness import Harness
-from tests.flow.test_inbox_flow import LEAD, dsn, reply
 from tests.support.dovecot import PASSWORD, Dovecot, dovecot_server
-from tests.support.inbox import inbox_harness, mail_leads
+from tests.support.inbox import LEAD, dsn, inbox_harness, mail_leads, reply
 from worker.inbox.imap_source import ImapSource
 from worker.inbox.watcher import poll, watch
 from worker.specs.mailboxes import MailboxSpec

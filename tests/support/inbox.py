@@ -12,6 +12,7 @@ from models.lead import Lead
 from models.touch import Touch
 from testkit.harness import Harness, template, write_files
 
+LEAD = "ana@example.com"  # the lead that answers in the inbox tests
 CORPUS = Path(__file__).resolve().parent.parent / "corpus" / "inbox"
 SEQUENCE = """
 name: outreach
@@ -75,3 +76,54 @@ def drop(h: Harness, name: str, data: bytes) -> Path:
     path = new / name
     path.write_bytes(data)
     return path
+
+
+def reply(
+    *, message_id: str = "<r1@example.com>", body: str = "Yes, call me.", **headers: str
+) -> bytes:
+    lines = {
+        "From": f"Ana <{LEAD}>",
+        "To": "ana.rep@acme.test",
+        "Subject": "Re: Intro",
+        "Message-ID": message_id,
+        "In-Reply-To": sent_id(LEAD),
+        "Date": "Mon, 30 Nov 2026 15:00:00 +0000",
+        **headers,
+    }
+    head = "".join(f"{name}: {value}\n" for name, value in lines.items() if value)
+    return f"{head}MIME-Version: 1.0\nContent-Type: text/plain; charset=utf-8\n\n{body}\n".encode()
+
+
+def dsn(recipient: str, action: str, status: str, *, returned: str | None = None) -> bytes:
+    """An RFC 3464 report as Postfix writes it, returning the headers of our message."""
+    returned = returned or sent_id(recipient)
+    return f"""From: MAILER-DAEMON@mx.acme.test (Mail Delivery System)
+To: sales@acme.test
+Subject: Undelivered Mail Returned to Sender
+Message-ID: <dsn-{recipient}-{status}@mx.acme.test>
+MIME-Version: 1.0
+Content-Type: multipart/report; report-type=delivery-status; boundary="B"
+
+--B
+Content-Type: text/plain
+
+Your message could not be delivered.
+
+--B
+Content-Type: message/delivery-status
+
+Reporting-MTA: dns; mx.acme.test
+
+Final-Recipient: rfc822; {recipient}
+Action: {action}
+Status: {status}
+
+--B
+Content-Type: text/rfc822-headers
+
+From: Sales <sales@acme.test>
+To: {recipient}
+Message-ID: {returned}
+
+--B--
+""".encode()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dramatiq
 from fastapi import Depends, FastAPI
 
 from worker import __version__
@@ -11,6 +12,7 @@ from worker.api import (
     events,
     health,
     leads,
+    metrics,
     provider_webhooks,
     sequences,
     tasks,
@@ -24,8 +26,11 @@ from worker.engine.runtime import Runtime
 MAX_BODY_BYTES = 1024 * 1024  # JSON bodies; the CSV upload route allows more
 
 
-def create_app(rt: Runtime, *, process_inline: bool = False) -> FastAPI:
-    """`process_inline`: no worker shares this process, so accepted events are applied here."""
+def create_app(
+    rt: Runtime, *, process_inline: bool = False, broker: dramatiq.Broker | None = None
+) -> FastAPI:
+    """`process_inline`: no worker shares this process, so accepted events are applied here.
+    `broker`: the in-process one, whose queue figures /metrics reports (Redis: its own link)."""
     app = FastAPI(
         title="followup",
         version=__version__,
@@ -41,7 +46,19 @@ def create_app(rt: Runtime, *, process_inline: bool = False) -> FastAPI:
     )
     app.state.runtime = rt
     app.state.process_inline = process_inline
-    for module in (events, leads, enrollments, sequences, tasks, compliance, health, unsubscribe):
+    app.state.broker = broker
+    routes = (
+        events,
+        leads,
+        enrollments,
+        sequences,
+        tasks,
+        compliance,
+        health,
+        metrics,
+        unsubscribe,
+    )
+    for module in routes:
         app.include_router(module.router)
     app.include_router(provider_webhooks.router)
     app.include_router(dashboard_router)

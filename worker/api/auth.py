@@ -1,7 +1,7 @@
-"""`Authorization: Bearer <key>` on every route but /healthz and /unsubscribe: 401 without a
-live key, 403 when the key lacks the route's scope. The gate (gate.py) runs these same checks
-from the headers alone, before any byte of the body is read; the dependencies keep them true
-for anything that reaches a route another way, and document them in OpenAPI."""
+"""`Authorization: Bearer <key>` on every route but /healthz, /readyz and /unsubscribe: 401
+without a live key, 403 when the key lacks the route's scope. The gate (gate.py) runs these
+same checks from the headers alone, before any byte of the body is read; the dependencies keep
+them true for anything that reaches a route another way, and document them in OpenAPI."""
 
 from __future__ import annotations
 

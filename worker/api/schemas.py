@@ -155,6 +155,9 @@ class LogEntryOut(BaseModel):
 
 
 class Health(BaseModel):
+    status: Literal["ok"]
+
+
+class Readiness(BaseModel):
     status: Literal["ok", "unavailable"]
-    database: str = Field(description="ok or unavailable; with an API key, the reason")
-    broker: str = Field(description="ok, embedded or unavailable; with an API key, the reason")
+    checks: dict[str, str] | None = None  # with a valid API key: each check and what it found

@@ -7,6 +7,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import dramatiq
 import uvicorn
 
 from worker.api.access_log import install_redaction
@@ -34,11 +35,24 @@ class _Server(uvicorn.Server):
                 signal.signal(sig, handler)
 
 
-def serve(rt: Runtime, *, host: str, port: int, process_inline: bool = False) -> None:
+def serve(
+    rt: Runtime,
+    *,
+    host: str,
+    port: int,
+    process_inline: bool = False,
+    broker: dramatiq.Broker | None = None,
+) -> None:
     """Block until the server stops; `process_inline` when no worker runs in this process."""
-    app = create_app(rt, process_inline=process_inline)
+    app = create_app(rt, process_inline=process_inline, broker=broker)
     config = uvicorn.Config(
-        app, host=host, port=port, log_level="info", proxy_headers=True, server_header=False
+        app,
+        host=host,
+        port=port,
+        log_level="info",
+        log_config=None,  # uvicorn's lines go through followup's handler: format, redaction
+        proxy_headers=True,
+        server_header=False,
     )
     install_redaction()  # after Config: it configures uvicorn's loggers
     _Server(config).run()

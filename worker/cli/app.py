@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import logging
-
 import typer
 from sqlalchemy.exc import OperationalError
 
@@ -11,6 +9,7 @@ from worker.cli import (
     api_cmd,
     at_risk_cmd,
     compliance_cmd,
+    db_cmd,
     events_cmd,
     inbox_cmd,
     leads_cmd,
@@ -24,6 +23,8 @@ from worker.cli import (
 from worker.cli.common import EXIT_USAGE, CliError, err_console
 from worker.cli.context import CliContext
 from worker.cli.safe_text import labelled
+from worker.engine.logs import configure_logging, redact
+from worker.engine.settings import environment_secrets
 
 app = typer.Typer(
     name="followup",
@@ -45,6 +46,7 @@ api_cmd.register(app)
 app.add_typer(tasks_cmd.tasks_app, name="tasks")
 app.add_typer(tasks_cmd.enrollments_app, name="enrollments")
 app.add_typer(inbox_cmd.app, name="inbox")
+app.add_typer(db_cmd.app, name="db")
 
 
 def run_cli(argv: list[str], context: CliContext | None = None) -> int:
@@ -53,16 +55,14 @@ def run_cli(argv: list[str], context: CliContext | None = None) -> int:
     `context` is the commands' one injection point (settings, clock, runtime factory); by
     default they read the environment and run on the system clock.
     """
-    logging.basicConfig(
-        level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(secrets=environment_secrets())  # the format follows once settings load
     command = typer.main.get_command(app)
     try:
         result = command.main(
             args=argv, prog_name="followup", standalone_mode=False, obj=context or CliContext()
         )
     except CliError as exc:
-        err_console.print(labelled("error:", exc), highlight=False, soft_wrap=True)
+        _print_error(str(exc))
         return exc.code
     except typer.Abort:
         return 130
@@ -73,9 +73,7 @@ def run_cli(argv: list[str], context: CliContext | None = None) -> int:
         return int(exc.exit_code)
     except OperationalError as exc:
         reason = str(exc.orig).splitlines()[0] if exc.orig else str(exc).splitlines()[0]
-        err_console.print(
-            labelled("error:", f"database: {reason}"), highlight=False, soft_wrap=True
-        )
+        _print_error(f"database: {reason}")
         return 2
     return int(result) if isinstance(result, int) else 0
 
@@ -83,6 +81,11 @@ def run_cli(argv: list[str], context: CliContext | None = None) -> int:
 def _print_usage_error(message: str) -> None:
     """One line; a group run without a command gets its help (Rich has printed it already)."""
     if "\n" in message.strip():
-        err_console.print(message.rstrip(), highlight=False, markup=False)
+        err_console.print(redact(message.rstrip()), highlight=False, markup=False)
     elif message.strip():
-        err_console.print(labelled("error:", message), highlight=False, soft_wrap=True)
+        _print_error(message)
+
+
+def _print_error(message: str) -> None:
+    """One line on stderr, plain text (never markup), with any secret the message carries masked."""
+    err_console.print(labelled("error:", redact(message)), highlight=False, soft_wrap=True)

@@ -14,7 +14,9 @@ from sqlmodel import Session
 from worker.cli.common import EXIT_FOUND_ERRORS, fail, print_catalog_errors
 from worker.engine.clock import Clock, SystemClock
 from worker.engine.db import make_engine, reading
+from worker.engine.logs import configure_logging
 from worker.engine.runtime import Runtime, build_runtime
+from worker.engine.schema import SchemaError, prepare_schema
 from worker.engine.settings import ConfigError, Settings
 from worker.specs.catalog import Catalog, CatalogError, UnknownSequence, load_catalog
 from worker.specs.rendering import Renderer
@@ -51,11 +53,13 @@ class CliContext:
     make_runtime: RuntimeFactory = default_runtime
 
     def load_settings(self) -> Settings:
+        """Read once per command; logging then takes its format and secrets from them."""
         if self.settings is None:
             try:
                 self.settings = Settings.load()
             except ConfigError as exc:
                 fail(str(exc))
+            configure_logging(self.settings.log_format, secrets=self.settings.secret_values())
         return self.settings
 
     def require_secret(self) -> str:
@@ -76,7 +80,7 @@ class CliContext:
             rt = self.make_runtime(config, self.clock)
         except CatalogError as exc:
             _fail_on_catalog(exc, config, "; nothing was started")
-        except ValueError as exc:
+        except (SchemaError, ValueError) as exc:
             fail(str(exc))
         try:
             yield rt
@@ -98,9 +102,14 @@ class CliContext:
 
     @contextmanager
     def reading(self) -> Iterator[Session]:
-        """A read-only session on the database, for commands that need no runtime."""
+        """A read-only session on the database, for commands that need no runtime; the schema
+        check reads the stamp without SQLite's write lock (a new database is created)."""
         engine = make_engine(self.load_settings().database_url)
         try:
+            try:
+                prepare_schema(engine)
+            except SchemaError as exc:
+                fail(str(exc))
             with reading(engine) as session:
                 yield session
         finally:

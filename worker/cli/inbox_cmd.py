@@ -10,6 +10,8 @@ from rich.table import Table
 
 from worker.cli.common import EXIT_FOUND_ERRORS, choice, console, err_console, fail, write
 from worker.cli.context import cli_context
+from worker.cli.metrics_port import start_metrics
+from worker.cli.safe_text import cell, labelled
 from worker.inbox.watcher import Seen, make_sources, one_line, poll, run_watcher
 
 app = typer.Typer(
@@ -29,12 +31,15 @@ def inbox(ctx: typer.Context) -> None:
     _verbose()
     with cli_context(ctx).runtime() as rt:
         stop = _stop_on_signals()
+        ops = start_metrics(rt)  # FOLLOWUP_METRICS_PORT: /metrics, /healthz, /readyz
         threads = run_watcher(rt, stop)
         names = ", ".join(t.name.removeprefix("inbox ") for t in threads)
-        console.print(f"followup inbox watching {names}; Ctrl-C to stop", highlight=False)
+        console.print(cell(f"followup inbox watching {names}; Ctrl-C to stop"), highlight=False)
         _wait(stop)
         for thread in threads:
             thread.join(timeout=10)
+        if ops is not None:
+            ops.stop()
 
 
 @app.command("check")
@@ -62,7 +67,7 @@ def check(
     else:
         _print(seen, dry_run)
     for line in failures:
-        err_console.print(f"[red]error[/red] {line}", highlight=False, soft_wrap=True)
+        err_console.print(labelled("error", line), highlight=False, soft_wrap=True)
     if failures:
         fail(f"{len(failures)} mailbox(es) could not be read", EXIT_FOUND_ERRORS)
 
@@ -88,13 +93,11 @@ def _print(seen: list[Seen], dry_run: bool) -> None:
     for item in seen:
         d = item.decision
         outcome = f"{d.outcome} (done before)" if d.already else str(d.outcome)
-        table.add_row(
-            item.mailbox,
-            item.uid,
-            outcome,
-            d.lead_email or d.sender or "",
-            d.event_type or "",
-            d.rule,
+        table.add_row(  # what a message says is untrusted: shown as text, never as markup
+            *(cell(value) for value in (item.mailbox, item.uid, outcome)),
+            cell(d.lead_email or d.sender or ""),
+            cell(d.event_type or ""),
+            cell(d.rule),
         )
     console.print(table)
     verb = "would act on" if dry_run else "acted on"

@@ -16,11 +16,14 @@ import typer
 
 from worker.cli.common import console, fail
 from worker.cli.context import cli_context
+from worker.cli.metrics_port import mark_dead, shared_metrics_folder, start_metrics
 from worker.engine.actors import declare_actors
 from worker.engine.broker import make_broker
 from worker.engine.db import reading
+from worker.engine.logs import configure_logging
+from worker.engine.readiness import Check
 from worker.engine.runtime import Runtime, build_runtime
-from worker.engine.scheduler_loop import run_scheduler
+from worker.engine.scheduler_loop import Heartbeat, run_scheduler
 from worker.engine.settings import Settings
 from worker.inbox.watcher import run_watcher
 from worker.notify.loop import Notifier
@@ -138,11 +141,13 @@ def run(
     with cli_context(ctx).runtime(need_secret=True) as rt:
         broker = make_broker(rt.settings)
         declare_actors(broker, rt)
+        beats = Heartbeat()
+        ops = start_metrics(rt, broker=broker, extra=_scheduler_check(rt, beats))
         workers = dramatiq.Worker(broker, worker_threads=threads)
         workers.start()
         stop = _stop_on_signals() if no_api else threading.Event()  # uvicorn has its own
         loop = threading.Thread(
-            target=run_scheduler, args=(rt, stop), name="scheduler", daemon=True
+            target=run_scheduler, args=(rt, stop, beats), name="scheduler", daemon=True
         )
         loop.start()
         notifier = Notifier(rt)
@@ -158,7 +163,7 @@ def run(
             else:
                 from worker.api.server import serve
 
-                serve(rt, host=host, port=port)
+                serve(rt, host=host, port=port, broker=broker)
         finally:
             stop.set()
             loop.join(timeout=10)
@@ -167,24 +172,35 @@ def run(
             for watcher in watchers:
                 watcher.join(timeout=10)
             workers.stop()
+            if ops is not None:
+                ops.stop()
+
+
+def _scheduler_check(rt: Runtime, beats: Heartbeat) -> dict[str, Callable[[], Check]]:
+    return {"scheduler": lambda: beats.check(rt.settings.tick_seconds)}
 
 
 def scheduler(ctx: typer.Context) -> None:
     """Claim due touches and enqueue them; several may run at once safely."""
     _verbose()
     with cli_context(ctx).runtime(need_secret=True) as rt:
-        declare_actors(make_broker(rt.settings), rt)
+        broker = make_broker(rt.settings)
+        declare_actors(broker, rt)
         if not rt.settings.redis_url:
             log.warning(
                 "FOLLOWUP_REDIS_URL is unset: enqueued touches stay in this process "
                 "(use `followup run` for a single process)"
             )
+        beats = Heartbeat()
+        ops = start_metrics(rt, broker=broker, extra=_scheduler_check(rt, beats))
         stop = _stop_on_signals()
         notifier = Notifier(rt)
         notes = _start_notifier(notifier, stop)
-        run_scheduler(rt, stop)
+        run_scheduler(rt, stop, beats)
         notes.join(timeout=30)
         notifier.close()
+        if ops is not None:
+            ops.stop()
 
 
 def worker(
@@ -200,37 +216,55 @@ def worker(
             "`followup worker` needs FOLLOWUP_REDIS_URL (redis://host:port/db); "
             "without Redis use `followup run`, which runs workers in-process"
         )
-    with cli.runtime(need_secret=True):  # check everything before forking
-        pass
-    if processes == 1:
-        serve_worker(config, threads)
-        return
+    with cli.runtime(need_secret=True) as rt:  # checks everything before forking
+        if processes == 1:
+            serve_worker(config, threads, checked=rt)
+        else:
+            _supervise(rt, processes, threads)
+
+
+def _supervise(rt: Runtime, processes: int, threads: int) -> None:
+    """Spawn the worker processes; the metrics port (if any) adds up their figures."""
     context = multiprocessing.get_context("spawn")
     children = [
-        context.Process(target=serve_worker, args=(config, threads), name=f"worker-{i}")
+        context.Process(target=serve_worker, args=(rt.settings, threads), name=f"worker-{i}")
         for i in range(processes)
     ]
-    for child in children:
-        child.start()
-    stop = _stop_on_signals()
-    _wait(stop, while_=lambda: any(c.is_alive() for c in children))
-    for child in children:
-        if child.is_alive():
-            child.terminate()
-    for child in children:
-        child.join(timeout=30)
+
+    def alive() -> Check:
+        count = sum(c.is_alive() for c in children)
+        return count == processes, f"{count} of {processes} processes alive"
+
+    with shared_metrics_folder(rt.settings.metrics_port is not None) as registry:
+        ops = start_metrics(rt, process=registry, extra={"workers": alive}) if registry else None
+        for child in children:
+            child.start()
+        stop = _stop_on_signals()
+        _wait(stop, while_=lambda: any(c.is_alive() for c in children))
+        for child in children:
+            if child.is_alive():
+                child.terminate()
+        for child in children:
+            child.join(timeout=30)
+            mark_dead(child.pid)
+        if ops is not None:
+            ops.stop()
 
 
-def serve_worker(config: Settings, threads: int) -> None:
-    """One worker process: its own runtime, broker connection and dramatiq threads."""
-    logging.basicConfig(
-        level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+def serve_worker(config: Settings, threads: int, checked: Runtime | None = None) -> None:
+    """One worker process: its own runtime, broker connection and dramatiq threads.
+
+    `checked`: the runtime the command already built (one process: it also serves the metrics
+    port); a spawned child builds its own and leaves the port to its parent.
+    """
+    configure_logging(config.log_format, secrets=config.secret_values())
     _verbose()
-    rt = build_runtime(config, create_tables=False)
+    rt = checked or build_runtime(config, schema="skip")
+    ops = None
     try:
         broker = make_broker(config)
         declare_actors(broker, rt)
+        ops = start_metrics(rt, broker=broker) if checked is not None else None
         stop = _stop_on_signals()
         consumer = dramatiq.Worker(broker, worker_threads=threads)
         consumer.start()
@@ -238,4 +272,7 @@ def serve_worker(config: Settings, threads: int) -> None:
         _wait(stop)
         consumer.stop()
     finally:
-        rt.close()
+        if ops is not None:
+            ops.stop()
+        if checked is None:
+            rt.close()

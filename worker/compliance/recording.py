@@ -13,6 +13,7 @@ from models.touch import COMPLETED, Touch
 from worker.compliance import log
 from worker.compliance.risk import cleared_risk
 from worker.compliance.verdicts import Exit, SlaTerms, Verdict, evaluate_sla
+from worker.engine.metrics import SLA_VERDICTS, count_on_commit
 from worker.engine.tunables import DUE_CHECK_BATCH
 from worker.specs.sequences import SequenceSpec
 from worker.specs.sla_clock import SlaClock, sla_clock_for
@@ -112,6 +113,7 @@ def _record_verdict(
     """The decided verdict on the enrollment; met and breached are logged (an exclusion's
     exit already is)."""
     enrollment.sla_status = verdict.status
+    count_on_commit(session, SLA_VERDICTS.labels(outcome=verdict.status.value))
     enrollment.sla_reason = verdict.reason
     enrollment.sla_decided_at = verdict.decided_at
     enrollment.sla_next_check_at = None

@@ -11,6 +11,7 @@ import dramatiq
 from models.event import Event
 from worker.engine.broker import EVENT_QUEUE, TOUCH_QUEUE
 from worker.engine.db import transaction
+from worker.engine.logs import log_context
 from worker.engine.runtime import Runtime
 from worker.engine.tunables import ACTOR_TIME_LIMIT
 from worker.flow.delivery import deliver_touch
@@ -20,13 +21,12 @@ log = logging.getLogger("followup.actors")
 
 
 def send_touch(rt: Runtime, touch_id: int) -> None:
-    delivery = deliver_touch(rt, touch_id)
-    log.info("touch %s: %s", touch_id, delivery)
+    deliver_touch(rt, touch_id)  # logs the outcome itself, with the touch's ids
 
 
 def process_event(rt: Runtime, event_id: int) -> None:
     rt.refresh_catalog()
-    with transaction(rt.engine) as session:
+    with log_context(event_id=event_id), transaction(rt.engine) as session:
         row = session.get(Event, event_id)
         if row is not None:
             apply_event(session, row, catalog=rt.catalog, versions=rt.versions, now=rt.clock.now())

@@ -6,6 +6,7 @@ import dramatiq
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.brokers.stub import StubBroker
 
+from worker.engine.queue_metrics import QueueMetrics
 from worker.engine.settings import Settings
 from worker.engine.tunables import HEALTH_TIMEOUT_SECONDS
 
@@ -20,6 +21,7 @@ def make_broker(settings: Settings) -> dramatiq.Broker:
     else:
         broker = StubBroker()
         broker.emit_after("process_boot")
+    broker.add_middleware(QueueMetrics())
     return broker  # not dramatiq's global broker: each runtime's actors are bound to their own
 
 
@@ -36,12 +38,21 @@ def queue_depth(broker: dramatiq.Broker) -> dict[str, int]:
 
 
 def dead_letters(broker: dramatiq.Broker) -> int:
+    return sum(dead_letters_per_queue(broker).values())
+
+
+def dead_letters_per_queue(broker: dramatiq.Broker) -> dict[str, int]:
     if isinstance(broker, StubBroker):
-        return sum(len(broker.dead_letters_by_queue.get(q, [])) for q in (TOUCH_QUEUE, EVENT_QUEUE))
+        return {q: len(broker.dead_letters_by_queue.get(q, [])) for q in (TOUCH_QUEUE, EVENT_QUEUE)}
     redis = _redis(broker)
-    return sum(
-        int(redis.client.zcard(f"{redis.namespace}:{q}.XQ")) for q in (TOUCH_QUEUE, EVENT_QUEUE)
-    )
+    return {
+        q: int(redis.client.zcard(f"{redis.namespace}:{q}.XQ")) for q in (TOUCH_QUEUE, EVENT_QUEUE)
+    }
+
+
+def queue_figures(broker: dramatiq.Broker) -> tuple[dict[str, int], dict[str, int]]:
+    """(waiting messages, dead letters) per queue, for /metrics."""
+    return queue_depth(broker), dead_letters_per_queue(broker)
 
 
 def _redis(broker: dramatiq.Broker) -> RedisBroker:
@@ -81,6 +92,10 @@ class BrokerHealth:
             return "ok", queue_depth(self._broker), dead_letters(self._broker)
         except Exception as exc:  # any client error means "not answering"
             return str(exc).splitlines()[0], None, None
+
+    def figures(self) -> tuple[dict[str, int], dict[str, int]]:
+        """(waiting, dead letters) per queue for /metrics; raises when Redis does not answer."""
+        return queue_figures(self._broker)
 
     def close(self) -> None:
         self._broker.client.close()

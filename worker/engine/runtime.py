@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
+from typing import Literal
 
 from sqlalchemy import Engine
 
@@ -23,6 +24,7 @@ from worker.specs.rendering import Renderer
 from worker.specs.versions import VersionStore
 
 logger = logging.getLogger("followup.runtime")
+SchemaPolicy = Literal["require", "upgrade", "skip"]
 
 
 @dataclass
@@ -96,15 +98,20 @@ def build_runtime(
     *,
     clock: Clock | None = None,
     mailer: Mailer | None = None,
-    create_tables: bool = True,
+    schema: SchemaPolicy = "require",
 ) -> Runtime:
-    """Load and check the catalog first: a bad sequence never starts anything."""
+    """Load and check the catalog first: a bad sequence never starts anything.
+
+    `schema`: "require" creates a new database and refuses one that is behind or ahead
+    (SchemaError); "upgrade" also migrates one that is behind (the demo, the tests); "skip"
+    trusts a check already made (worker children).
+    """
     renderer = Renderer(settings.templates_dir)
     catalog = load_catalog(settings.sequences_dir, renderer, settings.environment)
     engine = publishing(make_engine(settings.database_url), catalog.team.webhooks)
     try:
-        if create_tables:
-            prepare_schema(engine)
+        if schema != "skip":
+            prepare_schema(engine, upgrade=schema == "upgrade")
         mailer = mailer or make_mailer(settings.smtp_url, settings.outbox_dir, clock=clock)
     except BaseException:  # a bad SMTP URL or an unreachable database: no engine left behind
         engine.dispose()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from dataclasses import dataclass
 
 from sqlmodel import col, select
@@ -11,8 +12,21 @@ from sqlmodel import col, select
 from models.event import Event
 from worker.compliance.recording import evaluate_due_deadlines
 from worker.engine.db import transaction
+from worker.engine.metrics import (
+    CLAIM_BATCH_SIZE,
+    REDRIVEN,
+    SCHEDULER_LAST_TICK,
+    SCHEDULER_TICK_SECONDS,
+    SCHEDULER_TICKS,
+)
 from worker.engine.runtime import Runtime
-from worker.engine.tunables import QUEUED_LEASE, STALE_EVENT_AFTER, STALE_EVENT_BATCH, lease
+from worker.engine.tunables import (
+    QUEUED_LEASE,
+    SCHEDULER_STUCK_AFTER,
+    STALE_EVENT_AFTER,
+    STALE_EVENT_BATCH,
+    lease,
+)
 from worker.flow.escalation import escalate_due
 from worker.flow.events import apply_event
 from worker.flow.holding import release_holds
@@ -48,6 +62,7 @@ def tick(rt: Runtime) -> TickResult:
     queued_lease = lease(QUEUED_LEASE, rt.settings.lease_seconds)
     with transaction(rt.engine) as session:
         result.redriven = redrive_expired_leases(session, now=now)
+    REDRIVEN.inc(result.redriven)
     with transaction(rt.engine) as session:  # before claiming: released touches may be due
         result.released_holds = release_holds(session, versions=rt.versions, now=now)
     while True:
@@ -55,9 +70,12 @@ def tick(rt: Runtime) -> TickResult:
             ids = claim_due_touches(session, now=now, lease_for=queued_lease)
         for touch_id in ids:  # committed first: a lost message is re-driven, never half-claimed
             rt.enqueue_touch(touch_id)
+        if ids:
+            log.info("queued %d due touches", len(ids), extra={"touch_ids": ids})
         result.enqueued += len(ids)
         if not ids:
             break
+        CLAIM_BATCH_SIZE.observe(len(ids))
     with transaction(rt.engine) as session:
         result.verdicts = evaluate_due_deadlines(session, now)
     team = rt.catalog.team
@@ -89,15 +107,40 @@ def process_stale_events(rt: Runtime, *, limit: int = STALE_EVENT_BATCH) -> int:
     return len(rows)
 
 
-def run_scheduler(rt: Runtime, stop: threading.Event) -> None:
+@dataclass
+class Heartbeat:
+    """When the loop last finished a pass: readiness fails once it stops beating."""
+
+    last: float | None = None
+
+    def beat(self) -> None:
+        self.last = time.monotonic()
+
+    def check(self, tick_seconds: float) -> tuple[bool, str]:
+        if self.last is None:
+            return True, "starting"
+        limit = max(SCHEDULER_STUCK_AFTER.total_seconds(), 10 * tick_seconds)
+        age = time.monotonic() - self.last
+        return age <= limit, f"last pass {age:.0f}s ago" + ("" if age <= limit else " (stuck?)")
+
+
+def run_scheduler(rt: Runtime, stop: threading.Event, heartbeat: Heartbeat | None = None) -> None:
     """Tick every FOLLOWUP_TICK_SECONDS until `stop` is set; errors are logged, never fatal."""
     log.info("scheduler started (tick %.1fs)", rt.settings.tick_seconds)
+    beats = heartbeat or Heartbeat()
     while not stop.is_set():
+        started = time.monotonic()
         try:
             rt.refresh_catalog()
             result = tick(rt)
             if result.busy:
                 log.info("tick: %s", result)
         except Exception:  # a database hiccup must not kill the loop
+            SCHEDULER_TICKS.labels(result="error").inc()
             log.exception("scheduler tick failed; retrying next tick")
+        else:
+            SCHEDULER_TICKS.labels(result="ok").inc()
+            SCHEDULER_TICK_SECONDS.observe(time.monotonic() - started)
+            SCHEDULER_LAST_TICK.set_to_current_time()
+            beats.beat()
         stop.wait(rt.settings.tick_seconds)

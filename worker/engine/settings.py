@@ -6,12 +6,15 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 from dotenv import dotenv_values
 
 from models.validation import normalise_sender
 from worker.auth.secret_keys import MAKE_ONE, weak_key_reason
 from worker.engine.tunables import RETRY_BASE
+
+LOG_FORMATS = ("text", "json")
 
 
 class ConfigError(Exception):
@@ -42,6 +45,9 @@ class Settings:
     environment: Mapping[str, str | None] = field(
         default_factory=dict, repr=False, compare=False
     )  # where team.yaml's variables are looked up: password_env, secret_env, slack_webhook_env
+    metrics_port: int | None = None  # worker/scheduler: /metrics, /healthz, /readyz; None: off
+    metrics_host: str = "127.0.0.1"
+    log_format: str = "text"
 
     @classmethod
     def load(cls, environ: Mapping[str, str] | None = None, env_file: str = ".env") -> Settings:
@@ -79,6 +85,9 @@ class Settings:
                 raise ConfigError(f"FOLLOWUP_{name} must be a whole number, 0 or more; got {raw!r}")
             return int(raw)
 
+        log_format = (get("LOG_FORMAT") or defaults.log_format).lower()
+        if log_format not in LOG_FORMATS:
+            raise ConfigError(f"FOLLOWUP_LOG_FORMAT must be text or json, got {log_format!r}")
         default_from = get("DEFAULT_FROM")
         if default_from:
             try:
@@ -86,8 +95,8 @@ class Settings:
             except ValueError as exc:
                 raise ConfigError(f"FOLLOWUP_DEFAULT_FROM: {exc}") from None
         return cls(
-            database_url=get("DATABASE_URL") or defaults.database_url,
-            redis_url=get("REDIS_URL"),
+            database_url=_database_url(get("DATABASE_URL") or defaults.database_url),
+            redis_url=_redis_url(get("REDIS_URL")),
             smtp_url=get("SMTP_URL"),
             outbox_dir=Path(get("OUTBOX_DIR") or defaults.outbox_dir),
             inbox_dir=Path(get("INBOX_DIR") or defaults.inbox_dir),
@@ -105,7 +114,29 @@ class Settings:
             sendgrid_webhook_public_key=get("SENDGRID_WEBHOOK_PUBLIC_KEY"),
             mailgun_webhook_signing_key=get("MAILGUN_WEBHOOK_SIGNING_KEY"),
             environment=dict(values),
+            metrics_port=_port(get("METRICS_PORT")),
+            metrics_host=get("METRICS_HOST") or defaults.metrics_host,
+            log_format=log_format,
         )
+
+    def secret_values(self) -> list[str]:
+        """What must never appear in a log line or an error: the keys, webhook secrets and the
+        passwords in the database, Redis and SMTP URLs."""
+        found = [
+            value
+            for value in (
+                self.secret_key,
+                *self.secret_keys,
+                self.postmark_webhook_auth,
+                self.mailgun_webhook_signing_key,
+            )
+            if value
+        ]
+        for url in (self.database_url, self.redis_url, self.smtp_url):
+            password = url_password(url)
+            if password:
+                found.append(password)
+        return found
 
     def password(self, variable: str) -> str | None:
         """A mailbox password from the variable team.yaml names (never from the YAML itself)."""
@@ -142,3 +173,78 @@ class Settings:
 
     def with_(self, **changes: object) -> Settings:
         return replace(self, **changes)  # type: ignore[arg-type]  # dataclass fields are typed
+
+
+def _database_url(url: str) -> str:
+    """Parsed here so a malformed URL is one line at start-up (never echoed: it has a password)."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        make_url(url)
+    except (ArgumentError, ValueError) as exc:
+        raise ConfigError(
+            f"FOLLOWUP_DATABASE_URL is not a database URL ({str(exc).splitlines()[0]}); e.g. "
+            "sqlite:///followup.db or postgresql+psycopg://user:password@host:5432/followup"
+        ) from None
+    return url
+
+
+def _redis_url(url: str | None) -> str | None:
+    if url is None:
+        return None
+    parts = urlsplit(url)
+    try:
+        parts.port  # noqa: B018  # parsing the port is the check
+    except ValueError:
+        raise ConfigError("FOLLOWUP_REDIS_URL has an invalid port (redis://host:6379/0)") from None
+    if parts.scheme not in ("redis", "rediss", "unix"):
+        raise ConfigError("FOLLOWUP_REDIS_URL must start with redis://, rediss:// or unix://")
+    return url
+
+
+def _port(raw: str | None) -> int | None:
+    if raw is None:
+        return None
+    if not raw.isdigit() or not 1 <= int(raw) <= 65535:
+        raise ConfigError(f"FOLLOWUP_METRICS_PORT must be a port number (1-65535), got {raw!r}")
+    return int(raw)
+
+
+def url_password(url: str | None) -> str | None:
+    """The password in `scheme://user:password@host/...`, percent-decoded as drivers use it."""
+    if not url:
+        return None
+    try:
+        password = urlsplit(url).password
+    except ValueError:
+        return None
+    return unquote(password) if password else None
+
+
+def environment_secrets(env_file: str = ".env") -> list[str]:
+    """Secret values straight from the environment, for redaction even when Settings fails."""
+    values: dict[str, str | None] = {}
+    if Path(env_file).is_file():
+        values.update(dotenv_values(env_file))
+    values.update(os.environ)
+    found = []
+    for name, value in values.items():
+        if not value:
+            continue
+        if name.endswith(SECRET_SUFFIXES):  # any prefix: team.yaml's password_env names its own
+            found += [part for part in value.split(",") if len(part.strip()) >= 6]
+        elif name.startswith("FOLLOWUP_") and (password := url_password(value)):
+            found.append(password)
+    return found
+
+
+SECRET_SUFFIXES = (
+    "SECRET_KEY",
+    "SECRET_KEYS",
+    "PASSWORD",
+    "TOKEN",
+    "SIGNING_KEY",
+    "WEBHOOK_AUTH",
+    "_SECRET",
+)

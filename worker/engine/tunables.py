@@ -31,6 +31,8 @@ SMTP_IDLE_NOOP_SECONDS = 30.0  # a connection idle longer is checked with NOOP b
 HEALTH_TIMEOUT_SECONDS = 2.0  # Redis health checks answer or fail, never hang
 SQLITE_BUSY_TIMEOUT = timedelta(seconds=30)  # how long a SQLite writer waits for the lock
 DATABASE_POOL_SIZE = 10  # PostgreSQL connections per process (and as many more on overflow)
+SCHEDULER_STUCK_AFTER = timedelta(minutes=1)  # no pass for this long (or 10 ticks): not ready
+PROBE_TIMEOUT_SECONDS = 4.0  # the container healthcheck's GET of /readyz
 
 
 # Outbound webhooks (worker/notify/webhook_delivery.py).

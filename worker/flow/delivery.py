@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -14,6 +15,8 @@ from models.enrollment import OPEN_STATUSES, Enrollment, EnrollmentStatus
 from models.lead import Lead
 from models.touch import FINAL, Touch, TouchStatus
 from worker.engine.db import changed_rows, transaction
+from worker.engine.logs import bind, log_context
+from worker.engine.metrics import MAILBOX_DEFERRALS, TOUCHES, count_on_commit
 from worker.engine.runtime import Runtime
 from worker.engine.tunables import MAX_ATTEMPTS, MAX_BACKOFF, SENDING_LEASE, lease
 from worker.flow.enrollment import suppress_lead
@@ -32,6 +35,8 @@ from worker.mail import PermanentSendError, SendError
 from worker.specs.calendar import is_open, next_opening
 from worker.specs.rendering import RenderError
 from worker.specs.sequences import SequenceSpec, StepSpec
+
+log = logging.getLogger("followup.delivery")
 
 
 class DeliveryOutcome(StrEnum):
@@ -57,10 +62,22 @@ class Delivery:
 
 
 def deliver_touch(rt: Runtime, touch_id: int) -> Delivery:
-    """Send one touch; a touch that is not `queued` is left alone."""
+    """Send one touch; a touch that is not `queued` is left alone.
+
+    Logged here, where every line (SMTP errors too) names the touch, its enrollment, lead,
+    sequence, step and Message-ID, so a log pipeline can follow it from claim to SMTP.
+    """
+    with log_context(touch_id=touch_id):
+        delivery = _deliver(rt, touch_id)
+        log.info("touch %s: %s", touch_id, delivery, extra={"outcome": str(delivery.outcome)})
+        return delivery
+
+
+def _deliver(rt: Runtime, touch_id: int) -> Delivery:
     claimed = _claim(rt, touch_id)
     if isinstance(claimed, Delivery):
         return claimed
+    log.info("touch %s claimed: sending", touch_id)
     try:
         email = compose_email(rt, claimed)
         rt.mailer.send(email)
@@ -87,13 +104,15 @@ def _claim(rt: Runtime, touch_id: int) -> ClaimedTouch | Delivery:
         if claimed != 1:
             return Delivery(DeliveryOutcome.NOT_QUEUED, "already handled")
         row = load_touch(session, touch_id)
-        touch, enrollment, _ = row
+        touch, enrollment, lead = row
         spec = rt.versions.get(session, enrollment.version)
+        bind(enrollment_id=enrollment.id, lead_id=lead.id, sequence=spec.name, step=touch.step)
         sender = sender_for(rt, spec, enrollment.current_owner)
         held = _hold_back(rt, session, row, spec, sender, now)
         if held is not None:
             touch.lease_until = None
             session.add(touch)
+            count_on_commit(session, TOUCHES.labels(outcome=held.outcome, sequence=spec.name))
             return held
         return _gather(rt, session, row, spec, sender, now)
 
@@ -112,6 +131,7 @@ def _gather(
     assert step is not None
     if touch.message_id is None:
         touch.message_id = message_id_for(sender)
+    bind(message_id=touch.message_id)
     touch.sender = sender
     session.add(touch)
     return ClaimedTouch(
@@ -162,6 +182,7 @@ def _hold_back(
         touch.status = TouchStatus.DEFERRED
         touch.due_at = next_opening(next_slot, spec.calendar, zone)
         touch.detail = f"mailbox limit of {address} reached"
+        count_on_commit(session, MAILBOX_DEFERRALS.labels(mailbox=address))
         return Delivery(DeliveryOutcome.DEFERRED, f"mailbox limit of {address}")
     return None
 
@@ -280,6 +301,7 @@ def _schedule_retry(
     )
     if finished is None:
         return Delivery(DeliveryOutcome.ALREADY_FINISHED)
+    count_on_commit(session, TOUCHES.labels(outcome="retry", sequence=claimed.spec.name))
     return Delivery(DeliveryOutcome.RETRY, f"in {int(delay.total_seconds())}s: {reason}")
 
 

@@ -13,6 +13,7 @@ from sqlmodel import Session, col, select
 from models.enrollment import OPEN_STATUSES, Enrollment
 from models.event import Event, EventIn
 from models.lead import Lead
+from worker.engine.metrics import EVENTS_ACCEPTED, EVENTS_APPLIED, count_on_commit
 from worker.flow.enrollment import (
     Refusal,
     enroll,
@@ -68,6 +69,7 @@ def record_event(session: Session, event: EventIn, *, now: datetime) -> tuple[Ev
     if event.id is None:  # no key, no possible clash: skip the savepoint
         session.add(row)
         session.flush()
+        count_on_commit(session, EVENTS_ACCEPTED)
         return row, True
     try:
         with session.begin_nested():
@@ -77,6 +79,7 @@ def record_event(session: Session, event: EventIn, *, now: datetime) -> tuple[Ev
         if existing is None:
             raise
         return existing, False
+    count_on_commit(session, EVENTS_ACCEPTED)
     return row, True
 
 
@@ -115,6 +118,7 @@ def apply_event(
         outcome.note(spec, result)
     event_row.processed_at = now
     session.add(event_row)
+    count_on_commit(session, EVENTS_APPLIED)
     return outcome
 
 
@@ -186,6 +190,7 @@ def apply_events(
             outcomes[id(row)] = EventOutcome(event_id=row.id or 0)
             row.processed_at = now
             session.add(row)
+        count_on_commit(session, EVENTS_APPLIED, len(members))
         for spec in catalog.triggered_by(event_type):
             pairs = [(lead, row.id) for lead, row in members]
             results = enroll_many(

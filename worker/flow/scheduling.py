@@ -15,6 +15,7 @@ from models.touch import WAITING, Touch, TouchKind, TouchStatus
 from worker.compliance import log
 from worker.compliance.recording import note_touch_completed, refresh_verdict
 from worker.engine.db import changed_rows
+from worker.engine.metrics import TOUCHES, count_on_commit
 from worker.engine.tunables import CLAIM_BATCH, QUEUED_LEASE
 from worker.specs.calendar import add_wait, plan_due
 from worker.specs.sequences import SequenceSpec, StepSpec
@@ -83,6 +84,8 @@ def finish_step(
     completed, and plan the next step while the enrollment is active."""
     if completed:
         note_touch_completed(enrollment, at, manual=manual)
+    outcome = kind.value.split(".", 1)[1]  # touch.sent -> sent, task.completed -> completed
+    count_on_commit(session, TOUCHES.labels(outcome=outcome, sequence=spec.name))
     log.append(
         session,
         kind,

@@ -18,6 +18,7 @@ from models.enrollment import Enrollment
 from models.event import Event, EventIn
 from models.lead import PROFILE_COLUMNS, Lead, LeadIn
 from models.validation import FieldsTooLarge, merge_fields
+from worker.engine.metrics import EVENTS_ACCEPTED, EVENTS_APPLIED, IMPORT_ROWS, count_on_commit
 from worker.engine.runtime import Runtime
 from worker.flow.enrollment import enroll_many
 from worker.flow.events import apply_events
@@ -62,6 +63,10 @@ def commit_chunk(
         try:
             with _chunk_session(rt.engine, dry_run=options.dry_run) as session:
                 counts = _upsert_leads(session, batch, refused, now=now)
+                for result in ("created", "updated", "unchanged"):
+                    count_on_commit(
+                        session, IMPORT_ROWS.labels(result=result), getattr(counts, result)
+                    )
                 if options.enrolls:
                     firsts = [email for email, pending in batch.items() if not pending.repeat]
                     counts.enrolled = _enroll_chunk(
@@ -147,6 +152,7 @@ def _enroll_chunk(
         results = enroll_many(
             session, pairs, spec, versions=rt.versions, team=rt.catalog.team, at=now, now=now
         )
+        count_on_commit(session, EVENTS_APPLIED, len(pairs))  # recorded as already processed
         return sum(isinstance(result, Enrollment) for result in results)
     outcomes = apply_events(
         session, list(events.values()), catalog=rt.catalog, versions=rt.versions, now=now
@@ -187,6 +193,7 @@ def _record_events(
     }
     session.add_all(rows.values())
     session.flush()
+    count_on_commit(session, EVENTS_ACCEPTED, len(rows))
     return rows
 
 

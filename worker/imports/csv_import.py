@@ -12,6 +12,7 @@ from typing import Any
 
 from models.lead import PROFILE_COLUMNS
 from models.validation import FieldsTooLarge, merge_fields
+from worker.engine.metrics import IMPORT_ROWS
 from worker.engine.runtime import Runtime
 from worker.imports.chunks import commit_chunk
 from worker.imports.csv_rows import CsvImportError, CsvSource, lead_from_row
@@ -81,6 +82,9 @@ def import_rows(
         commit()
     if on_progress is not None:
         on_progress(source.position())
+    if not options.dry_run:
+        for result in ("merged", "rejected"):
+            IMPORT_ROWS.labels(result=result).inc(getattr(summary, result))
     return summary
 
 

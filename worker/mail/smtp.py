@@ -8,6 +8,7 @@ import threading
 import time
 
 from worker.engine.clock import Clock, SystemClock
+from worker.engine.metrics import SMTP_SEND_SECONDS
 from worker.engine.tunables import SMTP_IDLE_NOOP_SECONDS, SMTP_TIMEOUT_SECONDS
 from worker.mail.base import PermanentSendError, SendError, TransientSendError, classify_smtp_reply
 from worker.mail.message import OutgoingEmail, envelope_address, to_bytes
@@ -57,6 +58,19 @@ class SmtpMailer:
         self._connections: set[_Connection] = set()
 
     def send(self, email: OutgoingEmail) -> None:
+        started, result = time.perf_counter(), "accepted"
+        try:
+            self._send(email)
+        except PermanentSendError:
+            result = "permanent"
+            raise
+        except SendError:
+            result = "transient"
+            raise
+        finally:
+            SMTP_SEND_SECONDS.labels(result=result).observe(time.perf_counter() - started)
+
+    def _send(self, email: OutgoingEmail) -> None:
         try:
             envelope_from = envelope_address(email.sender)
             data = to_bytes(email, date=self._clock.now())
