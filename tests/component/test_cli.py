@@ -57,9 +57,10 @@ def error_lines(text: str) -> list[str]:
 def test_sequences_check_passes_on_the_repository_sequences(
     cli: Cli, h: Harness, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """The shipped sequences, team.yaml and templates are valid: exit 0 and a summary."""
+    """The shipped sequences, team.yaml and templates are valid, and work for a lead with only
+    an email even without FOLLOWUP_DEFAULT_FROM: exit 0 under --strict, and a summary."""
     shipped = {"sequences_dir": REPOSITORY / "sequences", "templates_dir": REPOSITORY / "templates"}
-    assert cli.on(h, **shipped)("sequences", "check") == 0
+    assert cli.on(h, default_from=None, **shipped)("sequences", "check", "--strict") == 0
     out = capsys.readouterr().out
     assert out.startswith("ok: ") and "sequence(s)" in out
 
@@ -206,3 +207,31 @@ def test_a_bad_date_option_is_one_line(followup: Cli, capsys: pytest.CaptureFixt
     assert error_lines(capsys.readouterr().err) == [
         "error: --since: 'yesterday' is not a date (use YYYY-MM-DD or an ISO timestamp)"
     ]
+
+
+def test_sequences_check_warns_at_the_template_line_and_strict_fails(
+    cli: Cli, h: Harness, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A name a lead with only an email lacks is a warning naming the template file:line, the
+    field and the step's file:line; exit 0, and 1 under --strict."""
+    templates, sequences = h.settings.templates_dir, h.settings.sequences_dir
+    write_files(
+        templates,
+        {"t/hello.j2": template("Hello", "Hi {{ lead.first_name }}, from {{ owner.name }}")},
+    )
+    followup = cli.on(h, default_from=None)
+    assert followup("sequences", "check") == 0
+    out, err = capsys.readouterr()
+    hello, quick = templates / "t" / "hello.j2", sequences / "quick.yaml"
+    assert error_lines(err) == [
+        f"warning {hello}:2: lead.first_name has no default: a lead without first_name fails "
+        f"to render; used by {quick}:8 step 'hello'",
+        f"warning {hello}:2: owner.name has no default, and a lead without an owner has no "
+        "sender to take it from (set FOLLOWUP_DEFAULT_FROM, or a `from:` in the sequence); "
+        f"used by {quick}:8 step 'hello'",
+    ]
+    assert out.startswith("ok: 1 sequence(s)") and out.rstrip().endswith("; 2 warning(s)")
+    assert followup("sequences", "check", "--strict") == 1
+    out, err = capsys.readouterr()
+    assert error_lines(err)[-1] == "error: 2 warning(s), which --strict makes errors"
+    assert out == "" and "Traceback" not in err

@@ -110,6 +110,19 @@ def test_an_opening_in_the_spring_forward_gap_moves_to_the_first_real_minute() -
     assert is_open(opening, calendar, NEW_YORK)
 
 
+def test_a_day_that_begins_at_01_00_is_open_from_its_first_minute() -> None:
+    """Coyhaique's clocks jumped from 00:00 to 01:00 on 2000-10-15 (found by hypothesis): a
+    00:15-24:00 window is open at 01:00 -03:00, the day's first instant, not only from 01:15."""
+    zone = ZoneInfo("America/Coyhaique")
+    sundays = frozenset({6})  # the Saturday before is closed, so the search reaches the Sunday
+    calendar = SendCalendar(
+        days=sundays, start_minute=15, end_minute=24 * 60, business_days=sundays
+    )
+    opening = next_opening(utc(2000, 10, 15, 3, 59), calendar, zone)
+    assert opening == utc(2000, 10, 15, 4, 0)
+    assert opening.astimezone(zone).hour == 1 and is_open(opening, calendar, zone)
+
+
 def test_a_window_inside_the_spring_forward_gap_is_closed_that_day() -> None:
     """02:00-02:45 never happens on 2025-03-09 in New York: the next opening is the next day."""
     calendar = SendCalendar(start_minute=2 * 60, end_minute=2 * 60 + 45)

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from testkit.harness import write_files
-from worker.specs.rendering import Renderer, RenderError, build_context
+from worker.specs.rendering import Renderer, RenderError
 
 
 def context(**lead: Any) -> dict[str, Any]:
@@ -79,14 +79,14 @@ def test_a_template_cannot_mutate_the_data_it_is_given(tmp_path: Path, renderer:
 def test_an_undefined_name_is_a_render_error_naming_it(tmp_path: Path, renderer: Renderer) -> None:
     """A missing field must not silently render as an empty string in a real email."""
     name = email_with(tmp_path, "Hi {{ lead.first_name }}")
-    with pytest.raises(RenderError, match=r"probe\.j2: UndefinedError: .*'first_name'"):
+    with pytest.raises(RenderError, match=r"^probe\.j2:1: lead\.first_name is undefined$"):
         renderer.render_email(name, context())
 
 
 def test_an_undefined_top_level_name_is_a_render_error(tmp_path: Path, renderer: Renderer) -> None:
     """Typos in top-level names fail too."""
     name = email_with(tmp_path, "{{ leed.first_name }}")
-    with pytest.raises(RenderError, match="'leed' is undefined"):
+    with pytest.raises(RenderError, match=r"^probe\.j2:1: leed is undefined$"):
         renderer.render_email(name, context())
 
 
@@ -250,54 +250,43 @@ def test_a_task_text_renders_on_one_line(renderer: Renderer) -> None:
 
 def test_a_task_text_with_an_undefined_name_is_a_render_error(renderer: Renderer) -> None:
     """Task texts are as strict as emails."""
-    with pytest.raises(RenderError, match="UndefinedError"):
+    with pytest.raises(RenderError, match=r"^lead\.nickname is undefined$"):
         renderer.render_text("Call {{ lead.nickname }}", context())
 
 
-def test_the_context_names_owner_sequence_step_and_unsubscribe_link() -> None:
-    """SPEC section 6: lead, owner (email, name), sequence, step, unsubscribe_url."""
-
-    class Spec:
-        name, description = "mql", "MQL follow-up"
-
-    class Owner:
-        name = "Ana Rep"
-
-    built = build_context(
-        lead={"email": "x@example.com"},
-        owner=Owner(),
-        owner_email="ana.rep@acme.test",
-        sequence=Spec(),
-        step="intro",
-        unsubscribe_url="https://u",
+def test_a_render_error_names_the_template_the_failing_line_and_the_field(
+    tmp_path: Path, renderer: Renderer
+) -> None:
+    """A name missing in a layout: the email's template, the layout's file:line, the full name."""
+    write_files(
+        tmp_path,
+        {
+            "layouts/base.j2": "{% block subject %}S{% endblock %}\n"
+            "{% block text %}{% block body %}{% endblock %}\n"
+            "{{ owner.name | default(owner.email) }}{% endblock %}",
+            "mql/last.j2": '{% extends "layouts/base.j2" %}\n{% block body %}Bye{% endblock %}',
+        },
     )
-    assert built == {
-        "lead": {"email": "x@example.com"},
-        "owner": {"email": "ana.rep@acme.test", "name": "Ana Rep"},
-        "sequence": {"name": "mql", "description": "MQL follow-up"},
-        "step": {"id": "intro"},
-        "unsubscribe_url": "https://u",
-    }
+    with pytest.raises(RenderError) as caught:
+        renderer.render_email("mql/last", {**context(), "owner": {}})
+    error = caught.value
+    assert str(error) == "mql/last.j2 (layouts/base.j2:3): owner.email is undefined"
+    assert (error.where, error.field) == ("layouts/base.j2:3", "owner.email")
 
 
-def test_an_owner_without_a_profile_is_named_after_the_mailbox() -> None:
-    """Without team.yaml, `owner.name` is derived from the address rather than undefined."""
+def test_a_missing_nested_custom_field_is_named_by_its_whole_path(
+    tmp_path: Path, renderer: Renderer
+) -> None:
+    """Custom fields can hold mappings: the error names `lead.address.city`, not just `city`."""
+    name = email_with(tmp_path, "{{ lead.first_name }}\n{{ lead.address.city }}")
+    with pytest.raises(RenderError, match=r"^probe\.j2:2: lead\.address\.city is undefined$"):
+        renderer.render_email(name, context(first_name="Ana", address={"zip": "1000"}))
 
-    class Spec:
-        name, description = "mql", ""
 
-    built = build_context(
-        lead={},
-        owner=None,
-        owner_email="ben@acme.test",
-        sequence=Spec(),
-        step="x",
-        unsubscribe_url="u",
-    )
-    assert built["owner"] == {"email": "ben@acme.test", "name": "Ben"}
-    assert (
-        build_context(
-            lead={}, owner=None, owner_email=None, sequence=Spec(), step="x", unsubscribe_url="u"
-        )["owner"]
-        == {}
-    )
+def test_if_on_a_missing_name_is_false_rather_than_an_error(
+    tmp_path: Path, renderer: Renderer
+) -> None:
+    """Undefined names stay errors when printed, but `{% if x %}` may ask whether one is there."""
+    name = email_with(tmp_path, "{% if lead.company %}at {{ lead.company }}{% endif %}.")
+    assert renderer.render_email(name, context()).text == ".\n"
+    assert renderer.render_email(name, context(company="Acme")).text == "at Acme.\n"

@@ -25,9 +25,10 @@ def list_tasks(
     rt: Rt,
     owner: Annotated[str | None, Query(max_length=320, description="one owner")] = None,
 ) -> list[OpenTask]:
-    """Open tasks, due first; complete one with a `task.completed` event naming its step."""
+    """Open tasks, due first; complete one with a `task.completed` event naming its step.
+
+    A task whose text does not render for its lead comes with the raw text and `render_error`.
+    """
     with reading(rt.engine) as session:
-        tasks = open_tasks(
-            session, versions=rt.versions, team=rt.catalog.team, owner=owner, now=rt.clock.now()
-        )
+        tasks = open_tasks(session, rt, owner=owner)
     return tasks

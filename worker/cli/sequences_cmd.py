@@ -13,35 +13,68 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import select
 
 from models.lead import Lead
-from worker.cli.common import console, err_console, fail, parse_when
+from worker.cli.check_report import check_leads, print_warnings
+from worker.cli.common import EXIT_FOUND_ERRORS, console, err_console, fail, parse_when
 from worker.cli.context import CliContext, cli_context
-from worker.cli.safe_text import cell, labelled
+from worker.cli.safe_text import cell
 from worker.engine.db import make_engine, reading
 from worker.engine.settings import Settings
+from worker.engine.tunables import LEAD_CHECK_SAMPLE
 from worker.flow.owners import owners_not_allowed, unknown_owner_warning
-from worker.specs.catalog import SAMPLE_LEAD
+from worker.specs.catalog import SAMPLE_LEAD, SAMPLE_SENDER, Catalog
 from worker.specs.preview import PlannedDeadline, preview_deadlines, preview_timeline
 from worker.specs.sequences import SequenceSpec
+from worker.specs.sparse_lead import sparse_lead_warnings
 from worker.specs.team import TeamSpec
 
 app = typer.Typer(help="Validate, list and preview sequences.", no_args_is_help=True)
 
 
 @app.command("check")
-def check(ctx: typer.Context) -> None:
-    """Validate every sequence, team.yaml and template (rendered on sample data); 1 on errors."""
-    loaded = cli_context(ctx).catalog()
-    catalog = loaded.catalog
-    for warning in catalog.warnings:
-        err_console.print(labelled("warning", warning, "yellow"), highlight=False, soft_wrap=True)
+def check(
+    ctx: typer.Context,
+    strict: Annotated[bool, typer.Option("--strict", help="warnings are errors (exit 1)")] = False,
+    leads: Annotated[
+        bool, typer.Option("--leads", help="also render for the stored leads enrolled or waiting")
+    ] = False,
+    sample: Annotated[
+        int, typer.Option(min=1, help="with --leads: at most this many leads per sequence")
+    ] = LEAD_CHECK_SAMPLE,
+) -> None:
+    """Validate every sequence, team.yaml and template (rendered on a full sample lead), warn
+    of names a lead with only an email lacks; 1 on errors."""
+    cli = cli_context(ctx)
+    loaded = cli.catalog()
+    catalog, config = loaded.catalog, loaded.settings
+    warnings = [
+        *catalog.warnings,
+        *sparse_lead_warnings(catalog, loaded.renderer, default_from=config.default_from),
+    ]
+    print_warnings(warnings)
+    refused = strict and bool(warnings)
+    if not refused:
+        _print_summary(catalog, config.sequences_dir, len(warnings))
+        for line in _stored_owner_warnings(config, catalog.team):
+            err_console.print(line, highlight=False, markup=False, soft_wrap=True)
+    problems = [f"{len(warnings)} warning(s), which --strict makes errors"] if refused else []
+    failing = check_leads(cli, sample) if leads else 0
+    if failing:
+        problems.append(
+            f"{failing} stored lead(s) would fail to render: fix the template or the leads' "
+            f"data before their step is due"
+        )
+    if problems:
+        fail("; ".join(problems), EXIT_FOUND_ERRORS)
+
+
+def _print_summary(catalog: Catalog, folder: Path, warnings: int) -> None:
     steps = sum(len(s.steps) for s in catalog.sequences.values())
+    noted = f"; {warnings} warning(s)" if warnings else ""
     console.print(
         f"ok: {len(catalog.sequences)} sequence(s), {steps} step(s), "
-        f"{len(catalog.team.owners)} owner(s) in {loaded.settings.sequences_dir}",
+        f"{len(catalog.team.owners)} owner(s) in {folder}{noted}",
         highlight=False,
     )
-    for line in _stored_owner_warnings(loaded.settings, catalog.team):
-        err_console.print(line, highlight=False, markup=False, soft_wrap=True)
 
 
 def _stored_owner_warnings(config: Settings, team: TeamSpec) -> list[str]:
@@ -101,11 +134,17 @@ def preview(
     loaded = cli.catalog()
     spec = loaded.sequence(name)
     lead = _stored_lead(cli, email) if email else dict(SAMPLE_LEAD)
+    default_from = loaded.settings.default_from or (None if email else SAMPLE_SENDER)
     when: datetime = parse_when(start, "--start") or cli.clock.now()
     title = cell(f"{name} for {lead['email']}")
     table = Table("step", "kind", "local time", "UTC", "subject", title=title)
     timeline = preview_timeline(
-        spec, lead=lead, start=when, renderer=loaded.renderer, team=loaded.catalog.team
+        spec,
+        lead=lead,
+        start=when,
+        renderer=loaded.renderer,
+        team=loaded.catalog.team,
+        default_from=default_from,
     )
     for item in timeline:
         table.add_row(

@@ -58,6 +58,7 @@ def _print_status(result: Status) -> None:
             highlight=False,
         )
     print_notify_sections(result)
+    _print_render_failures(result)
     if result.queue_depth is not None:
         console.print(
             f"queue depth: {result.queue_depth}   dead letters: {result.dead_letters}",
@@ -80,6 +81,24 @@ def print_notify_sections(result: Status) -> None:
         words = ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "none"
         colour = "red" if counts.get("dead") or counts.get("failed") else "default"
         console.print(f"{name}: [{colour}]{words}[/{colour}]", highlight=False)
+
+
+def _print_render_failures(result: Status) -> None:
+    """How many touches failed to render for their lead, and the latest few (plain text)."""
+    if not result.render_failures:
+        return
+    console.print(
+        Text(
+            f"render failures: {result.render_failures} touch(es) failed because a template "
+            f"did not render for their lead (latest first):",
+            style="red",
+        )
+    )
+    for failure in result.latest_render_failures:
+        console.print(
+            Text(f"  {failure['at']} {failure['sequence']}/{failure['step']}: {failure['detail']}"),
+            soft_wrap=True,
+        )
 
 
 def _print_mailboxes(mailboxes: list[MailboxState]) -> None:

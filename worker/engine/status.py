@@ -8,11 +8,13 @@ from typing import TYPE_CHECKING
 
 from sqlmodel import Session, col, func, select
 
+from models.compliance import ComplianceEntry, ComplianceKind
 from models.enrollment import OPEN_STATUSES, Enrollment
 from models.touch import WAITING, Touch, TouchStatus
 from worker.engine.db import ping, reading
 from worker.engine.notify_status import notify_sections
 from worker.engine.runtime import Runtime
+from worker.specs.rendering import RENDER_ERROR
 
 if TYPE_CHECKING:
     from worker.inbox.mailbox_status import MailboxState
@@ -31,6 +33,8 @@ class Status:
     at_risk: dict[str, int] = field(default_factory=dict)  # rep -> leads at risk now
     alerts: dict[str, int] = field(default_factory=dict)  # SLA alerts by status
     webhooks: dict[str, int] = field(default_factory=dict)  # webhook deliveries by status
+    render_failures: int = 0  # failed touches whose template did not render for their lead
+    latest_render_failures: list[dict[str, str | None]] = field(default_factory=list)
     mailboxes: list[MailboxState] = field(default_factory=list)  # worker/inbox/mailbox_status.py
 
 
@@ -55,7 +59,36 @@ def touch_status(session: Session, *, now: datetime, known_sequences: set[str]) 
         .group_by(col(Enrollment.sequence))
     ).all()
     status.orphaned_sequences = {s: int(n) for s, n in running if s not in known_sequences}
+    status.render_failures, status.latest_render_failures = render_failures(session)
     return status
+
+
+LATEST_RENDER_FAILURES = 5
+
+
+def render_failures(session: Session) -> tuple[int, list[dict[str, str | None]]]:
+    """Touches still failed by a render error: how many, and the latest few from the log."""
+    is_render_failure = col(Touch.detail).startswith(RENDER_ERROR, autoescape=True)
+    failed = (Touch.status == TouchStatus.FAILED, is_render_failure)
+    count = session.exec(select(func.count()).where(*failed)).one()
+    entries = session.exec(
+        select(ComplianceEntry)
+        .join(Touch, col(Touch.id) == ComplianceEntry.touch_id)
+        .where(ComplianceEntry.kind == ComplianceKind.TOUCH_FAILED, *failed)
+        .order_by(col(ComplianceEntry.at).desc(), col(ComplianceEntry.id).desc())
+        .limit(LATEST_RENDER_FAILURES)
+    ).all()
+    latest = [
+        {
+            "at": entry.at.isoformat(),
+            "lead": entry.lead_email,
+            "sequence": entry.sequence,
+            "step": entry.step,
+            "detail": entry.detail,
+        }
+        for entry in entries
+    ]
+    return int(count), latest
 
 
 def inbox_states(rt: Runtime, session: Session) -> list[MailboxState]:

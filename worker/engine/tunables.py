@@ -17,6 +17,8 @@ STALE_EVENT_BATCH = 200  # lost events re-applied per tick
 IMPORT_CHUNK_ROWS = 1000  # CSV rows upserted per transaction
 IMPORT_ENROLL_CHUNK_ROWS = 200  # ... when also enrolling (about 4 rows written per lead)
 LOG_READ_BATCH = 5000  # compliance log entries read at a time when replaying it (audit)
+LEAD_CHECK_SAMPLE = 1000  # leads per sequence `sequences check --leads` renders (more: at random)
+LEAD_CHECK_IDS_PER_QUERY = 500  # ids in one IN (...) while it reads their touches and leads
 
 # Retries of transient send failures (4xx, connection): exponential backoff, capped.
 MAX_ATTEMPTS = 12  # then the touch fails for good ("gave up after 12 attempts")

@@ -24,16 +24,16 @@ from worker.flow.mailbox_limits import mailbox_day, release_send, reserve_send
 from worker.flow.outgoing import (
     ClaimedTouch,
     address_of,
+    claimed_sender,
     compose_email,
     message_id_for,
-    sender_for,
     thread_parent,
 )
 from worker.flow.scheduling import finish_step
 from worker.flow.touch_rows import TouchRow, load_touch
 from worker.mail import PermanentSendError, SendError
 from worker.specs.calendar import is_open, next_opening
-from worker.specs.rendering import RenderError
+from worker.specs.rendering import RENDER_ERROR, RenderError
 from worker.specs.sequences import SequenceSpec, StepSpec
 
 log = logging.getLogger("followup.delivery")
@@ -82,7 +82,8 @@ def _deliver(rt: Runtime, touch_id: int) -> Delivery:
         email = compose_email(rt, claimed)
         rt.mailer.send(email)
     except RenderError as exc:
-        return _record_failure(rt, claimed, PermanentSendError(f"render error: {exc}"))
+        failure = f"{RENDER_ERROR}{exc} (lead {claimed.lead_email}, step {claimed.step.id!r})"
+        return _record_failure(rt, claimed, PermanentSendError(failure))
     except SendError as exc:
         return _record_failure(rt, claimed, exc)
     return _record_sent(rt, claimed, email.subject)
@@ -107,7 +108,7 @@ def _claim(rt: Runtime, touch_id: int) -> ClaimedTouch | Delivery:
         touch, enrollment, lead = row
         spec = rt.versions.get(session, enrollment.version)
         bind(enrollment_id=enrollment.id, lead_id=lead.id, sequence=spec.name, step=touch.step)
-        sender = sender_for(rt, spec, enrollment.current_owner)
+        sender = claimed_sender(rt, spec, enrollment.current_owner)
         held = _hold_back(rt, session, row, spec, sender, now)
         if held is not None:
             touch.lease_until = None

@@ -69,7 +69,7 @@ def enroll_many(
     now: datetime,
 ) -> list[Enrollment | Refusal]:
     """Start `spec` for (lead, trigger event id) pairs with one flush; each gets its result."""
-    refusals = _refusals(session, [lead for lead, _ in leads], spec, versions)
+    refusals = enrollment_refusals(session, [lead for lead, _ in leads], spec, versions)
     version = versions.pin(session, spec, now=now)
     results: list[Enrollment | Refusal] = []
     for lead, event_id in leads:
@@ -130,7 +130,7 @@ def _already_enrolled(lead: Lead) -> Refusal:
     return Refusal(RefusalKind.ALREADY_ENROLLED, f"{lead.email} was already enrolled")
 
 
-def _refusals(
+def enrollment_refusals(
     session: Session, leads: list[Lead], spec: SequenceSpec, versions: VersionStore
 ) -> dict[int, Refusal]:
     """Suppression, `reenroll` and `exclusive` rules for many leads: lead id -> why not."""

@@ -20,21 +20,27 @@ def upsert_lead(session: Session, data: LeadIn, *, now: datetime) -> tuple[Lead,
     FieldsTooLarge, before anything changed, when the merged custom fields would pass the caps.
     """
     lead = session.exec(select(Lead).where(Lead.email == data.email)).first()
-    fields = merge_fields(lead.fields if lead else {}, data.fields) if data.fields else None
     created = lead is None
     if lead is None:
         lead = Lead(email=data.email, created_at=now, updated_at=now, fields={})
+    merge_lead_data(lead, data)
+    lead.updated_at = now
+    session.add(lead)
+    if created:
+        session.flush()  # the id is needed by what follows; an update can wait for the commit
+    return lead, created
+
+
+def merge_lead_data(lead: Lead, data: LeadIn) -> None:
+    """What an upsert changes: the values given, custom fields merged into the stored ones;
+    FieldsTooLarge, before anything changed, when the merged fields would pass the caps."""
+    fields = merge_fields(lead.fields or {}, data.fields) if data.fields else None
     for name in PROFILE_COLUMNS:
         value = getattr(data, name)
         if value is not None:
             setattr(lead, name, value)
     if fields is not None:
         lead.fields = fields
-    lead.updated_at = now
-    session.add(lead)
-    if created:
-        session.flush()  # the id is needed by what follows; an update can wait for the commit
-    return lead, created
 
 
 def check_fields_fit(session: Session, data: LeadIn) -> None:

@@ -15,11 +15,12 @@ from models.lead import Lead
 from models.touch import Touch, TouchKind, TouchStatus
 from worker.compliance import log
 from worker.compliance.recording import note_touch_completed, refresh_verdict
+from worker.engine.runtime import Runtime
 from worker.engine.tunables import SKIP_BATCH
 from worker.flow.scheduling import finish_step
 from worker.flow.touch_rows import TouchRow, touch_rows
-from worker.specs.rendering import build_context
-from worker.specs.team import TeamSpec
+from worker.specs.rendering import RenderError, build_context
+from worker.specs.sending import lead_owner_context
 from worker.specs.versions import VersionStore
 
 
@@ -32,20 +33,15 @@ class OpenTask:
     owner: str | None
     sequence: str
     step: str
-    text: str
+    text: str  # rendered for the lead; the raw task text when it cannot be
     due_at: datetime
     expires_at: datetime | None
+    render_error: str | None = None  # why `text` is the raw task text
 
 
-def open_tasks(
-    session: Session,
-    *,
-    versions: VersionStore,
-    team: TeamSpec,
-    owner: str | None = None,
-    now: datetime,
-) -> list[OpenTask]:
-    """Tasks waiting for their owner, due first; the text is rendered for the lead."""
+def open_tasks(session: Session, rt: Runtime, *, owner: str | None = None) -> list[OpenTask]:
+    """Tasks waiting for their owner, due first; each text rendered for its own lead, so one
+    lead's missing field shows on its own task (raw text and reason), not on everyone's list."""
     query = (
         touch_rows()
         .where(Touch.status == TouchStatus.OPEN, Touch.kind == TouchKind.TASK)
@@ -55,6 +51,7 @@ def open_tasks(
         query = query.where(worked_by(owner.strip().lower()))
     tasks = []
     for touch, enrollment, lead in session.exec(query).all():
+        text, problem = _task_text(session, (touch, enrollment, lead), rt)
         tasks.append(
             OpenTask(
                 touch.id,  # type: ignore[arg-type]  # a stored row always has its id
@@ -62,30 +59,40 @@ def open_tasks(
                 enrollment.current_owner,
                 enrollment.sequence,
                 touch.step,
-                _task_text(session, (touch, enrollment, lead), versions=versions, team=team),
+                text,
                 touch.due_at,
                 touch.expires_at,
+                problem,
             )
         )
     return tasks
 
 
-def _task_text(session: Session, row: TouchRow, *, versions: VersionStore, team: TeamSpec) -> str:
-    """The step's task text rendered for the lead, with the version the enrollment pinned."""
+def _task_text(session: Session, row: TouchRow, rt: Runtime) -> tuple[str, str | None]:
+    """(the step's task text rendered for the lead, None), or (the raw text, why it does not
+    render for this lead); with the version the enrollment pinned."""
     touch, enrollment, lead = row
-    spec = versions.get(session, enrollment.version)
+    spec = rt.versions.get(session, enrollment.version)
     step = spec.step(touch.step)
     if step is None or not step.task:
-        return touch.step
+        return touch.step, None
+    owner = lead_owner_context(
+        spec,
+        enrollment.current_owner,
+        team=rt.catalog.team,
+        default_from=rt.settings.default_from,
+    )
     context = build_context(
         lead=lead.template_context(),
-        owner=team.owner(enrollment.current_owner),
-        owner_email=enrollment.current_owner,
+        owner=owner,
         sequence=spec,
         step=touch.step,
         unsubscribe_url="",
     )
-    return spec.renderer.render_text(step.task, context)
+    try:
+        return spec.renderer.render_text(step.task, context), None
+    except RenderError as exc:
+        return step.task, str(exc)
 
 
 def skip_expired_tasks(session: Session, *, versions: VersionStore, now: datetime) -> int:

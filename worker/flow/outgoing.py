@@ -13,9 +13,14 @@ from models.touch import Touch, TouchStatus
 from worker.auth.tokens import unsubscribe_url
 from worker.engine.runtime import Runtime
 from worker.mail import OutgoingEmail, make_message_id
-from worker.mail.message import format_sender
 from worker.specs.rendering import RenderError, build_context, reply_subject
-from worker.specs.sending import may_send_as, not_allowed_reason
+from worker.specs.sending import (
+    may_send_as,
+    no_sender_reason,
+    not_allowed_reason,
+    owner_context,
+    sender_for,
+)
 from worker.specs.sequences import SequenceSpec, StepSpec
 
 logger = logging.getLogger("followup.delivery")
@@ -55,22 +60,15 @@ def message_id_for(sender: str | None) -> str:
         return make_message_id("followup.invalid")
 
 
-def sender_for(rt: Runtime, spec: SequenceSpec, owner: str | None) -> str | None:
-    """The sequence's `from:`, else the owner if team.yaml allows them, else the default."""
-    if spec.sender != "owner":
-        return spec.sender
-    if owner and may_send_as(rt.catalog.team, owner):
-        profile = rt.catalog.team.owner(owner)
-        return format_sender(profile.name if profile else None, owner)
-    if owner and rt.settings.default_from:  # (without one, the touch fails with the reason)
+def claimed_sender(rt: Runtime, spec: SequenceSpec, owner: str | None) -> str | None:
+    """The From of a touch being claimed (sender_for), saying so when an owner team.yaml does
+    not list falls back to FOLLOWUP_DEFAULT_FROM."""
+    team, default_from = rt.catalog.team, rt.settings.default_from
+    sender = sender_for(spec, owner, team=team, default_from=default_from)
+    fell_back = spec.sender == "owner" and default_from  # (else the touch fails with the reason)
+    if fell_back and owner and not may_send_as(team, owner):
         logger.warning("%s; sending from FOLLOWUP_DEFAULT_FROM", not_allowed_reason(owner))
-    return rt.settings.default_from
-
-
-def no_sender_reason(owner: str | None) -> str:
-    if owner:
-        return f"no sender: {not_allowed_reason(owner)}, and FOLLOWUP_DEFAULT_FROM is unset"
-    return "no sender: the lead has no owner and FOLLOWUP_DEFAULT_FROM is unset"
+    return sender
 
 
 def thread_parent(
@@ -94,8 +92,7 @@ def compose_email(rt: Runtime, claimed: ClaimedTouch) -> OutgoingEmail:
     unsubscribe = unsubscribe_url(rt.settings.base_url, claimed.lead_email, keys=rt.key_ring)
     context = build_context(
         lead=claimed.lead_context,
-        owner=rt.catalog.team.owner(claimed.owner_email),
-        owner_email=claimed.owner_email,
+        owner=owner_context(rt.catalog.team.owner(claimed.owner_email), claimed.sender),
         sequence=claimed.spec,
         step=claimed.step.id,
         unsubscribe_url=unsubscribe,

@@ -74,9 +74,10 @@ def next_opening(moment: datetime, calendar: SendCalendar, zone: ZoneInfo) -> da
 def _first_open_on(
     day: date, moment: datetime, calendar: SendCalendar, zone: ZoneInfo
 ) -> datetime | None:
-    """An open stretch starts at `moment`, at the opening wall time (twice on a fall-back day)
-    or at an offset change (a DST jump into the window); the earliest open one on `day` wins."""
-    candidates = [moment, *offset_changes(day, zone)]
+    """An open stretch starts at `moment`, at the opening wall time (twice on a fall-back day),
+    at an offset change (a DST jump into the window) or when the day itself begins (later than
+    00:00 where the clocks jump at midnight); the earliest open one on `day` wins."""
+    candidates = [moment, local_to_utc(day, 0, zone), *offset_changes(day, zone)]
     candidates += [local_to_utc(day, calendar.start_minute, zone, fold) for fold in (0, 1)]
     usable = [
         c

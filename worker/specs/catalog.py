@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from worker.specs.rendering import Renderer, RenderError, build_context, template_path
+from worker.specs.sending import lead_owner_context
 from worker.specs.sequences import BUILTIN_EVENTS, SequenceSpec, parse_sequence
 from worker.specs.team import TeamSpec
 from worker.specs.yaml_source import (
@@ -27,6 +28,8 @@ SAMPLE_LEAD: dict[str, Any] = {
     "owner": "rep@example.com",
     "timezone": "America/New_York",
 }
+# The full sample's sender: its owner is in no team.yaml, and it must still sign like a full lead.
+SAMPLE_SENDER = "Sam Rep <rep@example.com>"
 
 
 class CatalogError(Exception):
@@ -135,14 +138,18 @@ def _load_team(
 
 
 def context_for(
-    lead: dict[str, Any], spec: SequenceSpec, step: str, team: TeamSpec, unsubscribe_url: str
+    lead: dict[str, Any],
+    spec: SequenceSpec,
+    step: str,
+    team: TeamSpec,
+    unsubscribe_url: str,
+    default_from: str | None = None,
 ) -> dict[str, Any]:
     """What a template sees when rendered to be looked at, not sent (the check, the preview);
-    the lead's owner comes from team.yaml."""
+    `owner` as a send would have it: the lead's owner in team.yaml, else the sender used."""
     return build_context(
         lead=lead,
-        owner=team.owner(lead.get("owner")),
-        owner_email=lead.get("owner"),
+        owner=lead_owner_context(spec, lead.get("owner"), team=team, default_from=default_from),
         sequence=spec,
         step=step,
         unsubscribe_url=unsubscribe_url,
@@ -187,9 +194,8 @@ def _check_step(
     """(problem, is it an error) for one step; a warning does not stop anything from running."""
     step = spec.steps[index]
     where = ("steps", index, "email" if step.email else "task")
-    context = context_for(
-        SAMPLE_LEAD, spec, step.id, team, "https://example.com/unsubscribe/sample"
-    )
+    unsubscribe = "https://example.com/unsubscribe/sample"
+    context = context_for(SAMPLE_LEAD, spec, step.id, team, unsubscribe, SAMPLE_SENDER)
     try:
         if step.task:
             renderer.render_text(step.task, context)

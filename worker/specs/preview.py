@@ -30,6 +30,7 @@ def preview_timeline(
     start: datetime,
     renderer: Renderer,
     team: TeamSpec,
+    default_from: str | None = None,
 ) -> list[PlannedTouch]:
     """Each step due after the previous one, assuming every touch completes when due."""
     zone = spec.zone_for(lead.get("timezone"))
@@ -38,7 +39,8 @@ def preview_timeline(
     first_subject = ""
     for step in spec.steps:
         due = plan_due(after, step.wait, spec.calendar, zone)
-        context = context_for(lead, spec, step.id, team, "https://example.com/unsubscribe/preview")
+        unsubscribe = "https://example.com/unsubscribe/preview"
+        context = context_for(lead, spec, step.id, team, unsubscribe, default_from)
         subject, rendered = _subject(step, renderer, context, first_subject)
         first_subject = first_subject or rendered
         timeline.append(

@@ -14,9 +14,14 @@ from jinja2 import (
     StrictUndefined,
     TemplateError,
     TemplateNotFound,
+    TemplateSyntaxError,
+    Undefined,
+    UndefinedError,
     meta,
+    nodes,
 )
 from jinja2.sandbox import ImmutableSandboxedEnvironment
+from jinja2.utils import missing
 
 from worker.specs.sandbox import BoundedSandbox, join_block
 
@@ -31,10 +36,54 @@ _TEMPLATE_FAILURES = (
     RecursionError,
 )
 _WHITESPACE = re.compile(r"\s+")
+RENDER_ERROR = "render error: "  # opens a touch's detail when its template failed for its lead
 
 
 class RenderError(Exception):
-    """A template is missing, broken or refers to an undefined name; the message says which."""
+    """A template is missing, broken or refers to an undefined name; the message says which.
+
+    `where` is the file and line that failed (`layouts/base.j2:8`), `field` the missing name,
+    `problem` the message without the place.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        where: str | None = None,
+        field: str | None = None,
+        problem: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.where, self.field, self.problem = where, field, problem or message
+
+
+class UndefinedField(UndefinedError):
+    """A name the data lacks, with the object it was looked up on, to name the full path."""
+
+    def __init__(self, message: str, owner: Any, name: str | None) -> None:
+        super().__init__(message)
+        self.owner, self.name = owner, name
+
+
+class PresenceUndefined(StrictUndefined):
+    """Strict undefined names, except that `{% if x %}` tests presence (False when missing)."""
+
+    __slots__ = ()
+
+    def __bool__(self) -> bool:  # type: ignore[override]  # StrictUndefined's raises instead
+        return False
+
+    def _fail_with_undefined_error(self, *args: Any, **kwargs: Any) -> Any:
+        if self._undefined_exception is not UndefinedError:  # the sandbox's "unsafe" refusal
+            super()._fail_with_undefined_error(*args, **kwargs)
+        raise UndefinedField(self._undefined_message, self._undefined_obj, self._undefined_name)
+
+
+# Jinja binds the failing operators (str, +, ==, ...) to the base method itself, not by name.
+for _operator, _method in {**vars(Undefined), **vars(StrictUndefined)}.items():
+    if _method is Undefined._fail_with_undefined_error and _operator != "__bool__":
+        setattr(PresenceUndefined, _operator, PresenceUndefined._fail_with_undefined_error)
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,8 +113,8 @@ class Renderer:
         )
         self._loader = loader
         # Immutable: a template must not change the lead/sample data other blocks and checks share.
-        self._plain = BoundedSandbox(autoescape=False, loader=loader, undefined=StrictUndefined)
-        self._html = BoundedSandbox(autoescape=True, loader=loader, undefined=StrictUndefined)
+        self._plain = BoundedSandbox(autoescape=False, loader=loader, undefined=PresenceUndefined)
+        self._html = BoundedSandbox(autoescape=True, loader=loader, undefined=PresenceUndefined)
 
     def exists(self, name: str) -> bool:
         try:
@@ -93,11 +142,11 @@ class Renderer:
             text = self._block(self._plain, name, "text", context)
             html = self._block(self._html, name, "html", context)
         except TemplateNotFound as exc:
-            missing = exc.name if isinstance(exc.name, str) else str(exc)
-            where = "" if missing == template_path(name) else f"{template_path(name)}: "
-            raise RenderError(f"{where}template {missing!r} not found") from None
+            missing_name = exc.name if isinstance(exc.name, str) else str(exc)
+            where = "" if missing_name == template_path(name) else f"{template_path(name)}: "
+            raise RenderError(f"{where}template {missing_name!r} not found") from None
         except _TEMPLATE_FAILURES as exc:
-            raise RenderError(f"{template_path(name)}: {type(exc).__name__}: {exc}") from None
+            raise render_failure(exc, template_path(name), context) from None
         if text is None:
             raise RenderError(f"{template_path(name)}: no {{% block text %}}")
         return RenderedEmail(
@@ -109,10 +158,25 @@ class Renderer:
     def render_text(self, source: str, context: dict[str, Any]) -> str:
         """A one-line template such as a task's text."""
         try:
-            text = join_block(self._plain.from_string(source).generate(context))
-            return _WHITESPACE.sub(" ", text).strip()
+            template = self._plain.from_string(source)
+            # root_render_func, not generate(): the frames keep the names of included templates
+            rendered = join_block(template.root_render_func(template.new_context(context)))
         except _TEMPLATE_FAILURES as exc:
-            raise RenderError(f"{type(exc).__name__}: {exc}") from None
+            raise render_failure(exc, None, context) from None
+        return _WHITESPACE.sub(" ", rendered).strip()
+
+    def parse(self, name: str) -> tuple[str, nodes.Template]:
+        """The source and syntax tree of a template file, for the analysis of the names it uses."""
+        source, _, _ = self._loader.get_source(self._plain, name)
+        return source, self._plain.parse(source, name)
+
+    def parse_text(self, source: str) -> nodes.Template:
+        return self._plain.parse(source)
+
+    @property
+    def global_names(self) -> frozenset[str]:
+        """Names every template has without the context (range, cycler, ...)."""
+        return frozenset(self._plain.globals)
 
     @staticmethod
     def _block(
@@ -129,6 +193,59 @@ class Renderer:
         return join_block(functions[0](ctx))
 
 
+def render_failure(exc: BaseException, entry: str | None, context: dict[str, Any]) -> RenderError:
+    """One line naming the template, the file and line that failed, and the missing field."""
+    where = _failed_at(exc)
+    field = _missing_field(exc, context) if isinstance(exc, UndefinedField) else None
+    kind = "UndefinedError" if isinstance(exc, UndefinedError) else type(exc).__name__
+    problem = f"{field} is undefined" if field else f"{kind}: {exc}"
+    if entry is None or where is None:
+        place = where or entry
+    else:
+        place = where if where.startswith(f"{entry}:") else f"{entry} ({where})"
+    message = f"{place}: {problem}" if place else problem
+    return RenderError(message, where=where, field=field, problem=problem)
+
+
+def _failed_at(exc: BaseException) -> str | None:
+    """`file:line` of the innermost template frame (the raw traceback keeps the template)."""
+    if isinstance(exc, TemplateSyntaxError):
+        return f"{exc.name}:{exc.lineno}" if exc.name else None
+    found = None
+    tb = exc.__traceback__
+    while tb is not None:
+        template = tb.tb_frame.f_globals.get("__jinja_template__")
+        if template is not None and template.name:
+            found = f"{template.name}:{template.get_corresponding_lineno(tb.tb_lineno)}"
+        tb = tb.tb_next
+    return found
+
+
+def _missing_field(exc: UndefinedField, context: dict[str, Any]) -> str | None:
+    """`lead.first_name` for the name missing on the context's `lead`; None when not found."""
+    if exc.name is None:
+        return None
+    if exc.owner is missing:
+        return exc.name
+    path = _path_to(exc.owner, context)
+    return ".".join([*path, exc.name]) if path else None
+
+
+def _path_to(target: object, context: dict[str, Any], depth: int = 4) -> tuple[str, ...] | None:
+    """The keys leading from the context to `target` (by identity), breadth first."""
+    frontier: list[tuple[tuple[str, ...], dict[str, Any]]] = [((), context)]
+    for _ in range(depth):
+        deeper = []
+        for path, mapping in frontier:
+            for key, value in mapping.items():
+                if value is target:
+                    return (*path, str(key))
+                if isinstance(value, dict):
+                    deeper.append(((*path, str(key)), value))
+        frontier = deeper
+    return None
+
+
 def reply_subject(first_subject: str) -> str:
     """A threaded follow-up's subject: `Re: <first subject>` (never `Re: Re: ...`)."""
     return first_subject if first_subject.lower().startswith("re:") else f"Re: {first_subject}"
@@ -137,20 +254,18 @@ def reply_subject(first_subject: str) -> str:
 def build_context(
     *,
     lead: dict[str, Any],
-    owner: Any,
-    owner_email: str | None,
+    owner: dict[str, str],
     sequence: Any,
     step: str,
     unsubscribe_url: str,
 ) -> dict[str, Any]:
-    """The names a template sees (SPEC section 6); unset lead fields stay undefined."""
-    owner_context: dict[str, Any] = {}
-    if owner_email:
-        owner_context["email"] = owner_email
-        owner_context["name"] = getattr(owner, "name", None) or owner_email.split("@")[0].title()
+    """The names a template sees (SPEC section 6); unset lead fields stay undefined.
+
+    `owner` has `email` and `name` whenever the email has a sender (worker/specs/sending.py).
+    """
     return {
         "lead": lead,
-        "owner": owner_context,
+        "owner": owner,
         "sequence": {"name": sequence.name, "description": sequence.description},
         "step": {"id": step},
         "unsubscribe_url": unsubscribe_url,
