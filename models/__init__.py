@@ -8,6 +8,7 @@ from models.event import Event, EventIn
 from models.inbound import InboundMessage, InboundOutcome, MailboxCursor
 from models.lead import LEAD_COLUMNS, Lead, LeadIn, LeadPublic
 from models.mailbox import DomainDay, MailboxDay
+from models.notification import SlaAlert, WebhookDelivery
 from models.sending_pause import PauseScope, SendingPause
 from models.touch import Touch, TouchKind, TouchStatus
 
@@ -32,8 +33,10 @@ __all__ = [
     "PauseScope",
     "SendingPause",
     "SequenceVersion",
+    "SlaAlert",
     "SlaStatus",
     "Touch",
     "TouchKind",
     "TouchStatus",
+    "WebhookDelivery",
 ]

@@ -21,6 +21,9 @@ class ComplianceKind(StrEnum):
     ENROLLMENT_EXITED = "enrollment.exited"
     SLA_MET = "sla.met"
     SLA_BREACHED = "sla.breached"
+    SLA_AT_RISK = "sla.at_risk"
+    LEAD_REASSIGNED = "lead.reassigned"
+    ALERT_SENT = "alert.sent"
     ENROLLMENT_HELD = "enrollment.held"  # an auto-reply holds the touches until a date
     ENROLLMENT_RESUMED = "enrollment.resumed"  # ... and the hold ended
     INBOX_REPLY = "inbox.reply"

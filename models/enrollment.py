@@ -6,8 +6,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Index, String, text
-from sqlmodel import JSON, Column, Field, SQLModel
+from sqlalchemy import ColumnElement, Index, String, func, text
+from sqlmodel import JSON, Column, Field, SQLModel, col
 
 from models.types import UTCDateTime
 
@@ -81,6 +81,8 @@ class Enrollment(SQLModel, table=True):
         ),
         Index("ix_enrollment_first_touch", "first_touch_seconds", "enrolled_at"),
         Index("ix_enrollment_breaches", "sla_status", "owner", "sla_decided_at"),
+        Index("ix_enrollment_alert_check", "sla_alert_check_at"),
+        Index("ix_enrollment_reassign", "sla_reassign_at"),
         Index(
             "ux_enrollment_open",
             "lead_id",
@@ -118,3 +120,26 @@ class Enrollment(SQLModel, table=True):
     sla_reason: str | None = Field(default=None, max_length=40)
     sla_decided_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     sla_next_check_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # At risk, alerts and reassignment (worker/flow/escalation.py); the moments are fixed with
+    # the deadlines, on the same clock.
+    sla_first_risk_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    sla_window_risk_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    sla_at_risk: str | None = Field(default=None, max_length=16)  # first_touch or touches
+    sla_alert_check_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    sla_reassign_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # `owner` keeps the rep the SLA verdict belongs to; after a reassignment `reassigned_to`
+    # works the lead and is credited with the touches completed since.
+    reassigned_to: str | None = Field(default=None, max_length=320, index=True)
+    reassigned_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    touches_reassigned: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    touches_manual_reassigned: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+
+    @property
+    def current_owner(self) -> str | None:
+        """Who works the lead now: sends its emails and gets its tasks."""
+        return self.reassigned_to or self.owner
+
+
+def worked_by(email: str) -> ColumnElement[bool]:
+    """Enrollments whose lead `email` works now (the SQL of Enrollment.current_owner)."""
+    return func.coalesce(col(Enrollment.reassigned_to), col(Enrollment.owner)) == email

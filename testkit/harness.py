@@ -21,6 +21,7 @@ from worker.engine.runtime import Runtime, build_runtime
 from worker.engine.scheduler_loop import TickResult
 from worker.engine.settings import Settings
 from worker.engine.simulation import Simulation
+from worker.engine.tunables import WEBHOOK_TIMEOUT_SECONDS
 from worker.flow.events import EventOutcome
 from worker.mail import Mailer, MemoryMailer, OutgoingEmail
 
@@ -68,10 +69,13 @@ class Harness:
         mailer: Mailer | None = None,
         database_url: str | None = None,
         threads: int = 2,
+        notifier_timeout: float = WEBHOOK_TIMEOUT_SECONDS,
+        notify_inline: bool = True,
         **settings: Any,
     ) -> None:
         """`mailer` replaces the MemoryMailer (e.g. a Maildir outbox, or SMTP for a bench); with
-        `smtp_url` among the settings and no mailer, the runtime builds its own (SMTP, signed)."""
+        `smtp_url` among the settings and no mailer, the runtime builds its own (SMTP, signed);
+        `notifier_timeout` and `notify_inline` are the Simulation's (alerts and webhooks)."""
         write_files(folder / "sequences", sequences)
         write_files(folder / "templates", templates)
         defaults: dict[str, Any] = {
@@ -91,8 +95,15 @@ class Harness:
         self.rt: Runtime = build_runtime(
             self.settings, clock=self.clock, mailer=injected, schema="upgrade"
         )
-        self.simulation = Simulation(self.rt, self.clock, threads=threads).start()
+        self.simulation = Simulation(
+            self.rt,
+            self.clock,
+            threads=threads,
+            notifier_timeout=notifier_timeout,
+            notify_inline=notify_inline,
+        ).start()
         self.actors: Actors = self.simulation.actors
+        self.notifier = self.simulation.notifier
 
     def close(self) -> None:
         self.simulation.stop()

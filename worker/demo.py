@@ -13,6 +13,7 @@ from sqlmodel import col, func, select
 
 from models.event import EventIn
 from models.lead import LEAD_COLUMNS, LeadIn
+from models.notification import AlertStatus, SlaAlert
 from models.touch import Touch
 from worker.engine.clock import VirtualClock
 from worker.engine.db import reading, transaction
@@ -134,3 +135,14 @@ class GuardrailReview:
                     f"{now:%a %d %b %H:%M} `followup mailboxes resume {name}`: "
                     f"{released or 0} held touch(es) released"
                 )
+
+
+def alerts_by_level(rt: Runtime) -> dict[str, int]:
+    """Alerts that went out, by level (at_risk.*, breached, reassigned)."""
+    with reading(rt.engine) as session:
+        rows = session.exec(
+            select(SlaAlert.level, func.count())
+            .where(SlaAlert.status == AlertStatus.SENT)
+            .group_by(col(SlaAlert.level))
+        ).all()
+    return {str(level): int(n) for level, n in rows}

@@ -61,7 +61,13 @@ def test_enroll_many_applies_every_rule_per_lead(h: Harness) -> None:
     pairs = [(new, None), (gone, None), (inside, None), (busy, None), (new, None)]
     with transaction(h.rt.engine) as session:
         results = enroll_many(
-            session, pairs, spec, versions=h.rt.versions, at=h.clock.now(), now=h.clock.now()
+            session,
+            pairs,
+            spec,
+            versions=h.rt.versions,
+            team=h.rt.catalog.team,
+            at=h.clock.now(),
+            now=h.clock.now(),
         )
     assert not isinstance(results[0], Refusal)
     assert "suppressed" in str(results[1])

@@ -79,6 +79,7 @@ def make_router() -> APIRouter:
                 until=as_utc(until, ("query", "until")),
                 now=rt.clock.now(),
                 sequences=rt.catalog.sequences.values(),
+                versions=rt.versions,
             )
         return HTMLResponse(page, headers=PAGE_HEADERS)
 

@@ -46,7 +46,9 @@ def start(body: EnrollmentIn, rt: Rt) -> EnrollmentPublic:
         lead = session.exec(select(Lead).where(Lead.email == body.email)).first()
         if lead is None:
             raise HTTPException(404, f"no lead with email {body.email!r}")
-        result = enroll(session, lead, spec, versions=rt.versions, at=now, now=now)
+        result = enroll(
+            session, lead, spec, versions=rt.versions, team=rt.catalog.team, at=now, now=now
+        )
         if isinstance(result, Refusal):
             raise HTTPException(409, result.message)
         return EnrollmentPublic.model_validate(result)

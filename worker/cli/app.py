@@ -7,6 +7,7 @@ from sqlalchemy.exc import OperationalError
 
 from worker.cli import (
     api_cmd,
+    at_risk_cmd,
     compliance_cmd,
     db_cmd,
     dkim_cmd,
@@ -20,6 +21,7 @@ from worker.cli import (
     sla_cmd,
     status_cmd,
     tasks_cmd,
+    webhooks_cmd,
 )
 from worker.cli.common import EXIT_USAGE, CliError, err_console
 from worker.cli.context import CliContext
@@ -40,6 +42,8 @@ promote_cmd.register(sequences_cmd.app)
 app.add_typer(events_cmd.app, name="events")
 app.add_typer(compliance_cmd.app, name="compliance")
 app.add_typer(sla_cmd.app, name="sla")
+at_risk_cmd.register(sla_cmd.app)
+app.add_typer(webhooks_cmd.app, name="webhooks")
 status_cmd.register(app)
 app.add_typer(leads_cmd.app, name="leads")
 app.add_typer(mailboxes_cmd.app, name="mailboxes")

@@ -68,6 +68,7 @@ def report(
                     until=end,
                     now=rt.clock.now(),
                     sequences=rt.catalog.sequences.values(),
+                    versions=rt.versions,
                 )
             )
             return
@@ -88,7 +89,7 @@ SHORT_HEADINGS = {
     "breached_too_few_touches": "few",
     "touches_manual": "manual",
 }
-FIGURE_HEADINGS = ("rate", "median 1st", "p90 1st", "strikes")
+FIGURE_HEADINGS = ("risk", "moved", "rate", "median 1st", "p90 1st", "strikes")
 
 
 def print_report(result: Report) -> None:
@@ -100,6 +101,8 @@ def print_report(result: Report) -> None:
         table.add_row(
             cell(row.key),
             *(str(getattr(row, n)) for n in COUNT_FIELDS),
+            str(row.at_risk),
+            f"{row.reassigned}/{row.reassigned_in}",
             rate,
             format_seconds(row.median_first_touch_seconds),
             format_seconds(row.p90_first_touch_seconds),

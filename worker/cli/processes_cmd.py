@@ -26,6 +26,7 @@ from worker.engine.runtime import Runtime, build_runtime
 from worker.engine.scheduler_loop import Heartbeat, run_scheduler
 from worker.engine.settings import Settings
 from worker.inbox.watcher import run_watcher
+from worker.notify.loop import Notifier
 
 log = logging.getLogger("followup")
 
@@ -50,6 +51,13 @@ def _wait(stop: threading.Event, while_: Callable[[], bool] = lambda: True) -> N
 
 def _verbose() -> None:
     logging.getLogger("followup").setLevel(logging.INFO)
+
+
+def _start_notifier(notifier: Notifier, stop: threading.Event) -> threading.Thread:
+    """Alerts and webhooks on their own threads, beside the scheduler."""
+    thread = threading.Thread(target=notifier.run, args=(stop,), name="notifier", daemon=True)
+    thread.start()
+    return thread
 
 
 def demo(
@@ -113,7 +121,7 @@ def _print_demo_result(rt: Runtime, folder: Path) -> None:
     """The touch counts and the compliance report the two weeks ended with."""
     from worker.cli.compliance_cmd import print_report
     from worker.compliance.report import build_report
-    from worker.demo import counts_by_status
+    from worker.demo import alerts_by_level, counts_by_status
 
     with reading(rt.engine) as session:
         report = build_report(session, by="owner", team=rt.catalog.team, now=rt.clock.now())
@@ -122,6 +130,11 @@ def _print_demo_result(rt: Runtime, folder: Path) -> None:
         "touches: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())), highlight=False
     )
     print_report(report)
+    alerts = alerts_by_level(rt)
+    console.print(
+        "alerts sent: " + (", ".join(f"{k} {v}" for k, v in sorted(alerts.items())) or "none"),
+        highlight=False,
+    )
     console.print(
         f"emails written to {folder}/outbox; try `FOLLOWUP_DATABASE_URL=sqlite:///"
         f"{folder}/followup.db followup compliance log`",
@@ -150,6 +163,8 @@ def run(
             target=run_scheduler, args=(rt, stop, beats), name="scheduler", daemon=True
         )
         loop.start()
+        notifier = Notifier(rt)
+        notes = _start_notifier(notifier, stop)
         watchers = run_watcher(rt, stop)
         try:
             if no_api:
@@ -165,6 +180,8 @@ def run(
         finally:
             stop.set()
             loop.join(timeout=10)
+            notes.join(timeout=30)
+            notifier.close()
             for watcher in watchers:
                 watcher.join(timeout=10)
             workers.stop()
@@ -189,7 +206,12 @@ def scheduler(ctx: typer.Context) -> None:
             )
         beats = Heartbeat()
         ops = start_metrics(rt, broker=broker, extra=_scheduler_check(rt, beats))
-        run_scheduler(rt, _stop_on_signals(), beats)
+        stop = _stop_on_signals()
+        notifier = Notifier(rt)
+        notes = _start_notifier(notifier, stop)
+        run_scheduler(rt, stop, beats)
+        notes.join(timeout=30)
+        notifier.close()
         if ops is not None:
             ops.stop()
 

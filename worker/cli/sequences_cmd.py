@@ -23,7 +23,7 @@ from worker.engine.tunables import LEAD_CHECK_SAMPLE
 from worker.flow.owners import owners_not_allowed, unknown_owner_warning
 from worker.specs.catalog import Catalog
 from worker.specs.dkim import unsigned_default_from
-from worker.specs.preview import preview_timeline
+from worker.specs.preview import PlannedDeadline, preview_deadlines, preview_timeline
 from worker.specs.sequences import SequenceSpec
 from worker.specs.sparse_lead import sparse_lead_warnings
 from worker.specs.team import TeamSpec
@@ -122,7 +122,8 @@ def _sla_text(spec: SequenceSpec) -> str:
         f"first {sla.first_touch_within}" if sla.first_touch_within else "",
         f"{sla.min_touches} in {sla.within}" if sla.min_touches else "",
     )
-    return " / ".join(part for part in parts if part)
+    clock = " (business hours)" if sla.clock == "business_hours" else ""
+    return " / ".join(part for part in parts if part) + clock
 
 
 @app.command("preview")
@@ -158,6 +159,27 @@ def preview(
             cell(item.subject),
         )
     console.print(table)
+    deadlines = preview_deadlines(
+        spec, lead=lead, start=when, team=loaded.catalog.team, timeline=timeline
+    )
+    _print_deadlines(deadlines)
+
+
+def _print_deadlines(deadlines: list[PlannedDeadline]) -> None:
+    """Each SLA deadline on the sequence's clock, and whether the timeline keeps it."""
+    for due in deadlines:
+        verdict = (
+            "[green]met by this plan[/green]"
+            if due.met_by_plan
+            else "[red]missed by this plan[/red]"
+        )
+        clock = due.clock.replace("_", " ")
+        console.print(
+            f"SLA {due.name} by {due.due_local:%a %Y-%m-%d %H:%M %Z} "
+            f"({due.due_utc:%Y-%m-%d %H:%M} UTC, {clock} clock); "
+            f"at risk from {due.at_risk_utc:%Y-%m-%d %H:%M} UTC; {verdict}",
+            highlight=False,
+        )
 
 
 def _stored_lead(cli: CliContext, email: str) -> dict[str, Any]:

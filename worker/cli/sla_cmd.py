@@ -11,6 +11,7 @@ from rich.table import Table
 
 from worker.cli.common import choice, console, fail, write
 from worker.cli.context import cli_context
+from worker.compliance.clock_check import ClockCheck, clock_check
 from worker.compliance.plan import CapacityCheck, PlanResult, plan_sla, promised_attempts
 from worker.specs.catalog import Catalog
 from worker.specs.team import SlaPlan
@@ -62,13 +63,18 @@ def plan(
     choice(fmt, ("table", "json"), "--format")
     if period is not None:
         choice(period, ("month", "quarter"), "--period")
-    catalog = cli_context(ctx).catalog(required=False).catalog  # flags alone work without one
+    cli = cli_context(ctx)
+    loaded = cli.catalog(required=False)  # flags alone work without a sequences folder
+    catalog = loaded.catalog
     merged = _merged_plan(catalog, flags)  # one flag per field of team.yaml's sla_plan
     result = plan_sla(merged, promised_attempts=promised_attempts(catalog.sequences.values()))
+    sequences = list(catalog.sequences.values())
+    clock = clock_check(result, catalog.team, sequences, loaded.renderer, cli.clock.now())
     if fmt == "json":
-        write(json.dumps(result.as_dict(), indent=2))
+        write(json.dumps({**result.as_dict(), "clock": clock.as_dict()}, indent=2))
     else:
         print_plan(result)
+        print_clock_check(clock, result)
 
 
 def print_plan(result: PlanResult) -> None:
@@ -136,3 +142,27 @@ def _print_capacity(check: CapacityCheck, period: str) -> None:
             f"{check.selling_hours_per_rep / weeks:,.1f}",
         )
     console.print(capacity)
+
+
+def print_clock_check(check: ClockCheck, result: PlanResult) -> None:
+    """The promise against business hours: the sequences' timelines and the reps' hours."""
+    for fit in check.sequences:
+        words = f"{fit.planned_in_time} of {fit.promised} promised touches"
+        colour = "green" if fit.fits else "bold red"
+        console.print(
+            f"[{colour}]{fit.sequence}[/{colour}]: {words} land within {fit.within} of "
+            f"business hours (each touch done when due)",
+            highlight=False,
+        )
+    if check.working_hours_per_rep is None:
+        return
+    line = f"working hours per rep per {result.target.period} (owners' working_hours): "
+    line += f"{check.working_hours_per_rep:,.1f}"
+    if check.touches_per_lead_that_fit is not None and result.capacity is not None:
+        line += (
+            f"; at {result.capacity.minutes_per_attempt:g} min per touch on "
+            f"{result.capacity.leads_per_rep:,.1f} leads each, they hold "
+            f"{check.touches_per_lead_that_fit} touches per lead "
+            f"({result.capacity.attempts_per_lead} promised)"
+        )
+    console.print(line, highlight=False, soft_wrap=True)

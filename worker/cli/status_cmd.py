@@ -57,6 +57,7 @@ def _print_status(result: Status) -> None:
             f"still run its pinned version[/yellow]",
             highlight=False,
         )
+    print_notify_sections(result)
     _print_render_failures(result)
     if result.queue_depth is not None:
         console.print(
@@ -70,6 +71,17 @@ def _print_status(result: Status) -> None:
             "green" if state == "ok" else "yellow" if state.startswith("not configured") else "red"
         )
         console.print(Text.assemble(f"{service}: ", (clean(state), colour)), highlight=False)
+
+
+def print_notify_sections(result: Status) -> None:
+    """Leads at risk now (per rep), SLA alerts and webhook deliveries by status."""
+    at_risk = sum(result.at_risk.values())
+    reps = ", ".join(f"{rep} {n}" for rep, n in sorted(result.at_risk.items()))
+    console.print(f"at risk: {at_risk}" + (f" ({reps})" if reps else ""), highlight=False)
+    for name, counts in (("alerts", result.alerts), ("webhooks", result.webhooks)):
+        words = ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "none"
+        colour = "red" if counts.get("dead") or counts.get("failed") else "default"
+        console.print(f"{name}: [{colour}]{words}[/{colour}]", highlight=False)
 
 
 def _print_render_failures(result: Status) -> None:

@@ -10,6 +10,7 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from sqlmodel import Session
 
+from worker.compliance.at_risk import AtRiskLead, at_risk_leads
 from worker.compliance.charts import (
     Breach,
     TrendPoint,
@@ -22,8 +23,10 @@ from worker.compliance.plan import PlanResult, plan_sla, promised_attempts
 from worker.compliance.report import Report, build_report
 from worker.specs.sequences import SequenceSpec
 from worker.specs.team import TeamSpec
+from worker.specs.versions import VersionStore
 
 CHART_WIDTH, CHART_HEIGHT = 640, 200
+AT_RISK_SHOWN = 20  # the page lists the soonest; `followup sla at-risk` lists them all
 
 
 @dataclass
@@ -36,6 +39,7 @@ class Dashboard:
     breaches: list[Breach]
     plan: PlanResult | None
     owner_names: dict[str, str] = field(default_factory=dict)
+    at_risk: list[AtRiskLead] = field(default_factory=list)  # soonest deadline first
 
 
 def collect_dashboard(
@@ -46,6 +50,7 @@ def collect_dashboard(
     until: datetime | None,
     now: datetime,
     sequences: Iterable[SequenceSpec] = (),
+    versions: VersionStore | None = None,
 ) -> Dashboard:
     """Every figure on the page, each from one SQL aggregate."""
     dialect = session.get_bind().dialect.name
@@ -64,6 +69,9 @@ def collect_dashboard(
         breaches=recent_breaches(session, where),
         plan=plan_sla(plan, promised_attempts=promised_attempts(sequences)) if plan else None,
         owner_names={o.email: o.name for o in team.owners if o.name},
+        at_risk=at_risk_leads(
+            session, team=team, versions=versions or VersionStore(), now=now, limit=AT_RISK_SHOWN
+        ),
     )
 
 

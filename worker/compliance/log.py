@@ -3,36 +3,50 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
+from typing import Any
 
 from sqlmodel import Session, col, select
 
 from models.compliance import ComplianceEntry, ComplianceKind
 from models.enrollment import Enrollment, SlaStatus
+from worker.notify.outbox import iso, publish
 
 SLA_TERMS = "sla: "  # opens the deadlines part of an enrollment.started entry's detail
+# Entries that are also outbound webhook events (SPEC section 14), with the same type name.
+WEBHOOK_KINDS = frozenset(
+    {
+        ComplianceKind.ENROLLMENT_STARTED,
+        ComplianceKind.TOUCH_SENT,
+        ComplianceKind.TOUCH_FAILED,
+        ComplianceKind.SLA_AT_RISK,
+        ComplianceKind.SLA_BREACHED,
+        ComplianceKind.SLA_MET,
+        ComplianceKind.LEAD_REASSIGNED,
+    }
+)
+# The SLA's own entries belong to the rep the verdict is for; the rest to who works the lead.
+_VERDICT_KINDS = frozenset(
+    {ComplianceKind.SLA_AT_RISK, ComplianceKind.SLA_BREACHED, ComplianceKind.SLA_MET}
+)
 
 
-def sla_terms(enrollment: Enrollment) -> str | None:
+def sla_terms(enrollment: Enrollment, clock: str | None = None) -> str | None:
     """The deadlines an enrollment started with, in words; None when its sequence has no SLA."""
     if enrollment.sla_status == SlaStatus.NONE:
         return None
     parts = []
     if enrollment.sla_first_due_at is not None:
-        parts.append(f"first touch by {_iso(enrollment.sla_first_due_at)}")
+        parts.append(f"first touch by {iso(enrollment.sla_first_due_at)}")
     if enrollment.sla_window_due_at is not None:
-        window_due = _iso(enrollment.sla_window_due_at)
+        window_due = iso(enrollment.sla_window_due_at)
         parts.append(f"{enrollment.sla_min_touches} touches by {window_due}")
-    return SLA_TERMS + ", ".join(parts)
+    return SLA_TERMS + ", ".join(parts) + (f" ({clock} clock)" if clock else "")
 
 
 def has_sla_terms(detail: str | None) -> bool:
     """Whether an enrollment.started detail says the enrollment runs under an SLA."""
     return detail is not None and SLA_TERMS in detail
-
-
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def append(
@@ -46,23 +60,45 @@ def append(
     step: str | None = None,
     touch_id: int | None = None,
     detail: str | None = None,
+    data: dict[str, Any] | None = None,
 ) -> None:
-    """Add one entry; enrollment fills owner and sequence, and a start records its SLA terms."""
+    """Add one entry; enrollment fills owner and sequence, and a start records its SLA terms.
+
+    Kinds that are webhook events also go to the outbox, in this same transaction, with the
+    entry's facts and `data` as the event's data."""
     if kind == ComplianceKind.ENROLLMENT_STARTED and enrollment is not None:
-        detail = "; ".join(part for part in (detail, sla_terms(enrollment)) if part)
-    session.add(
-        ComplianceEntry(
-            at=at,
-            kind=kind,
-            lead_email=lead_email,
-            owner=enrollment.owner if enrollment is not None else owner,
-            sequence=enrollment.sequence if enrollment is not None else None,
-            enrollment_id=enrollment.id if enrollment is not None else None,
-            step=step,
-            touch_id=touch_id,
-            detail=(detail or None) and detail[:1000],
-        )
+        clock = ((data or {}).get("sla") or {}).get("clock")
+        detail = "; ".join(part for part in (detail, sla_terms(enrollment, clock)) if part)
+    if enrollment is not None:
+        owner = enrollment.owner if kind in _VERDICT_KINDS else enrollment.current_owner
+    entry = ComplianceEntry(
+        at=at,
+        kind=kind,
+        lead_email=lead_email,
+        owner=owner,
+        sequence=enrollment.sequence if enrollment is not None else None,
+        enrollment_id=enrollment.id if enrollment is not None else None,
+        step=step,
+        touch_id=touch_id,
+        detail=(detail or None) and detail[:1000],
     )
+    session.add(entry)
+    if kind in WEBHOOK_KINDS:
+        _publish_entry(session, entry, data or {})
+
+
+def _publish_entry(session: Session, entry: ComplianceEntry, data: dict[str, Any]) -> None:
+    """The entry as a webhook event: its facts, and what the caller added."""
+    facts = {
+        "lead": entry.lead_email,
+        "owner": entry.owner,
+        "sequence": entry.sequence,
+        "enrollment_id": entry.enrollment_id,
+        "step": entry.step,
+        "touch_id": entry.touch_id,
+        "detail": entry.detail,
+    }
+    publish(session, str(entry.kind), occurred_at=entry.at, data={**facts, **data})
 
 
 @dataclass(frozen=True)

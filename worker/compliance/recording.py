@@ -11,36 +11,64 @@ from models.enrollment import Enrollment, SlaStatus
 from models.lead import Lead
 from models.touch import COMPLETED, Touch
 from worker.compliance import log
+from worker.compliance.risk import cleared_risk
 from worker.compliance.verdicts import Exit, SlaTerms, Verdict, evaluate_sla
 from worker.engine.metrics import SLA_VERDICTS, count_on_commit
 from worker.engine.tunables import DUE_CHECK_BATCH
-from worker.specs.calendar import add_wait
 from worker.specs.sequences import SequenceSpec
+from worker.specs.sla_clock import SlaClock, sla_clock_for
+from worker.specs.team import TeamSpec
+from worker.specs.versions import VersionStore
 
 
-def start_sla(enrollment: Enrollment, spec: SequenceSpec, lead_timezone: str | None) -> None:
-    """Fix the deadlines at enrollment time, in the lead's calendar."""
+def sla_clock(
+    spec: SequenceSpec, team: TeamSpec, owner: str | None, lead_timezone: str | None
+) -> SlaClock:
+    """The clock an enrollment's deadlines count on: its owner's working hours, else the window."""
+    profile = team.owner(owner)
+    return sla_clock_for(spec, profile.working_hours if profile else None, lead_timezone)
+
+
+def enrollment_clock(
+    session: Session, enrollment: Enrollment, lead: Lead, *, team: TeamSpec, versions: VersionStore
+) -> SlaClock:
+    """The clock a running enrollment's deadlines were fixed on (its pinned version)."""
+    spec = versions.get(session, enrollment.version)
+    return sla_clock(spec, team, enrollment.owner, lead.timezone)
+
+
+def start_sla(
+    enrollment: Enrollment, spec: SequenceSpec, lead_timezone: str | None, team: TeamSpec
+) -> None:
+    """Fix the deadlines, and when each is at risk, at enrollment time on the SLA's clock."""
     if spec.sla is None:
         enrollment.sla_status = SlaStatus.NONE
         return
-    zone = spec.zone_for(lead_timezone)
-    start = enrollment.enrolled_at
-    sla = spec.sla
+    clock = sla_clock(spec, team, enrollment.owner, lead_timezone)
+    start, sla, share = enrollment.enrolled_at, spec.sla, team.at_risk_after
     if sla.first_touch_within is not None:
-        enrollment.sla_first_due_at = add_wait(start, sla.first_touch_within, spec.calendar, zone)
+        enrollment.sla_first_due_at, enrollment.sla_first_risk_at = clock.deadline_and_risk(
+            start, sla.first_touch_within, share
+        )
     if sla.within is not None:
-        enrollment.sla_window_due_at = add_wait(start, sla.within, spec.calendar, zone)
+        enrollment.sla_window_due_at, enrollment.sla_window_risk_at = clock.deadline_and_risk(
+            start, sla.within, share
+        )
         enrollment.sla_min_touches = sla.min_touches
     enrollment.sla_status = SlaStatus.PENDING
     deadlines = [d for d in (enrollment.sla_first_due_at, enrollment.sla_window_due_at) if d]
     enrollment.sla_next_check_at = min(deadlines)
+    risks = [r for r in (enrollment.sla_first_risk_at, enrollment.sla_window_risk_at) if r]
+    enrollment.sla_alert_check_at = min(risks)
 
 
 def note_touch_completed(enrollment: Enrollment, at: datetime, *, manual: bool = False) -> None:
     """Keep the per-enrollment counters the report aggregates (manual: a task or logged touch)."""
     enrollment.touches_completed += 1
-    if manual:
-        enrollment.touches_manual += 1
+    enrollment.touches_manual += manual
+    if enrollment.reassigned_to is not None:  # credited to the rep who works the lead now
+        enrollment.touches_reassigned += 1
+        enrollment.touches_manual_reassigned += manual
     if enrollment.first_touch_at is None or at < enrollment.first_touch_at:
         enrollment.first_touch_at = at
         enrollment.first_touch_seconds = max(0, int((at - enrollment.enrolled_at).total_seconds()))
@@ -67,6 +95,7 @@ def refresh_verdict(
     verdict = evaluate_sla(terms, [t for t in times if t is not None], exit, now)
     if verdict.status == SlaStatus.PENDING:
         enrollment.sla_next_check_at = verdict.next_check_at
+        enrollment.sla_at_risk = cleared_risk(enrollment.sla_at_risk, len(times))
     else:
         _record_verdict(session, enrollment, lead_email, verdict, now)
     return verdict
@@ -88,6 +117,9 @@ def _record_verdict(
     enrollment.sla_reason = verdict.reason
     enrollment.sla_decided_at = verdict.decided_at
     enrollment.sla_next_check_at = None
+    enrollment.sla_at_risk = None
+    # a breach is escalated by the tick's next step (worker/flow/escalation.py)
+    enrollment.sla_alert_check_at = now if verdict.status == SlaStatus.BREACHED else None
     kind = LOGGED_VERDICTS.get(verdict.status)
     if kind is not None:
         log.append(

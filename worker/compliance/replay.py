@@ -21,6 +21,7 @@ from models.lead import Lead
 from models.touch import Touch, TouchKind, TouchStatus
 from worker.compliance.log import has_sla_terms
 from worker.compliance.report import Report, build_report
+from worker.compliance.risk import cleared_risk, most_urgent
 from worker.engine.schema import prepare_schema
 from worker.engine.tunables import LOG_READ_BATCH
 
@@ -47,6 +48,10 @@ class EnrollmentFacts:
     touches: list[tuple[datetime, ComplianceKind, str | None]] = field(default_factory=list)
     verdict: tuple[SlaStatus, str | None, datetime] | None = None
     exited: bool = False
+    at_risk: str | None = None  # as recorded by sla.at_risk entries, cleared like the tables do
+    reassigned_to: str | None = None
+    touches_reassigned: int = 0
+    touches_manual_reassigned: int = 0
 
     def sla_status(self) -> SlaStatus:
         """Met and breached are logged; an exit before any verdict is an exclusion."""
@@ -76,12 +81,27 @@ def collect_facts(entries: Iterable[ComplianceEntry]) -> dict[int, EnrollmentFac
         if known is None:
             continue
         if entry.kind in TOUCH_ENTRIES:
-            known.touches.append((entry.at, ComplianceKind(entry.kind), entry.step))
+            _fold_touch(known, entry)
+        elif entry.kind == ComplianceKind.SLA_AT_RISK and known.verdict is None:
+            known.at_risk = most_urgent(known.at_risk, [(entry.detail or "").partition(":")[0]])
+        elif entry.kind == ComplianceKind.LEAD_REASSIGNED:
+            known.reassigned_to = entry.owner
         elif entry.kind in VERDICT_ENTRIES and known.verdict is None:
             known.verdict = (VERDICT_ENTRIES[ComplianceKind(entry.kind)], entry.detail, entry.at)
         elif entry.kind == ComplianceKind.ENROLLMENT_EXITED:
             known.exited = True
     return facts
+
+
+def _fold_touch(known: EnrollmentFacts, entry: ComplianceEntry) -> None:
+    """A completed touch: counted, credited to a new owner after a move, clearing a first-touch
+    risk."""
+    kind = ComplianceKind(entry.kind)
+    known.touches.append((entry.at, kind, entry.step))
+    if known.reassigned_to is not None:
+        known.touches_reassigned += 1
+        known.touches_manual_reassigned += kind != ComplianceKind.TOUCH_SENT
+    known.at_risk = cleared_risk(known.at_risk, len(known.touches))
 
 
 def _enrollment_row(enrollment_id: int, lead_id: int, facts: EnrollmentFacts) -> dict[str, Any]:
@@ -105,6 +125,10 @@ def _enrollment_row(enrollment_id: int, lead_id: int, facts: EnrollmentFacts) ->
         "sla_status": facts.sla_status(),
         "sla_reason": reason,
         "sla_decided_at": decided_at,
+        "sla_at_risk": facts.at_risk if facts.verdict is None else None,
+        "reassigned_to": facts.reassigned_to,
+        "touches_reassigned": facts.touches_reassigned,
+        "touches_manual_reassigned": facts.touches_manual_reassigned,
     }
 
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col
 
@@ -24,6 +25,7 @@ from worker.compliance.grouping import (
 from worker.compliance.marketing import MarketingCompliance, marketing_compliance
 from worker.compliance.percentiles import Percentiles, percentiles_of
 from worker.compliance.replies import ReplyFacts, reply_facts
+from worker.compliance.risk import FIRST_TOUCH, TOUCHES
 from worker.compliance.strikes import OwnerStrikes, owner_strikes
 from worker.compliance.variants import VariantRow, variant_report
 from worker.specs.team import TeamSpec
@@ -45,6 +47,9 @@ class ReportRow:
     touches_automated: int = 0
     touches_manual: int = 0
     unworked: int = 0
+    at_risk: int = 0  # pending, with a deadline past its at-risk share (alerts.at_risk_after)
+    reassigned: int = 0  # leads moved off this owner (in other groupings: moved at all)
+    reassigned_in: int = 0  # leads this owner received (their touches since count here)
     compliance_rate: float | None = None
     median_first_touch_seconds: int | None = None
     p90_first_touch_seconds: int | None = None
@@ -104,6 +109,7 @@ def _counts() -> dict[str, Any]:
 
 
 COUNT_FIELDS = tuple(_counts())  # the report's count columns, in table order
+MOVE_FIELDS = ("at_risk", "reassigned", "reassigned_in")  # counted on their own (below)
 
 
 def _measures() -> list[Any]:
@@ -133,6 +139,7 @@ def build_report(
         name = key_text(r.key)
         ranked = percentiles_of(session, [*where, *group_conditions(by, name)], int(r.touched))
         report.rows.append(_row(r, name, ranked))
+    _add_risks_and_moves(session, report, key, where)
     report.rows.sort(key=lambda r: r.key)
     overall = percentiles_of(session, where, sum(int(r.touched) for r in grouped))
     report.total = _total(report.rows, overall)
@@ -158,7 +165,8 @@ def _row(row: Any, key: str, percentiles: Percentiles) -> ReportRow:
 def _total(rows: list[ReportRow], overall: Percentiles) -> ReportRow:
     """Counts add up across groups; percentiles do not, so they come from their own query."""
     total = ReportRow(
-        key="total", **{name: sum(getattr(r, name) for r in rows) for name in COUNT_FIELDS}
+        key="total",
+        **{name: sum(getattr(r, name) for r in rows) for name in (*COUNT_FIELDS, *MOVE_FIELDS)},
     )
     return _derive(total, overall)
 
@@ -183,3 +191,74 @@ def _add_strikes(report: Report, struck: list[OwnerStrikes]) -> None:
     for row in report.rows:
         row.strikes = counts.get(row.key, 0)
     report.rows.sort(key=lambda r: (-(r.strikes or 0), r.key))
+
+
+def at_risk_now() -> ColumnElement[bool]:
+    """Pending with a deadline recorded at risk that is still unmet (one touch clears the first)."""
+    first_unmet = and_(
+        col(Enrollment.sla_at_risk) == FIRST_TOUCH, col(Enrollment.touches_completed) == 0
+    )
+    return and_(
+        col(Enrollment.sla_status) == SlaStatus.PENDING,
+        or_(col(Enrollment.sla_at_risk) == TOUCHES, first_unmet),
+    )
+
+
+def _add_risks_and_moves(
+    session: Session, report: Report, key: Any, where: list[ColumnElement[bool]]
+) -> None:
+    """At-risk counts, and reassignments: by owner, touches since a move count for the new rep.
+
+    Small queries on their own (pending rows, reassigned rows), so the wide aggregate above
+    stays served by its covering indexes."""
+    row_for = _row_finder(report)
+    for name, count in session.execute(
+        select(key, func.count()).where(*where, at_risk_now()).group_by(key)
+    ).all():
+        row_for(name).at_risk = int(count)
+    moved = _moved_rows(key, where)
+    sums = (func.count(), func.sum(moved.c.touches), func.sum(moved.c.manual))
+    by_owner = report.by == "owner"
+    for name, count, touches, manual in session.execute(
+        select(moved.c.key, *sums).group_by(moved.c.key)
+    ).all():
+        row = row_for(name)
+        row.reassigned = int(count)
+        row.reassigned_in = 0 if by_owner else int(count)
+        if by_owner:  # what the new reps did is theirs, not the first owner's
+            row.touches, row.touches_manual = row.touches - touches, row.touches_manual - manual
+    if by_owner:
+        received = select(moved.c.receiver, *sums).group_by(moved.c.receiver)
+        for name, count, touches, manual in session.execute(received).all():
+            row = row_for(name)
+            row.reassigned_in = int(count)
+            row.touches, row.touches_manual = row.touches + touches, row.touches_manual + manual
+    for row in report.rows:
+        row.touches_automated = row.touches - row.touches_manual
+
+
+def _moved_rows(key: Any, where: list[ColumnElement[bool]]) -> Any:
+    """The reassigned enrollments, read through their own index first (MATERIALIZED: else the
+    planner walks a report index over every row for the GROUP BY)."""
+    rows = select(
+        key.label("key"),
+        col(Enrollment.reassigned_to).label("receiver"),
+        col(Enrollment.touches_reassigned).label("touches"),
+        col(Enrollment.touches_manual_reassigned).label("manual"),
+    ).where(*where, col(Enrollment.reassigned_to) > "")
+    return rows.cte("moved").prefix_with("MATERIALIZED")
+
+
+def _row_finder(report: Report) -> Callable[[Any], ReportRow]:
+    """The report's row for a group key, added when the group has no enrollments of its own
+    (a rep who only received reassigned leads)."""
+    rows = {row.key: row for row in report.rows}
+
+    def row_for(name: Any) -> ReportRow:
+        text = key_text(name)
+        if text not in rows:
+            rows[text] = ReportRow(key=text)
+            report.rows.append(rows[text])
+        return rows[text]
+
+    return row_for

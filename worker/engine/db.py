@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from sqlalchemy import CursorResult, Engine, Executable, event, text
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlmodel import Session, create_engine
 
@@ -88,6 +89,14 @@ def changed_rows(session: Session, statement: Executable) -> int:
     """How many rows an UPDATE changed: how a compare-and-set learns whether it won."""
     result = cast(CursorResult[Any], session.execute(statement))
     return int(result.rowcount)
+
+
+def insert_new(session: Session, table: type[Any], rows: list[dict[str, Any]]) -> int:
+    """INSERT ... ON CONFLICT DO NOTHING: how a once-only row learns whether it is the first."""
+    if not rows:
+        return 0
+    dialect = sqlite if session.get_bind().dialect.name == "sqlite" else postgresql
+    return changed_rows(session, dialect.insert(table).values(rows).on_conflict_do_nothing())
 
 
 def ping(engine: Engine) -> str | None:

@@ -18,6 +18,7 @@ from worker.engine.db import make_engine
 from worker.engine.schema import prepare_schema
 from worker.engine.settings import Settings
 from worker.mail import DkimSigner, Mailer, make_mailer
+from worker.notify.outbox import publishing
 from worker.specs.catalog import Catalog, CatalogError, load_catalog
 from worker.specs.rendering import Renderer
 from worker.specs.versions import VersionStore
@@ -67,6 +68,7 @@ class Runtime:
             )
             return False
         self.signer.use(self.catalog.team.dkim_keys())
+        self.engine = publishing(self.engine, self.catalog.team.webhooks)
         logger.info("sequences reloaded: %s", ", ".join(self.catalog.sequences))
         return True
 
@@ -108,7 +110,7 @@ def build_runtime(
     """
     renderer = Renderer(settings.templates_dir)
     catalog = load_catalog(settings.sequences_dir, renderer, settings.environment)
-    engine = make_engine(settings.database_url)
+    engine = publishing(make_engine(settings.database_url), catalog.team.webhooks)
     signer = DkimSigner(catalog.team.dkim_keys())  # keys read once, with the catalog
     try:
         if schema != "skip":

@@ -27,10 +27,12 @@ from worker.engine.tunables import (
     STALE_EVENT_BATCH,
     lease,
 )
+from worker.flow.escalation import escalate_due
 from worker.flow.events import apply_event
 from worker.flow.guardrails import GuardrailWatch, check_guardrails
 from worker.flow.holding import release_holds
 from worker.flow.manual_tasks import skip_expired_tasks
+from worker.flow.reassignment import reassign_due
 from worker.flow.scheduling import claim_due_touches, redrive_expired_leases
 
 log = logging.getLogger("followup.scheduler")
@@ -41,6 +43,9 @@ class TickResult:
     redriven: int = 0
     enqueued: int = 0
     verdicts: int = 0
+    at_risk: int = 0
+    alerts: int = 0
+    reassigned: int = 0
     events: int = 0
     skipped_tasks: int = 0
     released_holds: int = 0
@@ -49,7 +54,8 @@ class TickResult:
     @property
     def busy(self) -> bool:
         counts = (self.redriven, self.enqueued, self.verdicts, self.events, self.skipped_tasks)
-        return any((*counts, self.released_holds, self.paused))
+        extra = (self.released_holds, self.paused, self.at_risk, self.alerts, self.reassigned)
+        return any((*counts, *extra))
 
 
 def tick(rt: Runtime, watch: GuardrailWatch | None = None) -> TickResult:
@@ -79,6 +85,12 @@ def tick(rt: Runtime, watch: GuardrailWatch | None = None) -> TickResult:
         CLAIM_BATCH_SIZE.observe(len(ids))
     with transaction(rt.engine) as session:
         result.verdicts = evaluate_due_deadlines(session, now)
+    team = rt.catalog.team
+    with transaction(rt.engine) as session:  # after the verdicts: a new breach escalates now
+        escalated = escalate_due(session, team=team, versions=rt.versions, now=now)
+        result.at_risk, result.alerts = escalated.at_risk, escalated.alerts
+    with transaction(rt.engine) as session:
+        result.reassigned = reassign_due(session, team=team, now=now)
     with transaction(rt.engine) as session:
         result.skipped_tasks = skip_expired_tasks(session, versions=rt.versions, now=now)
     result.events = process_stale_events(rt)

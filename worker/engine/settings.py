@@ -44,7 +44,7 @@ class Settings:
     mailgun_webhook_signing_key: str | None = field(default=None, repr=False)
     environment: Mapping[str, str | None] = field(
         default_factory=dict, repr=False, compare=False
-    )  # where the mailboxes' password_env variables are looked up
+    )  # where team.yaml's variables are looked up: password_env, secret_env, slack_webhook_env
     metrics_port: int | None = None  # worker/scheduler: /metrics, /healthz, /readyz; None: off
     metrics_host: str = "127.0.0.1"
     log_format: str = "text"

@@ -18,8 +18,10 @@ from worker.engine.clock import VirtualClock
 from worker.engine.db import reading, transaction
 from worker.engine.runtime import Runtime
 from worker.engine.scheduler_loop import TickResult, tick
+from worker.engine.tunables import WEBHOOK_TIMEOUT_SECONDS
 from worker.flow.events import EventOutcome, apply_event, record_event
 from worker.flow.scheduling import next_wakeup
+from worker.notify.loop import Notifier
 
 
 @dataclass(frozen=True)
@@ -42,9 +44,18 @@ class Simulation:
     """Runtime + virtual clock + embedded broker + worker threads; start() before driving it."""
 
     def __init__(
-        self, rt: Runtime, clock: VirtualClock, *, threads: int = 2, worker_timeout_ms: int = 20
+        self,
+        rt: Runtime,
+        clock: VirtualClock,
+        *,
+        threads: int = 2,
+        worker_timeout_ms: int = 20,
+        notifier_timeout: float = WEBHOOK_TIMEOUT_SECONDS,
+        notify_inline: bool = True,
     ) -> None:
-        """`worker_timeout_ms` is how often idle workers look for messages (dramatiq's option)."""
+        """`worker_timeout_ms` is how often idle workers look for messages (dramatiq's option);
+        alerts and webhooks go out after each tick unless `notify_inline` is off (a test that
+        runs its own notifier thread)."""
         if rt.clock is not clock:
             raise ValueError("the runtime must run on the simulation's virtual clock")
         self.rt, self.clock = rt, clock
@@ -53,6 +64,8 @@ class Simulation:
         self.worker = dramatiq.Worker(
             self.broker, worker_threads=threads, worker_timeout=worker_timeout_ms
         )
+        self.notifier = Notifier(rt, threads=2, timeout=notifier_timeout)
+        self.notify_inline = notify_inline
 
     def start(self) -> Simulation:
         self.worker.start()
@@ -60,6 +73,7 @@ class Simulation:
 
     def stop(self) -> None:
         self.worker.stop()
+        self.notifier.close()
 
     def __enter__(self) -> Simulation:
         return self.start()
@@ -80,6 +94,9 @@ class Simulation:
         """One scheduler pass, then wait until the workers have handled every message."""
         result = tick(self.rt)
         self.drain()
+        team = self.rt.catalog.team
+        if self.notify_inline and (team.alerts or team.webhooks):
+            self.notifier.drain()  # the alerts and webhook events this tick raised
         return result
 
     def drain(self) -> None:

@@ -12,6 +12,7 @@ from models.compliance import ComplianceEntry, ComplianceKind
 from models.enrollment import OPEN_STATUSES, Enrollment
 from models.touch import WAITING, Touch, TouchStatus
 from worker.engine.db import ping, reading
+from worker.engine.notify_status import notify_sections
 from worker.engine.runtime import Runtime
 from worker.engine.sending_status import (
     PausedSending,
@@ -37,6 +38,9 @@ class Status:
     queue_depth: dict[str, int] | None = None
     dead_letters: int | None = None
     services: dict[str, str] = field(default_factory=dict)  # name -> "ok" or the reason
+    at_risk: dict[str, int] = field(default_factory=dict)  # rep -> leads at risk now
+    alerts: dict[str, int] = field(default_factory=dict)  # SLA alerts by status
+    webhooks: dict[str, int] = field(default_factory=dict)  # webhook deliveries by status
     render_failures: int = 0  # failed touches whose template did not render for their lead
     latest_render_failures: list[dict[str, str | None]] = field(default_factory=list)
     mailboxes: list[MailboxState] = field(default_factory=list)  # worker/inbox/mailbox_status.py
@@ -115,6 +119,9 @@ def collect_status(rt: Runtime) -> Status:
             result = touch_status(
                 session, now=rt.clock.now(), known_sequences=set(rt.catalog.sequences)
             )
+            sections = notify_sections(session)
+            result.at_risk, result.alerts = sections["at_risk"], sections["alerts"]
+            result.webhooks = sections["webhooks"]
             result.mailboxes = inbox_states(rt, session)
             result.sending = sending_states(session, rt.catalog.team, now=rt.clock.now())
             result.throttles = throttle_states(session, rt.catalog.team, now=rt.clock.now())

@@ -37,6 +37,25 @@ SCHEDULER_STUCK_AFTER = timedelta(minutes=1)  # no pass for this long (or 10 tic
 PROBE_TIMEOUT_SECONDS = 4.0  # the container healthcheck's GET of /readyz
 
 
+# Outbound webhooks (worker/notify/webhook_delivery.py).
+WEBHOOK_TIMEOUT_SECONDS = 10.0  # per connect/read/write; a slower receiver counts as failed
+WEBHOOK_RETRY_FOR = timedelta(hours=24)  # from the first attempt; then the delivery is dead
+WEBHOOK_FIRST_RETRY = timedelta(seconds=30)  # backoff doubles from here, jittered to 50-100%
+WEBHOOK_MAX_BACKOFF = timedelta(hours=1)  # the longest wait between two attempts
+WEBHOOK_LEASE = timedelta(minutes=2)  # a claimed delivery not recorded by then is retried
+WEBHOOK_CLAIM_BATCH = 200  # due deliveries looked at per notifier pass
+
+# The notifier (worker/notify/loop.py): alerts and webhooks on their own bounded threads.
+NOTIFIER_THREADS = 4  # concurrent deliveries; bounded so a slow receiver cannot pile up
+IN_FLIGHT_PER_WEBHOOK = 2  # one slow webhook holds at most this many threads
+
+# SLA alerts (worker/notify/alert_delivery.py) and escalation (worker/flow/escalation.py).
+ALERT_LEASE = timedelta(minutes=3)  # a claimed alert not recorded by then is sent again
+ALERT_MAX_ATTEMPTS = 8  # then the alert fails for good, with the reason
+ALERT_FIRST_RETRY = timedelta(minutes=1)  # doubled each attempt
+ALERT_BATCH = 200  # due alerts claimed per notifier pass
+ESCALATION_BATCH = 500  # enrollments whose alert check is due, per tick
+REASSIGN_BATCH = 200  # breached leads moved to the pool, per tick
 # The inbox watcher (worker/inbox/).
 IMAP_TIMEOUT_SECONDS = 30.0  # connect and each command; a silent server is an error, not a hang
 IMAP_POLL_SECONDS = 60.0  # between fetches when the server has no IDLE

@@ -109,7 +109,7 @@ def _claim(rt: Runtime, touch_id: int) -> ClaimedTouch | Delivery:
         touch, enrollment, lead = row
         spec = rt.versions.get(session, enrollment.version)
         bind(enrollment_id=enrollment.id, lead_id=lead.id, sequence=spec.name, step=touch.step)
-        sender = claimed_sender(rt, spec, enrollment.owner)
+        sender = claimed_sender(rt, spec, enrollment.current_owner)
         held = _hold_back(rt, session, row, spec, sender, now)
         if isinstance(held, Delivery):
             touch.lease_until = None
@@ -136,7 +136,7 @@ def _gather(
         touch_id=touch.id,  # type: ignore[arg-type]  # a stored row has its id
         lead_context=lead.template_context(),
         lead_email=lead.email,
-        owner_email=enrollment.owner,
+        owner_email=enrollment.current_owner,
         spec=spec,
         step=step,
         template=step.template_for(touch.variant),

@@ -17,7 +17,9 @@ from worker.compliance import log
 from worker.compliance.recording import refresh_verdict, start_sla
 from worker.compliance.verdicts import Exit
 from worker.flow.scheduling import cancel_pending_touches, plan_step
+from worker.notify.outbox import iso, publish
 from worker.specs.sequences import SequenceSpec
+from worker.specs.team import TeamSpec
 from worker.specs.versions import VersionStore
 
 logger = logging.getLogger("followup.enrollment")
@@ -46,12 +48,14 @@ def enroll(
     spec: SequenceSpec,
     *,
     versions: VersionStore,
+    team: TeamSpec,
     at: datetime,
     now: datetime,
     event_id: int | None = None,
 ) -> Enrollment | Refusal:
     """Start `spec` for `lead` and plan its first touch: the new enrollment, or why not."""
-    return enroll_many(session, [(lead, event_id)], spec, versions=versions, at=at, now=now)[0]
+    pairs = [(lead, event_id)]
+    return enroll_many(session, pairs, spec, versions=versions, team=team, at=at, now=now)[0]
 
 
 def enroll_many(
@@ -60,6 +64,7 @@ def enroll_many(
     spec: SequenceSpec,
     *,
     versions: VersionStore,
+    team: TeamSpec,
     at: datetime,
     now: datetime,
 ) -> list[Enrollment | Refusal]:
@@ -82,7 +87,7 @@ def enroll_many(
             enrolled_at=at,
             trigger_event_id=event_id,
         )
-        start_sla(enrollment, spec, lead.timezone)
+        start_sla(enrollment, spec, lead.timezone, team)
         session.add(enrollment)
         results.append(enrollment)
     session.flush()  # one INSERT for the batch gives every enrollment its id
@@ -103,7 +108,22 @@ def _plan_first_touch(
         lead_email=lead.email,
         enrollment=enrollment,
         detail=f"version {enrollment.version[:12]}",
+        data={"version": enrollment.version, "sla": _sla_data(enrollment, spec)},
     )
+
+
+def _sla_data(enrollment: Enrollment, spec: SequenceSpec) -> dict[str, object] | None:
+    """The promise an enrollment started under, as webhook data."""
+    if spec.sla is None:
+        return None
+    moments = {
+        "first_touch_due": enrollment.sla_first_due_at,
+        "touches_due": enrollment.sla_window_due_at,
+        "first_touch_at_risk": enrollment.sla_first_risk_at,
+        "touches_at_risk": enrollment.sla_window_risk_at,
+    }
+    terms: dict[str, object] = {k: iso(v) for k, v in moments.items() if v is not None}
+    return {**terms, "clock": spec.sla.clock, "min_touches": enrollment.sla_min_touches}
 
 
 def _already_enrolled(lead: Lead) -> Refusal:
@@ -203,7 +223,26 @@ def suppress_lead(
     for enrollment in open_enrollments(session, lead):
         exit_enrollment(session, enrollment, lead, reason=reason, at=at, now=now)
         exited.append(enrollment.sequence)
+    publish_lead_event(session, lead, reason, at=at, exited=exited)
     return exited
+
+
+# What CRMs hear (webhooks) when a lead replies, bounces or unsubscribes, whatever the source:
+# the API, an import, the mailbox watcher, an SMTP 5.1.x or the unsubscribe link.
+LEAD_EVENTS = {
+    "email.replied": "lead.replied",
+    "email.bounced": "lead.bounced",
+    "lead.unsubscribed": "lead.unsubscribed",
+}
+
+
+def publish_lead_event(
+    session: Session, lead: Lead, event_type: str, *, at: datetime, exited: list[str]
+) -> None:
+    """The lead.* webhook event for a reply, bounce or unsubscribe (others publish nothing)."""
+    if event_type in LEAD_EVENTS:
+        data = {"lead": lead.email, "owner": lead.owner, "reason": event_type, "exited": exited}
+        publish(session, LEAD_EVENTS[event_type], occurred_at=at, data=data)
 
 
 def open_enrollments(session: Session, lead: Lead) -> list[Enrollment]:

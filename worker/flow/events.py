@@ -20,6 +20,7 @@ from worker.flow.enrollment import (
     enroll_many,
     exit_enrollment,
     open_enrollments,
+    publish_lead_event,
     suppress_lead,
 )
 from worker.flow.holding import hold_enrollments
@@ -104,9 +105,18 @@ def apply_event(
         if event.type in spec.exit_on:
             exit_enrollment(session, enrollment, lead, reason=event.type, at=at, now=now)
             outcome.exited.append(enrollment.sequence)
+    if event.type == "email.replied":  # bounces and unsubscribes publish in suppress_lead
+        publish_lead_event(session, lead, event.type, at=at, exited=outcome.exited)
     for spec in catalog.triggered_by(event.type):
         result = enroll(
-            session, lead, spec, versions=versions, at=at, now=now, event_id=event_row.id
+            session,
+            lead,
+            spec,
+            versions=versions,
+            team=catalog.team,
+            at=at,
+            now=now,
+            event_id=event_row.id,
         )
         outcome.note(spec, result)
     event_row.processed_at = now
@@ -186,7 +196,9 @@ def apply_events(
         count_on_commit(session, EVENTS_APPLIED, len(members))
         for spec in catalog.triggered_by(event_type):
             pairs = [(lead, row.id) for lead, row in members]
-            results = enroll_many(session, pairs, spec, versions=versions, at=at, now=now)
+            results = enroll_many(
+                session, pairs, spec, versions=versions, team=catalog.team, at=at, now=now
+            )
             for (_, row), result in zip(members, results, strict=True):
                 outcomes[id(row)].note(spec, result)
     return [outcomes[id(row)] for row in pending]

@@ -136,7 +136,7 @@ def _enrolled(
     for enrollment, lead in rows:
         spec = versions.get(session, enrollment.version)
         ahead = [s for s in spec.steps if (enrollment.id, s.id) not in finished]
-        found = check.first_failure(spec, ahead, lead.template_context(), enrollment.owner)
+        found = check.first_failure(spec, ahead, lead.template_context(), enrollment.current_owner)
         if found:
             failures.append(LeadFailure(lead.email, coverage.sequence, *found))
     return failures

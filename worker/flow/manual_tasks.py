@@ -10,7 +10,7 @@ from pydantic.dataclasses import dataclass
 from sqlmodel import Session, col
 
 from models.compliance import ComplianceKind
-from models.enrollment import Enrollment
+from models.enrollment import Enrollment, worked_by
 from models.lead import Lead
 from models.touch import Touch, TouchKind, TouchStatus
 from worker.compliance import log
@@ -48,7 +48,7 @@ def open_tasks(session: Session, rt: Runtime, *, owner: str | None = None) -> li
         .order_by(col(Touch.due_at), col(Touch.id))
     )
     if owner:
-        query = query.where(Enrollment.owner == owner.strip().lower())
+        query = query.where(worked_by(owner.strip().lower()))
     tasks = []
     for touch, enrollment, lead in session.exec(query).all():
         text, problem = _task_text(session, (touch, enrollment, lead), rt)
@@ -56,7 +56,7 @@ def open_tasks(session: Session, rt: Runtime, *, owner: str | None = None) -> li
             OpenTask(
                 touch.id,  # type: ignore[arg-type]  # a stored row always has its id
                 lead.email,
-                enrollment.owner,
+                enrollment.current_owner,
                 enrollment.sequence,
                 touch.step,
                 text,
@@ -77,7 +77,10 @@ def _task_text(session: Session, row: TouchRow, rt: Runtime) -> tuple[str, str |
     if step is None or not step.task:
         return touch.step, None
     owner = lead_owner_context(
-        spec, enrollment.owner, team=rt.catalog.team, default_from=rt.settings.default_from
+        spec,
+        enrollment.current_owner,
+        team=rt.catalog.team,
+        default_from=rt.settings.default_from,
     )
     context = build_context(
         lead=lead.template_context(),

@@ -9,7 +9,7 @@ from sqlalchemy import update
 from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import Select
 
-from models.enrollment import Enrollment, EnrollmentStatus
+from models.enrollment import Enrollment, EnrollmentStatus, worked_by
 from models.lead import Lead
 from models.touch import WAITING, Touch, TouchStatus
 from worker.specs.calendar import next_opening
@@ -37,7 +37,7 @@ class Selection:
         if self.email:
             statement = statement.where(Lead.email == self.email.strip().lower())
         if self.owner:
-            statement = statement.where(Enrollment.owner == self.owner.strip().lower())
+            statement = statement.where(worked_by(self.owner.strip().lower()))
         if self.sequence:
             statement = statement.where(Enrollment.sequence == self.sequence)
         return statement

@@ -10,6 +10,7 @@ from sqlmodel import Session, col, func, select
 from models.compliance import ComplianceKind
 from models.enrollment import Enrollment, EnrollmentStatus, SlaStatus
 from models.lead import Lead
+from models.notification import AlertStatus, SlaAlert
 from models.touch import WAITING, Touch, TouchKind, TouchStatus
 from worker.compliance import log
 from worker.compliance.recording import note_touch_completed, refresh_verdict
@@ -159,8 +160,8 @@ def cancel_pending_touches(session: Session, *, enrollment_id: int, reason: str)
 
 
 def next_wakeup(session: Session) -> datetime | None:
-    """When a tick next has work: a touch falls due, a task expires, an SLA deadline passes,
-    an auto-reply hold ends."""
+    """When a tick next has work: a touch falls due, a task expires, an SLA deadline or at-risk
+    moment passes, a reassignment or an alert (a digest's hour) is due, an auto-reply hold ends."""
     candidates = [
         session.exec(select(func.min(Touch.due_at)).where(col(Touch.status).in_(WAITING))).one(),
         session.exec(
@@ -170,6 +171,11 @@ def next_wakeup(session: Session) -> datetime | None:
             select(func.min(Enrollment.sla_next_check_at)).where(
                 Enrollment.sla_status == SlaStatus.PENDING
             )
+        ).one(),
+        session.exec(select(func.min(Enrollment.sla_alert_check_at))).one(),
+        session.exec(select(func.min(Enrollment.sla_reassign_at))).one(),
+        session.exec(
+            select(func.min(SlaAlert.due_at)).where(SlaAlert.status == AlertStatus.PENDING)
         ).one(),
         session.exec(
             select(func.min(Enrollment.held_until)).where(

@@ -149,7 +149,9 @@ def _enroll_chunk(
     if options.sequence:
         spec = rt.catalog.sequences[options.sequence]
         pairs = [(lead, events[lead.email].id) for lead in leads if lead.email in events]
-        results = enroll_many(session, pairs, spec, versions=rt.versions, at=now, now=now)
+        results = enroll_many(
+            session, pairs, spec, versions=rt.versions, team=rt.catalog.team, at=now, now=now
+        )
         count_on_commit(session, EVENTS_APPLIED, len(pairs))  # recorded as already processed
         return sum(isinstance(result, Enrollment) for result in results)
     outcomes = apply_events(

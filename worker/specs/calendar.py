@@ -77,7 +77,7 @@ def _first_open_on(
     """An open stretch starts at `moment`, at the opening wall time (twice on a fall-back day),
     at an offset change (a DST jump into the window) or when the day itself begins (later than
     00:00 where the clocks jump at midnight); the earliest open one on `day` wins."""
-    candidates = [moment, local_to_utc(day, 0, zone), *_offset_changes(day, zone)]
+    candidates = [moment, local_to_utc(day, 0, zone), *offset_changes(day, zone)]
     candidates += [local_to_utc(day, calendar.start_minute, zone, fold) for fold in (0, 1)]
     usable = [
         c
@@ -87,7 +87,7 @@ def _first_open_on(
     return min(usable, default=None)
 
 
-def _offset_changes(day: date, zone: ZoneInfo) -> list[datetime]:
+def offset_changes(day: date, zone: ZoneInfo) -> list[datetime]:
     """The instant (to the second) the zone's UTC offset changes during local `day`, if it does."""
     low, high = local_to_utc(day, 0, zone), local_to_utc(day, DAY_MINUTES, zone)
     offset = low.astimezone(zone).utcoffset()

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from worker.specs.calendar import plan_due
 from worker.specs.rendering import Renderer, RenderError, reply_subject
 from worker.specs.sequences import SequenceSpec, StepSpec
+from worker.specs.sla_clock import sla_clock_for
 from worker.specs.team import TeamSpec
 from worker.specs.template_checks import context_for
 
@@ -68,3 +69,43 @@ def _subject(
         return f"(render error: {exc})", ""
     sent = reply_subject(first) if step.thread and first else subject
     return (f"{sent} [variant {variant.name}]" if variant else sent), sent
+
+
+@dataclass(frozen=True)
+class PlannedDeadline:
+    name: str  # "first touch" or "6 touches"
+    due_utc: datetime
+    due_local: datetime
+    at_risk_utc: datetime
+    clock: str
+    met_by_plan: bool  # the planned touches land in time, if each completes when due
+
+
+def preview_deadlines(
+    spec: SequenceSpec,
+    *,
+    lead: dict[str, Any],
+    start: datetime,
+    team: TeamSpec,
+    timeline: list[PlannedTouch],
+) -> list[PlannedDeadline]:
+    """Each SLA deadline on the sequence's clock, and whether the timeline above keeps it."""
+    if spec.sla is None:
+        return []
+    owner = team.owner(lead.get("owner"))
+    clock = sla_clock_for(spec, owner.working_hours if owner else None, lead.get("timezone"))
+    share, start = team.at_risk_after, start.astimezone(UTC)
+    planned = sorted(t.due_utc for t in timeline)
+    wanted = []
+    if spec.sla.first_touch_within is not None:
+        wanted.append(("first touch", spec.sla.first_touch_within, 1))
+    if spec.sla.within is not None and spec.sla.min_touches:
+        wanted.append((f"{spec.sla.min_touches} touches", spec.sla.within, spec.sla.min_touches))
+    deadlines = []
+    for name, duration, needed in wanted:
+        due, risk = clock.deadline_and_risk(start, duration, share)
+        met = len(planned) >= needed and planned[needed - 1] <= due
+        deadlines.append(
+            PlannedDeadline(name, due, due.astimezone(clock.zone), risk, clock.name, met)
+        )
+    return deadlines

@@ -34,6 +34,7 @@ from worker.specs.calendar import (
 )
 from worker.specs.durations import Duration, parse_duration
 from worker.specs.rendering import Renderer
+from worker.specs.validation_errors import located_error
 from worker.specs.variants import (
     TEMPLATE_NAME,
     VariantSpec,
@@ -60,6 +61,7 @@ BUILTIN_EVENTS = frozenset(
         "form.submitted",
     }
 )
+HOLIDAYS_PATTERN = r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,10})?$"
 _HOURS = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")
 _STEP_ID = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$"
 
@@ -93,7 +95,7 @@ class WindowSpec(Strict):
     @field_validator("hours")
     @classmethod
     def _hours(cls, value: str) -> str:
-        minutes = _parse_hours(value)
+        minutes = parse_hours(value)
         if minutes[0] >= minutes[1]:
             raise ValueError(f"hours {value!r}: the start must be before the end")
         return value
@@ -105,10 +107,10 @@ class WindowSpec(Strict):
 
     @property
     def minutes(self) -> tuple[int, int]:
-        return _parse_hours(self.hours)
+        return parse_hours(self.hours)
 
 
-def _parse_hours(value: str) -> tuple[int, int]:
+def parse_hours(value: str) -> tuple[int, int]:
     match = _HOURS.match(value)
     if not match:
         raise ValueError(f"hours {value!r} must look like '09:00-17:00'")
@@ -122,6 +124,7 @@ class SlaSpec(Strict):
     first_touch_within: DurationField | None = None
     min_touches: int | None = Field(default=None, ge=1, le=1000)
     within: DurationField | None = None
+    clock: Literal["calendar", "business_hours"] = "calendar"
 
     @model_validator(mode="after")
     def _complete(self) -> SlaSpec:
@@ -195,7 +198,7 @@ class SequenceSpec(Strict):
     sender: str = Field(default="owner", alias="from", min_length=1)
     send_window: WindowSpec | None = None
     default_timezone: str = "UTC"
-    holidays: str | None = Field(default=None, pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,10})?$")
+    holidays: str | None = Field(default=None, pattern=HOLIDAYS_PATTERN)
     days_off: list[date] = []
     reenroll: Literal["never", "after_exit"] = "never"
     exclusive: bool = False
@@ -227,6 +230,19 @@ class SequenceSpec(Strict):
         if value:
             check_holiday_country(*holiday_region(value))
         return value
+
+    @model_validator(mode="after")
+    def _business_hours_fallback(self) -> SequenceSpec:
+        """Leads whose owner has no working_hours count on the send window: there must be one."""
+        if self.sla and self.sla.clock == "business_hours" and self.send_window is None:
+            raise located_error(
+                (
+                    ("sla", "clock"),
+                    "sla.clock business_hours counts the send window's hours when the owner has "
+                    "no working_hours in team.yaml: add a send_window",
+                )
+            )
+        return self
 
     @field_validator("steps")
     @classmethod

@@ -9,6 +9,7 @@ from pydantic import Field, field_validator, model_validator
 
 from models.validation import normalise_email, normalise_timezone
 from worker.mail.dkim import DkimKey
+from worker.specs.alerts import DEFAULT_AT_RISK_AFTER, AlertsSpec
 from worker.specs.dkim import DkimSpec
 from worker.specs.dkim import check_unique as unique_selectors
 from worker.specs.durations import Duration
@@ -21,7 +22,10 @@ from worker.specs.mailboxes import (
 )
 from worker.specs.sending import SendingDomain
 from worker.specs.sequences import DurationField, Strict
+from worker.specs.sla_clock import WorkingHoursSpec
 from worker.specs.throttles import RampSpec, ThrottleSpec, check_throttles
+from worker.specs.validation_errors import Problem, located_error
+from worker.specs.webhooks import WebhookSpec, unique_names
 
 
 class OwnerSpec(Strict):
@@ -32,11 +36,33 @@ class OwnerSpec(Strict):
     hourly_limit: int | None = Field(default=None, ge=1, le=100_000)
     ramp: RampSpec | None = None  # warm-up up to daily_limit (worker/specs/throttles.py)
     timezone: str | None = None
+    manager: str | None = None  # hears this owner's breaches; must be in owners too
+    working_hours: WorkingHoursSpec | None = None  # the hours a business-hours SLA counts
 
     @field_validator("email")
     @classmethod
     def _email(cls, value: str) -> str:
         return normalise_email(value)
+
+    @field_validator("manager")
+    @classmethod
+    def _manager(cls, value: str | None) -> str | None:
+        return normalise_email(value) if value else None
+
+    @model_validator(mode="after")
+    def _hours_zone(self) -> OwnerSpec:
+        """Working hours are read in their own timezone, else the owner's."""
+        hours = self.working_hours
+        if hours is None or hours.timezone:
+            return self
+        if not self.timezone:
+            raise located_error(
+                (("working_hours",), "working_hours needs a timezone (or set the owner's timezone)")
+            )
+        object.__setattr__(
+            self, "working_hours", hours.model_copy(update={"timezone": self.timezone})
+        )
+        return self
 
     @field_validator("name")
     @classmethod
@@ -94,6 +120,8 @@ class TeamSpec(Strict):
     sla_plan: SlaPlan | None = None
     strikes: StrikeRule | None = None
     days_off: list[date] = Field(default_factory=list)
+    alerts: AlertsSpec | None = None
+    webhooks: list[WebhookSpec] = Field(default_factory=list)
     mailboxes: list[MailboxSpec] = Field(default_factory=list)  # worker/specs/mailboxes.py
     auto_reply_pause: AutoReplyPause = DEFAULT_AUTO_REPLY_PAUSE_DAYS
     sending_domains: list[SendingDomain] = Field(default_factory=list)
@@ -111,6 +139,45 @@ class TeamSpec(Strict):
         if duplicates:
             raise ValueError(f"owner listed twice: {', '.join(duplicates)}")
         return owners
+
+    @field_validator("webhooks")
+    @classmethod
+    def _webhook_names(cls, webhooks: list[WebhookSpec]) -> list[WebhookSpec]:
+        return unique_names(webhooks)
+
+    @model_validator(mode="after")
+    def _known_people(self) -> TeamSpec:
+        """Managers and pool members are owners, so their names and mailboxes are known."""
+        known = {o.email for o in self.owners}
+        problems: list[Problem] = [
+            (("owners", i, "manager"), f"manager {o.manager} is not one of the owners")
+            for i, o in enumerate(self.owners)
+            if o.manager and o.manager not in known
+        ]
+        alerts = self.alerts
+        if alerts is not None:
+            problems += [
+                (("alerts", "pool", i), f"pool member {email} is not one of the owners")
+                for i, email in enumerate(alerts.pool)
+                if email not in known
+            ]
+            if "webhook" in alerts.channels and not self.hears_sla_events():
+                where = ("alerts", "channels", alerts.channels.index("webhook"))
+                message = (
+                    "the webhook channel needs a webhook that receives sla.at_risk or sla.breached"
+                )
+                problems.append((where, message))
+        if problems:
+            raise located_error(*problems)
+        return self
+
+    def hears_sla_events(self) -> bool:
+        return any(w.wants("sla.at_risk") or w.wants("sla.breached") for w in self.webhooks)
+
+    @property
+    def at_risk_after(self) -> float:
+        """The share of an SLA window after which an unmet deadline is at risk."""
+        return self.alerts.at_risk_after if self.alerts else DEFAULT_AT_RISK_AFTER
 
     @field_validator("mailboxes")
     @classmethod

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from pydantic import ValidationError
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 
 def error_loc(error: Mapping[str, Any]) -> tuple[str | int, ...]:
@@ -27,3 +28,17 @@ def describe(error: Mapping[str, Any]) -> str:
 
 def one_line(exc: ValidationError) -> str:
     return "; ".join(describe(e) for e in exc.errors())
+
+
+Problem = tuple[tuple[str | int, ...], str]  # where in the file, and what is wrong there
+
+
+def located_error(*problems: Problem) -> ValidationError:
+    """Errors found by a whole-model check, each placed at its loc so file:line points at it."""
+    return ValidationError.from_exception_data(
+        "spec",
+        [
+            InitErrorDetails(type=PydanticCustomError("invalid", message), loc=loc, input=None)
+            for loc, message in problems
+        ],
+    )
