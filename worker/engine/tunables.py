@@ -25,10 +25,11 @@ LOG_READ_BATCH = 5000  # compliance log entries read at a time when replaying it
 LEAD_CHECK_SAMPLE = 1000  # leads per sequence `sequences check --leads` renders (more: at random)
 LEAD_CHECK_IDS_PER_QUERY = 500  # ids in one IN (...) while it reads their touches and leads
 
-# Retries of transient send failures (4xx, connection): exponential backoff, capped.
+# Retries of transient send failures (4xx, connection): exponential backoff, jittered, capped
+# (worker/flow/backoff.py), so touches failed together by an outage do not come back together.
 MAX_ATTEMPTS = 12  # then the touch fails for good ("gave up after 12 attempts")
-RETRY_BASE = timedelta(seconds=30)  # the first retry's delay, doubled each attempt
-MAX_BACKOFF = timedelta(hours=1)  # the longest delay between two attempts
+RETRY_BASE = timedelta(seconds=30)  # the first retry's delay, doubled each attempt, each 1-2x
+MAX_BACKOFF = timedelta(hours=1)  # the longest delay between two attempts (past it: 50-100%)
 
 # Time limits.
 ACTOR_TIME_LIMIT = timedelta(seconds=60)  # dramatiq interrupts an actor that runs longer ...
