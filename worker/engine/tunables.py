@@ -15,6 +15,10 @@ MAX_REDRIVES = 3  # a touch whose worker died or timed out mid-send this often e
 
 # Batches: how many rows one transaction touches, so no write lock is held for long.
 CLAIM_BATCH = 500  # due touches claimed per scheduler query (the tick loops until none are due)
+# ... or until this many are queued or sending (FOLLOWUP_MAX_IN_FLIGHT): size it to what the
+# workers send within QUEUED_LEASE (processes x threads x sends per second x 60 s), so a backlog
+# drains without piling ids up in Redis, where they would outlive their lease and be re-driven.
+MAX_IN_FLIGHT = 500
 SKIP_BATCH = 500  # expired manual tasks skipped per tick
 DUE_CHECK_BATCH = 500  # SLA deadlines decided per tick
 STALE_EVENT_BATCH = 200  # lost events re-applied per tick, each in its own savepoint
