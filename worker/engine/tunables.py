@@ -78,6 +78,11 @@ INBOX_BACKOFF_MAX_SECONDS = 300.0  # an unreachable mailbox is retried at least 
 HOLD_RELEASE_BATCH = 500  # auto-reply holds ended per tick
 
 
+# Stopping `followup worker` (SIGTERM): sends in flight finish, queued touches not started go back
+# to the database (due again); what is still sending after GRACEFUL_STOP is left to its lease.
+GRACEFUL_STOP = timedelta(seconds=30)
+DUPLICATE_SIGNAL_WINDOW = timedelta(seconds=2)  # a signal this soon after the first is the same
+
 # The dramatiq Redis broker: a worker silent this long is dead and its unacked messages go back
 # to the queue (the database re-drives them anyway, after their lease); dead letters kept a week.
 BROKER_HEARTBEAT_TIMEOUT = timedelta(seconds=30)
