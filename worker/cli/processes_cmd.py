@@ -20,11 +20,13 @@ from worker.cli.process_signals import stop_on_signals, verbose, wait_for
 from worker.engine.actors import declare_actors
 from worker.engine.broker import make_broker
 from worker.engine.db import reading
+from worker.engine.graceful_stop import ReturnUnstarted, stop_gracefully
 from worker.engine.logs import configure_logging
 from worker.engine.readiness import Check
 from worker.engine.runtime import Runtime, build_runtime
 from worker.engine.scheduler_loop import Heartbeat, run_scheduler
 from worker.engine.settings import Settings
+from worker.engine.tunables import GRACEFUL_STOP
 from worker.inbox.watcher import run_watcher
 from worker.notify.loop import Notifier
 
@@ -235,13 +237,13 @@ def _supervise(rt: Runtime, processes: int, threads: int) -> None:
         ops = start_metrics(rt, process=registry, extra={"workers": alive}) if registry else None
         for child in children:
             child.start()
-        stop = stop_on_signals()
+        stop = stop_on_signals(second_exits=True)
         wait_for(stop, while_=lambda: any(c.is_alive() for c in children))
         for child in children:
             if child.is_alive():
-                child.terminate()
+                child.terminate()  # each stops gracefully (a group signal and this count once)
         for child in children:
-            child.join(timeout=30)
+            child.join(timeout=GRACEFUL_STOP.total_seconds() + 5)
             mark_dead(child.pid)
         if ops is not None:
             ops.stop()
@@ -261,12 +263,14 @@ def serve_worker(config: Settings, threads: int, checked: Runtime | None = None)
         broker = make_broker(config)
         declare_actors(broker, rt)
         ops = start_metrics(rt, broker=broker) if checked is not None else None
-        stop = stop_on_signals()
+        gate = ReturnUnstarted(rt)
+        broker.add_middleware(gate)
+        stop = stop_on_signals(second_exits=True)
         consumer = dramatiq.Worker(broker, worker_threads=threads)
         consumer.start()
         log.info("worker started: %d threads", threads)
         wait_for(stop)
-        consumer.stop()
+        stop_gracefully(consumer, gate)
     finally:
         if ops is not None:
             ops.stop()
