@@ -19,10 +19,11 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("touch", schema=None) as batch_op:  # existing rows: never re-driven
-        batch_op.add_column(
-            sa.Column("redrives", sa.Integer(), nullable=False, server_default=sa.text("0"))
-        )
+    # A plain ADD COLUMN (SQLite can: NOT NULL with a default), not a batch copy of the table,
+    # which foreign keys pointing at touch would refuse. Existing rows: never re-driven.
+    op.add_column(
+        "touch", sa.Column("redrives", sa.Integer(), nullable=False, server_default=sa.text("0"))
+    )
 
 
 def downgrade() -> None:
