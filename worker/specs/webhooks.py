@@ -20,6 +20,8 @@ WEBHOOK_EVENTS = (
     "sla.breached",
     "sla.met",
     "lead.reassigned",
+    "sending.paused",  # a guardrail paused a mailbox or a sequence (worker/notify/pause_alerts.py)
+    "sending.resumed",  # ... and someone resumed it
 )
 ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]{0,127}$"
 
