@@ -199,6 +199,19 @@ def resume_sending(session: Session, name: str, *, now: datetime, by: str = "cli
     )
     if resumed != 1:
         return None
+    released = _release_held(session, scope, key, now)
+    logger.info("resumed %s %s: %d held touch(es) released", scope, key, released)
+    publish(
+        session,
+        "sending.resumed",
+        occurred_at=now,
+        data={"scope": str(scope), "name": key, "released": released, "by": by},
+    )
+    return released
+
+
+def _release_held(session: Session, scope: PauseScope, key: str, now: datetime) -> int:
+    """The touches the pause held go back to the schedule, each due when it was, or now."""
     held = (
         select(col(Touch.id))
         .join(Enrollment, col(Enrollment.id) == Touch.enrollment_id)
@@ -209,7 +222,7 @@ def resume_sending(session: Session, name: str, *, now: datetime, by: str = "cli
             col(Enrollment.sequence) == key if scope == PauseScope.SEQUENCE else from_mailbox(key),
         )
     )
-    released = changed_rows(
+    return changed_rows(
         session,
         update(Touch)
         .where(col(Touch.id).in_(held.scalar_subquery()), col(Touch.status) == TouchStatus.HELD)
@@ -219,14 +232,6 @@ def resume_sending(session: Session, name: str, *, now: datetime, by: str = "cli
             detail=None,
         ),
     )
-    logger.info("resumed %s %s: %d held touch(es) released", scope, key, released)
-    publish(
-        session,
-        "sending.resumed",
-        occurred_at=now,
-        data={"scope": str(scope), "name": key, "released": released, "by": by},
-    )
-    return released
 
 
 def pause_summary(pauses: list[SendingPause]) -> dict[str, list[str]]:

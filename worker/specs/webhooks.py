@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BeforeValidator, Field, ValidationInfo, field_validator, model_validator
 
-from worker.specs.sequences import Strict
+from worker.specs.spec_parts import Strict
 
 WEBHOOK_EVENTS = (
     "enrollment.started",
