@@ -1,7 +1,7 @@
 """touch redrives: sending leases that ran out
 
 Revision ID: i09a
-Revises: i11a
+Revises: i14d
 Create Date: 2026-12-01 11:13:40.526682
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "i09a"
-down_revision: str | None = "i11a"
+down_revision: str | None = "i14d"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
