@@ -70,7 +70,9 @@ def private_folder() -> Path:
 class PostgresInstance:
     """One cluster on 127.0.0.1:`port`, its data in a temp folder removed by close()."""
 
-    def __init__(self) -> None:
+    def __init__(self, settings: dict[str, str] | None = None) -> None:
+        """`settings`: extra server settings, e.g. {"track_commit_timestamp": "on"}."""
+        self.settings = dict(settings or {})
         self.initdb, self.pg_ctl = postgres_binaries()
         self.folder = private_folder()
         self.data = self.folder / "data"
@@ -84,6 +86,7 @@ class PostgresInstance:
     def start(self) -> None:
         """Start (or start again after a stop: crash recovery runs first), same port."""
         options = f"-p {self.port} -k {self.folder} -c listen_addresses=127.0.0.1 -c fsync=off"
+        options += "".join(f" -c {name}={value}" for name, value in self.settings.items())
         wait = ["-w", "-t", str(START_TIMEOUT_SECONDS)]
         log = ["-l", str(self.log_path)]
         self._run([str(self.pg_ctl), "-D", str(self.data), "-o", options, *log, *wait, "start"])
