@@ -17,6 +17,7 @@ from worker.engine.clock import Clock, SystemClock
 from worker.engine.db import make_engine
 from worker.engine.schema import prepare_schema
 from worker.engine.settings import Settings
+from worker.engine.tunables import send_bounds
 from worker.mail import DkimSigner, Mailer, make_mailer
 from worker.notify.outbox import publishing
 from worker.specs.catalog import Catalog, CatalogError, load_catalog
@@ -116,7 +117,11 @@ def build_runtime(
         if schema != "skip":
             prepare_schema(engine, upgrade=schema == "upgrade")
         mailer = mailer or make_mailer(
-            settings.smtp_url, settings.outbox_dir, clock=clock, signer=signer
+            settings.smtp_url,
+            settings.outbox_dir,
+            clock=clock,
+            signer=signer,
+            timeout=send_bounds(settings.lease_seconds).smtp_timeout,  # fits inside the lease
         )
     except BaseException:  # a bad SMTP URL or an unreachable database: no engine left behind
         engine.dispose()
