@@ -7,9 +7,6 @@ import threading
 import time
 from dataclasses import dataclass
 
-from sqlmodel import col, select
-
-from models.event import Event
 from worker.compliance.recording import evaluate_due_deadlines
 from worker.engine.db import transaction
 from worker.engine.metrics import (
@@ -24,18 +21,17 @@ from worker.engine.tunables import (
     MAX_REDRIVES,
     QUEUED_LEASE,
     SCHEDULER_STUCK_AFTER,
-    STALE_EVENT_AFTER,
     STALE_EVENT_BATCH,
     lease,
 )
 from worker.flow.escalation import escalate_due
-from worker.flow.events import apply_event
 from worker.flow.guardrails import GuardrailWatch, check_guardrails
 from worker.flow.holding import release_holds
 from worker.flow.manual_tasks import skip_expired_tasks
 from worker.flow.reassignment import reassign_due
 from worker.flow.redrive import redrive_expired_leases
 from worker.flow.scheduling import claim_due_touches
+from worker.flow.stale_events import apply_stale_events
 
 log = logging.getLogger("followup.scheduler")
 
@@ -109,20 +105,11 @@ def tick(rt: Runtime, watch: GuardrailWatch | None = None) -> TickResult:
 
 
 def process_stale_events(rt: Runtime, *, limit: int = STALE_EVENT_BATCH) -> int:
-    """Events accepted by the API whose message was lost are applied here."""
-    now = rt.clock.now()
+    """Events accepted by the API whose message was lost are applied here, each on its own."""
     with transaction(rt.engine) as session:
-        rows = session.exec(
-            select(Event)
-            .where(
-                col(Event.processed_at).is_(None), col(Event.received_at) <= now - STALE_EVENT_AFTER
-            )
-            .order_by(col(Event.id))
-            .limit(limit)
-        ).all()
-        for row in rows:
-            apply_event(session, row, catalog=rt.catalog, versions=rt.versions, now=now)
-    return len(rows)
+        return apply_stale_events(
+            session, catalog=rt.catalog, versions=rt.versions, now=rt.clock.now(), limit=limit
+        )
 
 
 @dataclass

@@ -17,17 +17,19 @@ MAX_REDRIVES = 3  # a touch whose worker died or timed out mid-send this often e
 CLAIM_BATCH = 500  # due touches claimed per scheduler query (the tick loops until none are due)
 SKIP_BATCH = 500  # expired manual tasks skipped per tick
 DUE_CHECK_BATCH = 500  # SLA deadlines decided per tick
-STALE_EVENT_BATCH = 200  # lost events re-applied per tick
+STALE_EVENT_BATCH = 200  # lost events re-applied per tick, each in its own savepoint
+STALE_EVENT_MAX_FAILURES = 3  # an event whose meaning raised this often is `dead` (status)
 IMPORT_CHUNK_ROWS = 1000  # CSV rows upserted per transaction
 IMPORT_ENROLL_CHUNK_ROWS = 200  # ... when also enrolling (about 4 rows written per lead)
 LOG_READ_BATCH = 5000  # compliance log entries read at a time when replaying it (audit)
 LEAD_CHECK_SAMPLE = 1000  # leads per sequence `sequences check --leads` renders (more: at random)
 LEAD_CHECK_IDS_PER_QUERY = 500  # ids in one IN (...) while it reads their touches and leads
 
-# Retries of transient send failures (4xx, connection): exponential backoff, capped.
+# Retries of transient send failures (4xx, connection): exponential backoff, jittered, capped
+# (worker/flow/backoff.py), so touches failed together by an outage do not come back together.
 MAX_ATTEMPTS = 12  # then the touch fails for good ("gave up after 12 attempts")
-RETRY_BASE = timedelta(seconds=30)  # the first retry's delay, doubled each attempt
-MAX_BACKOFF = timedelta(hours=1)  # the longest delay between two attempts
+RETRY_BASE = timedelta(seconds=30)  # the first retry's delay, doubled each attempt, each 1-2x
+MAX_BACKOFF = timedelta(hours=1)  # the longest delay between two attempts (past it: 50-100%)
 
 # Time limits.
 ACTOR_TIME_LIMIT = timedelta(seconds=60)  # dramatiq interrupts an actor that runs longer ...
