@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import httpx
 
@@ -50,3 +51,16 @@ def api_client(cluster: Cluster) -> Iterator[httpx.Client]:
 
         wait_until(ready, timeout=60, what="the API to answer /readyz", processes=cluster.processes)
         yield client
+
+
+def recorded_late(folder: Path) -> set[str]:
+    """Message-IDs whose sender found the touch already recorded by another worker when its own
+    commit came ("already_finished" in the worker logs): the sink had accepted them, the commit
+    that says so came after the lease (a slow database), and the re-drive sent them again with
+    the same Message-ID: the ack instant of SPEC section 12."""
+    found = set()
+    for log in folder.glob("worker*.log"):
+        for line in log.read_text(errors="replace").splitlines():
+            if "already_finished" in line and "message_id=" in line:
+                found.add(line.split("message_id=", 1)[1].split("]", 1)[0].split(" ", 1)[0])
+    return found

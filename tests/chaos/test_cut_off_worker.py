@@ -75,13 +75,24 @@ def cuts(tier: Tier) -> list[tuple[float, bool]]:
     return [(3 * LEASE_SECONDS, False)]
 
 
-def early_takeovers(claims: dict[int, list[claim_audit.Claim]], by: str) -> list[int]:
-    """Touches that another claim took while `by`'s claim of them still had its lease."""
+def early_takeovers(
+    claims: dict[int, list[claim_audit.Claim]],
+    releases: dict[int, list[claim_audit.Release]],
+    by: str,
+) -> list[int]:
+    """Touches claimed again while `by`'s claim of them still had its lease, without `by`
+    having ended that claim itself first (sent, retried, handed back)."""
     early = []
     for touch_id, history in claims.items():
         for before, after in pairwise(history):
-            lease = before.lease_until or 0.0
-            if before.app == by and after.began < lease:
+            if before.app != by or after.began >= (before.lease_until or 0.0):
+                continue
+            ended = [
+                r
+                for r in releases.get(touch_id, [])
+                if r.app == by and before.began <= r.at <= after.began
+            ]
+            if not ended:
                 early.append(touch_id)
     return early
 
@@ -197,12 +208,13 @@ def test_a_worker_cut_off_mid_run_is_taken_over_only_after_its_lease(
             cluster.processes.check_alive()
             facts, outside = touch_facts(cluster.rt, first_due)
             claims = claim_audit.claims(cluster.rt.engine)
+            releases = claim_audit.releases(cluster.rt.engine)
 
     journals = {CUT_OFF: sink_a.journal(), "worker-b": chaos_sink.journal()}
     touch_of = message_ids(facts)
     late = sends_outside_lease(journals, claims, touch_of)
     keep_evidence(tmp_path / "evidence.json", journals, claims, touch_of)
-    early = early_takeovers(claims, CUT_OFF)
+    early = early_takeovers(claims, releases, CUT_OFF)
     every = [record for journal in journals.values() for record in journal]
     duplicated = {
         mid for mid in touch_of if sum(r.accepted and r.message_id == mid for r in every) > 1
@@ -222,6 +234,9 @@ def test_a_worker_cut_off_mid_run_is_taken_over_only_after_its_lease(
         held_at_cut=sum(len(f.stranded) for f in faults),
         taken_over=sum(1 for h in claims.values() if len({c.app for c in h}) > 1),
         taken_over_early=len(early),
+        handed_back=sum(
+            r.status == "scheduled" and r.app == CUT_OFF for h in releases.values() for r in h
+        ),
         sent_outside_lease=len(late),
         sent_by_cut_off=sum(r.accepted for r in journals[CUT_OFF]),
         lease_s=LEASE_SECONDS,

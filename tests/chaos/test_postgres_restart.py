@@ -18,13 +18,13 @@ from models.touch import Touch
 from testkit.chaos.checker import Fault, check
 from testkit.chaos.cluster import Cluster, count_touches, in_flight
 from testkit.chaos.facts import deliveries, due_snapshot, touch_facts
-from testkit.chaos.postgres_instance import PostgresInstance, PostgresUnavailable, StopMode
+from testkit.chaos.postgres_instance import PostgresInstance, StopMode
 from testkit.chaos.redis_process import RedisProcess
 from testkit.chaos.report import Tier, publish
 from testkit.chaos.seeding import numbered_leads, release_due, seed_leads
 from testkit.chaos.sink import ChaosSink, SinkRecord
 from testkit.chaos.stories import sequence_yaml, templates_for
-from tests.support.services import missing
+from tests.chaos.own_services import private_postgres, recorded_late
 
 pytestmark = [pytest.mark.chaos, pytest.mark.integration]
 
@@ -36,11 +36,7 @@ SEND_INSTANT = 1.0  # seconds before a crash in which an accepted send may miss 
 @pytest.fixture
 def own_postgres() -> Iterator[PostgresInstance]:
     """A PostgreSQL of this test's own (the only one a fault may stop)."""
-    try:
-        instance = PostgresInstance()
-    except PostgresUnavailable as exc:
-        missing(str(exc))
-    with instance:
+    with private_postgres() as instance:
         yield instance
 
 
@@ -126,7 +122,7 @@ def test_postgres_restarted_mid_run_loses_nothing(
             )
 
     records = chaos_sink.journal()
-    explained = outage_duplicates(records, faults)
+    explained = outage_duplicates(records, faults) | recorded_late(tmp_path)
     verdict = check(
         "postgres-restart",
         tier.seed,
