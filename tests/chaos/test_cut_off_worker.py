@@ -154,7 +154,7 @@ def test_a_worker_cut_off_mid_run_is_taken_over_only_after_its_lease(
     the sending worker's lease, repeats are only sends whose commit the cut delayed, and no
     touch of the cut-off worker was claimed again before its lease ran out."""
     rng = random.Random(tier.seed)
-    leads = tier.pick(300, 2000)
+    leads = tier.pick(300, 1000)
     with (
         private_postgres(claim_audit.SETTINGS) as postgres,
         proxies_to(postgres, own_redis) as (pg_proxy, redis_proxy),

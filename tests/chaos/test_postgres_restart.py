@@ -81,7 +81,7 @@ def test_postgres_restarted_mid_run_loses_nothing(
     same processes carry on, every touch ends terminal, none is lost, every accepted Message-ID
     has a committed claim, and a repeat happens only to a send accepted during the outage."""
     rng = random.Random(tier.seed)
-    leads = tier.pick(300, 2000)
+    leads = tier.pick(300, 1000)
     with Cluster(
         tmp_path,
         database_url=own_postgres.create_database("chaos"),

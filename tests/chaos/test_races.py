@@ -108,7 +108,7 @@ def test_unsubscribes_and_replies_mid_run_stop_every_later_claim(
     fifth reply through the API, then no touch claimed after its exit committed goes out,
     nothing is lost and nothing else is unexpected."""
     rng = random.Random(tier.seed)
-    count = tier.pick(200, 2000)
+    count = tier.pick(200, 1000)
     with (
         private_postgres(claim_audit.SETTINGS) as postgres,
         Cluster(
