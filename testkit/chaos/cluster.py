@@ -23,6 +23,8 @@ from sqlmodel import Session, col, func, select
 
 from models.enrollment import OPEN_STATUSES, Enrollment
 from models.touch import FINAL, Touch
+from testkit.chaos.checker import TouchFact, Verdict, check
+from testkit.chaos.facts import deliveries, touch_facts
 from testkit.chaos.sink import ChaosSink
 from tests.support.processes import (
     Deployment,
@@ -117,6 +119,19 @@ class Cluster:
     def wait(self, condition: Any, *, timeout: float, what: str) -> Any:
         """wait_until with this cluster's processes checked alive on every poll."""
         return wait_until(condition, timeout=timeout, processes=self.processes, what=what)
+
+    def judge(
+        self, scenario: str, seed: int, first_due: dict[int, float] | None = None, **options: Any
+    ) -> Verdict:
+        """The checker's verdict on the database and the sink journal as they are now
+        (`options`: check()'s refused, faults, ambiguous_ids)."""
+        facts, outside = touch_facts(self.rt, first_due)
+        records = deliveries(self.sink.journal())
+        return check(scenario, seed, facts, records, outside_window=outside, **options)
+
+    def judge_facts(self) -> list[TouchFact]:
+        """The email touches as the checker sees them (for a scenario's own assertions)."""
+        return touch_facts(self.rt)[0]
 
     def close(self) -> None:
         self.processes.stop_all()

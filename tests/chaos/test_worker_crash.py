@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from testkit.chaos.checker import Fault, check
+from testkit.chaos.checker import Fault
 from testkit.chaos.cluster import Cluster, count_touches, in_flight, waiting_in_redis
-from testkit.chaos.facts import deliveries, due_snapshot, touch_facts
+from testkit.chaos.facts import due_snapshot
 from testkit.chaos.redis_process import RedisProcess
 from testkit.chaos.report import Tier, publish
 from testkit.chaos.seeding import numbered_leads, release_due, seed_leads
@@ -34,11 +34,11 @@ def test_a_worker_killed_three_times_loses_nothing(
     chaos_sink: ChaosSink,
     artifacts_dir: Path,
 ) -> None:
-    """Given a few thousand due touches (quick: 240), when the worker is kill -9'd three times
+    """Given a few thousand due touches (quick: 120), when the worker is kill -9'd three times
     and restarted, then every touch ends terminal, none is lost, and duplicates <= the kills
     that caught a touch accepted by the sink but not yet committed."""
     rng = random.Random(tier.seed)
-    leads = tier.pick(120, 2000)
+    leads = tier.pick(60, 2000)
     with Cluster(
         tmp_path,
         database_url=chaos_database_url,
@@ -72,17 +72,9 @@ def test_a_worker_killed_three_times_loses_nothing(
             faults.append(Fault(f"kill{kill}", at, at, held))
             worker = cluster.worker(f"worker-{kill + 1}", threads=8)
         cluster.wait_settled(timeout=SETTLE_LIMIT)
-        facts, outside = touch_facts(cluster.rt, first_due)
-
-    verdict = check(
-        "worker-crash",
-        tier.seed,
-        facts,
-        deliveries(chaos_sink.journal()),
-        faults=faults,
-        ambiguous_ids=caught_in_instant,
-        outside_window=outside,
-    )
+        verdict = cluster.judge(
+            "worker-crash", tier.seed, first_due, faults=faults, ambiguous_ids=caught_in_instant
+        )
     verdict.extra.update(
         kills=KILLS,
         kills_in_send_instant=len(caught_in_instant),
