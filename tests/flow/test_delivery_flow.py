@@ -12,7 +12,7 @@ from models.compliance import ComplianceEntry
 from models.lead import Lead
 from testkit.harness import Harness, Harnesses, template
 from worker.engine.db import transaction
-from worker.engine.tunables import MAX_ATTEMPTS
+from worker.engine.tunables import MAX_ATTEMPTS, QUEUED_LEASE
 from worker.flow.scheduling import claim_due_touches
 from worker.mail import (
     MaildirMailer,
@@ -236,9 +236,9 @@ def test_a_lost_broker_message_is_redriven_after_its_lease(h: Harness) -> None:
     h.event("lead.mql", LEAD)
     with transaction(h.rt.engine) as session:
         claim_due_touches(session, now=h.clock.now())  # never enqueued
-    h.advance(timedelta(minutes=4))
+    h.advance(QUEUED_LEASE - timedelta(seconds=10))
     assert h.sent == [] and h.touches()[0].status == "queued"
-    h.advance(timedelta(minutes=2))
+    h.advance(timedelta(seconds=20))
     assert len(h.sent) == 1
     [touch] = h.touches(step="intro")
     assert (touch.status, touch.attempts) == ("sent", 1)

@@ -17,6 +17,7 @@ from worker.engine.clock import Clock, SystemClock, system_clock
 from worker.engine.db import make_engine
 from worker.engine.schema import prepare_schema
 from worker.engine.settings import Settings
+from worker.engine.tunables import send_bounds
 from worker.mail import DkimSigner, Mailer, make_mailer
 from worker.notify.outbox import publishing
 from worker.specs.catalog import Catalog, CatalogError, load_catalog
@@ -121,7 +122,9 @@ def build_runtime(
             settings.outbox_dir,
             clock=clock,
             signer=signer,
-            timeout=settings.smtp_timeout_seconds,
+            timeout=min(  # fits inside the lease; FOLLOWUP_SMTP_TIMEOUT_SECONDS only shortens it
+                send_bounds(settings.lease_seconds).smtp_timeout, settings.smtp_timeout_seconds
+            ),
         )
     except BaseException:  # a bad SMTP URL or an unreachable database: no engine left behind
         engine.dispose()

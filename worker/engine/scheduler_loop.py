@@ -21,6 +21,7 @@ from worker.engine.metrics import (
 )
 from worker.engine.runtime import Runtime
 from worker.engine.tunables import (
+    MAX_REDRIVES,
     QUEUED_LEASE,
     SCHEDULER_STUCK_AFTER,
     STALE_EVENT_AFTER,
@@ -33,7 +34,8 @@ from worker.flow.guardrails import GuardrailWatch, check_guardrails
 from worker.flow.holding import release_holds
 from worker.flow.manual_tasks import skip_expired_tasks
 from worker.flow.reassignment import reassign_due
-from worker.flow.scheduling import claim_due_touches, redrive_expired_leases
+from worker.flow.redrive import redrive_expired_leases
+from worker.flow.scheduling import claim_due_touches
 
 log = logging.getLogger("followup.scheduler")
 
@@ -41,6 +43,7 @@ log = logging.getLogger("followup.scheduler")
 @dataclass
 class TickResult:
     redriven: int = 0
+    abandoned: int = 0  # failed: lost mid-send once more after MAX_REDRIVES re-drives
     enqueued: int = 0
     verdicts: int = 0
     at_risk: int = 0
@@ -53,9 +56,9 @@ class TickResult:
 
     @property
     def busy(self) -> bool:
-        counts = (self.redriven, self.enqueued, self.verdicts, self.events, self.skipped_tasks)
-        extra = (self.released_holds, self.paused, self.at_risk, self.alerts, self.reassigned)
-        return any((*counts, *extra))
+        counts = (self.redriven, self.abandoned, self.enqueued, self.verdicts, self.events)
+        extra = (self.skipped_tasks, self.released_holds, self.paused, self.at_risk, self.alerts)
+        return any((*counts, *extra, self.reassigned))
 
 
 def tick(rt: Runtime, watch: GuardrailWatch | None = None) -> TickResult:
@@ -65,7 +68,15 @@ def tick(rt: Runtime, watch: GuardrailWatch | None = None) -> TickResult:
     now = rt.clock.now()
     queued_lease = lease(QUEUED_LEASE, rt.settings.lease_seconds)
     with transaction(rt.engine) as session:
-        result.redriven = redrive_expired_leases(session, now=now)
+        redrive = redrive_expired_leases(session, now=now, versions=rt.versions)
+        result.redriven, result.abandoned = redrive.redriven, redrive.abandoned
+    if result.abandoned:
+        log.warning(
+            "%d touch(es) failed: lost mid-send after %d re-drives (a send that hangs or kills "
+            "its worker); see `followup status`",
+            result.abandoned,
+            MAX_REDRIVES,
+        )
     with transaction(rt.engine) as session:  # before claiming: a paused mailbox holds its touches
         if watch is None or watch.due(session, now=now):
             result.paused = len(check_guardrails(session, rt.catalog.team.guardrails, now=now))

@@ -1,4 +1,5 @@
-"""WHERE A TOUCH IS SCHEDULED: plan a step's touch row, claim due rows, re-drive lost ones."""
+"""WHERE A TOUCH IS SCHEDULED: plan a step's touch row, claim due rows (lost ones come back in
+flow/redrive.py)."""
 
 from __future__ import annotations
 
@@ -129,19 +130,6 @@ def claim_due_touches(
         .returning(col(Touch.id))
     )
     return sorted(session.execute(claim).scalars().all())
-
-
-def redrive_expired_leases(session: Session, *, now: datetime) -> int:
-    """Rows whose message or worker was lost go back to `scheduled`, due now (same Message-ID)."""
-    return changed_rows(
-        session,
-        update(Touch)
-        .where(
-            col(Touch.status).in_((TouchStatus.QUEUED, TouchStatus.SENDING)),
-            col(Touch.lease_until) < now,
-        )
-        .values(status=TouchStatus.SCHEDULED, due_at=now, lease_until=None),
-    )
 
 
 def cancel_pending_touches(session: Session, *, enrollment_id: int, reason: str) -> int:
