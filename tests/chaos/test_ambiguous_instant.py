@@ -22,7 +22,7 @@ from testkit.chaos.stories import sequence_yaml, templates_for
 pytestmark = [pytest.mark.chaos, pytest.mark.integration]
 
 SMTP_TIMEOUT = 2.0
-LATE_FRACTION = 0.1  # of first attempts
+LATE_FRACTION = 0.15  # of first attempts (none drawn in 80: p < 1e-5)
 SETTLE_LIMIT = 900.0
 
 
@@ -34,9 +34,9 @@ def test_a_late_answer_is_resent_once_under_the_same_message_id(
     chaos_sink: ChaosSink,
     artifacts_dir: Path,
 ) -> None:
-    """Given a sink answering 10% of first attempts after the client gave up, then each of
+    """Given a sink answering 15% of first attempts after the client gave up, then each of
     those touches reaches the sink exactly twice with one Message-ID, and nothing else twice."""
-    leads = numbered_leads("late", tier.pick(60, 2000))
+    leads = numbered_leads("late", tier.pick(40, 2000))
     late_plan = dict(late_fraction=LATE_FRACTION, late_seconds=SMTP_TIMEOUT + 1.5)
     chaos_sink.set_plan(replace(chaos_sink.plan, **late_plan))  # type: ignore[arg-type]
     with Cluster(
