@@ -36,7 +36,7 @@ def test_a_late_answer_is_resent_once_under_the_same_message_id(
 ) -> None:
     """Given a sink answering 15% of first attempts after the client gave up, then each of
     those touches reaches the sink exactly twice with one Message-ID, and nothing else twice."""
-    leads = numbered_leads("late", tier.pick(40, 2000))
+    leads = numbered_leads("late", tier.pick(40, 1000))
     late_plan = dict(late_fraction=LATE_FRACTION, late_seconds=SMTP_TIMEOUT + 1.5)
     chaos_sink.set_plan(replace(chaos_sink.plan, **late_plan))  # type: ignore[arg-type]
     with Cluster(

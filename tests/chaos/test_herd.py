@@ -63,9 +63,9 @@ def test_the_nine_oclock_herd_keeps_limits_and_windows(
 ) -> None:
     """Given leads in twelve zones due at 09:00 local, when the herd comes, then no mailbox
     goes past its daily or hourly limit, nothing is sent outside a window, nothing is lost."""
-    per_zone = tier.pick(8, 250)
+    per_zone = tier.pick(8, 150)
     owners = [f"rep{n}@acme.test" for n in range(tier.pick(3, 10))]
-    daily, hourly = tier.pick(16, 150), tier.pick(40, 120)  # 2/3 of the due leads fit a day
+    daily, hourly = tier.pick(16, 80), tier.pick(40, 120)  # 2/3 of the due leads fit a day
     zones = (*HERD_ZONES, *OVERDUE_ZONES, *EARLY_ZONES)
     leads = [
         {**lead, "timezone": zone, "owner": owners[n % len(owners)]}

@@ -38,7 +38,7 @@ def test_a_redis_restart_loses_no_touch(
     """Given a run in flight, when Redis is shut down without saving and started again, then
     every touch still ends sent, once."""
     rng = random.Random(tier.seed)
-    leads = tier.pick(40, 2000)
+    leads = tier.pick(40, 1000)
     down = tier.pick(3, 10)
     with Cluster(
         tmp_path,

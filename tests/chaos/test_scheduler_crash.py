@@ -37,7 +37,7 @@ def test_three_schedulers_and_a_crash_claim_no_touch_twice(
     """Given three schedulers on one database, when one is kill -9'd mid-run and a fourth
     starts, then every touch is claimed once per lease, sent once, and none is lost."""
     rng = random.Random(tier.seed)
-    leads = tier.pick(40, 2000)
+    leads = tier.pick(40, 1000)
     with Cluster(
         tmp_path,
         database_url=chaos_database_url,
