@@ -95,3 +95,23 @@ def test_a_pause_hold_and_a_cancel_use_no_attempt(make_harness: Harnesses) -> No
     h.drain()
     assert [(t.status, t.attempts) for t in h.touches()] == [("held", 0), ("cancelled", 0)]
     assert h.sent == []
+
+
+def test_touches_failed_together_by_an_outage_come_back_at_different_times(
+    make_harness: Harnesses,
+) -> None:
+    """Given 20 touches refused at once by an SMTP server that is down, their retries are
+    spread over 30-60s (jitter), not all due at the same instant."""
+    h = build(make_harness)
+    h.mailer.fail_next(TransientSendError("421 4.3.2 service shutting down", 421), times=20)
+    for n in range(20):
+        h.event("lead.mql", f"lead{n}@example.com")
+    h.tick()
+    retries = [t.due_at for t in h.touches()]
+    assert all(t.status == "scheduled" for t in h.touches())
+    assert len(set(retries)) > 10
+    assert max(retries) - min(retries) >= timedelta(seconds=10)
+    assert all(
+        MONDAY_4PM + timedelta(seconds=30) <= d <= MONDAY_4PM + timedelta(seconds=60)
+        for d in retries
+    )

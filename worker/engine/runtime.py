@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
+from random import Random
 from typing import Literal
 
 from sqlalchemy import Engine
@@ -38,6 +39,7 @@ class Runtime:
     clock: Clock = field(default_factory=SystemClock)
     versions: VersionStore = field(default_factory=VersionStore)
     signer: DkimSigner = field(default_factory=DkimSigner)  # the mailer signs with its keys
+    random: Random = field(default_factory=Random)  # retry jitter; seed it for a replayable run
     enqueue_touch: Callable[[int], object] = lambda _touch_id: None
     enqueue_event: Callable[[int], object] = lambda _event_id: None
 

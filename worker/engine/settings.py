@@ -12,7 +12,7 @@ from dotenv import dotenv_values
 
 from models.validation import normalise_sender
 from worker.auth.secret_keys import MAKE_ONE, weak_key_reason
-from worker.engine.tunables import RETRY_BASE, SMTP_TIMEOUT_SECONDS
+from worker.engine.tunables import MAX_IN_FLIGHT, RETRY_BASE, SMTP_TIMEOUT_SECONDS
 
 LOG_FORMATS = ("text", "json")
 
@@ -40,6 +40,7 @@ class Settings:
     lease_seconds: float | None = None  # tests only: shortens the queued/sending leases
     smtp_timeout_seconds: float = SMTP_TIMEOUT_SECONDS  # tests shorten it (the fault suite)
     clock_offset_seconds: float = 0.0  # tests only: the processes' clock runs this far ahead
+    max_in_flight: int = MAX_IN_FLIGHT  # touches queued or sending at once (all schedulers)
     # provider webhooks (worker/api/provider_webhooks.py); unset: that route answers 404
     postmark_webhook_auth: str | None = field(default=None, repr=False)  # user:password or token
     sendgrid_webhook_public_key: str | None = None  # base64 DER, from SendGrid's Mail Settings
@@ -87,6 +88,12 @@ class Settings:
                 raise ConfigError(f"FOLLOWUP_{name} must be a whole number, 0 or more; got {raw!r}")
             return int(raw)
 
+        def at_least_one(name: str, default: int) -> int:
+            value = count(name, default)
+            if value < 1:
+                raise ConfigError(f"FOLLOWUP_{name} must be a whole number, 1 or more")
+            return value
+
         log_format = (get("LOG_FORMAT") or defaults.log_format).lower()
         if log_format not in LOG_FORMATS:
             raise ConfigError(f"FOLLOWUP_LOG_FORMAT must be text or json, got {log_format!r}")
@@ -114,6 +121,7 @@ class Settings:
             lease_seconds=positive("LEASE_SECONDS", 1.0) if get("LEASE_SECONDS") else None,
             smtp_timeout_seconds=positive("SMTP_TIMEOUT_SECONDS", defaults.smtp_timeout_seconds),
             clock_offset_seconds=_offset(get("CLOCK_OFFSET_SECONDS")),
+            max_in_flight=at_least_one("MAX_IN_FLIGHT", defaults.max_in_flight),
             postmark_webhook_auth=get("POSTMARK_WEBHOOK_AUTH"),
             sendgrid_webhook_public_key=get("SENDGRID_WEBHOOK_PUBLIC_KEY"),
             mailgun_webhook_signing_key=get("MAILGUN_WEBHOOK_SIGNING_KEY"),

@@ -15,19 +15,25 @@ MAX_REDRIVES = 3  # a touch whose worker died or timed out mid-send this often e
 
 # Batches: how many rows one transaction touches, so no write lock is held for long.
 CLAIM_BATCH = 500  # due touches claimed per scheduler query (the tick loops until none are due)
+# ... or until this many are queued or sending (FOLLOWUP_MAX_IN_FLIGHT): size it to what the
+# workers send within QUEUED_LEASE (processes x threads x sends per second x 60 s), so a backlog
+# drains without piling ids up in Redis, where they would outlive their lease and be re-driven.
+MAX_IN_FLIGHT = 500
 SKIP_BATCH = 500  # expired manual tasks skipped per tick
 DUE_CHECK_BATCH = 500  # SLA deadlines decided per tick
-STALE_EVENT_BATCH = 200  # lost events re-applied per tick
+STALE_EVENT_BATCH = 200  # lost events re-applied per tick, each in its own savepoint
+STALE_EVENT_MAX_FAILURES = 3  # an event whose meaning raised this often is `dead` (status)
 IMPORT_CHUNK_ROWS = 1000  # CSV rows upserted per transaction
 IMPORT_ENROLL_CHUNK_ROWS = 200  # ... when also enrolling (about 4 rows written per lead)
 LOG_READ_BATCH = 5000  # compliance log entries read at a time when replaying it (audit)
 LEAD_CHECK_SAMPLE = 1000  # leads per sequence `sequences check --leads` renders (more: at random)
 LEAD_CHECK_IDS_PER_QUERY = 500  # ids in one IN (...) while it reads their touches and leads
 
-# Retries of transient send failures (4xx, connection): exponential backoff, capped.
+# Retries of transient send failures (4xx, connection): exponential backoff, jittered, capped
+# (worker/flow/backoff.py), so touches failed together by an outage do not come back together.
 MAX_ATTEMPTS = 12  # then the touch fails for good ("gave up after 12 attempts")
-RETRY_BASE = timedelta(seconds=30)  # the first retry's delay, doubled each attempt
-MAX_BACKOFF = timedelta(hours=1)  # the longest delay between two attempts
+RETRY_BASE = timedelta(seconds=30)  # the first retry's delay, doubled each attempt, each 1-2x
+MAX_BACKOFF = timedelta(hours=1)  # the longest delay between two attempts (past it: 50-100%)
 
 # Time limits.
 ACTOR_TIME_LIMIT = timedelta(seconds=60)  # dramatiq interrupts an actor that runs longer ...
@@ -71,6 +77,11 @@ INBOX_BACKOFF_FIRST_SECONDS = 5.0  # after a failed fetch; doubles each time
 INBOX_BACKOFF_MAX_SECONDS = 300.0  # an unreachable mailbox is retried at least every 5 minutes
 HOLD_RELEASE_BATCH = 500  # auto-reply holds ended per tick
 
+
+# Stopping `followup worker` (SIGTERM): sends in flight finish, queued touches not started go back
+# to the database (due again); what is still sending after GRACEFUL_STOP is left to its lease.
+GRACEFUL_STOP = timedelta(seconds=30)
+DUPLICATE_SIGNAL_WINDOW = timedelta(seconds=2)  # a signal this soon after the first is the same
 
 # The dramatiq Redis broker: a worker silent this long is dead and its unacked messages go back
 # to the queue (the database re-drives them anyway, after their lease); dead letters kept a week.

@@ -19,6 +19,7 @@ from worker.engine.logs import bind, log_context
 from worker.engine.metrics import MAILBOX_DEFERRALS, TOUCHES, count_on_commit
 from worker.engine.runtime import Runtime
 from worker.engine.tunables import MAX_ATTEMPTS, MAX_BACKOFF, SENDING_LEASE, lease
+from worker.flow.backoff import retry_delay
 from worker.flow.enrollment import suppress_lead
 from worker.flow.guardrails import paused_for
 from worker.flow.outgoing import (
@@ -285,12 +286,10 @@ def _record_failure(rt: Runtime, claimed: ClaimedTouch, error: SendError) -> Del
 def _schedule_retry(
     rt: Runtime, session: Session, claimed: ClaimedTouch, reason: str, now: datetime
 ) -> Delivery:
-    """Back to `scheduled` after an exponential backoff, capped at MAX_BACKOFF; a retry that
-    would land outside the send window waits for its next opening."""
-    delay = min(
-        timedelta(seconds=rt.settings.retry_base_seconds * 2 ** (claimed.attempts - 1)),
-        MAX_BACKOFF,
-    )
+    """Back to `scheduled` after a jittered exponential backoff, capped at MAX_BACKOFF; a retry
+    that would land outside the send window waits for its next opening."""
+    base = timedelta(seconds=rt.settings.retry_base_seconds)
+    delay = retry_delay(claimed.attempts, base=base, cap=MAX_BACKOFF, rng=rt.random)
     due = next_opening(now + delay, claimed.spec.calendar, claimed.zone)
     finished = _finish(
         session,
