@@ -2,7 +2,8 @@
 SMTP server (the sink's journal). Pure: facts in, a Verdict out; facts.py gathers the facts.
 
 Definitions (docs/reliability.md repeats them):
-- expected: email touches that should have reached the sink; a touch is excused when it ended
+- expected: email touches that should have reached the sink (a scenario may leave out those
+  still waiting for a later due time: not_due_before); a touch is excused when it ended
   `failed` for a listed refused address, or `cancelled`/`skipped` with a reason because its
   lead was suppressed or its enrollment ended.
 - delivered: expected touches whose Message-ID the sink accepted at least once.
@@ -37,6 +38,8 @@ class TouchFact:
     reason: str | None = None  # detail or last_error
     suppressed_at: float | None = None  # the lead's
     ended_at: float | None = None  # the enrollment's exit/cancel (not its completion)
+    sender: str | None = None  # the From the touch was (or will be) sent with
+    next_due: float | None = None  # the row's due_at as it is now (due_at may be the first)
 
 
 @dataclass(frozen=True)
@@ -109,10 +112,14 @@ def check(
     faults: Sequence[Fault] = (),
     ambiguous_ids: Iterable[str] = (),
     outside_window: Callable[[TouchFact, float], bool] = lambda touch, at: False,
+    not_due_before: float | None = None,
 ) -> Verdict:
-    """The verdict of one run (see the module docstring for each figure)."""
+    """The verdict of one run (see the module docstring for each figure). `not_due_before`:
+    touches still waiting (scheduled/deferred) and due after it are not expected yet."""
     verdict = Verdict(scenario, seed)
     refused_set = {address.lower() for address in refused}
+    if not_due_before is not None:
+        touches = [t for t in touches if not _waiting_past(t, not_due_before)]
     accepted = [d for d in deliveries if d.accepted and d.message_id]
     copies = Counter(d.message_id for d in accepted)
     first_at: dict[str, float] = {}
@@ -136,6 +143,11 @@ def check(
     mids = {t.touch_id: t.message_id for t in touches}
     verdict.recovery = [(f.name, recovery_seconds(f, first_at, mids)) for f in faults]
     return verdict
+
+
+def _waiting_past(touch: TouchFact, instant: float) -> bool:
+    due = touch.next_due if touch.next_due is not None else touch.due_at
+    return touch.status in ("scheduled", "deferred") and due > instant
 
 
 def _excused(touch: TouchFact, refused: set[str]) -> bool:

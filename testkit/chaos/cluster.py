@@ -22,7 +22,9 @@ from typing import Any
 from sqlmodel import Session, col, func, select
 
 from models.enrollment import OPEN_STATUSES, Enrollment
-from models.touch import FINAL, Touch
+from models.touch import FINAL, WAITING, Touch
+from testkit.chaos.checker import TouchFact, Verdict, check
+from testkit.chaos.facts import deliveries, touch_facts
 from testkit.chaos.sink import ChaosSink
 from tests.support.processes import (
     Deployment,
@@ -63,6 +65,7 @@ class Cluster:
             **extra,
         )
         self.lease_seconds = lease_seconds
+        self.clock_offset = float(extra.get("clock_offset_seconds", 0.0))
         self.processes = Processes(self.deployment.env, folder)
 
     @property
@@ -103,6 +106,20 @@ class Cluster:
             ).one()
         return int(touches), int(enrollments)
 
+    def due_now(self) -> int:
+        """Touches waiting (scheduled/deferred) whose due time has come on the processes' clock."""
+        with Session(self.rt.engine) as session:
+            return int(
+                session.exec(
+                    select(func.count())
+                    .select_from(Touch)
+                    .where(
+                        col(Touch.status).in_(WAITING),
+                        col(Touch.due_at) <= self.rt.clock.now(),
+                    )
+                ).one()
+            )
+
     def wait_settled(self, *, timeout: float) -> None:
         """Until every touch is final and every enrollment ended (all steps played out)."""
         wait_until(
@@ -117,6 +134,19 @@ class Cluster:
     def wait(self, condition: Any, *, timeout: float, what: str) -> Any:
         """wait_until with this cluster's processes checked alive on every poll."""
         return wait_until(condition, timeout=timeout, processes=self.processes, what=what)
+
+    def judge(
+        self, scenario: str, seed: int, first_due: dict[int, float] | None = None, **options: Any
+    ) -> Verdict:
+        """The checker's verdict on the database and the sink journal as they are now
+        (`options`: check()'s refused, faults, ambiguous_ids, not_due_before)."""
+        facts, outside = touch_facts(self.rt, first_due, self.clock_offset)
+        records = deliveries(self.sink.journal())
+        return check(scenario, seed, facts, records, outside_window=outside, **options)
+
+    def judge_facts(self) -> list[TouchFact]:
+        """The email touches as the checker sees them (for a scenario's own assertions)."""
+        return touch_facts(self.rt, offset=self.clock_offset)[0]
 
     def close(self) -> None:
         self.processes.stop_all()
@@ -168,3 +198,10 @@ def waiting_in_redis(redis_url: str, queue: str = "touches") -> set[int]:
     finally:
         client.close()
     return {int(json.loads(body)["args"][0]) for body in bodies if body}
+
+
+def sent_ids(rt: Runtime) -> set[str]:
+    """Message-IDs of the touches the database has recorded sent."""
+    with Session(rt.engine) as session:
+        rows = session.exec(select(Touch.message_id).where(col(Touch.status) == "sent")).all()
+    return {mid for mid in rows if mid}

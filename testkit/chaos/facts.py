@@ -26,13 +26,19 @@ def epoch(moment: datetime | None) -> float | None:
 
 
 def touch_facts(
-    rt: Runtime, first_due: dict[int, float] | None = None
+    rt: Runtime, first_due: dict[int, float] | None = None, offset: float = 0.0
 ) -> tuple[list[TouchFact], Callable[[TouchFact, float], bool]]:
     """Every email touch, and a test of "this instant is outside that touch's send window".
     `first_due` (a due_snapshot taken before the faults) wins over the rows' due_at, which a
-    re-drive resets."""
+    re-drive resets. `offset`: how far the processes' clock runs ahead (FOLLOWUP_CLOCK_OFFSET_
+    SECONDS); every time is given back on the system clock, as the sink's journal has them."""
     facts, windows = [], {}
     first_due = first_due or {}
+
+    def real(moment: datetime | None) -> float | None:
+        at = epoch(moment)
+        return None if at is None else at - offset
+
     query = (
         select(Touch, Lead, Enrollment)
         .join(Lead, col(Lead.id) == Touch.lead_id)
@@ -50,10 +56,12 @@ def touch_facts(
                     lead_email=lead.email,
                     status=str(touch.status),
                     message_id=touch.message_id,
-                    due_at=first_due.get(touch.id or 0) or epoch(touch.due_at) or 0.0,
+                    due_at=first_due.get(touch.id or 0) or real(touch.due_at) or 0.0,
                     reason=touch.detail or touch.last_error,
-                    suppressed_at=epoch(lead.suppressed_at),
-                    ended_at=epoch(enrollment.ended_at) if exited else None,
+                    suppressed_at=real(lead.suppressed_at),
+                    ended_at=real(enrollment.ended_at) if exited else None,
+                    sender=touch.sender,
+                    next_due=real(touch.due_at),
                 )
             )
             if enrollment.version not in specs:
@@ -63,7 +71,7 @@ def touch_facts(
 
     def outside_window(touch: TouchFact, at: float) -> bool:
         calendar, zone = windows[touch.touch_id]
-        return not is_open(datetime.fromtimestamp(at, UTC), calendar, zone)
+        return not is_open(datetime.fromtimestamp(at + offset, UTC), calendar, zone)
 
     return facts, outside_window
 
@@ -75,10 +83,10 @@ def deliveries(records: Sequence[SinkRecord]) -> list[Delivery]:
     ]
 
 
-def due_snapshot(rt: Runtime) -> dict[int, float]:
-    """Each email touch's due_at now (a re-drive later resets it to the re-drive's instant)."""
+def due_snapshot(rt: Runtime, offset: float = 0.0) -> dict[int, float]:
+    """Each email touch's due_at now on the system clock (a re-drive later resets it)."""
     with Session(rt.engine) as session:
         rows = session.exec(
             select(Touch.id, Touch.due_at).where(col(Touch.kind) == TouchKind.EMAIL)
         ).all()
-    return {int(touch_id or 0): epoch(due) or 0.0 for touch_id, due in rows}
+    return {int(touch_id or 0): (epoch(due) or 0.0) - offset for touch_id, due in rows}

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import update
-from sqlmodel import col
+from sqlmodel import col, select
 
 from models.enrollment import Enrollment
 from models.event import LeadIn
@@ -71,3 +71,21 @@ def numbered_leads(prefix: str, count: int, **fields: Any) -> list[dict[str, Any
         {"email": f"{prefix}{i:05d}@example.com", "first_name": f"L{i:05d}", **fields}
         for i in range(count)
     ]
+
+
+def release_by_zone(rt: Runtime, due_by_zone: dict[str, datetime]) -> int:
+    """Each scheduled email touch of a lead in one of the zones becomes due at that zone's
+    instant (e.g. 09:00 local), one statement per zone."""
+    from models.lead import Lead
+
+    moved = 0
+    with transaction(rt.engine) as session:
+        for zone, due in due_by_zone.items():
+            leads = select(Lead.id).where(col(Lead.timezone) == zone)
+            moved += changed_rows(
+                session,
+                update(Touch)
+                .where(col(Touch.status) == TouchStatus.SCHEDULED, col(Touch.lead_id).in_(leads))
+                .values(due_at=due),
+            )
+    return moved

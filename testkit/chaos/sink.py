@@ -32,6 +32,7 @@ class SinkRecord:
     message_id: str | None
     rcpt: str
     attempt: int
+    sender: str = ""
 
     @property
     def accepted(self) -> bool:
@@ -108,7 +109,11 @@ class ChaosSink:
             except json.JSONDecodeError:
                 continue
             answer = Verdict(raw["answer"])
-            records.append(SinkRecord(raw["t"], answer, raw["mid"], raw["rcpt"], raw["attempt"]))
+            records.append(
+                SinkRecord(
+                    raw["t"], answer, raw["mid"], raw["rcpt"], raw["attempt"], raw.get("sender", "")
+                )
+            )
         return records
 
     def accepted_ids(self) -> list[str]:

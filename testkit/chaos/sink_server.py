@@ -5,9 +5,11 @@
 The plan (sink_plan.SinkPlan as JSON) is re-read whenever its file changes, so a test changes
 the answers mid-run. Every transaction is journalled as one JSON line, flushed at once:
 {"t": epoch seconds, "answer": "250|451|421|550|late", "mid": Message-ID or null,
- "rcpt": first recipient, "attempt": n-th transaction of that Message-ID}. An accepted message
+ "rcpt": first recipient, "attempt": n-th transaction of that Message-ID,
+ "sender": the envelope's MAIL FROM}. An accepted message
 is journalled before its 250 is written (for "late", seconds before), as a real server that
-has queued it would. Runs until SIGTERM/SIGINT.
+has queued it would. A DATA that met a hang is answered 451 and not taken (its client timed
+out), so only a "late" answer makes the ambiguous instant. Runs until SIGTERM/SIGINT.
 """
 
 from __future__ import annotations
@@ -61,14 +63,21 @@ class ChaosHandler:
         self.plan, self.journal = plan, journal
         self.attempts: Counter[str] = Counter()
 
-    def note(self, answer: Verdict, mid: str | None, rcpt: str, attempt: int = 0) -> None:
+    def note(
+        self, answer: Verdict, mid: str | None, envelope: Any, rcpt: str, attempt: int = 0
+    ) -> None:
         line = {"t": time.time(), "answer": str(answer), "mid": mid, "rcpt": rcpt}
-        self.journal.write(json.dumps({**line, "attempt": attempt}) + "\n")
+        line.update(attempt=attempt, sender=envelope.mail_from)
+        self.journal.write(json.dumps(line) + "\n")
         self.journal.flush()
 
-    async def _silence(self) -> None:
+    async def _silence(self) -> bool:
+        """Wait out a hang; True when there was one to wait out."""
+        waited = False
         while (left := hang_left(self.plan.current(), time.time())) > 0:
+            waited = True
             await asyncio.sleep(min(left, 0.5))
+        return waited
 
     async def handle_MAIL(
         self, server: SMTP, session: Any, envelope: Any, address: str, options: list[str]
@@ -83,20 +92,23 @@ class ChaosHandler:
     ) -> str:
         await self._silence()
         if rcpt_refused(self.plan.current(), address):
-            self.note(Verdict.REJECTED, None, address)
+            self.note(Verdict.REJECTED, None, envelope, address)
             return REPLIES[Verdict.REJECTED]
         envelope.rcpt_tos.append(address)
         return "250 2.1.5 OK"
 
     async def handle_DATA(self, server: SMTP, session: Any, envelope: Any) -> str:
-        await self._silence()
+        hung = await self._silence()
         plan = self.plan.current()
         headers = BytesHeaderParser().parsebytes(bytes(envelope.content))
         mid = str(headers.get("Message-ID", "")).strip() or "<none>"
         self.attempts[mid] += 1
         attempt = self.attempts[mid]
-        verdict = data_verdict(plan, mid, attempt)
-        self.note(verdict, mid, envelope.rcpt_tos[0] if envelope.rcpt_tos else "", attempt)
+        # a message whose DATA met a hang is refused, not taken: the client has given up on it
+        verdict = Verdict.TRY_LATER if hung else data_verdict(plan, mid, attempt)
+        self.note(
+            verdict, mid, envelope, envelope.rcpt_tos[0] if envelope.rcpt_tos else "", attempt
+        )
         if plan.delay_seconds:
             await asyncio.sleep(plan.delay_seconds)
         if verdict is Verdict.LATE:

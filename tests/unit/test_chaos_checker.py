@@ -125,3 +125,11 @@ def test_percentile_is_nearest_rank() -> None:
     """Given ten values, then p50 is the fifth and p99 the tenth; none gives None."""
     values = [float(n) for n in range(1, 11)]
     assert (percentile(values, 50), percentile(values, 99), percentile([], 50)) == (5, 10, None)
+
+
+def test_touches_due_after_the_run_are_not_expected_yet() -> None:
+    """Given a touch first due at 10 and now deferred to tomorrow, and one due earlier but
+    still waiting, then only the deferred one is left out; the other is lost."""
+    facts = [touch(1, "deferred", due_at=10.0, next_due=500.0), touch(2, "scheduled", due_at=50.0)]
+    verdict = check("s", 1, facts, [], not_due_before=100.0)
+    assert (verdict.expected, verdict.lost_ids) == (1, [2])

@@ -6,6 +6,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from worker.compliance.recording import evaluate_due_deadlines
 from worker.engine.db import transaction
@@ -18,6 +19,7 @@ from worker.engine.metrics import (
 )
 from worker.engine.runtime import Runtime
 from worker.engine.tunables import (
+    CLAIM_BATCH,
     MAX_REDRIVES,
     QUEUED_LEASE,
     SCHEDULER_STUCK_AFTER,
@@ -30,7 +32,7 @@ from worker.flow.holding import release_holds
 from worker.flow.manual_tasks import skip_expired_tasks
 from worker.flow.reassignment import reassign_due
 from worker.flow.redrive import redrive_expired_leases
-from worker.flow.scheduling import claim_due_touches
+from worker.flow.scheduling import claim_due_touches, count_in_flight
 from worker.flow.stale_events import apply_stale_events
 
 log = logging.getLogger("followup.scheduler")
@@ -41,6 +43,7 @@ class TickResult:
     redriven: int = 0
     abandoned: int = 0  # failed: lost mid-send once more after MAX_REDRIVES re-drives
     enqueued: int = 0
+    capped: bool = False  # MAX_IN_FLIGHT touches queued or sending: the rest wait a tick
     verdicts: int = 0
     at_risk: int = 0
     alerts: int = 0
@@ -79,17 +82,7 @@ def tick(rt: Runtime, watch: GuardrailWatch | None = None) -> TickResult:
     REDRIVEN.inc(result.redriven)
     with transaction(rt.engine) as session:  # before claiming: released touches may be due
         result.released_holds = release_holds(session, versions=rt.versions, now=now)
-    while True:
-        with transaction(rt.engine) as session:
-            ids = claim_due_touches(session, now=now, lease_for=queued_lease)
-        for touch_id in ids:  # committed first: a lost message is re-driven, never half-claimed
-            rt.enqueue_touch(touch_id)
-        if ids:
-            log.info("queued %d due touches", len(ids), extra={"touch_ids": ids})
-        result.enqueued += len(ids)
-        if not ids:
-            break
-        CLAIM_BATCH_SIZE.observe(len(ids))
+    result.enqueued, result.capped = claim_and_enqueue(rt, now=now, lease_for=queued_lease)
     with transaction(rt.engine) as session:
         result.verdicts = evaluate_due_deadlines(session, now)
     team = rt.catalog.team
@@ -102,6 +95,28 @@ def tick(rt: Runtime, watch: GuardrailWatch | None = None) -> TickResult:
         result.skipped_tasks = skip_expired_tasks(session, versions=rt.versions, now=now)
     result.events = process_stale_events(rt)
     return result
+
+
+def claim_and_enqueue(rt: Runtime, *, now: datetime, lease_for: timedelta) -> tuple[int, bool]:
+    """Claim due touches in batches while fewer than `settings.max_in_flight` are queued or
+    sending, enqueueing each batch once it is committed; (how many, whether the cap held some
+    back). A backlog drains at the workers' pace instead of piling ids up in Redis."""
+    enqueued = 0
+    while True:
+        with transaction(rt.engine) as session:
+            room = rt.settings.max_in_flight - count_in_flight(session)
+            if room <= 0:
+                return enqueued, True
+            ids = claim_due_touches(
+                session, now=now, limit=min(CLAIM_BATCH, room), lease_for=lease_for
+            )
+        for touch_id in ids:  # committed first: a lost message is re-driven, never half-claimed
+            rt.enqueue_touch(touch_id)
+        if not ids:
+            return enqueued, False
+        log.info("queued %d due touches", len(ids), extra={"touch_ids": ids})
+        enqueued += len(ids)
+        CLAIM_BATCH_SIZE.observe(len(ids))
 
 
 def process_stale_events(rt: Runtime, *, limit: int = STALE_EVENT_BATCH) -> int:

@@ -15,6 +15,10 @@ MAX_REDRIVES = 3  # a touch whose worker died or timed out mid-send this often e
 
 # Batches: how many rows one transaction touches, so no write lock is held for long.
 CLAIM_BATCH = 500  # due touches claimed per scheduler query (the tick loops until none are due)
+# ... or until this many are queued or sending (FOLLOWUP_MAX_IN_FLIGHT): size it to what the
+# workers send within QUEUED_LEASE (processes x threads x sends per second x 60 s), so a backlog
+# drains without piling ids up in Redis, where they would outlive their lease and be re-driven.
+MAX_IN_FLIGHT = 500
 SKIP_BATCH = 500  # expired manual tasks skipped per tick
 DUE_CHECK_BATCH = 500  # SLA deadlines decided per tick
 STALE_EVENT_BATCH = 200  # lost events re-applied per tick, each in its own savepoint
@@ -73,6 +77,11 @@ INBOX_BACKOFF_FIRST_SECONDS = 5.0  # after a failed fetch; doubles each time
 INBOX_BACKOFF_MAX_SECONDS = 300.0  # an unreachable mailbox is retried at least every 5 minutes
 HOLD_RELEASE_BATCH = 500  # auto-reply holds ended per tick
 
+
+# Stopping `followup worker` (SIGTERM): sends in flight finish, queued touches not started go back
+# to the database (due again); what is still sending after GRACEFUL_STOP is left to its lease.
+GRACEFUL_STOP = timedelta(seconds=30)
+DUPLICATE_SIGNAL_WINDOW = timedelta(seconds=2)  # a signal this soon after the first is the same
 
 # The dramatiq Redis broker: a worker silent this long is dead and its unacked messages go back
 # to the queue (the database re-drives them anyway, after their lease); dead letters kept a week.

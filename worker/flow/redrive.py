@@ -103,3 +103,14 @@ def abandon_lost_sends(
         )
         abandoned += 1
     return abandoned
+
+
+def return_unstarted(session: Session, touch_id: int, *, now: datetime) -> int:
+    """A queued touch a stopping worker will not start goes back to `scheduled`, due now (1),
+    unless another worker already has it (0)."""
+    return changed_rows(
+        session,
+        update(Touch)
+        .where(col(Touch.id) == touch_id, col(Touch.status) == TouchStatus.QUEUED)
+        .values(status=TouchStatus.SCHEDULED, due_at=now, lease_until=None),
+    )

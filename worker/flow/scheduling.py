@@ -132,6 +132,14 @@ def claim_due_touches(
     return sorted(session.execute(claim).scalars().all())
 
 
+IN_FLIGHT = (TouchStatus.QUEUED, TouchStatus.SENDING)
+
+
+def count_in_flight(session: Session) -> int:
+    """Touches handed to the broker and not yet recorded: what the workers still have to do."""
+    return int(session.exec(select(func.count()).where(col(Touch.status).in_(IN_FLIGHT))).one())
+
+
 def cancel_pending_touches(session: Session, *, enrollment_id: int, reason: str) -> int:
     """Stop every touch of an enrollment that has not gone out yet (held ones too)."""
     return changed_rows(
