@@ -21,6 +21,7 @@ from worker.cli import (
     sla_cmd,
     status_cmd,
     tasks_cmd,
+    touches_cmd,
     webhooks_cmd,
 )
 from worker.cli.common import EXIT_USAGE, CliError, err_console
@@ -53,6 +54,7 @@ app.add_typer(tasks_cmd.tasks_app, name="tasks")
 app.add_typer(tasks_cmd.enrollments_app, name="enrollments")
 app.add_typer(inbox_cmd.app, name="inbox")
 app.add_typer(db_cmd.app, name="db")
+app.add_typer(touches_cmd.app, name="touches")
 
 
 def run_cli(argv: list[str], context: CliContext | None = None) -> int:

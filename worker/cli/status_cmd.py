@@ -104,7 +104,17 @@ def _print_render_failures(result: Status) -> None:
 
 
 def _print_trouble(result: Status) -> None:
-    """What went wrong with lost work: dead events (red when any, the latest listed)."""
+    """Lost work: touches stuck past their lease, re-drives, dead events (red when any, the
+    latest listed); dramatiq's dead letters are on the queue line."""
+    lost = result.lost_work
+    stuck = "red" if lost.stuck_past_lease else "default"
+    hint = " (re-driven by the next tick: is a scheduler running?)" if lost.stuck_past_lease else ""
+    console.print(
+        f"stuck past their lease: [{stuck}]{lost.stuck_past_lease}[/{stuck}]{hint}   "
+        f"re-driven mid-send: {lost.redriven_touches} touch(es), "
+        f"{lost.total_redrives} re-drive(s)",
+        highlight=False,
+    )
     colour = "red" if result.dead_events else "default"
     console.print(f"dead events: [{colour}]{result.dead_events}[/{colour}]", highlight=False)
     for line in result.latest_dead_events:  # the error's words: text, never markup

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import and_, case, update
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col, func, select
 
 from models.compliance import ComplianceKind
 from models.touch import Touch, TouchStatus
@@ -114,3 +114,23 @@ def return_unstarted(session: Session, touch_id: int, *, now: datetime) -> int:
         .where(col(Touch.id) == touch_id, col(Touch.status) == TouchStatus.QUEUED)
         .values(status=TouchStatus.SCHEDULED, due_at=now, lease_until=None),
     )
+
+
+@dataclass(frozen=True)
+class LostWork:
+    """For `followup status`: what the leases are catching."""
+
+    stuck_past_lease: int = 0  # queued or sending with the lease run out: not re-driven yet
+    redriven_touches: int = 0  # touches lost mid-send at least once
+    total_redrives: int = 0  # all such losses
+
+
+def lost_work(session: Session, *, now: datetime) -> LostWork:
+    in_flight = col(Touch.status).in_((TouchStatus.QUEUED, TouchStatus.SENDING))
+    stuck = session.exec(select(func.count()).where(in_flight, col(Touch.lease_until) < now)).one()
+    touches, redrives = session.exec(
+        select(func.count(), func.coalesce(func.sum(Touch.redrives), 0)).where(
+            col(Touch.redrives) > 0
+        )
+    ).one()
+    return LostWork(int(stuck), int(touches), int(redrives))

@@ -12,7 +12,7 @@ from models.compliance import ComplianceKind
 from models.enrollment import Enrollment, EnrollmentStatus, SlaStatus
 from models.lead import Lead
 from models.notification import AlertStatus, SlaAlert
-from models.touch import WAITING, Touch, TouchKind, TouchStatus
+from models.touch import FINAL, WAITING, Touch, TouchKind, TouchStatus
 from worker.compliance import log
 from worker.compliance.recording import note_touch_completed, refresh_verdict
 from worker.engine.db import changed_rows
@@ -58,14 +58,33 @@ def plan_next_touch(
     completed_step: str,
     at: datetime,
 ) -> Touch | None:
-    """After a step completes: plan the next one, or complete the enrollment."""
-    step = spec.step_after(completed_step)
+    """After a step completes: plan the next one, or complete the enrollment. Steps planned
+    already (a failed touch retried by hand: its successors went on) are not planned twice."""
+    step, skipped = spec.step_after(completed_step), False
+    while step is not None and _planned(session, enrollment, step):
+        step, skipped = spec.step_after(step.id), True
     if step is None:
-        enrollment.status = EnrollmentStatus.COMPLETED
-        enrollment.ended_at = at
-        session.add(enrollment)
+        if not skipped or not _pending(session, enrollment):
+            enrollment.status = EnrollmentStatus.COMPLETED
+            enrollment.ended_at = at
+            session.add(enrollment)
         return None
     return plan_step(session, enrollment=enrollment, lead=lead, spec=spec, step=step, after=at)
+
+
+def _planned(session: Session, enrollment: Enrollment, step: StepSpec) -> bool:
+    found = select(Touch.id).where(
+        Touch.enrollment_id == enrollment.id, Touch.step == step.id, Touch.kind != TouchKind.LOGGED
+    )
+    return session.exec(found.limit(1)).first() is not None
+
+
+def _pending(session: Session, enrollment: Enrollment) -> bool:
+    """Touches of the enrollment still to go out (the step after a retried one, say)."""
+    waiting = select(Touch.id).where(
+        Touch.enrollment_id == enrollment.id, col(Touch.status).not_in(FINAL)
+    )
+    return session.exec(waiting.limit(1)).first() is not None
 
 
 def finish_step(

@@ -22,16 +22,17 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("event", schema=None) as batch_op:  # existing rows: never failed
-        batch_op.add_column(
-            sa.Column("failures", sa.Integer(), nullable=False, server_default=sa.text("0"))
-        )
-        batch_op.add_column(
-            sa.Column("last_error", sqlmodel.sql.sqltypes.AutoString(length=1000), nullable=True)
-        )
-        batch_op.add_column(
-            sa.Column("dead_at", models.types.UTCDateTime(timezone=True), nullable=True)
-        )
+    # Plain ADD COLUMNs (see i09a: no batch copy of a table that foreign keys point at).
+    op.add_column(  # existing rows: never failed
+        "event", sa.Column("failures", sa.Integer(), nullable=False, server_default=sa.text("0"))
+    )
+    op.add_column(
+        "event",
+        sa.Column("last_error", sqlmodel.sql.sqltypes.AutoString(length=1000), nullable=True),
+    )
+    op.add_column(
+        "event", sa.Column("dead_at", models.types.UTCDateTime(timezone=True), nullable=True)
+    )
 
 
 def downgrade() -> None:
