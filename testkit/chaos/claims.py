@@ -1,22 +1,20 @@
-"""Who claimed which touch when: the schedulers' JSON log lines ("queued N due touches" with
-touch_ids), and the check that no touch was claimed twice while a claim of it still held.
-
-A touch may be claimed again only after its queued lease ran out (the sweeper re-drove it).
-The lease runs from the claiming tick's start and the line is logged after the ids are
-enqueued, so a legitimate re-claim can show up to a slow tick early: two claims of one touch
-less than half a lease apart are a double claim (a failed compare-and-set would put them
-within a tick of each other).
+"""Who claimed which touch: the schedulers' JSON log lines ("queued N due touches" with
+touch_ids) against the database's own record of claims, kept by a trigger the test installs
+(every change of a touch's status into `queued`). A scheduler may enqueue a touch only for a
+claim the database made: more logged claims of a touch than claim transitions is a double claim.
+Exact on SQLite and PostgreSQL, whatever the leases and however slow the ticks.
 """
 
 from __future__ import annotations
 
 import json
-from collections import defaultdict
+from collections import Counter
 from collections.abc import Iterable
 from datetime import datetime
-from itertools import pairwise
 from pathlib import Path
 from typing import NamedTuple
+
+from sqlalchemy import Engine, text
 
 QUEUED_MESSAGE = "due touches"  # scheduler_loop: "queued %d due touches", extra touch_ids
 
@@ -42,15 +40,39 @@ def claims_in_log(path: Path, scheduler: str) -> list[Claim]:
     return found
 
 
-def double_claims(claims: Iterable[Claim], lease_seconds: float) -> list[tuple[Claim, Claim]]:
-    """Pairs of claims of one touch less than half a lease apart."""
-    by_touch: dict[int, list[Claim]] = defaultdict(list)
-    for claim in claims:
-        by_touch[claim.touch_id].append(claim)
-    doubles = []
-    for touch_claims in by_touch.values():
-        ordered = sorted(touch_claims)
-        for first, second in pairwise(ordered):
-            if second.at - first.at < lease_seconds / 2:
-                doubles.append((first, second))
-    return doubles
+def double_claims(claims: Iterable[Claim], made: Counter[int]) -> dict[int, int]:
+    """Touches enqueued more often than the database claimed them, with the excess; `made`:
+    claim transitions per touch (claims_made). A killed scheduler's claims that it never
+    logged only make the logged count smaller."""
+    logged = Counter(claim.touch_id for claim in claims)
+    return {touch: n - made[touch] for touch, n in logged.items() if n > made[touch]}
+
+
+_SQLITE = [
+    "CREATE TABLE chaos_claim (id INTEGER PRIMARY KEY AUTOINCREMENT, touch_id INTEGER, old TEXT)",
+    "CREATE TRIGGER chaos_claim_note AFTER UPDATE OF status ON touch "
+    "WHEN NEW.status = 'queued' AND OLD.status <> 'queued' "
+    "BEGIN INSERT INTO chaos_claim (touch_id, old) VALUES (NEW.id, OLD.status); END",
+]
+_POSTGRES = [
+    "CREATE TABLE chaos_claim (id bigserial PRIMARY KEY, touch_id bigint, old text)",
+    "CREATE FUNCTION chaos_claim_note() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+    "INSERT INTO chaos_claim (touch_id, old) VALUES (NEW.id, OLD.status); RETURN NEW; END $$",
+    "CREATE TRIGGER chaos_claim_note AFTER UPDATE ON touch FOR EACH ROW "
+    "WHEN (NEW.status = 'queued' AND OLD.status <> 'queued') EXECUTE FUNCTION chaos_claim_note()",
+]
+
+
+def install_claim_audit(engine: Engine) -> None:
+    """The trigger that notes every claim (a status change into `queued`); after the tables."""
+    statements = _SQLITE if engine.dialect.name == "sqlite" else _POSTGRES
+    with engine.begin() as connection:
+        for statement in statements:
+            connection.execute(text(statement))
+
+
+def claims_made(engine: Engine) -> Counter[int]:
+    """Claim transitions per touch id, as the trigger noted them."""
+    with engine.connect() as connection:
+        rows = connection.execute(text("SELECT touch_id FROM chaos_claim")).scalars().all()
+    return Counter(int(touch_id) for touch_id in rows)

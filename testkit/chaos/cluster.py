@@ -36,6 +36,7 @@ from tests.support.processes import (
 from worker.engine.runtime import Runtime
 
 SETTLE_POLL = 0.5
+IN_FLIGHT = 64  # FOLLOWUP_MAX_IN_FLIGHT: ids queued or sending at once across the schedulers
 
 
 class Cluster:
@@ -54,6 +55,8 @@ class Cluster:
         **extra: str,
     ) -> None:
         self.sink = sink
+        # sized, as tunables.MAX_IN_FLIGHT asks, to what one worker sends within a short lease
+        extra.setdefault("max_in_flight", str(IN_FLIGHT))
         self.deployment = Deployment(
             folder,
             database_url=database_url,
