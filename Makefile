@@ -12,7 +12,7 @@ UV_VERSION := 0.13.8  # only `make lock` uses uv (universal resolution); install
 PIP_INSTALL := $(BIN)/python -m pip install --quiet
 
 .PHONY: demo test test-unit test-component test-flow test-no-services test-fast test-integration \
-	lint check bench migration lock lock-upgrade check-lock clean
+	lint check bench chaos migration lock lock-upgrade check-lock clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -58,6 +58,12 @@ test-fast: test-no-services  # the former name of test-no-services
 
 test-integration: $(DEV_STAMP)  # only what needs real Redis, PostgreSQL, processes, Chromium
 	$(BIN)/pytest -m integration
+
+# The fault suite (issue 9, docs/reliability.md) at full size on PostgreSQL: real Redis, worker
+# and scheduler processes, a programmable SMTP sink; one checker line per scenario. `make test`
+# runs its quick tier. FOLLOWUP_CHAOS_SEED=n replays a run's seed.
+chaos: $(DEV_STAMP)
+	FOLLOWUP_CHAOS=full $(BIN)/pytest tests/chaos -m chaos -o timeout=3600 -p no:cacheprovider
 
 lint: $(DEV_STAMP)
 	$(BIN)/ruff check .

@@ -4,20 +4,18 @@ from the PATH on a free port, else skipped with a reason (a failure when CI is s
 from __future__ import annotations
 
 import os
-import pwd
 import shutil
 import socket
 import subprocess
-import tempfile
 import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
-from typing import Any, NoReturn
+from typing import NoReturn
 
 import pytest
 
+from testkit.chaos.postgres_instance import PostgresInstance, PostgresUnavailable
 from testkit.ports import free_port
 
 
@@ -62,43 +60,6 @@ def redis_server() -> Iterator[str]:
         process.wait(timeout=10)
 
 
-def postgres_binaries() -> tuple[str, str] | None:
-    """initdb and pg_ctl: from the PATH, else where Debian puts them (the highest version)."""
-    initdb, pg_ctl = shutil.which("initdb"), shutil.which("pg_ctl")
-    if initdb and pg_ctl:
-        return initdb, pg_ctl
-    versions = sorted(
-        Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"),
-        key=lambda path: int(path.parent.parent.name) if path.parent.parent.name.isdigit() else 0,
-    )
-    if not versions:
-        return None
-    folder = versions[-1].parent
-    return str(folder / "initdb"), str(folder / "pg_ctl")
-
-
-def as_postgres_user(command: list[str]) -> list[str]:
-    """PostgreSQL refuses to run as root: root runs it as the `postgres` user."""
-    if os.geteuid() != 0:
-        return command
-    if shutil.which("runuser") is None:
-        missing("running as root without runuser, and PostgreSQL refuses to start as root")
-    try:
-        pwd.getpwnam("postgres")
-    except KeyError:
-        missing("running as root with no `postgres` user, and PostgreSQL refuses root")
-    return ["runuser", "-u", "postgres", "--", *command]
-
-
-def _private_cluster_folder() -> Path:
-    folder = Path(tempfile.mkdtemp(prefix="followup-pg-"))
-    if os.geteuid() == 0:
-        entry = pwd.getpwnam("postgres")
-        os.chown(folder, entry.pw_uid, entry.pw_gid)
-    folder.chmod(0o700)
-    return folder
-
-
 @contextmanager
 def postgres_server() -> Iterator[str]:
     """A PostgreSQL URL: FOLLOWUP_TEST_DATABASE_URL, else a private cluster on a free port."""
@@ -106,30 +67,12 @@ def postgres_server() -> Iterator[str]:
     if url:
         yield url
         return
-    binaries = postgres_binaries()
-    if binaries is None:
-        missing(
-            "no FOLLOWUP_TEST_DATABASE_URL, and no initdb/pg_ctl on the PATH or in "
-            "/usr/lib/postgresql/*/bin"
-        )
-    initdb, pg_ctl = binaries
-    folder = _private_cluster_folder()
-    data, port = folder / "data", free_port()
-    quiet: dict[str, Any] = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
-    subprocess.run(
-        as_postgres_user([initdb, "-D", str(data), "-U", "postgres", "--auth=trust"]),
-        check=True,
-        **quiet,
-    )
-    options = f"-p {port} -k {folder} -c listen_addresses=127.0.0.1 -c fsync=off"
-    start = [pg_ctl, "-D", str(data), "-o", options, "-l", str(folder / "log"), "-w", "start"]
-    subprocess.run(as_postgres_user(start), check=True, **quiet)
     try:
-        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
-    finally:
-        stop = [pg_ctl, "-D", str(data), "-m", "immediate", "stop"]
-        subprocess.run(as_postgres_user(stop), check=False, **quiet)
-        shutil.rmtree(folder, ignore_errors=True)
+        instance = PostgresInstance()
+    except PostgresUnavailable as exc:
+        missing(f"no FOLLOWUP_TEST_DATABASE_URL, and {exc}")
+    with instance:
+        yield instance.url()
 
 
 @contextmanager

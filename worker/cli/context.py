@@ -12,7 +12,7 @@ import typer
 from sqlmodel import Session
 
 from worker.cli.common import EXIT_FOUND_ERRORS, fail, print_catalog_errors
-from worker.engine.clock import Clock, SystemClock
+from worker.engine.clock import Clock, SystemClock, system_clock
 from worker.engine.db import make_engine, reading
 from worker.engine.logs import configure_logging
 from worker.engine.runtime import Runtime, build_runtime
@@ -60,6 +60,8 @@ class CliContext:
             except ConfigError as exc:
                 fail(str(exc))
             configure_logging(self.settings.log_format, secrets=self.settings.secret_values())
+            if self.settings.clock_offset_seconds and type(self.clock) is SystemClock:
+                self.clock = system_clock(self.settings.clock_offset_seconds)  # tests only
         return self.settings
 
     def require_secret(self) -> str:

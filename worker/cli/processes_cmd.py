@@ -23,9 +23,10 @@ from worker.engine.db import reading
 from worker.engine.graceful_stop import ReturnUnstarted, stop_gracefully
 from worker.engine.logs import configure_logging
 from worker.engine.readiness import Check
+from worker.engine.redis_policy import check_redis_policy
 from worker.engine.runtime import Runtime, build_runtime
 from worker.engine.scheduler_loop import Heartbeat, run_scheduler
-from worker.engine.settings import Settings
+from worker.engine.settings import ConfigError, Settings
 from worker.engine.tunables import GRACEFUL_STOP
 from worker.inbox.watcher import run_watcher
 from worker.notify.loop import Notifier
@@ -36,6 +37,15 @@ log = logging.getLogger("followup")
 def register(app: typer.Typer) -> None:
     for command in (demo, run, scheduler, worker):
         app.command(command.__name__)(command)
+
+
+def _refuse_evicting_redis(settings: Settings) -> None:
+    """An evicting Redis would drop queued touch ids: stop before anything starts."""
+    if settings.redis_url:
+        try:
+            check_redis_policy(settings.redis_url)
+        except ConfigError as exc:
+            fail(str(exc))
 
 
 def _start_notifier(notifier: Notifier, stop: threading.Event) -> threading.Thread:
@@ -136,6 +146,7 @@ def run(
 ) -> None:
     """Everything in one process: API, scheduler, workers and the inbox watcher."""
     verbose()
+    _refuse_evicting_redis(cli_context(ctx).load_settings())
     with cli_context(ctx).runtime(need_secret=True) as rt:
         broker = make_broker(rt.settings)
         declare_actors(broker, rt)
@@ -181,6 +192,7 @@ def _scheduler_check(rt: Runtime, beats: Heartbeat) -> dict[str, Callable[[], Ch
 def scheduler(ctx: typer.Context) -> None:
     """Claim due touches and enqueue them; several may run at once safely."""
     verbose()
+    _refuse_evicting_redis(cli_context(ctx).load_settings())
     with cli_context(ctx).runtime(need_secret=True) as rt:
         broker = make_broker(rt.settings)
         declare_actors(broker, rt)
@@ -214,6 +226,7 @@ def worker(
             "`followup worker` needs FOLLOWUP_REDIS_URL (redis://host:port/db); "
             "without Redis use `followup run`, which runs workers in-process"
         )
+    _refuse_evicting_redis(config)
     with cli.runtime(need_secret=True) as rt:  # checks everything before forking
         if processes == 1:
             serve_worker(config, threads, checked=rt)

@@ -16,6 +16,21 @@ class SystemClock:
         return datetime.now(UTC)
 
 
+class ShiftedClock:
+    """The system clock moved by a fixed offset (FOLLOWUP_CLOCK_OFFSET_SECONDS, tests only)."""
+
+    def __init__(self, offset: timedelta) -> None:
+        self.offset = offset
+
+    def now(self) -> datetime:
+        return datetime.now(UTC) + self.offset
+
+
+def system_clock(offset_seconds: float = 0.0) -> Clock:
+    """The production clock, shifted only when a test asks for it."""
+    return ShiftedClock(timedelta(seconds=offset_seconds)) if offset_seconds else SystemClock()
+
+
 class VirtualClock:
     """Time that moves only when told to; shared safely between worker threads."""
 

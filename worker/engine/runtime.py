@@ -14,7 +14,7 @@ from typing import Literal
 from sqlalchemy import Engine
 
 from worker.engine.broker import BrokerHealth
-from worker.engine.clock import Clock, SystemClock
+from worker.engine.clock import Clock, SystemClock, system_clock
 from worker.engine.db import make_engine
 from worker.engine.schema import prepare_schema
 from worker.engine.settings import Settings
@@ -111,6 +111,7 @@ def build_runtime(
     (SchemaError); "upgrade" also migrates one that is behind (the demo, the tests); "skip"
     trusts a check already made (worker children).
     """
+    clock = clock or system_clock(settings.clock_offset_seconds)
     renderer = Renderer(settings.templates_dir)
     catalog = load_catalog(settings.sequences_dir, renderer, settings.environment)
     engine = publishing(make_engine(settings.database_url), catalog.team.webhooks)
@@ -123,7 +124,9 @@ def build_runtime(
             settings.outbox_dir,
             clock=clock,
             signer=signer,
-            timeout=send_bounds(settings.lease_seconds).smtp_timeout,  # fits inside the lease
+            timeout=min(  # fits inside the lease; FOLLOWUP_SMTP_TIMEOUT_SECONDS only shortens it
+                send_bounds(settings.lease_seconds).smtp_timeout, settings.smtp_timeout_seconds
+            ),
         )
     except BaseException:  # a bad SMTP URL or an unreachable database: no engine left behind
         engine.dispose()
@@ -134,7 +137,7 @@ def build_runtime(
         mailer=mailer,
         renderer=renderer,
         catalog=catalog,
-        clock=clock or SystemClock(),
+        clock=clock,
         signer=signer,
     )
     runtime._fingerprint = folder_fingerprint(settings.sequences_dir, settings.templates_dir)

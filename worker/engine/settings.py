@@ -12,7 +12,7 @@ from dotenv import dotenv_values
 
 from models.validation import normalise_sender
 from worker.auth.secret_keys import MAKE_ONE, weak_key_reason
-from worker.engine.tunables import MAX_IN_FLIGHT, RETRY_BASE
+from worker.engine.tunables import MAX_IN_FLIGHT, RETRY_BASE, SMTP_TIMEOUT_SECONDS
 
 LOG_FORMATS = ("text", "json")
 
@@ -38,6 +38,8 @@ class Settings:
     retry_base_seconds: float = RETRY_BASE.total_seconds()  # tests shorten it
     api_rate_limit: int = 600  # writes per minute per API key, per API process; 0: no limit
     lease_seconds: float | None = None  # tests only: shortens the queued/sending leases
+    smtp_timeout_seconds: float = SMTP_TIMEOUT_SECONDS  # tests shorten it (the fault suite)
+    clock_offset_seconds: float = 0.0  # tests only: the processes' clock runs this far ahead
     max_in_flight: int = MAX_IN_FLIGHT  # touches queued or sending at once (all schedulers)
     # provider webhooks (worker/api/provider_webhooks.py); unset: that route answers 404
     postmark_webhook_auth: str | None = field(default=None, repr=False)  # user:password or token
@@ -117,6 +119,8 @@ class Settings:
             retry_base_seconds=positive("RETRY_BASE_SECONDS", defaults.retry_base_seconds),
             api_rate_limit=count("API_RATE_LIMIT", defaults.api_rate_limit),
             lease_seconds=positive("LEASE_SECONDS", 1.0) if get("LEASE_SECONDS") else None,
+            smtp_timeout_seconds=positive("SMTP_TIMEOUT_SECONDS", defaults.smtp_timeout_seconds),
+            clock_offset_seconds=_offset(get("CLOCK_OFFSET_SECONDS")),
             max_in_flight=at_least_one("MAX_IN_FLIGHT", defaults.max_in_flight),
             postmark_webhook_auth=get("POSTMARK_WEBHOOK_AUTH"),
             sendgrid_webhook_public_key=get("SENDGRID_WEBHOOK_PUBLIC_KEY"),
@@ -209,6 +213,13 @@ def _redis_url(url: str | None) -> str | None:
     if parts.scheme not in ("redis", "rediss", "unix"):
         raise ConfigError("FOLLOWUP_REDIS_URL must start with redis://, rediss:// or unix://")
     return url
+
+
+def _offset(raw: str | None) -> float:
+    try:
+        return float(raw) if raw else 0.0
+    except ValueError:
+        raise ConfigError(f"FOLLOWUP_CLOCK_OFFSET_SECONDS must be a number, got {raw!r}") from None
 
 
 def _port(raw: str | None) -> int | None:

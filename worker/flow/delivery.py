@@ -22,6 +22,7 @@ from worker.engine.tunables import MAX_ATTEMPTS, MAX_BACKOFF, SENDING_LEASE, lea
 from worker.flow.backoff import retry_delay
 from worker.flow.enrollment import suppress_lead
 from worker.flow.guardrails import paused_for
+from worker.flow.late_claims import hand_back, too_late_to_send
 from worker.flow.outgoing import (
     ClaimedTouch,
     address_of,
@@ -52,6 +53,7 @@ class DeliveryOutcome(StrEnum):
     DEFERRED = "deferred"  # outside the send window, or over a mailbox limit
     NOT_QUEUED = "not_queued"  # already handled: a redelivered message
     ALREADY_FINISHED = "already_finished"  # another worker recorded this touch first
+    EXPIRED = "expired"  # claimed too late to send inside the lease: handed back, unsent
 
 
 @dataclass(frozen=True)
@@ -79,6 +81,9 @@ def _deliver(rt: Runtime, touch_id: int) -> Delivery:
     claimed = _claim(rt, touch_id)
     if isinstance(claimed, Delivery):
         return claimed
+    if too_late_to_send(rt, claimed):  # the claim's commit came back late: its lease is spent
+        handed_back = hand_back(rt, claimed)
+        return Delivery(DeliveryOutcome.EXPIRED, "handed back" if handed_back else "taken over")
     log.info("touch %s claimed: sending", touch_id)
     try:
         email = compose_email(rt, claimed)
@@ -92,16 +97,15 @@ def _deliver(rt: Runtime, touch_id: int) -> Delivery:
 
 
 def _claim(rt: Runtime, touch_id: int) -> ClaimedTouch | Delivery:
-    now = rt.clock.now()
     with transaction(rt.engine) as session:
+        session.connection()  # BEGIN (IMMEDIATE on SQLite) first: a lock wait spends no lease
+        now = rt.clock.now()
+        lease_until = now + lease(SENDING_LEASE, rt.settings.lease_seconds)
         claimed = changed_rows(
             session,
             update(Touch)
             .where(col(Touch.id) == touch_id, col(Touch.status) == TouchStatus.QUEUED)
-            .values(
-                status=TouchStatus.SENDING,
-                lease_until=now + lease(SENDING_LEASE, rt.settings.lease_seconds),
-            ),
+            .values(status=TouchStatus.SENDING, lease_until=lease_until),
         )
         if claimed != 1:
             return Delivery(DeliveryOutcome.NOT_QUEUED, "already handled")
@@ -116,11 +120,16 @@ def _claim(rt: Runtime, touch_id: int) -> ClaimedTouch | Delivery:
             session.add(touch)
             count_on_commit(session, TOUCHES.labels(outcome=held.outcome, sequence=spec.name))
             return held
-        return _gather(session, row, spec, sender, held)
+        return _gather(session, row, spec, sender, held, lease_until)
 
 
 def _gather(
-    session: Session, row: TouchRow, spec: SequenceSpec, sender: str | None, slots: SendSlots
+    session: Session,
+    row: TouchRow,
+    spec: SequenceSpec,
+    sender: str | None,
+    slots: SendSlots,
+    lease_until: datetime,
 ) -> ClaimedTouch:
     """Count the attempt (a send is really tried now), fix the touch's Message-ID (kept across
     retries) and From, and gather what sending needs."""
@@ -147,6 +156,7 @@ def _gather(
         zone=spec.zone_for(lead.timezone),
         slots=slots,
         thread_parent=thread_parent(session, enrollment, spec) if step.thread else None,
+        lease_until=lease_until,
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import datetime
 from email.utils import parseaddr
 from zoneinfo import ZoneInfo
 
@@ -46,6 +47,7 @@ class ClaimedTouch:
     zone: ZoneInfo  # where the lead's send window is read (a retry keeps to it)
     slots: SendSlots  # the mailbox and domain send slots taken, given back if nothing was sent
     thread_parent: tuple[str, str | None] | None  # (Message-ID, subject) of the first email
+    lease_until: datetime  # the claim's lease (worker/flow/late_claims.py)
 
 
 def address_of(sender: str | None) -> str:

@@ -39,13 +39,17 @@ def redrive_expired_leases(
     counts a re-drive, and one already re-driven `max_redrives` times ends `failed` instead."""
     abandoned = abandon_lost_sends(session, now=now, versions=versions, max_redrives=max_redrives)
     was_sending = col(Touch.status) == TouchStatus.SENDING
+    expired = and_(
+        col(Touch.status).in_((TouchStatus.QUEUED, TouchStatus.SENDING)),
+        col(Touch.lease_until) < now,
+    )
+    # SKIP LOCKED: a row a live transaction holds (a worker cut off mid-commit) is left to it;
+    # waiting for its lock would stop the whole tick, every other worker's touches with it.
+    unlocked = select(Touch.id).where(expired).with_for_update(skip_locked=True)
     redriven = changed_rows(
         session,
         update(Touch)
-        .where(
-            col(Touch.status).in_((TouchStatus.QUEUED, TouchStatus.SENDING)),
-            col(Touch.lease_until) < now,
-        )
+        .where(col(Touch.id).in_(unlocked.scalar_subquery()), expired)
         .values(
             status=TouchStatus.SCHEDULED,
             due_at=now,
@@ -72,7 +76,11 @@ def abandon_lost_sends(
         col(Touch.redrives) >= max_redrives,
     )
     rows = session.exec(
-        select(Touch.id, Touch.redrives).where(lost).order_by(col(Touch.id)).limit(limit)
+        select(Touch.id, Touch.redrives)
+        .where(lost)
+        .order_by(col(Touch.id))
+        .limit(limit)
+        .with_for_update(skip_locked=True)  # as in redrive_expired_leases
     ).all()
     abandoned = 0
     for touch_id, redrives in rows:
