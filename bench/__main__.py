@@ -21,7 +21,7 @@ from typing import cast
 
 from bench.figures import Figure, Size, append_results
 
-TARGET_ORDER = ("send", "enrol", "events", "claim", "report", "demo")
+TARGET_ORDER = ("send", "enrol", "events", "report", "claim", "demo")
 
 
 def bench_modules() -> list[str]:

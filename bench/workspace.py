@@ -122,3 +122,38 @@ def run_measured(command: list[str], env: dict[str, str]) -> tuple[float, float,
     if process.returncode != 0:
         raise RuntimeError(f"{' '.join(command)}: {output}")
     return elapsed, usage.ru_maxrss / 1024, output
+
+
+class OwnRedis:
+    """A redis-server of the bench's own on a free loopback port, no persistence; stopped
+    (only this process) on exit."""
+
+    def __init__(self) -> None:
+        from testkit.ports import free_port
+
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> OwnRedis:
+        import time
+
+        import redis
+
+        command = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1"]
+        command += ["--save", "", "--appendonly", "no"]
+        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
+        client = redis.Redis.from_url(self.url)
+        for _ in range(100):
+            try:
+                client.ping()
+                break
+            except redis.ConnectionError:
+                time.sleep(0.05)
+        client.close()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
