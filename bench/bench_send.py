@@ -123,8 +123,10 @@ def processes(space: Workspace, **env: str) -> Iterator[list[subprocess.Popen[by
         ["worker", "--processes", "1", "--threads", "4"],
         ["worker", "--processes", "1", "--threads", "4"],
     ]
+    logs = [(space.folder / f"{args[0]}-{n}.log").open("w") for n, args in enumerate(commands)]
     started = [
-        subprocess.Popen([*followup_command(), *args], env=space.env(**env)) for args in commands
+        subprocess.Popen([*followup_command(), *args], env=space.env(**env), stdout=out, stderr=out)
+        for args, out in zip(commands, logs, strict=True)
     ]
     try:
         yield started
@@ -133,6 +135,8 @@ def processes(space: Workspace, **env: str) -> Iterator[list[subprocess.Popen[by
             process.terminate()
         for process in started:
             process.wait(timeout=60)
+        for out in logs:
+            out.close()
 
 
 def set_due(

@@ -1,6 +1,6 @@
 """Throughput of `POST /events` on a real uvicorn server, against a bare FastAPI route.
 
-Run from the repository root: PYTHONPATH=. .venv/bin/python bench/bench_api.py
+Run from the repository root: PYTHONPATH=. .venv/bin/python bench/bench_events.py
 [--requests N] [--concurrency C] [--redis URL]. Both servers run in their own processes on
 this machine, one after the other, driven by the same httpx client; the followup one stores
 every event (SQLite, WAL) behind API-key auth and enqueues its id (embedded broker without
