@@ -13,6 +13,8 @@ from models.compliance import ComplianceEntry, ComplianceKind
 from models.enrollment import Enrollment, SlaStatus
 from worker.notify.outbox import iso, publish, subscribers
 
+_ENTRIES = ComplianceEntry.__table__  # type: ignore[attr-defined]  # SQLModel sets it
+_COLUMN = {"lead_email": "lead"}  # attribute -> column where they differ
 SLA_TERMS = "sla: "  # opens the deadlines part of an enrollment.started entry's detail
 # Entries that are also outbound webhook events (SPEC section 14), with the same type name.
 WEBHOOK_KINDS = frozenset(
@@ -88,7 +90,8 @@ def append_all(session: Session, entries: list[tuple[dict[str, Any], dict[str, A
     """Many entries (entry_values, webhook data) in one INSERT; the same outbox rows as append."""
     if not entries:
         return
-    session.execute(insert(ComplianceEntry), [values for values, _ in entries])
+    rows = [{_COLUMN.get(k, k): v for k, v in values.items()} for values, _ in entries]
+    session.execute(insert(_ENTRIES), rows)  # Core: no ORM bookkeeping per row
     for values, data in entries:
         if values["kind"] in WEBHOOK_KINDS and subscribers(session, str(values["kind"])):
             _publish_entry(session, ComplianceEntry(**values), data)

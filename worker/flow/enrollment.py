@@ -25,6 +25,8 @@ from worker.specs.team import TeamSpec
 from worker.specs.versions import VersionStore
 
 logger = logging.getLogger("followup.enrollment")
+_ENROLLMENTS = Enrollment.__table__  # type: ignore[attr-defined]  # SQLModel sets it on tables
+_TOUCHES = Touch.__table__  # type: ignore[attr-defined]
 
 
 class RefusalKind(StrEnum):
@@ -110,7 +112,8 @@ def _insert_enrollments(session: Session, rows: list[dict[str, object]]) -> list
     lead: a lead has one open enrollment per sequence; RETURNING would go row by row)."""
     if not rows:
         return []
-    session.execute(insert(Enrollment), rows)
+    session.flush()  # the pinned version first: the rows refer to it
+    session.execute(insert(_ENROLLMENTS), rows)  # Core: no ORM bookkeeping per row
     sequence = rows[0]["sequence"]
     stored = session.exec(
         select(Enrollment).where(
@@ -131,7 +134,7 @@ def _plan_first_touches(
         return
     first = spec.steps[0]
     touches = [step_touch_values(e.id, lead, spec, first, at) for lead, e in started]  # type: ignore[arg-type]  # inserted: has an id
-    session.execute(insert(Touch), touches)
+    session.execute(insert(_TOUCHES), touches)
     entries = []
     for lead, enrollment in started:
         data = {"version": enrollment.version, "sla": _sla_data(enrollment, spec)}

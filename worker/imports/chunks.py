@@ -27,6 +27,7 @@ from worker.imports.options import ImportOptions, ImportSummary, PendingLead
 IMPORTED_EVENT = "lead.imported"  # the record of a --sequence import; it triggers nothing
 Refused = list[tuple[PendingLead, str]]  # rows refused once merged with their stored lead
 _LEADS = Lead.__table__  # type: ignore[attr-defined]  # SQLModel sets it on table classes
+_EVENTS = Event.__table__  # type: ignore[attr-defined]
 
 
 @contextmanager
@@ -193,7 +194,7 @@ def _record_events(
         }
         for lead in fresh
     ]
-    session.execute(insert(Event), rows)  # RETURNING would go row by row on SQLite
+    session.execute(insert(_EVENTS), rows)  # Core; RETURNING would go row by row on SQLite
     keyed = orm_select(Event).where(col(Event.key).in_([r["key"] for r in rows]))
     events = list(session.exec(keyed))
     count_on_commit(session, EVENTS_ACCEPTED, len(events))
