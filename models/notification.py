@@ -31,12 +31,14 @@ class SlaAlert(SQLModel, table=True):
     )
 
     id: int | None = Field(default=None, primary_key=True)
-    enrollment_id: int = Field(foreign_key="enrollment.id", index=True)
-    level: str = Field(max_length=40)  # at_risk.first_touch, at_risk.touches, breached, reassigned
+    # None for a guardrail pause, which is about a mailbox or a sequence, not one lead
+    enrollment_id: int | None = Field(default=None, foreign_key="enrollment.id", index=True)
+    level: str = Field(max_length=40)  # at_risk.first_touch, at_risk.touches, breached, reassigned,
+    # or paused (a guardrail stopped a mailbox or sequence)
     channel: str = Field(max_length=16)  # email or slack
     recipient: str = Field(max_length=320)  # the person's email address
-    lead: str = Field(max_length=320)
-    sequence: str = Field(max_length=200)
+    lead: str = Field(max_length=320)  # empty for a pause
+    sequence: str = Field(max_length=200)  # for a pause: the paused mailbox or sequence
     text: str = Field(max_length=1000)  # one line, written when the alert is raised
     created_at: datetime = Field(sa_type=UTCDateTime)
     due_at: datetime = Field(sa_type=UTCDateTime)

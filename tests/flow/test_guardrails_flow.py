@@ -8,7 +8,9 @@ import json
 from datetime import timedelta
 
 import pytest
+from sqlmodel import Session, col, select
 
+from models.notification import WebhookDelivery
 from testkit.harness import Harness, Harnesses, template
 from tests.support.cli import Cli
 from worker.engine.status import collect_status
@@ -184,3 +186,63 @@ def test_a_resume_leaves_a_hand_paused_enrollment_held(h: Harness, cli: Cli) -> 
     assert followup("enrollments", "resume", "--email", ana[10]) == 0
     h.advance(timedelta(days=1, minutes=5))
     assert ana[10] in [m.to for m in h.sent if m.subject == "Bump"]
+
+
+ALERTING_TEAM = """
+owners:
+  - email: ana@acme.test
+    name: Ana
+    manager: maria@acme.test
+  - email: ben@acme.test
+    name: Ben
+  - email: maria@acme.test
+    name: Maria
+guardrails:
+  min_sends: 20
+  max_bounce_rate: 0.1
+alerts:
+  from: "Followup <alerts@acme.test>"
+webhooks:
+  - url: http://127.0.0.1:9/hooks
+    secret_env: HOOK_SECRET
+    events: [sending.paused, sending.resumed]
+"""
+
+
+def test_a_pause_tells_the_owner_and_manager_once_and_publishes_the_events(
+    make_harness: Harnesses, cli: Cli
+) -> None:
+    """Given alerts and a webhook in team.yaml, when ana's mailbox is paused, Ana and her manager
+    Maria each get one "Sending paused" email (Ben, whose mailbox is fine, none), a second tick
+    tells nobody again, and the outbox holds `sending.paused`; resuming publishes
+    `sending.resumed` with the number of touches released."""
+    h = make_harness(
+        sequences={"s.yaml": SEQUENCE, "team.yaml": ALERTING_TEAM},
+        templates=TEMPLATES,
+        threads=4,
+        environment={"HOOK_SECRET": "s" * 32},
+    )
+    ana = enroll(h, "ana@acme.test", 25, "a")
+    enroll(h, "ben@acme.test", 30, "b")
+    for email in ana[:5]:
+        h.mailer.fail_for(email, BOUNCE)
+    h.tick()
+    h.tick()
+    h.tick()
+    told = [(m.to, m.subject) for m in h.sent if m.sender.endswith("<alerts@acme.test>")]
+    assert sorted(told) == [
+        ("ana@acme.test", "Sending paused: ana@acme.test"),
+        ("maria@acme.test", "Sending paused: ana@acme.test"),
+    ]
+    [alert] = [m for m in h.sent if m.to == "maria@acme.test"]
+    assert "hard bounces 5 of 25 sends (20.0%) passed 10.0%" in alert.text
+    assert "followup mailboxes resume ana@acme.test" in alert.text
+    h.advance(timedelta(days=1, hours=1))  # her bumps are due, and held
+    assert cli.on(h)("mailboxes", "resume", "ana@acme.test") == 0
+    with Session(h.rt.engine) as session:
+        events = session.exec(select(WebhookDelivery).order_by(col(WebhookDelivery.id))).all()
+    bodies = [json.loads(e.body) for e in events]
+    assert [b["type"] for b in bodies] == ["sending.paused", "sending.resumed"]
+    assert bodies[0]["data"]["name"] == "ana@acme.test"
+    assert bodies[0]["data"]["owners"] == ["ana@acme.test"]
+    assert bodies[1]["data"]["released"] == 20

@@ -34,6 +34,7 @@ from worker.flow.holding import release_holds
 from worker.flow.manual_tasks import skip_expired_tasks
 from worker.flow.reassignment import reassign_due
 from worker.flow.scheduling import claim_due_touches, redrive_expired_leases
+from worker.notify.pause_alerts import tell_paused
 
 log = logging.getLogger("followup.scheduler")
 
@@ -68,7 +69,9 @@ def tick(rt: Runtime, watch: GuardrailWatch | None = None) -> TickResult:
         result.redriven = redrive_expired_leases(session, now=now)
     with transaction(rt.engine) as session:  # before claiming: a paused mailbox holds its touches
         if watch is None or watch.due(session, now=now):
-            result.paused = len(check_guardrails(session, rt.catalog.team.guardrails, now=now))
+            paused = check_guardrails(session, rt.catalog.team.guardrails, now=now)
+            result.paused = len(paused)
+            result.alerts += tell_paused(session, paused, team=rt.catalog.team, now=now)
     REDRIVEN.inc(result.redriven)
     with transaction(rt.engine) as session:  # before claiming: released touches may be due
         result.released_holds = release_holds(session, versions=rt.versions, now=now)
@@ -88,7 +91,8 @@ def tick(rt: Runtime, watch: GuardrailWatch | None = None) -> TickResult:
     team = rt.catalog.team
     with transaction(rt.engine) as session:  # after the verdicts: a new breach escalates now
         escalated = escalate_due(session, team=team, versions=rt.versions, now=now)
-        result.at_risk, result.alerts = escalated.at_risk, escalated.alerts
+        result.at_risk = escalated.at_risk
+        result.alerts += escalated.alerts
     with transaction(rt.engine) as session:
         result.reassigned = reassign_due(session, team=team, now=now)
     with transaction(rt.engine) as session:

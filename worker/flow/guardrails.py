@@ -18,6 +18,7 @@ from models.sending_pause import PauseScope, SendingPause
 from models.touch import Touch, TouchStatus
 from worker.engine.db import changed_rows
 from worker.engine.tunables import GUARDRAIL_RECOUNT
+from worker.notify.outbox import publish
 from worker.specs.guardrails import GuardrailSpec
 
 logger = logging.getLogger("followup.guardrails")
@@ -106,12 +107,12 @@ def window_counts(
             col(Enrollment.sequence) == name
         )
     else:
-        query = query.where(_from_mailbox(name))
+        query = query.where(from_mailbox(name))
     sends, bounces, complaints = session.execute(query).one()
     return WindowCounts(since, int(sends), int(bounces), int(complaints))
 
 
-def _from_mailbox(address: str) -> ColumnElement[bool]:
+def from_mailbox(address: str) -> ColumnElement[bool]:
     """touch.sender is `addr` or `Name <addr>`: match the address in either form."""
     sender = func.lower(col(Touch.sender))
     return or_(sender == address, sender.endswith(f"<{address}>", autoescape=True))
@@ -198,6 +199,19 @@ def resume_sending(session: Session, name: str, *, now: datetime, by: str = "cli
     )
     if resumed != 1:
         return None
+    released = _release_held(session, scope, key, now)
+    logger.info("resumed %s %s: %d held touch(es) released", scope, key, released)
+    publish(
+        session,
+        "sending.resumed",
+        occurred_at=now,
+        data={"scope": str(scope), "name": key, "released": released, "by": by},
+    )
+    return released
+
+
+def _release_held(session: Session, scope: PauseScope, key: str, now: datetime) -> int:
+    """The touches the pause held go back to the schedule, each due when it was, or now."""
     held = (
         select(col(Touch.id))
         .join(Enrollment, col(Enrollment.id) == Touch.enrollment_id)
@@ -205,10 +219,10 @@ def resume_sending(session: Session, name: str, *, now: datetime, by: str = "cli
             col(Touch.status) == TouchStatus.HELD,
             col(Enrollment.status) == EnrollmentStatus.ACTIVE,  # a paused enrollment stays held
             or_(col(Enrollment.held_until).is_(None), col(Enrollment.held_until) <= now),
-            col(Enrollment.sequence) == key if scope == PauseScope.SEQUENCE else _from_mailbox(key),
+            col(Enrollment.sequence) == key if scope == PauseScope.SEQUENCE else from_mailbox(key),
         )
     )
-    released = changed_rows(
+    return changed_rows(
         session,
         update(Touch)
         .where(col(Touch.id).in_(held.scalar_subquery()), col(Touch.status) == TouchStatus.HELD)
@@ -218,8 +232,6 @@ def resume_sending(session: Session, name: str, *, now: datetime, by: str = "cli
             detail=None,
         ),
     )
-    logger.info("resumed %s %s: %d held touch(es) released", scope, key, released)
-    return released
 
 
 def pause_summary(pauses: list[SendingPause]) -> dict[str, list[str]]:

@@ -26,7 +26,11 @@ from worker.notify.http import Poster
 from worker.notify.slack import slack_message
 from worker.specs.alerts import AlertsSpec
 
-TITLES = {"breached": "SLA breached", "reassigned": "Lead reassigned to you"}
+TITLES = {
+    "breached": "SLA breached",
+    "reassigned": "Lead reassigned to you",
+    "paused": "Sending paused",  # a guardrail (worker/notify/pause_alerts.py)
+}
 
 
 @dataclass(frozen=True)
@@ -128,7 +132,8 @@ def _send(rt: Runtime, poster: Poster, alerts: AlertsSpec, batch: list[SlaAlert]
     person = f"{name} <{first.recipient}>" if name else first.recipient
     if len(batch) == 1:
         title = title_of(first.level)
-        subject = f"{title}: {first.lead} ({first.sequence})"
+        pause = first.enrollment_id is None  # about the paused mailbox or sequence, not a lead
+        subject = f"{title}: {first.sequence if pause else f'{first.lead} ({first.sequence})'}"
     else:
         title = subject = f"{len(batch)} SLA alerts for {name or first.recipient}"
     lines = [alert.text for alert in batch]
@@ -143,7 +148,9 @@ def _email(
     sender = alerts.sender or rt.settings.default_from
     if not sender:
         return Failure("no sender for alert emails: set alerts.from or FOLLOWUP_DEFAULT_FROM", True)
-    text = "\n".join(lines) + f"\n\nThe list: followup sla at-risk --owner {to}\n"
+    text = "\n".join(lines) + (
+        f"\n\nThe lists: followup sla at-risk --owner {to}; followup mailboxes list\n"
+    )
     email = OutgoingEmail(
         sender=sender,
         to=to,
@@ -202,6 +209,8 @@ def _record(
                 ComplianceKind.ALERT_SENT,
                 at=now,
                 lead_email=alert.lead,
-                enrollment=session.get(Enrollment, alert.enrollment_id),
+                enrollment=session.get(Enrollment, alert.enrollment_id)
+                if alert.enrollment_id is not None
+                else None,
                 detail=f"{alert.level} to {alert.recipient} by {alert.channel}",
             )

@@ -16,7 +16,7 @@ from pydantic import (
 
 from models.validation import normalise_email, normalise_sender
 from worker.specs.durations import Duration
-from worker.specs.sequences import DurationField, Strict
+from worker.specs.spec_parts import DurationField, Strict
 from worker.specs.validation_errors import Problem, located_error
 from worker.specs.webhooks import ENV_NAME, require_variable
 

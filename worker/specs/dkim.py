@@ -11,7 +11,8 @@ from pydantic import Field, PrivateAttr, ValidationError, ValidationInfo, model_
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from worker.mail.dkim import DkimKey, parse_private_key
-from worker.specs.sequences import SequenceSpec, Strict
+from worker.specs.sequences import SequenceSpec
+from worker.specs.spec_parts import Strict
 from worker.specs.yaml_source import Loc, SourceError, YamlDocument
 
 if TYPE_CHECKING:

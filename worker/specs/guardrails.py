@@ -14,7 +14,7 @@ from datetime import timedelta
 from pydantic import Field, field_validator
 
 from worker.specs.durations import Duration
-from worker.specs.sequences import DurationField, Strict
+from worker.specs.spec_parts import DurationField, Strict
 
 DEFAULT_WINDOW = Duration(7, "d")
 

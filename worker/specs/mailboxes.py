@@ -9,7 +9,7 @@ from urllib.parse import unquote, urlsplit
 
 from pydantic import Field, field_validator
 
-from worker.specs.sequences import Strict
+from worker.specs.spec_parts import Strict
 
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 DEFAULT_AUTO_REPLY_PAUSE_DAYS = 7

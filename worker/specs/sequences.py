@@ -4,18 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from datetime import date
 from functools import cached_property
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
 from pydantic import (
-    BaseModel,
     BeforeValidator,
-    ConfigDict,
     Field,
-    PlainSerializer,
     PrivateAttr,
     ValidationError,
     field_validator,
@@ -32,8 +28,9 @@ from worker.specs.calendar import (
     closed_dates,
     holiday_region,
 )
-from worker.specs.durations import Duration, parse_duration
+from worker.specs.durations import Duration
 from worker.specs.rendering import Renderer
+from worker.specs.spec_parts import DAY_NAMES, DurationField, SlaSpec, Strict, WindowSpec
 from worker.specs.validation_errors import located_error
 from worker.specs.variants import (
     TEMPLATE_NAME,
@@ -44,8 +41,6 @@ from worker.specs.variants import (
 )
 from worker.specs.yaml_source import SourceErrorGroup, YamlDocument, validate_model
 
-DayName = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
-DAY_NAMES: tuple[DayName, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 ENGAGEMENT_EVENTS = frozenset({"email.replied", "meeting.booked"})
 SUPPRESSING_EVENTS = frozenset({"lead.unsubscribed", "email.bounced", "email.complained"})
 AUTO_REPLIED = "email.auto_replied"  # an out-of-office: touches held, neither reply nor touch
@@ -62,77 +57,11 @@ BUILTIN_EVENTS = frozenset(
     }
 )
 HOLIDAYS_PATTERN = r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,10})?$"
-_HOURS = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")
 _STEP_ID = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$"
-
-DurationField = Annotated[
-    Duration,
-    BeforeValidator(lambda v: v if isinstance(v, Duration) else parse_duration(v)),
-    PlainSerializer(str, return_type=str),
-]
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
 def _listify(value: Any) -> Any:
     return [value] if isinstance(value, str) else value
-
-
-class WindowSpec(Strict):
-    days: list[DayName] = list(DAY_NAMES[:5])
-    hours: str = "00:00-24:00"
-    timezone: str = "lead"
-
-    @field_validator("days")
-    @classmethod
-    def _some_days(cls, value: list[str]) -> list[str]:
-        if not value:
-            raise ValueError("days must name at least one day")
-        return value
-
-    @field_validator("hours")
-    @classmethod
-    def _hours(cls, value: str) -> str:
-        minutes = parse_hours(value)
-        if minutes[0] >= minutes[1]:
-            raise ValueError(f"hours {value!r}: the start must be before the end")
-        return value
-
-    @field_validator("timezone")
-    @classmethod
-    def _zone(cls, value: str) -> str:
-        return value if value == "lead" else normalise_timezone(value)
-
-    @property
-    def minutes(self) -> tuple[int, int]:
-        return parse_hours(self.hours)
-
-
-def parse_hours(value: str) -> tuple[int, int]:
-    match = _HOURS.match(value)
-    if not match:
-        raise ValueError(f"hours {value!r} must look like '09:00-17:00'")
-    h1, m1, h2, m2 = (int(g) for g in match.groups())
-    if h1 > 23 or m1 > 59 or m2 > 59 or h2 > 24 or (h2 == 24 and m2):
-        raise ValueError(f"hours {value!r} is not a valid time range")
-    return h1 * 60 + m1, h2 * 60 + m2
-
-
-class SlaSpec(Strict):
-    first_touch_within: DurationField | None = None
-    min_touches: int | None = Field(default=None, ge=1, le=1000)
-    within: DurationField | None = None
-    clock: Literal["calendar", "business_hours"] = "calendar"
-
-    @model_validator(mode="after")
-    def _complete(self) -> SlaSpec:
-        if (self.min_touches is None) != (self.within is None):
-            raise ValueError("min_touches and within go together")
-        if self.first_touch_within is None and self.min_touches is None:
-            raise ValueError("an sla needs first_touch_within and/or min_touches with within")
-        return self
 
 
 class StepSpec(Strict):
@@ -194,12 +123,12 @@ class SequenceSpec(Strict):
     ] = Field(min_length=1)
     exit_on: Annotated[
         list[Annotated[str, Field(pattern=EVENT_TYPE_PATTERN)]], BeforeValidator(_listify)
-    ] = []
+    ] = Field(default_factory=list)
     sender: str = Field(default="owner", alias="from", min_length=1)
     send_window: WindowSpec | None = None
     default_timezone: str = "UTC"
     holidays: str | None = Field(default=None, pattern=HOLIDAYS_PATTERN)
-    days_off: list[date] = []
+    days_off: list[date] = Field(default_factory=list)
     reenroll: Literal["never", "after_exit"] = "never"
     exclusive: bool = False
     sla: SlaSpec | None = None

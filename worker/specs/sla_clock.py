@@ -19,14 +19,8 @@ from worker.specs.calendar import (
     holiday_region,
 )
 from worker.specs.durations import Duration
-from worker.specs.sequences import (
-    DAY_NAMES,
-    HOLIDAYS_PATTERN,
-    DayName,
-    SequenceSpec,
-    Strict,
-    parse_hours,
-)
+from worker.specs.sequences import HOLIDAYS_PATTERN, SequenceSpec
+from worker.specs.spec_parts import DAY_NAMES, DayName, Strict, parse_hours
 from worker.specs.working_time import (
     WorkingHours,
     add_working_time,

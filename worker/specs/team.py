@@ -21,8 +21,8 @@ from worker.specs.mailboxes import (
     check_unique,
 )
 from worker.specs.sending import SendingDomain
-from worker.specs.sequences import DurationField, Strict
 from worker.specs.sla_clock import WorkingHoursSpec
+from worker.specs.spec_parts import DurationField, Strict
 from worker.specs.throttles import RampSpec, ThrottleSpec, check_throttles
 from worker.specs.validation_errors import Problem, located_error
 from worker.specs.webhooks import WebhookSpec, unique_names

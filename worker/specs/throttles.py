@@ -10,7 +10,7 @@ from typing import Annotated
 from pydantic import BeforeValidator, Field, field_validator, model_validator
 
 from worker.specs.dkim import DOMAIN
-from worker.specs.sequences import Strict
+from worker.specs.spec_parts import Strict
 
 HOUR = timedelta(hours=1)
 

@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BeforeValidator, Field, ValidationInfo, field_validator, model_validator
 
-from worker.specs.sequences import Strict
+from worker.specs.spec_parts import Strict
 
 WEBHOOK_EVENTS = (
     "enrollment.started",
@@ -20,6 +20,8 @@ WEBHOOK_EVENTS = (
     "sla.breached",
     "sla.met",
     "lead.reassigned",
+    "sending.paused",  # a guardrail paused a mailbox or a sequence (worker/notify/pause_alerts.py)
+    "sending.resumed",  # ... and someone resumed it
 )
 ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]{0,127}$"
 
