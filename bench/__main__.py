@@ -15,6 +15,8 @@ import os
 import pkgutil
 import sys
 import time
+import traceback
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import cast
@@ -33,6 +35,16 @@ def bench_modules() -> list[str]:
 def _wanted(names: list[str]) -> list[str]:
     wanted = [n.strip() for name in names for n in name.split(",") if n.strip()]
     return [n.removeprefix("bench_").removesuffix(".py") for n in wanted]
+
+
+def _measured(name: str, measure: Callable[[Size], list[Figure]], size: Size) -> list[Figure]:
+    """The bench's figures; one that fails is one row saying why, and the run goes on."""
+    try:
+        return measure(size)
+    except Exception as exc:  # a bench that broke must not lose the others' figures
+        traceback.print_exc()
+        reason = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+        return [Figure(name, "failed", "-", False, reason)]
 
 
 def main(argv: list[str]) -> int:
@@ -55,7 +67,7 @@ def main(argv: list[str]) -> int:
         began = time.perf_counter()
         module = importlib.import_module(f"bench.bench_{name}")
         if hasattr(module, "figures"):
-            for figure in module.figures(size):
+            for figure in _measured(name, module.figures, size):
                 print(f"   {figure.line()}", flush=True)
                 figures.append(figure)
         else:
