@@ -57,3 +57,6 @@ class Event(SQLModel, table=True):
     occurred_at: datetime = SQLField(sa_type=UTCDateTime)
     received_at: datetime = SQLField(sa_type=UTCDateTime)
     processed_at: datetime | None = SQLField(default=None, sa_type=UTCDateTime, index=True)
+    failures: int = 0  # times applying it raised (each rolled back on its own)
+    last_error: str | None = SQLField(default=None, max_length=1000)  # the latest such error
+    dead_at: datetime | None = SQLField(default=None, sa_type=UTCDateTime)  # given up: see error

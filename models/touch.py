@@ -56,7 +56,8 @@ class Touch(SQLModel, table=True):
     status: TouchStatus = Field(sa_type=String(16))
     due_at: datetime = Field(sa_type=UTCDateTime)
     lease_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
-    attempts: int = 0
+    attempts: int = 0  # sends really tried (a hold-back or deferral is none)
+    redrives: int = 0  # leases that ran out while `sending` (its worker died or timed out)
     last_error: str | None = Field(default=None, max_length=1000)
     message_id: str | None = Field(default=None, max_length=255)
     subject: str | None = Field(default=None, max_length=998)

@@ -12,7 +12,7 @@ from models.compliance import ComplianceEntry
 from models.lead import Lead
 from testkit.harness import Harness, Harnesses, template
 from worker.engine.db import transaction
-from worker.engine.tunables import MAX_ATTEMPTS
+from worker.engine.tunables import MAX_ATTEMPTS, QUEUED_LEASE
 from worker.flow.scheduling import claim_due_touches
 from worker.mail import (
     MaildirMailer,
@@ -186,27 +186,27 @@ def test_a_render_error_fails_the_touch_permanently_and_the_sequence_continues(
 
 
 def test_a_transient_send_error_is_retried_with_backoff_then_sent(h: Harness) -> None:
-    """Given two 421 replies, the touch is retried after 30s then 60s (recorded on the row),
-    and the third attempt is sent with the same Message-ID."""
+    """Given two 421 replies, the touch is retried after 30-60s then 60-120s (jittered, recorded
+    on the row), and the third attempt is sent with the same Message-ID."""
     start = h.clock.now()
     h.mailer.fail_next(TransientSendError("421 4.7.0 try again later", 421), times=2)
     h.event("lead.mql", LEAD)
     h.tick()
     [touch] = h.touches(step="intro")
-    assert (touch.status, touch.attempts, touch.due_at) == (
-        "scheduled",
-        1,
-        start + timedelta(seconds=30),
-    )
+    assert (touch.status, touch.attempts) == ("scheduled", 1)
+    first_retry = touch.due_at
+    assert start + timedelta(seconds=30) <= first_retry <= start + timedelta(seconds=60)
     assert touch.last_error == "attempt 1: 421 4.7.0 try again later"
-    h.advance(timedelta(seconds=30))
+    h.advance_to(first_retry)
     [touch] = h.touches(step="intro")
-    assert (touch.attempts, touch.due_at) == (2, start + timedelta(seconds=90))
+    assert touch.attempts == 2
+    second_retry = touch.due_at
+    assert first_retry + timedelta(seconds=60) <= second_retry <= first_retry + timedelta(minutes=2)
     assert touch.last_error == "attempt 2: 421 4.7.0 try again later"
-    h.advance(timedelta(seconds=60))
+    h.advance_to(second_retry)
     [touch] = h.touches(step="intro")
     assert (touch.status, touch.attempts, touch.last_error) == ("sent", 3, None)
-    assert touch.completed_at == start + timedelta(seconds=90)
+    assert touch.completed_at == second_retry
     attempts = h.mailer.attempts
     assert len(attempts) == 3 and len({m.message_id for m in attempts}) == 1
     assert entries(h, "touch.failed") == []
@@ -215,18 +215,20 @@ def test_a_transient_send_error_is_retried_with_backoff_then_sent(h: Harness) ->
 def test_a_transient_error_that_never_clears_gives_up_after_the_last_attempt(
     h: Harness,
 ) -> None:
-    """Given an SMTP server down for hours, the touch is retried with capped backoff and, after
-    the last attempt, fails with the reason; the sequence moves on."""
+    """Given an SMTP server down for hours, the touch is retried with jittered, capped backoff
+    and, after the last attempt, fails with the reason; the sequence moves on."""
     h.mailer.fail_next(TransientSendError("connection refused"), times=MAX_ATTEMPTS)
     start = h.clock.now()
     h.event("lead.mql", LEAD)
-    h.advance(timedelta(hours=6))
+    h.advance(timedelta(hours=8))
     intro, bump = h.touches()
     assert (intro.status, intro.attempts) == ("failed", MAX_ATTEMPTS)
     assert intro.detail == f"gave up after {MAX_ATTEMPTS} attempts: connection refused"
-    backoff = [min(30 * 2**n, 3600) for n in range(MAX_ATTEMPTS - 1)]  # 30s doubling, 1h cap
+    shortest = [min(30 * 2**n, 1800) for n in range(MAX_ATTEMPTS - 1)]  # 30s doubling, 1-2x,
+    longest = [min(60 * 2**n, 3600) for n in range(MAX_ATTEMPTS - 1)]  # 50-100% of the 1h cap
     [failed] = entries(h, "touch.failed")
-    assert failed.at == start + timedelta(seconds=sum(backoff))
+    waited = failed.at - start
+    assert timedelta(seconds=sum(shortest)) <= waited <= timedelta(seconds=sum(longest))
     assert bump.status == "scheduled"
 
 
@@ -236,9 +238,9 @@ def test_a_lost_broker_message_is_redriven_after_its_lease(h: Harness) -> None:
     h.event("lead.mql", LEAD)
     with transaction(h.rt.engine) as session:
         claim_due_touches(session, now=h.clock.now())  # never enqueued
-    h.advance(timedelta(minutes=4))
+    h.advance(QUEUED_LEASE - timedelta(seconds=10))
     assert h.sent == [] and h.touches()[0].status == "queued"
-    h.advance(timedelta(minutes=2))
+    h.advance(timedelta(seconds=20))
     assert len(h.sent) == 1
     [touch] = h.touches(step="intro")
     assert (touch.status, touch.attempts) == ("sent", 1)

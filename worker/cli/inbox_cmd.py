@@ -11,6 +11,7 @@ from rich.table import Table
 from worker.cli.common import EXIT_FOUND_ERRORS, choice, console, err_console, fail, write
 from worker.cli.context import cli_context
 from worker.cli.metrics_port import start_metrics
+from worker.cli.process_signals import stop_on_signals, verbose, wait_for
 from worker.cli.safe_text import cell, labelled
 from worker.inbox.watcher import Seen, make_sources, one_line, poll, run_watcher
 
@@ -26,16 +27,14 @@ def inbox(ctx: typer.Context) -> None:
     """Without a command: run the watcher alone (IMAP IDLE where offered, else polling)."""
     if ctx.invoked_subcommand is not None:
         return
-    from worker.cli.processes_cmd import _stop_on_signals, _verbose, _wait
-
-    _verbose()
+    verbose()
     with cli_context(ctx).runtime() as rt:
-        stop = _stop_on_signals()
+        stop = stop_on_signals()
         ops = start_metrics(rt)  # FOLLOWUP_METRICS_PORT: /metrics, /healthz, /readyz
         threads = run_watcher(rt, stop)
         names = ", ".join(t.name.removeprefix("inbox ") for t in threads)
         console.print(cell(f"followup inbox watching {names}; Ctrl-C to stop"), highlight=False)
-        _wait(stop)
+        wait_for(stop)
         for thread in threads:
             thread.join(timeout=10)
         if ops is not None:

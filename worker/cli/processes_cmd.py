@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
-import signal
 import threading
 from collections.abc import Callable
 from datetime import date, timedelta
@@ -17,14 +16,17 @@ import typer
 from worker.cli.common import console, fail
 from worker.cli.context import cli_context
 from worker.cli.metrics_port import mark_dead, shared_metrics_folder, start_metrics
+from worker.cli.process_signals import stop_on_signals, verbose, wait_for
 from worker.engine.actors import declare_actors
 from worker.engine.broker import make_broker
 from worker.engine.db import reading
+from worker.engine.graceful_stop import ReturnUnstarted, stop_gracefully
 from worker.engine.logs import configure_logging
 from worker.engine.readiness import Check
 from worker.engine.runtime import Runtime, build_runtime
 from worker.engine.scheduler_loop import Heartbeat, run_scheduler
 from worker.engine.settings import Settings
+from worker.engine.tunables import GRACEFUL_STOP
 from worker.inbox.watcher import run_watcher
 from worker.notify.loop import Notifier
 
@@ -34,23 +36,6 @@ log = logging.getLogger("followup")
 def register(app: typer.Typer) -> None:
     for command in (demo, run, scheduler, worker):
         app.command(command.__name__)(command)
-
-
-def _stop_on_signals() -> threading.Event:
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
-    return stop
-
-
-def _wait(stop: threading.Event, while_: Callable[[], bool] = lambda: True) -> None:
-    """Block until a signal (short waits keep the main thread responsive to it)."""
-    while not stop.is_set() and while_():
-        stop.wait(0.5)
-
-
-def _verbose() -> None:
-    logging.getLogger("followup").setLevel(logging.INFO)
 
 
 def _start_notifier(notifier: Notifier, stop: threading.Event) -> threading.Thread:
@@ -150,7 +135,7 @@ def run(
     threads: Annotated[int, typer.Option(help="worker threads")] = 8,
 ) -> None:
     """Everything in one process: API, scheduler, workers and the inbox watcher."""
-    _verbose()
+    verbose()
     with cli_context(ctx).runtime(need_secret=True) as rt:
         broker = make_broker(rt.settings)
         declare_actors(broker, rt)
@@ -158,7 +143,7 @@ def run(
         ops = start_metrics(rt, broker=broker, extra=_scheduler_check(rt, beats))
         workers = dramatiq.Worker(broker, worker_threads=threads)
         workers.start()
-        stop = _stop_on_signals() if no_api else threading.Event()  # uvicorn has its own
+        stop = stop_on_signals() if no_api else threading.Event()  # uvicorn has its own
         loop = threading.Thread(
             target=run_scheduler, args=(rt, stop, beats), name="scheduler", daemon=True
         )
@@ -172,7 +157,7 @@ def run(
                     "followup running (scheduler, workers, inbox); Ctrl-C to stop",
                     highlight=False,
                 )
-                _wait(stop)
+                wait_for(stop)
             else:
                 from worker.api.server import serve
 
@@ -195,7 +180,7 @@ def _scheduler_check(rt: Runtime, beats: Heartbeat) -> dict[str, Callable[[], Ch
 
 def scheduler(ctx: typer.Context) -> None:
     """Claim due touches and enqueue them; several may run at once safely."""
-    _verbose()
+    verbose()
     with cli_context(ctx).runtime(need_secret=True) as rt:
         broker = make_broker(rt.settings)
         declare_actors(broker, rt)
@@ -206,7 +191,7 @@ def scheduler(ctx: typer.Context) -> None:
             )
         beats = Heartbeat()
         ops = start_metrics(rt, broker=broker, extra=_scheduler_check(rt, beats))
-        stop = _stop_on_signals()
+        stop = stop_on_signals()
         notifier = Notifier(rt)
         notes = _start_notifier(notifier, stop)
         run_scheduler(rt, stop, beats)
@@ -252,13 +237,13 @@ def _supervise(rt: Runtime, processes: int, threads: int) -> None:
         ops = start_metrics(rt, process=registry, extra={"workers": alive}) if registry else None
         for child in children:
             child.start()
-        stop = _stop_on_signals()
-        _wait(stop, while_=lambda: any(c.is_alive() for c in children))
+        stop = stop_on_signals(second_exits=True)
+        wait_for(stop, while_=lambda: any(c.is_alive() for c in children))
         for child in children:
             if child.is_alive():
-                child.terminate()
+                child.terminate()  # each stops gracefully (a group signal and this count once)
         for child in children:
-            child.join(timeout=30)
+            child.join(timeout=GRACEFUL_STOP.total_seconds() + 5)
             mark_dead(child.pid)
         if ops is not None:
             ops.stop()
@@ -271,19 +256,21 @@ def serve_worker(config: Settings, threads: int, checked: Runtime | None = None)
     port); a spawned child builds its own and leaves the port to its parent.
     """
     configure_logging(config.log_format, secrets=config.secret_values())
-    _verbose()
+    verbose()
     rt = checked or build_runtime(config, schema="skip")
     ops = None
     try:
         broker = make_broker(config)
         declare_actors(broker, rt)
         ops = start_metrics(rt, broker=broker) if checked is not None else None
-        stop = _stop_on_signals()
+        gate = ReturnUnstarted(rt)
+        broker.add_middleware(gate)
+        stop = stop_on_signals(second_exits=True)
         consumer = dramatiq.Worker(broker, worker_threads=threads)
         consumer.start()
         log.info("worker started: %d threads", threads)
-        _wait(stop)
-        consumer.stop()
+        wait_for(stop)
+        stop_gracefully(consumer, gate)
     finally:
         if ops is not None:
             ops.stop()

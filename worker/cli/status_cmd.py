@@ -59,6 +59,7 @@ def _print_status(result: Status) -> None:
         )
     print_notify_sections(result)
     _print_render_failures(result)
+    _print_trouble(result)
     if result.queue_depth is not None:
         console.print(
             f"queue depth: {result.queue_depth}   dead letters: {result.dead_letters}",
@@ -100,6 +101,14 @@ def _print_render_failures(result: Status) -> None:
             Text(f"  {failure['at']} {failure['sequence']}/{failure['step']}: {failure['detail']}"),
             soft_wrap=True,
         )
+
+
+def _print_trouble(result: Status) -> None:
+    """What went wrong with lost work: dead events (red when any, the latest listed)."""
+    colour = "red" if result.dead_events else "default"
+    console.print(f"dead events: [{colour}]{result.dead_events}[/{colour}]", highlight=False)
+    for line in result.latest_dead_events:  # the error's words: text, never markup
+        console.print(Text(clean(f"  {line}")), highlight=False, soft_wrap=True)
 
 
 def _print_mailboxes(mailboxes: list[MailboxState]) -> None:

@@ -13,7 +13,7 @@ from worker.engine.broker import EVENT_QUEUE, TOUCH_QUEUE
 from worker.engine.db import transaction
 from worker.engine.logs import log_context
 from worker.engine.runtime import Runtime
-from worker.engine.tunables import ACTOR_TIME_LIMIT
+from worker.engine.tunables import send_bounds
 from worker.flow.delivery import deliver_touch
 from worker.flow.events import apply_event
 
@@ -44,9 +44,10 @@ def declare_actors(broker: dramatiq.Broker, rt: Runtime) -> Actors:
     Each actor reaches the runtime it was declared with, so two runtimes in one process (tests,
     the demo beside a harness) never share one. No dramatiq retries: a failed message leaves its
     row claimed, and the lease sweeper re-drives it from the database, so Redis never has to
-    keep a message for long.
+    keep a message for long. The time limit is shorter than the sending lease (SendBounds), so
+    a send that is still running is never re-driven to a second worker.
     """
-    time_limit_ms = int(ACTOR_TIME_LIMIT.total_seconds() * 1000)
+    time_limit_ms = int(send_bounds(rt.settings.lease_seconds).time_limit.total_seconds() * 1000)
     options: dict[str, Any] = {"broker": broker, "max_retries": 0, "time_limit": time_limit_ms}
 
     def send_touch_of_rt(touch_id: int) -> None:

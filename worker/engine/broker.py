@@ -5,24 +5,47 @@ from __future__ import annotations
 import dramatiq
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.brokers.stub import StubBroker
+from dramatiq.middleware import Middleware, TimeLimit, default_middleware
 
 from worker.engine.queue_metrics import QueueMetrics
 from worker.engine.settings import Settings
-from worker.engine.tunables import HEALTH_TIMEOUT_SECONDS
+from worker.engine.tunables import (
+    BROKER_DEAD_MESSAGE_TTL,
+    BROKER_HEARTBEAT_TIMEOUT,
+    HEALTH_TIMEOUT_SECONDS,
+    send_bounds,
+)
 
 TOUCH_QUEUE = "touches"
 EVENT_QUEUE = "events"
 
 
 def make_broker(settings: Settings) -> dramatiq.Broker:
-    """Built at the edge; nothing connects at import time."""
+    """Built at the edge; nothing connects at import time. The actors' time limit is checked as
+    often as the send bounds say (tunables.SendBounds)."""
+    middleware = _middleware(settings.lease_seconds)
     if settings.redis_url:
-        broker: dramatiq.Broker = make_redis_broker(settings.redis_url)
+        broker: dramatiq.Broker = RedisBroker(
+            url=settings.redis_url,
+            middleware=middleware,
+            heartbeat_timeout=_ms(BROKER_HEARTBEAT_TIMEOUT.total_seconds()),
+            dead_message_ttl=_ms(BROKER_DEAD_MESSAGE_TTL.total_seconds()),
+        )
     else:
-        broker = StubBroker()
+        broker = StubBroker(middleware=middleware)
         broker.emit_after("process_boot")
     broker.add_middleware(QueueMetrics())
     return broker  # not dramatiq's global broker: each runtime's actors are bound to their own
+
+
+def _middleware(lease_seconds: float | None) -> list[Middleware]:
+    """dramatiq's defaults, with the TimeLimit looking as often as the send bounds need."""
+    check = _ms(send_bounds(lease_seconds).check.total_seconds())
+    return [TimeLimit(interval=check) if m is TimeLimit else m() for m in default_middleware]
+
+
+def _ms(seconds: float) -> int:
+    return max(1, int(seconds * 1000))
 
 
 def queue_depth(broker: dramatiq.Broker) -> dict[str, int]:

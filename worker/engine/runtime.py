@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
+from random import Random
 from typing import Literal
 
 from sqlalchemy import Engine
@@ -17,6 +18,7 @@ from worker.engine.clock import Clock, SystemClock
 from worker.engine.db import make_engine
 from worker.engine.schema import prepare_schema
 from worker.engine.settings import Settings
+from worker.engine.tunables import send_bounds
 from worker.mail import DkimSigner, Mailer, make_mailer
 from worker.notify.outbox import publishing
 from worker.specs.catalog import Catalog, CatalogError, load_catalog
@@ -37,6 +39,7 @@ class Runtime:
     clock: Clock = field(default_factory=SystemClock)
     versions: VersionStore = field(default_factory=VersionStore)
     signer: DkimSigner = field(default_factory=DkimSigner)  # the mailer signs with its keys
+    random: Random = field(default_factory=Random)  # retry jitter; seed it for a replayable run
     enqueue_touch: Callable[[int], object] = lambda _touch_id: None
     enqueue_event: Callable[[int], object] = lambda _event_id: None
 
@@ -116,7 +119,11 @@ def build_runtime(
         if schema != "skip":
             prepare_schema(engine, upgrade=schema == "upgrade")
         mailer = mailer or make_mailer(
-            settings.smtp_url, settings.outbox_dir, clock=clock, signer=signer
+            settings.smtp_url,
+            settings.outbox_dir,
+            clock=clock,
+            signer=signer,
+            timeout=send_bounds(settings.lease_seconds).smtp_timeout,  # fits inside the lease
         )
     except BaseException:  # a bad SMTP URL or an unreachable database: no engine left behind
         engine.dispose()

@@ -6,10 +6,8 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
-from sqlmodel import col, select
-
-from models.event import Event
 from worker.compliance.recording import evaluate_due_deadlines
 from worker.engine.db import transaction
 from worker.engine.metrics import (
@@ -21,19 +19,21 @@ from worker.engine.metrics import (
 )
 from worker.engine.runtime import Runtime
 from worker.engine.tunables import (
+    CLAIM_BATCH,
+    MAX_REDRIVES,
     QUEUED_LEASE,
     SCHEDULER_STUCK_AFTER,
-    STALE_EVENT_AFTER,
     STALE_EVENT_BATCH,
     lease,
 )
 from worker.flow.escalation import escalate_due
-from worker.flow.events import apply_event
 from worker.flow.guardrails import GuardrailWatch, check_guardrails
 from worker.flow.holding import release_holds
 from worker.flow.manual_tasks import skip_expired_tasks
 from worker.flow.reassignment import reassign_due
-from worker.flow.scheduling import claim_due_touches, redrive_expired_leases
+from worker.flow.redrive import redrive_expired_leases
+from worker.flow.scheduling import claim_due_touches, count_in_flight
+from worker.flow.stale_events import apply_stale_events
 from worker.notify.pause_alerts import tell_paused
 
 log = logging.getLogger("followup.scheduler")
@@ -42,7 +42,9 @@ log = logging.getLogger("followup.scheduler")
 @dataclass
 class TickResult:
     redriven: int = 0
+    abandoned: int = 0  # failed: lost mid-send once more after MAX_REDRIVES re-drives
     enqueued: int = 0
+    capped: bool = False  # MAX_IN_FLIGHT touches queued or sending: the rest wait a tick
     verdicts: int = 0
     at_risk: int = 0
     alerts: int = 0
@@ -54,9 +56,9 @@ class TickResult:
 
     @property
     def busy(self) -> bool:
-        counts = (self.redriven, self.enqueued, self.verdicts, self.events, self.skipped_tasks)
-        extra = (self.released_holds, self.paused, self.at_risk, self.alerts, self.reassigned)
-        return any((*counts, *extra))
+        counts = (self.redriven, self.abandoned, self.enqueued, self.verdicts, self.events)
+        extra = (self.skipped_tasks, self.released_holds, self.paused, self.at_risk, self.alerts)
+        return any((*counts, *extra, self.reassigned))
 
 
 def tick(rt: Runtime, watch: GuardrailWatch | None = None) -> TickResult:
@@ -66,7 +68,15 @@ def tick(rt: Runtime, watch: GuardrailWatch | None = None) -> TickResult:
     now = rt.clock.now()
     queued_lease = lease(QUEUED_LEASE, rt.settings.lease_seconds)
     with transaction(rt.engine) as session:
-        result.redriven = redrive_expired_leases(session, now=now)
+        redrive = redrive_expired_leases(session, now=now, versions=rt.versions)
+        result.redriven, result.abandoned = redrive.redriven, redrive.abandoned
+    if result.abandoned:
+        log.warning(
+            "%d touch(es) failed: lost mid-send after %d re-drives (a send that hangs or kills "
+            "its worker); see `followup status`",
+            result.abandoned,
+            MAX_REDRIVES,
+        )
     with transaction(rt.engine) as session:  # before claiming: a paused mailbox holds its touches
         if watch is None or watch.due(session, now=now):
             paused = check_guardrails(session, rt.catalog.team.guardrails, now=now)
@@ -75,17 +85,7 @@ def tick(rt: Runtime, watch: GuardrailWatch | None = None) -> TickResult:
     REDRIVEN.inc(result.redriven)
     with transaction(rt.engine) as session:  # before claiming: released touches may be due
         result.released_holds = release_holds(session, versions=rt.versions, now=now)
-    while True:
-        with transaction(rt.engine) as session:
-            ids = claim_due_touches(session, now=now, lease_for=queued_lease)
-        for touch_id in ids:  # committed first: a lost message is re-driven, never half-claimed
-            rt.enqueue_touch(touch_id)
-        if ids:
-            log.info("queued %d due touches", len(ids), extra={"touch_ids": ids})
-        result.enqueued += len(ids)
-        if not ids:
-            break
-        CLAIM_BATCH_SIZE.observe(len(ids))
+    result.enqueued, result.capped = claim_and_enqueue(rt, now=now, lease_for=queued_lease)
     with transaction(rt.engine) as session:
         result.verdicts = evaluate_due_deadlines(session, now)
     team = rt.catalog.team
@@ -101,21 +101,34 @@ def tick(rt: Runtime, watch: GuardrailWatch | None = None) -> TickResult:
     return result
 
 
-def process_stale_events(rt: Runtime, *, limit: int = STALE_EVENT_BATCH) -> int:
-    """Events accepted by the API whose message was lost are applied here."""
-    now = rt.clock.now()
-    with transaction(rt.engine) as session:
-        rows = session.exec(
-            select(Event)
-            .where(
-                col(Event.processed_at).is_(None), col(Event.received_at) <= now - STALE_EVENT_AFTER
+def claim_and_enqueue(rt: Runtime, *, now: datetime, lease_for: timedelta) -> tuple[int, bool]:
+    """Claim due touches in batches while fewer than `settings.max_in_flight` are queued or
+    sending, enqueueing each batch once it is committed; (how many, whether the cap held some
+    back). A backlog drains at the workers' pace instead of piling ids up in Redis."""
+    enqueued = 0
+    while True:
+        with transaction(rt.engine) as session:
+            room = rt.settings.max_in_flight - count_in_flight(session)
+            if room <= 0:
+                return enqueued, True
+            ids = claim_due_touches(
+                session, now=now, limit=min(CLAIM_BATCH, room), lease_for=lease_for
             )
-            .order_by(col(Event.id))
-            .limit(limit)
-        ).all()
-        for row in rows:
-            apply_event(session, row, catalog=rt.catalog, versions=rt.versions, now=now)
-    return len(rows)
+        for touch_id in ids:  # committed first: a lost message is re-driven, never half-claimed
+            rt.enqueue_touch(touch_id)
+        if not ids:
+            return enqueued, False
+        log.info("queued %d due touches", len(ids), extra={"touch_ids": ids})
+        enqueued += len(ids)
+        CLAIM_BATCH_SIZE.observe(len(ids))
+
+
+def process_stale_events(rt: Runtime, *, limit: int = STALE_EVENT_BATCH) -> int:
+    """Events accepted by the API whose message was lost are applied here, each on its own."""
+    with transaction(rt.engine) as session:
+        return apply_stale_events(
+            session, catalog=rt.catalog, versions=rt.versions, now=rt.clock.now(), limit=limit
+        )
 
 
 @dataclass

@@ -12,7 +12,7 @@ from dotenv import dotenv_values
 
 from models.validation import normalise_sender
 from worker.auth.secret_keys import MAKE_ONE, weak_key_reason
-from worker.engine.tunables import RETRY_BASE
+from worker.engine.tunables import MAX_IN_FLIGHT, RETRY_BASE
 
 LOG_FORMATS = ("text", "json")
 
@@ -38,6 +38,7 @@ class Settings:
     retry_base_seconds: float = RETRY_BASE.total_seconds()  # tests shorten it
     api_rate_limit: int = 600  # writes per minute per API key, per API process; 0: no limit
     lease_seconds: float | None = None  # tests only: shortens the queued/sending leases
+    max_in_flight: int = MAX_IN_FLIGHT  # touches queued or sending at once (all schedulers)
     # provider webhooks (worker/api/provider_webhooks.py); unset: that route answers 404
     postmark_webhook_auth: str | None = field(default=None, repr=False)  # user:password or token
     sendgrid_webhook_public_key: str | None = None  # base64 DER, from SendGrid's Mail Settings
@@ -85,6 +86,12 @@ class Settings:
                 raise ConfigError(f"FOLLOWUP_{name} must be a whole number, 0 or more; got {raw!r}")
             return int(raw)
 
+        def at_least_one(name: str, default: int) -> int:
+            value = count(name, default)
+            if value < 1:
+                raise ConfigError(f"FOLLOWUP_{name} must be a whole number, 1 or more")
+            return value
+
         log_format = (get("LOG_FORMAT") or defaults.log_format).lower()
         if log_format not in LOG_FORMATS:
             raise ConfigError(f"FOLLOWUP_LOG_FORMAT must be text or json, got {log_format!r}")
@@ -110,6 +117,7 @@ class Settings:
             retry_base_seconds=positive("RETRY_BASE_SECONDS", defaults.retry_base_seconds),
             api_rate_limit=count("API_RATE_LIMIT", defaults.api_rate_limit),
             lease_seconds=positive("LEASE_SECONDS", 1.0) if get("LEASE_SECONDS") else None,
+            max_in_flight=at_least_one("MAX_IN_FLIGHT", defaults.max_in_flight),
             postmark_webhook_auth=get("POSTMARK_WEBHOOK_AUTH"),
             sendgrid_webhook_public_key=get("SENDGRID_WEBHOOK_PUBLIC_KEY"),
             mailgun_webhook_signing_key=get("MAILGUN_WEBHOOK_SIGNING_KEY"),

@@ -91,9 +91,16 @@ class Simulation:
             )
 
     def tick(self) -> TickResult:
-        """One scheduler pass, then wait until the workers have handled every message."""
+        """One scheduler pass, then wait until the workers have handled every message; while
+        MAX_IN_FLIGHT held due touches back, claim again at the same instant (counted in
+        `enqueued`), as the real loop does a tick later."""
         result = tick(self.rt)
         self.drain()
+        more = result
+        while more.capped and more.enqueued:
+            more = tick(self.rt)
+            self.drain()
+            result.enqueued += more.enqueued
         team = self.rt.catalog.team
         if self.notify_inline and (team.alerts or team.webhooks):
             self.notifier.drain()  # the alerts and webhook events this tick raised

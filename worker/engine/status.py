@@ -22,6 +22,7 @@ from worker.engine.sending_status import (
     sending_states,
     throttle_states,
 )
+from worker.flow.stale_events import dead_events
 from worker.specs.rendering import RENDER_ERROR
 
 if TYPE_CHECKING:
@@ -47,6 +48,8 @@ class Status:
     sending: list[SendingState] = field(default_factory=list)  # caps today (sending_status.py)
     throttles: list[ThrottleState] = field(default_factory=list)  # per recipient domain
     paused: list[PausedSending] = field(default_factory=list)  # by the guardrails
+    dead_events: int = 0  # events whose meaning raised STALE_EVENT_MAX_FAILURES times
+    latest_dead_events: list[str] = field(default_factory=list)  # id, type, lead, error
 
 
 def touch_status(session: Session, *, now: datetime, known_sequences: set[str]) -> Status:
@@ -126,6 +129,7 @@ def collect_status(rt: Runtime) -> Status:
             result.sending = sending_states(session, rt.catalog.team, now=rt.clock.now())
             result.throttles = throttle_states(session, rt.catalog.team, now=rt.clock.now())
             result.paused = paused_sending(session)
+            result.dead_events, result.latest_dead_events = dead_events(session)
     result.services["database"] = db_problem or "ok"
     result.services["smtp" if rt.settings.smtp_url else "outbox"] = rt.mailer.check() or "ok"
     if rt.broker_health is not None:

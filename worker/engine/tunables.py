@@ -3,32 +3,43 @@ limits. Change a value here, not where it is used; each says what it trades."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import timedelta
 
 # Leases: a claimed touch whose lease ran out is re-driven from the database (same Message-ID).
-QUEUED_LEASE = timedelta(minutes=5)  # a queued id not picked up by a worker by then is re-driven
-SENDING_LEASE = timedelta(minutes=3)  # longer than an SMTP send can take with its timeouts
+# A killed worker's touches come back within a lease (plus one tick), so leases are short; a
+# live send is never taken over, because the send lease outlasts the longest send (see below).
+QUEUED_LEASE = timedelta(seconds=60)  # a queued id not picked up by a worker by then is re-driven
+SENDING_LEASE = timedelta(seconds=90)  # > ACTOR_TIME_LIMIT + one SMTP timeout + the check
+MAX_REDRIVES = 3  # a touch whose worker died or timed out mid-send this often ends `failed`
 
 # Batches: how many rows one transaction touches, so no write lock is held for long.
 CLAIM_BATCH = 500  # due touches claimed per scheduler query (the tick loops until none are due)
+# ... or until this many are queued or sending (FOLLOWUP_MAX_IN_FLIGHT): size it to what the
+# workers send within QUEUED_LEASE (processes x threads x sends per second x 60 s), so a backlog
+# drains without piling ids up in Redis, where they would outlive their lease and be re-driven.
+MAX_IN_FLIGHT = 500
 SKIP_BATCH = 500  # expired manual tasks skipped per tick
 DUE_CHECK_BATCH = 500  # SLA deadlines decided per tick
-STALE_EVENT_BATCH = 200  # lost events re-applied per tick
+STALE_EVENT_BATCH = 200  # lost events re-applied per tick, each in its own savepoint
+STALE_EVENT_MAX_FAILURES = 3  # an event whose meaning raised this often is `dead` (status)
 IMPORT_CHUNK_ROWS = 1000  # CSV rows upserted per transaction
 IMPORT_ENROLL_CHUNK_ROWS = 500  # ... when also enrolling (5 rows a lead; 200 cost 20% more CPU)
 LOG_READ_BATCH = 5000  # compliance log entries read at a time when replaying it (audit)
 LEAD_CHECK_SAMPLE = 1000  # leads per sequence `sequences check --leads` renders (more: at random)
 LEAD_CHECK_IDS_PER_QUERY = 500  # ids in one IN (...) while it reads their touches and leads
 
-# Retries of transient send failures (4xx, connection): exponential backoff, capped.
+# Retries of transient send failures (4xx, connection): exponential backoff, jittered, capped
+# (worker/flow/backoff.py), so touches failed together by an outage do not come back together.
 MAX_ATTEMPTS = 12  # then the touch fails for good ("gave up after 12 attempts")
-RETRY_BASE = timedelta(seconds=30)  # the first retry's delay, doubled each attempt
-MAX_BACKOFF = timedelta(hours=1)  # the longest delay between two attempts
+RETRY_BASE = timedelta(seconds=30)  # the first retry's delay, doubled each attempt, each 1-2x
+MAX_BACKOFF = timedelta(hours=1)  # the longest delay between two attempts (past it: 50-100%)
 
 # Time limits.
-ACTOR_TIME_LIMIT = timedelta(minutes=10)  # dramatiq stops an actor that runs longer
+ACTOR_TIME_LIMIT = timedelta(seconds=60)  # dramatiq interrupts an actor that runs longer ...
+TIME_LIMIT_CHECK = timedelta(seconds=1)  # ... looking this often (its TimeLimit interval) ...
+SMTP_TIMEOUT_SECONDS = 20.0  # ... once the socket call it is blocked in returns (connect, command)
 STALE_EVENT_AFTER = timedelta(minutes=1)  # an accepted event nobody applied by then is redone
-SMTP_TIMEOUT_SECONDS = 30.0  # connecting and each SMTP command
 SMTP_IDLE_NOOP_SECONDS = 30.0  # a connection idle longer is checked with NOOP before reuse
 HEALTH_TIMEOUT_SECONDS = 2.0  # Redis health checks answer or fail, never hang
 SQLITE_BUSY_TIMEOUT = timedelta(seconds=30)  # how long a SQLite writer waits for the lock
@@ -67,9 +78,75 @@ INBOX_BACKOFF_MAX_SECONDS = 300.0  # an unreachable mailbox is retried at least 
 HOLD_RELEASE_BATCH = 500  # auto-reply holds ended per tick
 
 
+# Stopping `followup worker` (SIGTERM): sends in flight finish, queued touches not started go back
+# to the database (due again); what is still sending after GRACEFUL_STOP is left to its lease.
+GRACEFUL_STOP = timedelta(seconds=30)
+DUPLICATE_SIGNAL_WINDOW = timedelta(seconds=2)  # a signal this soon after the first is the same
+
+# The dramatiq Redis broker: a worker silent this long is dead and its unacked messages go back
+# to the queue (the database re-drives them anyway, after their lease); dead letters kept a week.
+BROKER_HEARTBEAT_TIMEOUT = timedelta(seconds=30)
+BROKER_DEAD_MESSAGE_TTL = timedelta(days=7)
+
+
+class LeaseError(ValueError):
+    """The sending lease would not outlast the longest send: a live send could be taken over."""
+
+
+@dataclass(frozen=True)
+class SendBounds:
+    """How long one send may take, against the lease that protects it from a second worker.
+
+    The actor is interrupted at `time_limit`, noticed within `check`, and a thread blocked in a
+    socket call sees the interrupt only when the call returns (`smtp_timeout` at most): the send
+    lease must outlast the sum, so no second worker ever takes a touch that is still sending.
+    """
+
+    queued_lease: timedelta
+    sending_lease: timedelta
+    time_limit: timedelta
+    check: timedelta
+    smtp_timeout: float
+
+    @property
+    def longest_send(self) -> timedelta:
+        return self.time_limit + self.check + timedelta(seconds=self.smtp_timeout)
+
+    def checked(self) -> SendBounds:
+        if self.longest_send >= self.sending_lease:
+            raise LeaseError(
+                f"the sending lease ({self.sending_lease.total_seconds():g}s) must outlast the "
+                f"longest send: time limit {self.time_limit.total_seconds():g}s + check "
+                f"{self.check.total_seconds():g}s + SMTP timeout {self.smtp_timeout:g}s"
+            )
+        return self
+
+
+DEFAULT_BOUNDS = SendBounds(
+    QUEUED_LEASE, SENDING_LEASE, ACTOR_TIME_LIMIT, TIME_LIMIT_CHECK, SMTP_TIMEOUT_SECONDS
+).checked()  # at import: a misconfigured default never starts
+
+
+def send_bounds(override_seconds: float | None) -> SendBounds:
+    """FOLLOWUP_LEASE_SECONDS (tests) sets both leases; the time limit, its check and the SMTP
+    timeout shrink with it (0.6, 0.1 and 0.25 of it, never above the defaults), so the send
+    lease still outlasts the longest send."""
+    if not override_seconds:
+        return DEFAULT_BOUNDS
+    leased = timedelta(seconds=override_seconds)
+    return SendBounds(
+        queued_lease=leased,
+        sending_lease=leased,
+        time_limit=min(ACTOR_TIME_LIMIT, leased * 0.6),
+        check=min(TIME_LIMIT_CHECK, leased * 0.1),
+        smtp_timeout=min(SMTP_TIMEOUT_SECONDS, override_seconds * 0.25),
+    ).checked()
+
+
 def lease(default: timedelta, override_seconds: float | None) -> timedelta:
-    """FOLLOWUP_LEASE_SECONDS shortens both leases so crash tests recover in seconds."""
-    return timedelta(seconds=override_seconds) if override_seconds else default
+    """The queued or sending lease in force (FOLLOWUP_LEASE_SECONDS shortens both, checked)."""
+    bounds = send_bounds(override_seconds)
+    return default if not override_seconds else bounds.sending_lease
 
 
 # A/B variants, judged by replies (worker/compliance/variants.py; README "A/B variants").

@@ -19,6 +19,7 @@ from worker.engine.logs import bind, log_context
 from worker.engine.metrics import MAILBOX_DEFERRALS, TOUCHES, count_on_commit
 from worker.engine.runtime import Runtime
 from worker.engine.tunables import MAX_ATTEMPTS, MAX_BACKOFF, SENDING_LEASE, lease
+from worker.flow.backoff import retry_delay
 from worker.flow.enrollment import suppress_lead
 from worker.flow.guardrails import paused_for
 from worker.flow.outgoing import (
@@ -100,7 +101,6 @@ def _claim(rt: Runtime, touch_id: int) -> ClaimedTouch | Delivery:
             .values(
                 status=TouchStatus.SENDING,
                 lease_until=now + lease(SENDING_LEASE, rt.settings.lease_seconds),
-                attempts=col(Touch.attempts) + 1,
             ),
         )
         if claimed != 1:
@@ -111,9 +111,8 @@ def _claim(rt: Runtime, touch_id: int) -> ClaimedTouch | Delivery:
         bind(enrollment_id=enrollment.id, lead_id=lead.id, sequence=spec.name, step=touch.step)
         sender = claimed_sender(rt, spec, enrollment.current_owner)
         held = _hold_back(rt, session, row, spec, sender, now)
-        if isinstance(held, Delivery):
+        if isinstance(held, Delivery):  # held back, not tried: no attempt counted
             touch.lease_until = None
-            touch.attempts -= 1  # held back, not tried: a long deferral never uses up retries
             session.add(touch)
             count_on_commit(session, TOUCHES.labels(outcome=held.outcome, sequence=spec.name))
             return held
@@ -123,10 +122,12 @@ def _claim(rt: Runtime, touch_id: int) -> ClaimedTouch | Delivery:
 def _gather(
     session: Session, row: TouchRow, spec: SequenceSpec, sender: str | None, slots: SendSlots
 ) -> ClaimedTouch:
-    """Fix the touch's Message-ID (kept across retries) and From, and gather what sending needs."""
+    """Count the attempt (a send is really tried now), fix the touch's Message-ID (kept across
+    retries) and From, and gather what sending needs."""
     touch, enrollment, lead = row
     step = spec.step(touch.step)
     assert step is not None
+    touch.attempts += 1
     if touch.message_id is None:
         touch.message_id = message_id_for(sender)
     bind(message_id=touch.message_id)
@@ -143,6 +144,7 @@ def _gather(
         sender=sender,
         message_id=touch.message_id,
         attempts=touch.attempts,
+        zone=spec.zone_for(lead.timezone),
         slots=slots,
         thread_parent=thread_parent(session, enrollment, spec) if step.thread else None,
     )
@@ -284,23 +286,23 @@ def _record_failure(rt: Runtime, claimed: ClaimedTouch, error: SendError) -> Del
 def _schedule_retry(
     rt: Runtime, session: Session, claimed: ClaimedTouch, reason: str, now: datetime
 ) -> Delivery:
-    """Back to `scheduled` after an exponential backoff, capped at MAX_BACKOFF."""
-    delay = min(
-        timedelta(seconds=rt.settings.retry_base_seconds * 2 ** (claimed.attempts - 1)),
-        MAX_BACKOFF,
-    )
+    """Back to `scheduled` after a jittered exponential backoff, capped at MAX_BACKOFF; a retry
+    that would land outside the send window waits for its next opening."""
+    base = timedelta(seconds=rt.settings.retry_base_seconds)
+    delay = retry_delay(claimed.attempts, base=base, cap=MAX_BACKOFF, rng=rt.random)
+    due = next_opening(now + delay, claimed.spec.calendar, claimed.zone)
     finished = _finish(
         session,
         claimed.touch_id,
         status=TouchStatus.SCHEDULED,
-        due_at=now + delay,
+        due_at=due,
         lease_until=None,
         last_error=f"attempt {claimed.attempts}: {reason}",
     )
     if finished is None:
         return Delivery(DeliveryOutcome.ALREADY_FINISHED)
     count_on_commit(session, TOUCHES.labels(outcome="retry", sequence=claimed.spec.name))
-    return Delivery(DeliveryOutcome.RETRY, f"in {int(delay.total_seconds())}s: {reason}")
+    return Delivery(DeliveryOutcome.RETRY, f"in {int((due - now).total_seconds())}s: {reason}")
 
 
 def _record_failed(

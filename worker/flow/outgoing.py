@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from email.utils import parseaddr
+from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, select
 
@@ -41,7 +42,8 @@ class ClaimedTouch:
     template: str  # the step's email, or the touch's variant's
     sender: str | None
     message_id: str
-    attempts: int
+    attempts: int  # this one included
+    zone: ZoneInfo  # where the lead's send window is read (a retry keeps to it)
     slots: SendSlots  # the mailbox and domain send slots taken, given back if nothing was sent
     thread_parent: tuple[str, str | None] | None  # (Message-ID, subject) of the first email
 

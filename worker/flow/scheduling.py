@@ -1,4 +1,5 @@
-"""WHERE A TOUCH IS SCHEDULED: plan a step's touch row, claim due rows, re-drive lost ones."""
+"""WHERE A TOUCH IS SCHEDULED: plan a step's touch row, claim due rows (lost ones come back in
+flow/redrive.py)."""
 
 from __future__ import annotations
 
@@ -142,17 +143,12 @@ def claim_due_touches(
     return sorted(session.execute(claim).scalars().all())
 
 
-def redrive_expired_leases(session: Session, *, now: datetime) -> int:
-    """Rows whose message or worker was lost go back to `scheduled`, due now (same Message-ID)."""
-    return changed_rows(
-        session,
-        update(Touch)
-        .where(
-            col(Touch.status).in_((TouchStatus.QUEUED, TouchStatus.SENDING)),
-            col(Touch.lease_until) < now,
-        )
-        .values(status=TouchStatus.SCHEDULED, due_at=now, lease_until=None),
-    )
+IN_FLIGHT = (TouchStatus.QUEUED, TouchStatus.SENDING)
+
+
+def count_in_flight(session: Session) -> int:
+    """Touches handed to the broker and not yet recorded: what the workers still have to do."""
+    return int(session.exec(select(func.count()).where(col(Touch.status).in_(IN_FLIGHT))).one())
 
 
 def cancel_pending_touches(session: Session, *, enrollment_id: int, reason: str) -> int:

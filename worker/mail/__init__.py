@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from worker.engine.clock import Clock
+from worker.engine.tunables import SMTP_TIMEOUT_SECONDS
 from worker.mail.base import (
     Mailer,
     PermanentSendError,
@@ -44,9 +45,10 @@ def make_mailer(
     *,
     clock: Clock | None = None,
     signer: DkimSigner | None = None,
+    timeout: float = SMTP_TIMEOUT_SECONDS,
 ) -> Mailer:
     """SMTP when FOLLOWUP_SMTP_URL is set, else the Maildir outbox; ValueError for a bad URL.
     Both DKIM-sign with `signer` right before the message leaves."""
     if smtp_url is not None and smtp_url.strip():
-        return SmtpMailer(smtp_url, clock=clock, signer=signer)
+        return SmtpMailer(smtp_url, clock=clock, signer=signer, timeout=timeout)
     return MaildirMailer(outbox_dir, clock=clock, signer=signer)

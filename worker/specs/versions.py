@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlmodel import Session
 
 from models.enrollment import SequenceVersion
+from worker.engine.db import insert_new
 from worker.specs.sequences import SequenceSpec
 
 
@@ -19,21 +20,23 @@ class VersionStore:
         self._lock = threading.Lock()
 
     def pin(self, session: Session, spec: SequenceSpec, *, now: datetime) -> str:
-        """Store `spec` under its hash unless already there; returns the hash."""
+        """Store `spec` under its hash unless already there; returns the hash.
+
+        INSERT ... ON CONFLICT DO NOTHING: another process pinning the same new version at the
+        same moment makes this a no-op (it waits for that one's commit), never an error.
+        """
         version = spec.version
         with self._lock:
             self._cache.setdefault(version, spec)
         if session.get(SequenceVersion, version) is None:  # checked each time: a rollback undoes it
-            session.add(
-                SequenceVersion(
-                    hash=version,
-                    name=spec.name,
-                    definition=spec.definition(),
-                    templates=spec.templates,
-                    created_at=now,
-                )
-            )
-            session.flush()
+            row = {
+                "hash": version,
+                "name": spec.name,
+                "definition": spec.definition(),
+                "templates": spec.templates,
+                "created_at": now,
+            }
+            insert_new(session, SequenceVersion, [row])
         return version
 
     def get(self, session: Session, version: str) -> SequenceSpec:
