@@ -1,7 +1,7 @@
 """touch index for the report's reply facts
 
 Revision ID: i15a
-Revises: i14d
+Revises: i09b
 Create Date: 2026-12-01 11:20:55.821663
 """
 
@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = "i15a"
-down_revision: str | None = "i14d"
+down_revision: str | None = "i09b"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
