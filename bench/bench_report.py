@@ -107,7 +107,9 @@ ENROLLMENT_COLUMNS = (
     "id, lead_id, sequence, version, owner, status, enrolled_at, touches_completed, "
     "touches_manual, first_touch_at, first_touch_seconds, sla_status, sla_reason, sla_decided_at"
 )
-TOUCH_COLUMNS = "enrollment_id, lead_id, step, kind, status, due_at, completed_at, attempts"
+TOUCH_COLUMNS = (
+    "enrollment_id, lead_id, step, kind, status, due_at, completed_at, attempts, redrives"
+)
 
 
 def _rows(enrollments: int, per: int, seed: int) -> dict[str, Iterator[tuple[Any, ...]]]:
@@ -125,7 +127,7 @@ def _rows(enrollments: int, per: int, seed: int) -> dict[str, Iterator[tuple[Any
             _enrollment(rng, n) for n in range(1, enrollments + 1)
         ),
         f"touch ({TOUCH_COLUMNS})": (
-            (*t, 0) for n in range(1, enrollments + 1) for t in _touches(rng, n, per)
+            (*t, 0, 0) for n in range(1, enrollments + 1) for t in _touches(rng, n, per)
         ),
     }
 

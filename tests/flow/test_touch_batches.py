@@ -3,10 +3,15 @@ trips, the same sends; a shallow one keeps one id a message, so a single touch g
 
 from __future__ import annotations
 
+import pytest
+
 from models.touch import TouchStatus
 from testkit.harness import Harnesses, template
+from worker.engine import scheduler_loop
 from worker.engine.scheduler_loop import enqueue_claimed
-from worker.engine.tunables import TOUCH_BATCH, TOUCH_BATCH_DEEP
+from worker.engine.tunables import TOUCH_BATCH_DEEP
+
+TOUCH_BATCH = 5  # batching on (the shipped TOUCH_BATCH is 1: one id a message)
 
 SEQUENCE = """
 name: s
@@ -28,6 +33,11 @@ class Messages:
 
     def many(self, touch_ids: list[int]) -> None:
         self.sent.append(list(touch_ids))
+
+
+@pytest.fixture(autouse=True)
+def batches_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(scheduler_loop, "TOUCH_BATCH", TOUCH_BATCH)
 
 
 def test_a_deep_claim_goes_out_in_batches_and_a_shallow_one_an_id_a_message(

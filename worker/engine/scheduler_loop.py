@@ -127,7 +127,7 @@ def claim_and_enqueue(rt: Runtime, *, now: datetime, lease_for: timedelta) -> tu
 def enqueue_claimed(rt: Runtime, ids: list[int]) -> None:
     """One message an id; when a claim finds a deep backlog, TOUCH_BATCH ids a message (fewer
     round trips to the broker, and a worker thread sends them one after the other)."""
-    if len(ids) < TOUCH_BATCH_DEEP or rt.enqueue_touches is None:
+    if TOUCH_BATCH <= 1 or len(ids) < TOUCH_BATCH_DEEP or rt.enqueue_touches is None:
         for touch_id in ids:
             rt.enqueue_touch(touch_id)
         return
