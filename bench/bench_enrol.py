@@ -67,7 +67,7 @@ def _raw_chunk(db: sqlite3.Connection, ids: range, now: str) -> None:
         )
         db.executemany(
             "INSERT INTO event (id, key, type, lead_email, payload, occurred_at, received_at, "
-            "processed_at) VALUES (?, ?, 'lead.mql', ?, ?, ?, ?, ?)",
+            "processed_at, failures) VALUES (?, ?, 'lead.mql', ?, ?, ?, ?, ?, 0)",
             [(n, f"import:{n}", emails[n], payload, now, now, now) for n in ids],
         )
         db.executemany(
