@@ -72,8 +72,10 @@ lint: $(DEV_STAMP)
 check: $(DEV_STAMP)  # what CI checks before the tests: fresh locks, migrations match the models
 	$(BIN)/followup db check
 
+# make bench [only=send,enrol,events,report,claim,demo] [size=small|full]: each target of
+# issue 15 against its limit in one run, appended to bench/RESULTS.md (full: ~15 min).
 bench: $(DEV_STAMP)
-	$(BIN)/python -m bench
+	$(BIN)/python -m bench $(if $(size),--size $(size)) $(only)
 
 migration: $(DEV_STAMP)  # make migration m="what changed" id=0002
 	$(BIN)/python -m worker.engine.schema "$(m)" "$(id)"

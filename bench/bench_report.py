@@ -9,8 +9,10 @@ for every grouping and the dashboard render, warm, best of three. Prints numbers
 
 from __future__ import annotations
 
+import atexit
 import os
 import random
+import shutil
 import sqlite3
 import sys
 import tempfile
@@ -23,6 +25,8 @@ from typing import Any
 
 from sqlmodel import Session
 
+from bench.figures import Figure, Size, time_figure
+from bench.workspace import postgres_url, reset_postgres
 from worker.compliance.dashboard import dashboard_html
 from worker.compliance.report import GROUPINGS, build_report
 from worker.engine.db import make_engine
@@ -99,39 +103,68 @@ def _touches(rng: random.Random, enrollment_id: int, per: int) -> Iterator[tuple
         yield (enrollment_id, enrollment_id, f"s{step}", kind, status, due, due if done else None)
 
 
+ENROLLMENT_COLUMNS = (
+    "id, lead_id, sequence, version, owner, status, enrolled_at, touches_completed, "
+    "touches_manual, first_touch_at, first_touch_seconds, sla_status, sla_reason, sla_decided_at"
+)
+TOUCH_COLUMNS = (
+    "enrollment_id, lead_id, step, kind, status, due_at, completed_at, attempts, redrives"
+)
+
+
+def _rows(enrollments: int, per: int, seed: int) -> dict[str, Iterator[tuple[Any, ...]]]:
+    """Per table, its generated rows (lazily, so a million touches never sit in memory)."""
+    rng = random.Random(seed)
+    now = stamp(START)
+    return {
+        "sequence_version (hash, name, definition, templates, created_at)": iter(
+            [("bench", "bench", "{}", "{}", now)]
+        ),
+        "lead (id, email, fields, created_at, updated_at)": (
+            (n, f"lead{n}@example.com", "{}", now, now) for n in range(1, enrollments + 1)
+        ),
+        f"enrollment ({ENROLLMENT_COLUMNS})": (
+            _enrollment(rng, n) for n in range(1, enrollments + 1)
+        ),
+        f"touch ({TOUCH_COLUMNS})": (
+            (*t, 0, 0) for n in range(1, enrollments + 1) for t in _touches(rng, n, per)
+        ),
+    }
+
+
 def build_database(path: Path, enrollments: int, per: int, seed: int = 5) -> None:
     """The real schema from the models, then rows through sqlite3's executemany."""
     engine = make_engine(f"sqlite:///{path}")
     prepare_schema(engine)
     engine.dispose()
-    rng = random.Random(seed)
     db = sqlite3.connect(path)
     db.execute("PRAGMA synchronous=OFF")
-    now = stamp(START)
     with db:
-        db.execute(
-            "INSERT INTO sequence_version (hash, name, definition, templates, created_at) "
-            "VALUES ('bench', 'bench', '{}', '{}', ?)",
-            (now,),
-        )
-        db.executemany(
-            "INSERT INTO lead (id, email, fields, created_at, updated_at) "
-            "VALUES (?, ?, '{}', ?, ?)",
-            ((n, f"lead{n}@example.com", now, now) for n in range(1, enrollments + 1)),
-        )
-        db.executemany(
-            "INSERT INTO enrollment (id, lead_id, sequence, version, owner, status, enrolled_at, "
-            "touches_completed, touches_manual, first_touch_at, first_touch_seconds, sla_status, "
-            "sla_reason, sla_decided_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (_enrollment(rng, n) for n in range(1, enrollments + 1)),
-        )
-        db.executemany(
-            "INSERT INTO touch (enrollment_id, lead_id, step, kind, status, due_at, completed_at, "
-            "attempts) VALUES (?, ?, ?, ?, ?, ?, ?, 0)",
-            (t for n in range(1, enrollments + 1) for t in _touches(rng, n, per)),
-        )
+        for table, rows in _rows(enrollments, per, seed).items():
+            marks = ", ".join("?" * table.split("(", 1)[1].count(","))
+            db.executemany(f"INSERT INTO {table} VALUES ({marks}, ?)", rows)
     db.execute("ANALYZE")
     db.close()
+
+
+def build_postgres(url: str, enrollments: int, per: int, seed: int = 5) -> None:
+    """The same rows into an emptied PostgreSQL database, through COPY."""
+    import psycopg
+
+    reset_postgres(url)
+    engine = make_engine(url)
+    prepare_schema(engine)
+    engine.dispose()
+    with psycopg.connect(url.replace("postgresql+psycopg", "postgresql")) as db:
+        db.execute("SET TIME ZONE 'UTC'")
+        for table, rows in _rows(enrollments, per, seed).items():
+            with db.cursor().copy(f"COPY {table} FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+        db.execute("SELECT setval('touch_id_seq', (SELECT max(id) FROM touch))")
+        db.commit()
+        db.autocommit = True
+        db.execute("VACUUM ANALYZE")
 
 
 def best_of(runs: int, work: Callable[[], object]) -> float:
@@ -156,12 +189,59 @@ def main() -> None:
                 f"built {enrollments:,} enrollments and {enrollments * per:,} touches in "
                 f"{time.perf_counter() - started:.1f}s ({path.stat().st_size / 1e6:.0f} MB)"
             )
-        time_queries(path)
+        time_queries(f"sqlite:///{path}")
 
 
-def time_queries(path: Path) -> None:
-    """Warm timings, best of three, on the built file."""
-    engine = make_engine(f"sqlite:///{path}")
+SIZES = {"small": 10_000, "full": 100_000}  # enrollments, 10 touches each
+LIMITS = {"sqlite": 0.5, "postgresql": 0.2}  # seconds, the targets table
+
+
+_BUILT: dict[tuple[str, int], str] = {}  # (backend, enrollments) -> url, built once a run
+
+
+def report_database(backend: str, enrollments: int) -> str:
+    """The generated database (enrollments, 10 touches each), built once per run and backend:
+    the claim bench reuses the report's rows."""
+    key = (backend, enrollments)
+    if key not in _BUILT:
+        if backend == "sqlite":
+            folder = Path(tempfile.mkdtemp(prefix="followup-bench-"))
+            atexit.register(shutil.rmtree, folder, ignore_errors=True)
+            build_database(folder / "report.db", enrollments, 10)
+            _BUILT[key] = f"sqlite:///{folder / 'report.db'}"
+        else:
+            build_postgres(postgres_url(), enrollments, 10)
+            _BUILT[key] = postgres_url()
+    return _BUILT[key]
+
+
+def figures(size: Size) -> list[Figure]:
+    """The report by owner and by week on SQLite and PostgreSQL, warm, best of three."""
+    enrollments = SIZES[size]
+    return [
+        *_report_figures(report_database("sqlite", enrollments), enrollments),
+        *_report_figures(report_database("postgresql", enrollments), enrollments),
+    ]
+
+
+def _report_figures(url: str, enrollments: int) -> list[Figure]:
+    engine = make_engine(url)
+    now = START + timedelta(days=DAYS)
+    backend = engine.dialect.name
+    name = "SQLite" if backend == "sqlite" else "PostgreSQL"
+    result = []
+    with Session(engine) as session:
+        for by in ("owner", "week"):
+            seconds = best_of(3, partial(build_report, session, by=by, team=TEAM, now=now))
+            title = f"compliance report by {by} ({enrollments * 10:,} touches, {name})"
+            result.append(time_figure(title, seconds, LIMITS[backend], "warm, best of 3"))
+    engine.dispose()
+    return result
+
+
+def time_queries(url: str) -> None:
+    """Warm timings, best of three, on the built database."""
+    engine = make_engine(url)
     now = START + timedelta(days=DAYS)
     with Session(engine) as session:
         for by in GROUPINGS:

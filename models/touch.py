@@ -41,6 +41,11 @@ class Touch(SQLModel, table=True):
         Index("ix_touch_status_due", "status", "due_at"),
         Index("ix_touch_status_lease", "status", "lease_until"),
         Index("ix_touch_message_id", "message_id"),  # replies and bounces name what we sent
+        # The report's reply facts count sent emails per sequence, step and mailbox: covering,
+        # so they read the index alone (issue 15: 10 s -> 0.3 s on a million touches).
+        Index(
+            "ix_touch_emailed", "enrollment_id", "kind", "status", "step", "sender", "completed_at"
+        ),
     )
 
     id: int | None = Field(default=None, primary_key=True)

@@ -39,6 +39,10 @@ class BrokerQueue:
         self.waiting.append(touch_id)
         self.enqueued[touch_id] += 1
 
+    def send_many(self, touch_ids: list[int]) -> None:  # a deep backlog's batches
+        for touch_id in touch_ids:
+            self.send(touch_id)
+
     def take(self, count: int) -> list[int]:
         return [self.waiting.popleft() for _ in range(min(count, len(self.waiting)))]
 
@@ -75,7 +79,7 @@ def test_a_backlog_of_100000_due_touches_drains_within_the_in_flight_cap(
         max_in_flight=CAP,
     )
     queue = BrokerQueue()
-    h.rt.enqueue_touch = queue.send
+    h.rt.enqueue_touch, h.rt.enqueue_touches = queue.send, queue.send_many
     h.event("lead.mql", "ana@example.com")
     add_backlog(h, BACKLOG)
     assert (CAP / PER_TICK) * timedelta(seconds=10) < QUEUED_LEASE  # the workers keep up with it

@@ -1,10 +1,12 @@
-"""POST /events: store the event (one small insert, committed), then hand its id over."""
+"""POST /events: store the event (one small insert, committed), then hand its id over, or
+carry it out in the same transaction when no worker shares the process."""
 
 from __future__ import annotations
 
 import logging
 
 from fastapi import APIRouter, Depends, Request
+from sqlmodel import Session
 
 from models.event import Event
 from models.validation import FieldsTooLarge
@@ -28,22 +30,28 @@ router = APIRouter(
 
 @router.post("/events", status_code=202, response_model=EventAccepted)
 def accept_event(event: EventBody, rt: Rt, request: Request) -> EventAccepted:
-    """Accept a lead event (SPEC section 7); the same `id` twice is one event."""
+    """Accept a lead event (SPEC section 7); the same `id` twice is one event.
+
+    Without workers in this process the event is also carried out, in the same transaction
+    behind a savepoint: a failure there leaves the event stored for the scheduler to apply."""
+    inline = bool(request.app.state.process_inline)
+    if inline:
+        rt.refresh_catalog()
+    processed = False
     with transaction(rt.engine) as session:
         try:
             check_fields_fit(session, event.lead)
         except FieldsTooLarge as exc:
             raise invalid(("body", "lead", "fields"), str(exc)) from None
         row, created = record_event(session, event, now=rt.clock.now())
+        if created and inline:
+            processed = _apply_in_savepoint(rt, session, row)
     assert row.id is not None
     if not created:
         return EventAccepted(
             id=row.id, key=row.key, status="duplicate", processed=row.processed_at is not None
         )
-    if request.app.state.process_inline:
-        processed = process_now(rt, row.id)
-    else:
-        processed = False
+    if not inline:
         try:
             rt.enqueue_event(row.id)
         except Exception:  # the row is committed: the scheduler re-applies it
@@ -55,17 +63,12 @@ def accept_event(event: EventBody, rt: Rt, request: Request) -> EventAccepted:
     return EventAccepted(id=row.id, key=row.key, status="accepted", processed=processed)
 
 
-def process_now(rt: Runtime, event_id: int) -> bool:
-    """No workers in this process: carry the event out here, after its insert committed."""
+def _apply_in_savepoint(rt: Runtime, session: Session, row: Event) -> bool:
+    """apply_event behind a savepoint: on any error only the event's insert is kept."""
     try:
-        rt.refresh_catalog()
-        with transaction(rt.engine) as session:
-            row = session.get(Event, event_id)
-            if row is not None:
-                apply_event(
-                    session, row, catalog=rt.catalog, versions=rt.versions, now=rt.clock.now()
-                )
+        with session.begin_nested():
+            apply_event(session, row, catalog=rt.catalog, versions=rt.versions, now=rt.clock.now())
     except Exception:  # stored and unprocessed: the scheduler retries it
-        log.exception("event %s stored but not applied; the scheduler will retry it", event_id)
+        log.exception("event %s stored but not applied; the scheduler will retry it", row.id)
         return False
     return True

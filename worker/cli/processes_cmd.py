@@ -10,7 +10,6 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Annotated
 
-import dramatiq
 import typer
 
 from worker.cli.common import console, fail
@@ -18,7 +17,7 @@ from worker.cli.context import cli_context
 from worker.cli.metrics_port import mark_dead, shared_metrics_folder, start_metrics
 from worker.cli.process_signals import stop_on_signals, verbose, wait_for
 from worker.engine.actors import declare_actors
-from worker.engine.broker import make_broker
+from worker.engine.broker import dramatiq_worker, make_broker
 from worker.engine.db import reading
 from worker.engine.graceful_stop import ReturnUnstarted, stop_gracefully
 from worker.engine.logs import configure_logging
@@ -152,7 +151,7 @@ def run(
         declare_actors(broker, rt)
         beats = Heartbeat()
         ops = start_metrics(rt, broker=broker, extra=_scheduler_check(rt, beats))
-        workers = dramatiq.Worker(broker, worker_threads=threads)
+        workers = dramatiq_worker(broker, threads)
         workers.start()
         stop = stop_on_signals() if no_api else threading.Event()  # uvicorn has its own
         loop = threading.Thread(
@@ -279,7 +278,7 @@ def serve_worker(config: Settings, threads: int, checked: Runtime | None = None)
         gate = ReturnUnstarted(rt)
         broker.add_middleware(gate)
         stop = stop_on_signals(second_exits=True)
-        consumer = dramatiq.Worker(broker, worker_threads=threads)
+        consumer = dramatiq_worker(broker, threads)
         consumer.start()
         log.info("worker started: %d threads", threads)
         wait_for(stop)

@@ -6,12 +6,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import insert
 from sqlmodel import Session, col, select
 
 from models.compliance import ComplianceEntry, ComplianceKind
 from models.enrollment import Enrollment, SlaStatus
-from worker.notify.outbox import iso, publish
+from worker.notify.outbox import iso, publish, subscribers
 
+_ENTRIES = ComplianceEntry.__table__  # type: ignore[attr-defined]  # SQLModel sets it
+_COLUMN = {"lead_email": "lead"}  # attribute -> column where they differ
 SLA_TERMS = "sla: "  # opens the deadlines part of an enrollment.started entry's detail
 # Entries that are also outbound webhook events (SPEC section 14), with the same type name.
 WEBHOOK_KINDS = frozenset(
@@ -66,25 +69,63 @@ def append(
 
     Kinds that are webhook events also go to the outbox, in this same transaction, with the
     entry's facts and `data` as the event's data."""
+    values = entry_values(
+        kind,
+        at=at,
+        lead_email=lead_email,
+        enrollment=enrollment,
+        owner=owner,
+        step=step,
+        touch_id=touch_id,
+        detail=detail,
+        data=data,
+    )
+    entry = ComplianceEntry(**values)
+    session.add(entry)
+    if kind in WEBHOOK_KINDS:
+        _publish_entry(session, entry, data or {})
+
+
+def append_all(session: Session, entries: list[tuple[dict[str, Any], dict[str, Any]]]) -> None:
+    """Many entries (entry_values, webhook data) in one INSERT; the same outbox rows as append."""
+    if not entries:
+        return
+    rows = [{_COLUMN.get(k, k): v for k, v in values.items()} for values, _ in entries]
+    session.execute(insert(_ENTRIES), rows)  # Core: no ORM bookkeeping per row
+    for values, data in entries:
+        if values["kind"] in WEBHOOK_KINDS and subscribers(session, str(values["kind"])):
+            _publish_entry(session, ComplianceEntry(**values), data)
+
+
+def entry_values(
+    kind: ComplianceKind,
+    *,
+    at: datetime,
+    lead_email: str,
+    enrollment: Enrollment | None = None,
+    owner: str | None = None,
+    step: str | None = None,
+    touch_id: int | None = None,
+    detail: str | None = None,
+    data: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """One entry's columns: enrollment fills owner and sequence, a start adds its SLA terms."""
     if kind == ComplianceKind.ENROLLMENT_STARTED and enrollment is not None:
         clock = ((data or {}).get("sla") or {}).get("clock")
         detail = "; ".join(part for part in (detail, sla_terms(enrollment, clock)) if part)
     if enrollment is not None:
         owner = enrollment.owner if kind in _VERDICT_KINDS else enrollment.current_owner
-    entry = ComplianceEntry(
-        at=at,
-        kind=kind,
-        lead_email=lead_email,
-        owner=owner,
-        sequence=enrollment.sequence if enrollment is not None else None,
-        enrollment_id=enrollment.id if enrollment is not None else None,
-        step=step,
-        touch_id=touch_id,
-        detail=(detail or None) and detail[:1000],
-    )
-    session.add(entry)
-    if kind in WEBHOOK_KINDS:
-        _publish_entry(session, entry, data or {})
+    return {
+        "at": at,
+        "kind": kind,
+        "lead_email": lead_email,
+        "owner": owner,
+        "sequence": enrollment.sequence if enrollment is not None else None,
+        "enrollment_id": enrollment.id if enrollment is not None else None,
+        "step": step,
+        "touch_id": touch_id,
+        "detail": (detail or None) and detail[:1000],
+    }
 
 
 def _publish_entry(session: Session, entry: ComplianceEntry, data: dict[str, Any]) -> None:

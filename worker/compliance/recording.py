@@ -41,25 +41,51 @@ def start_sla(
     enrollment: Enrollment, spec: SequenceSpec, lead_timezone: str | None, team: TeamSpec
 ) -> None:
     """Fix the deadlines, and when each is at risk, at enrollment time on the SLA's clock."""
+    values = sla_start_values(spec, team, enrollment.owner, lead_timezone, enrollment.enrolled_at)
+    for name, value in values.items():
+        setattr(enrollment, name, value)
+
+
+SLA_START_COLUMNS = (
+    "sla_status",
+    "sla_first_due_at",
+    "sla_first_risk_at",
+    "sla_window_due_at",
+    "sla_window_risk_at",
+    "sla_min_touches",
+    "sla_next_check_at",
+    "sla_alert_check_at",
+)
+
+
+def sla_start_values(
+    spec: SequenceSpec,
+    team: TeamSpec,
+    owner: str | None,
+    lead_timezone: str | None,
+    start: datetime,
+) -> dict[str, object]:
+    """start_sla's columns for an enrollment starting at `start` (every SLA_START_COLUMNS name,
+    so a batch of them inserts as one statement)."""
+    values: dict[str, object] = dict.fromkeys(SLA_START_COLUMNS)
     if spec.sla is None:
-        enrollment.sla_status = SlaStatus.NONE
-        return
-    clock = sla_clock(spec, team, enrollment.owner, lead_timezone)
-    start, sla, share = enrollment.enrolled_at, spec.sla, team.at_risk_after
+        values["sla_status"] = SlaStatus.NONE
+        return values
+    clock = sla_clock(spec, team, owner, lead_timezone)
+    sla, share = spec.sla, team.at_risk_after
     if sla.first_touch_within is not None:
-        enrollment.sla_first_due_at, enrollment.sla_first_risk_at = clock.deadline_and_risk(
-            start, sla.first_touch_within, share
-        )
+        due, risk = clock.deadline_and_risk(start, sla.first_touch_within, share)
+        values["sla_first_due_at"], values["sla_first_risk_at"] = due, risk
     if sla.within is not None:
-        enrollment.sla_window_due_at, enrollment.sla_window_risk_at = clock.deadline_and_risk(
-            start, sla.within, share
-        )
-        enrollment.sla_min_touches = sla.min_touches
-    enrollment.sla_status = SlaStatus.PENDING
-    deadlines = [d for d in (enrollment.sla_first_due_at, enrollment.sla_window_due_at) if d]
-    enrollment.sla_next_check_at = min(deadlines)
-    risks = [r for r in (enrollment.sla_first_risk_at, enrollment.sla_window_risk_at) if r]
-    enrollment.sla_alert_check_at = min(risks)
+        due, risk = clock.deadline_and_risk(start, sla.within, share)
+        values["sla_window_due_at"], values["sla_window_risk_at"] = due, risk
+        values["sla_min_touches"] = sla.min_touches
+    values["sla_status"] = SlaStatus.PENDING
+    deadlines = [values["sla_first_due_at"], values["sla_window_due_at"]]
+    values["sla_next_check_at"] = min(d for d in deadlines if d is not None)  # type: ignore[type-var]
+    risks = [values["sla_first_risk_at"], values["sla_window_risk_at"]]
+    values["sla_alert_check_at"] = min(r for r in risks if r is not None)  # type: ignore[type-var]
+    return values
 
 
 def note_touch_completed(enrollment: Enrollment, at: datetime, *, manual: bool = False) -> None:

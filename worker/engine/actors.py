@@ -24,6 +24,16 @@ def send_touch(rt: Runtime, touch_id: int) -> None:
     deliver_touch(rt, touch_id)  # logs the outcome itself, with the touch's ids
 
 
+def send_touches(rt: Runtime, touch_ids: list[int]) -> None:
+    """A deep backlog's batch, one touch after the other; one that breaks stops none of the
+    rest (it stays claimed and its lease re-drives it, as a single message's would)."""
+    for touch_id in touch_ids:
+        try:
+            deliver_touch(rt, touch_id)
+        except Exception:  # dramatiq's time limit (an Interrupt) still ends the message
+            log.exception("touch %s: delivery failed; its lease re-drives it", touch_id)
+
+
 def process_event(rt: Runtime, event_id: int) -> None:
     rt.refresh_catalog()
     with log_context(event_id=event_id), transaction(rt.engine) as session:
@@ -35,6 +45,7 @@ def process_event(rt: Runtime, event_id: int) -> None:
 @dataclass(frozen=True)
 class Actors:
     send_touch: dramatiq.Actor
+    send_touches: dramatiq.Actor
     process_event: dramatiq.Actor
 
 
@@ -53,6 +64,9 @@ def declare_actors(broker: dramatiq.Broker, rt: Runtime) -> Actors:
     def send_touch_of_rt(touch_id: int) -> None:
         send_touch(rt, touch_id)
 
+    def send_touches_of_rt(touch_ids: list[int]) -> None:
+        send_touches(rt, touch_ids)
+
     def process_event_of_rt(event_id: int) -> None:
         process_event(rt, event_id)
 
@@ -60,10 +74,14 @@ def declare_actors(broker: dramatiq.Broker, rt: Runtime) -> Actors:
         send_touch=dramatiq.actor(actor_name="send_touch", queue_name=TOUCH_QUEUE, **options)(
             send_touch_of_rt
         ),
+        send_touches=dramatiq.actor(actor_name="send_touches", queue_name=TOUCH_QUEUE, **options)(
+            send_touches_of_rt
+        ),
         process_event=dramatiq.actor(actor_name="process_event", queue_name=EVENT_QUEUE, **options)(
             process_event_of_rt
         ),
     )
     rt.enqueue_touch = actors.send_touch.send
+    rt.enqueue_touches = actors.send_touches.send
     rt.enqueue_event = actors.process_event.send
     return actors

@@ -13,6 +13,7 @@ from worker.engine.tunables import (
     BROKER_DEAD_MESSAGE_TTL,
     BROKER_HEARTBEAT_TIMEOUT,
     HEALTH_TIMEOUT_SECONDS,
+    WORKER_PREFETCH_PER_THREAD,
     send_bounds,
 )
 
@@ -46,6 +47,14 @@ def _middleware(lease_seconds: float | None) -> list[Middleware]:
 
 def _ms(seconds: float) -> int:
     return max(1, int(seconds * 1000))
+
+
+def dramatiq_worker(broker: dramatiq.Broker, threads: int) -> dramatiq.Worker:
+    """dramatiq's worker, holding WORKER_PREFETCH_PER_THREAD messages a thread (a deep backlog's
+    messages carry TOUCH_BATCH ids: dramatiq's two a thread would hoard them in one process)."""
+    worker = dramatiq.Worker(broker, worker_threads=threads)
+    worker.queue_prefetch = max(1, threads * WORKER_PREFETCH_PER_THREAD)
+    return worker
 
 
 def queue_depth(broker: dramatiq.Broker) -> dict[str, int]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -59,11 +60,42 @@ def _tune_sqlite(engine: Engine) -> None:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
 
+    # One writer per process at a time, handed over the moment it commits: threads of one
+    # process (workers, the scheduler, the notifier) would otherwise meet at SQLite's busy
+    # handler, which sleeps and polls (1, 2, 5 ... 100 ms). Other processes still meet there.
+    writer = threading.Lock()
+
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
         # Writers take the lock up front (no deadlocking upgrades); readers never block them.
-        read_only = connection.get_execution_options().get(READ_ONLY, False)
-        connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+        if connection.get_execution_options().get(READ_ONLY, False):
+            connection.exec_driver_sql("BEGIN")
+            return
+        if writer.acquire(timeout=SQLITE_BUSY_TIMEOUT.total_seconds()):
+            connection.info[_WRITER] = writer
+        try:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        except BaseException:
+            _release_writer(connection)
+            raise
+
+    event.listen(engine, "commit", _release_writer)
+    event.listen(engine, "rollback", _release_writer)
+
+    @event.listens_for(engine.pool, "checkin")
+    def _on_checkin(_dbapi_connection: Any, record: Any) -> None:  # however a connection ends
+        held = record.info.pop(_WRITER, None) if record is not None else None
+        if held is not None:
+            held.release()
+
+
+_WRITER = "followup_sqlite_writer"
+
+
+def _release_writer(connection: Any) -> None:
+    held = connection.info.pop(_WRITER, None)
+    if held is not None:
+        held.release()
 
 
 @contextmanager

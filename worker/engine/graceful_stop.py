@@ -22,8 +22,8 @@ log = logging.getLogger("followup.worker")
 
 
 class ReturnUnstarted(Middleware):
-    """Once `closing` is set, a send_touch message a worker thread takes up is not run: its
-    touch goes back to the database (due now) and the message is acked; `running` counts the
+    """Once `closing` is set, a send_touch(es) message a worker thread takes up is not run: its
+    touches go back to the database (due now) and the message is acked; `running` counts the
     messages being processed."""
 
     def __init__(self, rt: Runtime) -> None:
@@ -40,9 +40,11 @@ class ReturnUnstarted(Middleware):
             return self._running
 
     def before_process_message(self, broker: dramatiq.Broker, message: Any) -> None:
-        if self.closing.is_set() and message.actor_name == "send_touch":
+        if self.closing.is_set() and message.actor_name in ("send_touch", "send_touches"):
+            ids = message.args[0] if message.actor_name == "send_touches" else [message.args[0]]
             with transaction(self.rt.engine) as session:
-                back = return_unstarted(session, message.args[0], now=self.rt.clock.now())
+                now = self.rt.clock.now()
+                back = sum(return_unstarted(session, touch_id, now=now) for touch_id in ids)
             with self._lock:
                 self.returned += back
             raise SkipMessage("worker stopping: touch returned to the database")

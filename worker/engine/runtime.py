@@ -41,6 +41,7 @@ class Runtime:
     signer: DkimSigner = field(default_factory=DkimSigner)  # the mailer signs with its keys
     random: Random = field(default_factory=Random)  # retry jitter; seed it for a replayable run
     enqueue_touch: Callable[[int], object] = lambda _touch_id: None
+    enqueue_touches: Callable[[list[int]], object] | None = None  # None: one message an id
     enqueue_event: Callable[[int], object] = lambda _event_id: None
 
     _fingerprint: tuple[tuple[str, int, int], ...] = ()

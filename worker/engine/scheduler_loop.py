@@ -24,6 +24,8 @@ from worker.engine.tunables import (
     QUEUED_LEASE,
     SCHEDULER_STUCK_AFTER,
     STALE_EVENT_BATCH,
+    TOUCH_BATCH,
+    TOUCH_BATCH_DEEP,
     lease,
 )
 from worker.flow.escalation import escalate_due
@@ -114,13 +116,23 @@ def claim_and_enqueue(rt: Runtime, *, now: datetime, lease_for: timedelta) -> tu
             ids = claim_due_touches(
                 session, now=now, limit=min(CLAIM_BATCH, room), lease_for=lease_for
             )
-        for touch_id in ids:  # committed first: a lost message is re-driven, never half-claimed
-            rt.enqueue_touch(touch_id)
+        enqueue_claimed(rt, ids)  # committed first: a lost message is re-driven, never half-claimed
         if not ids:
             return enqueued, False
         log.info("queued %d due touches", len(ids), extra={"touch_ids": ids})
         enqueued += len(ids)
         CLAIM_BATCH_SIZE.observe(len(ids))
+
+
+def enqueue_claimed(rt: Runtime, ids: list[int]) -> None:
+    """One message an id; when a claim finds a deep backlog, TOUCH_BATCH ids a message (fewer
+    round trips to the broker, and a worker thread sends them one after the other)."""
+    if TOUCH_BATCH <= 1 or len(ids) < TOUCH_BATCH_DEEP or rt.enqueue_touches is None:
+        for touch_id in ids:
+            rt.enqueue_touch(touch_id)
+        return
+    for start in range(0, len(ids), TOUCH_BATCH):
+        rt.enqueue_touches(ids[start : start + TOUCH_BATCH])
 
 
 def process_stale_events(rt: Runtime, *, limit: int = STALE_EVENT_BATCH) -> int:

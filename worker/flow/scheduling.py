@@ -4,6 +4,7 @@ flow/redrive.py)."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import update
 from sqlmodel import Session, col, func, select
@@ -32,21 +33,31 @@ def plan_step(
     after: datetime,
 ) -> Touch:
     """Write the touch row for `step`, due `step.wait` after `after`, inside the send window."""
+    assert enrollment.id is not None, "plan steps of stored enrollments"
+    touch = Touch(**step_touch_values(enrollment.id, lead, spec, step, after))
+    session.add(touch)
+    return touch
+
+
+def step_touch_values(
+    enrollment_id: int, lead: Lead, spec: SequenceSpec, step: StepSpec, after: datetime
+) -> dict[str, Any]:
+    """The columns of `step`'s touch row (plan_step's, and a batch insert's)."""
     zone = spec.zone_for(lead.timezone)
     due = plan_due(after, step.wait, spec.calendar, zone)
     variant = step.variant_for(lead.email, spec.name)  # recorded, so it never switches
-    touch = Touch(
-        enrollment_id=enrollment.id,
-        lead_id=lead.id,  # type: ignore[arg-type]  # stored leads have their id
-        step=step.id,
-        kind=TouchKind.TASK if step.task else TouchKind.EMAIL,
-        status=TouchStatus.OPEN if step.task else TouchStatus.SCHEDULED,
-        due_at=due,
-        expires_at=add_wait(due, step.due_within, spec.calendar, zone) if step.due_within else None,
-        variant=variant.name if variant else None,
-    )
-    session.add(touch)
-    return touch
+    return {
+        "enrollment_id": enrollment_id,
+        "lead_id": lead.id,
+        "step": step.id,
+        "kind": TouchKind.TASK if step.task else TouchKind.EMAIL,
+        "status": TouchStatus.OPEN if step.task else TouchStatus.SCHEDULED,
+        "due_at": due,
+        "expires_at": add_wait(due, step.due_within, spec.calendar, zone)
+        if step.due_within
+        else None,
+        "variant": variant.name if variant else None,
+    }
 
 
 def plan_next_touch(

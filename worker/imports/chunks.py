@@ -27,6 +27,7 @@ from worker.imports.options import ImportOptions, ImportSummary, PendingLead
 IMPORTED_EVENT = "lead.imported"  # the record of a --sequence import; it triggers nothing
 Refused = list[tuple[PendingLead, str]]  # rows refused once merged with their stored lead
 _LEADS = Lead.__table__  # type: ignore[attr-defined]  # SQLModel sets it on table classes
+_EVENTS = Event.__table__  # type: ignore[attr-defined]
 
 
 @contextmanager
@@ -173,28 +174,39 @@ def _record_events(
     keys = {lead.email: _event_key(fingerprint, lead.email, target) for lead in leads}
     known = set(session.exec(orm_select(Event.key).where(col(Event.key).in_(list(keys.values())))))
     kind = options.event or IMPORTED_EVENT
-    rows = {
-        lead.email: Event(
-            key=keys[lead.email],
-            type=kind,
-            lead_email=lead.email,
-            occurred_at=now,
-            received_at=now,
-            processed_at=None if options.event else now,
-            payload=EventIn(
-                type=kind,
-                lead=LeadIn(email=lead.email),
-                id=keys[lead.email],
-                sequence=options.sequence,
-            ).model_dump(mode="json"),
-        )
-        for lead in leads
-        if keys[lead.email] not in known
-    }
-    session.add_all(rows.values())
-    session.flush()
-    count_on_commit(session, EVENTS_ACCEPTED, len(rows))
-    return rows
+    fresh = [lead for lead in leads if keys[lead.email] not in known]
+    if not fresh:
+        return {}
+    payload = _payload_template(kind, options.sequence)  # validated once for the chunk
+    rows = [
+        {
+            "key": keys[lead.email],
+            "type": kind,
+            "lead_email": lead.email,
+            "occurred_at": now,
+            "received_at": now,
+            "processed_at": None if options.event else now,
+            "payload": {
+                **payload,
+                "id": keys[lead.email],
+                "lead": {**payload["lead"], "email": lead.email},
+            },
+        }
+        for lead in fresh
+    ]
+    session.execute(insert(_EVENTS), rows)  # Core; RETURNING would go row by row on SQLite
+    keyed = orm_select(Event).where(col(Event.key).in_([r["key"] for r in rows]))
+    events = list(session.exec(keyed))
+    count_on_commit(session, EVENTS_ACCEPTED, len(events))
+    return {event.lead_email: event for event in events}
+
+
+def _payload_template(kind: str, sequence: str | None) -> dict[str, Any]:
+    """An import event's payload as EventIn dumps it; each lead's copy swaps email and id."""
+    probe = EventIn(
+        type=kind, lead=LeadIn(email="probe@example.com"), id="probe", sequence=sequence
+    )
+    return probe.model_dump(mode="json")
 
 
 def _event_key(fingerprint: str, email: str, target: str) -> str:

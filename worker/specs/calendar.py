@@ -61,6 +61,8 @@ def is_open(moment: datetime, calendar: SendCalendar, zone: ZoneInfo) -> bool:
 
 def next_opening(moment: datetime, calendar: SendCalendar, zone: ZoneInfo) -> datetime:
     """The earliest time at or after `moment` that lies inside the send window."""
+    if is_open(moment, calendar, zone):  # what the search below finds first, without it
+        return moment
     first_day = moment.astimezone(zone).date()
     for offset in range(_SEARCH_DAYS):
         day = first_day + timedelta(days=offset)

@@ -1,6 +1,6 @@
 """Throughput of `POST /events` on a real uvicorn server, against a bare FastAPI route.
 
-Run from the repository root: PYTHONPATH=. .venv/bin/python bench/bench_api.py
+Run from the repository root: PYTHONPATH=. .venv/bin/python bench/bench_events.py
 [--requests N] [--concurrency C] [--redis URL]. Both servers run in their own processes on
 this machine, one after the other, driven by the same httpx client; the followup one stores
 every event (SQLite, WAL) behind API-key auth and enqueues its id (embedded broker without
@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 
 import httpx
 
+from bench.figures import Figure, Size, ratio_figure
 from models.event import EventIn  # at module level: the bare route's annotation must resolve
 from testkit.ports import free_port
 
@@ -33,7 +34,8 @@ TEMPLATE = "{% block subject %}Hi{% endblock %}{% block text %}{{ unsubscribe_ur
 
 
 def followup_app(folder: Path, redis_url: str | None) -> FastAPI:
-    """What `followup run` serves, minus the workers: events are stored and enqueued."""
+    """What `followup api` serves: without Redis each event is applied in the request (the lead
+    enrolled), with Redis it is stored and enqueued."""
     from worker.api.app import create_app
     from worker.engine.actors import declare_actors
     from worker.engine.broker import make_broker
@@ -51,7 +53,7 @@ def followup_app(folder: Path, redis_url: str | None) -> FastAPI:
     )
     rt = build_runtime(settings)
     declare_actors(make_broker(settings), rt)
-    return create_app(rt)
+    return create_app(rt, process_inline=redis_url is None)  # as `followup api` alone does
 
 
 def bare_app() -> FastAPI:
@@ -140,7 +142,7 @@ def measure(kind: str, folder: Path, key: str, args: argparse.Namespace) -> floa
     ] + (["--redis", args.redis] if args.redis else [])
     server = subprocess.Popen(command)
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 180  # a loaded machine starts uvicorn slowly
         while time.monotonic() < deadline:
             try:
                 httpx.get(f"http://127.0.0.1:{port}/openapi.json", timeout=1)
@@ -151,6 +153,23 @@ def measure(kind: str, folder: Path, key: str, args: argparse.Namespace) -> floa
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+REQUESTS = {"small": 500, "full": 3000}
+
+
+def figures(size: Size) -> list[Figure]:
+    """POST /events with one keep-alive client, each event enrolling a lead (SQLite, applied
+    in the request as `followup api` without Redis does), against a bare FastAPI route."""
+    args = argparse.Namespace(requests=REQUESTS[size], concurrency=1, redis=None)
+    with tempfile.TemporaryDirectory(prefix="followup-bench-") as tmp:
+        folder = Path(tmp)
+        key = prepare(folder)
+        bare = measure("bare", folder, key, args)
+        ours = measure("followup", folder, key, args)
+    figure = ratio_figure("single events (POST /events, enrolling)", ours, bare, "req/s", 0.5)
+    how = f"{args.requests:,} requests, one uvicorn worker, one keep-alive client, SQLite"
+    return [Figure(figure.name, figure.value, figure.target, figure.met, how)]
 
 
 def main() -> None:

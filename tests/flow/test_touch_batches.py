@@ -1,0 +1,85 @@
+"""A deep backlog goes to the workers TOUCH_BATCH ids a message (issue 15): fewer broker round
+trips, the same sends; a shallow one keeps one id a message, so a single touch goes at once."""
+
+from __future__ import annotations
+
+import pytest
+
+from models.touch import TouchStatus
+from testkit.harness import Harnesses, template
+from worker.engine import scheduler_loop
+from worker.engine.scheduler_loop import enqueue_claimed
+from worker.engine.tunables import TOUCH_BATCH_DEEP
+
+TOUCH_BATCH = 5  # batching on (the shipped TOUCH_BATCH is 1: one id a message)
+
+SEQUENCE = """
+name: s
+trigger: lead.mql
+steps:
+  - id: one
+    email: t/one
+"""
+
+
+class Messages:
+    """The enqueue hooks as the broker sees them: one entry per message."""
+
+    def __init__(self) -> None:
+        self.sent: list[list[int]] = []
+
+    def one(self, touch_id: int) -> None:
+        self.sent.append([touch_id])
+
+    def many(self, touch_ids: list[int]) -> None:
+        self.sent.append(list(touch_ids))
+
+
+@pytest.fixture(autouse=True)
+def batches_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(scheduler_loop, "TOUCH_BATCH", TOUCH_BATCH)
+
+
+def test_a_deep_claim_goes_out_in_batches_and_a_shallow_one_an_id_a_message(
+    make_harness: Harnesses,
+) -> None:
+    """Given the enqueue hooks, when TOUCH_BATCH_DEEP ids are claimed at once, then they go out
+    TOUCH_BATCH a message, in order; when fewer are, one id a message."""
+    h = make_harness(sequences={"s.yaml": SEQUENCE}, templates={"t/one.j2": template("One")})
+    messages = Messages()
+    h.rt.enqueue_touch, h.rt.enqueue_touches = messages.one, messages.many
+    deep = list(range(1, TOUCH_BATCH_DEEP + 1))
+    enqueue_claimed(h.rt, deep)
+    assert all(len(batch) == TOUCH_BATCH for batch in messages.sent[:-1])
+    assert [i for batch in messages.sent for i in batch] == deep
+    assert len(messages.sent) == -(-TOUCH_BATCH_DEEP // TOUCH_BATCH)
+    messages.sent.clear()
+    enqueue_claimed(h.rt, deep[:3])
+    assert messages.sent == [[1], [2], [3]]
+
+
+def test_a_backlog_sent_in_batches_reaches_every_lead_once(make_harness: Harnesses) -> None:
+    """Given TOUCH_BATCH_DEEP + 7 leads whose first touch is due at once, when the scheduler
+    ticks and the workers run the batch messages, then each touch is sent exactly once, with
+    its own Message-ID, and none is left queued or sending."""
+    h = make_harness(sequences={"s.yaml": SEQUENCE}, templates={"t/one.j2": template("One")})
+    batches = Messages()
+    enqueue_touches = h.rt.enqueue_touches
+    assert enqueue_touches is not None
+
+    def spy(touch_ids: list[int]) -> None:
+        batches.many(touch_ids)
+        enqueue_touches(touch_ids)
+
+    h.rt.enqueue_touches = spy
+    leads = TOUCH_BATCH_DEEP + 7
+    for n in range(leads):
+        h.event("lead.mql", f"lead{n}@example.com")
+    h.tick()
+    assert {t.status for t in h.touches()} == {TouchStatus.SENT}
+    assert sum(len(batch) for batch in batches.sent) == leads
+    message_ids = [email.message_id for email in h.sent]
+    assert len(message_ids) == len(set(message_ids)) == leads
+    assert sorted(email.to for email in h.sent) == sorted(
+        f"lead{n}@example.com" for n in range(leads)
+    )
