@@ -20,7 +20,7 @@ from worker.specs.calendar import (
 )
 from worker.specs.durations import Duration
 from worker.specs.sequences import HOLIDAYS_PATTERN, SequenceSpec
-from worker.specs.spec_parts import DAY_NAMES, DayName, Strict, parse_hours
+from worker.specs.spec_parts import DAY_NAMES, Days, Strict, parse_hours
 from worker.specs.working_time import (
     WorkingHours,
     add_working_time,
@@ -34,18 +34,11 @@ CALENDAR, BUSINESS_HOURS = "calendar", "business_hours"
 class WorkingHoursSpec(Strict):
     """An owner's `working_hours` in team.yaml: the hours their SLA clock runs in."""
 
-    days: list[DayName] = Field(default_factory=lambda: list(DAY_NAMES[:5]))
+    days: Days = Field(default_factory=lambda: list(DAY_NAMES[:5]))
     hours: str = "09:00-17:00"
     timezone: str | None = None  # the owner's timezone when unset (team.py fills it in)
     holidays: str | None = Field(default=None, pattern=HOLIDAYS_PATTERN)
     days_off: list[date] = Field(default_factory=list)
-
-    @field_validator("days")
-    @classmethod
-    def _some_days(cls, value: list[str]) -> list[str]:
-        if not value:
-            raise ValueError("days must name at least one day")
-        return value
 
     @field_validator("hours")
     @classmethod

@@ -7,6 +7,7 @@ import re
 from typing import Annotated, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -34,17 +35,19 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
+def _some_days(value: list[DayName]) -> list[DayName]:
+    if not value:
+        raise ValueError("days must name at least one day")
+    return value
+
+
+Days = Annotated[list[DayName], AfterValidator(_some_days)]  # a send window's or a shift's
+
+
 class WindowSpec(Strict):
-    days: list[DayName] = list(DAY_NAMES[:5])
+    days: Days = list(DAY_NAMES[:5])
     hours: str = "00:00-24:00"
     timezone: str = "lead"
-
-    @field_validator("days")
-    @classmethod
-    def _some_days(cls, value: list[str]) -> list[str]:
-        if not value:
-            raise ValueError("days must name at least one day")
-        return value
 
     @field_validator("hours")
     @classmethod
