@@ -59,9 +59,9 @@ def test_a_poison_event_is_counted_then_dead_and_the_others_are_applied(
         assert poison is not None
         assert (poison.failures, poison.processed_at) == (STALE_EVENT_MAX_FAILURES, None)
         assert poison.dead_at == h.clock.now()
-        assert (poison.last_error or "").startswith("ValidationError: ")
+        assert (poison.last_error or "").startswith("invalid event: lead.email: ")  # names it
     assert h.tick().events == 0  # dead: no longer tried
     assert cli.on(h)("status") == 0
     out = capsys.readouterr().out
     assert "dead events: 1" in out
-    assert "event 2 lead.mql poison@example.com: ValidationError" in out
+    assert "event 2 lead.mql poison@example.com: invalid event: lead.email: " in out

@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
+from pydantic import ValidationError
 from sqlalchemy import func, update
 from sqlmodel import Session, col, select
 
@@ -14,6 +15,7 @@ from models.event import Event
 from worker.engine.tunables import STALE_EVENT_AFTER, STALE_EVENT_BATCH, STALE_EVENT_MAX_FAILURES
 from worker.flow.events import apply_event
 from worker.specs.catalog import Catalog
+from worker.specs.validation_errors import one_line
 from worker.specs.versions import VersionStore
 
 log = logging.getLogger("followup.events")
@@ -50,10 +52,17 @@ def apply_stale_events(
     return len(rows)
 
 
+def failure_text(exc: Exception) -> str:
+    """One line that says what is wrong: a payload's invalid fields by name, else the error."""
+    if isinstance(exc, ValidationError):
+        return f"invalid event: {one_line(exc)}"[:1000]
+    return f"{type(exc).__name__}: {exc}".splitlines()[0][:1000]
+
+
 def _count_failure(
     session: Session, event_id: int, exc: Exception, *, now: datetime, max_failures: int
 ) -> None:
-    error = f"{type(exc).__name__}: {exc}".splitlines()[0][:1000]
+    error = failure_text(exc)
     session.execute(
         update(Event)
         .where(col(Event.id) == event_id)
