@@ -145,8 +145,8 @@ def run(
 ) -> None:
     """Everything in one process: API, scheduler, workers and the inbox watcher."""
     verbose()
-    _refuse_evicting_redis(cli_context(ctx).load_settings())
-    with cli_context(ctx).runtime(need_secret=True) as rt:
+    with cli_context(ctx).runtime(need_secret=True) as rt:  # settings, schema, YAML first
+        _refuse_evicting_redis(rt.settings)
         broker = make_broker(rt.settings)
         declare_actors(broker, rt)
         beats = Heartbeat()
@@ -191,8 +191,8 @@ def _scheduler_check(rt: Runtime, beats: Heartbeat) -> dict[str, Callable[[], Ch
 def scheduler(ctx: typer.Context) -> None:
     """Claim due touches and enqueue them; several may run at once safely."""
     verbose()
-    _refuse_evicting_redis(cli_context(ctx).load_settings())
-    with cli_context(ctx).runtime(need_secret=True) as rt:
+    with cli_context(ctx).runtime(need_secret=True) as rt:  # settings, schema, YAML first
+        _refuse_evicting_redis(rt.settings)
         broker = make_broker(rt.settings)
         declare_actors(broker, rt)
         if not rt.settings.redis_url:
@@ -225,8 +225,8 @@ def worker(
             "`followup worker` needs FOLLOWUP_REDIS_URL (redis://host:port/db); "
             "without Redis use `followup run`, which runs workers in-process"
         )
-    _refuse_evicting_redis(config)
     with cli.runtime(need_secret=True) as rt:  # checks everything before forking
+        _refuse_evicting_redis(config)
         if processes == 1:
             serve_worker(config, threads, checked=rt)
         else:
