@@ -201,7 +201,7 @@ def test_poison_input_fails_alone_with_reasons(
     status, reason = outcomes[huge[0]["email"]]
     assert status == "failed" and "render error" in reason and "over" in reason, reason
     assert event is not None and event.processed_at is None and event.dead_at is not None
-    assert event.last_error and "EventIn" in event.last_error, event.last_error
+    assert event.last_error and "lead.email" in event.last_error, event.last_error  # names it
     assert all(row.processed_at is not None for row in late_applied)
     assert all(e.status == EnrollmentStatus.COMPLETED for e in doomed) and doomed
     assert big_stored is None
