@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import Index, String
+from sqlalchemy import Index, String, text
 from sqlmodel import Field, SQLModel
 
 from models.types import UTCDateTime
@@ -45,6 +45,19 @@ class Touch(SQLModel, table=True):
         # so they read the index alone (issue 15: 10 s -> 0.3 s on a million touches).
         Index(
             "ix_touch_emailed", "enrollment_id", "kind", "status", "step", "sender", "completed_at"
+        ),
+        # ... and the A/B variants' sends and replies: partial (only touches with a variant),
+        # covering, so a report without variants reads nothing (issue 15, second pass).
+        Index(
+            "ix_touch_variant",
+            "enrollment_id",
+            "kind",
+            "status",
+            "step",
+            "variant",
+            "replied_at",
+            sqlite_where=text("variant IS NOT NULL"),
+            postgresql_where=text("variant IS NOT NULL"),
         ),
     )
 
