@@ -1,26 +1,23 @@
-"""WHERE AN EMAIL IS SENT: claim the touch -> render -> send -> record, each step idempotent."""
+"""WHERE AN EMAIL IS SENT: claim the touch -> render -> send -> record (delivery_records.py),
+each step idempotent."""
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
-from datetime import datetime, timedelta
-from enum import StrEnum
+from datetime import datetime
 
 from sqlalchemy import update
 from sqlmodel import Session, col
 
-from models.compliance import ComplianceKind
 from models.enrollment import OPEN_STATUSES, Enrollment, EnrollmentStatus
 from models.lead import Lead
-from models.touch import FINAL, Touch, TouchStatus
+from models.touch import Touch, TouchStatus
 from worker.engine.db import changed_rows, transaction
 from worker.engine.logs import bind, log_context
 from worker.engine.metrics import MAILBOX_DEFERRALS, TOUCHES, count_on_commit
 from worker.engine.runtime import Runtime
-from worker.engine.tunables import MAX_ATTEMPTS, MAX_BACKOFF, SENDING_LEASE, lease
-from worker.flow.backoff import retry_delay
-from worker.flow.enrollment import suppress_lead
+from worker.engine.tunables import SENDING_LEASE, lease
+from worker.flow.delivery_records import Delivery, DeliveryOutcome, record_failure, record_sent
 from worker.flow.guardrails import paused_for
 from worker.flow.late_claims import hand_back, too_late_to_send
 from worker.flow.outgoing import (
@@ -31,8 +28,7 @@ from worker.flow.outgoing import (
     message_id_for,
     thread_parent,
 )
-from worker.flow.scheduling import finish_step
-from worker.flow.send_slots import SendSlots, give_back_slots, take_slots
+from worker.flow.send_slots import SendSlots, take_slots
 from worker.flow.touch_rows import TouchRow, load_touch
 from worker.mail import PermanentSendError, SendError
 from worker.specs.calendar import is_open, next_opening
@@ -40,29 +36,6 @@ from worker.specs.rendering import RENDER_ERROR, RenderError
 from worker.specs.sequences import SequenceSpec, StepSpec
 
 log = logging.getLogger("followup.delivery")
-
-
-class DeliveryOutcome(StrEnum):
-    """What one delivery attempt did with its touch (normalised, as django-anymail does)."""
-
-    SENT = "sent"  # the server accepted it; recorded
-    RETRY = "retry"  # a transient failure: scheduled again with backoff
-    FAILED = "failed"  # permanent (or out of attempts): recorded, not retried
-    CANCELLED = "cancelled"  # suppressed address, ended enrollment or removed step
-    HELD = "held"  # the enrollment is paused
-    DEFERRED = "deferred"  # outside the send window, or over a mailbox limit
-    NOT_QUEUED = "not_queued"  # already handled: a redelivered message
-    ALREADY_FINISHED = "already_finished"  # another worker recorded this touch first
-    EXPIRED = "expired"  # claimed too late to send inside the lease: handed back, unsent
-
-
-@dataclass(frozen=True)
-class Delivery:
-    outcome: DeliveryOutcome
-    detail: str = ""  # the reason, for the log line (the touch row keeps it too)
-
-    def __str__(self) -> str:
-        return f"{self.outcome}: {self.detail}" if self.detail else str(self.outcome)
 
 
 def deliver_touch(rt: Runtime, touch_id: int) -> Delivery:
@@ -90,10 +63,10 @@ def _deliver(rt: Runtime, touch_id: int) -> Delivery:
         rt.mailer.send(email)
     except RenderError as exc:
         failure = f"{RENDER_ERROR}{exc} (lead {claimed.lead_email}, step {claimed.step.id!r})"
-        return _record_failure(rt, claimed, PermanentSendError(failure))
+        return record_failure(rt, claimed, PermanentSendError(failure))
     except SendError as exc:
-        return _record_failure(rt, claimed, exc)
-    return _record_sent(rt, claimed, email.subject)
+        return record_failure(rt, claimed, exc)
+    return record_sent(rt, claimed, email.subject)
 
 
 def _claim(rt: Runtime, touch_id: int) -> ClaimedTouch | Delivery:
@@ -212,134 +185,3 @@ def _why_not_send(enrollment: Enrollment, lead: Lead, step: StepSpec | None) -> 
     if step is None or not step.is_email:
         return "step no longer in the pinned sequence"
     return None
-
-
-def _finish(session: Session, touch_id: int, **values: object) -> TouchRow | None:
-    """Compare-and-set out of `sending`; None when another worker already finished the touch."""
-    done = changed_rows(
-        session,
-        update(Touch)
-        .where(col(Touch.id) == touch_id, col(Touch.status).not_in(FINAL))
-        .values(**values),
-    )
-    return load_touch(session, touch_id) if done == 1 else None
-
-
-def _conclude(
-    session: Session,
-    claimed: ClaimedTouch,
-    kind: ComplianceKind,
-    now: datetime,
-    *,
-    log_detail: str,
-    completed: bool = False,
-    plan_next: bool = True,
-    **values: object,
-) -> Lead | None:
-    """The touch's final status, then its step finished (logged, counted, next one planned);
-    None when another worker already did it."""
-    finished = _finish(session, claimed.touch_id, lease_until=None, **values)
-    if finished is None:
-        return None
-    touch, enrollment, lead = finished
-    finish_step(
-        session,
-        touch=touch,
-        enrollment=enrollment,
-        lead=lead,
-        spec=claimed.spec,
-        kind=kind,
-        at=now,
-        now=now,
-        detail=log_detail,
-        completed=completed,
-        plan_next=plan_next,
-    )
-    return lead
-
-
-def _record_sent(rt: Runtime, claimed: ClaimedTouch, subject: str) -> Delivery:
-    now = rt.clock.now()
-    with transaction(rt.engine) as session:
-        lead = _conclude(
-            session,
-            claimed,
-            ComplianceKind.TOUCH_SENT,
-            now,
-            log_detail=subject,
-            completed=True,
-            status=TouchStatus.SENT,
-            completed_at=now,
-            subject=subject,
-            last_error=None,
-        )
-    if lead is None:
-        return Delivery(DeliveryOutcome.ALREADY_FINISHED, "sent, already recorded")
-    return Delivery(DeliveryOutcome.SENT)
-
-
-def _record_failure(rt: Runtime, claimed: ClaimedTouch, error: SendError) -> Delivery:
-    now = rt.clock.now()
-    reason = str(error)[:900]
-    permanent = isinstance(error, PermanentSendError) or claimed.attempts >= MAX_ATTEMPTS
-    with transaction(rt.engine) as session:
-        give_back_slots(session, team=rt.catalog.team, slots=claimed.slots)
-        if not permanent:
-            return _schedule_retry(rt, session, claimed, reason, now)
-        if claimed.attempts >= MAX_ATTEMPTS and not isinstance(error, PermanentSendError):
-            reason = f"gave up after {claimed.attempts} attempts: {reason}"
-        bounced = isinstance(error, PermanentSendError) and error.suppress
-        refused = isinstance(error, PermanentSendError) and 500 <= (error.code or 0) <= 599
-        return _record_failed(session, claimed, reason, now, bounced=bounced, refused=refused)
-
-
-def _schedule_retry(
-    rt: Runtime, session: Session, claimed: ClaimedTouch, reason: str, now: datetime
-) -> Delivery:
-    """Back to `scheduled` after a jittered exponential backoff, capped at MAX_BACKOFF; a retry
-    that would land outside the send window waits for its next opening."""
-    base = timedelta(seconds=rt.settings.retry_base_seconds)
-    delay = retry_delay(claimed.attempts, base=base, cap=MAX_BACKOFF, rng=rt.random)
-    due = next_opening(now + delay, claimed.spec.calendar, claimed.zone)
-    finished = _finish(
-        session,
-        claimed.touch_id,
-        status=TouchStatus.SCHEDULED,
-        due_at=due,
-        lease_until=None,
-        last_error=f"attempt {claimed.attempts}: {reason}",
-    )
-    if finished is None:
-        return Delivery(DeliveryOutcome.ALREADY_FINISHED)
-    count_on_commit(session, TOUCHES.labels(outcome="retry", sequence=claimed.spec.name))
-    return Delivery(DeliveryOutcome.RETRY, f"in {int((due - now).total_seconds())}s: {reason}")
-
-
-def _record_failed(
-    session: Session,
-    claimed: ClaimedTouch,
-    reason: str,
-    now: datetime,
-    *,
-    bounced: bool,
-    refused: bool = False,
-) -> Delivery:
-    """`failed` for good; a bounced address (5.1.x) is suppressed, ending all it is in; any
-    5xx refusal is a hard bounce to the guardrails (bounced_at)."""
-    lead = _conclude(
-        session,
-        claimed,
-        ComplianceKind.TOUCH_FAILED,
-        now,
-        log_detail=reason,
-        plan_next=not bounced,  # a bad mailbox ends everything: nothing more to plan
-        status=TouchStatus.FAILED,
-        last_error=reason,
-        detail=reason,
-        bounced_at=now if refused else None,
-    )
-    if lead is None:
-        return Delivery(DeliveryOutcome.ALREADY_FINISHED)
-    if bounced:
-        suppress_lead(session, lead, reason="email.bounced", at=now, now=now)
-    return Delivery(DeliveryOutcome.FAILED, reason)
