@@ -11,6 +11,7 @@ from sqlmodel import Session
 from models.enrollment import Enrollment
 from models.notification import AlertStatus, SlaAlert
 from worker.engine.db import insert_new
+from worker.specs.alerts import AlertsSpec
 from worker.specs.team import TeamSpec
 
 PERSON_CHANNELS = ("email", "slack")  # the webhook channel is the sla.* events themselves
@@ -52,15 +53,43 @@ def raise_alerts(
     alerts = team.alerts
     if alerts is None or enrollment.id is None:
         return 0
-    due = digest_due(now) if alerts.digest else now
+    return queue_alert_rows(
+        session,
+        alerts,
+        enrollment_id=enrollment.id,
+        level=level,
+        people=people,
+        lead_email=lead_email,
+        about=enrollment.sequence,
+        text=text,
+        now=now,
+        due=digest_due(now) if alerts.digest else now,
+    )
+
+
+def queue_alert_rows(
+    session: Session,
+    alerts: AlertsSpec,
+    *,
+    enrollment_id: int | None,
+    level: str,
+    people: list[str],
+    lead_email: str,
+    about: str,
+    text: str,
+    now: datetime,
+    due: datetime,
+) -> int:
+    """One pending row per person and person channel (email, Slack); a repeat inserts nothing.
+    `about` is the sequence (for a guardrail pause: the paused mailbox or sequence)."""
     rows = [
         {
-            "enrollment_id": enrollment.id,
+            "enrollment_id": enrollment_id,
             "level": level,
             "channel": channel,
             "recipient": person,
             "lead": lead_email,
-            "sequence": enrollment.sequence,
+            "sequence": about[:200],
             "text": text[:1000],
             "created_at": now,
             "due_at": due,

@@ -10,12 +10,10 @@ from sqlalchemy import and_, func, select
 from sqlmodel import Session, col
 
 from models.enrollment import OPEN_STATUSES, Enrollment
-from models.notification import AlertStatus, SlaAlert
 from models.sending_pause import PauseScope, SendingPause
 from models.touch import WAITING, Touch, TouchStatus
-from worker.engine.db import insert_new
 from worker.flow.guardrails import from_mailbox
-from worker.notify.alerts import PERSON_CHANNELS
+from worker.notify.alerts import queue_alert_rows
 from worker.notify.outbox import publish
 from worker.specs.team import TeamSpec
 
@@ -91,22 +89,15 @@ def _raise(
         f"Sending paused: {pause.scope} {pause.name}: {pause.reason}. Its touches are held, "
         f"none lost, until `followup mailboxes resume {pause.name}`."
     )
-    rows = [
-        {
-            "enrollment_id": None,
-            "level": PAUSED,
-            "channel": channel,
-            "recipient": person,
-            "lead": "",
-            "sequence": pause.name[:200],
-            "text": text[:1000],
-            "created_at": now,
-            "due_at": now,  # a pause is urgent: never held for a digest
-            "status": AlertStatus.PENDING,
-            "attempts": 0,
-        }
-        for channel in team.alerts.channels
-        if channel in PERSON_CHANNELS
-        for person in people
-    ]
-    return insert_new(session, SlaAlert, rows)
+    return queue_alert_rows(
+        session,
+        team.alerts,
+        enrollment_id=None,
+        level=PAUSED,
+        people=people,
+        lead_email="",
+        about=pause.name,
+        text=text,
+        now=now,
+        due=now,  # a pause is urgent: never held for a digest
+    )
