@@ -140,6 +140,11 @@ class Enrollment(SQLModel, table=True):
         return self.reassigned_to or self.owner
 
 
+def current_owner_sql() -> ColumnElement[Any]:
+    """The SQL of Enrollment.current_owner: who works the lead now."""
+    return func.coalesce(col(Enrollment.reassigned_to), col(Enrollment.owner))
+
+
 def worked_by(email: str) -> ColumnElement[bool]:
-    """Enrollments whose lead `email` works now (the SQL of Enrollment.current_owner)."""
-    return func.coalesce(col(Enrollment.reassigned_to), col(Enrollment.owner)) == email
+    """Enrollments whose lead `email` works now."""
+    return current_owner_sql() == email

@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlmodel import Session, col, func, select
 
-from models.enrollment import Enrollment, worked_by
+from models.enrollment import Enrollment, current_owner_sql, worked_by
 from models.lead import Lead
 from worker.compliance.grouping import key_text
 from worker.compliance.recording import enrollment_clock
@@ -94,6 +94,6 @@ def _at_risk_lead(
 
 def at_risk_by_owner(session: Session) -> dict[str, int]:
     """How many leads each rep has at risk now (an index walk over the pending rows)."""
-    owner = func.coalesce(col(Enrollment.reassigned_to), col(Enrollment.owner))
+    owner = current_owner_sql()
     rows = session.exec(select(owner, func.count()).where(at_risk_now()).group_by(owner)).all()
     return {key_text(name): int(n) for name, n in rows}

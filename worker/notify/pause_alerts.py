@@ -6,10 +6,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import and_, select
 from sqlmodel import Session, col
 
-from models.enrollment import OPEN_STATUSES, Enrollment
+from models.enrollment import OPEN_STATUSES, Enrollment, current_owner_sql
 from models.sending_pause import PauseScope, SendingPause
 from models.touch import WAITING, Touch, TouchStatus
 from worker.flow.guardrails import from_mailbox
@@ -49,7 +49,7 @@ def affected_owners(session: Session, pause: SendingPause) -> list[str]:
     """The current owners of the open enrollments the pause holds: in a paused sequence those
     with touches waiting; for a paused mailbox those it has sent for (a touch learns its From
     address when it is sent)."""
-    works = func.coalesce(col(Enrollment.reassigned_to), col(Enrollment.owner))  # current_owner
+    works = current_owner_sql()
     in_scope = (
         and_(
             col(Enrollment.sequence) == pause.name,
