@@ -79,9 +79,19 @@ def sqlite_url(folder: Path, name: str = "bench.db") -> str:
 
 
 def reset_postgres(url: str) -> None:
-    """An empty public schema in the bench's own database (never the shared ones)."""
-    from sqlalchemy import create_engine, text
+    """An empty public schema in the bench's own database (never the shared ones), created on
+    the server first when it is missing (a fresh machine has only `postgres` and `test`)."""
+    from sqlalchemy import create_engine, make_url, text
 
+    target = make_url(url)
+    server = create_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with server.connect() as connection:
+        exists = connection.execute(
+            text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": target.database}
+        ).first()
+        if exists is None:
+            connection.execute(text(f'CREATE DATABASE "{target.database}"'))
+    server.dispose()
     engine = create_engine(url, isolation_level="AUTOCOMMIT")
     with engine.connect() as connection:
         connection.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
