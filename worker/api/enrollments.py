@@ -51,7 +51,7 @@ def start(body: EnrollmentIn, rt: Rt) -> EnrollmentPublic:
         )
         if isinstance(result, Refusal):
             raise HTTPException(409, result.message)
-        return EnrollmentPublic.model_validate(result)
+        return EnrollmentPublic.model_validate(session.get(Enrollment, result.id))
 
 
 @router.post(

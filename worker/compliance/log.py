@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import insert
 from sqlmodel import Session, col, select
@@ -34,7 +34,28 @@ _VERDICT_KINDS = frozenset(
 )
 
 
-def sla_terms(enrollment: Enrollment, clock: str | None = None) -> str | None:
+class EnrollmentFacts(Protocol):
+    """What an entry reads of its enrollment: a stored Enrollment, or one just inserted in bulk."""
+
+    @property
+    def id(self) -> int | None: ...
+    @property
+    def sequence(self) -> str: ...
+    @property
+    def owner(self) -> str | None: ...
+    @property
+    def current_owner(self) -> str | None: ...
+    @property
+    def sla_status(self) -> str: ...
+    @property
+    def sla_first_due_at(self) -> datetime | None: ...
+    @property
+    def sla_window_due_at(self) -> datetime | None: ...
+    @property
+    def sla_min_touches(self) -> int | None: ...
+
+
+def sla_terms(enrollment: EnrollmentFacts, clock: str | None = None) -> str | None:
     """The deadlines an enrollment started with, in words; None when its sequence has no SLA."""
     if enrollment.sla_status == SlaStatus.NONE:
         return None
@@ -102,7 +123,7 @@ def entry_values(
     *,
     at: datetime,
     lead_email: str,
-    enrollment: Enrollment | None = None,
+    enrollment: EnrollmentFacts | None = None,
     owner: str | None = None,
     step: str | None = None,
     touch_id: int | None = None,

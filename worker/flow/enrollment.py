@@ -8,25 +8,22 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import insert
 from sqlmodel import Session, col, select
 
 from models.compliance import ComplianceKind
 from models.enrollment import OPEN_STATUSES, Enrollment, EnrollmentStatus
 from models.lead import Lead
-from models.touch import Touch
 from worker.compliance import log
 from worker.compliance.recording import refresh_verdict, sla_start_values
 from worker.compliance.verdicts import Exit
-from worker.flow.scheduling import cancel_pending_touches, step_touch_values
-from worker.notify.outbox import iso, publish
+from worker.flow.enrollment_rows import StartedEnrollment, insert_enrollments, plan_first_touches
+from worker.flow.scheduling import cancel_pending_touches
+from worker.notify.outbox import publish
 from worker.specs.sequences import SequenceSpec
 from worker.specs.team import TeamSpec
 from worker.specs.versions import VersionStore
 
 logger = logging.getLogger("followup.enrollment")
-_ENROLLMENTS = Enrollment.__table__  # type: ignore[attr-defined]  # SQLModel sets it on tables
-_TOUCHES = Touch.__table__  # type: ignore[attr-defined]
 
 
 class RefusalKind(StrEnum):
@@ -56,7 +53,7 @@ def enroll(
     at: datetime,
     now: datetime,
     event_id: int | None = None,
-) -> Enrollment | Refusal:
+) -> StartedEnrollment | Refusal:
     """Start `spec` for `lead` and plan its first touch: the new enrollment, or why not."""
     pairs = [(lead, event_id)]
     return enroll_many(session, pairs, spec, versions=versions, team=team, at=at, now=now)[0]
@@ -71,15 +68,14 @@ def enroll_many(
     team: TeamSpec,
     at: datetime,
     now: datetime,
-) -> list[Enrollment | Refusal]:
+) -> list[StartedEnrollment | Refusal]:
     """Start `spec` for (lead, trigger event id) pairs; each gets its result.
 
-    One INSERT ... RETURNING for the enrollments, one INSERT each for their first touches and
-    log entries: no ORM object is built per lead before the rows exist (imports enroll
-    thousands at a time)."""
+    One INSERT each for the enrollments, their first touches and log entries, and one SELECT
+    of the new ids (enrollment_rows.py): no ORM object per lead."""
     refusals = enrollment_refusals(session, [lead for lead, _ in leads], spec, versions)
     version = versions.pin(session, spec, now=now)
-    results: list[Enrollment | Refusal | None] = []
+    results: list[StartedEnrollment | Refusal | None] = []
     starting: list[tuple[Lead, dict[str, object]]] = []
     for lead, event_id in leads:
         assert lead.id is not None, "enroll stored leads"
@@ -98,70 +94,11 @@ def enroll_many(
             **sla_start_values(spec, team, lead.owner, lead.timezone, at),
         }
         starting.append((lead, values))
-    started = iter(_insert_enrollments(session, [values for _, values in starting]))
-    filled = [next(started) if result is None else result for result in results]
-    pairs = zip((lead for lead, _ in leads), filled, strict=True)
-    _plan_first_touches(
-        session, [(ld, e) for ld, e in pairs if isinstance(e, Enrollment)], spec, at=at
-    )
-    return filled
-
-
-def _insert_enrollments(session: Session, rows: list[dict[str, object]]) -> list[Enrollment]:
-    """The rows inserted with one executemany, back as ORM objects in the rows' order (read by
-    lead: a lead has one open enrollment per sequence; RETURNING would go row by row)."""
-    if not rows:
-        return []
-    session.flush()  # the pinned version first: the rows refer to it
-    session.execute(insert(_ENROLLMENTS), rows)  # Core: no ORM bookkeeping per row
-    sequence = rows[0]["sequence"]
-    stored = session.exec(
-        select(Enrollment).where(
-            col(Enrollment.lead_id).in_([row["lead_id"] for row in rows]),
-            Enrollment.sequence == sequence,
-            col(Enrollment.status).in_(OPEN_STATUSES),
-        )
-    )
-    by_lead = {enrollment.lead_id: enrollment for enrollment in stored}
-    return [by_lead[row["lead_id"]] for row in rows]  # type: ignore[index]  # lead ids are ints
-
-
-def _plan_first_touches(
-    session: Session, started: list[tuple[Lead, Enrollment]], spec: SequenceSpec, *, at: datetime
-) -> None:
-    """Each new enrollment's first touch and its enrollment.started entry, one INSERT each."""
-    if not started:
-        return
-    first = spec.steps[0]
-    touches = [step_touch_values(e.id, lead, spec, first, at) for lead, e in started]  # type: ignore[arg-type]  # inserted: has an id
-    session.execute(insert(_TOUCHES), touches)
-    entries = []
-    for lead, enrollment in started:
-        data = {"version": enrollment.version, "sla": _sla_data(enrollment, spec)}
-        values = log.entry_values(
-            ComplianceKind.ENROLLMENT_STARTED,
-            at=at,
-            lead_email=lead.email,
-            enrollment=enrollment,
-            detail=f"version {enrollment.version[:12]}",
-            data=data,
-        )
-        entries.append((values, data))
-    log.append_all(session, entries)
-
-
-def _sla_data(enrollment: Enrollment, spec: SequenceSpec) -> dict[str, object] | None:
-    """The promise an enrollment started under, as webhook data."""
-    if spec.sla is None:
-        return None
-    moments = {
-        "first_touch_due": enrollment.sla_first_due_at,
-        "touches_due": enrollment.sla_window_due_at,
-        "first_touch_at_risk": enrollment.sla_first_risk_at,
-        "touches_at_risk": enrollment.sla_window_risk_at,
-    }
-    terms: dict[str, object] = {k: iso(v) for k, v in moments.items() if v is not None}
-    return {**terms, "clock": spec.sla.clock, "min_touches": enrollment.sla_min_touches}
+    started = insert_enrollments(session, [values for _, values in starting])
+    leads_started = [lead for lead, _ in starting]
+    plan_first_touches(session, list(zip(leads_started, started, strict=True)), spec, at=at)
+    begun = iter(started)
+    return [next(begun) if result is None else result for result in results]
 
 
 def _already_enrolled(lead: Lead) -> Refusal:

@@ -25,6 +25,7 @@ from worker.flow.enrollment import (
     publish_lead_event,
     suppress_lead,
 )
+from worker.flow.enrollment_rows import StartedEnrollment
 from worker.flow.holding import hold_enrollments
 from worker.flow.leads import upsert_event_lead
 from worker.flow.manual_tasks import complete_task, log_manual_touch
@@ -47,7 +48,7 @@ class EventOutcome:
     completed_tasks: int = 0
     held: list[str] = field(default_factory=list)  # sequences an auto-reply holds
 
-    def note(self, spec: SequenceSpec, result: Enrollment | Refusal) -> None:
+    def note(self, spec: SequenceSpec, result: StartedEnrollment | Refusal) -> None:
         """Record what a trigger did: enrolled in `spec`, or why not."""
         if isinstance(result, Refusal):
             self.ignored.append(f"{spec.name}: {result}")

@@ -14,13 +14,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 from sqlmodel import select as orm_select
 
-from models.enrollment import Enrollment
 from models.event import Event, EventIn
 from models.lead import PROFILE_COLUMNS, Lead, LeadIn
 from models.validation import FieldsTooLarge, merge_fields
 from worker.engine.metrics import EVENTS_ACCEPTED, EVENTS_APPLIED, IMPORT_ROWS, count_on_commit
 from worker.engine.runtime import Runtime
-from worker.flow.enrollment import enroll_many
+from worker.flow.enrollment import Refusal, enroll_many
 from worker.flow.events import apply_events
 from worker.imports.options import ImportOptions, ImportSummary, PendingLead
 
@@ -154,7 +153,7 @@ def _enroll_chunk(
             session, pairs, spec, versions=rt.versions, team=rt.catalog.team, at=now, now=now
         )
         count_on_commit(session, EVENTS_APPLIED, len(pairs))  # recorded as already processed
-        return sum(isinstance(result, Enrollment) for result in results)
+        return sum(not isinstance(result, Refusal) for result in results)
     outcomes = apply_events(
         session, list(events.values()), catalog=rt.catalog, versions=rt.versions, now=now
     )
