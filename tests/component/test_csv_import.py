@@ -31,6 +31,7 @@ from worker.imports.csv_import import (
 SEQUENCE = """
 name: welcome
 trigger: lead.mql
+exit_on: [lead.retry]
 steps:
   - id: hello
     email: welcome/hello
@@ -192,6 +193,28 @@ def test_a_sequence_import_enrolls_directly_and_once_even_when_reenrollment_is_a
         [enrollment] = session.exec(select(Enrollment)).all()
         trigger = session.get(Event, enrollment.trigger_event_id)
     assert trigger is not None and trigger.type == "lead.imported"
+
+
+def test_an_imported_event_ends_what_it_exits_and_enrolls_everyone_it_triggers(
+    rt: Runtime,
+) -> None:
+    """In one chunk: a lead whose enrollment the event exits is exited, then both enroll."""
+    run_import(rt, "email\nana@example.com\n", event="lead.mql")
+    summary, _ = run_import(rt, "email\nana@example.com\nben@example.com\n", event="lead.retry")
+    assert summary.enrolled == 2
+    with Session(rt.engine) as session:
+        rows = session.exec(
+            select(Lead.email, Enrollment.sequence, Enrollment.status).join(
+                Enrollment, col(Enrollment.lead_id) == Lead.id
+            )
+        )
+        assert sorted(rows) == [
+            ("ana@example.com", "again", "active"),
+            ("ana@example.com", "welcome", "exited"),
+            ("ben@example.com", "again", "active"),
+        ]
+        processed = session.exec(select(Event.processed_at).where(Event.type == "lead.retry"))
+        assert all(at is not None for at in processed)
 
 
 def test_a_changed_row_updates_the_lead_but_enrolls_it_no_second_time(rt: Runtime) -> None:

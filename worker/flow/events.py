@@ -177,13 +177,13 @@ def apply_events(
     leads = {
         lead.email: lead for lead in session.exec(select(Lead).where(col(Lead.email).in_(emails)))
     }
-    exits = _exit_types(session, [lead.id for lead in leads.values()], versions)
+    exits = exit_types(session, [lead.id for lead in leads.values()], versions)
     once = {email for email, n in Counter(emails).items() if n == 1}
     outcomes: dict[int, EventOutcome] = {}
     batches: dict[tuple[str, datetime], list[tuple[Lead, Event]]] = defaultdict(list)
     for row in pending:
         lead = leads.get(row.lead_email)
-        plain = row.type not in BUILTIN_MEANINGS and _names_only_the_email(row)
+        plain = batchable_type(row.type) and _names_only_the_email(row)
         exits_here = lead is not None and row.type in exits.get(lead.id, ())  # type: ignore[arg-type]  # stored: has an id
         if plain and lead is not None and not exits_here and row.lead_email in once:
             batches[(row.type, min(row.occurred_at, now))].append((lead, row))
@@ -192,18 +192,42 @@ def apply_events(
                 session, row, catalog=catalog, versions=versions, now=now
             )
     for (event_type, at), members in batches.items():
-        for row in (row for _, row in members):
-            outcomes[id(row)] = EventOutcome(event_id=row.id or 0)
         _mark_processed(session, [row for _, row in members], now)
-        count_on_commit(session, EVENTS_APPLIED, len(members))
-        for spec in catalog.triggered_by(event_type):
-            pairs = [(lead, row.id) for lead, row in members]
-            results = enroll_many(
-                session, pairs, spec, versions=versions, team=catalog.team, at=at, now=now
-            )
-            for (_, row), result in zip(members, results, strict=True):
-                outcomes[id(row)].note(spec, result)
+        pairs = [(lead, row.id or 0) for lead, row in members]
+        batch = enroll_triggered(
+            session, pairs, event_type, catalog=catalog, versions=versions, at=at, now=now
+        )
+        for (_, row), outcome in zip(members, batch, strict=True):
+            outcomes[id(row)] = outcome
     return [outcomes[id(row)] for row in pending]
+
+
+def batchable_type(event_type: str) -> bool:
+    """Events of this type only trigger (no built-in meaning), so leads can enroll in batches."""
+    return event_type not in BUILTIN_MEANINGS
+
+
+def enroll_triggered(
+    session: Session,
+    members: list[tuple[Lead, int]],
+    event_type: str,
+    *,
+    catalog: Catalog,
+    versions: VersionStore,
+    at: datetime,
+    now: datetime,
+) -> list[EventOutcome]:
+    """Plain trigger events (lead, event id), each processed in this transaction: every lead is
+    enrolled in each sequence the type triggers. The caller marks the events processed."""
+    outcomes = [EventOutcome(event_id=event_id) for _, event_id in members]
+    count_on_commit(session, EVENTS_APPLIED, len(members))
+    for spec in catalog.triggered_by(event_type):
+        results = enroll_many(
+            session, members, spec, versions=versions, team=catalog.team, at=at, now=now
+        )
+        for outcome, result in zip(outcomes, results, strict=True):
+            outcome.note(spec, result)
+    return outcomes
 
 
 def _mark_processed(session: Session, rows: list[Event], now: datetime) -> None:
@@ -216,7 +240,7 @@ def _mark_processed(session: Session, rows: list[Event], now: datetime) -> None:
         set_committed_value(row, "processed_at", now)
 
 
-def _exit_types(
+def exit_types(
     session: Session, lead_ids: list[int | None], versions: VersionStore
 ) -> dict[int, set[str]]:
     """Per lead, the event types that would end one of its open enrollments."""

@@ -20,7 +20,7 @@ from models.validation import FieldsTooLarge, merge_fields
 from worker.engine.metrics import EVENTS_ACCEPTED, EVENTS_APPLIED, IMPORT_ROWS, count_on_commit
 from worker.engine.runtime import Runtime
 from worker.flow.enrollment import Refusal, enroll_many
-from worker.flow.events import apply_events
+from worker.flow.events import apply_events, batchable_type, enroll_triggered, exit_types
 from worker.imports.options import ImportOptions, ImportSummary, PendingLead
 
 IMPORTED_EVENT = "lead.imported"  # the record of a --sequence import; it triggers nothing
@@ -142,62 +142,94 @@ def _enroll_chunk(
 ) -> int:
     """One event per lead and file makes a re-import enroll nobody twice (even `after_exit`).
 
-    --event records that event and applies it; --sequence records `lead.imported` and enrolls.
+    --sequence records `lead.imported` and enrolls; --event records that event and applies it.
     """
     leads = session.exec(orm_select(Lead).where(col(Lead.email).in_(emails))).all()
-    events = _record_events(session, leads, options, now=now, fingerprint=fingerprint)
+    fresh = _unrecorded(session, leads, options, fingerprint)
+
+    def record(chosen: list[Lead], processed: bool) -> dict[str, int]:
+        return _record_events(session, chosen, options, now, fingerprint, processed=processed)
+
     if options.sequence:
         spec = rt.catalog.sequences[options.sequence]
-        pairs = [(lead, events[lead.email].id) for lead in leads if lead.email in events]
+        ids = record(fresh, True)
+        pairs = [(lead, ids[lead.email]) for lead in fresh]
         results = enroll_many(
             session, pairs, spec, versions=rt.versions, team=rt.catalog.team, at=now, now=now
         )
         count_on_commit(session, EVENTS_APPLIED, len(pairs))  # recorded as already processed
         return sum(not isinstance(result, Refusal) for result in results)
-    outcomes = apply_events(
-        session, list(events.values()), catalog=rt.catalog, versions=rt.versions, now=now
+    event = options.event or ""
+    batched, single = _batchable(rt, session, fresh, event)
+    ids = record(batched, True)
+    pairs = [(lead, ids[lead.email]) for lead in batched]
+    outcomes = enroll_triggered(
+        session, pairs, event, catalog=rt.catalog, versions=rt.versions, at=now, now=now
     )
+    ids = record(single, False)
+    rows = list(session.exec(orm_select(Event).where(col(Event.id).in_(list(ids.values())))))
+    outcomes += apply_events(session, rows, catalog=rt.catalog, versions=rt.versions, now=now)
     return sum(len(outcome.enrolled) for outcome in outcomes)
+
+
+def _batchable(
+    rt: Runtime, session: Session, leads: list[Lead], event: str
+) -> tuple[list[Lead], list[Lead]]:
+    """(leads the event only enrolls, in bulk; leads for apply_events): a built-in meaning, or
+    an open enrollment the event ends, needs apply_event's whole work."""
+    if not batchable_type(event):
+        return [], leads
+    exits = exit_types(session, [lead.id for lead in leads], rt.versions)
+    ends = {lead_id for lead_id, types in exits.items() if event in types}
+    return [ld for ld in leads if ld.id not in ends], [ld for ld in leads if ld.id in ends]
+
+
+def _unrecorded(
+    session: Session, leads: Sequence[Lead], options: ImportOptions, fingerprint: str
+) -> list[Lead]:
+    """The leads this file has not recorded its event for (a re-import records none)."""
+    target = options.event or f"sequence:{options.sequence}"
+    keys = {lead.email: _event_key(fingerprint, lead.email, target) for lead in leads}
+    known = set(session.exec(orm_select(Event.key).where(col(Event.key).in_(list(keys.values())))))
+    return [lead for lead in leads if keys[lead.email] not in known]
 
 
 def _record_events(
     session: Session,
-    leads: Sequence[Lead],
+    leads: list[Lead],
     options: ImportOptions,
-    *,
     now: datetime,
     fingerprint: str,
-) -> dict[str, Event]:
-    """The import's event for each lead that this file has not imported before, by email."""
-    target = options.event or f"sequence:{options.sequence}"
-    keys = {lead.email: _event_key(fingerprint, lead.email, target) for lead in leads}
-    known = set(session.exec(orm_select(Event.key).where(col(Event.key).in_(list(keys.values())))))
-    kind = options.event or IMPORTED_EVENT
-    fresh = [lead for lead in leads if keys[lead.email] not in known]
-    if not fresh:
+    *,
+    processed: bool,
+) -> dict[str, int]:
+    """The import's event for each of `leads`: event id by email. `processed`: carried out in
+    this same transaction (enrolled in bulk), else left for apply_events."""
+    if not leads:
         return {}
+    target = options.event or f"sequence:{options.sequence}"
+    kind = options.event or IMPORTED_EVENT
     payload = _payload_template(kind, options.sequence)  # validated once for the chunk
-    rows = [
-        {
-            "key": keys[lead.email],
+    rows = []
+    for lead in leads:
+        key = _event_key(fingerprint, lead.email, target)
+        lead_part = {**payload["lead"], "email": lead.email}
+        row = {
+            "key": key,
             "type": kind,
             "lead_email": lead.email,
             "occurred_at": now,
             "received_at": now,
-            "processed_at": None if options.event else now,
-            "payload": {
-                **payload,
-                "id": keys[lead.email],
-                "lead": {**payload["lead"], "email": lead.email},
-            },
+            "processed_at": now if processed else None,
+            "payload": {**payload, "id": key, "lead": lead_part},
         }
-        for lead in fresh
-    ]
+        rows.append(row)
     session.execute(insert(_EVENTS), rows)  # Core; RETURNING would go row by row on SQLite
-    keyed = orm_select(Event).where(col(Event.key).in_([r["key"] for r in rows]))
-    events = list(session.exec(keyed))
-    count_on_commit(session, EVENTS_ACCEPTED, len(events))
-    return {event.lead_email: event for event in events}
+    keyed = select(_EVENTS.c.lead_email, _EVENTS.c.id).where(
+        _EVENTS.c.key.in_([row["key"] for row in rows])
+    )
+    count_on_commit(session, EVENTS_ACCEPTED, len(rows))
+    return {email: event_id for email, event_id in session.execute(keyed)}
 
 
 def _payload_template(kind: str, sequence: str | None) -> dict[str, Any]:
