@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
@@ -13,7 +13,9 @@ from worker.cli.context import cli_context
 from worker.cli.metrics_port import start_metrics
 from worker.cli.process_signals import stop_on_signals, verbose, wait_for
 from worker.cli.safe_text import cell, labelled
-from worker.inbox.watcher import Seen, make_sources, one_line, poll, run_watcher
+
+if TYPE_CHECKING:  # the watcher (mail parsing, IMAP) loads when an inbox command runs
+    from worker.inbox.watcher import Seen
 
 app = typer.Typer(
     help="Read the mailboxes: replies, bounces, auto-replies and complaints. Without a command: "
@@ -27,6 +29,8 @@ def inbox(ctx: typer.Context) -> None:
     """Without a command: run the watcher alone (IMAP IDLE where offered, else polling)."""
     if ctx.invoked_subcommand is not None:
         return
+    from worker.inbox.watcher import run_watcher
+
     verbose()
     with cli_context(ctx).runtime() as rt:
         stop = stop_on_signals()
@@ -50,6 +54,8 @@ def check(
     fmt: Annotated[str, typer.Option("--format", help="table|json")] = "table",
 ) -> None:
     """Fetch every mailbox once and print each message's outcome and the rule that decided it."""
+    from worker.inbox.watcher import make_sources, one_line, poll
+
     choice(fmt, ("table", "json"), "--format")
     seen: list[Seen] = []
     failures = []

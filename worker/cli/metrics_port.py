@@ -7,8 +7,8 @@ import shutil
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
-import dramatiq
 from prometheus_client import REGISTRY, CollectorRegistry
 
 from worker.cli.common import fail
@@ -16,6 +16,9 @@ from worker.engine.metrics_state import exposition_registry, state_collector
 from worker.engine.ops_server import OpsServer, OpsServerError
 from worker.engine.readiness import Check, check_readiness, may_see_detail
 from worker.engine.runtime import Runtime
+
+if TYPE_CHECKING:  # dramatiq loads only in the processes that run a broker
+    import dramatiq
 
 MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"  # prometheus_client's switch to shared files
 

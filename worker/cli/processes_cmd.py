@@ -8,7 +8,7 @@ import threading
 from collections.abc import Callable
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -16,19 +16,16 @@ from worker.cli.common import console, fail
 from worker.cli.context import cli_context
 from worker.cli.metrics_port import mark_dead, shared_metrics_folder, start_metrics
 from worker.cli.process_signals import stop_on_signals, verbose, wait_for
-from worker.engine.actors import declare_actors
-from worker.engine.broker import dramatiq_worker, make_broker
 from worker.engine.db import reading
-from worker.engine.graceful_stop import ReturnUnstarted, stop_gracefully
 from worker.engine.logs import configure_logging
-from worker.engine.readiness import Check
-from worker.engine.redis_policy import check_redis_policy
 from worker.engine.runtime import Runtime, build_runtime
-from worker.engine.scheduler_loop import Heartbeat, run_scheduler
 from worker.engine.settings import ConfigError, Settings
 from worker.engine.tunables import GRACEFUL_STOP
-from worker.inbox.watcher import run_watcher
-from worker.notify.loop import Notifier
+
+if TYPE_CHECKING:  # the machinery below loads when a long-running process starts, not per CLI call
+    from worker.engine.readiness import Check
+    from worker.engine.scheduler_loop import Heartbeat
+    from worker.notify.loop import Notifier
 
 log = logging.getLogger("followup")
 
@@ -40,6 +37,8 @@ def register(app: typer.Typer) -> None:
 
 def _refuse_evicting_redis(settings: Settings) -> None:
     """An evicting Redis would drop queued touch ids: stop before anything starts."""
+    from worker.engine.redis_policy import check_redis_policy
+
     if settings.redis_url:
         try:
             check_redis_policy(settings.redis_url)
@@ -144,6 +143,12 @@ def run(
     threads: Annotated[int, typer.Option(help="worker threads")] = 8,
 ) -> None:
     """Everything in one process: API, scheduler, workers and the inbox watcher."""
+    from worker.engine.actors import declare_actors
+    from worker.engine.broker import dramatiq_worker, make_broker
+    from worker.engine.scheduler_loop import Heartbeat, run_scheduler
+    from worker.inbox.watcher import run_watcher
+    from worker.notify.loop import Notifier
+
     verbose()
     with cli_context(ctx).runtime(need_secret=True) as rt:  # settings, schema, YAML first
         _refuse_evicting_redis(rt.settings)
@@ -190,6 +195,11 @@ def _scheduler_check(rt: Runtime, beats: Heartbeat) -> dict[str, Callable[[], Ch
 
 def scheduler(ctx: typer.Context) -> None:
     """Claim due touches and enqueue them; several may run at once safely."""
+    from worker.engine.actors import declare_actors
+    from worker.engine.broker import make_broker
+    from worker.engine.scheduler_loop import Heartbeat, run_scheduler
+    from worker.notify.loop import Notifier
+
     verbose()
     with cli_context(ctx).runtime(need_secret=True) as rt:  # settings, schema, YAML first
         _refuse_evicting_redis(rt.settings)
@@ -267,6 +277,10 @@ def serve_worker(config: Settings, threads: int, checked: Runtime | None = None)
     `checked`: the runtime the command already built (one process: it also serves the metrics
     port); a spawned child builds its own and leaves the port to its parent.
     """
+    from worker.engine.actors import declare_actors
+    from worker.engine.broker import dramatiq_worker, make_broker
+    from worker.engine.graceful_stop import ReturnUnstarted, stop_gracefully
+
     configure_logging(config.log_format, secrets=config.secret_values())
     verbose()
     rt = checked or build_runtime(config, schema="skip")

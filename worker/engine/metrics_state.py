@@ -7,17 +7,19 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
+from typing import TYPE_CHECKING
 
-import dramatiq
 from prometheus_client import REGISTRY, CollectorRegistry
 from prometheus_client.core import GaugeMetricFamily, Metric
 from sqlalchemy import Engine, text
 from sqlmodel import col, func, select
 
 from models.touch import WAITING, Touch
-from worker.engine.broker import queue_figures
 from worker.engine.db import reading
 from worker.engine.runtime import Runtime
+
+if TYPE_CHECKING:  # dramatiq and redis load only where a broker is built
+    import dramatiq
 
 log = logging.getLogger("followup.metrics")
 # A status the SLA-clocks branch adds; counting it by name keeps this working before and after.
@@ -115,6 +117,8 @@ def state_collector(rt: Runtime, broker: dramatiq.Broker | None = None) -> State
     if rt.broker_health is not None:
         figures = rt.broker_health.figures
     elif broker is not None:
+        from worker.engine.broker import queue_figures
+
         figures = lambda: queue_figures(broker)  # noqa: E731  # a closure over the broker
     return StateCollector(rt.engine, rt.clock.now, figures)
 

@@ -9,11 +9,10 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from random import Random
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from sqlalchemy import Engine
 
-from worker.engine.broker import BrokerHealth
 from worker.engine.clock import Clock, SystemClock, system_clock
 from worker.engine.db import make_engine
 from worker.engine.schema import prepare_schema
@@ -24,6 +23,9 @@ from worker.notify.outbox import publishing
 from worker.specs.catalog import Catalog, CatalogError, load_catalog
 from worker.specs.rendering import Renderer
 from worker.specs.versions import VersionStore
+
+if TYPE_CHECKING:  # dramatiq and redis load only in processes that use a broker
+    from worker.engine.broker import BrokerHealth
 
 logger = logging.getLogger("followup.runtime")
 SchemaPolicy = Literal["require", "upgrade", "skip"]
@@ -89,6 +91,8 @@ class Runtime:
     @cached_property
     def broker_health(self) -> BrokerHealth | None:
         """Redis's health checker (one client for every /healthz and status); None: embedded."""
+        from worker.engine.broker import BrokerHealth
+
         return BrokerHealth(self.settings.redis_url) if self.settings.redis_url else None
 
     def close(self) -> None:

@@ -47,8 +47,10 @@ class StartedEnrollment:
 
     @classmethod
     def from_values(cls, enrollment_id: int, values: dict[str, Any]) -> StartedEnrollment:
-        names = [f.name for f in fields(cls) if f.name != "id"]
-        return cls(enrollment_id, **{name: values[name] for name in names})
+        return cls(enrollment_id, *(values[name] for name in _STARTED_COLUMNS))
+
+
+_STARTED_COLUMNS = tuple(f.name for f in fields(StartedEnrollment) if f.name != "id")
 
 
 def insert_enrollments(session: Session, rows: list[dict[str, Any]]) -> list[StartedEnrollment]:
