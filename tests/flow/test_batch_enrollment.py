@@ -7,6 +7,7 @@ from datetime import timedelta
 import pytest
 from sqlmodel import select
 
+from models.enrollment import SequenceVersion
 from models.event import EventIn, LeadIn
 from models.lead import Lead
 from testkit.harness import Harness, Harnesses, template
@@ -115,3 +116,19 @@ def test_apply_events_matches_one_at_a_time(h: Harness) -> None:
         "running@example.com",
         "twice@example.com",
     ]
+
+
+def test_a_version_pinned_by_a_rolled_back_transaction_is_stored_by_the_next(h: Harness) -> None:
+    """The pin remembers only committed versions: after a rollback the next pin stores it."""
+    spec, now = h.rt.catalog.sequences["mql"], h.clock.now()
+    with pytest.raises(RuntimeError), transaction(h.rt.engine) as session:
+        h.rt.versions.pin(session, spec, now=now)
+        h.rt.versions.pin(session, spec, now=now)  # found, but this session's own insert
+        raise RuntimeError("rolled back")
+    with transaction(h.rt.engine) as session:
+        h.rt.versions.pin(session, spec, now=now)
+    with transaction(h.rt.engine) as session:
+        assert session.get(SequenceVersion, spec.version) is not None
+        h.rt.versions.pin(session, spec, now=now)  # found, committed: remembered
+    h.event("lead.mql", "after@example.com")
+    assert [e.version for e in h.enrollments()] == [spec.version]

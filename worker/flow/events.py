@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col, select
 
@@ -34,6 +35,7 @@ from worker.specs.catalog import Catalog
 from worker.specs.sequences import AUTO_REPLIED, SUPPRESSING_EVENTS, SequenceSpec
 from worker.specs.versions import VersionStore
 
+_EVENTS = Event.__table__  # type: ignore[attr-defined]  # SQLModel sets it on table classes
 BUILTIN_MEANINGS = frozenset({*SUPPRESSING_EVENTS, AUTO_REPLIED, "task.completed", "touch.logged"})
 
 
@@ -57,11 +59,11 @@ class EventOutcome:
 
 
 def record_event(session: Session, event: EventIn, *, now: datetime) -> tuple[Event, bool]:
-    """Store an event once per idempotency key; returns (event, created)."""
-    if event.id is not None:
-        existing = session.exec(select(Event).where(Event.key == event.id)).first()
-        if existing is not None:
-            return existing, False
+    """Store an event once per idempotency key; returns (event, created).
+
+    A keyed event is one INSERT ... ON CONFLICT (key) DO NOTHING RETURNING id: a key taken
+    before, or by a concurrent insert (PostgreSQL waits for its commit), returns no id, and the
+    stored event is read."""
     row = Event(
         key=event.id,
         type=event.type,
@@ -70,21 +72,34 @@ def record_event(session: Session, event: EventIn, *, now: datetime) -> tuple[Ev
         occurred_at=event.occurred_at or now,
         received_at=now,
     )
-    if event.id is None:  # no key, no possible clash: skip the savepoint
+    if event.id is None:  # no key, no possible clash
         session.add(row)
         session.flush()
-        count_on_commit(session, EVENTS_ACCEPTED)
-        return row, True
-    try:
-        with session.begin_nested():
-            session.add(row)
-    except IntegrityError:  # the same key arrived concurrently: the other insert won
-        existing = session.exec(select(Event).where(Event.key == event.id)).first()
-        if existing is None:
-            raise
-        return existing, False
+    else:
+        new_id = _insert_unless_keyed(session, row)
+        if new_id is None:
+            return session.exec(select(Event).where(Event.key == event.id)).one(), False
+        row.id = new_id
+        make_transient_to_detached(row)  # the row just written, without reading it back
+        session.add(row)
     count_on_commit(session, EVENTS_ACCEPTED)
     return row, True
+
+
+def _insert_unless_keyed(session: Session, row: Event) -> int | None:
+    """The new row's id, or None when an event with its key is stored already."""
+    dialect = sqlite if session.get_bind().dialect.name == "sqlite" else postgresql
+    values = {name: getattr(row, name) for name in _RECORDED}
+    statement = (
+        dialect.insert(_EVENTS)
+        .values(values)
+        .on_conflict_do_nothing(index_elements=[_EVENTS.c.key])
+        .returning(_EVENTS.c.id)
+    )
+    return session.execute(statement).scalar_one_or_none()
+
+
+_RECORDED = ("key", "type", "lead_email", "payload", "occurred_at", "received_at", "failures")
 
 
 def apply_event(

@@ -11,24 +11,38 @@ from models.enrollment import SequenceVersion
 from worker.engine.db import insert_new
 from worker.specs.sequences import SequenceSpec
 
+_PINNED_HERE = "followup_versions_pinned"  # session.info: versions this session inserted
+
 
 class VersionStore:
     """Reads pinned definitions back as specs, cached by content hash (they never change)."""
 
     def __init__(self) -> None:
         self._cache: dict[str, SequenceSpec] = {}
+        self._committed: set[str] = set()  # seen stored by an earlier transaction: never removed
         self._lock = threading.Lock()
 
     def pin(self, session: Session, spec: SequenceSpec, *, now: datetime) -> str:
         """Store `spec` under its hash unless already there; returns the hash.
 
         INSERT ... ON CONFLICT DO NOTHING: another process pinning the same new version at the
-        same moment makes this a no-op (it waits for that one's commit), never an error.
+        same moment makes this a no-op (it waits for that one's commit), never an error. A
+        version found stored that this session did not insert is committed, and is not looked up
+        again (a POST /events saves a SELECT); one this session inserted is looked up each time,
+        as a rollback undoes it.
         """
         version = spec.version
         with self._lock:
             self._cache.setdefault(version, spec)
-        if session.get(SequenceVersion, version) is None:  # checked each time: a rollback undoes it
+            if version in self._committed:
+                return version
+        pinned_here: set[str] = session.info.setdefault(_PINNED_HERE, set())
+        if session.get(SequenceVersion, version) is not None:
+            if version not in pinned_here:
+                with self._lock:
+                    self._committed.add(version)
+        else:
+            pinned_here.add(version)
             row = {
                 "hash": version,
                 "name": spec.name,
