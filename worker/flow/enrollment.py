@@ -53,10 +53,15 @@ def enroll(
     at: datetime,
     now: datetime,
     event_id: int | None = None,
+    new_lead: bool = False,
 ) -> StartedEnrollment | Refusal:
-    """Start `spec` for `lead` and plan its first touch: the new enrollment, or why not."""
+    """Start `spec` for `lead` and plan its first touch: the new enrollment, or why not.
+
+    `new_lead`: created in this transaction, so it has no enrollment in `spec` to look up."""
     pairs = [(lead, event_id)]
-    return enroll_many(session, pairs, spec, versions=versions, team=team, at=at, now=now)[0]
+    return enroll_many(
+        session, pairs, spec, versions=versions, team=team, at=at, now=now, new_leads=new_lead
+    )[0]
 
 
 def enroll_many(
@@ -68,12 +73,14 @@ def enroll_many(
     team: TeamSpec,
     at: datetime,
     now: datetime,
+    new_leads: bool = False,
 ) -> list[StartedEnrollment | Refusal]:
     """Start `spec` for (lead, trigger event id) pairs; each gets its result.
 
     One INSERT each for the enrollments, their first touches and log entries, and one SELECT
     of the new ids (enrollment_rows.py): no ORM object per lead."""
-    refusals = enrollment_refusals(session, [lead for lead, _ in leads], spec, versions)
+    chosen = [lead for lead, _ in leads]
+    refusals = enrollment_refusals(session, chosen, spec, versions, new_leads=new_leads)
     version = versions.pin(session, spec, now=now)
     results: list[StartedEnrollment | Refusal | None] = []
     starting: list[tuple[Lead, dict[str, object]]] = []
@@ -106,9 +113,17 @@ def _already_enrolled(lead: Lead) -> Refusal:
 
 
 def enrollment_refusals(
-    session: Session, leads: list[Lead], spec: SequenceSpec, versions: VersionStore
+    session: Session,
+    leads: list[Lead],
+    spec: SequenceSpec,
+    versions: VersionStore,
+    *,
+    new_leads: bool = False,
 ) -> dict[int, Refusal]:
-    """Suppression, `reenroll` and `exclusive` rules for many leads: lead id -> why not."""
+    """Suppression, `reenroll` and `exclusive` rules for many leads: lead id -> why not.
+
+    `new_leads`: created in this transaction, so none was ever in `spec` (other sequences an
+    earlier trigger of the same event started are still looked up for `exclusive`)."""
     by_id = {lead.id: lead for lead in leads if lead.id is not None}
     reasons = {
         lead_id: Refusal(
@@ -117,11 +132,15 @@ def enrollment_refusals(
         for lead_id, lead in by_id.items()
         if lead.suppressed_at is not None
     }
-    previous = session.exec(
-        select(Enrollment.lead_id, Enrollment.status).where(
-            col(Enrollment.lead_id).in_(by_id), Enrollment.sequence == spec.name
-        )
-    ).all()
+    previous = (
+        []
+        if new_leads
+        else session.exec(
+            select(Enrollment.lead_id, Enrollment.status).where(
+                col(Enrollment.lead_id).in_(by_id), Enrollment.sequence == spec.name
+            )
+        ).all()
+    )
     for lead_id, status in previous:
         if spec.reenroll == "never" or status in OPEN_STATUSES:
             reasons.setdefault(lead_id, _already_enrolled(by_id[lead_id]))

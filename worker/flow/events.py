@@ -135,6 +135,7 @@ def apply_event(
             at=at,
             now=now,
             event_id=event_row.id,
+            new_lead=new_lead,
         )
         outcome.note(spec, result)
     event_row.processed_at = now

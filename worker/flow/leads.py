@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
+from sqlalchemy import insert
+from sqlalchemy.orm import make_transient_to_detached
 from sqlmodel import Session, select
 
 from models.event import EventIn
@@ -12,6 +14,7 @@ from models.lead import PROFILE_COLUMNS, Lead, LeadIn
 from models.validation import FieldsTooLarge, merge_fields
 
 logger = logging.getLogger("followup.leads")
+_LEADS = Lead.__table__  # type: ignore[attr-defined]  # SQLModel sets it on table classes
 
 
 def upsert_lead(session: Session, data: LeadIn, *, now: datetime) -> tuple[Lead, bool]:
@@ -25,10 +28,19 @@ def upsert_lead(session: Session, data: LeadIn, *, now: datetime) -> tuple[Lead,
         lead = Lead(email=data.email, created_at=now, updated_at=now, fields={})
     merge_lead_data(lead, data)
     lead.updated_at = now
-    session.add(lead)
-    if created:
-        session.flush()  # the id is needed by what follows; an update can wait for the commit
+    if created:  # the id is needed by what follows: one INSERT ... RETURNING, no ORM flush
+        lead.id = session.execute(
+            insert(_LEADS).values(_stored_values(lead)).returning(_LEADS.c.id)
+        ).scalar_one()
+        make_transient_to_detached(lead)  # the row just written, without reading it back
+    session.add(lead)  # an update waits for the commit
     return lead, created
+
+
+def _stored_values(lead: Lead) -> dict[str, object]:
+    return {
+        column.name: getattr(lead, column.name) for column in _LEADS.columns if column.name != "id"
+    }
 
 
 def merge_lead_data(lead: Lead, data: LeadIn) -> None:
