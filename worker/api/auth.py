@@ -14,7 +14,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from worker.api.deps import Rt
 from worker.api.schemas import Problem
-from worker.auth.apikeys import ADMIN, KeyHolder, verify_key
+from worker.auth.apikeys import ADMIN, LIVE_KEYS, KeyHolder, hash_key, verify_key
 from worker.engine.db import reading
 from worker.engine.runtime import Runtime
 
@@ -39,12 +39,19 @@ REQUIREMENTS: dict[Callable[..., object], Requirement] = {}
 
 
 def authenticate(rt: Runtime, authorization: str | None) -> KeyHolder | str:
-    """The live key in an Authorization header, or why there is none (one indexed lookup)."""
+    """The live key in an Authorization header, or why there is none (one indexed lookup, or
+    none for a key found live within API_KEY_CACHE)."""
     scheme, _, key = (authorization or "").partition(" ")
     if scheme.lower() != "bearer" or not key.strip():
         return "missing API key: send `Authorization: Bearer <key>`"
-    with reading(rt.engine) as session:
-        holder = verify_key(session, key.strip())
+    key, database = key.strip(), rt.settings.database_url
+    digest = hash_key(key)
+    holder = LIVE_KEYS.get(database, digest)
+    if holder is None:
+        with reading(rt.engine) as session:
+            holder = verify_key(session, key)
+        if holder is not None:
+            LIVE_KEYS.put(database, digest, holder)
     return holder if holder is not None else "unknown or revoked API key"
 
 

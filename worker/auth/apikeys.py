@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import threading
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -12,6 +14,7 @@ from datetime import datetime
 from sqlmodel import Session, col, select
 
 from models.apikey import ApiKey
+from worker.engine.tunables import API_KEY_CACHE
 
 KEY_PREFIX = "fu_"  # makes a followup key recognisable in a secret scanner or a config file
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,99}$"
@@ -34,6 +37,33 @@ class KeyHolder:
 
     def allows(self, scope: str) -> bool:
         return ADMIN in self.scopes or scope in self.scopes
+
+
+class LiveKeys:
+    """Live keys seen lately, by (database, key hash), for API_KEY_CACHE: an API request then
+    skips a read transaction. Unknown keys are never kept; creating or revoking a key in this
+    process forgets them all at once."""
+
+    def __init__(self, ttl: float = API_KEY_CACHE.total_seconds()) -> None:
+        self._ttl = ttl
+        self._seen: dict[tuple[str, str], tuple[KeyHolder, float]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, database: str, digest: str) -> KeyHolder | None:
+        with self._lock:
+            holder, until = self._seen.get((database, digest), (None, 0.0))
+        return holder if time.monotonic() < until else None
+
+    def put(self, database: str, digest: str, holder: KeyHolder) -> None:
+        with self._lock:
+            self._seen[(database, digest)] = (holder, time.monotonic() + self._ttl)
+
+    def forget(self) -> None:
+        with self._lock:
+            self._seen.clear()
+
+
+LIVE_KEYS = LiveKeys()  # one per process
 
 
 def hash_key(key: str) -> str:
@@ -70,6 +100,7 @@ def create_key(
         row.key_hash, row.scopes, row.created_at, row.revoked_at = hash_key(key), granted, now, None
     session.add(row)
     session.flush()
+    LIVE_KEYS.forget()
     return key
 
 
@@ -81,6 +112,7 @@ def revoke_key(session: Session, name: str, *, now: datetime) -> None:
     if row.revoked_at is None:
         row.revoked_at = now
         session.add(row)
+    LIVE_KEYS.forget()
 
 
 def verify_key(session: Session, key: str) -> KeyHolder | None:

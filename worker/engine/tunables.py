@@ -163,3 +163,7 @@ VARIANT_MIN_EXPECTED = 5  # ... and replies and non-replies expected per variant
 # Guardrails (worker/flow/guardrails.py): the scheduler loop recounts at once after a new bounce
 # or complaint, else this often (a verdict also moves as sends pass min_sends or leave the window).
 GUARDRAIL_RECOUNT = timedelta(minutes=1)
+
+# API keys: a live key is remembered per process this long (a request then skips a read
+# transaction); a revoke in another process takes effect within it, in this one at once.
+API_KEY_CACHE = timedelta(seconds=2)
