@@ -39,8 +39,11 @@ demo: $(STAMP)
 # Tiers (tests/README.md): unit is pure; component runs one part on real SQLite, loopback SMTP or
 # the CLI in-process; flow runs the whole pipeline on fakes and a virtual clock; tests marked
 # `integration` (in tests/integration, and flow tests' PostgreSQL cases) need real services.
+# make test runs on TEST_WORKERS pytest-xdist workers (the fault scenarios one after the other in
+# one of them: tests/chaos/conftest.py); TEST_WORKERS=0 runs everything in this process.
+TEST_WORKERS ?= 2
 test: $(DEV_STAMP)  # every tier; the integration tests need Redis and PostgreSQL (see README)
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadgroup
 
 test-unit: $(DEV_STAMP)  # pure: no database, no socket
 	$(BIN)/pytest tests/unit
