@@ -110,7 +110,7 @@ def claim_and_enqueue(rt: Runtime, *, now: datetime, lease_for: timedelta) -> tu
     short of its limit was the last one due: no empty claim transaction to find that out."""
     enqueued = 0
     while True:
-        with transaction(rt.engine) as session:  # counted with each claim: other schedulers'
+        with transaction(rt.engine) as session:  # counted with each claim: others claim too
             room = rt.settings.max_in_flight - count_in_flight(session)
             if room <= 0:
                 return enqueued, True
