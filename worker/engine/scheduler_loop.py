@@ -106,22 +106,23 @@ def tick(rt: Runtime, watch: GuardrailWatch | None = None) -> TickResult:
 def claim_and_enqueue(rt: Runtime, *, now: datetime, lease_for: timedelta) -> tuple[int, bool]:
     """Claim due touches in batches while fewer than `settings.max_in_flight` are queued or
     sending, enqueueing each batch once it is committed; (how many, whether the cap held some
-    back). A backlog drains at the workers' pace instead of piling ids up in Redis."""
+    back). A backlog drains at the workers' pace instead of piling ids up in Redis. A batch
+    short of its limit was the last one due: no empty claim transaction to find that out."""
     enqueued = 0
     while True:
-        with transaction(rt.engine) as session:
+        with transaction(rt.engine) as session:  # counted with each claim: others claim too
             room = rt.settings.max_in_flight - count_in_flight(session)
             if room <= 0:
                 return enqueued, True
-            ids = claim_due_touches(
-                session, now=now, limit=min(CLAIM_BATCH, room), lease_for=lease_for
-            )
+            limit = min(CLAIM_BATCH, room)
+            ids = claim_due_touches(session, now=now, limit=limit, lease_for=lease_for)
         enqueue_claimed(rt, ids)  # committed first: a lost message is re-driven, never half-claimed
-        if not ids:
-            return enqueued, False
-        log.info("queued %d due touches", len(ids), extra={"touch_ids": ids})
+        if ids:
+            log.info("queued %d due touches", len(ids), extra={"touch_ids": ids})
+            CLAIM_BATCH_SIZE.observe(len(ids))
         enqueued += len(ids)
-        CLAIM_BATCH_SIZE.observe(len(ids))
+        if len(ids) < limit:
+            return enqueued, False
 
 
 def enqueue_claimed(rt: Runtime, ids: list[int]) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import Select, Update, bindparam, update
 from sqlmodel import Session, col, func, select
 
 from models.compliance import ComplianceKind
@@ -138,6 +138,27 @@ def finish_step(
     session.add(enrollment)
 
 
+def _claim_statement() -> Update:
+    """Due rows to `queued`, built once: the scheduler runs it every tick (bound per call)."""
+    due = (
+        select(Touch.id)
+        .where(col(Touch.status).in_(WAITING), col(Touch.due_at) <= bindparam("now"))
+        .order_by(col(Touch.due_at), col(Touch.id))
+        .limit(bindparam("limit"))
+        .with_for_update(skip_locked=True)
+    )
+    return (
+        update(Touch)
+        .where(col(Touch.id).in_(due.scalar_subquery()), col(Touch.status).in_(WAITING))
+        .values(status=TouchStatus.QUEUED, lease_until=bindparam("lease_until"))
+        .returning(col(Touch.id))
+        .execution_options(synchronize_session=False)  # ids only: no session object to update
+    )
+
+
+_CLAIM = _claim_statement()
+
+
 def claim_due_touches(
     session: Session,
     *,
@@ -146,20 +167,8 @@ def claim_due_touches(
     lease_for: timedelta = QUEUED_LEASE,
 ) -> list[int]:
     """Atomically move due touches to `queued` (compare-and-set; SKIP LOCKED on PostgreSQL)."""
-    due = (
-        select(Touch.id)
-        .where(col(Touch.status).in_(WAITING), col(Touch.due_at) <= now)
-        .order_by(col(Touch.due_at), col(Touch.id))
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    )
-    claim = (
-        update(Touch)
-        .where(col(Touch.id).in_(due.scalar_subquery()), col(Touch.status).in_(WAITING))
-        .values(status=TouchStatus.QUEUED, lease_until=now + lease_for)
-        .returning(col(Touch.id))
-    )
-    return sorted(session.execute(claim).scalars().all())
+    bound = {"now": now, "limit": limit, "lease_until": now + lease_for}
+    return sorted(session.execute(_CLAIM, bound).scalars().all())
 
 
 IN_FLIGHT = (TouchStatus.QUEUED, TouchStatus.SENDING)
@@ -185,29 +194,27 @@ def cancel_pending_touches(session: Session, *, enrollment_id: int, reason: str)
     )
 
 
+def _wakeups_statement() -> Select[Any]:
+    """The earliest moment of each kind of tick work, in one statement built once."""
+    moments: list[Select[Any]] = [
+        select(func.min(Touch.due_at)).where(col(Touch.status).in_(WAITING)),
+        select(func.min(Touch.expires_at)).where(Touch.status == TouchStatus.OPEN),
+        select(func.min(Enrollment.sla_next_check_at)).where(
+            Enrollment.sla_status == SlaStatus.PENDING
+        ),
+        select(func.min(Enrollment.sla_alert_check_at)),
+        select(func.min(Enrollment.sla_reassign_at)),
+        select(func.min(SlaAlert.due_at)).where(SlaAlert.status == AlertStatus.PENDING),
+        select(func.min(Enrollment.held_until)).where(Enrollment.status == EnrollmentStatus.ACTIVE),
+    ]
+    return select(*(moment.scalar_subquery() for moment in moments))
+
+
+_WAKEUPS = _wakeups_statement()
+
+
 def next_wakeup(session: Session) -> datetime | None:
     """When a tick next has work: a touch falls due, a task expires, an SLA deadline or at-risk
     moment passes, a reassignment or an alert (a digest's hour) is due, an auto-reply hold ends."""
-    candidates = [
-        session.exec(select(func.min(Touch.due_at)).where(col(Touch.status).in_(WAITING))).one(),
-        session.exec(
-            select(func.min(Touch.expires_at)).where(Touch.status == TouchStatus.OPEN)
-        ).one(),
-        session.exec(
-            select(func.min(Enrollment.sla_next_check_at)).where(
-                Enrollment.sla_status == SlaStatus.PENDING
-            )
-        ).one(),
-        session.exec(select(func.min(Enrollment.sla_alert_check_at))).one(),
-        session.exec(select(func.min(Enrollment.sla_reassign_at))).one(),
-        session.exec(
-            select(func.min(SlaAlert.due_at)).where(SlaAlert.status == AlertStatus.PENDING)
-        ).one(),
-        session.exec(
-            select(func.min(Enrollment.held_until)).where(
-                Enrollment.status == EnrollmentStatus.ACTIVE
-            )
-        ).one(),
-    ]
-    found = [c for c in candidates if c is not None]
+    found = [moment for moment in session.execute(_WAKEUPS).one() if moment is not None]
     return min(found) if found else None
