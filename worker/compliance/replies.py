@@ -9,7 +9,7 @@ from datetime import datetime
 from email.utils import parseaddr
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, func, select, union
 from sqlmodel import Session, col
 
 from models.enrollment import Enrollment
@@ -100,14 +100,14 @@ def _by_sequence(
     heard = select(col(InboundMessage.enrollment_id)).where(
         col(InboundMessage.outcome) == Outcome.REPLY, *received
     )
-    posted = and_(
+    posted = select(col(Enrollment.id)).where(
         col(Enrollment.exit_reason) == "email.replied",
         *_window(col(Enrollment.ended_at), since, until),
     )
-    replied = dict(
+    replied = dict(  # the ids first: two index seeks, not a scan of every enrollment
         session.execute(
             select(col(Enrollment.sequence), func.count())
-            .where(or_(posted, col(Enrollment.id).in_(heard)))
+            .where(col(Enrollment.id).in_(union(posted, heard)))
             .group_by(col(Enrollment.sequence))
         ).all()
     )

@@ -1,4 +1,4 @@
-"""touch sequence for the report's sent counts
+"""touch sequence for the report's sent counts, enrollment exit index for its replies
 
 Revision ID: i15c
 Revises: i15b
@@ -38,9 +38,13 @@ def upgrade() -> None:
             ["kind", "status", "sequence", "step", "sender", "completed_at"],
             unique=False,
         )
+    with op.batch_alter_table("enrollment", schema=None) as batch_op:
+        batch_op.create_index("ix_enrollment_exit", ["exit_reason", "ended_at"], unique=False)
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("enrollment", schema=None) as batch_op:
+        batch_op.drop_index("ix_enrollment_exit")
     with op.batch_alter_table("touch", schema=None) as batch_op:
         batch_op.drop_index("ix_touch_sent")
         batch_op.drop_column("sequence")
