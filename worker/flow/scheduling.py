@@ -49,6 +49,7 @@ def step_touch_values(
     return {
         "enrollment_id": enrollment_id,
         "lead_id": lead.id,
+        "sequence": spec.name,  # the report counts sends per sequence from the touch alone
         "step": step.id,
         "kind": TouchKind.TASK if step.task else TouchKind.EMAIL,
         "status": TouchStatus.OPEN if step.task else TouchStatus.SCHEDULED,
