@@ -26,3 +26,14 @@ def load_touch(session: Session, touch_id: int) -> TouchRow:
     return session.exec(
         touch_rows().where(col(Touch.id) == touch_id).execution_options(populate_existing=True)
     ).one()
+
+
+def load_touches(session: Session, touch_ids: list[int]) -> list[TouchRow]:
+    """Several touches in one read, fresh from the database, in id order."""
+    rows = session.exec(
+        touch_rows()
+        .where(col(Touch.id).in_(touch_ids))
+        .order_by(col(Touch.id))
+        .execution_options(populate_existing=True)
+    ).all()
+    return list(rows)
