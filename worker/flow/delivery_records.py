@@ -11,12 +11,12 @@ from enum import StrEnum
 
 from sqlalchemy import update
 from sqlalchemy.orm.attributes import set_committed_value
-from sqlmodel import Session, col
+from sqlmodel import Session
 
 from models.compliance import ComplianceKind
 from models.lead import Lead
-from models.touch import FINAL, Touch, TouchStatus
-from worker.engine.db import changed_rows, transaction
+from models.touch import FINAL, TouchStatus
+from worker.engine.db import core_changed_rows, transaction
 from worker.engine.logs import log_context
 from worker.engine.metrics import TOUCHES, count_on_commit
 from worker.engine.runtime import Runtime
@@ -26,7 +26,7 @@ from worker.flow.enrollment import suppress_lead
 from worker.flow.outgoing import ClaimedTouch
 from worker.flow.scheduling import finish_step
 from worker.flow.send_slots import give_back_slots
-from worker.flow.touch_rows import TouchRow, load_touches
+from worker.flow.touch_rows import TOUCH_TABLE, TouchRow, load_touches
 from worker.mail import PermanentSendError, SendError
 from worker.specs.calendar import next_opening
 
@@ -102,10 +102,11 @@ def _finish(session: Session, row: TouchRow, **values: object) -> bool:
     """Compare-and-set out of `sending` (the loaded row takes the new values too); False when
     another worker already finished the touch."""
     touch = row[0]
-    done = changed_rows(
+    touches = TOUCH_TABLE.c
+    done = core_changed_rows(
         session,
-        update(Touch)
-        .where(col(Touch.id) == touch.id, col(Touch.status).not_in(FINAL))
+        update(TOUCH_TABLE)
+        .where(touches.id == touch.id, touches.status.not_in(FINAL))
         .values(**values),
     )
     if done != 1:

@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import update
-from sqlmodel import Session, col
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlmodel import Session
 
 from models.enrollment import OPEN_STATUSES, Enrollment, EnrollmentStatus
 from models.lead import Lead
@@ -28,7 +29,7 @@ from worker.flow.outgoing import (
     thread_parent,
 )
 from worker.flow.send_slots import SendSlots, take_slots
-from worker.flow.touch_rows import TouchRow, load_touches
+from worker.flow.touch_rows import TOUCH_TABLE, TouchRow, load_touches
 from worker.specs.calendar import is_open, next_opening
 from worker.specs.sequences import SequenceSpec, StepSpec
 
@@ -80,13 +81,14 @@ def claim_touches(rt: Runtime, touch_ids: list[int]) -> dict[int, ClaimedTouch |
 
 def _compare_and_set(session: Session, touch_ids: list[int], lease_until: datetime) -> list[int]:
     """`queued` -> `sending` in one statement; the ids this claim won (redelivered ones lose)."""
+    touches = TOUCH_TABLE.c
     claim = (
-        update(Touch)
-        .where(col(Touch.id).in_(touch_ids), col(Touch.status) == TouchStatus.QUEUED)
+        update(TOUCH_TABLE)
+        .where(touches.id.in_(touch_ids), touches.status == TouchStatus.QUEUED)
         .values(status=TouchStatus.SENDING, lease_until=lease_until)
-        .returning(col(Touch.id))
+        .returning(touches.id)
     )
-    return sorted(session.execute(claim).scalars().all())
+    return sorted(session.connection().execute(claim).scalars().all())
 
 
 def _claim_one(
@@ -117,11 +119,10 @@ def _gather(
     touch, enrollment, lead = row
     step = spec.step(touch.step)
     assert step is not None
-    touch.attempts += 1
-    if touch.message_id is None:
-        touch.message_id = message_id_for(sender)
-    touch.sender = sender
-    session.add(touch)
+    message_id = touch.message_id or message_id_for(sender)
+    _write(
+        session, touch, {"attempts": touch.attempts + 1, "message_id": message_id, "sender": sender}
+    )
     return ClaimedTouch(
         touch_id=touch.id,  # type: ignore[arg-type]  # a stored row has its id
         lead_context=lead.template_context(),
@@ -131,7 +132,7 @@ def _gather(
         step=step,
         template=step.template_for(touch.variant),
         sender=sender,
-        message_id=touch.message_id,
+        message_id=message_id,
         attempts=touch.attempts,
         zone=spec.zone_for(lead.timezone),
         slots=slots,
@@ -143,9 +144,17 @@ def _gather(
             "lead_id": lead.id,
             "sequence": spec.name,
             "step": touch.step,
-            "message_id": touch.message_id,
+            "message_id": message_id,
         },
     )
+
+
+def _write(session: Session, touch: Touch, values: dict[str, object]) -> None:
+    """One Core UPDATE of the touch, its loaded row kept in step (no ORM flush for it)."""
+    touches = TOUCH_TABLE.c
+    session.connection().execute(update(TOUCH_TABLE).where(touches.id == touch.id), values)
+    for name, value in values.items():
+        set_committed_value(touch, name, value)
 
 
 def _hold_back(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from sqlalchemy import Table
 from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import Select
 
@@ -10,6 +11,8 @@ from models.lead import Lead
 from models.touch import Touch
 
 TouchRow = tuple[Touch, Enrollment, Lead]
+# For Core statements on the delivery's hot path (no ORM bookkeeping); SQLModel sets it.
+TOUCH_TABLE: Table = Touch.__table__  # type: ignore[attr-defined]
 
 
 def touch_rows() -> Select[Touch, Enrollment, Lead]:
