@@ -21,7 +21,10 @@ CLAIM_BATCH = 500  # due touches claimed per scheduler query (the tick loops unt
 # transactions, but more sends re-sent (same Message-ID) when a worker is killed mid-message.
 TOUCH_BATCH = 10
 TOUCH_BATCH_DEEP = 100  # ... i.e. one claim found this many due (fewer: one id a message, at once)
-WORKER_PREFETCH_PER_THREAD = 2  # messages a worker process holds per thread (as dramatiq)
+# Messages a worker process holds per thread (as dramatiq): one running, one ready, so a thread
+# never waits on Redis between batches; 4 threads hold 80 ids, each claimed only when its message
+# starts (its sending lease counts from then), so ids that wait here are still `queued`.
+WORKER_PREFETCH_PER_THREAD = 2
 # ... or until this many are queued or sending (FOLLOWUP_MAX_IN_FLIGHT): size it to what the
 # workers send within QUEUED_LEASE (processes x threads x sends per second x 60 s), so a backlog
 # drains without piling ids up in Redis, where they would outlive their lease and be re-driven.
