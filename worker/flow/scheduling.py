@@ -120,8 +120,7 @@ def finish_step(
         note_touch_completed(enrollment, at, manual=manual)
     outcome = kind.value.split(".", 1)[1]  # touch.sent -> sent, task.completed -> completed
     count_on_commit(session, TOUCHES.labels(outcome=outcome, sequence=spec.name))
-    log.append(
-        session,
+    entry = log.entry_values(
         kind,
         at=at,
         lead_email=lead.email,
@@ -130,6 +129,7 @@ def finish_step(
         touch_id=touch.id,
         detail=detail,
     )
+    log.append_all(session, [(entry, {})])  # Core: no ORM object per entry (issue 15)
     if completed:
         refresh_verdict(session, enrollment, lead.email, now)
     if plan_next and enrollment.status == EnrollmentStatus.ACTIVE:
