@@ -90,10 +90,16 @@ def _by_sequence(
     until: datetime | None,
 ) -> list[ReplyRow]:
     """Per sequence, enrollments: mailed, and replied (heard by the inbox or posted as an event)."""
-    any_email = select(col(Touch.id)).where(col(Touch.enrollment_id) == Enrollment.id, emailed)
-    mailed = session.execute(  # a semi-join: one index probe an enrollment, no DISTINCT sort
+    if since is None and until is None:  # all time: the enrollment's own counters say it
+        mailed_ever = col(Enrollment.touches_completed) > col(Enrollment.touches_manual)
+    else:  # a semi-join: one index probe an enrollment, no DISTINCT sort
+        any_email = select(col(Touch.id)).where(
+            col(Touch.enrollment_id) == Enrollment.id, emailed
+        )
+        mailed_ever = any_email.exists()
+    mailed = session.execute(
         select(col(Enrollment.sequence), func.count())
-        .where(any_email.exists())
+        .where(mailed_ever)
         .group_by(col(Enrollment.sequence))
     ).all()
     rows = _rows(mailed, _outcomes(session, col(InboundMessage.sequence), received, distinct=True))
