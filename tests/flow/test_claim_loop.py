@@ -4,19 +4,22 @@ is read in one statement (fake broker queue, virtual clock)."""
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import insert
+from sqlalchemy import insert, update
+from sqlmodel import col
 
 from models.touch import Touch, TouchKind, TouchStatus
 from testkit.harness import Harness, Harnesses, template
 from worker.engine import scheduler_loop
 from worker.engine.db import reading, transaction
-from worker.engine.scheduler_loop import claim_and_enqueue
+from worker.engine.scheduler_loop import claim_and_enqueue, reclaim_while_capped
 from worker.engine.tunables import QUEUED_LEASE
 from worker.flow.scheduling import claim_due_touches, next_wakeup
 
@@ -133,3 +136,35 @@ def test_the_next_wakeup_is_the_earliest_moment_of_any_kind(make_harness: Harnes
     with reading(h.rt.engine) as session:
         earlier = next_wakeup(session)
     assert first is not None and earlier == h.clock.now() - timedelta(hours=1) < first
+
+
+def test_a_capped_tick_claims_again_as_the_workers_make_room(
+    make_harness: Harnesses, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Given 8 due touches, a cap of 3 and workers that finish every queued touch between two
+    claims, when the rest of a capped tick runs, then it claims again until none are due (3, 3
+    and 2 enqueued), without waiting for the next tick; a set stop ends it at once."""
+    h, sent = harness(make_harness, max_in_flight=3)
+    add_due(h, 8)
+    monkeypatch.setattr(scheduler_loop, "CAPPED_RECLAIM_SECONDS", 0.001)
+    enqueued, capped = claim_and_enqueue(h.rt, now=h.clock.now(), lease_for=QUEUED_LEASE)
+    assert (enqueued, capped) == (3, True)
+    original = scheduler_loop.claim_and_enqueue
+
+    def after_the_workers(*args: Any, **kwargs: Any) -> tuple[int, bool]:
+        with transaction(h.rt.engine) as session:  # the workers sent what was queued
+            session.execute(
+                update(Touch)
+                .where(col(Touch.status) == TouchStatus.QUEUED)
+                .values(status=TouchStatus.SENT)
+            )
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(scheduler_loop, "claim_and_enqueue", after_the_workers)
+    stop = threading.Event()
+    reclaim_while_capped(h.rt, stop, until=time.monotonic() + 60)
+    assert len(sent) == len(set(sent)) == 8
+    stop.set()
+    with counted(monkeypatch, "claim_and_enqueue") as claims:
+        reclaim_while_capped(h.rt, stop, until=time.monotonic() + 60)
+    assert claims == []

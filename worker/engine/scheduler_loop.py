@@ -19,6 +19,7 @@ from worker.engine.metrics import (
 )
 from worker.engine.runtime import Runtime
 from worker.engine.tunables import (
+    CAPPED_RECLAIM_SECONDS,
     CLAIM_BATCH,
     MAX_REDRIVES,
     QUEUED_LEASE,
@@ -168,6 +169,7 @@ def run_scheduler(rt: Runtime, stop: threading.Event, heartbeat: Heartbeat | Non
     watch = GuardrailWatch()
     while not stop.is_set():
         started = time.monotonic()
+        result: TickResult | None = None
         try:
             rt.refresh_catalog()
             result = tick(rt, watch)
@@ -181,4 +183,23 @@ def run_scheduler(rt: Runtime, stop: threading.Event, heartbeat: Heartbeat | Non
             SCHEDULER_TICK_SECONDS.observe(time.monotonic() - started)
             SCHEDULER_LAST_TICK.set_to_current_time()
             beats.beat()
-        stop.wait(rt.settings.tick_seconds)
+        next_tick = time.monotonic() + rt.settings.tick_seconds
+        if result is not None and result.capped:
+            reclaim_while_capped(rt, stop, until=next_tick)
+        stop.wait(max(0.0, next_tick - time.monotonic()))
+
+
+def reclaim_while_capped(rt: Runtime, stop: threading.Event, *, until: float) -> None:
+    """The rest of a tick whose claim the in-flight cap cut short: claim again every
+    CAPPED_RECLAIM_SECONDS as the workers make room, so the cap bounds what waits in Redis but
+    not the send rate; the other phases wait for the next tick."""
+    queued_lease = lease(QUEUED_LEASE, rt.settings.lease_seconds)
+    capped = True
+    while capped and time.monotonic() + CAPPED_RECLAIM_SECONDS < until:
+        if stop.wait(CAPPED_RECLAIM_SECONDS):
+            return
+        try:
+            _, capped = claim_and_enqueue(rt, now=rt.clock.now(), lease_for=queued_lease)
+        except Exception:  # as a tick's: logged, and the next tick tries again
+            log.exception("claim while capped failed; retrying next tick")
+            return
