@@ -19,7 +19,7 @@ from models.touch import Touch, TouchKind, TouchStatus
 from testkit.harness import Harness, Harnesses, template
 from worker.engine import scheduler_loop
 from worker.engine.db import reading, transaction
-from worker.engine.scheduler_loop import claim_and_enqueue, reclaim_while_capped
+from worker.engine.scheduler_loop import claim_and_enqueue, claim_between_ticks
 from worker.engine.tunables import QUEUED_LEASE
 from worker.flow.scheduling import claim_due_touches, next_wakeup
 
@@ -146,7 +146,7 @@ def test_a_capped_tick_claims_again_as_the_workers_make_room(
     and 2 enqueued), without waiting for the next tick; a set stop ends it at once."""
     h, sent = harness(make_harness, max_in_flight=3)
     add_due(h, 8)
-    monkeypatch.setattr(scheduler_loop, "CAPPED_RECLAIM_SECONDS", 0.001)
+    monkeypatch.setattr(scheduler_loop, "CLAIM_GAP_SECONDS", 0.001)
     enqueued, capped = claim_and_enqueue(h.rt, now=h.clock.now(), lease_for=QUEUED_LEASE)
     assert (enqueued, capped) == (3, True)
     original = scheduler_loop.claim_and_enqueue
@@ -162,9 +162,23 @@ def test_a_capped_tick_claims_again_as_the_workers_make_room(
 
     monkeypatch.setattr(scheduler_loop, "claim_and_enqueue", after_the_workers)
     stop = threading.Event()
-    reclaim_while_capped(h.rt, stop, until=time.monotonic() + 60)
+    claim_between_ticks(h.rt, stop, until=time.monotonic() + 60, capped=True)
     assert len(sent) == len(set(sent)) == 8
     stop.set()
     with counted(monkeypatch, "claim_and_enqueue") as claims:
-        reclaim_while_capped(h.rt, stop, until=time.monotonic() + 60)
+        claim_between_ticks(h.rt, stop, until=time.monotonic() + 60, capped=True)
     assert claims == []
+
+
+def test_a_touch_falling_due_between_ticks_is_claimed_before_the_next_tick(
+    make_harness: Harnesses, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Given a touch due now and the lead's next one due in 2 days, when the time between two
+    ticks passes, then the due one is enqueued without waiting for the tick, and the wait for
+    the one in 2 days is left to the ticks."""
+    h, sent = harness(make_harness)
+    add_due(h, 1)
+    monkeypatch.setattr(scheduler_loop, "CLAIM_GAP_SECONDS", 0.001)
+    with counted(monkeypatch, "claim_and_enqueue") as claims:
+        claim_between_ticks(h.rt, threading.Event(), until=time.monotonic() + 60, capped=False)
+    assert (len(sent), claims) == (1, [(1, False)])

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from worker.compliance.recording import evaluate_due_deadlines
-from worker.engine.db import transaction
+from worker.engine.db import reading, transaction
 from worker.engine.metrics import (
     CLAIM_BATCH_SIZE,
     REDRIVEN,
@@ -19,8 +19,8 @@ from worker.engine.metrics import (
 )
 from worker.engine.runtime import Runtime
 from worker.engine.tunables import (
-    CAPPED_RECLAIM_SECONDS,
     CLAIM_BATCH,
+    CLAIM_GAP_SECONDS,
     MAX_REDRIVES,
     QUEUED_LEASE,
     SCHEDULER_STUCK_AFTER,
@@ -35,7 +35,7 @@ from worker.flow.holding import release_holds
 from worker.flow.manual_tasks import skip_expired_tasks
 from worker.flow.reassignment import reassign_due
 from worker.flow.redrive import redrive_expired_leases
-from worker.flow.scheduling import claim_due_touches, count_in_flight
+from worker.flow.scheduling import claim_due_touches, count_in_flight, next_touch_due
 from worker.flow.stale_events import apply_stale_events
 from worker.notify.pause_alerts import tell_paused
 
@@ -184,22 +184,30 @@ def run_scheduler(rt: Runtime, stop: threading.Event, heartbeat: Heartbeat | Non
             SCHEDULER_LAST_TICK.set_to_current_time()
             beats.beat()
         next_tick = time.monotonic() + rt.settings.tick_seconds
-        if result is not None and result.capped:
-            reclaim_while_capped(rt, stop, until=next_tick)
+        claim_between_ticks(rt, stop, until=next_tick, capped=result is not None and result.capped)
         stop.wait(max(0.0, next_tick - time.monotonic()))
 
 
-def reclaim_while_capped(rt: Runtime, stop: threading.Event, *, until: float) -> None:
-    """The rest of a tick whose claim the in-flight cap cut short: claim again every
-    CAPPED_RECLAIM_SECONDS as the workers make room, so the cap bounds what waits in Redis but
-    not the send rate; the other phases wait for the next tick."""
+def claim_between_ticks(rt: Runtime, stop: threading.Event, *, until: float, capped: bool) -> None:
+    """Until the next tick, claim again (no more often than CLAIM_GAP_SECONDS) when a waiting
+    touch falls due, or while the in-flight cap holds due ones back as the workers make room:
+    a touch waits ~0.1 s to be queued, not a tick, and the cap bounds what waits in Redis but
+    not the send rate. Only the claim: the tick's other phases wait for the next tick."""
     queued_lease = lease(QUEUED_LEASE, rt.settings.lease_seconds)
-    capped = True
-    while capped and time.monotonic() + CAPPED_RECLAIM_SECONDS < until:
-        if stop.wait(CAPPED_RECLAIM_SECONDS):
+    while not stop.is_set():
+        wait = CLAIM_GAP_SECONDS if capped else _seconds_to_next_due(rt)
+        if wait is None or time.monotonic() + max(wait, CLAIM_GAP_SECONDS) >= until:
+            return
+        if stop.wait(max(wait, CLAIM_GAP_SECONDS)):
             return
         try:
             _, capped = claim_and_enqueue(rt, now=rt.clock.now(), lease_for=queued_lease)
         except Exception:  # as a tick's: logged, and the next tick tries again
-            log.exception("claim while capped failed; retrying next tick")
+            log.exception("claim between ticks failed; retrying next tick")
             return
+
+
+def _seconds_to_next_due(rt: Runtime) -> float | None:
+    with reading(rt.engine) as session:
+        due = next_touch_due(session)
+    return None if due is None else max(0.0, (due - rt.clock.now()).total_seconds())

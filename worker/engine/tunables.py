@@ -29,9 +29,10 @@ WORKER_PREFETCH_PER_THREAD = 2
 # workers send within QUEUED_LEASE (processes x threads x sends per second x 60 s), so a backlog
 # drains without piling ids up in Redis, where they would outlive their lease and be re-driven.
 MAX_IN_FLIGHT = 500
-# ... and while the cap holds due touches back, the scheduler claims again this often inside its
-# tick (the cap bounds what waits in Redis; a whole tick's wait would bound the send rate too).
-CAPPED_RECLAIM_SECONDS = 0.1
+# Between two ticks the scheduler claims on its own, no more often than this: when a touch falls
+# due (so due-to-queued waits ~0.1 s, not a tick), and while the cap holds due touches back (the
+# cap bounds what waits in Redis; a whole tick's wait would bound the send rate too).
+CLAIM_GAP_SECONDS = 0.1
 SKIP_BATCH = 500  # expired manual tasks skipped per tick
 DUE_CHECK_BATCH = 500  # SLA deadlines decided per tick
 STALE_EVENT_BATCH = 200  # lost events re-applied per tick, each in its own savepoint

@@ -195,10 +195,18 @@ def cancel_pending_touches(session: Session, *, enrollment_id: int, reason: str)
     )
 
 
+_NEXT_DUE = select(func.min(Touch.due_at)).where(col(Touch.status).in_(WAITING))
+
+
+def next_touch_due(session: Session) -> datetime | None:
+    """When the next waiting touch falls due (read-only: the scheduler's wait between ticks)."""
+    return session.execute(_NEXT_DUE).scalar_one_or_none()
+
+
 def _wakeups_statement() -> Select[Any]:
     """The earliest moment of each kind of tick work, in one statement built once."""
     moments: list[Select[Any]] = [
-        select(func.min(Touch.due_at)).where(col(Touch.status).in_(WAITING)),
+        _NEXT_DUE,
         select(func.min(Touch.expires_at)).where(Touch.status == TouchStatus.OPEN),
         select(func.min(Enrollment.sla_next_check_at)).where(
             Enrollment.sla_status == SlaStatus.PENDING
