@@ -55,13 +55,3 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         terminalreporter.section("chaos checker")
         for line in LINES:
             terminalreporter.write_line(line)
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Under `pytest -n 2 --dist loadgroup` (make test) the fault scenarios run one after the
-    other in one worker, beside the rest of the suite, never two at once: each starts its own
-    cluster of processes and measures leases in real seconds."""
-    chaos_folder = Path(__file__).resolve().parent
-    for item in items:
-        if chaos_folder in Path(item.path).parents:
-            item.add_marker(pytest.mark.xdist_group("chaos"))

@@ -12,7 +12,6 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import NoReturn
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
@@ -42,7 +41,7 @@ def redis_server() -> Iterator[str]:
     """A Redis URL: FOLLOWUP_TEST_REDIS_URL, else a redis-server from the PATH."""
     url = os.environ.get("FOLLOWUP_TEST_REDIS_URL")
     if url:
-        yield _database_of_this_worker(url)
+        yield url
         return
     binary = shutil.which("redis-server")
     if binary is None:
@@ -59,19 +58,6 @@ def redis_server() -> Iterator[str]:
     finally:
         process.terminate()
         process.wait(timeout=10)
-
-
-def _database_of_this_worker(url: str) -> str:
-    """The URL's database number plus pytest-xdist's worker index (gw1 -> one more), so that
-    parallel workers' `flushdb` never empties another's queues; unchanged without xdist."""
-    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
-    if not worker.startswith("gw"):
-        return url
-    parts = urlsplit(url)
-    number = parts.path.strip("/")
-    first = int(number) if number.isdigit() else 0
-    database = first + int(worker.removeprefix("gw"))
-    return urlunsplit(parts._replace(path=f"/{database}"))
 
 
 @contextmanager
