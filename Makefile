@@ -39,8 +39,18 @@ demo: $(STAMP)
 # Tiers (tests/README.md): unit is pure; component runs one part on real SQLite, loopback SMTP or
 # the CLI in-process; flow runs the whole pipeline on fakes and a virtual clock; tests marked
 # `integration` (in tests/integration, and flow tests' PostgreSQL cases) need real services.
+# `make test` runs the fault suite's quick tier (tests/chaos, marker chaos: its scenarios mostly
+# wait out leases of real seconds on processes of their own) in a second pytest beside the rest,
+# its output shown once it ends; either failing fails the target.
 test: $(DEV_STAMP)  # every tier; the integration tests need Redis and PostgreSQL (see README)
-	$(BIN)/pytest
+	@faults_log=$$(mktemp); \
+	$(BIN)/pytest -m chaos -p no:cacheprovider tests/chaos >"$$faults_log" 2>&1 & faults=$$!; \
+	trap 'kill $$faults 2>/dev/null' INT TERM; \
+	$(BIN)/pytest -m "not chaos"; rest=$$?; \
+	wait $$faults; faults_rc=$$?; \
+	echo "== the fault suite's quick tier (pytest -m chaos tests/chaos), run beside the rest:"; \
+	cat "$$faults_log"; rm -f "$$faults_log"; \
+	test $$rest -eq 0 && test $$faults_rc -eq 0
 
 test-unit: $(DEV_STAMP)  # pure: no database, no socket
 	$(BIN)/pytest tests/unit

@@ -78,8 +78,8 @@ def _raw_chunk(db: sqlite3.Connection, ids: range, now: str) -> None:
             [(n, n, now, n) for n in ids],
         )
         db.executemany(
-            "INSERT INTO touch (id, enrollment_id, lead_id, step, kind, status, due_at, attempts, "
-            "redrives) VALUES (?, ?, ?, 'one', 'email', 'scheduled', ?, 0, 0)",
+            "INSERT INTO touch (id, enrollment_id, lead_id, sequence, step, kind, status, due_at, "
+            "attempts, redrives) VALUES (?, ?, ?, 'bench', 'one', 'email', 'scheduled', ?, 0, 0)",
             [(n, n, n, now) for n in ids],
         )
         db.executemany(

@@ -108,7 +108,7 @@ ENROLLMENT_COLUMNS = (
     "touches_manual, first_touch_at, first_touch_seconds, sla_status, sla_reason, sla_decided_at"
 )
 TOUCH_COLUMNS = (
-    "enrollment_id, lead_id, step, kind, status, due_at, completed_at, attempts, redrives"
+    "enrollment_id, lead_id, step, kind, status, due_at, completed_at, attempts, redrives, sequence"
 )
 
 
@@ -116,6 +116,7 @@ def _rows(enrollments: int, per: int, seed: int) -> dict[str, Iterator[tuple[Any
     """Per table, its generated rows (lazily, so a million touches never sit in memory)."""
     rng = random.Random(seed)
     now = stamp(START)
+    sequence_of: dict[int, str] = {}  # each enrollment's, copied onto its touches
     return {
         "sequence_version (hash, name, definition, templates, created_at)": iter(
             [("bench", "bench", "{}", "{}", now)]
@@ -124,12 +125,20 @@ def _rows(enrollments: int, per: int, seed: int) -> dict[str, Iterator[tuple[Any
             (n, f"lead{n}@example.com", "{}", now, now) for n in range(1, enrollments + 1)
         ),
         f"enrollment ({ENROLLMENT_COLUMNS})": (
-            _enrollment(rng, n) for n in range(1, enrollments + 1)
+            _remember_sequence(_enrollment(rng, n), sequence_of) for n in range(1, enrollments + 1)
         ),
         f"touch ({TOUCH_COLUMNS})": (
-            (*t, 0, 0) for n in range(1, enrollments + 1) for t in _touches(rng, n, per)
+            (*t, 0, 0, sequence_of[n])
+            for n in range(1, enrollments + 1)
+            for t in _touches(rng, n, per)
         ),
     }
+
+
+def _remember_sequence(row: tuple[Any, ...], sequence_of: dict[int, str]) -> tuple[Any, ...]:
+    """An enrollment row, its sequence noted for its touches (generated after every enrollment)."""
+    sequence_of[row[0]] = row[2]
+    return row
 
 
 def build_database(path: Path, enrollments: int, per: int, seed: int = 5) -> None:

@@ -81,6 +81,8 @@ class Enrollment(SQLModel, table=True):
         ),
         Index("ix_enrollment_first_touch", "first_touch_seconds", "enrolled_at"),
         Index("ix_enrollment_breaches", "sla_status", "owner", "sla_decided_at"),
+        # the report's replies posted as events (exit email.replied): a seek, not a scan
+        Index("ix_enrollment_exit", "exit_reason", "ended_at"),
         Index("ix_enrollment_alert_check", "sla_alert_check_at"),
         Index("ix_enrollment_reassign", "sla_reassign_at"),
         Index(

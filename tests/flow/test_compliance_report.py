@@ -8,7 +8,11 @@ import json
 from typing import Any
 
 import pytest
+from sqlalchemy import select
+from sqlmodel import col
 
+from models.enrollment import Enrollment
+from models.touch import Touch
 from testkit.harness import Harness, Harnesses
 from tests.support.cli import Cli
 from tests.support.three_owners import FILES, TEMPLATES, play_three_owners
@@ -100,6 +104,19 @@ def test_owners_with_strikes_come_first_with_the_leads_behind_them(played: Harne
     assert [(lead["email"], lead["sequence"], lead["reason"]) for lead in ben["leads"]] == (
         BEN_STRUCK_LEADS
     )
+
+
+def test_every_touch_carries_its_enrollments_sequence(played: Harness) -> None:
+    """The sent counts read the touch's own copy of the sequence (no join): emails and tasks
+    planned by the flow and touches logged by hand all carry their enrollment's."""
+    with transaction(played.rt.engine) as session:
+        rows = session.execute(
+            select(col(Touch.kind), col(Touch.sequence), col(Enrollment.sequence)).join(
+                Enrollment, col(Enrollment.id) == Touch.enrollment_id
+            )
+        ).all()
+    assert {kind for kind, _, _ in rows} == {"email", "task", "logged"}
+    assert [(kind, ours) for kind, ours, theirs in rows if ours != theirs] == []
 
 
 def test_report_by_sequence_splits_the_same_enrollments(played: Harness) -> None:

@@ -2,14 +2,15 @@
 
 One small query per group (never per enrollment): with the report indexes the database walks
 an index in first-touch order and stops at the rank, so no sort and no window over every row.
-The same SQL runs on SQLite and PostgreSQL.
+On PostgreSQL the groups' come from ordered-set aggregates in the report's grouped query
+instead (no query per group); the total is read at its rank on both.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import literal, select, union_all
+from sqlalchemy import Float, cast, func, literal, select, union_all
 from sqlmodel import Session, col
 
 from models.enrollment import Enrollment
@@ -23,6 +24,21 @@ def ranks(count: int) -> tuple[int, int, int]:
     The median averages the middles; the 90th percentile is the nearest rank, ceil(0.9 x n).
     """
     return (count - 1) // 2, count // 2, (count * 90 + 99) // 100 - 1
+
+
+def aggregated_percentiles() -> list[Any]:
+    """PostgreSQL's aggregates of the same figures: percentile_cont(0.5) averages the two
+    middles, percentile_disc(0.9) is the nearest rank (ceil(0.9 x n) in float8, as `ranks`)."""
+    seconds = col(Enrollment.first_touch_seconds)
+    return [
+        func.percentile_cont(0.5).within_group(cast(seconds, Float)).label("median"),
+        func.percentile_disc(0.9).within_group(seconds).label("p90"),
+    ]
+
+
+def from_aggregates(median: float | None, p90: int | None) -> Percentiles:
+    """The median rounded as `percentiles_of` rounds the middles' mean."""
+    return (None if median is None else round(median), None if p90 is None else int(p90))
 
 
 def _at_rank(conditions: list[Any], rank: int, count: int, tag: str) -> Any:

@@ -155,6 +155,7 @@ def scratch_database(facts: dict[int, EnrollmentFacts]) -> Engine:
             {
                 "enrollment_id": i,
                 "lead_id": lead_ids[f.lead_email],
+                "sequence": f.sequence,
                 "step": step or "",
                 "kind": TOUCH_ENTRIES[kind][0],
                 "status": TOUCH_ENTRIES[kind][1],

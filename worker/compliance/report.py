@@ -23,7 +23,12 @@ from worker.compliance.grouping import (
     period_key,
 )
 from worker.compliance.marketing import MarketingCompliance, marketing_compliance
-from worker.compliance.percentiles import Percentiles, percentiles_of
+from worker.compliance.percentiles import (
+    Percentiles,
+    aggregated_percentiles,
+    from_aggregates,
+    percentiles_of,
+)
 from worker.compliance.replies import ReplyFacts, reply_facts
 from worker.compliance.risk import FIRST_TOUCH, TOUCHES
 from worker.compliance.strikes import OwnerStrikes, owner_strikes
@@ -112,10 +117,12 @@ COUNT_FIELDS = tuple(_counts())  # the report's count columns, in table order
 MOVE_FIELDS = ("at_risk", "reassigned", "reassigned_in")  # counted on their own (below)
 
 
-def _measures() -> list[Any]:
-    """The counts, and how many enrollments have a first touch (the percentiles' ranks)."""
+def _measures(dialect: str) -> list[Any]:
+    """The counts, and how many enrollments have a first touch (the percentiles' ranks); on
+    PostgreSQL the percentiles themselves."""
     counted = [aggregate.label(name) for name, aggregate in _counts().items()]
-    return [*counted, func.count(col(Enrollment.first_touch_seconds)).label("touched")]
+    touched = func.count(col(Enrollment.first_touch_seconds)).label("touched")
+    return [*counted, touched, *(aggregated_percentiles() if dialect == "postgresql" else [])]
 
 
 def build_report(
@@ -133,12 +140,11 @@ def build_report(
     dialect = session.get_bind().dialect.name
     where = enrolled_window(since, until)
     key = group_key(by, dialect).label("key")
-    grouped = session.execute(select(key, *_measures()).where(*where).group_by(key)).all()
+    grouped = session.execute(select(key, *_measures(dialect)).where(*where).group_by(key)).all()
     report = Report(by=by, since=since, until=until)
     for r in grouped:
-        name = key_text(r.key)
-        ranked = percentiles_of(session, [*where, *group_conditions(by, name)], int(r.touched))
-        report.rows.append(_row(r, name, ranked))
+        ranked = _group_percentiles(session, r, by, where, dialect)
+        report.rows.append(_row(r, key_text(r.key), ranked))
     _add_risks_and_moves(session, report, key, where)
     report.rows.sort(key=lambda r: r.key)
     overall = percentiles_of(session, where, sum(int(r.touched) for r in grouped))
@@ -154,6 +160,16 @@ def build_report(
     report.replies = reply_facts(session, since=since, until=until)
     report.variants = variant_report(session, where)
     return report
+
+
+def _group_percentiles(
+    session: Session, row: Any, by: str, where: list[ColumnElement[bool]], dialect: str
+) -> Percentiles:
+    """PostgreSQL's came with the grouped row; SQLite reads each group's at its rank."""
+    if dialect == "postgresql":
+        return from_aggregates(row.median, row.p90)
+    conditions = [*where, *group_conditions(by, key_text(row.key))]
+    return percentiles_of(session, conditions, int(row.touched))
 
 
 def _row(row: Any, key: str, percentiles: Percentiles) -> ReportRow:

@@ -14,7 +14,7 @@ from worker.engine.db import transaction
 from worker.engine.logs import log_context
 from worker.engine.runtime import Runtime
 from worker.engine.tunables import send_bounds
-from worker.flow.delivery import deliver_touch
+from worker.flow.delivery import deliver_touch, deliver_touches
 from worker.flow.events import apply_event
 
 log = logging.getLogger("followup.actors")
@@ -25,13 +25,9 @@ def send_touch(rt: Runtime, touch_id: int) -> None:
 
 
 def send_touches(rt: Runtime, touch_ids: list[int]) -> None:
-    """A deep backlog's batch, one touch after the other; one that breaks stops none of the
-    rest (it stays claimed and its lease re-drives it, as a single message's would)."""
-    for touch_id in touch_ids:
-        try:
-            deliver_touch(rt, touch_id)
-        except Exception:  # dramatiq's time limit (an Interrupt) still ends the message
-            log.exception("touch %s: delivery failed; its lease re-drives it", touch_id)
+    """A deep backlog's batch: claimed in one transaction, sent one after the other, recorded in
+    one (a savepoint a touch, so one that breaks stops none of the rest)."""
+    deliver_touches(rt, touch_ids)  # logs each outcome itself, with the touch's ids
 
 
 def process_event(rt: Runtime, event_id: int) -> None:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import dramatiq
-from dramatiq.brokers.redis import RedisBroker
 from dramatiq.brokers.stub import StubBroker
 from dramatiq.middleware import Middleware, TimeLimit, default_middleware
 
@@ -17,6 +18,9 @@ from worker.engine.tunables import (
     send_bounds,
 )
 
+if TYPE_CHECKING:  # imported where used: the embedded broker (demo, tests) never loads redis
+    from dramatiq.brokers.redis import RedisBroker
+
 TOUCH_QUEUE = "touches"
 EVENT_QUEUE = "events"
 
@@ -26,6 +30,8 @@ def make_broker(settings: Settings) -> dramatiq.Broker:
     often as the send bounds say (tunables.SendBounds)."""
     middleware = _middleware(settings.lease_seconds)
     if settings.redis_url:
+        from dramatiq.brokers.redis import RedisBroker
+
         broker: dramatiq.Broker = RedisBroker(
             url=settings.redis_url,
             middleware=middleware,
@@ -88,6 +94,8 @@ def queue_figures(broker: dramatiq.Broker) -> tuple[dict[str, int], dict[str, in
 
 
 def _redis(broker: dramatiq.Broker) -> RedisBroker:
+    from dramatiq.brokers.redis import RedisBroker
+
     if not isinstance(broker, RedisBroker):
         raise TypeError(f"expected a RedisBroker, got {type(broker).__name__}")
     return broker
@@ -99,6 +107,7 @@ def make_redis_broker(
     """`timeout` bounds connecting and each command (health checks must answer, not hang);
     `client_name` is what Redis's CLIENT LIST shows for the connection."""
     import redis
+    from dramatiq.brokers.redis import RedisBroker
 
     if timeout is None and client_name is None:
         return RedisBroker(url=url)

@@ -123,6 +123,13 @@ def changed_rows(session: Session, statement: Executable) -> int:
     return int(result.rowcount)
 
 
+def core_changed_rows(session: Session, statement: Executable) -> int:
+    """changed_rows for a Core statement (on a Table), run on the session's connection: no ORM
+    bookkeeping (autoflush, synchronising loaded objects), for the hot path of delivery."""
+    result = cast(CursorResult[Any], session.connection().execute(statement))
+    return int(result.rowcount)
+
+
 def insert_new(session: Session, table: type[Any], rows: list[dict[str, Any]]) -> int:
     """INSERT ... ON CONFLICT DO NOTHING: how a once-only row learns whether it is the first."""
     if not rows:

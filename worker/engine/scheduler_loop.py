@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from worker.compliance.recording import evaluate_due_deadlines
-from worker.engine.db import transaction
+from worker.engine.db import reading, transaction
 from worker.engine.metrics import (
     CLAIM_BATCH_SIZE,
     REDRIVEN,
@@ -20,6 +20,7 @@ from worker.engine.metrics import (
 from worker.engine.runtime import Runtime
 from worker.engine.tunables import (
     CLAIM_BATCH,
+    CLAIM_GAP_SECONDS,
     MAX_REDRIVES,
     QUEUED_LEASE,
     SCHEDULER_STUCK_AFTER,
@@ -34,7 +35,7 @@ from worker.flow.holding import release_holds
 from worker.flow.manual_tasks import skip_expired_tasks
 from worker.flow.reassignment import reassign_due
 from worker.flow.redrive import redrive_expired_leases
-from worker.flow.scheduling import claim_due_touches, count_in_flight
+from worker.flow.scheduling import claim_due_touches, count_in_flight, next_touch_due
 from worker.flow.stale_events import apply_stale_events
 from worker.notify.pause_alerts import tell_paused
 
@@ -106,22 +107,23 @@ def tick(rt: Runtime, watch: GuardrailWatch | None = None) -> TickResult:
 def claim_and_enqueue(rt: Runtime, *, now: datetime, lease_for: timedelta) -> tuple[int, bool]:
     """Claim due touches in batches while fewer than `settings.max_in_flight` are queued or
     sending, enqueueing each batch once it is committed; (how many, whether the cap held some
-    back). A backlog drains at the workers' pace instead of piling ids up in Redis."""
+    back). A backlog drains at the workers' pace instead of piling ids up in Redis. A batch
+    short of its limit was the last one due: no empty claim transaction to find that out."""
     enqueued = 0
     while True:
-        with transaction(rt.engine) as session:
+        with transaction(rt.engine) as session:  # counted with each claim: others claim too
             room = rt.settings.max_in_flight - count_in_flight(session)
             if room <= 0:
                 return enqueued, True
-            ids = claim_due_touches(
-                session, now=now, limit=min(CLAIM_BATCH, room), lease_for=lease_for
-            )
+            limit = min(CLAIM_BATCH, room)
+            ids = claim_due_touches(session, now=now, limit=limit, lease_for=lease_for)
         enqueue_claimed(rt, ids)  # committed first: a lost message is re-driven, never half-claimed
-        if not ids:
-            return enqueued, False
-        log.info("queued %d due touches", len(ids), extra={"touch_ids": ids})
+        if ids:
+            log.info("queued %d due touches", len(ids), extra={"touch_ids": ids})
+            CLAIM_BATCH_SIZE.observe(len(ids))
         enqueued += len(ids)
-        CLAIM_BATCH_SIZE.observe(len(ids))
+        if len(ids) < limit:
+            return enqueued, False
 
 
 def enqueue_claimed(rt: Runtime, ids: list[int]) -> None:
@@ -167,6 +169,7 @@ def run_scheduler(rt: Runtime, stop: threading.Event, heartbeat: Heartbeat | Non
     watch = GuardrailWatch()
     while not stop.is_set():
         started = time.monotonic()
+        result: TickResult | None = None
         try:
             rt.refresh_catalog()
             result = tick(rt, watch)
@@ -180,4 +183,31 @@ def run_scheduler(rt: Runtime, stop: threading.Event, heartbeat: Heartbeat | Non
             SCHEDULER_TICK_SECONDS.observe(time.monotonic() - started)
             SCHEDULER_LAST_TICK.set_to_current_time()
             beats.beat()
-        stop.wait(rt.settings.tick_seconds)
+        next_tick = time.monotonic() + rt.settings.tick_seconds
+        claim_between_ticks(rt, stop, until=next_tick, capped=result is not None and result.capped)
+        stop.wait(max(0.0, next_tick - time.monotonic()))
+
+
+def claim_between_ticks(rt: Runtime, stop: threading.Event, *, until: float, capped: bool) -> None:
+    """Until the next tick, claim again (no more often than CLAIM_GAP_SECONDS) when a waiting
+    touch falls due, or while the in-flight cap holds due ones back as the workers make room:
+    a touch waits ~0.1 s to be queued, not a tick, and the cap bounds what waits in Redis but
+    not the send rate. Only the claim: the tick's other phases wait for the next tick."""
+    queued_lease = lease(QUEUED_LEASE, rt.settings.lease_seconds)
+    while not stop.is_set():
+        wait = CLAIM_GAP_SECONDS if capped else _seconds_to_next_due(rt)
+        if wait is None or time.monotonic() + max(wait, CLAIM_GAP_SECONDS) >= until:
+            return
+        if stop.wait(max(wait, CLAIM_GAP_SECONDS)):
+            return
+        try:
+            _, capped = claim_and_enqueue(rt, now=rt.clock.now(), lease_for=queued_lease)
+        except Exception:  # as a tick's: logged, and the next tick tries again
+            log.exception("claim between ticks failed; retrying next tick")
+            return
+
+
+def _seconds_to_next_due(rt: Runtime) -> float | None:
+    with reading(rt.engine) as session:
+        due = next_touch_due(session)
+    return None if due is None else max(0.0, (due - rt.clock.now()).total_seconds())

@@ -15,15 +15,24 @@ MAX_REDRIVES = 3  # a touch whose worker died or timed out mid-send this often e
 
 # Batches: how many rows one transaction touches, so no write lock is held for long.
 CLAIM_BATCH = 500  # due touches claimed per scheduler query (the tick loops until none are due)
-# Touch ids one message carries when the backlog is deep; 1 = one id a message (the default:
-# tests/integration/test_crash_recovery.py counts one message an id; 5 cut the claim's round trips).
-TOUCH_BATCH = 1
+# Touch ids one message carries when the backlog is deep: claimed in one transaction at the start
+# of the message and recorded in one at its end (worker/flow/delivery.py), so a deep backlog
+# costs two write transactions per TOUCH_BATCH touches instead of two per touch. More: fewer
+# transactions, but more sends re-sent (same Message-ID) when a worker is killed mid-message.
+TOUCH_BATCH = 10
 TOUCH_BATCH_DEEP = 100  # ... i.e. one claim found this many due (fewer: one id a message, at once)
-WORKER_PREFETCH_PER_THREAD = 2  # messages a worker process holds per thread (as dramatiq)
+# Messages a worker process holds per thread (as dramatiq): one running, one ready, so a thread
+# never waits on Redis between batches; 4 threads hold 80 ids, each claimed only when its message
+# starts (its sending lease counts from then), so ids that wait here are still `queued`.
+WORKER_PREFETCH_PER_THREAD = 2
 # ... or until this many are queued or sending (FOLLOWUP_MAX_IN_FLIGHT): size it to what the
 # workers send within QUEUED_LEASE (processes x threads x sends per second x 60 s), so a backlog
 # drains without piling ids up in Redis, where they would outlive their lease and be re-driven.
 MAX_IN_FLIGHT = 500
+# Between two ticks the scheduler claims on its own, no more often than this: when a touch falls
+# due (so due-to-queued waits ~0.1 s, not a tick), and while the cap holds due touches back (the
+# cap bounds what waits in Redis; a whole tick's wait would bound the send rate too).
+CLAIM_GAP_SECONDS = 0.1
 SKIP_BATCH = 500  # expired manual tasks skipped per tick
 DUE_CHECK_BATCH = 500  # SLA deadlines decided per tick
 STALE_EVENT_BATCH = 200  # lost events re-applied per tick, each in its own savepoint

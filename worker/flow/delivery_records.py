@@ -1,19 +1,23 @@
-"""Recording what a send did: the touch's final status and its finished step (logged, counted,
-the next one planned), or a retry with backoff inside the send window; and the typed outcome."""
+"""Recording what a message's sends did, in one transaction with a savepoint a touch: the touch's
+final status and its finished step (logged, counted, the next one planned), or a retry with
+backoff inside the send window; and the typed outcome."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
 from sqlalchemy import update
-from sqlmodel import Session, col
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlmodel import Session
 
 from models.compliance import ComplianceKind
 from models.lead import Lead
-from models.touch import FINAL, Touch, TouchStatus
-from worker.engine.db import changed_rows, transaction
+from models.touch import FINAL, TouchStatus
+from worker.engine.db import core_changed_rows, transaction
+from worker.engine.logs import log_context
 from worker.engine.metrics import TOUCHES, count_on_commit
 from worker.engine.runtime import Runtime
 from worker.engine.tunables import MAX_ATTEMPTS, MAX_BACKOFF
@@ -22,9 +26,11 @@ from worker.flow.enrollment import suppress_lead
 from worker.flow.outgoing import ClaimedTouch
 from worker.flow.scheduling import finish_step
 from worker.flow.send_slots import give_back_slots
-from worker.flow.touch_rows import TouchRow, load_touch
+from worker.flow.touch_rows import TOUCH_TABLE, TouchRow, load_touches
 from worker.mail import PermanentSendError, SendError
 from worker.specs.calendar import next_opening
+
+log = logging.getLogger("followup.delivery")
 
 
 class DeliveryOutcome(StrEnum):
@@ -39,6 +45,7 @@ class DeliveryOutcome(StrEnum):
     NOT_QUEUED = "not_queued"  # already handled: a redelivered message
     ALREADY_FINISHED = "already_finished"  # another worker recorded this touch first
     EXPIRED = "expired"  # claimed too late to send inside the lease: handed back, unsent
+    LEFT = "left"  # its claim, send or record broke: still claimed, its lease re-drives it
 
 
 @dataclass(frozen=True)
@@ -50,19 +57,68 @@ class Delivery:
         return f"{self.outcome}: {self.detail}" if self.detail else str(self.outcome)
 
 
-def _finish(session: Session, touch_id: int, **values: object) -> TouchRow | None:
-    """Compare-and-set out of `sending`; None when another worker already finished the touch."""
-    done = changed_rows(
+@dataclass(frozen=True)
+class Attempt:
+    """What the send of one claimed touch did: accepted (with its subject) or refused."""
+
+    claimed: ClaimedTouch
+    subject: str = ""
+    error: SendError | None = None
+
+
+def record_attempts(rt: Runtime, attempts: list[Attempt]) -> dict[int, Delivery]:
+    """Each attempt's record by touch id; one whose record broke is left out (still `sending`,
+    so its lease re-drives it) and rolls back nothing of the others (a savepoint each)."""
+    if not attempts:
+        return {}
+    recorded: dict[int, Delivery] = {}
+    now = rt.clock.now()
+    with transaction(rt.engine) as session:
+        rows = {t.id: (t, e, lead) for t, e, lead in load_touches(session, _ids(attempts))}
+        for attempt in attempts:
+            touch_id = attempt.claimed.touch_id
+            with log_context(**attempt.claimed.log_ids):
+                try:
+                    with session.begin_nested():
+                        recorded[touch_id] = _record(rt, session, rows[touch_id], attempt, now)
+                except Exception:  # its send is not undone: the re-drive resends the same ID
+                    log.exception("touch %s: recording failed; its lease re-drives it", touch_id)
+    return recorded
+
+
+def _ids(attempts: list[Attempt]) -> list[int]:
+    return [attempt.claimed.touch_id for attempt in attempts]
+
+
+def _record(
+    rt: Runtime, session: Session, row: TouchRow, attempt: Attempt, now: datetime
+) -> Delivery:
+    if attempt.error is None:
+        return _record_sent(session, row, attempt.claimed, attempt.subject, now)
+    return _record_failure(rt, session, row, attempt.claimed, attempt.error, now)
+
+
+def _finish(session: Session, row: TouchRow, **values: object) -> bool:
+    """Compare-and-set out of `sending` (the loaded row takes the new values too); False when
+    another worker already finished the touch."""
+    touch = row[0]
+    touches = TOUCH_TABLE.c
+    done = core_changed_rows(
         session,
-        update(Touch)
-        .where(col(Touch.id) == touch_id, col(Touch.status).not_in(FINAL))
+        update(TOUCH_TABLE)
+        .where(touches.id == touch.id, touches.status.not_in(FINAL))
         .values(**values),
     )
-    return load_touch(session, touch_id) if done == 1 else None
+    if done != 1:
+        return False
+    for name, value in values.items():  # as stored: no second UPDATE at the flush
+        set_committed_value(touch, name, value)
+    return True
 
 
 def _conclude(
     session: Session,
+    row: TouchRow,
     claimed: ClaimedTouch,
     kind: ComplianceKind,
     now: datetime,
@@ -74,10 +130,9 @@ def _conclude(
 ) -> Lead | None:
     """The touch's final status, then its step finished (logged, counted, next one planned);
     None when another worker already did it."""
-    finished = _finish(session, claimed.touch_id, lease_until=None, **values)
-    if finished is None:
+    if not _finish(session, row, lease_until=None, **values):
         return None
-    touch, enrollment, lead = finished
+    touch, enrollment, lead = row
     finish_step(
         session,
         touch=touch,
@@ -94,43 +149,54 @@ def _conclude(
     return lead
 
 
-def record_sent(rt: Runtime, claimed: ClaimedTouch, subject: str) -> Delivery:
-    now = rt.clock.now()
-    with transaction(rt.engine) as session:
-        lead = _conclude(
-            session,
-            claimed,
-            ComplianceKind.TOUCH_SENT,
-            now,
-            log_detail=subject,
-            completed=True,
-            status=TouchStatus.SENT,
-            completed_at=now,
-            subject=subject,
-            last_error=None,
-        )
+def _record_sent(
+    session: Session, row: TouchRow, claimed: ClaimedTouch, subject: str, now: datetime
+) -> Delivery:
+    lead = _conclude(
+        session,
+        row,
+        claimed,
+        ComplianceKind.TOUCH_SENT,
+        now,
+        log_detail=subject,
+        completed=True,
+        status=TouchStatus.SENT,
+        completed_at=now,
+        subject=subject,
+        last_error=None,
+    )
     if lead is None:
         return Delivery(DeliveryOutcome.ALREADY_FINISHED, "sent, already recorded")
     return Delivery(DeliveryOutcome.SENT)
 
 
-def record_failure(rt: Runtime, claimed: ClaimedTouch, error: SendError) -> Delivery:
-    now = rt.clock.now()
+def _record_failure(
+    rt: Runtime,
+    session: Session,
+    row: TouchRow,
+    claimed: ClaimedTouch,
+    error: SendError,
+    now: datetime,
+) -> Delivery:
     reason = str(error)[:900]
     permanent = isinstance(error, PermanentSendError) or claimed.attempts >= MAX_ATTEMPTS
-    with transaction(rt.engine) as session:
-        give_back_slots(session, team=rt.catalog.team, slots=claimed.slots)
-        if not permanent:
-            return _schedule_retry(rt, session, claimed, reason, now)
-        if claimed.attempts >= MAX_ATTEMPTS and not isinstance(error, PermanentSendError):
-            reason = f"gave up after {claimed.attempts} attempts: {reason}"
-        bounced = isinstance(error, PermanentSendError) and error.suppress
-        refused = isinstance(error, PermanentSendError) and 500 <= (error.code or 0) <= 599
-        return _record_failed(session, claimed, reason, now, bounced=bounced, refused=refused)
+    give_back_slots(session, team=rt.catalog.team, slots=claimed.slots)
+    if not permanent:
+        return _schedule_retry(rt, session, row, claimed, reason, now)
+    if claimed.attempts >= MAX_ATTEMPTS and not isinstance(error, PermanentSendError):
+        reason = f"gave up after {claimed.attempts} attempts: {reason}"
+    bounced = isinstance(error, PermanentSendError) and error.suppress
+    refused = isinstance(error, PermanentSendError) and 500 <= (error.code or 0) <= 599
+    return _record_failed(session, row, claimed, reason, now, bounced=bounced, refused=refused)
 
 
 def _schedule_retry(
-    rt: Runtime, session: Session, claimed: ClaimedTouch, reason: str, now: datetime
+    rt: Runtime,
+    session: Session,
+    row: TouchRow,
+    claimed: ClaimedTouch,
+    reason: str,
+    now: datetime,
 ) -> Delivery:
     """Back to `scheduled` after a jittered exponential backoff, capped at MAX_BACKOFF; a retry
     that would land outside the send window waits for its next opening."""
@@ -139,13 +205,13 @@ def _schedule_retry(
     due = next_opening(now + delay, claimed.spec.calendar, claimed.zone)
     finished = _finish(
         session,
-        claimed.touch_id,
+        row,
         status=TouchStatus.SCHEDULED,
         due_at=due,
         lease_until=None,
         last_error=f"attempt {claimed.attempts}: {reason}",
     )
-    if finished is None:
+    if not finished:
         return Delivery(DeliveryOutcome.ALREADY_FINISHED)
     count_on_commit(session, TOUCHES.labels(outcome="retry", sequence=claimed.spec.name))
     return Delivery(DeliveryOutcome.RETRY, f"in {int((due - now).total_seconds())}s: {reason}")
@@ -153,6 +219,7 @@ def _schedule_retry(
 
 def _record_failed(
     session: Session,
+    row: TouchRow,
     claimed: ClaimedTouch,
     reason: str,
     now: datetime,
@@ -164,6 +231,7 @@ def _record_failed(
     5xx refusal is a hard bounce to the guardrails (bounced_at)."""
     lead = _conclude(
         session,
+        row,
         claimed,
         ComplianceKind.TOUCH_FAILED,
         now,

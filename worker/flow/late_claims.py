@@ -25,25 +25,30 @@ def too_late_to_send(rt: Runtime, claimed: ClaimedTouch) -> bool:
     return rt.clock.now() + longest > claimed.lease_until
 
 
-def hand_back(rt: Runtime, claimed: ClaimedTouch) -> bool:
-    """Back to `scheduled`, due now, with its attempt and send slots given back, if the row still
-    holds this very claim (same lease); else another worker has it already. True if handed back."""
+def hand_back(rt: Runtime, claims: list[ClaimedTouch]) -> set[int]:
+    """Back to `scheduled`, due now, with their attempt and send slots given back, those whose
+    row still holds this very claim (same lease); the others another worker has already. The
+    ids handed back."""
+    handed_back = set()
     with transaction(rt.engine) as session:
-        ours = changed_rows(
-            session,
-            update(Touch)
-            .where(
-                col(Touch.id) == claimed.touch_id,
-                col(Touch.status) == TouchStatus.SENDING,
-                col(Touch.lease_until) == claimed.lease_until,
+        now = rt.clock.now()
+        for claimed in claims:
+            ours = changed_rows(
+                session,
+                update(Touch)
+                .where(
+                    col(Touch.id) == claimed.touch_id,
+                    col(Touch.status) == TouchStatus.SENDING,
+                    col(Touch.lease_until) == claimed.lease_until,
+                )
+                .values(
+                    status=TouchStatus.SCHEDULED,
+                    due_at=now,
+                    lease_until=None,
+                    attempts=col(Touch.attempts) - 1,
+                ),
             )
-            .values(
-                status=TouchStatus.SCHEDULED,
-                due_at=rt.clock.now(),
-                lease_until=None,
-                attempts=col(Touch.attempts) - 1,
-            ),
-        )
-        if ours:
-            give_back_slots(session, team=rt.catalog.team, slots=claimed.slots)
-    return bool(ours)
+            if ours:
+                give_back_slots(session, team=rt.catalog.team, slots=claimed.slots)
+                handed_back.add(claimed.touch_id)
+    return handed_back

@@ -196,6 +196,7 @@ def _count_toward(
     touch = Touch(
         enrollment_id=enrollment.id,
         lead_id=lead.id,  # type: ignore[arg-type]  # the lead was flushed: it has its id
+        sequence=enrollment.sequence,
         step="manual",
         kind=TouchKind.LOGGED,
         status=TouchStatus.DONE,

@@ -48,6 +48,7 @@ class ClaimedTouch:
     slots: SendSlots  # the mailbox and domain send slots taken, given back if nothing was sent
     thread_parent: tuple[str, str | None] | None  # (Message-ID, subject) of the first email
     lease_until: datetime  # the claim's lease (worker/flow/late_claims.py)
+    log_ids: dict[str, object]  # what every log line about this touch names
 
 
 def address_of(sender: str | None) -> str:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import Select, Update, bindparam, update
 from sqlmodel import Session, col, func, select
 
 from models.compliance import ComplianceKind
@@ -49,6 +49,7 @@ def step_touch_values(
     return {
         "enrollment_id": enrollment_id,
         "lead_id": lead.id,
+        "sequence": spec.name,  # the report counts sends per sequence from the touch alone
         "step": step.id,
         "kind": TouchKind.TASK if step.task else TouchKind.EMAIL,
         "status": TouchStatus.OPEN if step.task else TouchStatus.SCHEDULED,
@@ -119,8 +120,7 @@ def finish_step(
         note_touch_completed(enrollment, at, manual=manual)
     outcome = kind.value.split(".", 1)[1]  # touch.sent -> sent, task.completed -> completed
     count_on_commit(session, TOUCHES.labels(outcome=outcome, sequence=spec.name))
-    log.append(
-        session,
+    entry = log.entry_values(
         kind,
         at=at,
         lead_email=lead.email,
@@ -129,6 +129,7 @@ def finish_step(
         touch_id=touch.id,
         detail=detail,
     )
+    log.append_all(session, [(entry, {})])  # Core: no ORM object per entry (issue 15)
     if completed:
         refresh_verdict(session, enrollment, lead.email, now)
     if plan_next and enrollment.status == EnrollmentStatus.ACTIVE:
@@ -136,6 +137,27 @@ def finish_step(
             session, enrollment=enrollment, lead=lead, spec=spec, completed_step=touch.step, at=at
         )
     session.add(enrollment)
+
+
+def _claim_statement() -> Update:
+    """Due rows to `queued`, built once: the scheduler runs it every tick (bound per call)."""
+    due = (
+        select(Touch.id)
+        .where(col(Touch.status).in_(WAITING), col(Touch.due_at) <= bindparam("now"))
+        .order_by(col(Touch.due_at), col(Touch.id))
+        .limit(bindparam("limit"))
+        .with_for_update(skip_locked=True)
+    )
+    return (
+        update(Touch)
+        .where(col(Touch.id).in_(due.scalar_subquery()), col(Touch.status).in_(WAITING))
+        .values(status=TouchStatus.QUEUED, lease_until=bindparam("lease_until"))
+        .returning(col(Touch.id))
+        .execution_options(synchronize_session=False)  # ids only: no session object to update
+    )
+
+
+_CLAIM = _claim_statement()
 
 
 def claim_due_touches(
@@ -146,20 +168,8 @@ def claim_due_touches(
     lease_for: timedelta = QUEUED_LEASE,
 ) -> list[int]:
     """Atomically move due touches to `queued` (compare-and-set; SKIP LOCKED on PostgreSQL)."""
-    due = (
-        select(Touch.id)
-        .where(col(Touch.status).in_(WAITING), col(Touch.due_at) <= now)
-        .order_by(col(Touch.due_at), col(Touch.id))
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    )
-    claim = (
-        update(Touch)
-        .where(col(Touch.id).in_(due.scalar_subquery()), col(Touch.status).in_(WAITING))
-        .values(status=TouchStatus.QUEUED, lease_until=now + lease_for)
-        .returning(col(Touch.id))
-    )
-    return sorted(session.execute(claim).scalars().all())
+    bound = {"now": now, "limit": limit, "lease_until": now + lease_for}
+    return sorted(session.execute(_CLAIM, bound).scalars().all())
 
 
 IN_FLIGHT = (TouchStatus.QUEUED, TouchStatus.SENDING)
@@ -185,29 +195,35 @@ def cancel_pending_touches(session: Session, *, enrollment_id: int, reason: str)
     )
 
 
+_NEXT_DUE = select(func.min(Touch.due_at)).where(col(Touch.status).in_(WAITING))
+
+
+def next_touch_due(session: Session) -> datetime | None:
+    """When the next waiting touch falls due (read-only: the scheduler's wait between ticks)."""
+    return session.execute(_NEXT_DUE).scalar_one_or_none()
+
+
+def _wakeups_statement() -> Select[Any]:
+    """The earliest moment of each kind of tick work, in one statement built once."""
+    moments: list[Select[Any]] = [
+        _NEXT_DUE,
+        select(func.min(Touch.expires_at)).where(Touch.status == TouchStatus.OPEN),
+        select(func.min(Enrollment.sla_next_check_at)).where(
+            Enrollment.sla_status == SlaStatus.PENDING
+        ),
+        select(func.min(Enrollment.sla_alert_check_at)),
+        select(func.min(Enrollment.sla_reassign_at)),
+        select(func.min(SlaAlert.due_at)).where(SlaAlert.status == AlertStatus.PENDING),
+        select(func.min(Enrollment.held_until)).where(Enrollment.status == EnrollmentStatus.ACTIVE),
+    ]
+    return select(*(moment.scalar_subquery() for moment in moments))
+
+
+_WAKEUPS = _wakeups_statement()
+
+
 def next_wakeup(session: Session) -> datetime | None:
     """When a tick next has work: a touch falls due, a task expires, an SLA deadline or at-risk
     moment passes, a reassignment or an alert (a digest's hour) is due, an auto-reply hold ends."""
-    candidates = [
-        session.exec(select(func.min(Touch.due_at)).where(col(Touch.status).in_(WAITING))).one(),
-        session.exec(
-            select(func.min(Touch.expires_at)).where(Touch.status == TouchStatus.OPEN)
-        ).one(),
-        session.exec(
-            select(func.min(Enrollment.sla_next_check_at)).where(
-                Enrollment.sla_status == SlaStatus.PENDING
-            )
-        ).one(),
-        session.exec(select(func.min(Enrollment.sla_alert_check_at))).one(),
-        session.exec(select(func.min(Enrollment.sla_reassign_at))).one(),
-        session.exec(
-            select(func.min(SlaAlert.due_at)).where(SlaAlert.status == AlertStatus.PENDING)
-        ).one(),
-        session.exec(
-            select(func.min(Enrollment.held_until)).where(
-                Enrollment.status == EnrollmentStatus.ACTIVE
-            )
-        ).one(),
-    ]
-    found = [c for c in candidates if c is not None]
+    found = [moment for moment in session.execute(_WAKEUPS).one() if moment is not None]
     return min(found) if found else None

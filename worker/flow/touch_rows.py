@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from sqlalchemy import Table
 from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import Select
 
@@ -10,6 +11,8 @@ from models.lead import Lead
 from models.touch import Touch
 
 TouchRow = tuple[Touch, Enrollment, Lead]
+# For Core statements on the delivery's hot path (no ORM bookkeeping); SQLModel sets it.
+TOUCH_TABLE: Table = Touch.__table__  # type: ignore[attr-defined]
 
 
 def touch_rows() -> Select[Touch, Enrollment, Lead]:
@@ -26,3 +29,14 @@ def load_touch(session: Session, touch_id: int) -> TouchRow:
     return session.exec(
         touch_rows().where(col(Touch.id) == touch_id).execution_options(populate_existing=True)
     ).one()
+
+
+def load_touches(session: Session, touch_ids: list[int]) -> list[TouchRow]:
+    """Several touches in one read, fresh from the database, in id order."""
+    rows = session.exec(
+        touch_rows()
+        .where(col(Touch.id).in_(touch_ids))
+        .order_by(col(Touch.id))
+        .execution_options(populate_existing=True)
+    ).all()
+    return list(rows)

@@ -64,7 +64,8 @@ def parse_private_key(text: bytes) -> tuple[str, bytes]:
         base64.encodebytes(der).strip(),
         label.encode(),
     )
-    from dkim.crypto import UnparsableKeyError, parse_pem_private_key  # dkimpy: only with keys
+    # Deferred, as in DkimSigner.sign.
+    from dkim.crypto import UnparsableKeyError, parse_pem_private_key
 
     try:
         parsed = parse_pem_private_key(pem)
@@ -97,7 +98,7 @@ def public_record(key: DkimKey) -> str:
         signing = nacl.signing.SigningKey(base64.b64decode(key.private_key))
         public = base64.b64encode(bytes(signing.verify_key)).decode()
         return f"v=DKIM1; k=ed25519; p={public}"
-    from dkim.crypto import parse_pem_private_key
+    from dkim.crypto import parse_pem_private_key  # deferred, as in DkimSigner.sign
 
     parsed = parse_pem_private_key(key.private_key)
     return f"v=DKIM1; k=rsa; p={_rsa_public_der(parsed['modulus'], parsed['publicExponent'])}"
@@ -155,10 +156,15 @@ class DkimSigner:
     def sign(self, message: bytes, from_address: str) -> bytes:
         """The message with a DKIM-Signature per key prepended; unchanged without a key.
         ValueError when dkimpy refuses (a header it cannot sign)."""
-        import dkim  # dkimpy (and dnspython) load only where mail is signed
+        keys = self.keys_for(from_address)
+        if not keys:
+            return message
+        # Deferred: dkimpy (with dnspython) costs every CLI start about 0.3 s, the demo's and
+        # a status check's, and most commands never sign.
+        import dkim
 
         signatures = b""
-        for key in self.keys_for(from_address):
+        for key in keys:
             headers = [*SIGNED_HEADERS, *_present(message, SIGNED_WHEN_PRESENT)]
             try:
                 signatures += dkim.sign(

@@ -1,0 +1,101 @@
+"""A batch message's touches are claimed in one transaction and recorded in one, a savepoint a
+touch (issue 15): a touch whose lease would run out is handed back unsent, one whose record
+breaks rolls back none of the others, an interrupted message records what it sent."""
+
+from __future__ import annotations
+
+import pytest
+from dramatiq.middleware.time_limit import TimeLimitExceeded
+
+from models.touch import TouchStatus
+from testkit.harness import Harness, Harnesses, template
+from worker.engine.tunables import SENDING_LEASE
+from worker.flow import delivery_records
+from worker.flow.delivery import deliver_touches
+from worker.mail import OutgoingEmail
+
+SEQUENCE = """
+name: s
+trigger: lead.mql
+steps:
+  - id: one
+    email: t/one
+"""
+
+
+def queued_touches(make_harness: Harnesses, leads: int) -> tuple[Harness, list[int]]:
+    """A harness whose scheduler claimed `leads` first touches, none handed to a worker yet."""
+    h = make_harness(sequences={"s.yaml": SEQUENCE}, templates={"t/one.j2": template("One")})
+    h.rt.enqueue_touch, h.rt.enqueue_touches = (lambda _id: None), (lambda _ids: None)
+    for n in range(leads):
+        h.event("lead.mql", f"lead{n}@example.com")
+    h.tick()
+    ids = [t.id for t in h.touches(status=TouchStatus.QUEUED)]
+    assert len(ids) == leads
+    return h, [i for i in ids if i is not None]
+
+
+def statuses(h: Harness) -> list[tuple[str, int]]:
+    return [(t.status, t.attempts) for t in h.touches()]
+
+
+def test_touches_whose_lease_ran_out_mid_batch_are_handed_back_unsent(
+    make_harness: Harnesses,
+) -> None:
+    """Given a batch of three whose first send takes a whole lease, when it is delivered, then
+    the first is recorded sent and the other two go back to `scheduled` unsent, no attempt
+    counted."""
+    h, ids = queued_touches(make_harness, 3)
+    send = h.mailer.send
+
+    def slow_send(email: OutgoingEmail) -> None:
+        send(email)
+        h.clock.advance(SENDING_LEASE)
+
+    h.rt.mailer.send = slow_send  # type: ignore[method-assign]  # a fake's hook
+    outcomes = deliver_touches(h.rt, ids)
+    assert [outcomes[i].outcome for i in ids] == ["sent", "expired", "expired"]
+    assert statuses(h) == [("sent", 1), ("scheduled", 0), ("scheduled", 0)]
+    assert len(h.sent) == 1
+
+
+def test_a_touch_whose_record_breaks_rolls_back_none_of_the_others(
+    make_harness: Harnesses, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Given a batch of three whose second record raises, when it is delivered, then the first
+    and third are recorded sent and the second stays `sending` for its lease to re-drive."""
+    h, ids = queued_touches(make_harness, 3)
+    finish_step = delivery_records.finish_step
+
+    def breaks_on_the_second(session: object, **kwargs: object) -> None:
+        if getattr(kwargs["touch"], "id", None) == ids[1]:
+            raise RuntimeError("the database said no")
+        finish_step(session, **kwargs)  # type: ignore[arg-type]  # passed through unchanged
+
+    monkeypatch.setattr(delivery_records, "finish_step", breaks_on_the_second)
+    outcomes = deliver_touches(h.rt, ids)
+    assert [outcomes[i].outcome for i in ids] == ["sent", "left", "sent"]
+    assert [t.status for t in h.touches()] == ["sent", "sending", "sent"]
+    assert len(h.sent) == 3
+
+
+def test_an_interrupted_batch_records_what_it_sent_and_hands_back_the_rest(
+    make_harness: Harnesses,
+) -> None:
+    """Given a batch of three whose second send is interrupted (dramatiq's time limit), when
+    the interrupt ends the message, then the first is recorded sent, the second is left to its
+    lease (it may have gone out) and the third is handed back unsent."""
+    h, ids = queued_touches(make_harness, 3)
+    send = h.mailer.send
+    calls = []
+
+    def interrupted_second(email: OutgoingEmail) -> None:
+        calls.append(email)
+        if len(calls) == 2:
+            raise TimeLimitExceeded()
+        send(email)
+
+    h.rt.mailer.send = interrupted_second  # type: ignore[method-assign]  # a fake's hook
+    with pytest.raises(TimeLimitExceeded):
+        deliver_touches(h.rt, ids)
+    assert statuses(h) == [("sent", 1), ("sending", 1), ("scheduled", 0)]

@@ -1,0 +1,212 @@
+"""Claiming touches for sending: a message's ids in one transaction (one compare-and-set UPDATE,
+one joined read), each touch then held back or gathered for its send behind its own savepoint."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import update
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlmodel import Session
+
+from models.enrollment import OPEN_STATUSES, Enrollment, EnrollmentStatus
+from models.lead import Lead
+from models.sending_pause import PauseScope, SendingPause
+from models.touch import Touch, TouchStatus
+from worker.engine.db import transaction
+from worker.engine.metrics import MAILBOX_DEFERRALS, TOUCHES, count_on_commit
+from worker.engine.runtime import Runtime
+from worker.engine.tunables import SENDING_LEASE, lease
+from worker.flow.delivery_records import Delivery, DeliveryOutcome
+from worker.flow.guardrails import current_pauses
+from worker.flow.outgoing import (
+    ClaimedTouch,
+    address_of,
+    claimed_sender,
+    message_id_for,
+    thread_parent,
+)
+from worker.flow.send_slots import SendSlots, take_slots
+from worker.flow.touch_rows import TOUCH_TABLE, TouchRow, load_touches
+from worker.specs.calendar import is_open, next_opening
+from worker.specs.sequences import SequenceSpec, StepSpec
+
+log = logging.getLogger("followup.delivery")
+
+
+@dataclass
+class _Batch:
+    """What every touch of one claim shares: its moment, lease and the pauses in force."""
+
+    now: datetime
+    lease_until: datetime
+    pauses: list[SendingPause] = field(default_factory=list)
+
+    def paused(self, address: str, sequence: str) -> SendingPause | None:
+        return next(
+            (
+                p
+                for p in self.pauses
+                if (p.scope == PauseScope.MAILBOX and p.name == address)
+                or (p.scope == PauseScope.SEQUENCE and p.name == sequence)
+            ),
+            None,
+        )
+
+
+def claim_touches(rt: Runtime, touch_ids: list[int]) -> dict[int, ClaimedTouch | Delivery]:
+    """Each id's claim, or why it goes nowhere now; one that broke is left out (still `sending`:
+    its lease re-drives it, counted, so a touch that always breaks ends failed)."""
+    claims: dict[int, ClaimedTouch | Delivery] = {}
+    with transaction(rt.engine) as session:
+        session.connection()  # BEGIN (IMMEDIATE on SQLite) first: a lock wait spends no lease
+        now = rt.clock.now()
+        batch = _Batch(now, now + lease(SENDING_LEASE, rt.settings.lease_seconds))
+        won = _compare_and_set(session, touch_ids, batch.lease_until)
+        claims = {i: Delivery(DeliveryOutcome.NOT_QUEUED, "already handled") for i in touch_ids}
+        if not won:
+            return claims
+        batch.pauses = current_pauses(session)
+        for row in load_touches(session, won):
+            try:
+                with session.begin_nested():
+                    claims[row[0].id] = _claim_one(rt, session, row, batch)  # type: ignore[index]
+            except Exception:  # one broken touch must not hold back the rest of the message
+                log.exception("touch %s: claim failed; its lease re-drives it", row[0].id)
+                del claims[row[0].id]  # type: ignore[arg-type]  # a stored row has its id
+    return claims
+
+
+def _compare_and_set(session: Session, touch_ids: list[int], lease_until: datetime) -> list[int]:
+    """`queued` -> `sending` in one statement; the ids this claim won (redelivered ones lose)."""
+    touches = TOUCH_TABLE.c
+    claim = (
+        update(TOUCH_TABLE)
+        .where(touches.id.in_(touch_ids), touches.status == TouchStatus.QUEUED)
+        .values(status=TouchStatus.SENDING, lease_until=lease_until)
+        .returning(touches.id)
+    )
+    return sorted(session.connection().execute(claim).scalars().all())
+
+
+def _claim_one(
+    rt: Runtime, session: Session, row: TouchRow, batch: _Batch
+) -> ClaimedTouch | Delivery:
+    touch, enrollment, _ = row
+    spec = rt.versions.get(session, enrollment.version)
+    sender = claimed_sender(rt, spec, enrollment.current_owner)
+    held = _hold_back(rt, session, row, spec, sender, batch)
+    if isinstance(held, Delivery):  # held back, not tried: no attempt counted
+        touch.lease_until = None
+        session.add(touch)
+        count_on_commit(session, TOUCHES.labels(outcome=held.outcome, sequence=spec.name))
+        return held
+    return _gather(session, row, spec, sender, held, batch.lease_until)
+
+
+def _gather(
+    session: Session,
+    row: TouchRow,
+    spec: SequenceSpec,
+    sender: str | None,
+    slots: SendSlots,
+    lease_until: datetime,
+) -> ClaimedTouch:
+    """Count the attempt (a send is really tried now), fix the touch's Message-ID (kept across
+    retries) and From, and gather what sending needs."""
+    touch, enrollment, lead = row
+    step = spec.step(touch.step)
+    assert step is not None
+    message_id = touch.message_id or message_id_for(sender)
+    _write(
+        session, touch, {"attempts": touch.attempts + 1, "message_id": message_id, "sender": sender}
+    )
+    return ClaimedTouch(
+        touch_id=touch.id,  # type: ignore[arg-type]  # a stored row has its id
+        lead_context=lead.template_context(),
+        lead_email=lead.email,
+        owner_email=enrollment.current_owner,
+        spec=spec,
+        step=step,
+        template=step.template_for(touch.variant),
+        sender=sender,
+        message_id=message_id,
+        attempts=touch.attempts,
+        zone=spec.zone_for(lead.timezone),
+        slots=slots,
+        thread_parent=thread_parent(session, enrollment, spec) if step.thread else None,
+        lease_until=lease_until,
+        log_ids={
+            "touch_id": touch.id,
+            "enrollment_id": enrollment.id,
+            "lead_id": lead.id,
+            "sequence": spec.name,
+            "step": touch.step,
+            "message_id": message_id,
+        },
+    )
+
+
+def _write(session: Session, touch: Touch, values: dict[str, object]) -> None:
+    """One Core UPDATE of the touch, its loaded row kept in step (no ORM flush for it)."""
+    touches = TOUCH_TABLE.c
+    session.connection().execute(update(TOUCH_TABLE).where(touches.id == touch.id), values)
+    for name, value in values.items():
+        set_committed_value(touch, name, value)
+
+
+def _hold_back(
+    rt: Runtime,
+    session: Session,
+    row: TouchRow,
+    spec: SequenceSpec,
+    sender: str | None,
+    batch: _Batch,
+) -> Delivery | SendSlots:
+    """Why the claimed touch must not go out now (its status changed to say so), or the send
+    slots it took."""
+    touch, enrollment, lead = row
+    now = batch.now
+    why_not = _why_not_send(enrollment, lead, spec.step(touch.step))
+    if why_not:
+        touch.status, touch.detail = TouchStatus.CANCELLED, why_not
+        return Delivery(DeliveryOutcome.CANCELLED, why_not)
+    if enrollment.status == EnrollmentStatus.PAUSED:
+        touch.status = TouchStatus.HELD
+        return Delivery(DeliveryOutcome.HELD, "enrollment paused")
+    if enrollment.held_until is not None and now < enrollment.held_until:
+        touch.status = TouchStatus.HELD  # released by the tick when the hold ends
+        return Delivery(DeliveryOutcome.HELD, "auto-reply hold")
+    pause = batch.paused(address_of(sender), spec.name)
+    if pause is not None:  # released by `followup mailboxes resume`
+        touch.status, touch.sender = TouchStatus.HELD, sender
+        touch.detail = f"held: {pause.scope} {pause.name} paused by the guardrails"
+        return Delivery(DeliveryOutcome.HELD, touch.detail)
+    zone = spec.zone_for(lead.timezone)
+    if not is_open(now, spec.calendar, zone):
+        touch.status, touch.due_at = TouchStatus.DEFERRED, next_opening(now, spec.calendar, zone)
+        touch.detail = "outside the send window when picked up"
+        return Delivery(DeliveryOutcome.DEFERRED, "outside the send window")
+    slots = take_slots(
+        session, team=rt.catalog.team, sender=address_of(sender), recipient=lead.email, now=now
+    )
+    if isinstance(slots, SendSlots):
+        return slots
+    next_slot, why = slots
+    touch.status = TouchStatus.DEFERRED  # held back, never failed: it goes when a slot opens
+    touch.due_at = next_opening(next_slot, spec.calendar, zone)
+    touch.detail = f"{why} reached"
+    count_on_commit(session, MAILBOX_DEFERRALS.labels(mailbox=address_of(sender)))
+    return Delivery(DeliveryOutcome.DEFERRED, why)
+
+
+def _why_not_send(enrollment: Enrollment, lead: Lead, step: StepSpec | None) -> str | None:
+    if lead.suppressed_at is not None:
+        return f"address suppressed ({lead.suppressed_reason})"
+    if enrollment.status not in OPEN_STATUSES:
+        return f"enrollment {enrollment.status}"
+    if step is None or not step.is_email:
+        return "step no longer in the pinned sequence"
+    return None
