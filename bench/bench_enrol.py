@@ -40,6 +40,7 @@ def raw_limit(path: Path, count: int) -> float:
     engine.dispose()
     db = sqlite3.connect(path)
     db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=NORMAL")  # as followup's own connections (engine/db.py)
     now = _stamp(datetime.now(UTC))
     db.execute(
         "INSERT INTO sequence_version (hash, name, definition, templates, created_at) "
