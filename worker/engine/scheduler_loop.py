@@ -184,7 +184,8 @@ def run_scheduler(rt: Runtime, stop: threading.Event, heartbeat: Heartbeat | Non
             SCHEDULER_LAST_TICK.set_to_current_time()
             beats.beat()
         next_tick = time.monotonic() + rt.settings.tick_seconds
-        claim_between_ticks(rt, stop, until=next_tick, capped=result is not None and result.capped)
+        if result is not None:  # a failed tick waits for the next one, as it always did
+            claim_between_ticks(rt, stop, until=next_tick, capped=result.capped)
         stop.wait(max(0.0, next_tick - time.monotonic()))
 
 
@@ -194,17 +195,16 @@ def claim_between_ticks(rt: Runtime, stop: threading.Event, *, until: float, cap
     a touch waits ~0.1 s to be queued, not a tick, and the cap bounds what waits in Redis but
     not the send rate. Only the claim: the tick's other phases wait for the next tick."""
     queued_lease = lease(QUEUED_LEASE, rt.settings.lease_seconds)
-    while not stop.is_set():
-        wait = CLAIM_GAP_SECONDS if capped else _seconds_to_next_due(rt)
-        if wait is None or time.monotonic() + max(wait, CLAIM_GAP_SECONDS) >= until:
-            return
-        if stop.wait(max(wait, CLAIM_GAP_SECONDS)):
-            return
-        try:
+    try:
+        while not stop.is_set():
+            wait = CLAIM_GAP_SECONDS if capped else _seconds_to_next_due(rt)
+            if wait is None or time.monotonic() + max(wait, CLAIM_GAP_SECONDS) >= until:
+                return
+            if stop.wait(max(wait, CLAIM_GAP_SECONDS)):
+                return
             _, capped = claim_and_enqueue(rt, now=rt.clock.now(), lease_for=queued_lease)
-        except Exception:  # as a tick's: logged, and the next tick tries again
-            log.exception("claim between ticks failed; retrying next tick")
-            return
+    except Exception:  # as a tick's: logged, never fatal; the next tick tries again
+        log.exception("claim between ticks failed; retrying next tick")
 
 
 def _seconds_to_next_due(rt: Runtime) -> float | None:
