@@ -22,6 +22,7 @@ from worker.engine.metrics import TOUCHES, count_on_commit
 from worker.engine.runtime import Runtime
 from worker.engine.tunables import MAX_ATTEMPTS, MAX_BACKOFF
 from worker.flow.backoff import retry_delay
+from worker.flow.delivery_batch import each_touch, savepoints_if_broken
 from worker.flow.enrollment import suppress_lead
 from worker.flow.outgoing import ClaimedTouch
 from worker.flow.scheduling import finish_step
@@ -68,22 +69,31 @@ class Attempt:
 
 def record_attempts(rt: Runtime, attempts: list[Attempt]) -> dict[int, Delivery]:
     """Each attempt's record by touch id; one whose record broke is left out (still `sending`,
-    so its lease re-drives it) and rolls back nothing of the others (a savepoint each)."""
+    so its lease re-drives it) and rolls back nothing of the others (delivery_batch.py)."""
     if not attempts:
         return {}
-    recorded: dict[int, Delivery] = {}
+    return savepoints_if_broken(
+        lambda isolated: _record_all(rt, attempts, isolated=isolated), what="recording"
+    )
+
+
+def _record_all(rt: Runtime, attempts: list[Attempt], *, isolated: bool) -> dict[int, Delivery]:
     now = rt.clock.now()
     with transaction(rt.engine) as session:
         rows = {t.id: (t, e, lead) for t, e, lead in load_touches(session, _ids(attempts))}
-        for attempt in attempts:
-            touch_id = attempt.claimed.touch_id
+
+        def record(attempt: Attempt) -> Delivery:
             with log_context(**attempt.claimed.log_ids):
-                try:
-                    with session.begin_nested():
-                        recorded[touch_id] = _record(rt, session, rows[touch_id], attempt, now)
-                except Exception:  # its send is not undone: the re-drive resends the same ID
-                    log.exception("touch %s: recording failed; its lease re-drives it", touch_id)
-    return recorded
+                return _record(rt, session, rows[attempt.claimed.touch_id], attempt, now)
+
+        return each_touch(
+            session,
+            attempts,
+            record,
+            isolated=isolated,
+            what="recording",
+            touch_id=lambda attempt: attempt.claimed.touch_id,
+        )
 
 
 def _ids(attempts: list[Attempt]) -> list[int]:
