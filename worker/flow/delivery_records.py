@@ -8,15 +8,17 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from functools import cache
+from typing import Any, cast
 
-from sqlalchemy import update
+from sqlalchemy import CursorResult, Update, bindparam, update
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session
 
 from models.compliance import ComplianceKind
 from models.lead import Lead
 from models.touch import FINAL, TouchStatus
-from worker.engine.db import core_changed_rows, transaction
+from worker.engine.db import transaction
 from worker.engine.logs import log_context
 from worker.engine.metrics import TOUCHES, count_on_commit
 from worker.engine.runtime import Runtime
@@ -112,18 +114,24 @@ def _finish(session: Session, row: TouchRow, **values: object) -> bool:
     """Compare-and-set out of `sending` (the loaded row takes the new values too); False when
     another worker already finished the touch."""
     touch = row[0]
-    touches = TOUCH_TABLE.c
-    done = core_changed_rows(
-        session,
-        update(TOUCH_TABLE)
-        .where(touches.id == touch.id, touches.status.not_in(FINAL))
-        .values(**values),
-    )
-    if done != 1:
+    statement = _finish_statement(tuple(sorted(values)))
+    result = session.connection().execute(statement, {"touch_id": touch.id, **values})
+    if cast(CursorResult[Any], result).rowcount != 1:  # Core: no ORM bookkeeping (db.py)
         return False
     for name, value in values.items():  # as stored: no second UPDATE at the flush
         set_committed_value(touch, name, value)
     return True
+
+
+@cache
+def _finish_statement(columns: tuple[str, ...]) -> Update:
+    """_finish's UPDATE for these columns, built once per process (bound per call)."""
+    touches = TOUCH_TABLE.c
+    return (
+        update(TOUCH_TABLE)
+        .where(touches.id == bindparam("touch_id"), touches.status.not_in(FINAL))
+        .values({name: bindparam(name) for name in columns})
+    )
 
 
 def _conclude(
