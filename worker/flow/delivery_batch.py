@@ -9,6 +9,8 @@ from typing import TypeVar
 
 from sqlmodel import Session
 
+from worker.compliance import log as compliance_log
+
 log = logging.getLogger("followup.delivery")
 
 T = TypeVar("T")
@@ -29,26 +31,35 @@ def each_touch(
     touch_id: Callable[[T], int],
 ) -> dict[int, R]:
     """`work`'s result by touch id; isolated, a savepoint each (one that broke is logged and
-    left out, rolling back none of the others), else any break raises TouchBroke."""
+    left out, rolling back none of the others), else their log entries in one INSERT, their
+    ORM changes in one flush, and any break raises TouchBroke."""
+    if isolated:
+        return _each_isolated(session, items, work, what=what, touch_id=touch_id)
+    try:
+        with compliance_log.deferred(session):
+            done = {touch_id(item): work(item) for item in items}
+        session.flush()  # what the ORM holds for them breaks here, not in the commit
+    except Exception as exc:  # re-raised, so the caller's transaction rolls back
+        raise TouchBroke(f"{what} broke") from exc
+    return done
+
+
+def _each_isolated(
+    session: Session,
+    items: Iterable[T],
+    work: Callable[[T], R],
+    *,
+    what: str,
+    touch_id: Callable[[T], int],
+) -> dict[int, R]:
     done: dict[int, R] = {}
     for item in items:
-        if not isolated:
-            try:
-                done[touch_id(item)] = work(item)
-            except Exception as exc:  # re-raised, so the caller's transaction rolls back
-                raise TouchBroke(f"touch {touch_id(item)}: {what} broke") from exc
-            continue
         try:
             with session.begin_nested():
                 result = work(item)
             done[touch_id(item)] = result  # only once its savepoint is released
         except Exception:  # one broken touch must not hold back the rest of the message
             log.exception("touch %s: %s failed; its lease re-drives it", touch_id(item), what)
-    if not isolated:
-        try:
-            session.flush()  # what the ORM holds for them breaks here, not in the commit
-        except Exception as exc:  # re-raised, so the caller's transaction rolls back
-            raise TouchBroke(f"{what}: the flush broke") from exc
     return done
 
 
