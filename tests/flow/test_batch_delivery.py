@@ -10,8 +10,9 @@ from dramatiq.middleware.time_limit import TimeLimitExceeded
 from models.touch import TouchStatus
 from testkit.harness import Harness, Harnesses, template
 from worker.engine.tunables import SENDING_LEASE
-from worker.flow import delivery_records
+from worker.flow import delivery_records, touch_claims
 from worker.flow.delivery import deliver_touches
+from worker.flow.touch_rows import TouchRow
 from worker.mail import OutgoingEmail
 
 SEQUENCE = """
@@ -77,6 +78,29 @@ def test_a_touch_whose_record_breaks_rolls_back_none_of_the_others(
     assert [outcomes[i].outcome for i in ids] == ["sent", "left", "sent"]
     assert [t.status for t in h.touches()] == ["sent", "sending", "sent"]
     assert len(h.sent) == 3
+    # recorded once: the batch's first, savepoint-free try was rolled back whole
+    assert [e.touches_completed for e in h.enrollments()] == [1, 0, 1]
+
+
+def test_a_touch_whose_claim_breaks_holds_back_none_of_the_others(
+    make_harness: Harnesses, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Given a batch of three whose second claim raises, when it is delivered, then the first
+    and third are sent with one attempt each and the second stays `sending`, no attempt
+    counted, for its lease to re-drive."""
+    h, ids = queued_touches(make_harness, 3)
+    gather = touch_claims._gather
+
+    def breaks_on_the_second(session: object, row: TouchRow, *args: object) -> object:
+        if row[0].id == ids[1]:
+            raise RuntimeError("the database said no")
+        return gather(session, row, *args)  # type: ignore[arg-type]  # passed through unchanged
+
+    monkeypatch.setattr(touch_claims, "_gather", breaks_on_the_second)
+    outcomes = deliver_touches(h.rt, ids)
+    assert [outcomes[i].outcome for i in ids] == ["sent", "left", "sent"]
+    assert statuses(h) == [("sent", 1), ("sending", 0), ("sent", 1)]
+    assert len(h.sent) == 2
 
 
 def test_an_interrupted_batch_records_what_it_sent_and_hands_back_the_rest(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -15,6 +17,7 @@ from worker.notify.outbox import iso, publish, subscribers
 
 _ENTRIES = ComplianceEntry.__table__  # type: ignore[attr-defined]  # SQLModel sets it
 _COLUMN = {"lead_email": "lead"}  # attribute -> column where they differ
+_DEFERRED = "followup.log_deferred"  # session.info: the entries held back (deferred)
 SLA_TERMS = "sla: "  # opens the deadlines part of an enrollment.started entry's detail
 # Entries that are also outbound webhook events (SPEC section 14), with the same type name.
 WEBHOOK_KINDS = frozenset(
@@ -101,6 +104,10 @@ def append(
         detail=detail,
         data=data,
     )
+    held = session.info.get(_DEFERRED)
+    if held is not None:  # in order with the batch's other entries (deferred)
+        held.append((values, data or {}))
+        return
     entry = ComplianceEntry(**values)
     session.add(entry)
     if kind in WEBHOOK_KINDS:
@@ -111,11 +118,28 @@ def append_all(session: Session, entries: list[tuple[dict[str, Any], dict[str, A
     """Many entries (entry_values, webhook data) in one INSERT; the same outbox rows as append."""
     if not entries:
         return
+    held = session.info.get(_DEFERRED)
+    if held is not None:
+        held.extend(entries)
+        return
     rows = [{_COLUMN.get(k, k): v for k, v in values.items()} for values, _ in entries]
     session.execute(insert(_ENTRIES), rows)  # Core: no ORM bookkeeping per row
     for values, data in entries:
         if values["kind"] in WEBHOOK_KINDS and subscribers(session, str(values["kind"])):
             _publish_entry(session, ComplianceEntry(**values), data)
+
+
+@contextmanager
+def deferred(session: Session) -> Iterator[None]:
+    """append's and append_all's entries held back and inserted together, in order, when the
+    block ends (a batch's touches: one INSERT, issue 15); nothing is inserted when it raises."""
+    held: list[tuple[dict[str, Any], dict[str, Any]]] = []
+    session.info[_DEFERRED] = held
+    try:
+        yield
+    finally:
+        session.info.pop(_DEFERRED, None)
+    append_all(session, held)
 
 
 def entry_values(

@@ -8,20 +8,23 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from functools import cache
+from typing import Any, cast
 
-from sqlalchemy import update
+from sqlalchemy import CursorResult, Update, bindparam, update
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session
 
 from models.compliance import ComplianceKind
 from models.lead import Lead
 from models.touch import FINAL, TouchStatus
-from worker.engine.db import core_changed_rows, transaction
+from worker.engine.db import transaction
 from worker.engine.logs import log_context
 from worker.engine.metrics import TOUCHES, count_on_commit
 from worker.engine.runtime import Runtime
 from worker.engine.tunables import MAX_ATTEMPTS, MAX_BACKOFF
 from worker.flow.backoff import retry_delay
+from worker.flow.delivery_batch import each_touch, savepoints_if_broken
 from worker.flow.enrollment import suppress_lead
 from worker.flow.outgoing import ClaimedTouch
 from worker.flow.scheduling import finish_step
@@ -68,22 +71,31 @@ class Attempt:
 
 def record_attempts(rt: Runtime, attempts: list[Attempt]) -> dict[int, Delivery]:
     """Each attempt's record by touch id; one whose record broke is left out (still `sending`,
-    so its lease re-drives it) and rolls back nothing of the others (a savepoint each)."""
+    so its lease re-drives it) and rolls back nothing of the others (delivery_batch.py)."""
     if not attempts:
         return {}
-    recorded: dict[int, Delivery] = {}
+    return savepoints_if_broken(
+        lambda isolated: _record_all(rt, attempts, isolated=isolated), what="recording"
+    )
+
+
+def _record_all(rt: Runtime, attempts: list[Attempt], *, isolated: bool) -> dict[int, Delivery]:
     now = rt.clock.now()
     with transaction(rt.engine) as session:
         rows = {t.id: (t, e, lead) for t, e, lead in load_touches(session, _ids(attempts))}
-        for attempt in attempts:
-            touch_id = attempt.claimed.touch_id
+
+        def record(attempt: Attempt) -> Delivery:
             with log_context(**attempt.claimed.log_ids):
-                try:
-                    with session.begin_nested():
-                        recorded[touch_id] = _record(rt, session, rows[touch_id], attempt, now)
-                except Exception:  # its send is not undone: the re-drive resends the same ID
-                    log.exception("touch %s: recording failed; its lease re-drives it", touch_id)
-    return recorded
+                return _record(rt, session, rows[attempt.claimed.touch_id], attempt, now)
+
+        return each_touch(
+            session,
+            attempts,
+            record,
+            isolated=isolated,
+            what="recording",
+            touch_id=lambda attempt: attempt.claimed.touch_id,
+        )
 
 
 def _ids(attempts: list[Attempt]) -> list[int]:
@@ -102,18 +114,24 @@ def _finish(session: Session, row: TouchRow, **values: object) -> bool:
     """Compare-and-set out of `sending` (the loaded row takes the new values too); False when
     another worker already finished the touch."""
     touch = row[0]
-    touches = TOUCH_TABLE.c
-    done = core_changed_rows(
-        session,
-        update(TOUCH_TABLE)
-        .where(touches.id == touch.id, touches.status.not_in(FINAL))
-        .values(**values),
-    )
-    if done != 1:
+    statement = _finish_statement(tuple(sorted(values)))
+    result = session.connection().execute(statement, {"touch_id": touch.id, **values})
+    if cast(CursorResult[Any], result).rowcount != 1:  # Core: no ORM bookkeeping (db.py)
         return False
     for name, value in values.items():  # as stored: no second UPDATE at the flush
         set_committed_value(touch, name, value)
     return True
+
+
+@cache
+def _finish_statement(columns: tuple[str, ...]) -> Update:
+    """_finish's UPDATE for these columns, built once per process (bound per call)."""
+    touches = TOUCH_TABLE.c
+    return (
+        update(TOUCH_TABLE)
+        .where(touches.id == bindparam("touch_id"), touches.status.not_in(FINAL))
+        .values({name: bindparam(name) for name in columns})
+    )
 
 
 def _conclude(

@@ -6,6 +6,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 from email.utils import parseaddr
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, select
@@ -51,6 +52,7 @@ class ClaimedTouch:
     log_ids: dict[str, object]  # what every log line about this touch names
 
 
+@lru_cache(maxsize=1024)  # a handful of senders, parsed three times a touch otherwise
 def address_of(sender: str | None) -> str:
     return parseaddr(sender or "")[1].lower()
 

@@ -129,7 +129,8 @@ def finish_step(
         touch_id=touch.id,
         detail=detail,
     )
-    log.append_all(session, [(entry, {})])  # Core: no ORM object per entry (issue 15)
+    with session.no_autoflush:  # the enrollment's changes go at the batch's flush, together
+        log.append_all(session, [(entry, {})])  # Core: no ORM object per entry (issue 15)
     if completed:
         refresh_verdict(session, enrollment, lead.email, now)
     if plan_next and enrollment.status == EnrollmentStatus.ACTIVE:

@@ -7,7 +7,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import update
+from sqlalchemy import bindparam, update
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session
 
@@ -19,6 +19,7 @@ from worker.engine.db import transaction
 from worker.engine.metrics import MAILBOX_DEFERRALS, TOUCHES, count_on_commit
 from worker.engine.runtime import Runtime
 from worker.engine.tunables import SENDING_LEASE, lease
+from worker.flow.delivery_batch import TouchBroke, each_touch, savepoints_if_broken
 from worker.flow.delivery_records import Delivery, DeliveryOutcome
 from worker.flow.guardrails import current_pauses
 from worker.flow.outgoing import (
@@ -59,23 +60,42 @@ class _Batch:
 def claim_touches(rt: Runtime, touch_ids: list[int]) -> dict[int, ClaimedTouch | Delivery]:
     """Each id's claim, or why it goes nowhere now; one that broke is left out (still `sending`:
     its lease re-drives it, counted, so a touch that always breaks ends failed)."""
-    claims: dict[int, ClaimedTouch | Delivery] = {}
+    return savepoints_if_broken(
+        lambda isolated: _claim_all(rt, touch_ids, isolated=isolated), what="claim"
+    )
+
+
+def _claim_all(
+    rt: Runtime, touch_ids: list[int], *, isolated: bool
+) -> dict[int, ClaimedTouch | Delivery]:
+    """The claim transaction; not isolated, the gathered touches' writes go in one statement."""
     with transaction(rt.engine) as session:
         session.connection()  # BEGIN (IMMEDIATE on SQLite) first: a lock wait spends no lease
         now = rt.clock.now()
         batch = _Batch(now, now + lease(SENDING_LEASE, rt.settings.lease_seconds))
         won = _compare_and_set(session, touch_ids, batch.lease_until)
-        claims = {i: Delivery(DeliveryOutcome.NOT_QUEUED, "already handled") for i in touch_ids}
+        claims: dict[int, ClaimedTouch | Delivery] = {
+            i: Delivery(DeliveryOutcome.NOT_QUEUED, "already handled") for i in touch_ids
+        }
         if not won:
             return claims
         batch.pauses = current_pauses(session)
-        for row in load_touches(session, won):
-            try:
-                with session.begin_nested():
-                    claims[row[0].id] = _claim_one(rt, session, row, batch)  # type: ignore[index]
-            except Exception:  # one broken touch must not hold back the rest of the message
-                log.exception("touch %s: claim failed; its lease re-drives it", row[0].id)
-                del claims[row[0].id]  # type: ignore[arg-type]  # a stored row has its id
+        writes: list[dict[str, object]] | None = None if isolated else []
+        done = each_touch(
+            session,
+            load_touches(session, won),
+            lambda row: _claim_one(rt, session, row, batch, writes),
+            isolated=isolated,
+            what="claim",
+            touch_id=lambda row: row[0].id,  # type: ignore[arg-type,return-value]  # stored rows
+        )
+        if writes:
+            _write_all(session, writes)
+    for touch_id in won:  # in the order asked for; one whose claim broke is left out
+        if touch_id in done:
+            claims[touch_id] = done[touch_id]
+        else:
+            del claims[touch_id]
     return claims
 
 
@@ -92,7 +112,11 @@ def _compare_and_set(session: Session, touch_ids: list[int], lease_until: dateti
 
 
 def _claim_one(
-    rt: Runtime, session: Session, row: TouchRow, batch: _Batch
+    rt: Runtime,
+    session: Session,
+    row: TouchRow,
+    batch: _Batch,
+    writes: list[dict[str, object]] | None,
 ) -> ClaimedTouch | Delivery:
     touch, enrollment, _ = row
     spec = rt.versions.get(session, enrollment.version)
@@ -103,7 +127,7 @@ def _claim_one(
         session.add(touch)
         count_on_commit(session, TOUCHES.labels(outcome=held.outcome, sequence=spec.name))
         return held
-    return _gather(session, row, spec, sender, held, batch.lease_until)
+    return _gather(session, row, spec, sender, held, batch.lease_until, writes)
 
 
 def _gather(
@@ -113,16 +137,21 @@ def _gather(
     sender: str | None,
     slots: SendSlots,
     lease_until: datetime,
+    writes: list[dict[str, object]] | None,
 ) -> ClaimedTouch:
     """Count the attempt (a send is really tried now), fix the touch's Message-ID (kept across
-    retries) and From, and gather what sending needs."""
+    retries) and From, and gather what sending needs; the write is added to `writes` when
+    given (one statement for the batch), else done now."""
     touch, enrollment, lead = row
     step = spec.step(touch.step)
     assert step is not None
     message_id = touch.message_id or message_id_for(sender)
-    _write(
-        session, touch, {"attempts": touch.attempts + 1, "message_id": message_id, "sender": sender}
-    )
+    attempts = touch.attempts + 1  # this one included
+    values = {"attempts": attempts, "message_id": message_id, "sender": sender}
+    if writes is None:
+        _write(session, touch, values)
+    else:
+        writes.append({"touch_id": touch.id, **values})
     return ClaimedTouch(
         touch_id=touch.id,  # type: ignore[arg-type]  # a stored row has its id
         lead_context=lead.template_context(),
@@ -133,7 +162,7 @@ def _gather(
         template=step.template_for(touch.variant),
         sender=sender,
         message_id=message_id,
-        attempts=touch.attempts,
+        attempts=attempts,
         zone=spec.zone_for(lead.timezone),
         slots=slots,
         thread_parent=thread_parent(session, enrollment, spec) if step.thread else None,
@@ -155,6 +184,17 @@ def _write(session: Session, touch: Touch, values: dict[str, object]) -> None:
     session.connection().execute(update(TOUCH_TABLE).where(touches.id == touch.id), values)
     for name, value in values.items():
         set_committed_value(touch, name, value)
+
+
+def _write_all(session: Session, writes: list[dict[str, object]]) -> None:
+    """_write for many touches in one executemany; a break rolls back the whole claim (then
+    claimed again a savepoint a touch: delivery_batch.py)."""
+    touches = TOUCH_TABLE.c
+    statement = update(TOUCH_TABLE).where(touches.id == bindparam("touch_id"))
+    try:
+        session.connection().execute(statement, writes)
+    except Exception as exc:  # re-raised, so the claim transaction rolls back
+        raise TouchBroke("claim: the batch's write broke") from exc
 
 
 def _hold_back(
