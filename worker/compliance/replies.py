@@ -93,9 +93,7 @@ def _by_sequence(
     if since is None and until is None:  # all time: the enrollment's own counters say it
         mailed_ever = col(Enrollment.touches_completed) > col(Enrollment.touches_manual)
     else:  # a semi-join: one index probe an enrollment, no DISTINCT sort
-        any_email = select(col(Touch.id)).where(
-            col(Touch.enrollment_id) == Enrollment.id, emailed
-        )
+        any_email = select(col(Touch.id)).where(col(Touch.enrollment_id) == Enrollment.id, emailed)
         mailed_ever = any_email.exists()
     mailed = session.execute(
         select(col(Enrollment.sequence), func.count())
