@@ -37,6 +37,14 @@ def write_files(folder: Path, files: dict[str, str]) -> None:
         path.write_text(textwrap.dedent(text).lstrip("\n"), encoding="utf-8")
 
 
+ONE_EMAIL_SEQUENCE = """
+name: s
+trigger: lead.mql
+steps:
+  - id: one
+    email: t/one
+"""  # the smallest sequence: one email step; the flow tests pair it with template("One")
+
 SIMPLE_TEMPLATE = """
 {% block subject %}SUBJECT{% endblock %}
 {% block text %}Hi {{ lead.first_name | default("there") }}, STEP.

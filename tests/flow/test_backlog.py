@@ -12,20 +12,14 @@ from sqlalchemy import insert, update
 from sqlmodel import col, func, select
 
 from models.touch import Touch, TouchKind, TouchStatus
-from testkit.harness import Harness, Harnesses, template
+from testkit.harness import ONE_EMAIL_SEQUENCE, Harness, Harnesses, template
 from worker.engine.db import transaction
 from worker.engine.scheduler_loop import tick
 from worker.engine.settings import ConfigError, Settings
 from worker.engine.tunables import MAX_IN_FLIGHT, QUEUED_LEASE
 
 BACKLOG, CAP, PER_TICK = 100_000, 4_000, 2_000  # workers send PER_TICK every 10 seconds
-SEQUENCE = """
-name: s
-trigger: lead.mql
-steps:
-  - id: one
-    email: t/one
-"""
+SEQUENCE = ONE_EMAIL_SEQUENCE  # `s`: one email step, `one` (template t/one)
 
 
 class BrokerQueue:

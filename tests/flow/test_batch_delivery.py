@@ -8,20 +8,14 @@ import pytest
 from dramatiq.middleware.time_limit import TimeLimitExceeded
 
 from models.touch import TouchStatus
-from testkit.harness import Harness, Harnesses, template
+from testkit.harness import ONE_EMAIL_SEQUENCE, Harness, Harnesses, template
 from worker.engine.tunables import SENDING_LEASE
 from worker.flow import delivery_records, touch_claims
 from worker.flow.delivery import deliver_touches
 from worker.flow.touch_rows import TouchRow
 from worker.mail import OutgoingEmail
 
-SEQUENCE = """
-name: s
-trigger: lead.mql
-steps:
-  - id: one
-    email: t/one
-"""
+SEQUENCE = ONE_EMAIL_SEQUENCE  # `s`: one email step, `one` (template t/one)
 
 
 def queued_touches(make_harness: Harnesses, leads: int) -> tuple[Harness, list[int]]:

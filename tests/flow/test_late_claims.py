@@ -10,16 +10,10 @@ from typing import Any
 
 from sqlalchemy import event
 
-from testkit.harness import Harness, Harnesses, template
+from testkit.harness import ONE_EMAIL_SEQUENCE, Harness, Harnesses, template
 from worker.engine.tunables import SENDING_LEASE
 
-SEQUENCE = """
-name: s
-trigger: lead.mql
-steps:
-  - id: one
-    email: t/one
-"""
+SEQUENCE = ONE_EMAIL_SEQUENCE  # `s`: one email step, `one` (template t/one)
 
 
 @contextmanager

@@ -9,18 +9,12 @@ from datetime import timedelta
 import pytest
 
 from models.event import Event, EventIn
-from testkit.harness import Harness, Harnesses, template
+from testkit.harness import ONE_EMAIL_SEQUENCE, Harness, Harnesses, template
 from tests.support.cli import Cli
 from worker.engine.db import transaction
 from worker.engine.tunables import STALE_EVENT_AFTER, STALE_EVENT_MAX_FAILURES
 
-SEQUENCE = """
-name: s
-trigger: lead.mql
-steps:
-  - id: one
-    email: t/one
-"""
+SEQUENCE = ONE_EMAIL_SEQUENCE  # `s`: one email step, `one` (template t/one)
 
 
 def lost_event(h: Harness, payload: dict[str, object], email: str) -> None:

@@ -6,20 +6,14 @@ from __future__ import annotations
 import pytest
 
 from models.touch import TouchStatus
-from testkit.harness import Harnesses, template
+from testkit.harness import ONE_EMAIL_SEQUENCE, Harnesses, template
 from worker.engine import scheduler_loop
 from worker.engine.scheduler_loop import enqueue_claimed
 from worker.engine.tunables import TOUCH_BATCH_DEEP
 
 TOUCH_BATCH = 5  # batching on (the shipped TOUCH_BATCH is 1: one id a message)
 
-SEQUENCE = """
-name: s
-trigger: lead.mql
-steps:
-  - id: one
-    email: t/one
-"""
+SEQUENCE = ONE_EMAIL_SEQUENCE  # `s`: one email step, `one` (template t/one)
 
 
 class Messages:

@@ -14,7 +14,7 @@ from sqlalchemy import Engine, func, text
 from sqlmodel import select
 
 from models.enrollment import SequenceVersion
-from testkit.harness import template, write_files
+from testkit.harness import ONE_EMAIL_SEQUENCE, template, write_files
 from worker.engine.db import make_engine, transaction
 from worker.engine.schema import prepare_schema
 from worker.specs.catalog import load_catalog
@@ -25,13 +25,7 @@ from worker.specs.versions import VersionStore
 pytestmark = pytest.mark.integration
 
 NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
-SEQUENCE = """
-name: s
-trigger: lead.mql
-steps:
-  - id: one
-    email: t/one
-"""
+SEQUENCE = ONE_EMAIL_SEQUENCE  # `s`: one email step, `one` (template t/one)
 
 
 @pytest.fixture
