@@ -123,10 +123,12 @@ def changed_rows(session: Session, statement: Executable) -> int:
     return int(result.rowcount)
 
 
-def core_changed_rows(session: Session, statement: Executable) -> int:
+def core_changed_rows(
+    session: Session, statement: Executable, params: dict[str, Any] | None = None
+) -> int:
     """changed_rows for a Core statement (on a Table), run on the session's connection: no ORM
     bookkeeping (autoflush, synchronising loaded objects), for the hot path of delivery."""
-    result = cast(CursorResult[Any], session.connection().execute(statement))
+    result = cast(CursorResult[Any], session.connection().execute(statement, params))
     return int(result.rowcount)
 
 

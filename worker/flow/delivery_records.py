@@ -9,16 +9,15 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 from functools import cache
-from typing import Any, cast
 
-from sqlalchemy import CursorResult, Update, bindparam, update
+from sqlalchemy import Update, bindparam, update
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session
 
 from models.compliance import ComplianceKind
 from models.lead import Lead
 from models.touch import FINAL, TouchStatus
-from worker.engine.db import transaction
+from worker.engine.db import core_changed_rows, transaction
 from worker.engine.logs import log_context
 from worker.engine.metrics import TOUCHES, count_on_commit
 from worker.engine.runtime import Runtime
@@ -115,8 +114,7 @@ def _finish(session: Session, row: TouchRow, **values: object) -> bool:
     another worker already finished the touch."""
     touch = row[0]
     statement = _finish_statement(tuple(sorted(values)))
-    result = session.connection().execute(statement, {"touch_id": touch.id, **values})
-    if cast(CursorResult[Any], result).rowcount != 1:  # Core: no ORM bookkeeping (db.py)
+    if core_changed_rows(session, statement, {"touch_id": touch.id, **values}) != 1:
         return False
     for name, value in values.items():  # as stored: no second UPDATE at the flush
         set_committed_value(touch, name, value)

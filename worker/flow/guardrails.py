@@ -153,25 +153,6 @@ def _pause(session: Session, scope: PauseScope, name: str, reason: str, now: dat
     return won
 
 
-def paused_for(session: Session, address: str, sequence: str) -> SendingPause | None:
-    """The pause that holds a touch from this mailbox in this sequence, if any."""
-    return session.exec(
-        select(SendingPause).where(
-            col(SendingPause.resumed_at).is_(None),
-            or_(
-                and_(
-                    col(SendingPause.scope) == PauseScope.MAILBOX,
-                    col(SendingPause.name) == address,
-                ),
-                and_(
-                    col(SendingPause.scope) == PauseScope.SEQUENCE,
-                    col(SendingPause.name) == sequence,
-                ),
-            ),
-        )
-    ).first()
-
-
 def current_pauses(session: Session) -> list[SendingPause]:
     return list(
         session.exec(
