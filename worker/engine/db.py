@@ -136,8 +136,15 @@ def insert_new(session: Session, table: type[Any], rows: list[dict[str, Any]]) -
     """INSERT ... ON CONFLICT DO NOTHING: how a once-only row learns whether it is the first."""
     if not rows:
         return 0
+    return changed_rows(
+        session, dialect_insert(session, table).values(rows).on_conflict_do_nothing()
+    )
+
+
+def dialect_insert(session: Session, table: Any) -> Any:
+    """The backend's own INSERT for `table` (SQLite's or PostgreSQL's), which has ON CONFLICT."""
     dialect = sqlite if session.get_bind().dialect.name == "sqlite" else postgresql
-    return changed_rows(session, dialect.insert(table).values(rows).on_conflict_do_nothing())
+    return dialect.insert(table)
 
 
 def ping(engine: Engine) -> str | None:

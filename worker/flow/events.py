@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col, select
@@ -16,6 +15,7 @@ from sqlmodel import Session, col, select
 from models.enrollment import OPEN_STATUSES, Enrollment
 from models.event import Event, EventIn
 from models.lead import Lead
+from worker.engine.db import dialect_insert
 from worker.engine.metrics import EVENTS_ACCEPTED, EVENTS_APPLIED, count_on_commit
 from worker.flow.enrollment import (
     Refusal,
@@ -88,10 +88,9 @@ def record_event(session: Session, event: EventIn, *, now: datetime) -> tuple[Ev
 
 def _insert_unless_keyed(session: Session, row: Event) -> int | None:
     """The new row's id, or None when an event with its key is stored already."""
-    dialect = sqlite if session.get_bind().dialect.name == "sqlite" else postgresql
     values = {name: getattr(row, name) for name in _RECORDED}
     statement = (
-        dialect.insert(_EVENTS)
+        dialect_insert(session, _EVENTS)
         .values(values)
         .on_conflict_do_nothing(index_elements=[_EVENTS.c.key])
         .returning(_EVENTS.c.id)
