@@ -21,7 +21,8 @@ from worker.engine import scheduler_loop
 from worker.engine.db import reading, transaction
 from worker.engine.scheduler_loop import claim_and_enqueue, claim_between_ticks
 from worker.engine.tunables import QUEUED_LEASE
-from worker.flow.scheduling import claim_due_touches, next_wakeup
+from worker.flow.scheduling import claim_due_touches
+from worker.flow.tick_agenda import next_wakeup
 
 SEQUENCE = """
 name: s

@@ -35,8 +35,9 @@ from worker.flow.holding import release_holds
 from worker.flow.manual_tasks import skip_expired_tasks
 from worker.flow.reassignment import reassign_due
 from worker.flow.redrive import redrive_expired_leases
-from worker.flow.scheduling import claim_due_touches, count_in_flight, next_touch_due
+from worker.flow.scheduling import claim_due_touches, count_in_flight
 from worker.flow.stale_events import apply_stale_events
+from worker.flow.tick_agenda import TickAgenda, Work, next_touch_due, read_agenda
 from worker.notify.pause_alerts import tell_paused
 
 log = logging.getLogger("followup.scheduler")
@@ -66,13 +67,37 @@ class TickResult:
 
 def tick(rt: Runtime, watch: GuardrailWatch | None = None) -> TickResult:
     """One pass; safe to run from several processes at once (every step is a compare-and-set).
-    `watch` spares the long-running loop needless guardrail counts; without one they run."""
+    `watch` spares the long-running loop needless guardrail counts; without one they run. A
+    phase whose moment has not come (the agenda, read without a write lock) is skipped, unless
+    an earlier phase of this tick made work for it."""
     result = TickResult()
     now = rt.clock.now()
-    queued_lease = lease(QUEUED_LEASE, rt.settings.lease_seconds)
+    with reading(rt.engine) as session:
+        agenda = read_agenda(session, now=now)
+    if agenda.due(Work.LEASE_ENDS):
+        _redrive(rt, result, now)
+    with transaction(rt.engine) as session:  # before claiming: a paused mailbox holds its touches
+        if watch is None or watch.due(session, now=now):
+            paused = check_guardrails(session, rt.catalog.team.guardrails, now=now)
+            result.paused = len(paused)
+            result.alerts += tell_paused(session, paused, team=rt.catalog.team, now=now)
+    if agenda.due(Work.HOLD_ENDS):
+        with transaction(rt.engine) as session:  # before claiming: released touches may be due
+            result.released_holds = release_holds(session, versions=rt.versions, now=now)
+    if agenda.due(Work.TOUCH_DUE) or result.redriven or result.released_holds:
+        queued_lease = lease(QUEUED_LEASE, rt.settings.lease_seconds)
+        result.enqueued, result.capped = claim_and_enqueue(rt, now=now, lease_for=queued_lease)
+    _record_deadlines(rt, result, agenda)
+    if agenda.due(Work.EVENT_STALE):
+        result.events = process_stale_events(rt)
+    return result
+
+
+def _redrive(rt: Runtime, result: TickResult, now: datetime) -> None:
     with transaction(rt.engine) as session:
         redrive = redrive_expired_leases(session, now=now, versions=rt.versions)
         result.redriven, result.abandoned = redrive.redriven, redrive.abandoned
+    REDRIVEN.inc(result.redriven)
     if result.abandoned:
         log.warning(
             "%d touch(es) failed: lost mid-send after %d re-drives (a send that hangs or kills "
@@ -80,28 +105,25 @@ def tick(rt: Runtime, watch: GuardrailWatch | None = None) -> TickResult:
             result.abandoned,
             MAX_REDRIVES,
         )
-    with transaction(rt.engine) as session:  # before claiming: a paused mailbox holds its touches
-        if watch is None or watch.due(session, now=now):
-            paused = check_guardrails(session, rt.catalog.team.guardrails, now=now)
-            result.paused = len(paused)
-            result.alerts += tell_paused(session, paused, team=rt.catalog.team, now=now)
-    REDRIVEN.inc(result.redriven)
-    with transaction(rt.engine) as session:  # before claiming: released touches may be due
-        result.released_holds = release_holds(session, versions=rt.versions, now=now)
-    result.enqueued, result.capped = claim_and_enqueue(rt, now=now, lease_for=queued_lease)
-    with transaction(rt.engine) as session:
-        result.verdicts = evaluate_due_deadlines(session, now)
-    team = rt.catalog.team
-    with transaction(rt.engine) as session:  # after the verdicts: a new breach escalates now
-        escalated = escalate_due(session, team=team, versions=rt.versions, now=now)
-        result.at_risk = escalated.at_risk
-        result.alerts += escalated.alerts
-    with transaction(rt.engine) as session:
-        result.reassigned = reassign_due(session, team=team, now=now)
-    with transaction(rt.engine) as session:
-        result.skipped_tasks = skip_expired_tasks(session, versions=rt.versions, now=now)
-    result.events = process_stale_events(rt)
-    return result
+
+
+def _record_deadlines(rt: Runtime, result: TickResult, agenda: TickAgenda) -> None:
+    """Verdicts, then escalation (a new breach escalates now), reassignment and expired tasks."""
+    now, team = agenda.now, rt.catalog.team
+    if agenda.due(Work.SLA_CHECK) or result.abandoned:  # a failed touch may decide a verdict
+        with transaction(rt.engine) as session:
+            result.verdicts = evaluate_due_deadlines(session, now)
+    if agenda.due(Work.ALERT_CHECK) or result.verdicts:
+        with transaction(rt.engine) as session:
+            escalated = escalate_due(session, team=team, versions=rt.versions, now=now)
+            result.at_risk = escalated.at_risk
+            result.alerts += escalated.alerts
+    if agenda.due(Work.REASSIGN) or result.verdicts:
+        with transaction(rt.engine) as session:
+            result.reassigned = reassign_due(session, team=team, now=now)
+    if agenda.due(Work.TASK_EXPIRES):
+        with transaction(rt.engine) as session:
+            result.skipped_tasks = skip_expired_tasks(session, versions=rt.versions, now=now)
 
 
 def claim_and_enqueue(rt: Runtime, *, now: datetime, lease_for: timedelta) -> tuple[int, bool]:

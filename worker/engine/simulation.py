@@ -20,7 +20,7 @@ from worker.engine.runtime import Runtime
 from worker.engine.scheduler_loop import TickResult, tick
 from worker.engine.tunables import WEBHOOK_TIMEOUT_SECONDS
 from worker.flow.events import EventOutcome, apply_event, record_event
-from worker.flow.scheduling import next_wakeup
+from worker.flow.tick_agenda import next_wakeup
 from worker.notify.loop import Notifier
 
 

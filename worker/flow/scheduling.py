@@ -6,13 +6,12 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, Update, bindparam, update
+from sqlalchemy import Update, bindparam, update
 from sqlmodel import Session, col, func, select
 
 from models.compliance import ComplianceKind
-from models.enrollment import Enrollment, EnrollmentStatus, SlaStatus
+from models.enrollment import Enrollment, EnrollmentStatus
 from models.lead import Lead
-from models.notification import AlertStatus, SlaAlert
 from models.touch import FINAL, WAITING, Touch, TouchKind, TouchStatus
 from worker.compliance import log
 from worker.compliance.recording import note_touch_completed, refresh_verdict
@@ -194,37 +193,3 @@ def cancel_pending_touches(session: Session, *, enrollment_id: int, reason: str)
         )
         .values(status=TouchStatus.CANCELLED, detail=reason, lease_until=None),
     )
-
-
-_NEXT_DUE = select(func.min(Touch.due_at)).where(col(Touch.status).in_(WAITING))
-
-
-def next_touch_due(session: Session) -> datetime | None:
-    """When the next waiting touch falls due (read-only: the scheduler's wait between ticks)."""
-    return session.execute(_NEXT_DUE).scalar_one_or_none()
-
-
-def _wakeups_statement() -> Select[Any]:
-    """The earliest moment of each kind of tick work, in one statement built once."""
-    moments: list[Select[Any]] = [
-        _NEXT_DUE,
-        select(func.min(Touch.expires_at)).where(Touch.status == TouchStatus.OPEN),
-        select(func.min(Enrollment.sla_next_check_at)).where(
-            Enrollment.sla_status == SlaStatus.PENDING
-        ),
-        select(func.min(Enrollment.sla_alert_check_at)),
-        select(func.min(Enrollment.sla_reassign_at)),
-        select(func.min(SlaAlert.due_at)).where(SlaAlert.status == AlertStatus.PENDING),
-        select(func.min(Enrollment.held_until)).where(Enrollment.status == EnrollmentStatus.ACTIVE),
-    ]
-    return select(*(moment.scalar_subquery() for moment in moments))
-
-
-_WAKEUPS = _wakeups_statement()
-
-
-def next_wakeup(session: Session) -> datetime | None:
-    """When a tick next has work: a touch falls due, a task expires, an SLA deadline or at-risk
-    moment passes, a reassignment or an alert (a digest's hour) is due, an auto-reply hold ends."""
-    found = [moment for moment in session.execute(_WAKEUPS).one() if moment is not None]
-    return min(found) if found else None
