@@ -12,7 +12,7 @@ from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col, select
 
-from models.enrollment import OPEN_STATUSES, Enrollment
+from models.enrollment import Enrollment
 from models.event import Event, EventIn
 from models.lead import Lead
 from worker.engine.db import dialect_insert
@@ -23,6 +23,7 @@ from worker.flow.enrollment import (
     enroll_many,
     exit_enrollment,
     open_enrollments,
+    open_enrollments_of,
     publish_lead_event,
     suppress_lead,
 )
@@ -259,11 +260,7 @@ def exit_types(
     session: Session, lead_ids: list[int | None], versions: VersionStore
 ) -> dict[int, set[str]]:
     """Per lead, the event types that would end one of its open enrollments."""
-    running = session.exec(
-        select(Enrollment.lead_id, Enrollment.version).where(
-            col(Enrollment.lead_id).in_(lead_ids), col(Enrollment.status).in_(OPEN_STATUSES)
-        )
-    ).all()
+    running = open_enrollments_of(session, lead_ids, Enrollment.version)
     exits: dict[int, set[str]] = defaultdict(set)
     for lead_id, version in running:
         exits[lead_id].update(versions.get(session, version).exit_on)
