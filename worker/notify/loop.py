@@ -14,11 +14,13 @@ import threading
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
+from datetime import datetime
 
-from sqlalchemy import and_, or_
-from sqlmodel import col, func, select
+from sqlalchemy import BindParameter, and_, bindparam, exists, or_
+from sqlmodel import col, select
 
 from models.notification import AlertStatus, DeliveryStatus, SlaAlert, WebhookDelivery
+from models.types import UTCDateTime
 from worker.engine.db import reading, transaction
 from worker.engine.runtime import Runtime
 from worker.engine.tunables import IN_FLIGHT_PER_WEBHOOK, NOTIFIER_THREADS, WEBHOOK_TIMEOUT_SECONDS
@@ -42,6 +44,29 @@ def _logged(key: str, job: Callable[[], None]) -> None:
         job()
     except Exception:  # the database or the receiver failed in a way nobody expected
         log.exception("notifier job for %s failed; its lease will re-drive it", key)
+
+
+_NOW: BindParameter[datetime] = bindparam("now", type_=UTCDateTime)
+_DUE = select(
+    exists().where(
+        or_(
+            and_(col(SlaAlert.status) == AlertStatus.PENDING, col(SlaAlert.due_at) <= _NOW),
+            and_(col(SlaAlert.status) == AlertStatus.SENDING, col(SlaAlert.lease_until) < _NOW),
+        )
+    ),
+    exists().where(
+        or_(
+            and_(
+                col(WebhookDelivery.status) == DeliveryStatus.PENDING,
+                col(WebhookDelivery.due_at) <= _NOW,
+            ),
+            and_(
+                col(WebhookDelivery.status) == DeliveryStatus.SENDING,
+                col(WebhookDelivery.lease_until) < _NOW,
+            ),
+        )
+    ),
+)  # built once
 
 
 class Notifier:
@@ -107,38 +132,13 @@ class Notifier:
     def _start(self, key: str, job: Callable[[], None]) -> None:
         self._in_flight[self._pool.submit(_logged, key, job)] = key
 
-    def _due(self) -> tuple[int, int]:
-        """(alerts, webhook deliveries) due now, lost ones included, from the status indexes."""
+    def _due(self) -> tuple[bool, bool]:
+        """Whether alerts, and webhook deliveries, are due now (lost ones included): one
+        statement of two EXISTS on the status indexes, every pass of every tick."""
         now = self.rt.clock.now()
         with reading(self.rt.engine) as session:
-            alerts = session.exec(
-                select(func.count()).where(
-                    or_(
-                        and_(
-                            col(SlaAlert.status) == AlertStatus.PENDING, col(SlaAlert.due_at) <= now
-                        ),
-                        and_(
-                            col(SlaAlert.status) == AlertStatus.SENDING,
-                            col(SlaAlert.lease_until) < now,
-                        ),
-                    )
-                )
-            ).one()
-            hooks = session.exec(
-                select(func.count()).where(
-                    or_(
-                        and_(
-                            col(WebhookDelivery.status) == DeliveryStatus.PENDING,
-                            col(WebhookDelivery.due_at) <= now,
-                        ),
-                        and_(
-                            col(WebhookDelivery.status) == DeliveryStatus.SENDING,
-                            col(WebhookDelivery.lease_until) < now,
-                        ),
-                    )
-                )
-            ).one()
-        return int(alerts), int(hooks)
+            alerts, hooks = session.execute(_DUE, {"now": now}).one()
+        return bool(alerts), bool(hooks)
 
     def _alerts(self) -> None:
         sent = deliver_alerts(self.rt, self.poster)
