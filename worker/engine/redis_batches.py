@@ -1,0 +1,78 @@
+"""dramatiq's RedisBroker, able to send a claim's messages to Redis in one round trip.
+
+Imported only where a Redis broker is built: the embedded StubBroker never loads redis.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+from uuid import uuid4
+
+from dramatiq.brokers.redis import RedisBroker
+from dramatiq.common import current_millis
+from dramatiq.message import Message
+
+
+class BatchingRedisBroker(RedisBroker):
+    """Inside `together()` an enqueue is held back and the block's messages go out in one
+    pipeline through dramatiq's own dispatch script, each as RedisBroker.enqueue writes it.
+    A claim of 1,000 touches is 100 messages: one round trip each was most of its time
+    (issue 15). The middleware sees every message as before (before_enqueue as it is sent,
+    after_enqueue once Redis took it); a delayed message, or one from another thread, goes
+    out at once."""
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self._held = threading.local()
+
+    def enqueue(self, message: Message[Any], *, delay: int | None = None) -> Message[Any]:
+        held: list[Message[Any]] | None = getattr(self._held, "messages", None)
+        if held is None or delay is not None:
+            return super().enqueue(message, delay=delay)
+        message = message.copy(options={"redis_message_id": str(uuid4())})  # as enqueue() does
+        self.emit_before("enqueue", message, None)
+        held.append(message)
+        return message
+
+    @contextmanager
+    def together(self) -> Iterator[None]:
+        """The messages this thread enqueues in the block go to Redis when it ends, together
+        (also when it raises: they were committed first). Nested, the outer block sends."""
+        if getattr(self._held, "messages", None) is not None:
+            yield
+            return
+        self._held.messages = []
+        try:
+            yield
+        finally:
+            held, self._held.messages = self._held.messages, None
+            self._dispatch_all(held)
+
+    def _dispatch_all(self, messages: list[Message[Any]]) -> None:
+        """RedisBroker.enqueue's dispatch call a message, in one pipeline."""
+        if not messages:
+            return
+        dispatch = self.scripts["dispatch"]
+        keys = [self.namespace]
+        unpack = self._max_unpack_size()
+        with self.client.pipeline(transaction=False) as pipe:
+            for message in messages:
+                fields = [
+                    "enqueue",
+                    current_millis(),
+                    message.queue_name,
+                    self.broker_id,
+                    self.heartbeat_timeout,
+                    self.dead_message_ttl,
+                    self._should_do_maintenance("enqueue"),
+                    unpack,
+                    message.options["redis_message_id"],
+                    message.encode(),
+                ]
+                dispatch(keys=keys, args=fields, client=pipe)
+            pipe.execute()
+        for message in messages:
+            self.emit_after("enqueue", message, None)
