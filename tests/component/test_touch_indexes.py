@@ -23,23 +23,25 @@ SINCE = datetime(2026, 11, 1, tzinfo=UTC)
 # what the code looks up (worker/flow, inbox, guardrails, redrive) -> the index that serves it
 LOOKUPS: dict[str, tuple[Any, set[str]]] = {
     "an enrollment's pending touches": (
-        select(Touch.id).where(col(Touch.enrollment_id) == 7, col(Touch.status).not_in(FINAL)),
+        select(col(Touch.id)).where(col(Touch.enrollment_id) == 7, col(Touch.status).not_in(FINAL)),
         {"ix_touch_emailed"},
     ),
     "an enrollment's step": (
-        select(Touch.id).where(Touch.enrollment_id == 7, Touch.step == "one"),
+        select(col(Touch.id)).where(col(Touch.enrollment_id) == 7, col(Touch.step) == "one"),
         {"ix_touch_emailed"},
     ),
     "the touch a reply names": (
-        select(Touch.id).where(Touch.message_id == "<a@example.com>"),
+        select(col(Touch.id)).where(col(Touch.message_id) == "<a@example.com>"),
         {"ix_touch_message_id"},
     ),
     "leases that ran out": (
-        select(Touch.id).where(col(Touch.status).in_(IN_FLIGHT), col(Touch.lease_until) < SINCE),
+        select(col(Touch.id)).where(
+            col(Touch.status).in_(IN_FLIGHT), col(Touch.lease_until) < SINCE
+        ),
         {"ix_touch_status_lease"},
     ),
     "the window's bounces and complaints": (
-        select(Touch.id).where(
+        select(col(Touch.id)).where(
             or_(col(Touch.bounced_at) >= SINCE, col(Touch.complained_at) >= SINCE)
         ),
         {"ix_touch_bounced_at", "ix_touch_complained_at"},
@@ -92,7 +94,7 @@ def test_a_waiting_touch_is_in_none_of_the_partial_indexes(tmp_path: Path) -> No
     engine = make_engine(f"sqlite:///{tmp_path / 'indexes.db'}")
     prepare_schema(engine, upgrade=True)
     with engine.connect() as connection:
-        sql = dict(
+        sql: dict[str, str] = dict(
             connection.exec_driver_sql(
                 "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'touch'"
             ).all()
