@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 from dramatiq.message import Message
 
+from testkit.chaos.redis_process import RedisBinaryMissing, RedisProcess
 from testkit.harness import ONE_EMAIL_SEQUENCE, template, write_files
+from tests.support.services import missing
 from worker.engine.actors import declare_actors
 from worker.engine.broker import TOUCH_QUEUE, make_broker
 from worker.engine.queue_metrics import ENQUEUED
@@ -23,15 +26,14 @@ from worker.engine.tunables import TOUCH_BATCH, TOUCH_BATCH_DEEP
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture
-def redis_runtime(
-    tmp_path: Path, clean_redis_url: str
-) -> Iterator[tuple[Runtime, BatchingRedisBroker]]:
+@contextmanager
+def runtime_on(tmp_path: Path, redis_url: str) -> Iterator[tuple[Runtime, BatchingRedisBroker]]:
+    """A runtime whose actors are bound to a BatchingRedisBroker on `redis_url`."""
     write_files(tmp_path / "sequences", {"s.yaml": ONE_EMAIL_SEQUENCE})
     write_files(tmp_path / "templates", {"t/one.j2": template("One")})
     settings = Settings(
         database_url=f"sqlite:///{tmp_path / 'followup.db'}",
-        redis_url=clean_redis_url,
+        redis_url=redis_url,
         sequences_dir=tmp_path / "sequences",
         templates_dir=tmp_path / "templates",
         outbox_dir=tmp_path / "outbox",
@@ -45,6 +47,25 @@ def redis_runtime(
     finally:
         broker.client.close()
         rt.close()
+
+
+@pytest.fixture
+def redis_runtime(
+    tmp_path: Path, clean_redis_url: str
+) -> Iterator[tuple[Runtime, BatchingRedisBroker]]:
+    with runtime_on(tmp_path, clean_redis_url) as built:
+        yield built
+
+
+@pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator[RedisProcess]:
+    """A redis-server of this test's own: the one it may restart."""
+    try:
+        server = RedisProcess(tmp_path / "redis")
+    except RedisBinaryMissing as exc:
+        missing(str(exc))
+    with server:
+        yield server
 
 
 def waiting(broker: BatchingRedisBroker) -> int:
@@ -123,3 +144,18 @@ def test_another_thread_and_a_nested_block_do_not_hold_back_or_split_a_batch(
             rt.enqueue_touch(8)
         assert waiting(broker) == 1
     assert [m.args for m in consumed(broker, 2)] == [(7,), (8,)]
+
+
+def test_a_redis_that_restarted_and_forgot_the_script_still_gets_every_message(
+    tmp_path: Path, own_redis: RedisProcess
+) -> None:
+    """Given a claim sent together once (dramatiq's dispatch script loaded), when Redis restarts
+    (its scripts forgotten) and the next claim is sent together, then every message arrives."""
+    with runtime_on(tmp_path, own_redis.url) as (rt, broker):
+        with rt.enqueue_together():
+            enqueue_claimed(rt, [1, 2])
+        own_redis.stop()
+        own_redis.start()
+        with rt.enqueue_together():
+            enqueue_claimed(rt, [3, 4, 5])
+        assert touch_ids(consumed(broker, waiting(broker))) == [3, 4, 5]

@@ -14,6 +14,7 @@ from uuid import uuid4
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.common import current_millis
 from dramatiq.message import Message
+from redis.exceptions import NoScriptError
 
 
 class BatchingRedisBroker(RedisBroker):
@@ -52,27 +53,48 @@ class BatchingRedisBroker(RedisBroker):
             self._dispatch_all(held)
 
     def _dispatch_all(self, messages: list[Message[Any]]) -> None:
-        """RedisBroker.enqueue's dispatch call a message, in one pipeline."""
+        """RedisBroker.enqueue's dispatch call a message, in one pipeline (evalsha alone: a
+        Redis that restarted and forgot the script refuses them, and only those are sent again
+        once it is loaded; the consumers' fetches use the same script, so it is loaded)."""
         if not messages:
             return
-        dispatch = self.scripts["dispatch"]
-        keys = [self.namespace]
-        unpack = self._max_unpack_size()
-        with self.client.pipeline(transaction=False) as pipe:
-            for message in messages:
-                fields = [
-                    "enqueue",
-                    current_millis(),
-                    message.queue_name,
-                    self.broker_id,
-                    self.heartbeat_timeout,
-                    self.dead_message_ttl,
-                    self._should_do_maintenance("enqueue"),
-                    unpack,
-                    message.options["redis_message_id"],
-                    message.encode(),
-                ]
-                dispatch(keys=keys, args=fields, client=pipe)
-            pipe.execute()
+        calls = [self._enqueue_call(message) for message in messages]
+        refused = self._evalsha_all(calls)
+        if refused:
+            self.client.script_load(self.scripts["dispatch"].script)
+            if self._evalsha_all(refused):
+                raise NoScriptError(
+                    f"Redis refused the dispatch script for {len(refused)} messages"
+                )
         for message in messages:
             self.emit_after("enqueue", message, None)
+
+    def _enqueue_call(self, message: Message[Any]) -> list[Any]:
+        """The dispatch script's arguments for an enqueue, as RedisBroker._dispatch builds them."""
+        return [
+            "enqueue",
+            current_millis(),
+            message.queue_name,
+            self.broker_id,
+            self.heartbeat_timeout,
+            self.dead_message_ttl,
+            self._should_do_maintenance("enqueue"),
+            self._max_unpack_size(),
+            message.options["redis_message_id"],
+            message.encode(),
+        ]
+
+    def _evalsha_all(self, calls: list[list[Any]]) -> list[list[Any]]:
+        """The calls, in one round trip; those refused for want of the script (NOSCRIPT)."""
+        sha = self.scripts["dispatch"].sha
+        with self.client.pipeline(transaction=False) as pipe:
+            for args in calls:
+                pipe.evalsha(sha, 1, self.namespace, *args)
+            results = pipe.execute(raise_on_error=False)
+        refused = []
+        for args, result in zip(calls, results, strict=True):
+            if isinstance(result, NoScriptError):
+                refused.append(args)
+            elif isinstance(result, Exception):
+                raise result
+        return refused
