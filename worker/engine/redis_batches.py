@@ -20,8 +20,8 @@ from redis.exceptions import NoScriptError
 class BatchingRedisBroker(RedisBroker):
     """Inside `together()` an enqueue is held back and the block's messages go out in one
     pipeline through dramatiq's own dispatch script, each as RedisBroker.enqueue writes it.
-    A claim of 1,000 touches is 100 messages: one round trip each was most of its time
-    (issue 15). The middleware sees every message as before (before_enqueue as it is sent,
+    A claim of 1,000 touches is 100 messages: one round trip each was 38% of its time on
+    PostgreSQL, 22% on SQLite (issue 15). The middleware sees every message as before (before_enqueue as it is sent,
     after_enqueue once Redis took it); a delayed message, or one from another thread, goes
     out at once."""
 
@@ -70,7 +70,9 @@ class BatchingRedisBroker(RedisBroker):
             self.emit_after("enqueue", message, None)
 
     def _enqueue_call(self, message: Message[Any]) -> list[Any]:
-        """The dispatch script's arguments for an enqueue, as RedisBroker._dispatch builds them."""
+        """The dispatch script's arguments for an enqueue, as RedisBroker._dispatch builds them
+        (its private helpers, dramatiq 2.2: tests/integration/test_redis_enqueue.py reads the
+        messages back through dramatiq's consumer)."""
         return [
             "enqueue",
             current_millis(),
