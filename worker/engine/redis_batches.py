@@ -21,9 +21,9 @@ class BatchingRedisBroker(RedisBroker):
     """Inside `together()` an enqueue is held back and the block's messages go out in one
     pipeline through dramatiq's own dispatch script, each as RedisBroker.enqueue writes it.
     A claim of 1,000 touches is 100 messages: one round trip each was 38% of its time on
-    PostgreSQL, 22% on SQLite (issue 15). The middleware sees every message as before (before_enqueue as it is sent,
-    after_enqueue once Redis took it); a delayed message, or one from another thread, goes
-    out at once."""
+    PostgreSQL, 22% on SQLite (issue 15). The middleware sees every message as before
+    (before_enqueue as it is sent, after_enqueue once Redis took it); a delayed message, or
+    one from another thread, goes out at once."""
 
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
