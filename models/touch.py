@@ -36,11 +36,25 @@ COMPLETED = (TouchStatus.SENT, TouchStatus.DONE)
 FINAL = (*COMPLETED, TouchStatus.FAILED, TouchStatus.CANCELLED, TouchStatus.SKIPPED)
 
 
+def _when_set(name: str, *columns: str) -> Index:
+    """An index of only the rows whose last column is set (partial: IS NOT NULL)."""
+    where = text(f"{columns[-1]} IS NOT NULL")
+    return Index(name, *columns, sqlite_where=where, postgresql_where=where)
+
+
 class Touch(SQLModel, table=True):
     __table_args__ = (
         Index("ix_touch_status_due", "status", "due_at"),
-        Index("ix_touch_status_lease", "status", "lease_until"),
-        Index("ix_touch_message_id", "message_id"),  # replies and bounces name what we sent
+        # Partial where most rows hold NULL (issue 15): a claim changes `status`, so PostgreSQL
+        # writes a new entry in every index whose predicate the row meets, and SQLite moves the
+        # row's entry in each index on a changed column. A waiting touch has no lease, no
+        # Message-ID, no completion, bounce or complaint: it is in none of these. Every query
+        # on them compares the column, which implies IS NOT NULL on both backends.
+        _when_set("ix_touch_status_lease", "status", "lease_until"),  # re-drive: leases run out
+        _when_set("ix_touch_message_id", "message_id"),  # replies and bounces name what we sent
+        _when_set("ix_touch_completed_at", "completed_at"),
+        _when_set("ix_touch_bounced_at", "bounced_at"),  # guardrails: the window's bounces
+        _when_set("ix_touch_complained_at", "complained_at"),  # ... and complaints
         # The report's reply facts count sent emails per sequence, step and mailbox: covering,
         # so they read the index alone (issue 15: 10 s -> 0.3 s on a million touches).
         Index(
@@ -65,7 +79,8 @@ class Touch(SQLModel, table=True):
     )
 
     id: int | None = Field(default=None, primary_key=True)
-    enrollment_id: int | None = Field(default=None, foreign_key="enrollment.id", index=True)
+    # looked up through ix_touch_emailed, which starts with it (issue 15: one index less a claim)
+    enrollment_id: int | None = Field(default=None, foreign_key="enrollment.id")
     lead_id: int = Field(foreign_key="lead.id", index=True)
     # the enrollment's sequence, copied at insert so the report counts sends without the join
     sequence: str | None = Field(default=None, max_length=200)
@@ -81,9 +96,9 @@ class Touch(SQLModel, table=True):
     subject: str | None = Field(default=None, max_length=998)
     sender: str | None = Field(default=None, max_length=320)
     detail: str | None = Field(default=None, max_length=1000)
-    completed_at: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
+    completed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     expires_at: datetime | None = Field(default=None, sa_type=UTCDateTime)  # a task's due_within
     variant: str | None = Field(default=None, max_length=100)  # the A/B variant this touch sends
     replied_at: datetime | None = Field(default=None, sa_type=UTCDateTime)  # the reply it earned
-    bounced_at: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)  # hard
-    complained_at: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
+    bounced_at: datetime | None = Field(default=None, sa_type=UTCDateTime)  # hard
+    complained_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

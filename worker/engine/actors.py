@@ -9,7 +9,7 @@ from typing import Any
 import dramatiq
 
 from models.event import Event
-from worker.engine.broker import EVENT_QUEUE, TOUCH_QUEUE
+from worker.engine.broker import EVENT_QUEUE, TOUCH_QUEUE, enqueueing_together
 from worker.engine.db import transaction
 from worker.engine.logs import log_context
 from worker.engine.runtime import Runtime
@@ -80,4 +80,5 @@ def declare_actors(broker: dramatiq.Broker, rt: Runtime) -> Actors:
     rt.enqueue_touch = actors.send_touch.send
     rt.enqueue_touches = actors.send_touches.send
     rt.enqueue_event = actors.process_event.send
+    rt.enqueue_together = enqueueing_together(broker)
     return actors

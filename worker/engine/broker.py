@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from typing import TYPE_CHECKING
 
 import dramatiq
@@ -30,9 +32,9 @@ def make_broker(settings: Settings) -> dramatiq.Broker:
     often as the send bounds say (tunables.SendBounds)."""
     middleware = _middleware(settings.lease_seconds)
     if settings.redis_url:
-        from dramatiq.brokers.redis import RedisBroker
+        from worker.engine.redis_batches import BatchingRedisBroker
 
-        broker: dramatiq.Broker = RedisBroker(
+        broker: dramatiq.Broker = BatchingRedisBroker(
             url=settings.redis_url,
             middleware=middleware,
             heartbeat_timeout=_ms(BROKER_HEARTBEAT_TIMEOUT.total_seconds()),
@@ -43,6 +45,13 @@ def make_broker(settings: Settings) -> dramatiq.Broker:
         broker.emit_after("process_boot")
     broker.add_middleware(QueueMetrics())
     return broker  # not dramatiq's global broker: each runtime's actors are bound to their own
+
+
+def enqueueing_together(broker: dramatiq.Broker) -> Callable[[], AbstractContextManager[None]]:
+    """A block whose enqueues reach the broker in one round trip (Redis: one pipeline); the
+    embedded broker, in memory, sends each at once."""
+    together: Callable[[], AbstractContextManager[None]] | None = getattr(broker, "together", None)
+    return together if together is not None else nullcontext
 
 
 def _middleware(lease_seconds: float | None) -> list[Middleware]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -45,6 +46,8 @@ class Runtime:
     enqueue_touch: Callable[[int], object] = lambda _touch_id: None
     enqueue_touches: Callable[[list[int]], object] | None = None  # None: one message an id
     enqueue_event: Callable[[int], object] = lambda _event_id: None
+    # a block whose enqueues go to the broker together, in one round trip (a claim's messages)
+    enqueue_together: Callable[[], AbstractContextManager[object]] = nullcontext
 
     _fingerprint: tuple[tuple[str, int, int], ...] = ()
     _checked_at: float = 0.0

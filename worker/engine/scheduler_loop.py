@@ -139,7 +139,8 @@ def claim_and_enqueue(rt: Runtime, *, now: datetime, lease_for: timedelta) -> tu
                 return enqueued, True
             limit = min(CLAIM_BATCH, room)
             ids = claim_due_touches(session, now=now, limit=limit, lease_for=lease_for)
-        enqueue_claimed(rt, ids)  # committed first: a lost message is re-driven, never half-claimed
+        with rt.enqueue_together():  # one round trip; committed first: a lost message is
+            enqueue_claimed(rt, ids)  # re-driven, never half-claimed
         if ids:
             log.info("queued %d due touches", len(ids), extra={"touch_ids": ids})
             CLAIM_BATCH_SIZE.observe(len(ids))
