@@ -16,6 +16,7 @@ from sqlmodel import col
 from models.touch import FINAL, Touch
 from worker.engine.db import make_engine
 from worker.engine.schema import prepare_schema
+from worker.flow.guardrails import ANSWERS_SEEN
 from worker.flow.scheduling import IN_FLIGHT
 
 SINCE = datetime(2026, 11, 1, tzinfo=UTC)
@@ -44,6 +45,10 @@ LOOKUPS: dict[str, tuple[Any, set[str]]] = {
         select(col(Touch.id)).where(
             or_(col(Touch.bounced_at) >= SINCE, col(Touch.complained_at) >= SINCE)
         ),
+        {"ix_touch_bounced_at", "ix_touch_complained_at"},
+    ),
+    "the guardrail watch's answers seen": (
+        ANSWERS_SEEN,
         {"ix_touch_bounced_at", "ix_touch_complained_at"},
     ),
 }
