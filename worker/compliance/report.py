@@ -212,7 +212,7 @@ def _group_percentiles(
     if dialect == "postgresql":
         return from_aggregates(row.median, row.p90)
     conditions = [*where, *group_conditions(by, key_text(row.key))]
-    return percentiles_of(session, conditions, int(row.touched))
+    return percentiles_of(session, conditions, int(row.touched), sorted_once=by in PERIODS)
 
 
 def _row(row: Any, key: str, percentiles: Percentiles) -> ReportRow:
