@@ -30,15 +30,18 @@ def ranks(count: int) -> tuple[int, int, int]:
 
 def aggregated_percentiles() -> list[Any]:
     """PostgreSQL's aggregates of the same figures: percentile_cont(0.5) averages the two
-    middles, percentile_disc(0.9) is the nearest rank (ceil(0.9 x n) in float8, as `ranks`)."""
-    seconds = col(Enrollment.first_touch_seconds)
+    middles, percentile_disc(0.9) is the nearest rank (ceil(0.9 x n) in float8, as `ranks`).
+
+    Both order the same float8 expression, so PostgreSQL sorts each group once for the two
+    (whole seconds are exact in float8; `from_aggregates` turns the rank's value back to int)."""
+    seconds = cast(col(Enrollment.first_touch_seconds), Float)
     return [
-        func.percentile_cont(0.5).within_group(cast(seconds, Float)).label("median"),
+        func.percentile_cont(0.5).within_group(seconds).label("median"),
         func.percentile_disc(0.9).within_group(seconds).label("p90"),
     ]
 
 
-def from_aggregates(median: float | None, p90: int | None) -> Percentiles:
+def from_aggregates(median: float | None, p90: float | None) -> Percentiles:
     """The median rounded as `percentiles_of` rounds the middles' mean."""
     return (None if median is None else round(median), None if p90 is None else int(p90))
 
