@@ -16,6 +16,7 @@ from sqlmodel import Session
 
 from models.enrollment import Enrollment, SequenceVersion
 from models.lead import Lead
+from worker.compliance import report
 from worker.compliance.grouping import period_of
 from worker.compliance.percentiles import ranks
 from worker.compliance.report import build_report
@@ -137,3 +138,17 @@ def test_a_window_cuts_periods_at_since_and_until(engine: Engine) -> None:
         for r in report.rows
     }
     assert found == _by_hand(inside, "week")
+
+
+def test_many_periods_split_over_statements_give_the_same_rows(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Given more days than one statement's arms, then the rows are those of one statement."""
+    rows = _enrollments(200, seed=3)
+    _insert(engine, rows)
+    with Session(engine) as session:
+        whole = build_report(session, by="day").as_dict()
+        monkeypatch.setattr(report, "REPORT_PERIODS_PER_STATEMENT", 4)
+        split = build_report(session, by="day").as_dict()
+    assert split == whole
+    assert len(split["rows"]) == len(_by_hand(rows, "day"))

@@ -176,11 +176,12 @@ def _grouped_rows(
     if by not in PERIODS:
         return list(session.execute(select(key, *_measures(dialect)).where(*where).group_by(key)))
     enrolled = col(Enrollment.enrolled_at)
+    measures = _measures(dialect)  # built once: the arms share the same expressions
     arms = []
     for name in _periods(session, by, where):
         start, end = period_bounds(by, name)
         arms.append(
-            select(literal(name).label("key"), *_measures(dialect)).where(
+            select(literal(name).label("key"), *measures).where(
                 *where, enrolled >= start, enrolled < end
             )
         )
