@@ -13,6 +13,7 @@ from models.enrollment import Enrollment
 
 GroupBy = Literal["owner", "sequence", "day", "week", "month"]
 GROUPINGS: tuple[str, ...] = ("owner", "sequence", "day", "week", "month")
+PERIODS: tuple[str, ...] = ("day", "week", "month")  # the groupings keyed by when they enrolled
 NO_OWNER = "(no owner)"
 TOTAL_KEY = "(total)"  # the partition of "every row"; queried on its own, so it cannot clash
 
@@ -66,6 +67,23 @@ def period_bounds(by: str, key: str) -> tuple[datetime, datetime]:
         datetime.combine(first, datetime.min.time(), tzinfo=UTC),
         datetime.combine(following, datetime.min.time(), tzinfo=UTC),
     )
+
+
+def period_of(by: str, moment: datetime) -> str:
+    """The key of the UTC day, ISO week (its Monday) or month holding `moment`, as `period_key`
+    spells it in SQL."""
+    day = moment.astimezone(UTC).date()
+    if by == "month":
+        return f"{day.year:04d}-{day.month:02d}"
+    return (day - timedelta(days=day.weekday()) if by == "week" else day).isoformat()
+
+
+def periods_between(by: str, first: datetime, last: datetime) -> list[str]:
+    """Every period's key from the one holding `first` to the one holding `last`, in order."""
+    keys = [period_of(by, first)]
+    while (end := period_bounds(by, keys[-1])[1]) <= last:
+        keys.append(period_of(by, end))
+    return keys
 
 
 def enrolled_window(since: datetime | None, until: datetime | None) -> list[ColumnElement[bool]]:

@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, func, literal, or_, select, union_all
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col
 
@@ -15,12 +15,15 @@ from models.enrollment import Enrollment, SlaStatus
 from worker.compliance.grouping import (
     GROUPINGS,
     NO_OWNER,
+    PERIODS,
     GroupBy,
     enrolled_window,
     group_conditions,
     group_key,
     key_text,
+    period_bounds,
     period_key,
+    periods_between,
 )
 from worker.compliance.marketing import MarketingCompliance, marketing_compliance
 from worker.compliance.percentiles import (
@@ -33,6 +36,7 @@ from worker.compliance.replies import ReplyFacts, reply_facts
 from worker.compliance.risk import FIRST_TOUCH, TOUCHES
 from worker.compliance.strikes import OwnerStrikes, owner_strikes
 from worker.compliance.variants import VariantRow, variant_report
+from worker.engine.tunables import REPORT_PERIODS_PER_STATEMENT
 from worker.specs.team import TeamSpec
 
 __all__ = ["GROUPINGS", "NO_OWNER", "GroupBy", "Report", "ReportRow", "build_report", "period_key"]
@@ -140,7 +144,7 @@ def build_report(
     dialect = session.get_bind().dialect.name
     where = enrolled_window(since, until)
     key = group_key(by, dialect).label("key")
-    grouped = session.execute(select(key, *_measures(dialect)).where(*where).group_by(key)).all()
+    grouped = _grouped_rows(session, by, key, where, dialect)
     report = Report(by=by, since=since, until=until)
     for r in grouped:
         ranked = _group_percentiles(session, r, by, where, dialect)
@@ -162,6 +166,46 @@ def build_report(
     return report
 
 
+def _grouped_rows(
+    session: Session, by: str, key: Any, where: list[ColumnElement[bool]], dialect: str
+) -> list[Any]:
+    """Each group's counts (on PostgreSQL its percentiles too), one row a group with enrollments.
+
+    A period grouping reads each period's range of the enrolment-time index as one arm of a
+    UNION ALL: no row's key is computed with date functions and nothing is sorted to group."""
+    if by not in PERIODS:
+        return list(session.execute(select(key, *_measures(dialect)).where(*where).group_by(key)))
+    enrolled = col(Enrollment.enrolled_at)
+    measures = _measures(dialect)  # built once: the arms share the same expressions
+    arms = []
+    for name in _periods(session, by, where):
+        start, end = period_bounds(by, name)
+        arms.append(
+            select(literal(name).label("key"), *measures).where(
+                *where, enrolled >= start, enrolled < end
+            )
+        )
+    rows: list[Any] = []
+    for first in range(0, len(arms), REPORT_PERIODS_PER_STATEMENT):
+        chunk = arms[first : first + REPORT_PERIODS_PER_STATEMENT]
+        statement = union_all(*chunk) if len(chunk) > 1 else chunk[0]
+        rows += [row for row in session.execute(statement) if row.enrolled]
+    return rows
+
+
+def _periods(session: Session, by: str, where: list[ColumnElement[bool]]) -> list[str]:
+    """The keys of the periods from the first enrollment in the window to the last."""
+    enrolled = col(Enrollment.enrolled_at)
+    ordered = select(enrolled).where(*where).limit(1)
+    first, last = session.execute(
+        select(
+            ordered.order_by(enrolled).scalar_subquery(),
+            ordered.order_by(enrolled.desc()).scalar_subquery(),
+        )
+    ).one()
+    return [] if first is None else periods_between(by, first, last)
+
+
 def _group_percentiles(
     session: Session, row: Any, by: str, where: list[ColumnElement[bool]], dialect: str
 ) -> Percentiles:
@@ -169,7 +213,7 @@ def _group_percentiles(
     if dialect == "postgresql":
         return from_aggregates(row.median, row.p90)
     conditions = [*where, *group_conditions(by, key_text(row.key))]
-    return percentiles_of(session, conditions, int(row.touched))
+    return percentiles_of(session, conditions, int(row.touched), sorted_once=by in PERIODS)
 
 
 def _row(row: Any, key: str, percentiles: Percentiles) -> ReportRow:

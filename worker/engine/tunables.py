@@ -176,3 +176,7 @@ GUARDRAIL_RECOUNT = timedelta(minutes=1)
 # API keys: a live key is remembered per process this long (a request then skips a read
 # transaction); a revoke in another process takes effect within it, in this one at once.
 API_KEY_CACHE = timedelta(seconds=2)
+
+# The compliance report by day, week or month reads each period's range of the enrolment-time
+# index as one arm of a UNION ALL; this many arms a statement (SQLite allows 500 a compound).
+REPORT_PERIODS_PER_STATEMENT = 200
