@@ -117,7 +117,9 @@ def claim_and_enqueue(rt: Runtime, *, now: datetime, lease_for: timedelta) -> tu
                 return enqueued, True
             limit = min(CLAIM_BATCH, room)
             ids = claim_due_touches(session, now=now, limit=limit, lease_for=lease_for)
-        enqueue_claimed(rt, ids)  # committed first: a lost message is re-driven, never half-claimed
+        # Committed first: a lost message is re-driven, never half-claimed. A claim that filled
+        # its limit (the batch or the cap's room) left more due behind: a backlog, batched.
+        enqueue_claimed(rt, ids, backlog=len(ids) == limit)
         if ids:
             log.info("queued %d due touches", len(ids), extra={"touch_ids": ids})
             CLAIM_BATCH_SIZE.observe(len(ids))
@@ -126,10 +128,13 @@ def claim_and_enqueue(rt: Runtime, *, now: datetime, lease_for: timedelta) -> tu
             return enqueued, False
 
 
-def enqueue_claimed(rt: Runtime, ids: list[int]) -> None:
-    """One message an id; when a claim finds a deep backlog, TOUCH_BATCH ids a message (fewer
-    round trips to the broker, and a worker thread sends them one after the other)."""
-    if TOUCH_BATCH <= 1 or len(ids) < TOUCH_BATCH_DEEP or rt.enqueue_touches is None:
+def enqueue_claimed(rt: Runtime, ids: list[int], *, backlog: bool = False) -> None:
+    """One message an id, so a touch that falls due alone goes at once; for a backlog
+    (TOUCH_BATCH_DEEP ids claimed at once, or a claim that more due touches were behind than it
+    could take), TOUCH_BATCH ids a message: fewer round trips to the broker, and a batch claimed
+    and recorded in one transaction each, paced against the time limit (flow/send_pacing.py)."""
+    deep = backlog or len(ids) >= TOUCH_BATCH_DEEP
+    if TOUCH_BATCH <= 1 or not deep or rt.enqueue_touches is None:
         for touch_id in ids:
             rt.enqueue_touch(touch_id)
         return

@@ -20,7 +20,17 @@ CLAIM_BATCH = 500  # due touches claimed per scheduler query (the tick loops unt
 # costs two write transactions per TOUCH_BATCH touches instead of two per touch. More: fewer
 # transactions, but more sends re-sent (same Message-ID) when a worker is killed mid-message.
 TOUCH_BATCH = 10
-TOUCH_BATCH_DEEP = 100  # ... i.e. one claim found this many due (fewer: one id a message, at once)
+TOUCH_BATCH_DEEP = 100  # ... i.e. one claim found this many due, or it filled its limit (a backlog)
+# A batch message renders all its emails first (a render that hangs then holds no sent touch),
+# then starts no send once it has run this share of the actor's time limit (the rest is handed
+# back, due again at once; its first send always starts): the rest of the limit is left for the
+# last send and the record, so the limit never cuts a sent touch's record. Lower: more touches
+# handed back and claimed again on a slow SMTP server; higher: less room for that last send.
+BATCH_SEND_SHARE = 0.5
+# ... and records its sends so far whenever this long passed since its last record (at most a
+# quarter of the time limit): a batch on a fast server records once, on a slow one after every
+# send. Lower: more record transactions a batch; higher: more sent touches a kill -9 re-sends.
+BATCH_RECORD_AFTER = timedelta(seconds=0.25)
 # Messages a worker process holds per thread (as dramatiq): one running, one ready, so a thread
 # never waits on Redis between batches; 4 threads hold 80 ids, each claimed only when its message
 # starts (its sending lease counts from then), so ids that wait here are still `queued`.
