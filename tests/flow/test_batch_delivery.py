@@ -10,9 +10,12 @@ from collections.abc import Callable
 
 import pytest
 from dramatiq.middleware.time_limit import TimeLimitExceeded
+from sqlalchemy import update
+from sqlmodel import col
 
-from models.touch import TouchStatus
+from models.touch import Touch, TouchStatus
 from testkit.harness import ONE_EMAIL_SEQUENCE, Harness, Harnesses, template
+from worker.engine.db import transaction
 from worker.engine.tunables import (
     BATCH_RECORD_AFTER,
     BATCH_SEND_SHARE,
@@ -246,3 +249,26 @@ def test_a_render_that_hangs_until_the_time_limit_holds_no_sent_touch(
         deliver_touches(h.rt, ids)
     assert h.sent == []
     assert statuses(h) == [("scheduled", 0), ("sending", 1), ("scheduled", 0)]
+
+
+def test_a_touch_another_worker_finished_mid_batch_is_told_apart_from_the_rest(
+    make_harness: Harnesses,
+) -> None:
+    """Given a batch of three whose second touch another worker recorded sent while this one
+    was sending (its lease ran out, say), when the batch is recorded, then the first and third
+    are recorded sent and the second is `already_finished`, its step counted once."""
+    h, ids = queued_touches(make_harness, 3)
+    calls: list[OutgoingEmail] = []
+
+    def other_worker_finishes_the_second(_email: OutgoingEmail) -> None:
+        calls.append(_email)
+        if len(calls) == 2:
+            with transaction(h.rt.engine) as session:
+                session.execute(
+                    update(Touch).where(col(Touch.id) == ids[1]).values(status=TouchStatus.SENT)
+                )
+
+    sending_with(h, other_worker_finishes_the_second)
+    outcomes = deliver_touches(h.rt, ids)
+    assert [outcomes[i].outcome for i in ids] == ["sent", "already_finished", "sent"]
+    assert [e.touches_completed for e in h.enrollments()] == [1, 0, 1]
