@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 from functools import cache
+from typing import Any
 
 from sqlalchemy import Update, bindparam, update
 from sqlalchemy.orm.attributes import set_committed_value
@@ -106,7 +107,7 @@ def _ids(attempts: list[Attempt]) -> list[int]:
 
 
 def _sent_values(subject: str, now: datetime) -> dict[str, object]:
-    """A sent touch's final columns (its lease ended with it)."""
+    """A sent touch's final columns (its lease ended with it), as _record_sent stores them."""
     return {
         "status": TouchStatus.SENT,
         "completed_at": now,
@@ -125,7 +126,7 @@ def _finish_all_sent(
     sent = [attempt for attempt in attempts if attempt.error is None]
     if len(sent) < 2 or not session.connection().dialect.supports_sane_multi_rowcount:
         return set()
-    params = [
+    params: list[dict[str, Any]] = [
         {"touch_id": attempt.claimed.touch_id, **_sent_values(attempt.subject, now)}
         for attempt in sent
     ]
@@ -225,8 +226,6 @@ def _record_sent(
     now: datetime,
     finished: bool = False,
 ) -> Delivery:
-    values = _sent_values(subject, now)
-    del values["lease_until"]  # _conclude's own
     lead = _conclude(
         session,
         row,
@@ -236,7 +235,10 @@ def _record_sent(
         log_detail=subject,
         completed=True,
         finished=finished,
-        **values,
+        status=TouchStatus.SENT,  # as _sent_values
+        completed_at=now,
+        subject=subject,
+        last_error=None,
     )
     if lead is None:
         return Delivery(DeliveryOutcome.ALREADY_FINISHED, "sent, already recorded")
