@@ -138,8 +138,10 @@ def enqueue_claimed(rt: Runtime, ids: list[int], *, backlog: bool = False) -> No
         for touch_id in ids:
             rt.enqueue_touch(touch_id)
         return
-    for start in range(0, len(ids), TOUCH_BATCH):
-        rt.enqueue_touches(ids[start : start + TOUCH_BATCH])
+    messages = -(-len(ids) // TOUCH_BATCH)  # as few as TOUCH_BATCH allows, as even as can be:
+    size = -(-len(ids) // messages)  # 12 ids go 6 + 6, not 10 + 2 (the last waits 5 sends)
+    for start in range(0, len(ids), size):
+        rt.enqueue_touches(ids[start : start + size])
 
 
 def process_stale_events(rt: Runtime, *, limit: int = STALE_EVENT_BATCH) -> int:

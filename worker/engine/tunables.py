@@ -20,12 +20,13 @@ CLAIM_BATCH = 500  # due touches claimed per scheduler query (the tick loops unt
 # costs two write transactions per TOUCH_BATCH touches instead of two per touch. More: fewer
 # transactions, but more sends re-sent (same Message-ID) when a worker is killed mid-message.
 TOUCH_BATCH = 10
-# ... i.e. one claim found this many due, or it filled its limit (a backlog). Lower: more claims
-# batched (less CPU a touch), the last of a batch waits for the sends before it (~10 ms each);
-# higher: claims between ticks (every 0.1 s) at a steady rate under TOUCH_BATCH_DEEP * 10 a
-# second go one id a message, at ~3x the CPU a touch (at 100 the bench's half-rate phase ran
-# one id a message on saturated cores: due-to-sent p99 2.4-5.3 s, at 20 0.4-0.9 s).
-TOUCH_BATCH_DEEP = 20
+# ... i.e. one claim found this many due, or it filled its limit (a backlog); the claim's ids then
+# go in as few messages as TOUCH_BATCH allows, as even as can be. Lower: more claims batched
+# (about half the CPU a touch), the last of a message waits for the sends before it (~10 ms
+# each); higher: the claims between ticks (every 0.1 s) of a steady rate under 10x this a second
+# go one id a message. Small bench, its half-rate phase: at 100, one id a message, ~6 ms CPU a
+# touch and due-to-sent p99 2.4-5.3 s on loaded cores; at 20, 0.4-1.1 s; at 5, ~2.9 ms, 0.3-0.4 s.
+TOUCH_BATCH_DEEP = 5
 # A batch message renders all its emails first (a render that hangs then holds no sent touch),
 # then starts no send once it has run this share of the actor's time limit (the rest is handed
 # back, due again at once; its first send always starts): the rest of the limit is left for the
