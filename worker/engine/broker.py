@@ -57,14 +57,7 @@ def _ms(seconds: float) -> int:
 
 def dramatiq_worker(broker: dramatiq.Broker, threads: int) -> dramatiq.Worker:
     """dramatiq's worker, holding WORKER_PREFETCH_PER_THREAD messages a thread (a deep backlog's
-    messages carry TOUCH_BATCH ids: dramatiq's two a thread would hoard them in one process).
-
-    The process's boot is announced first, as dramatiq's own CLI does: without it the TimeLimit
-    middleware never starts its watcher and no actor is ever interrupted (a render that hangs
-    would hold its thread, and a batch's other touches, for good). make_broker announced a
-    stub broker's already."""
-    if not isinstance(broker, StubBroker):
-        broker.emit_after("process_boot")
+    messages carry TOUCH_BATCH ids: dramatiq's two a thread would hoard them in one process)."""
     worker = dramatiq.Worker(broker, worker_threads=threads)
     worker.queue_prefetch = max(1, threads * WORKER_PREFETCH_PER_THREAD)
     return worker

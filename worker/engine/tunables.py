@@ -23,10 +23,13 @@ TOUCH_BATCH = 10
 # ... i.e. one claim found this many due, or it filled its limit (a backlog); the claim's ids then
 # go in as few messages as TOUCH_BATCH allows, as even as can be. Lower: more claims batched
 # (about half the CPU a touch), the last of a message waits for the sends before it (~10 ms
-# each); higher: the claims between ticks (every 0.1 s) of a steady rate under 10x this a second
-# go one id a message. Small bench, its half-rate phase: at 100, one id a message, ~6 ms CPU a
-# touch and due-to-sent p99 2.4-5.3 s on loaded cores; at 20, 0.4-1.1 s; at 5, ~2.9 ms, 0.3-0.4 s.
-TOUCH_BATCH_DEEP = 5
+# each), and a render that never returns strands its batch-mates for a lease each time they
+# share a message (a Redis worker never emits process_boot, so its time limit never fires);
+# higher: steady-rate claims between ticks (every 0.1 s) under 10x this a second go one id a
+# message. Small bench, half-rate phase: at 100 p99 2.4-5.3 s on loaded cores, at 20 0.4-1.1 s;
+# 5 cut its CPU a touch again (~6 -> ~2.9 ms) but re-driven neighbours of a hanging render came
+# back batched together until they were abandoned (fault suite, poison scenario).
+TOUCH_BATCH_DEEP = 20
 # A batch message renders all its emails first (a render that hangs then holds no sent touch),
 # then starts no send once it has run this share of the actor's time limit (the rest is handed
 # back, due again at once; its first send always starts): the rest of the limit is left for the
