@@ -200,7 +200,12 @@ def waiting_in_redis(redis_url: str, queue: str = "touches") -> set[int]:
         bodies = client.hmget(f"dramatiq:{queue}.msgs", ids) if ids else []
     finally:
         client.close()
-    return {int(json.loads(body)["args"][0]) for body in bodies if body}
+    waiting: set[int] = set()
+    for body in bodies:
+        if body:  # send_touch carries one id, send_touches a batch's list of them
+            first = json.loads(body)["args"][0]
+            waiting.update(int(i) for i in (first if isinstance(first, list) else [first]))
+    return waiting
 
 
 def sent_ids(rt: Runtime) -> set[str]:

@@ -1,17 +1,30 @@
 """A batch message's touches are claimed in one transaction and recorded in one, a savepoint a
 touch (issue 15): a touch whose lease would run out is handed back unsent, one whose record
-breaks rolls back none of the others, an interrupted message records what it sent."""
+breaks rolls back none of the others, an interrupted message records what it sent; a batch
+renders every email before its first send, hands back what its share of the time limit cannot
+cover, and records slow sends as they go."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 from dramatiq.middleware.time_limit import TimeLimitExceeded
+from sqlalchemy import update
+from sqlmodel import col
 
-from models.touch import TouchStatus
+from models.touch import Touch, TouchStatus
 from testkit.harness import ONE_EMAIL_SEQUENCE, Harness, Harnesses, template
-from worker.engine.tunables import SENDING_LEASE
-from worker.flow import delivery_records, touch_claims
+from worker.engine.db import transaction
+from worker.engine.tunables import (
+    BATCH_RECORD_AFTER,
+    BATCH_SEND_SHARE,
+    SENDING_LEASE,
+    send_bounds,
+)
+from worker.flow import delivery, delivery_records, send_pacing, touch_claims
 from worker.flow.delivery import deliver_touches
+from worker.flow.outgoing import ClaimedTouch
 from worker.flow.touch_rows import TouchRow
 from worker.mail import OutgoingEmail
 
@@ -117,3 +130,145 @@ def test_an_interrupted_batch_records_what_it_sent_and_hands_back_the_rest(
     with pytest.raises(TimeLimitExceeded):
         deliver_touches(h.rt, ids)
     assert statuses(h) == [("sent", 1), ("sending", 1), ("scheduled", 0)]
+
+
+class RealTime:
+    """send_pacing's monotonic clock, moved only by the test."""
+
+    def __init__(self) -> None:
+        self.seconds = 1000.0
+
+    def __call__(self) -> float:
+        return self.seconds
+
+
+@pytest.fixture
+def real_time(monkeypatch: pytest.MonkeyPatch) -> RealTime:
+    clock = RealTime()
+    monkeypatch.setattr(send_pacing, "monotonic", clock)
+    return clock
+
+
+def sending_with(h: Harness, each: Callable[[OutgoingEmail], None]) -> None:
+    """The mailer sends, then runs `each` (a fake's hook)."""
+    send = h.mailer.send
+
+    def hooked(email: OutgoingEmail) -> None:
+        send(email)
+        each(email)
+
+    h.rt.mailer.send = hooked  # type: ignore[method-assign]  # a fake's hook
+
+
+def test_a_batch_past_its_share_of_the_time_limit_hands_back_the_rest(
+    make_harness: Harnesses, real_time: RealTime
+) -> None:
+    """Given a batch of three whose first send takes the batch's whole share of the time limit
+    (real time; the lease is far from spent), when it is delivered, then the first is recorded
+    sent and the other two are handed back unsent, due again, no attempt counted."""
+    h, ids = queued_touches(make_harness, 3)
+    share = send_bounds(None).time_limit.total_seconds() * BATCH_SEND_SHARE
+    sending_with(h, lambda _email: setattr(real_time, "seconds", real_time.seconds + share))
+    outcomes = deliver_touches(h.rt, ids)
+    assert [outcomes[i].outcome for i in ids] == ["sent", "expired", "expired"]
+    assert statuses(h) == [("sent", 1), ("scheduled", 0), ("scheduled", 0)]
+    assert len(h.sent) == 1
+
+
+def test_slow_sends_are_recorded_as_they_go_and_quick_ones_once(
+    make_harness: Harnesses, real_time: RealTime
+) -> None:
+    """Given a batch of three, when each send takes longer than BATCH_RECORD_AFTER, then each
+    touch is already recorded sent when the next send starts; when they are quick, none is
+    recorded before the last send (one record transaction for the batch)."""
+    h, ids = queued_touches(make_harness, 3)
+    seen: list[list[str]] = []
+
+    def slow(_email: OutgoingEmail) -> None:
+        seen.append([t.status for t in h.touches()])
+        real_time.seconds += BATCH_RECORD_AFTER.total_seconds()
+
+    sending_with(h, slow)
+    deliver_touches(h.rt, ids)
+    assert seen == [
+        ["sending", "sending", "sending"],
+        ["sent", "sending", "sending"],
+        ["sent", "sent", "sending"],
+    ]
+    assert [t.status for t in h.touches()] == ["sent"] * 3
+
+    h2, ids2 = queued_touches(make_harness, 3)
+    quick: list[list[str]] = []
+    sending_with(h2, lambda _email: quick.append([t.status for t in h2.touches()]))
+    deliver_touches(h2.rt, ids2)
+    assert quick == [["sending"] * 3] * 3
+    assert [t.status for t in h2.touches()] == ["sent"] * 3
+
+
+def test_an_interrupt_during_the_record_records_the_sends_all_the_same(
+    make_harness: Harnesses, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Given a batch of three sent, when dramatiq's time limit interrupts the record halfway
+    (its transaction rolled back), then the message still ends interrupted, but with all three
+    recorded sent, each counted once on its enrollment: nothing sent is left to be re-driven."""
+    h, ids = queued_touches(make_harness, 3)
+    finish_step = delivery_records.finish_step
+    calls = []
+
+    def interrupted_once(session: object, **kwargs: object) -> None:
+        calls.append(kwargs["touch"])
+        if len(calls) == 2:
+            raise TimeLimitExceeded()
+        finish_step(session, **kwargs)  # type: ignore[arg-type]  # passed through unchanged
+
+    monkeypatch.setattr(delivery_records, "finish_step", interrupted_once)
+    with pytest.raises(TimeLimitExceeded):
+        deliver_touches(h.rt, ids)
+    assert statuses(h) == [("sent", 1), ("sent", 1), ("sent", 1)]
+    assert [e.touches_completed for e in h.enrollments()] == [1, 1, 1]
+    assert len(h.sent) == 3
+
+
+def test_a_render_that_hangs_until_the_time_limit_holds_no_sent_touch(
+    make_harness: Harnesses, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Given a batch of three whose second email renders until the time limit interrupts it,
+    when it is delivered, then nothing was sent (every email is rendered before the first
+    send), the hanging touch is left to its lease (a re-drive counted) and the other two are
+    handed back unsent."""
+    h, ids = queued_touches(make_harness, 3)
+    compose = delivery.compose_email
+
+    def hangs_on_the_second(rt: object, claimed: ClaimedTouch) -> OutgoingEmail:
+        if claimed.touch_id == ids[1]:
+            raise TimeLimitExceeded()
+        return compose(rt, claimed)  # type: ignore[arg-type]  # passed through unchanged
+
+    monkeypatch.setattr(delivery, "compose_email", hangs_on_the_second)
+    with pytest.raises(TimeLimitExceeded):
+        deliver_touches(h.rt, ids)
+    assert h.sent == []
+    assert statuses(h) == [("scheduled", 0), ("sending", 1), ("scheduled", 0)]
+
+
+def test_a_touch_another_worker_finished_mid_batch_is_told_apart_from_the_rest(
+    make_harness: Harnesses,
+) -> None:
+    """Given a batch of three whose second touch another worker recorded sent while this one
+    was sending (its lease ran out, say), when the batch is recorded, then the first and third
+    are recorded sent and the second is `already_finished`, its step counted once."""
+    h, ids = queued_touches(make_harness, 3)
+    calls: list[OutgoingEmail] = []
+
+    def other_worker_finishes_the_second(_email: OutgoingEmail) -> None:
+        calls.append(_email)
+        if len(calls) == 2:
+            with transaction(h.rt.engine) as session:
+                session.execute(
+                    update(Touch).where(col(Touch.id) == ids[1]).values(status=TouchStatus.SENT)
+                )
+
+    sending_with(h, other_worker_finishes_the_second)
+    outcomes = deliver_touches(h.rt, ids)
+    assert [outcomes[i].outcome for i in ids] == ["sent", "already_finished", "sent"]
+    assert [e.touches_completed for e in h.enrollments()] == [1, 0, 1]

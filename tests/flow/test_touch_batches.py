@@ -50,6 +50,29 @@ def test_a_deep_claim_goes_out_in_batches_and_a_shallow_one_an_id_a_message(
     messages.sent.clear()
     enqueue_claimed(h.rt, deep[:3])
     assert messages.sent == [[1], [2], [3]]
+    messages.sent.clear()
+    room = list(range(1, 8))
+    enqueue_claimed(h.rt, room, backlog=True)  # the cap's room was 7, more were due
+    assert messages.sent == [room[:4], room[4:]]  # two messages, as even as can be
+
+
+def test_a_claim_the_cap_cut_short_goes_out_in_batches(
+    make_harness: Harnesses, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Given 12 leads due at once and an in-flight cap of 7, when the scheduler claims, then the
+    7 it may take go out TOUCH_BATCH a message (more are due behind them: a backlog)."""
+    h = make_harness(
+        sequences={"s.yaml": SEQUENCE}, templates={"t/one.j2": template("One")}, max_in_flight=7
+    )
+    messages = Messages()
+    h.rt.enqueue_touch, h.rt.enqueue_touches = messages.one, messages.many
+    for n in range(12):
+        h.event("lead.mql", f"lead{n}@example.com")
+    enqueued, capped = scheduler_loop.claim_and_enqueue(
+        h.rt, now=h.clock.now(), lease_for=scheduler_loop.QUEUED_LEASE
+    )
+    assert (enqueued, capped) == (7, True)
+    assert [len(batch) for batch in messages.sent] == [4, 3]
 
 
 def test_a_backlog_sent_in_batches_reaches_every_lead_once(make_harness: Harnesses) -> None:

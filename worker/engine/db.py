@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, cast
@@ -124,10 +124,13 @@ def changed_rows(session: Session, statement: Executable) -> int:
 
 
 def core_changed_rows(
-    session: Session, statement: Executable, params: dict[str, Any] | None = None
+    session: Session,
+    statement: Executable,
+    params: dict[str, Any] | Sequence[dict[str, Any]] | None = None,
 ) -> int:
     """changed_rows for a Core statement (on a Table), run on the session's connection: no ORM
-    bookkeeping (autoflush, synchronising loaded objects), for the hot path of delivery."""
+    bookkeeping (autoflush, synchronising loaded objects), for the hot path of delivery. A list
+    of parameter sets is one executemany, and the rows it changed in all."""
     result = cast(CursorResult[Any], session.connection().execute(statement, params))
     return int(result.rowcount)
 

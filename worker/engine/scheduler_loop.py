@@ -139,8 +139,11 @@ def claim_and_enqueue(rt: Runtime, *, now: datetime, lease_for: timedelta) -> tu
                 return enqueued, True
             limit = min(CLAIM_BATCH, room)
             ids = claim_due_touches(session, now=now, limit=limit, lease_for=lease_for)
-        with rt.enqueue_together():  # one round trip; committed first: a lost message is
-            enqueue_claimed(rt, ids)  # re-driven, never half-claimed
+        # Committed first: a lost message is re-driven, never half-claimed; the messages go to
+        # the broker in one round trip. A claim that filled its limit (the batch or the cap's
+        # room) left more due behind: a backlog, batched.
+        with rt.enqueue_together():
+            enqueue_claimed(rt, ids, backlog=len(ids) == limit)
         if ids:
             log.info("queued %d due touches", len(ids), extra={"touch_ids": ids})
             CLAIM_BATCH_SIZE.observe(len(ids))
@@ -149,15 +152,20 @@ def claim_and_enqueue(rt: Runtime, *, now: datetime, lease_for: timedelta) -> tu
             return enqueued, False
 
 
-def enqueue_claimed(rt: Runtime, ids: list[int]) -> None:
-    """One message an id; when a claim finds a deep backlog, TOUCH_BATCH ids a message (fewer
-    round trips to the broker, and a worker thread sends them one after the other)."""
-    if TOUCH_BATCH <= 1 or len(ids) < TOUCH_BATCH_DEEP or rt.enqueue_touches is None:
+def enqueue_claimed(rt: Runtime, ids: list[int], *, backlog: bool = False) -> None:
+    """One message an id, so a touch that falls due alone goes at once; for a backlog
+    (TOUCH_BATCH_DEEP ids claimed at once, or a claim that more due touches were behind than it
+    could take), TOUCH_BATCH ids a message: fewer round trips to the broker, and a batch claimed
+    and recorded in one transaction each, paced against the time limit (flow/send_pacing.py)."""
+    deep = backlog or len(ids) >= TOUCH_BATCH_DEEP
+    if TOUCH_BATCH <= 1 or not deep or rt.enqueue_touches is None:
         for touch_id in ids:
             rt.enqueue_touch(touch_id)
         return
-    for start in range(0, len(ids), TOUCH_BATCH):
-        rt.enqueue_touches(ids[start : start + TOUCH_BATCH])
+    messages = -(-len(ids) // TOUCH_BATCH)  # as few as TOUCH_BATCH allows, as even as can be:
+    size = -(-len(ids) // messages)  # 12 ids go 6 + 6, not 10 + 2 (the last waits 5 sends)
+    for start in range(0, len(ids), size):
+        rt.enqueue_touches(ids[start : start + size])
 
 
 def process_stale_events(rt: Runtime, *, limit: int = STALE_EVENT_BATCH) -> int:

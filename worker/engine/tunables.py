@@ -20,7 +20,26 @@ CLAIM_BATCH = 500  # due touches claimed per scheduler query (the tick loops unt
 # costs two write transactions per TOUCH_BATCH touches instead of two per touch. More: fewer
 # transactions, but more sends re-sent (same Message-ID) when a worker is killed mid-message.
 TOUCH_BATCH = 10
-TOUCH_BATCH_DEEP = 100  # ... i.e. one claim found this many due (fewer: one id a message, at once)
+# ... i.e. one claim found this many due, or it filled its limit (a backlog); the claim's ids then
+# go in as few messages as TOUCH_BATCH allows, as even as can be. Lower: more claims batched
+# (about half the CPU a touch), the last of a message waits for the sends before it (~10 ms
+# each), and a render that never returns strands its batch-mates for a lease each time they
+# share a message (a Redis worker never emits process_boot, so its time limit never fires);
+# higher: steady-rate claims between ticks (every 0.1 s) under 10x this a second go one id a
+# message. Small bench, half-rate phase: at 100 p99 2.4-5.3 s on loaded cores, at 20 0.4-1.1 s;
+# 5 cut its CPU a touch again (~6 -> ~2.9 ms) but re-driven neighbours of a hanging render came
+# back batched together until they were abandoned (fault suite, poison scenario).
+TOUCH_BATCH_DEEP = 20
+# A batch message renders all its emails first (a render that hangs then holds no sent touch),
+# then starts no send once it has run this share of the actor's time limit (the rest is handed
+# back, due again at once; its first send always starts): the rest of the limit is left for the
+# last send and the record, so the limit never cuts a sent touch's record. Lower: more touches
+# handed back and claimed again on a slow SMTP server; higher: less room for that last send.
+BATCH_SEND_SHARE = 0.5
+# ... and records its sends so far whenever this long passed since its last record (at most a
+# quarter of the time limit): a batch on a fast server records once, on a slow one after every
+# send. Lower: more record transactions a batch; higher: more sent touches a kill -9 re-sends.
+BATCH_RECORD_AFTER = timedelta(seconds=0.25)
 # Messages a worker process holds per thread (as dramatiq): one running, one ready, so a thread
 # never waits on Redis between batches; 4 threads hold 80 ids, each claimed only when its message
 # starts (its sending lease counts from then), so ids that wait here are still `queued`.

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 from functools import cache
+from typing import Any
 
 from sqlalchemy import Update, bindparam, update
 from sqlalchemy.orm.attributes import set_committed_value
@@ -23,7 +24,7 @@ from worker.engine.metrics import TOUCHES, count_on_commit
 from worker.engine.runtime import Runtime
 from worker.engine.tunables import MAX_ATTEMPTS, MAX_BACKOFF
 from worker.flow.backoff import retry_delay
-from worker.flow.delivery_batch import each_touch, savepoints_if_broken
+from worker.flow.delivery_batch import TouchBroke, each_touch, savepoints_if_broken
 from worker.flow.enrollment import suppress_lead
 from worker.flow.outgoing import ClaimedTouch
 from worker.flow.scheduling import finish_step
@@ -82,10 +83,14 @@ def _record_all(rt: Runtime, attempts: list[Attempt], *, isolated: bool) -> dict
     now = rt.clock.now()
     with transaction(rt.engine) as session:
         rows = {t.id: (t, e, lead) for t, e, lead in load_touches(session, _ids(attempts))}
+        finished = set() if isolated else _finish_all_sent(session, rows, attempts, now)
 
         def record(attempt: Attempt) -> Delivery:
             with log_context(**attempt.claimed.log_ids):
-                return _record(rt, session, rows[attempt.claimed.touch_id], attempt, now)
+                row = rows[attempt.claimed.touch_id]
+                if attempt.claimed.touch_id in finished:
+                    return _record_sent(session, row, attempt.claimed, attempt.subject, now, True)
+                return _record(rt, session, row, attempt, now)
 
         return each_touch(
             session,
@@ -99,6 +104,41 @@ def _record_all(rt: Runtime, attempts: list[Attempt], *, isolated: bool) -> dict
 
 def _ids(attempts: list[Attempt]) -> list[int]:
     return [attempt.claimed.touch_id for attempt in attempts]
+
+
+def _sent_values(subject: str, now: datetime) -> dict[str, object]:
+    """A sent touch's final columns (its lease ended with it), as _record_sent stores them."""
+    return {
+        "status": TouchStatus.SENT,
+        "completed_at": now,
+        "subject": subject,
+        "last_error": None,
+        "lease_until": None,
+    }
+
+
+def _finish_all_sent(
+    session: Session, rows: dict[int | None, TouchRow], attempts: list[Attempt], now: datetime
+) -> set[int]:
+    """The sent touches' compare-and-sets in one executemany (issue 15: one statement a batch,
+    not one a touch); the ids finished. When one lost (another worker finished it first), the
+    whole record is rolled back and run again a savepoint a touch, which learns which one."""
+    sent = [attempt for attempt in attempts if attempt.error is None]
+    if len(sent) < 2 or not session.connection().dialect.supports_sane_multi_rowcount:
+        return set()
+    params: list[dict[str, Any]] = [
+        {"touch_id": attempt.claimed.touch_id, **_sent_values(attempt.subject, now)}
+        for attempt in sent
+    ]
+    statement = _finish_many_statement(tuple(sorted(_sent_values("", now))))
+    if core_changed_rows(session, statement, params) != len(sent):
+        raise TouchBroke("recording: a touch was already finished by another worker")
+    for attempt, values in zip(sent, params, strict=True):
+        touch = rows[attempt.claimed.touch_id][0]
+        for name, value in values.items():
+            if name != "touch_id":
+                set_committed_value(touch, name, value)
+    return {attempt.claimed.touch_id for attempt in sent}
 
 
 def _record(
@@ -132,6 +172,18 @@ def _finish_statement(columns: tuple[str, ...]) -> Update:
     )
 
 
+@cache
+def _finish_many_statement(columns: tuple[str, ...]) -> Update:
+    """_finish_statement for an executemany, which takes no expanding IN: one `!=` a final
+    status instead."""
+    touches = TOUCH_TABLE.c
+    return (
+        update(TOUCH_TABLE)
+        .where(touches.id == bindparam("touch_id"), *(touches.status != final for final in FINAL))
+        .values({name: bindparam(name) for name in columns})
+    )
+
+
 def _conclude(
     session: Session,
     row: TouchRow,
@@ -142,11 +194,12 @@ def _conclude(
     log_detail: str,
     completed: bool = False,
     plan_next: bool = True,
+    finished: bool = False,
     **values: object,
 ) -> Lead | None:
-    """The touch's final status, then its step finished (logged, counted, next one planned);
-    None when another worker already did it."""
-    if not _finish(session, row, lease_until=None, **values):
+    """The touch's final status (unless `finished` already stored it), then its step finished
+    (logged, counted, next one planned); None when another worker already did it."""
+    if not finished and not _finish(session, row, lease_until=None, **values):
         return None
     touch, enrollment, lead = row
     finish_step(
@@ -166,7 +219,12 @@ def _conclude(
 
 
 def _record_sent(
-    session: Session, row: TouchRow, claimed: ClaimedTouch, subject: str, now: datetime
+    session: Session,
+    row: TouchRow,
+    claimed: ClaimedTouch,
+    subject: str,
+    now: datetime,
+    finished: bool = False,
 ) -> Delivery:
     lead = _conclude(
         session,
@@ -176,7 +234,8 @@ def _record_sent(
         now,
         log_detail=subject,
         completed=True,
-        status=TouchStatus.SENT,
+        finished=finished,
+        status=TouchStatus.SENT,  # as _sent_values
         completed_at=now,
         subject=subject,
         last_error=None,

@@ -6,8 +6,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, or_, update
+from sqlalchemy import case, inspect, or_, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.util import identity_key
 from sqlmodel import Session, col
 
 from models.mailbox import SendCounter
@@ -26,11 +27,12 @@ def take(
 ) -> tuple[datetime, str] | None:
     """Count one send on the row `key` when every limit allows it: None when taken, else when
     the first refusing limit lets one through again, and which limit it was."""
-    try:
-        with session.begin_nested():
-            session.add(model(**key))
-    except IntegrityError:
-        pass  # the row exists (perhaps inserted concurrently): the update below decides
+    if not _held(session, model, key):  # a batch's second send from one mailbox: it exists
+        try:
+            with session.begin_nested():
+                session.add(model(**key))
+        except IntegrityError:
+            pass  # the row exists (perhaps inserted concurrently): the update below decides
     matches = [getattr(model, name) == value for name, value in key.items()]
     hour = hour_of(now)
     hour_start, hour_used = col(model.hour_start), col(model.hour_used)
@@ -87,3 +89,10 @@ def counter_of(row: SendCounter) -> Counter:
         hour_used=row.hour_used,
         last_sent_at=row.last_sent_at,
     )
+
+
+def _held(session: Session, model: type[SendCounter], key: dict[str, Any]) -> bool:
+    """Whether this session already holds the row `key` (adding it again only warns, then
+    fails at the INSERT)."""
+    primary_key = tuple(key.get(column.key) for column in inspect(model).primary_key)
+    return identity_key(model, primary_key) in session.identity_map

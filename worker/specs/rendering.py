@@ -20,6 +20,7 @@ from jinja2 import (
     meta,
     nodes,
 )
+from jinja2.runtime import Context as JinjaContext
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from jinja2.utils import missing
 
@@ -138,9 +139,14 @@ class Renderer:
 
     def render_email(self, name: str, context: dict[str, Any]) -> RenderedEmail:
         try:
-            subject = self._block(self._plain, name, "subject", context)
-            text = self._block(self._plain, name, "text", context)
-            html = self._block(self._html, name, "html", context)
+            plain = self._rooted(self._plain, name, context)  # one root render for both
+            subject = self._block(plain, "subject")
+            text = self._block(plain, "text")
+            # the same sources: no html block in the plain blocks, none with autoescape either
+            has_html = bool(plain.blocks.get("html"))
+            html = (
+                self._block(self._rooted(self._html, name, context), "html") if has_html else None
+            )
         except TemplateNotFound as exc:
             missing_name = exc.name if isinstance(exc.name, str) else str(exc)
             where = "" if missing_name == template_path(name) else f"{template_path(name)}: "
@@ -179,14 +185,20 @@ class Renderer:
         return frozenset(self._plain.globals)
 
     @staticmethod
-    def _block(
-        env: ImmutableSandboxedEnvironment, name: str, block: str, context: dict[str, Any]
-    ) -> str | None:
+    def _rooted(
+        env: ImmutableSandboxedEnvironment, name: str, context: dict[str, Any]
+    ) -> JinjaContext:
+        """The template's context once its root has run: that resolves {% extends %}, which
+        registers the parents' blocks, and sets its top-level names. Its blocks then render
+        from it one by one (issue 15: one root render a mail, not one a block)."""
         template = env.get_template(template_path(name))
         ctx = template.new_context(context)
-        # Running the root resolves {% extends %}, which registers the parents' blocks.
         for _ in template.root_render_func(ctx):
             pass
+        return ctx
+
+    @staticmethod
+    def _block(ctx: JinjaContext, block: str) -> str | None:
         functions = ctx.blocks.get(block)
         if not functions:
             return None
