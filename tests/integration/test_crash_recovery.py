@@ -128,11 +128,15 @@ def test_a_worker_killed_mid_run_loses_no_touch(
     with running(deployment.env, deployment.folder) as processes:
         start_ready(processes, worker_name="worker-a")
         deployment.enroll(leads(100))
-        wait_until(
-            lambda: deployment.counts().get("sent", 0) >= 30,
+        wait_until(  # killed while it holds work: a batch goes out in a few milliseconds
+            lambda: (
+                deployment.counts().get("sent", 0) >= 30
+                and stranded_by_a_crash(deployment, client)[0] > 0
+            ),
             timeout=60,
+            poll=0.01,
             processes=processes,
-            what="30 sent touches",
+            what="30 sent touches and the worker holding more",
         )
         processes.kill(processes.named("worker-a"))
         killed_at = time.monotonic()
