@@ -3,8 +3,9 @@ once (LeadBase) and every other shape is derived from them (table, input, public
 
 from __future__ import annotations
 
+from dataclasses import dataclass, fields
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import ConfigDict, field_validator
 from sqlmodel import JSON, Column, Field, SQLModel
@@ -46,6 +47,39 @@ class Lead(LeadBase, table=True):
             if value not in (None, ""):
                 context[name] = value
         return context
+
+
+class EnrollingLead(Protocol):
+    """What enrolling a lead reads of it: a stored Lead, or LeadFacts read in bulk."""
+
+    @property
+    def id(self) -> int | None: ...
+    @property
+    def email(self) -> str: ...
+    @property
+    def owner(self) -> str | None: ...
+    @property
+    def timezone(self) -> str | None: ...
+    @property
+    def suppressed_at(self) -> datetime | None: ...
+    @property
+    def suppressed_reason(self) -> str | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class LeadFacts:
+    """A stored lead's columns that enrolling reads, without an ORM object (imports read 500
+    at a time: loading them as Lead objects was ~10% of an import's CPU)."""
+
+    id: int
+    email: str
+    owner: str | None
+    timezone: str | None
+    suppressed_at: datetime | None
+    suppressed_reason: str | None
+
+
+LEAD_FACTS: tuple[str, ...] = tuple(f.name for f in fields(LeadFacts))  # their column names
 
 
 class LeadIn(LeadBase, Storable):

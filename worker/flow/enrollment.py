@@ -13,7 +13,7 @@ from sqlmodel import Session, col, select
 
 from models.compliance import ComplianceKind
 from models.enrollment import OPEN_STATUSES, Enrollment, EnrollmentStatus
-from models.lead import Lead
+from models.lead import EnrollingLead, Lead
 from worker.compliance import log
 from worker.compliance.recording import refresh_verdict, sla_start_values
 from worker.compliance.verdicts import Exit
@@ -67,7 +67,7 @@ def enroll(
 
 def enroll_many(
     session: Session,
-    leads: Sequence[tuple[Lead, int | None]],
+    leads: Sequence[tuple[EnrollingLead, int | None]],
     spec: SequenceSpec,
     *,
     versions: VersionStore,
@@ -84,7 +84,7 @@ def enroll_many(
     refusals = enrollment_refusals(session, chosen, spec, versions, new_leads=new_leads)
     version = versions.pin(session, spec, now=now)
     results: list[StartedEnrollment | Refusal | None] = []
-    starting: list[tuple[Lead, dict[str, object]]] = []
+    starting: list[tuple[EnrollingLead, dict[str, object]]] = []
     for lead, event_id in leads:
         assert lead.id is not None, "enroll stored leads"
         refused = refusals.get(lead.id)
@@ -109,13 +109,13 @@ def enroll_many(
     return [next(begun) if result is None else result for result in results]
 
 
-def _already_enrolled(lead: Lead) -> Refusal:
+def _already_enrolled(lead: EnrollingLead) -> Refusal:
     return Refusal(RefusalKind.ALREADY_ENROLLED, f"{lead.email} was already enrolled")
 
 
 def enrollment_refusals(
     session: Session,
-    leads: list[Lead],
+    leads: Sequence[EnrollingLead],
     spec: SequenceSpec,
     versions: VersionStore,
     *,
@@ -152,7 +152,7 @@ def enrollment_refusals(
 
 def _exclusive_refusals(
     session: Session,
-    by_id: dict[int, Lead],
+    by_id: dict[int, EnrollingLead],
     spec: SequenceSpec,
     versions: VersionStore,
     reasons: dict[int, Refusal],

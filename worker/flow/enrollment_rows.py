@@ -4,6 +4,7 @@ thousands at a time, and each POST /events one)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
@@ -13,7 +14,7 @@ from sqlmodel import Session
 
 from models.compliance import ComplianceKind
 from models.enrollment import OPEN_STATUSES, Enrollment
-from models.lead import Lead
+from models.lead import EnrollingLead
 from models.touch import Touch
 from worker.compliance import log
 from worker.flow.scheduling import step_touch_values
@@ -77,7 +78,7 @@ def insert_enrollments(session: Session, rows: list[dict[str, Any]]) -> list[Sta
 
 def plan_first_touches(
     session: Session,
-    started: list[tuple[Lead, StartedEnrollment]],
+    started: Sequence[tuple[EnrollingLead, StartedEnrollment]],
     spec: SequenceSpec,
     *,
     at: datetime,

@@ -4,6 +4,7 @@ logged touches, triggers) once."""
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -14,7 +15,7 @@ from sqlmodel import Session, col, select
 
 from models.enrollment import Enrollment
 from models.event import Event, EventIn
-from models.lead import Lead
+from models.lead import EnrollingLead, Lead
 from worker.engine.db import dialect_insert
 from worker.engine.metrics import EVENTS_ACCEPTED, EVENTS_APPLIED, count_on_commit
 from worker.flow.enrollment import (
@@ -225,7 +226,7 @@ def batchable_type(event_type: str) -> bool:
 
 def enroll_triggered(
     session: Session,
-    members: list[tuple[Lead, int]],
+    members: Sequence[tuple[EnrollingLead, int]],
     event_type: str,
     *,
     catalog: Catalog,

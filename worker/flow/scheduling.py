@@ -11,7 +11,7 @@ from sqlmodel import Session, col, func, select
 
 from models.compliance import ComplianceKind
 from models.enrollment import Enrollment, EnrollmentStatus
-from models.lead import Lead
+from models.lead import EnrollingLead, Lead
 from models.touch import FINAL, WAITING, Touch, TouchKind, TouchStatus
 from worker.compliance import log
 from worker.compliance.recording import note_touch_completed, refresh_verdict
@@ -39,7 +39,7 @@ def plan_step(
 
 
 def step_touch_values(
-    enrollment_id: int, lead: Lead, spec: SequenceSpec, step: StepSpec, after: datetime
+    enrollment_id: int, lead: EnrollingLead, spec: SequenceSpec, step: StepSpec, after: datetime
 ) -> dict[str, Any]:
     """The columns of `step`'s touch row (plan_step's, and a batch insert's)."""
     zone = spec.zone_for(lead.timezone)

@@ -15,7 +15,7 @@ from sqlmodel import Session, col
 from sqlmodel import select as orm_select
 
 from models.event import Event, EventIn
-from models.lead import PROFILE_COLUMNS, Lead, LeadIn
+from models.lead import LEAD_FACTS, PROFILE_COLUMNS, EnrollingLead, Lead, LeadFacts, LeadIn
 from models.validation import FieldsTooLarge, merge_fields
 from worker.engine.metrics import EVENTS_ACCEPTED, EVENTS_APPLIED, IMPORT_ROWS, count_on_commit
 from worker.engine.runtime import Runtime
@@ -144,10 +144,11 @@ def _enroll_chunk(
 
     --sequence records `lead.imported` and enrolls; --event records that event and applies it.
     """
-    leads = session.exec(orm_select(Lead).where(col(Lead.email).in_(emails))).all()
+    facts = select(*(_LEADS.c[name] for name in LEAD_FACTS)).where(_LEADS.c.email.in_(emails))
+    leads = [LeadFacts(*row) for row in session.execute(facts)]
     fresh = _unrecorded(session, leads, options, fingerprint)
 
-    def record(chosen: list[Lead], processed: bool) -> dict[str, int]:
+    def record(chosen: Sequence[EnrollingLead], processed: bool) -> dict[str, int]:
         return _record_events(session, chosen, options, now, fingerprint, processed=processed)
 
     if options.sequence:
@@ -167,14 +168,15 @@ def _enroll_chunk(
         session, pairs, event, catalog=rt.catalog, versions=rt.versions, at=now, now=now
     )
     ids = record(single, False)
-    rows = list(session.exec(orm_select(Event).where(col(Event.id).in_(list(ids.values())))))
-    outcomes += apply_events(session, rows, catalog=rt.catalog, versions=rt.versions, now=now)
+    if ids:
+        rows = list(session.exec(orm_select(Event).where(col(Event.id).in_(list(ids.values())))))
+        outcomes += apply_events(session, rows, catalog=rt.catalog, versions=rt.versions, now=now)
     return sum(len(outcome.enrolled) for outcome in outcomes)
 
 
 def _batchable(
-    rt: Runtime, session: Session, leads: list[Lead], event: str
-) -> tuple[list[Lead], list[Lead]]:
+    rt: Runtime, session: Session, leads: list[LeadFacts], event: str
+) -> tuple[list[LeadFacts], list[LeadFacts]]:
     """(leads the event only enrolls, in bulk; leads for apply_events): a built-in meaning, or
     an open enrollment the event ends, needs apply_event's whole work."""
     if not batchable_type(event):
@@ -185,8 +187,8 @@ def _batchable(
 
 
 def _unrecorded(
-    session: Session, leads: Sequence[Lead], options: ImportOptions, fingerprint: str
-) -> list[Lead]:
+    session: Session, leads: list[LeadFacts], options: ImportOptions, fingerprint: str
+) -> list[LeadFacts]:
     """The leads this file has not recorded its event for (a re-import records none)."""
     target = options.event or f"sequence:{options.sequence}"
     keys = {lead.email: _event_key(fingerprint, lead.email, target) for lead in leads}
@@ -196,7 +198,7 @@ def _unrecorded(
 
 def _record_events(
     session: Session,
-    leads: list[Lead],
+    leads: Sequence[EnrollingLead],
     options: ImportOptions,
     now: datetime,
     fingerprint: str,
