@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from testkit.chaos.redis_process import RedisBinaryMissing, RedisProcess
 from testkit.harness import Harnesses
 from tests.support.cli import Cli
-from tests.support.services import isolated_schema, postgres_server, redis_server
+from tests.support.services import isolated_schema, missing, postgres_server, redis_server
 
 
 @pytest.fixture
@@ -58,6 +59,17 @@ def clean_redis_url(redis_url: str) -> str:
     client.flushdb()
     client.close()
     return redis_url
+
+
+@pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator[RedisProcess]:
+    """A redis-server of this test's own on a free port (the only Redis a test may stop)."""
+    try:
+        server = RedisProcess(tmp_path / "redis")
+    except RedisBinaryMissing as exc:
+        missing(str(exc))
+    with server:
+        yield server
 
 
 @pytest.fixture(scope="session")

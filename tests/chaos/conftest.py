@@ -9,11 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from testkit.chaos.redis_process import RedisBinaryMissing, RedisProcess
 from testkit.chaos.report import LINES, Tier
 from testkit.chaos.sink import ChaosSink
 from testkit.chaos.sink_plan import SinkPlan
-from tests.support.services import missing
 
 
 @pytest.fixture
@@ -29,17 +27,6 @@ def chaos_database_url(request: pytest.FixtureRequest, tier: Tier, tmp_path: Pat
     if tier.full or request.node.get_closest_marker("postgres_only"):
         return str(request.getfixturevalue("postgres_url"))
     return f"sqlite:///{tmp_path / 'chaos.db'}"
-
-
-@pytest.fixture
-def own_redis(tmp_path: Path) -> Iterator[RedisProcess]:
-    """A redis-server of this test's own on a free port (the only Redis a fault may stop)."""
-    try:
-        server = RedisProcess(tmp_path / "redis")
-    except RedisBinaryMissing as exc:
-        missing(str(exc))
-    with server:
-        yield server
 
 
 @pytest.fixture

@@ -11,9 +11,8 @@ from pathlib import Path
 import pytest
 from dramatiq.message import Message
 
-from testkit.chaos.redis_process import RedisBinaryMissing, RedisProcess
+from testkit.chaos.redis_process import RedisProcess
 from testkit.harness import ONE_EMAIL_SEQUENCE, template, write_files
-from tests.support.services import missing
 from worker.engine.actors import declare_actors
 from worker.engine.broker import TOUCH_QUEUE, make_broker
 from worker.engine.queue_metrics import ENQUEUED
@@ -55,17 +54,6 @@ def redis_runtime(
 ) -> Iterator[tuple[Runtime, BatchingRedisBroker]]:
     with runtime_on(tmp_path, clean_redis_url) as built:
         yield built
-
-
-@pytest.fixture
-def own_redis(tmp_path: Path) -> Iterator[RedisProcess]:
-    """A redis-server of this test's own: the one it may restart."""
-    try:
-        server = RedisProcess(tmp_path / "redis")
-    except RedisBinaryMissing as exc:
-        missing(str(exc))
-    with server:
-        yield server
 
 
 def waiting(broker: BatchingRedisBroker) -> int:
