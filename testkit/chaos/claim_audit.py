@@ -2,8 +2,9 @@
 
 Triggers (in their own schema, beside the app's tables) note every claim of a touch (`queued`
 -> `sending`: when its transaction began, the lease it took, the connection's
-application_name), every end of one (`sending` -> anything, by which connection) and every
-enrollment exit (`exited`: unsubscribes and replies alike). With the server's
+application_name), every end of one (`sending` -> anything, by which connection), every
+enrollment exit (`exited`: unsubscribes and replies alike) and every lead suppression (a lead
+whose enrollment had just completed is suppressed with no exit). With the server's
 track_commit_timestamp on, each note's transaction commit time is exact too. Install after the
 tables exist; read after the run. Times are epoch seconds on the server's clock.
 """
@@ -24,6 +25,7 @@ CREATE TABLE {SCHEMA}.claim (touch_id bigint, enrollment_id bigint, began timest
     lease_until timestamptz, app text);
 CREATE TABLE {SCHEMA}.exit (enrollment_id bigint, reason text, noted timestamptz);
 CREATE TABLE {SCHEMA}.release (touch_id bigint, status text, at timestamptz, app text);
+CREATE TABLE {SCHEMA}.suppression (lead_id bigint, reason text, noted timestamptz);
 CREATE FUNCTION {SCHEMA}.note_claim() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
   INSERT INTO {SCHEMA}.claim VALUES (NEW.id, NEW.enrollment_id, transaction_timestamp(),
@@ -41,6 +43,11 @@ BEGIN
   INSERT INTO {SCHEMA}.exit VALUES (NEW.id, NEW.exit_reason, clock_timestamp());
   RETURN NEW;
 END $$;
+CREATE FUNCTION {SCHEMA}.note_suppression() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  INSERT INTO {SCHEMA}.suppression VALUES (NEW.id, NEW.suppressed_reason, clock_timestamp());
+  RETURN NEW;
+END $$;
 CREATE TRIGGER chaos_claim AFTER UPDATE ON touch FOR EACH ROW
   WHEN (OLD.status = 'queued' AND NEW.status = 'sending') EXECUTE FUNCTION {SCHEMA}.note_claim();
 CREATE TRIGGER chaos_release AFTER UPDATE ON touch FOR EACH ROW
@@ -48,6 +55,9 @@ CREATE TRIGGER chaos_release AFTER UPDATE ON touch FOR EACH ROW
   EXECUTE FUNCTION {SCHEMA}.note_release();
 CREATE TRIGGER chaos_exit AFTER UPDATE ON enrollment FOR EACH ROW
   WHEN (OLD.status <> 'exited' AND NEW.status = 'exited') EXECUTE FUNCTION {SCHEMA}.note_exit();
+CREATE TRIGGER chaos_suppression AFTER UPDATE ON lead FOR EACH ROW
+  WHEN (OLD.suppressed_at IS NULL AND NEW.suppressed_at IS NOT NULL)
+  EXECUTE FUNCTION {SCHEMA}.note_suppression();
 """
 
 
@@ -123,6 +133,17 @@ def exits(engine: Engine) -> dict[int, Exit]:
             int(eid): Exit(int(eid), str(reason), float(at))
             for eid, reason, at in connection.execute(query)
         }
+
+
+def suppressions(engine: Engine) -> dict[int, float]:
+    """Each lead's committed suppression instant (its commit, as exits()): a lead whose
+    enrollment had already completed is suppressed without any exit."""
+    query = text(
+        f"SELECT lead_id, extract(epoch FROM coalesce(pg_xact_commit_timestamp(xmin), noted)) "
+        f"FROM {SCHEMA}.suppression"
+    )
+    with engine.connect() as connection:
+        return {int(lead_id): float(at) for lead_id, at in connection.execute(query)}
 
 
 def _float(value: object) -> float | None:

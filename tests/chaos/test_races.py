@@ -50,20 +50,38 @@ def stop_lead(api: httpx.Client, keys: tuple[str, ...], how: str, email: str) ->
         assert response.status_code == 202, response.text
 
 
-def late_claims(
-    touches: dict[int, tuple[int, str]],
-    claims: dict[int, list[claim_audit.Claim]],
+def stop_instants(
+    touches: dict[int, tuple[int, int, str]],
     exits: dict[int, claim_audit.Exit],
+    suppressions: dict[int, float],
+) -> dict[int, float]:
+    """When each touch's lead was stopped: its enrollment's exit or its lead's suppression
+    committed, whichever came first (a lead whose enrollment had just completed when the
+    unsubscribe committed is suppressed with no exit)."""
+    stopped = {}
+    for touch_id, (enrollment_id, lead_id, _) in touches.items():
+        exit_ = exits.get(enrollment_id)
+        moments = [exit_.committed] if exit_ else []
+        moments += [suppressions[lead_id]] if lead_id in suppressions else []
+        if moments:
+            stopped[touch_id] = min(moments)
+    return stopped
+
+
+def late_claims(
+    touches: dict[int, tuple[int, int, str]],
+    claims: dict[int, list[claim_audit.Claim]],
+    stopped: dict[int, float],
 ) -> tuple[list[int], set[int]]:
-    """(sent touches whose last claim began after their enrollment's exit committed: the
-    violations; sent touches of exited enrollments claimed before the commit: legitimate)."""
+    """(sent touches whose last claim began after their lead was stopped: the violations; sent
+    touches of stopped leads claimed before it: legitimate)."""
     late, before = [], set()
-    for touch_id, (enrollment_id, status) in touches.items():
-        stop = exits.get(enrollment_id)
+    for touch_id, (_, _, status) in touches.items():
+        stop = stopped.get(touch_id)
         if status != "sent" or stop is None:
             continue
         began = max(claim.began for claim in claims[touch_id])
-        (late.append(touch_id) if began >= stop.committed else before.add(touch_id))
+        (late.append(touch_id) if began >= stop else before.add(touch_id))
     return late, before
 
 
@@ -145,13 +163,17 @@ def test_unsubscribes_and_replies_mid_run_stop_every_later_claim(
             cluster.wait_settled(timeout=SETTLE_LIMIT)
         facts, outside = touch_facts(cluster.rt, first_due)
         with Session(cluster.rt.engine) as session:
-            rows = session.exec(select(Touch.id, Touch.enrollment_id, Touch.status)).all()
-        touches = {int(t or 0): (int(e or 0), str(s)) for t, e, s in rows}
+            rows = session.exec(
+                select(Touch.id, Touch.enrollment_id, Touch.lead_id, Touch.status)
+            ).all()
+        touches = {int(t or 0): (int(e or 0), int(ld or 0), str(s)) for t, e, ld, s in rows}
         claims, exits = claim_audit.claims(cluster.rt.engine), claim_audit.exits(cluster.rt.engine)
+        suppressions = claim_audit.suppressions(cluster.rt.engine)
 
-    late, before = late_claims(touches, claims, exits)
+    stopped = stop_instants(touches, exits, suppressions)
+    late, before = late_claims(touches, claims, stopped)
     records = chaos_sink.journal()
-    stopped_at = {t: exits[touches[t][0]].committed for t in before}
+    stopped_at = {t: stopped[t] for t in before}
     verdict = check(
         "unsubscribe-reply-races",
         tier.seed,
@@ -168,7 +190,8 @@ def test_unsubscribes_and_replies_mid_run_stop_every_later_claim(
         claimed_before_exit_accepted_after=len(
             accepted_after_exit(facts, before, records, stopped_at)
         ),
-        cancelled=sum(1 for _, status in touches.values() if status == "cancelled"),
+        cancelled=sum(1 for *_, status in touches.values() if status == "cancelled"),
+        suppressed_with_no_exit=sum(1 for t in before if touches[t][0] not in exits),
     )
     publish(verdict, tier, artifacts_dir)
     assert late == [], f"sent on a claim that began after the exit committed: {late[:10]}"
