@@ -107,14 +107,8 @@ def _ids(attempts: list[Attempt]) -> list[int]:
 
 
 def _sent_values(subject: str, now: datetime) -> dict[str, object]:
-    """A sent touch's final columns (its lease ended with it), as _record_sent stores them."""
-    return {
-        "status": TouchStatus.SENT,
-        "completed_at": now,
-        "subject": subject,
-        "last_error": None,
-        "lease_until": None,
-    }
+    """A sent touch's final columns, but the lease (every finish ends it: _conclude)."""
+    return {"status": TouchStatus.SENT, "completed_at": now, "subject": subject, "last_error": None}
 
 
 def _finish_all_sent(
@@ -127,10 +121,11 @@ def _finish_all_sent(
     if len(sent) < 2 or not session.connection().dialect.supports_sane_multi_rowcount:
         return set()
     params: list[dict[str, Any]] = [
-        {"touch_id": attempt.claimed.touch_id, **_sent_values(attempt.subject, now)}
+        {"touch_id": attempt.claimed.touch_id, "lease_until": None}
+        | _sent_values(attempt.subject, now)
         for attempt in sent
     ]
-    statement = _finish_many_statement(tuple(sorted(_sent_values("", now))))
+    statement = _finish_statement(tuple(sorted(params[0].keys() - {"touch_id"})))
     if core_changed_rows(session, statement, params) != len(sent):
         raise TouchBroke("recording: a touch was already finished by another worker")
     for attempt, values in zip(sent, params, strict=True):
@@ -163,19 +158,9 @@ def _finish(session: Session, row: TouchRow, **values: object) -> bool:
 
 @cache
 def _finish_statement(columns: tuple[str, ...]) -> Update:
-    """_finish's UPDATE for these columns, built once per process (bound per call)."""
-    touches = TOUCH_TABLE.c
-    return (
-        update(TOUCH_TABLE)
-        .where(touches.id == bindparam("touch_id"), touches.status.not_in(FINAL))
-        .values({name: bindparam(name) for name in columns})
-    )
-
-
-@cache
-def _finish_many_statement(columns: tuple[str, ...]) -> Update:
-    """_finish_statement for an executemany, which takes no expanding IN: one `!=` a final
-    status instead."""
+    """_finish's UPDATE for these columns, built once per process (bound per call, or with a
+    list of parameter sets as one executemany, which takes no expanding IN: hence one `!=` a
+    final status rather than NOT IN)."""
     touches = TOUCH_TABLE.c
     return (
         update(TOUCH_TABLE)
@@ -235,7 +220,7 @@ def _record_sent(
         log_detail=subject,
         completed=True,
         finished=finished,
-        status=TouchStatus.SENT,  # as _sent_values
+        status=TouchStatus.SENT,  # as _sent_values (spelled out for the type checker)
         completed_at=now,
         subject=subject,
         last_error=None,
