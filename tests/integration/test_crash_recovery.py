@@ -3,7 +3,6 @@ still ends `sent`, and none is sent twice (short leases: FOLLOWUP_LEASE_SECONDS)
 
 from __future__ import annotations
 
-import json
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -13,6 +12,7 @@ import pytest
 import redis
 
 from models.touch import WAITING, TouchStatus
+from testkit.chaos.cluster import waiting_in_redis
 from testkit.smtp_sink import SmtpSink
 from tests.support.processes import (
     Deployment,
@@ -46,20 +46,6 @@ TEMPLATES = {
     for step in ("one", "two", "three")
 }
 LEASE_SECONDS = "5"  # long beside a local send (~0.1s), short enough to recover in seconds
-TOUCH_QUEUE_KEY = "dramatiq:touches"  # RedisBroker namespace + queue name (message ids)
-MESSAGES_KEY = f"{TOUCH_QUEUE_KEY}.msgs"  # ... and the messages by id
-
-
-def ids_in_queue(client: redis.Redis) -> int:
-    """Touch ids waiting in the Redis queue: a deep backlog's messages carry several each."""
-    waiting = client.lrange(TOUCH_QUEUE_KEY, 0, -1)
-    messages = client.hmget(MESSAGES_KEY, waiting) if waiting else []
-    return sum(_ids_carried(json.loads(m)) for m in messages if m is not None)
-
-
-def _ids_carried(message: dict) -> int:
-    carried = message["args"][0]  # send_touches: a list of ids; send_touch: one id
-    return len(carried) if isinstance(carried, list) else 1
 
 
 def leads(count: int) -> list[dict[str, str]]:
@@ -108,7 +94,7 @@ def resent_after_checking_all_sent(deployment: Deployment, sink: SmtpSink, total
     return {mid for mid, n in Counter(sink.message_ids()).items() if n > 1}
 
 
-def stranded_by_a_crash(deployment: Deployment, client: redis.Redis) -> tuple[int, set[str]]:
+def stranded_by_a_crash(deployment: Deployment, redis_url: str) -> tuple[int, set[str]]:
     """(touch ids no live process holds, Message-IDs of touches caught in `sending`).
 
     Queued rows whose id is not in the Redis queue were prefetched by the dead worker. The
@@ -117,21 +103,20 @@ def stranded_by_a_crash(deployment: Deployment, client: redis.Redis) -> tuple[in
     rows = [touch for touch, _ in deployment.touches()]
     sending = {t.message_id for t in rows if t.status == TouchStatus.SENDING and t.message_id}
     queued = sum(t.status == TouchStatus.QUEUED for t in rows)
-    return len(sending) + queued - ids_in_queue(client), sending
+    return len(sending) + queued - len(waiting_in_redis(redis_url)), sending
 
 
 def test_a_worker_killed_mid_run_loses_no_touch(
     deployment: Deployment, sink: SmtpSink, clean_redis_url: str, artifacts_dir: Path
 ) -> None:
     """Given a worker kill -9'd mid-run, when another starts, then every touch ends sent once."""
-    client = redis.Redis.from_url(clean_redis_url)
     with running(deployment.env, deployment.folder) as processes:
         start_ready(processes, worker_name="worker-a")
         deployment.enroll(leads(100))
         wait_until(  # killed while it holds work: a batch goes out in a few milliseconds
             lambda: (
                 deployment.counts().get("sent", 0) >= 30
-                and stranded_by_a_crash(deployment, client)[0] > 0
+                and stranded_by_a_crash(deployment, clean_redis_url)[0] > 0
             ),
             timeout=60,
             poll=0.01,
@@ -140,12 +125,11 @@ def test_a_worker_killed_mid_run_loses_no_touch(
         )
         processes.kill(processes.named("worker-a"))
         killed_at = time.monotonic()
-        stranded, caught_sending = stranded_by_a_crash(deployment, client)
+        stranded, caught_sending = stranded_by_a_crash(deployment, clean_redis_url)
         wait_ready(processes.worker("worker-b", threads=4), "worker started")
         deployment.wait_sent(300, processes=processes, timeout=120)
         recovery = time.monotonic() - killed_at
 
-    client.close()
     assert stranded > 0, "the kill stranded no touch; the test proved nothing"
     repeated = resent_after_checking_all_sent(deployment, sink, 300)
     # SPEC 12: only a touch caught between SMTP acceptance and its commit may go out again,
@@ -172,7 +156,7 @@ def test_touches_lost_with_redis_are_redriven_from_the_database(
         start_ready(processes, worker_processes=0)
         deployment.enroll(leads(100))
         wait_until(
-            lambda: ids_in_queue(client) == 100,
+            lambda: len(waiting_in_redis(clean_redis_url)) == 100,
             timeout=60,
             processes=processes,
             what="100 touch ids in the Redis queue",
