@@ -1,4 +1,5 @@
-"""A touch with its enrollment and lead: the one join every use-case reads touches through."""
+"""A touch with its enrollment and lead: the one join every use-case reads touches through, as
+ORM objects (TouchRow), or as what the delivery's claim (ClaimRow) and record (RecordRow) read."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import Select
 
 from models.enrollment import Enrollment
-from models.lead import LEAD_COLUMNS, Lead, template_context
+from models.lead import LEAD_COLUMNS, LEAD_FACTS, Lead, LeadFacts, template_context
 from models.touch import Touch
 
 TouchRow = tuple[Touch, Enrollment, Lead]
@@ -36,24 +37,6 @@ def load_touch(session: Session, touch_id: int) -> TouchRow:
     return session.exec(
         touch_rows().where(col(Touch.id) == touch_id).execution_options(populate_existing=True)
     ).one()
-
-
-def _load_statement() -> Select[Touch, Enrollment, Lead]:
-    """load_touches' SELECT, built once: every delivery runs it twice (bound per call)."""
-    return (
-        touch_rows()
-        .where(col(Touch.id).in_(bindparam("touch_ids", expanding=True)))
-        .order_by(col(Touch.id))
-        .execution_options(populate_existing=True)
-    )
-
-
-_LOAD = _load_statement()
-
-
-def load_touches(session: Session, touch_ids: list[int]) -> list[TouchRow]:
-    """Several touches in one read, fresh from the database, in id order."""
-    return list(session.exec(_LOAD, params={"touch_ids": touch_ids}).all())
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,3 +122,42 @@ def _claim_row(row: Row[Any]) -> ClaimRow:
         suppressed_at=row.suppressed_at,
         suppressed_reason=row.suppressed_reason,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class StepTouch:
+    """What recording a touch reads of it: the step it finished (finish_step's `touch`)."""
+
+    id: int
+    step: str
+
+
+# What recording a message's touches reads: the touch's step, the enrollment as an ORM object
+# (finishing a step changes it: counters, verdict, completion) and the lead's facts.
+RecordRow = tuple[StepTouch, Enrollment, LeadFacts]
+
+
+def _record_read() -> Any:
+    """load_record_rows' SELECT, built once (bound per call)."""
+    lead = _LEAD_TABLE.c
+    return (
+        select(Enrollment, col(Touch.id), col(Touch.step), *(lead[name] for name in LEAD_FACTS))
+        .join_from(Touch, Enrollment, col(Enrollment.id) == Touch.enrollment_id)
+        .join(Lead, col(Lead.id) == Touch.lead_id)
+        .where(col(Touch.id).in_(bindparam("touch_ids", expanding=True)))
+        .order_by(col(Touch.id))
+        .execution_options(populate_existing=True)
+    )
+
+
+_RECORD_READ = _record_read()
+
+
+def load_record_rows(session: Session, touch_ids: list[int]) -> list[RecordRow]:
+    """Several touches as RecordRows, fresh from the database, in id order, in one read (one
+    ORM object a touch where there were three: issue 15)."""
+    rows = session.execute(_RECORD_READ, {"touch_ids": touch_ids})
+    return [
+        (StepTouch(touch_id, step), enrollment, LeadFacts(*lead))
+        for enrollment, touch_id, step, *lead in rows
+    ]
