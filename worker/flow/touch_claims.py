@@ -11,7 +11,7 @@ from sqlalchemy import bindparam, update
 from sqlmodel import Session
 
 from models.enrollment import OPEN_STATUSES, EnrollmentStatus
-from models.sending_pause import PauseScope, SendingPause
+from models.sending_pause import PauseScope
 from models.touch import TouchStatus
 from worker.engine.db import transaction
 from worker.engine.metrics import MAILBOX_DEFERRALS, TOUCHES, count_on_commit
@@ -19,7 +19,7 @@ from worker.engine.runtime import Runtime
 from worker.engine.tunables import SENDING_LEASE, lease
 from worker.flow.delivery_batch import TouchBroke, each_touch, savepoints_if_broken
 from worker.flow.delivery_records import Delivery, DeliveryOutcome
-from worker.flow.guardrails import current_pauses
+from worker.flow.guardrails import paused_now
 from worker.flow.outgoing import (
     ClaimedTouch,
     address_of,
@@ -41,18 +41,14 @@ class _Batch:
 
     now: datetime
     lease_until: datetime
-    pauses: list[SendingPause] = field(default_factory=list)
+    pauses: set[tuple[str, str]] = field(default_factory=set)  # (scope, name)
 
-    def paused(self, address: str, sequence: str) -> SendingPause | None:
-        return next(
-            (
-                p
-                for p in self.pauses
-                if (p.scope == PauseScope.MAILBOX and p.name == address)
-                or (p.scope == PauseScope.SEQUENCE and p.name == sequence)
-            ),
-            None,
-        )
+    def paused(self, address: str, sequence: str) -> str | None:
+        """Which pause holds a touch from this mailbox in this sequence, in words; else None."""
+        for scope, name in ((PauseScope.MAILBOX, address), (PauseScope.SEQUENCE, sequence)):
+            if (str(scope), name) in self.pauses:
+                return f"{scope} {name}"
+        return None
 
 
 def claim_touches(rt: Runtime, touch_ids: list[int]) -> dict[int, ClaimedTouch | Delivery]:
@@ -77,7 +73,7 @@ def _claim_all(
         }
         if not won:
             return claims
-        batch.pauses = current_pauses(session)
+        batch.pauses = paused_now(session)
         writes: list[dict[str, object]] | None = None if isolated else []
         done = each_touch(
             session,
@@ -212,7 +208,7 @@ def _hold_back(
         return Delivery(DeliveryOutcome.HELD, "auto-reply hold")
     pause = batch.paused(address_of(sender), spec.name)
     if pause is not None:  # released by `followup mailboxes resume`
-        detail = f"held: {pause.scope} {pause.name} paused by the guardrails"
+        detail = f"held: {pause} paused by the guardrails"
         held = {"status": TouchStatus.HELD, "sender": sender, "detail": detail}
         _write(session, row.touch_id, **held, **_UNLEASED)
         return Delivery(DeliveryOutcome.HELD, detail)
