@@ -41,18 +41,34 @@ REQUIREMENTS: dict[Callable[..., object], Requirement] = {}
 def authenticate(rt: Runtime, authorization: str | None) -> KeyHolder | str:
     """The live key in an Authorization header, or why there is none (one indexed lookup, or
     none for a key found live within API_KEY_CACHE)."""
-    scheme, _, key = (authorization or "").partition(" ")
-    if scheme.lower() != "bearer" or not key.strip():
-        return "missing API key: send `Authorization: Bearer <key>`"
-    key, database = key.strip(), rt.settings.database_url
-    digest = hash_key(key)
-    holder = LIVE_KEYS.get(database, digest)
+    known = known_key(rt, authorization)
+    if known is not None:
+        return known
+    key = _bearer_key(authorization) or ""
+    with reading(rt.engine) as session:
+        holder = verify_key(session, key)
     if holder is None:
-        with reading(rt.engine) as session:
-            holder = verify_key(session, key)
-        if holder is not None:
-            LIVE_KEYS.put(database, digest, holder)
-    return holder if holder is not None else "unknown or revoked API key"
+        return UNKNOWN_KEY
+    LIVE_KEYS.put(rt.settings.database_url, hash_key(key), holder)
+    return holder
+
+
+def known_key(rt: Runtime, authorization: str | None) -> KeyHolder | str | None:
+    """authenticate's answer when it needs no database (a malformed header, a key found live
+    lately), else None: the gate then looks the key up off the event loop."""
+    key = _bearer_key(authorization)
+    if key is None:
+        return MISSING_KEY
+    return LIVE_KEYS.get(rt.settings.database_url, hash_key(key))
+
+
+MISSING_KEY = "missing API key: send `Authorization: Bearer <key>`"
+UNKNOWN_KEY = "unknown or revoked API key"
+
+
+def _bearer_key(authorization: str | None) -> str | None:
+    scheme, _, key = (authorization or "").partition(" ")
+    return key.strip() if scheme.lower() == "bearer" and key.strip() else None
 
 
 def unauthorized(detail: str) -> HTTPException:
