@@ -5,12 +5,13 @@ them true for anything that reaches a route another way, and document them in Op
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 
 from worker.api.deps import Rt
 from worker.api.schemas import Problem
@@ -83,23 +84,30 @@ def forbidden(holder: KeyHolder, scope: str) -> HTTPException:
     )
 
 
-def require_scope(scope: str) -> Callable[..., KeyHolder]:
+def check_key(request: Request, rt: Runtime, scope: str) -> KeyHolder:
+    """The caller's key (the one the gate let through, else looked up), allowing `scope`."""
+    holder = getattr(request.state, STATE_KEY, None)
+    if not isinstance(holder, KeyHolder):
+        found = authenticate(rt, request.headers.get("authorization"))
+        if isinstance(found, str):
+            raise unauthorized(found)
+        holder = found
+    if not holder.allows(scope):
+        raise forbidden(holder, scope)
+    return holder
+
+
+def require_scope(scope: str) -> Callable[..., Awaitable[KeyHolder]]:
     """A dependency: the caller's key, which must allow `scope` (admin allows everything)."""
 
-    def dependency(
+    async def dependency(  # async: the gate's key needs no thread hand-off
         request: Request,
         rt: Rt,
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
     ) -> KeyHolder:
-        holder = getattr(request.state, STATE_KEY, None)
-        if not isinstance(holder, KeyHolder):
-            found = authenticate(rt, request.headers.get("authorization"))
-            if isinstance(found, str):
-                raise unauthorized(found)
-            holder = found
-        if not holder.allows(scope):
-            raise forbidden(holder, scope)
-        return holder
+        if isinstance(getattr(request.state, STATE_KEY, None), KeyHolder):
+            return check_key(request, rt, scope)
+        return await run_in_threadpool(check_key, request, rt, scope)  # may read the database
 
     REQUIREMENTS[dependency] = Requirement(scope)
     return dependency

@@ -108,7 +108,7 @@ def _insert_unless_keyed(session: Session, values: dict[str, Any]) -> int | None
             .on_conflict_do_nothing(index_elements=[_EVENTS.c.key])
             .returning(_EVENTS.c.id)
         )
-    new_id: int | None = session.execute(statement, values).scalar_one_or_none()
+    new_id: int | None = session.connection().execute(statement, values).scalar_one_or_none()
     if new_id is not None:
         count_on_commit(session, EVENTS_ACCEPTED)
     return new_id
