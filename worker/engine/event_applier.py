@@ -8,10 +8,16 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 
 from worker.engine.db import transaction
 from worker.engine.runtime import Runtime
-from worker.engine.tunables import EVENT_APPLIER_STOP, EVENT_APPLY_BATCH, EVENT_APPLY_GATHER
+from worker.engine.tunables import (
+    EVENT_APPLIER_STOP,
+    EVENT_APPLY_BATCH,
+    EVENT_APPLY_GATHER,
+    EVENT_APPLY_QUIET,
+)
 from worker.flow.event_batches import apply_events, unapplied
 from worker.flow.stale_events import apply_each
 
@@ -71,11 +77,22 @@ class EventApplier:
             self._changed.wait_for(lambda: self._waiting or self._stopping)
             if not self._waiting:
                 return None
-            if len(self._waiting) < self._batch and not self._stopping:
-                self._changed.wait(EVENT_APPLY_GATHER.total_seconds())  # cut short by stop()
+            self._gather()
             ids, self._waiting = self._waiting[: self._batch], self._waiting[self._batch :]
             self._applying = True
             return ids
+
+    def _gather(self) -> None:
+        """More ids while they keep coming (called holding the lock): until the batch is full,
+        EVENT_APPLY_QUIET passes with none, EVENT_APPLY_GATHER is over, or stop()."""
+        deadline = time.monotonic() + EVENT_APPLY_GATHER.total_seconds()
+        seen = 0
+        while seen < len(self._waiting) < self._batch and not self._stopping:
+            seen = len(self._waiting)
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            self._changed.wait(min(left, EVENT_APPLY_QUIET.total_seconds()))
 
     def _apply(self, ids: list[int]) -> None:
         rt = self._rt

@@ -75,7 +75,8 @@ TIME_LIMIT_CHECK = timedelta(seconds=1)  # ... looking this often (its TimeLimit
 SMTP_TIMEOUT_SECONDS = 20.0  # ... once the socket call it is blocked in returns (connect, command)
 STALE_EVENT_AFTER = timedelta(minutes=1)  # an accepted event nobody applied by then is redone
 EVENT_APPLIER_STOP = timedelta(seconds=20)  # a stopping API applies what it stored so far
-EVENT_APPLY_GATHER = timedelta(seconds=1)  # ... gathered this long from the first one
+EVENT_APPLY_GATHER = timedelta(seconds=1)  # ... gathered at most this long from the first one
+EVENT_APPLY_QUIET = timedelta(seconds=0.05)  # ... and no longer once none came for this long
 SMTP_IDLE_NOOP_SECONDS = 30.0  # a connection idle longer is checked with NOOP before reuse
 HEALTH_TIMEOUT_SECONDS = 2.0  # Redis health checks answer or fail, never hang
 SQLITE_BUSY_TIMEOUT = timedelta(seconds=30)  # how long a SQLite writer waits for the lock
