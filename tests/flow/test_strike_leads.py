@@ -1,6 +1,5 @@
 """Strikes and the breaches behind them against a hand count of the same rows: many owners
-(and none) read in UNION ALL statements, struck periods with gaps between them, and more
-breaches than an owner's list shows."""
+(and none), struck periods with gaps between them, and more breaches than a list shows."""
 
 from __future__ import annotations
 
@@ -17,7 +16,6 @@ from sqlmodel import Session
 
 from models.enrollment import Enrollment, SequenceVersion
 from models.lead import Lead
-from worker.compliance import strikes
 from worker.compliance.grouping import NO_OWNER, enrolled_window, period_of
 from worker.compliance.strikes import owner_strikes
 from worker.engine.db import make_engine
@@ -97,12 +95,9 @@ def _by_hand(rows: list[dict[str, Any]], rule: StrikeRule, shown: int) -> list[t
 
 
 @pytest.mark.parametrize("period", ["day", "week", "month"])
-def test_strikes_and_their_leads_are_the_hand_counted_ones(
-    engine: Engine, period: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Given 900 enrollments of seven owners and none, three owners a statement, then each
+def test_strikes_and_their_leads_are_the_hand_counted_ones(engine: Engine, period: str) -> None:
+    """Given 900 enrollments of seven owners and none, then each
     struck owner's strikes, breaches, periods and newest five leads are the hand-made ones."""
-    monkeypatch.setattr(strikes, "STRUCK_OWNERS_PER_STATEMENT", 3)
     rows = _enrollments(900, seed=3)
     _insert(engine, rows)
     rule = StrikeRule(breaches_per_strike=3, period=period)  # type: ignore[arg-type]

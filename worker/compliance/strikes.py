@@ -6,13 +6,12 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, literal, or_, select, union_all
+from sqlalchemy import bindparam, func, select
 from sqlmodel import Session, col
 
 from models.enrollment import Enrollment, SlaStatus
 from models.lead import Lead
-from worker.compliance.grouping import NO_OWNER, key_text, period_bounds, period_key
-from worker.engine.tunables import STRUCK_OWNERS_PER_STATEMENT
+from worker.compliance.grouping import NO_OWNER, key_text, period_key
 from worker.specs.team import StrikeRule
 
 LEADS_SHOWN_PER_OWNER = 50  # enough to diagnose; `breaches` keeps the full count
@@ -67,90 +66,55 @@ def owner_strikes(
         entry.periods[str(p)] = int(n) // rule.breaches_per_strike
         entry.strikes += entry.periods[str(p)]
         entry.breaches += int(n)
+    statements = {
+        known: _struck_leads(period, where, leads_shown, known_owner=known)
+        for known in (True, False)
+    }
     for entry in result.values():
         entry.periods = dict(sorted(entry.periods.items()))
-    struck = list(result.values())
-    for first in range(0, len(struck), STRUCK_OWNERS_PER_STATEMENT):
-        chunk = struck[first : first + STRUCK_OWNERS_PER_STATEMENT]
-        _add_leads(session, chunk, (period, rule.period), where, leads_shown)
+        entry.leads = _leads_of(session, statements[entry.owner != NO_OWNER], entry)
     return sorted(result.values(), key=lambda o: (-o.strikes, o.owner))
 
 
-def _add_leads(
-    session: Session,
-    entries: list[OwnerStrikes],
-    period: tuple[Any, str],
-    where: list[Any],
-    limit: int,
-) -> None:
-    """The breaches behind each owner's strikes, newest first: each owner's index walk, stopped
-    early, is one arm of a UNION ALL, so many owners cost one round trip, not one each. Each
-    lead's address is a lookup by primary key (a subquery a row): joined to the arms instead,
-    PostgreSQL hashed the whole lead table, or took longer to plan a join in every arm."""
-    arms = [
-        _struck_leads(period, where, limit, number, entry).subquery().select()
-        for number, entry in enumerate(entries)
+def _leads_of(session: Session, statement: Any, entry: OwnerStrikes) -> list[StrikeLead]:
+    """The breaches behind one owner's strikes, newest first."""
+    rows = session.execute(statement, {"owner": entry.owner, "periods": list(entry.periods)})
+    return [
+        StrikeLead(
+            email=email,
+            sequence=sequence,
+            reason=reason,
+            enrolled_at=enrolled_at,
+            decided_at=decided_at,
+            period=str(p),
+        )
+        for email, sequence, reason, enrolled_at, decided_at, p in rows.all()
     ]
-    together: Any = union_all(*arms) if len(arms) > 1 else arms[0]
-    found = together.subquery()
-    email = select(col(Lead.email)).where(col(Lead.id) == found.c.lead_id).scalar_subquery()
-    rows = session.execute(
-        select(found, email.label("email")).order_by(
-            found.c.arm, found.c.decided_at.desc(), found.c.id.desc()
-        )
-    )
-    for row in rows.all():
-        entries[row.arm].leads.append(
-            StrikeLead(
-                email=row.email,
-                sequence=row.sequence,
-                reason=row.sla_reason,
-                enrolled_at=row.enrolled_at,
-                decided_at=row.decided_at,
-                period=str(row.period),
-            )
-        )
 
 
-def _struck_leads(
-    period: tuple[Any, str], where: list[Any], limit: int, number: int, entry: OwnerStrikes
-) -> Any:
-    """One owner's breaches in its struck periods, newest first: an index walk, stopped early.
+def _struck_leads(period: Any, where: list[Any], limit: int, *, known_owner: bool) -> Any:
+    """An owner's breaches in its struck periods, newest first: an index walk, stopped early.
 
-    The periods are read as ranges of the decision time, which both planners estimate from
-    their statistics; a list of period keys, estimated at a few rows, made PostgreSQL read and
-    sort every breach of the owner instead of walking back to the newest `limit`."""
-    key, by = period
+    Built once and run per struck owner with its parameters (owner, periods).
+    """
     decided = col(Enrollment.sla_decided_at)
     owner = col(Enrollment.owner)
     return (
         select(
-            literal(number).label("arm"),
-            col(Enrollment.lead_id),
+            col(Lead.email),
             col(Enrollment.sequence),
             col(Enrollment.sla_reason),
             col(Enrollment.enrolled_at),
-            decided.label("decided_at"),
-            key.label("period"),
-            col(Enrollment.id),
+            decided,
+            period,
         )
+        .join(Lead, col(Lead.id) == Enrollment.lead_id)
         .where(
             col(Enrollment.sla_status) == SlaStatus.BREACHED,
             *where,
-            owner.is_(None) if entry.owner == NO_OWNER else owner == entry.owner,
-            or_(*(and_(decided >= start, decided < end) for start, end in _spans(by, entry))),
+            owner == bindparam("owner") if known_owner else owner.is_(None),
+            period.in_(bindparam("periods", expanding=True)),
         )
         .order_by(decided.desc(), col(Enrollment.id).desc())
         .limit(limit)
     )
-
-
-def _spans(by: str, entry: OwnerStrikes) -> list[tuple[datetime, datetime]]:
-    """The owner's struck periods as [start, end) in UTC, consecutive ones merged."""
-    spans: list[tuple[datetime, datetime]] = []
-    for name in sorted(entry.periods):
-        start, end = period_bounds(by, name)
-        if spans and spans[-1][1] == start:
-            start = spans.pop()[0]
-        spans.append((start, end))
-    return spans

@@ -199,5 +199,3 @@ API_KEY_CACHE = timedelta(seconds=2)
 # The compliance report by day, week or month reads each period's range of the enrolment-time
 # index as one arm of a UNION ALL; this many arms a statement (SQLite allows 500 a compound).
 REPORT_PERIODS_PER_STATEMENT = 200
-# ... and the leads behind each struck owner's strikes, one owner's index walk an arm.
-STRUCK_OWNERS_PER_STATEMENT = 100
