@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import Index, String, text
-from sqlmodel import Field, SQLModel
+from sqlalchemy import ColumnElement, Index, String, and_, literal, text
+from sqlmodel import Field, SQLModel, col
 
 from models.types import UTCDateTime
 
@@ -42,6 +42,9 @@ def _when_set(name: str, *columns: str) -> Index:
     return Index(name, *columns, sqlite_where=where, postgresql_where=where)
 
 
+SENT_EMAIL_SQL = "kind = 'email' AND status = 'sent'"  # ix_touch_sent_email's rows
+
+
 class Touch(SQLModel, table=True):
     __table_args__ = (
         Index("ix_touch_status_due", "status", "due_at"),
@@ -63,6 +66,17 @@ class Touch(SQLModel, table=True):
         # ... and per sequence with no join to the enrollment: in GROUP BY order, so SQLite
         # streams the count instead of sorting every sent email (issue 15, third pass).
         Index("ix_touch_sent", "kind", "status", "sequence", "step", "sender", "completed_at"),
+        # ... and on PostgreSQL only, of the sent emails alone: the same counts read ~600,000
+        # entries of a deduplicated 4 MB index instead of scanning the table (issue 15, fourth
+        # pass). Partial on a status, so a claim's changes never write to it. SQLite keeps
+        # ix_touch_sent: on a database never ANALYZEd its planner took such an index wrongly.
+        Index(
+            "ix_touch_sent_email",
+            "sequence",
+            "step",
+            "sender",
+            postgresql_where=text(SENT_EMAIL_SQL),
+        ).ddl_if(dialect="postgresql"),
         # ... and the A/B variants' sends and replies: partial (only touches with a variant),
         # covering, so a report without variants reads nothing (issue 15, second pass).
         Index(
@@ -102,3 +116,13 @@ class Touch(SQLModel, table=True):
     replied_at: datetime | None = Field(default=None, sa_type=UTCDateTime)  # the reply it earned
     bounced_at: datetime | None = Field(default=None, sa_type=UTCDateTime)  # hard
     complained_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+def sent_email() -> ColumnElement[bool]:
+    """The sent emails, their kind and status written into the SQL: PostgreSQL proves
+    ix_touch_sent_email's predicate from constants in any plan, from bound parameters only in a
+    custom one (a statement prepared after repeated runs may get a generic plan)."""
+    return and_(
+        col(Touch.kind) == literal(TouchKind.EMAIL.value, literal_execute=True),
+        col(Touch.status) == literal(TouchStatus.SENT.value, literal_execute=True),
+    )

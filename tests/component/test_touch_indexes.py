@@ -10,10 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, or_, select
+from sqlalchemy import Engine, func, or_, select
 from sqlmodel import col
 
-from models.touch import FINAL, Touch
+from models.touch import FINAL, Touch, sent_email
 from worker.engine.db import make_engine
 from worker.engine.schema import prepare_schema
 from worker.flow.guardrails import ANSWERS_SEEN
@@ -91,6 +91,17 @@ def test_each_touch_lookup_is_planned_on_its_index(engine: Engine, lookup: str) 
     statement, indexes = LOOKUPS[lookup]
     planned = plan(engine, statement)
     assert all(index in planned for index in indexes), planned
+
+
+def test_the_reports_sent_emails_are_counted_from_an_index_alone(engine: Engine) -> None:
+    """Given the migrated schema, the report's count of sent emails per sequence, step and
+    mailbox is planned on PostgreSQL's partial ix_touch_sent_email and SQLite's covering
+    ix_touch_sent."""
+    per = (col(Touch.sequence), col(Touch.step), col(Touch.sender))
+    statement = select(*per, func.count()).where(sent_email()).group_by(*per)
+    planned = plan(engine, statement)
+    expected = "ix_touch_sent_email" if engine.dialect.name == "postgresql" else "ix_touch_sent"
+    assert f"{expected} " in planned or planned.endswith(expected), planned
 
 
 def test_a_waiting_touch_is_in_none_of_the_partial_indexes(tmp_path: Path) -> None:
