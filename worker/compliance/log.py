@@ -16,6 +16,7 @@ from models.enrollment import Enrollment, SlaStatus
 from worker.notify.outbox import iso, publish, subscribers
 
 _ENTRIES = ComplianceEntry.__table__  # type: ignore[attr-defined]  # SQLModel sets it
+_INSERT = insert(_ENTRIES)  # built once: every record of a delivery runs it
 _COLUMN = {"lead_email": "lead"}  # attribute -> column where they differ
 _DEFERRED = "followup.log_deferred"  # session.info: the entries held back (deferred)
 SLA_TERMS = "sla: "  # opens the deadlines part of an enrollment.started entry's detail
@@ -123,7 +124,7 @@ def append_all(session: Session, entries: list[tuple[dict[str, Any], dict[str, A
         held.extend(entries)
         return
     rows = [{_COLUMN.get(k, k): v for k, v in values.items()} for values, _ in entries]
-    session.execute(insert(_ENTRIES), rows)  # Core: no ORM bookkeeping per row
+    session.execute(_INSERT, rows)  # Core: no ORM bookkeeping per row
     for values, data in entries:
         if values["kind"] in WEBHOOK_KINDS and subscribers(session, str(values["kind"])):
             _publish_entry(session, ComplianceEntry(**values), data)

@@ -162,9 +162,11 @@ def _pause(session: Session, scope: PauseScope, name: str, reason: str, now: dat
 def paused_now(session: Session) -> set[tuple[str, str]]:
     """(scope, name) of every pause in force: what each delivery's claim checks, one Core read
     (the ORM read of current_pauses was ~4% of a send's CPU, issue 15)."""
-    pauses = SendingPause.__table__.c  # type: ignore[attr-defined]  # SQLModel sets it
-    read = sa_select(pauses.scope, pauses.name).where(pauses.resumed_at.is_(None))
-    return {(str(scope), name) for scope, name in session.connection().execute(read)}
+    return {(str(scope), name) for scope, name in session.connection().execute(_PAUSED_NOW)}
+
+
+_PAUSES = SendingPause.__table__.c  # type: ignore[attr-defined]  # SQLModel sets it
+_PAUSED_NOW = sa_select(_PAUSES.scope, _PAUSES.name).where(_PAUSES.resumed_at.is_(None))
 
 
 def current_pauses(session: Session) -> list[SendingPause]:

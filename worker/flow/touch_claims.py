@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import bindparam, update
 from sqlmodel import Session
@@ -93,16 +94,28 @@ def _claim_all(
     return claims
 
 
-def _compare_and_set(session: Session, touch_ids: list[int], lease_until: datetime) -> list[int]:
-    """`queued` -> `sending` in one statement; the ids this claim won (redelivered ones lose)."""
+def _compare_and_set_statement() -> Any:
+    """_compare_and_set's UPDATE, built once (bound per call): building it was ~15% of a
+    one-touch message's CPU."""
     touches = TOUCH_TABLE.c
-    claim = (
+    return (
         update(TOUCH_TABLE)
-        .where(touches.id.in_(touch_ids), touches.status == TouchStatus.QUEUED)
-        .values(status=TouchStatus.SENDING, lease_until=lease_until)
+        .where(
+            touches.id.in_(bindparam("touch_ids", expanding=True)),
+            touches.status == TouchStatus.QUEUED,
+        )
+        .values(status=TouchStatus.SENDING, lease_until=bindparam("lease_until"))
         .returning(touches.id)
     )
-    return sorted(session.connection().execute(claim).scalars().all())
+
+
+_COMPARE_AND_SET = _compare_and_set_statement()
+
+
+def _compare_and_set(session: Session, touch_ids: list[int], lease_until: datetime) -> list[int]:
+    """`queued` -> `sending` in one statement; the ids this claim won (redelivered ones lose)."""
+    bound = {"touch_ids": touch_ids, "lease_until": lease_until}
+    return sorted(session.connection().execute(_COMPARE_AND_SET, bound).scalars().all())
 
 
 def _claim_one(
@@ -168,19 +181,19 @@ def _gather(
     )
 
 
+_WRITE = update(TOUCH_TABLE).where(TOUCH_TABLE.c.id == bindparam("touch_id"))  # built once
+
+
 def _write(session: Session, touch_id: int, **values: object) -> None:
     """One Core UPDATE of a claimed touch (the claim holds no ORM object for it)."""
-    touches = TOUCH_TABLE.c
-    session.connection().execute(update(TOUCH_TABLE).where(touches.id == touch_id), values)
+    session.connection().execute(_WRITE, {"touch_id": touch_id, **values})
 
 
 def _write_all(session: Session, writes: list[dict[str, object]]) -> None:
     """_write for many touches in one executemany; a break rolls back the whole claim (then
     claimed again a savepoint a touch: delivery_batch.py)."""
-    touches = TOUCH_TABLE.c
-    statement = update(TOUCH_TABLE).where(touches.id == bindparam("touch_id"))
     try:
-        session.connection().execute(statement, writes)
+        session.connection().execute(_WRITE, writes)
     except Exception as exc:  # re-raised, so the claim transaction rolls back
         raise TouchBroke("claim: the batch's write broke") from exc
 
