@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from worker.compliance.recording import evaluate_due_deadlines
-from worker.engine.db import reading, transaction
+from worker.engine.db import checkpoint, reading, transaction
 from worker.engine.metrics import (
     CLAIM_BATCH_SIZE,
     REDRIVEN,
@@ -215,9 +215,19 @@ def run_scheduler(rt: Runtime, stop: threading.Event, heartbeat: Heartbeat | Non
             SCHEDULER_LAST_TICK.set_to_current_time()
             beats.beat()
         next_tick = time.monotonic() + rt.settings.tick_seconds
+        _checkpoint(rt)
         if result is not None:  # a failed tick waits for the next one, as it always did
             claim_between_ticks(rt, stop, until=next_tick, capped=result.capped)
         stop.wait(max(0.0, next_tick - time.monotonic()))
+
+
+def _checkpoint(rt: Runtime) -> None:
+    """The tick's writes (and the workers') copied back from SQLite's WAL once its claims are
+    enqueued: a claim's commit then leaves its pages in the WAL and returns."""
+    try:
+        checkpoint(rt.engine)
+    except Exception:  # as a tick's: logged, never fatal; the WAL's own bound still holds
+        log.exception("WAL checkpoint failed; retrying after the next tick")
 
 
 def claim_between_ticks(rt: Runtime, stop: threading.Event, *, until: float, capped: bool) -> None:
