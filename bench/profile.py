@@ -74,7 +74,7 @@ def profile_send(seconds: float) -> None:
                 raw = folder / "worker.stacks"
                 subprocess.run(
                     [str(Path(sys.executable).parent / "py-spy"), "record", "--format", "raw",
-                     "--duration", str(int(seconds)), "--rate", "50", "--nonblocking",
+                     "--duration", str(int(seconds)), "--rate", "200", "--nonblocking",
                      "--output", str(raw), "--pid", str(running[1].pid)],
                     check=True, capture_output=True,
                 )  # fmt: skip

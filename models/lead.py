@@ -3,6 +3,7 @@ once (LeadBase) and every other shape is derived from them (table, input, public
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any, Protocol
@@ -40,13 +41,21 @@ class Lead(LeadBase, table=True):
     updated_at: datetime = Field(sa_type=UTCDateTime)
 
     def template_context(self) -> dict[str, Any]:
-        """Custom fields first, so standard columns win a clash; unset names stay undefined."""
-        context: dict[str, Any] = dict(self.fields or {})
-        for name in LEAD_COLUMNS:
-            value = getattr(self, name)
-            if value not in (None, ""):
-                context[name] = value
-        return context
+        return template_context(self.fields, {name: getattr(self, name) for name in LEAD_COLUMNS})
+
+
+def template_context(
+    custom_fields: dict[str, Any] | None, columns: Mapping[str, Any]
+) -> dict[str, Any]:
+    """What a template sees of a lead (its fields, then its LEAD_COLUMNS, read from an ORM
+    object or a Core row): custom fields first, so standard columns win a clash; unset names
+    stay undefined."""
+    context: dict[str, Any] = dict(custom_fields or {})
+    for name in LEAD_COLUMNS:
+        value = columns[name]
+        if value not in (None, ""):
+            context[name] = value
+    return context
 
 
 class EnrollingLead(Protocol):

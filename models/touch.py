@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import Index, String, text
-from sqlmodel import Field, SQLModel
+from sqlalchemy import ColumnElement, Index, String, and_, literal, text
+from sqlmodel import Field, SQLModel, col
 
 from models.types import UTCDateTime
 
@@ -42,16 +42,15 @@ def _when_set(name: str, *columns: str) -> Index:
     return Index(name, *columns, sqlite_where=where, postgresql_where=where)
 
 
-# The rows the report counts as emails sent; its queries compare kind and status to these
-# literals (worker/compliance/replies.py), so both backends match the predicate in any plan.
-SENT_EMAIL = f"kind = '{TouchKind.EMAIL.value}' AND status = '{TouchStatus.SENT.value}'"
+SENT_EMAIL_SQL = "kind = 'email' AND status = 'sent'"  # the sent-email indexes' rows
 
 
 def _of_sent_emails(name: str, *columns: str) -> Index:
-    """An index of only the emails sent (partial): a claim, a send or a hold of a waiting touch
-    moves none of its entries. Kind and status stay columns: SQLite (3.40) reads a partial
-    index as covering only when it holds every column the query names."""
-    return Index(name, *columns, sqlite_where=text(SENT_EMAIL), postgresql_where=text(SENT_EMAIL))
+    """An index of only the emails sent (partial, SENT_EMAIL_SQL): a claim, a send or a hold of
+    a waiting touch moves none of its entries. Kind and status stay columns: SQLite (3.40)
+    reads a partial index as covering only when it holds every column the query names."""
+    where = text(SENT_EMAIL_SQL)
+    return Index(name, *columns, sqlite_where=where, postgresql_where=where)
 
 
 class Touch(SQLModel, table=True):
@@ -73,11 +72,21 @@ class Touch(SQLModel, table=True):
         # The report's enrollments mailed within a window: covering, one probe an enrollment
         # (issue 15: 10 s -> 0.3 s on a million touches); only sent emails (issue 15, claim).
         _of_sent_emails("ix_touch_emailed", "enrollment_id", "kind", "status", "completed_at"),
-        # ... and its sent emails per sequence, step and mailbox with no join to the enrollment:
-        # in GROUP BY order, so SQLite streams the count instead of sorting every sent email.
+        # ... and on SQLite its sent emails per sequence, step and mailbox with no join to the
+        # enrollment: in GROUP BY order, so SQLite streams the count instead of sorting every
+        # sent email (kind and status lead, so the planner seeks them even un-ANALYZEd).
         _of_sent_emails(
             "ix_touch_sent", "kind", "status", "sequence", "step", "sender", "completed_at"
-        ),
+        ).ddl_if(dialect="sqlite"),
+        # ... and on PostgreSQL the same counts, from ~600,000 entries of a deduplicated 4 MB
+        # index instead of a scan of the table (issue 15, fourth pass).
+        Index(
+            "ix_touch_sent_email",
+            "sequence",
+            "step",
+            "sender",
+            postgresql_where=text(SENT_EMAIL_SQL),
+        ).ddl_if(dialect="postgresql"),
         # ... and the A/B variants' sends and replies: partial (only touches with a variant),
         # covering, so a report without variants reads nothing (issue 15, second pass).
         Index(
@@ -117,3 +126,13 @@ class Touch(SQLModel, table=True):
     replied_at: datetime | None = Field(default=None, sa_type=UTCDateTime)  # the reply it earned
     bounced_at: datetime | None = Field(default=None, sa_type=UTCDateTime)  # hard
     complained_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+def sent_email() -> ColumnElement[bool]:
+    """The sent emails, their kind and status written into the SQL: PostgreSQL proves
+    ix_touch_sent_email's predicate from constants in any plan, from bound parameters only in a
+    custom one (a statement prepared after repeated runs may get a generic plan)."""
+    return and_(
+        col(Touch.kind) == literal(TouchKind.EMAIL.value, literal_execute=True),
+        col(Touch.status) == literal(TouchStatus.SENT.value, literal_execute=True),
+    )

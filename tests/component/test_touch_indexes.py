@@ -13,8 +13,7 @@ import pytest
 from sqlalchemy import Engine, func, or_, select
 from sqlmodel import col
 
-from models.touch import FINAL, SENT_EMAIL, Touch
-from worker.compliance.replies import sent_email
+from models.touch import FINAL, SENT_EMAIL_SQL, Touch, sent_email
 from worker.engine.db import make_engine
 from worker.engine.schema import prepare_schema
 from worker.flow.guardrails import ANSWERS_SEEN
@@ -31,12 +30,6 @@ LOOKUPS: dict[str, tuple[Any, set[str]]] = {
     "an enrollment's step": (
         select(col(Touch.id)).where(col(Touch.enrollment_id) == 7, col(Touch.step) == "one"),
         {"ix_touch_enrollment_step"},
-    ),
-    "the report's emails sent per sequence, step and mailbox": (
-        select(col(Touch.sequence), col(Touch.step), col(Touch.sender), func.count())
-        .where(sent_email(), col(Touch.completed_at) >= SINCE)
-        .group_by(col(Touch.sequence), col(Touch.step), col(Touch.sender)),
-        {"ix_touch_sent"},
     ),
     "the report's enrollment mailed within a window": (
         select(col(Touch.id)).where(
@@ -106,6 +99,17 @@ def test_each_touch_lookup_is_planned_on_its_index(engine: Engine, lookup: str) 
     assert all(index in planned for index in indexes), planned
 
 
+def test_the_reports_sent_emails_are_counted_from_an_index_alone(engine: Engine) -> None:
+    """Given the migrated schema, the report's count of sent emails per sequence, step and
+    mailbox is planned on PostgreSQL's partial ix_touch_sent_email and SQLite's covering
+    ix_touch_sent."""
+    per = (col(Touch.sequence), col(Touch.step), col(Touch.sender))
+    statement = select(*per, func.count()).where(sent_email()).group_by(*per)
+    planned = plan(engine, statement)
+    expected = "ix_touch_sent_email" if engine.dialect.name == "postgresql" else "ix_touch_sent"
+    assert f"{expected} " in planned or planned.endswith(expected), planned
+
+
 def test_a_waiting_touch_is_in_none_of_the_partial_indexes(tmp_path: Path) -> None:
     """Given the migrated SQLite schema, the partial indexes hold only rows with the value set
     or the emails sent, and an enrollment's index has no status: a claim (status and lease
@@ -129,5 +133,5 @@ def test_a_waiting_touch_is_in_none_of_the_partial_indexes(tmp_path: Path) -> No
     ):
         assert sql[name].endswith(f"WHERE {column} IS NOT NULL"), sql[name]
     for name in ("ix_touch_emailed", "ix_touch_sent"):
-        assert sql[name].endswith(f"WHERE {SENT_EMAIL}"), sql[name]
+        assert sql[name].endswith(f"WHERE {SENT_EMAIL_SQL}"), sql[name]
     assert "status" not in sql["ix_touch_enrollment_step"]

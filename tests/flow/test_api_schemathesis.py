@@ -43,7 +43,8 @@ schema = schemathesis.openapi.from_asgi("/openapi.json", APP)
 
 @pytest.fixture(scope="module", autouse=True)
 def runtime(make_shared_harness: Harnesses) -> Iterator[Runtime]:
-    """Events are applied inline, so generated events run the whole enrollment code too."""
+    """Events are applied in the process (the app's applier, which each call's lifespan starts
+    and stops, applying what the call stored), so generated events run enrollment code too."""
     h = make_shared_harness(
         sequences={"mql.yaml": SEQUENCE}, templates={"t/intro.j2": template("Intro")}
     )
@@ -64,11 +65,12 @@ def test_no_request_gets_a_server_error_and_every_response_matches_the_schema(
     case: Any, api_key: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Generated requests with a valid key: a 4xx for bad input, never a 5xx, schema-true."""
-    with caplog.at_level(logging.ERROR, logger="followup"):
+    with caplog.at_level(logging.WARNING, logger="followup"):
         case.call_and_validate(
             headers={"Authorization": f"Bearer {api_key}"},
             checks=[not_a_server_error, response_schema_conformance],
         )
-    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], (
-        "an accepted event failed while being applied"
-    )
+    failed = [
+        r for r in caplog.records if r.name == "followup.events" or r.levelno >= logging.ERROR
+    ]
+    assert not failed, "an accepted event failed while being applied"

@@ -25,7 +25,7 @@ from worker.engine.tunables import (
 from worker.flow import delivery, delivery_records, send_pacing, touch_claims
 from worker.flow.delivery import deliver_touches
 from worker.flow.outgoing import ClaimedTouch
-from worker.flow.touch_rows import TouchRow
+from worker.flow.touch_rows import ClaimRow
 from worker.mail import OutgoingEmail
 
 SEQUENCE = ONE_EMAIL_SEQUENCE  # `s`: one email step, `one` (template t/one)
@@ -98,8 +98,8 @@ def test_a_touch_whose_claim_breaks_holds_back_none_of_the_others(
     h, ids = queued_touches(make_harness, 3)
     gather = touch_claims._gather
 
-    def breaks_on_the_second(session: object, row: TouchRow, *args: object) -> object:
-        if row[0].id == ids[1]:
+    def breaks_on_the_second(session: object, row: ClaimRow, *args: object) -> object:
+        if row.touch_id == ids[1]:
             raise RuntimeError("the database said no")
         return gather(session, row, *args)  # type: ignore[arg-type]  # passed through unchanged
 

@@ -13,7 +13,8 @@ from models.lead import Lead
 from testkit.harness import Harness, Harnesses, template
 from worker.engine.db import transaction
 from worker.flow.enrollment import Refusal, enroll_many
-from worker.flow.events import apply_events, record_event
+from worker.flow.event_batches import apply_events
+from worker.flow.events import record_event
 
 MQL = """
 name: mql
@@ -132,3 +133,27 @@ def test_a_version_pinned_by_a_rolled_back_transaction_is_stored_by_the_next(h: 
         h.rt.versions.pin(session, spec, now=now)  # found, committed: remembered
     h.event("lead.mql", "after@example.com")
     assert [e.version for e in h.enrollments()] == [spec.version]
+
+
+def test_new_leads_enrolled_together_keep_their_own_moments_and_fields(h: Harness) -> None:
+    """Given events for leads not stored yet, which occurred apart, when applied as one batch,
+    then each lead is created with its fields and enrolled at its own event's moment."""
+    now = h.clock.now()
+    batch = [
+        EventIn(
+            type="lead.mql",
+            lead=LeadIn(email=f"new{n}@example.com", company=f"C{n}", fields={"n": n}),
+            occurred_at=now - timedelta(minutes=n),
+        )
+        for n in range(3)
+    ]
+    with transaction(h.rt.engine) as session:
+        rows = [record_event(session, event, now=now)[0] for event in batch]
+        outcomes = apply_events(
+            session, rows, catalog=h.rt.catalog, versions=h.rt.versions, now=now
+        )
+    assert [o.enrolled for o in outcomes] == [["mql"]] * 3
+    [stored] = leads(h, "new2@example.com")
+    assert (stored.company, stored.fields) == ("C2", {"n": 2})
+    by_lead = sorted(h.enrollments(), key=lambda e: e.lead_id)  # the leads in the batch's order
+    assert [e.enrolled_at for e in by_lead] == [now - timedelta(minutes=n) for n in range(3)]

@@ -5,12 +5,13 @@ them true for anything that reaches a route another way, and document them in Op
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 
 from worker.api.deps import Rt
 from worker.api.schemas import Problem
@@ -41,18 +42,34 @@ REQUIREMENTS: dict[Callable[..., object], Requirement] = {}
 def authenticate(rt: Runtime, authorization: str | None) -> KeyHolder | str:
     """The live key in an Authorization header, or why there is none (one indexed lookup, or
     none for a key found live within API_KEY_CACHE)."""
-    scheme, _, key = (authorization or "").partition(" ")
-    if scheme.lower() != "bearer" or not key.strip():
-        return "missing API key: send `Authorization: Bearer <key>`"
-    key, database = key.strip(), rt.settings.database_url
-    digest = hash_key(key)
-    holder = LIVE_KEYS.get(database, digest)
+    known = known_key(rt, authorization)
+    if known is not None:
+        return known
+    key = _bearer_key(authorization) or ""
+    with reading(rt.engine) as session:
+        holder = verify_key(session, key)
     if holder is None:
-        with reading(rt.engine) as session:
-            holder = verify_key(session, key)
-        if holder is not None:
-            LIVE_KEYS.put(database, digest, holder)
-    return holder if holder is not None else "unknown or revoked API key"
+        return UNKNOWN_KEY
+    LIVE_KEYS.put(rt.settings.database_url, hash_key(key), holder)
+    return holder
+
+
+def known_key(rt: Runtime, authorization: str | None) -> KeyHolder | str | None:
+    """authenticate's answer when it needs no database (a malformed header, a key found live
+    lately), else None: the gate then looks the key up off the event loop."""
+    key = _bearer_key(authorization)
+    if key is None:
+        return MISSING_KEY
+    return LIVE_KEYS.get(rt.settings.database_url, hash_key(key))
+
+
+MISSING_KEY = "missing API key: send `Authorization: Bearer <key>`"
+UNKNOWN_KEY = "unknown or revoked API key"
+
+
+def _bearer_key(authorization: str | None) -> str | None:
+    scheme, _, key = (authorization or "").partition(" ")
+    return key.strip() if scheme.lower() == "bearer" and key.strip() else None
 
 
 def unauthorized(detail: str) -> HTTPException:
@@ -67,23 +84,30 @@ def forbidden(holder: KeyHolder, scope: str) -> HTTPException:
     )
 
 
-def require_scope(scope: str) -> Callable[..., KeyHolder]:
+def check_key(request: Request, rt: Runtime, scope: str) -> KeyHolder:
+    """The caller's key (the one the gate let through, else looked up), allowing `scope`."""
+    holder = getattr(request.state, STATE_KEY, None)
+    if not isinstance(holder, KeyHolder):
+        found = authenticate(rt, request.headers.get("authorization"))
+        if isinstance(found, str):
+            raise unauthorized(found)
+        holder = found
+    if not holder.allows(scope):
+        raise forbidden(holder, scope)
+    return holder
+
+
+def require_scope(scope: str) -> Callable[..., Awaitable[KeyHolder]]:
     """A dependency: the caller's key, which must allow `scope` (admin allows everything)."""
 
-    def dependency(
+    async def dependency(  # async: the gate's key needs no thread hand-off
         request: Request,
         rt: Rt,
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
     ) -> KeyHolder:
-        holder = getattr(request.state, STATE_KEY, None)
-        if not isinstance(holder, KeyHolder):
-            found = authenticate(rt, request.headers.get("authorization"))
-            if isinstance(found, str):
-                raise unauthorized(found)
-            holder = found
-        if not holder.allows(scope):
-            raise forbidden(holder, scope)
-        return holder
+        if isinstance(getattr(request.state, STATE_KEY, None), KeyHolder):
+            return check_key(request, rt, scope)
+        return await run_in_threadpool(check_key, request, rt, scope)  # may read the database
 
     REQUIREMENTS[dependency] = Requirement(scope)
     return dependency

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse
 from fastapi.security import HTTPAuthorizationCredentials
 
-from worker.api.auth import AUTH_RESPONSES, REQUIREMENTS, Requirement, bearer, require_scope
+from worker.api.auth import AUTH_RESPONSES, REQUIREMENTS, Requirement, bearer, check_key
 from worker.api.deps import Rt, as_utc
 from worker.api.gate import GatedRoute
 from worker.compliance.dashboard import dashboard_html
@@ -17,7 +17,6 @@ from worker.compliance.dashboard_link import token_valid
 from worker.engine.db import reading
 
 SCOPE = "compliance:read"
-_key_allows_reports = require_scope(SCOPE)
 
 PAGE_HEADERS = {
     "Cache-Control": "private, no-store",
@@ -52,7 +51,7 @@ def dashboard_access(
                 "`followup compliance link`"
             ),
         )
-    _key_allows_reports(request, rt, credentials)
+    check_key(request, rt, SCOPE)
 
 
 REQUIREMENTS[dashboard_access] = Requirement(SCOPE, link_token=True)

@@ -28,6 +28,7 @@ from worker.api.auth import (
     Requirement,
     authenticate,
     forbidden,
+    known_key,
     unauthorized,
 )
 from worker.api.errors import database_unavailable
@@ -71,10 +72,13 @@ async def refusal_for(request: Request, requirement: Requirement) -> Response | 
     if requirement.link_token and "token" in request.query_params:
         return None  # a signed dashboard link: its own dependency checks it
     rt: Runtime = request.app.state.runtime
-    try:
-        found = await run_in_threadpool(authenticate, rt, request.headers.get("authorization"))
-    except (OperationalError, PoolTimeout) as exc:
-        return await database_unavailable(request, exc)
+    header = request.headers.get("authorization")
+    found = known_key(rt, header)  # a key seen live lately needs no thread hand-off
+    if found is None:
+        try:
+            found = await run_in_threadpool(authenticate, rt, header)
+        except (OperationalError, PoolTimeout) as exc:
+            return await database_unavailable(request, exc)
     if isinstance(found, str):
         return _problem(unauthorized(found))
     if not found.allows(requirement.scope):

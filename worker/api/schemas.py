@@ -44,7 +44,9 @@ class EventAccepted(BaseModel):
     id: int = Field(description="the stored event's number")
     key: str | None = Field(description="the idempotency key sent as `id`")
     status: Literal["accepted", "duplicate"]
-    processed: bool = Field(description="carried out already (else queued for a worker)")
+    processed: bool = Field(
+        description="carried out already (else stored and queued: a worker or the API applies it)"
+    )
 
 
 class EnrollmentPublic(BaseModel):

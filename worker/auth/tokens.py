@@ -9,6 +9,7 @@ import hashlib
 import hmac
 import re
 from collections.abc import Sequence
+from functools import lru_cache
 
 from itsdangerous import BadSignature, Signer
 
@@ -35,6 +36,11 @@ def _unb64(text: str) -> bytes | None:
 def _signer(keys: Sequence[str], purpose: str) -> Signer:
     """One derived key per purpose (HMAC of the purpose under each key): an unsubscribe MAC
     says nothing about a dashboard one. itsdangerous wants the ring oldest first."""
+    return _ring_signer(tuple(keys), purpose)
+
+
+@lru_cache(maxsize=16)  # a ring or two per process, each email signs with it
+def _ring_signer(keys: tuple[str, ...], purpose: str) -> Signer:
     return Signer(
         [key.encode() for key in reversed(keys)],
         salt=f"followup.{purpose}",

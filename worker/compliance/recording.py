@@ -91,10 +91,12 @@ def sla_start_values(
 def note_touch_completed(enrollment: Enrollment, at: datetime, *, manual: bool = False) -> None:
     """Keep the per-enrollment counters the report aggregates (manual: a task or logged touch)."""
     enrollment.touches_completed += 1
-    enrollment.touches_manual += manual
+    if manual:  # (each attribute set is an ORM change to flush: only those that change)
+        enrollment.touches_manual += 1
     if enrollment.reassigned_to is not None:  # credited to the rep who works the lead now
         enrollment.touches_reassigned += 1
-        enrollment.touches_manual_reassigned += manual
+        if manual:
+            enrollment.touches_manual_reassigned += 1
     if enrollment.first_touch_at is None or at < enrollment.first_touch_at:
         enrollment.first_touch_at = at
         enrollment.first_touch_seconds = max(0, int((at - enrollment.enrolled_at).total_seconds()))

@@ -6,12 +6,12 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import and_, func, or_, select
 from sqlmodel import Session, col
 
 from models.enrollment import Enrollment, SlaStatus
 from models.lead import Lead
-from worker.compliance.grouping import NO_OWNER, key_text, period_key
+from worker.compliance.grouping import NO_OWNER, key_text, period_bounds, period_key
 from worker.specs.team import StrikeRule
 
 LEADS_SHOWN_PER_OWNER = 50  # enough to diagnose; `breaches` keeps the full count
@@ -66,19 +66,16 @@ def owner_strikes(
         entry.periods[str(p)] = int(n) // rule.breaches_per_strike
         entry.strikes += entry.periods[str(p)]
         entry.breaches += int(n)
-    statements = {
-        known: _struck_leads(period, where, leads_shown, known_owner=known)
-        for known in (True, False)
-    }
     for entry in result.values():
         entry.periods = dict(sorted(entry.periods.items()))
-        entry.leads = _leads_of(session, statements[entry.owner != NO_OWNER], entry)
+        statement = _struck_leads((period, rule.period), where, leads_shown, entry)
+        entry.leads = _leads_of(session, statement)
     return sorted(result.values(), key=lambda o: (-o.strikes, o.owner))
 
 
-def _leads_of(session: Session, statement: Any, entry: OwnerStrikes) -> list[StrikeLead]:
+def _leads_of(session: Session, statement: Any) -> list[StrikeLead]:
     """The breaches behind one owner's strikes, newest first."""
-    rows = session.execute(statement, {"owner": entry.owner, "periods": list(entry.periods)})
+    rows = session.execute(statement)
     return [
         StrikeLead(
             email=email,
@@ -92,11 +89,16 @@ def _leads_of(session: Session, statement: Any, entry: OwnerStrikes) -> list[Str
     ]
 
 
-def _struck_leads(period: Any, where: list[Any], limit: int, *, known_owner: bool) -> Any:
+def _struck_leads(
+    period: tuple[Any, str], where: list[Any], limit: int, entry: OwnerStrikes
+) -> Any:
     """An owner's breaches in its struck periods, newest first: an index walk, stopped early.
 
-    Built once and run per struck owner with its parameters (owner, periods).
+    The periods are read as ranges of the decision time (consecutive ones merged), which the
+    planner estimates from its statistics: their keys in a list, estimated at a few rows, made
+    PostgreSQL read, join and sort every breach of the owner (8 ms an owner, not 0.5).
     """
+    key, by = period
     decided = col(Enrollment.sla_decided_at)
     owner = col(Enrollment.owner)
     return (
@@ -106,15 +108,26 @@ def _struck_leads(period: Any, where: list[Any], limit: int, *, known_owner: boo
             col(Enrollment.sla_reason),
             col(Enrollment.enrolled_at),
             decided,
-            period,
+            key,
         )
         .join(Lead, col(Lead.id) == Enrollment.lead_id)
         .where(
             col(Enrollment.sla_status) == SlaStatus.BREACHED,
             *where,
-            owner == bindparam("owner") if known_owner else owner.is_(None),
-            period.in_(bindparam("periods", expanding=True)),
+            owner.is_(None) if entry.owner == NO_OWNER else owner == entry.owner,
+            or_(*(and_(decided >= start, decided < end) for start, end in _spans(by, entry))),
         )
         .order_by(decided.desc(), col(Enrollment.id).desc())
         .limit(limit)
     )
+
+
+def _spans(by: str, entry: OwnerStrikes) -> list[tuple[datetime, datetime]]:
+    """The owner's struck periods as [start, end) in UTC, consecutive ones merged."""
+    spans: list[tuple[datetime, datetime]] = []
+    for name in entry.periods:  # in order: sorted above
+        start, end = period_bounds(by, name)
+        if spans and spans[-1][1] == start:
+            start = spans.pop()[0]
+        spans.append((start, end))
+    return spans

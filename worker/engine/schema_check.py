@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Callable
 from typing import Any
 
 from alembic.autogenerate import compare_metadata
@@ -16,11 +17,31 @@ from worker.engine.schema import upgrade
 def differences(connection: Connection) -> list[str]:
     """What autogenerate would write to take this database to the models, one line each."""
     context = MigrationContext.configure(
-        connection, opts={"compare_type": True, "render_as_batch": True}
+        connection,
+        opts={
+            "compare_type": True,
+            "render_as_batch": True,
+            "include_object": built_on(connection.dialect.name),
+        },
     )
     return [
         describe_difference(diff) for diff in _flatten(compare_metadata(context, SQLModel.metadata))
     ]
+
+
+def built_on(dialect: str) -> Callable[..., bool]:
+    """Alembic's include_object: what the models build on this database, as create_all does,
+    so an index made for one backend only (`Index(...).ddl_if(dialect=...)`) is not missing on
+    the other."""
+
+    def include(item: Any, name: str | None, kind: str, reflected: bool, compare_to: Any) -> bool:
+        rule = getattr(item, "_ddl_if", None)  # where SQLAlchemy keeps ddl_if()'s condition
+        if reflected or rule is None or rule.dialect is None:
+            return True
+        wanted = (rule.dialect,) if isinstance(rule.dialect, str) else tuple(rule.dialect)
+        return dialect in wanted
+
+    return include
 
 
 def migrations_against_models(engine: Engine | None = None) -> list[str]:

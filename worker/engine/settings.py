@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from functools import cache
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
@@ -158,26 +159,7 @@ class Settings:
     def key_ring(self) -> tuple[str, ...]:
         """The signing keys, newest first: the first signs, every one verifies, so a rotation
         keeps the links already in people's mailboxes working. Weak keys refuse to start."""
-        ring = self.secret_keys or ((self.secret_key,) if self.secret_key else ())
-        if not ring:
-            raise ConfigError(
-                f"FOLLOWUP_SECRET_KEY is not set; set it in the environment or .env ({MAKE_ONE})"
-            )
-        if self.secret_keys and self.secret_key and self.secret_key != self.secret_keys[0]:
-            raise ConfigError(
-                "FOLLOWUP_SECRET_KEY differs from the first (newest) of FOLLOWUP_SECRET_KEYS; "
-                "set only FOLLOWUP_SECRET_KEYS=new,old while rotating"
-            )
-        for position, key in enumerate(ring, start=1):
-            reason = weak_key_reason(key)
-            if reason is not None:
-                name = (
-                    f"FOLLOWUP_SECRET_KEYS key {position} of {len(ring)}"
-                    if self.secret_keys
-                    else "FOLLOWUP_SECRET_KEY"
-                )
-                raise ConfigError(f"{name} {reason}; {MAKE_ONE}")
-        return ring
+        return _key_ring(self.secret_keys, self.secret_key)
 
     def require_secret(self) -> str:
         """Processes that sign unsubscribe links refuse to start without a strong key."""
@@ -267,3 +249,27 @@ SECRET_SUFFIXES = (
     "WEBHOOK_AUTH",
     "_SECRET",
 )
+
+
+@cache  # every email signs its unsubscribe link: the ring is checked once per process
+def _key_ring(secret_keys: tuple[str, ...], secret_key: str | None) -> tuple[str, ...]:
+    ring = secret_keys or ((secret_key,) if secret_key else ())
+    if not ring:
+        raise ConfigError(
+            f"FOLLOWUP_SECRET_KEY is not set; set it in the environment or .env ({MAKE_ONE})"
+        )
+    if secret_keys and secret_key and secret_key != secret_keys[0]:
+        raise ConfigError(
+            "FOLLOWUP_SECRET_KEY differs from the first (newest) of FOLLOWUP_SECRET_KEYS; "
+            "set only FOLLOWUP_SECRET_KEYS=new,old while rotating"
+        )
+    for position, key in enumerate(ring, start=1):
+        reason = weak_key_reason(key)
+        if reason is not None:
+            name = (
+                f"FOLLOWUP_SECRET_KEYS key {position} of {len(ring)}"
+                if secret_keys
+                else "FOLLOWUP_SECRET_KEY"
+            )
+            raise ConfigError(f"{name} {reason}; {MAKE_ONE}")
+    return ring

@@ -56,6 +56,7 @@ SKIP_BATCH = 500  # expired manual tasks skipped per tick
 DUE_CHECK_BATCH = 500  # SLA deadlines decided per tick
 STALE_EVENT_BATCH = 200  # lost events re-applied per tick, each in its own savepoint
 STALE_EVENT_MAX_FAILURES = 3  # an event whose meaning raised this often is `dead` (status)
+EVENT_APPLY_BATCH = 500  # events `followup api` alone applies per transaction (its applier)
 IMPORT_CHUNK_ROWS = 1000  # CSV rows upserted per transaction
 IMPORT_ENROLL_CHUNK_ROWS = 500  # ... when also enrolling (5 rows a lead; 200 cost 20% more CPU)
 LOG_READ_BATCH = 5000  # compliance log entries read at a time when replaying it (audit)
@@ -73,6 +74,9 @@ ACTOR_TIME_LIMIT = timedelta(seconds=60)  # dramatiq interrupts an actor that ru
 TIME_LIMIT_CHECK = timedelta(seconds=1)  # ... looking this often (its TimeLimit interval) ...
 SMTP_TIMEOUT_SECONDS = 20.0  # ... once the socket call it is blocked in returns (connect, command)
 STALE_EVENT_AFTER = timedelta(minutes=1)  # an accepted event nobody applied by then is redone
+EVENT_APPLIER_STOP = timedelta(seconds=20)  # a stopping API applies what it stored so far
+EVENT_APPLY_GATHER = timedelta(seconds=1)  # ... gathered at most this long from the first one
+EVENT_APPLY_QUIET = timedelta(seconds=0.05)  # ... and no longer once none came for this long
 SMTP_IDLE_NOOP_SECONDS = 30.0  # a connection idle longer is checked with NOOP before reuse
 HEALTH_TIMEOUT_SECONDS = 2.0  # Redis health checks answer or fail, never hang
 SQLITE_BUSY_TIMEOUT = timedelta(seconds=30)  # how long a SQLite writer waits for the lock

@@ -12,7 +12,6 @@ from functools import cache
 from typing import Any
 
 from sqlalchemy import Update, bindparam, update
-from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session
 
 from models.compliance import ComplianceKind
@@ -29,7 +28,7 @@ from worker.flow.enrollment import suppress_lead
 from worker.flow.outgoing import ClaimedTouch
 from worker.flow.scheduling import finish_step
 from worker.flow.send_slots import give_back_slots
-from worker.flow.touch_rows import TOUCH_TABLE, TouchRow, load_touches
+from worker.flow.touch_rows import TOUCH_TABLE, RecordRow, load_record_rows
 from worker.mail import PermanentSendError, SendError
 from worker.specs.calendar import next_opening
 
@@ -82,7 +81,7 @@ def record_attempts(rt: Runtime, attempts: list[Attempt]) -> dict[int, Delivery]
 def _record_all(rt: Runtime, attempts: list[Attempt], *, isolated: bool) -> dict[int, Delivery]:
     now = rt.clock.now()
     with transaction(rt.engine) as session:
-        rows = {t.id: (t, e, lead) for t, e, lead in load_touches(session, _ids(attempts))}
+        rows = {row[0].id: row for row in load_record_rows(session, _ids(attempts))}
         finished = set() if isolated else _finish_all_sent(session, rows, attempts, now)
 
         def record(attempt: Attempt) -> Delivery:
@@ -112,7 +111,7 @@ def _sent_values(subject: str, now: datetime) -> dict[str, object]:
 
 
 def _finish_all_sent(
-    session: Session, rows: dict[int | None, TouchRow], attempts: list[Attempt], now: datetime
+    session: Session, rows: dict[int, RecordRow], attempts: list[Attempt], now: datetime
 ) -> set[int]:
     """The sent touches' compare-and-sets in one executemany (issue 15: one statement a batch,
     not one a touch); the ids finished. When one lost (another worker finished it first), the
@@ -128,32 +127,21 @@ def _finish_all_sent(
     statement = _finish_statement(tuple(sorted(params[0].keys() - {"touch_id"})))
     if core_changed_rows(session, statement, params) != len(sent):
         raise TouchBroke("recording: a touch was already finished by another worker")
-    for attempt, values in zip(sent, params, strict=True):
-        touch = rows[attempt.claimed.touch_id][0]
-        for name, value in values.items():
-            if name != "touch_id":
-                set_committed_value(touch, name, value)
     return {attempt.claimed.touch_id for attempt in sent}
 
 
 def _record(
-    rt: Runtime, session: Session, row: TouchRow, attempt: Attempt, now: datetime
+    rt: Runtime, session: Session, row: RecordRow, attempt: Attempt, now: datetime
 ) -> Delivery:
     if attempt.error is None:
         return _record_sent(session, row, attempt.claimed, attempt.subject, now)
     return _record_failure(rt, session, row, attempt.claimed, attempt.error, now)
 
 
-def _finish(session: Session, row: TouchRow, **values: object) -> bool:
-    """Compare-and-set out of `sending` (the loaded row takes the new values too); False when
-    another worker already finished the touch."""
-    touch = row[0]
+def _finish(session: Session, row: RecordRow, **values: object) -> bool:
+    """Compare-and-set out of `sending`; False when another worker already finished the touch."""
     statement = _finish_statement(tuple(sorted(values)))
-    if core_changed_rows(session, statement, {"touch_id": touch.id, **values}) != 1:
-        return False
-    for name, value in values.items():  # as stored: no second UPDATE at the flush
-        set_committed_value(touch, name, value)
-    return True
+    return core_changed_rows(session, statement, {"touch_id": row[0].id, **values}) == 1
 
 
 @cache
@@ -171,7 +159,7 @@ def _finish_statement(columns: tuple[str, ...]) -> Update:
 
 def _conclude(
     session: Session,
-    row: TouchRow,
+    row: RecordRow,
     claimed: ClaimedTouch,
     kind: ComplianceKind,
     now: datetime,
@@ -181,11 +169,11 @@ def _conclude(
     plan_next: bool = True,
     finished: bool = False,
     **values: object,
-) -> Lead | None:
+) -> bool:
     """The touch's final status (unless `finished` already stored it), then its step finished
-    (logged, counted, next one planned); None when another worker already did it."""
+    (logged, counted, next one planned); False when another worker already did it."""
     if not finished and not _finish(session, row, lease_until=None, **values):
-        return None
+        return False
     touch, enrollment, lead = row
     finish_step(
         session,
@@ -200,18 +188,18 @@ def _conclude(
         completed=completed,
         plan_next=plan_next,
     )
-    return lead
+    return True
 
 
 def _record_sent(
     session: Session,
-    row: TouchRow,
+    row: RecordRow,
     claimed: ClaimedTouch,
     subject: str,
     now: datetime,
     finished: bool = False,
 ) -> Delivery:
-    lead = _conclude(
+    concluded = _conclude(
         session,
         row,
         claimed,
@@ -225,7 +213,7 @@ def _record_sent(
         subject=subject,
         last_error=None,
     )
-    if lead is None:
+    if not concluded:
         return Delivery(DeliveryOutcome.ALREADY_FINISHED, "sent, already recorded")
     return Delivery(DeliveryOutcome.SENT)
 
@@ -233,7 +221,7 @@ def _record_sent(
 def _record_failure(
     rt: Runtime,
     session: Session,
-    row: TouchRow,
+    row: RecordRow,
     claimed: ClaimedTouch,
     error: SendError,
     now: datetime,
@@ -253,7 +241,7 @@ def _record_failure(
 def _schedule_retry(
     rt: Runtime,
     session: Session,
-    row: TouchRow,
+    row: RecordRow,
     claimed: ClaimedTouch,
     reason: str,
     now: datetime,
@@ -279,7 +267,7 @@ def _schedule_retry(
 
 def _record_failed(
     session: Session,
-    row: TouchRow,
+    row: RecordRow,
     claimed: ClaimedTouch,
     reason: str,
     now: datetime,
@@ -289,7 +277,7 @@ def _record_failed(
 ) -> Delivery:
     """`failed` for good; a bounced address (5.1.x) is suppressed, ending all it is in; any
     5xx refusal is a hard bounce to the guardrails (bounced_at)."""
-    lead = _conclude(
+    concluded = _conclude(
         session,
         row,
         claimed,
@@ -302,8 +290,10 @@ def _record_failed(
         detail=reason,
         bounced_at=now if refused else None,
     )
-    if lead is None:
+    if not concluded:
         return Delivery(DeliveryOutcome.ALREADY_FINISHED)
     if bounced:
+        lead = session.get(Lead, row[2].id)
+        assert lead is not None  # the touch's lead: rows are never deleted under a touch
         suppress_lead(session, lead, reason="email.bounced", at=now, now=now)
     return Delivery(DeliveryOutcome.FAILED, reason)

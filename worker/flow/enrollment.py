@@ -72,11 +72,12 @@ def enroll_many(
     *,
     versions: VersionStore,
     team: TeamSpec,
-    at: datetime,
+    at: datetime | Sequence[datetime],
     now: datetime,
     new_leads: bool = False,
 ) -> list[StartedEnrollment | Refusal]:
-    """Start `spec` for (lead, trigger event id) pairs; each gets its result.
+    """Start `spec` for (lead, trigger event id) pairs; each gets its result. `at`: when they
+    enroll, one moment for all or one a pair (events that occurred apart).
 
     One INSERT each for the enrollments, their first touches and log entries, and one SELECT
     of the new ids (enrollment_rows.py): no ORM object per lead."""
@@ -84,8 +85,9 @@ def enroll_many(
     refusals = enrollment_refusals(session, chosen, spec, versions, new_leads=new_leads)
     version = versions.pin(session, spec, now=now)
     results: list[StartedEnrollment | Refusal | None] = []
-    starting: list[tuple[EnrollingLead, dict[str, object]]] = []
-    for lead, event_id in leads:
+    starting: list[tuple[EnrollingLead, dict[str, object], datetime]] = []
+    moments = [at] * len(leads) if isinstance(at, datetime) else at
+    for (lead, event_id), when in zip(leads, moments, strict=True):
         assert lead.id is not None, "enroll stored leads"
         refused = refusals.get(lead.id)
         results.append(refused)
@@ -97,14 +99,14 @@ def enroll_many(
             "sequence": spec.name,
             "version": version,
             "owner": lead.owner,
-            "enrolled_at": at,
+            "enrolled_at": when,
             "trigger_event_id": event_id,
-            **sla_start_values(spec, team, lead.owner, lead.timezone, at),
+            **sla_start_values(spec, team, lead.owner, lead.timezone, when),
         }
-        starting.append((lead, values))
-    started = insert_enrollments(session, [values for _, values in starting])
-    leads_started = [lead for lead, _ in starting]
-    plan_first_touches(session, list(zip(leads_started, started, strict=True)), spec, at=at)
+        starting.append((lead, values, when))
+    started = insert_enrollments(session, [values for _, values, _ in starting])
+    firsts = [(lead, e, when) for (lead, _, when), e in zip(starting, started, strict=True)]
+    plan_first_touches(session, firsts, spec)
     begun = iter(started)
     return [next(begun) if result is None else result for result in results]
 

@@ -78,19 +78,18 @@ def insert_enrollments(session: Session, rows: list[dict[str, Any]]) -> list[Sta
 
 def plan_first_touches(
     session: Session,
-    started: Sequence[tuple[EnrollingLead, StartedEnrollment]],
+    started: Sequence[tuple[EnrollingLead, StartedEnrollment, datetime]],
     spec: SequenceSpec,
-    *,
-    at: datetime,
 ) -> None:
-    """Each new enrollment's first touch and its enrollment.started entry, one INSERT each."""
+    """Each new enrollment's first touch and its enrollment.started entry (lead, enrollment,
+    when it started), one INSERT each."""
     if not started:
         return
     first = spec.steps[0]
-    touches = [step_touch_values(e.id, lead, spec, first, at) for lead, e in started]
+    touches = [step_touch_values(e.id, lead, spec, first, at) for lead, e, at in started]
     session.execute(insert(_TOUCHES), touches)
     entries = []
-    for lead, enrollment in started:
+    for lead, enrollment, at in started:
         data = {"version": enrollment.version, "sla": _sla_data(enrollment, spec)}
         values = log.entry_values(
             ComplianceKind.ENROLLMENT_STARTED,

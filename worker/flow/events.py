@@ -3,28 +3,22 @@ logged touches, triggers) once."""
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import update
 from sqlalchemy.orm import make_transient_to_detached
-from sqlalchemy.orm.attributes import set_committed_value
-from sqlmodel import Session, col, select
+from sqlmodel import Session, select
 
-from models.enrollment import Enrollment
 from models.event import Event, EventIn
-from models.lead import EnrollingLead, Lead
+from models.lead import Lead
 from worker.engine.db import dialect_insert
 from worker.engine.metrics import EVENTS_ACCEPTED, EVENTS_APPLIED, count_on_commit
 from worker.flow.enrollment import (
     Refusal,
     enroll,
-    enroll_many,
     exit_enrollment,
     open_enrollments,
-    open_enrollments_of,
     publish_lead_event,
     suppress_lead,
 )
@@ -61,46 +55,66 @@ class EventOutcome:
 
 
 def record_event(session: Session, event: EventIn, *, now: datetime) -> tuple[Event, bool]:
-    """Store an event once per idempotency key; returns (event, created).
-
-    A keyed event is one INSERT ... ON CONFLICT (key) DO NOTHING RETURNING id: a key taken
-    before, or by a concurrent insert (PostgreSQL waits for its commit), returns no id, and the
-    stored event is read."""
-    row = Event(
-        key=event.id,
-        type=event.type,
-        lead_email=event.lead.email,
-        payload=event.model_dump(mode="json"),
-        occurred_at=event.occurred_at or now,
-        received_at=now,
-    )
-    if event.id is None:  # no key, no possible clash
-        session.add(row)
-        session.flush()
-    else:
-        new_id = _insert_unless_keyed(session, row)
-        if new_id is None:
-            return session.exec(select(Event).where(Event.key == event.id)).one(), False
-        row.id = new_id
-        make_transient_to_detached(row)  # the row just written, without reading it back
-        session.add(row)
-    count_on_commit(session, EVENTS_ACCEPTED)
+    """Store an event once per idempotency key; returns (event, created)."""
+    values = _stored_values(event, now)
+    new_id = _insert_unless_keyed(session, values)
+    if new_id is None:
+        return session.exec(select(Event).where(Event.key == event.id)).one(), False
+    row = Event(id=new_id, **values)
+    make_transient_to_detached(row)  # the row just written, without reading it back
+    session.add(row)
     return row, True
 
 
-def _insert_unless_keyed(session: Session, row: Event) -> int | None:
-    """The new row's id, or None when an event with its key is stored already."""
-    values = {name: getattr(row, name) for name in _RECORDED}
-    statement = (
-        dialect_insert(session, _EVENTS)
-        .values(values)
-        .on_conflict_do_nothing(index_elements=[_EVENTS.c.key])
-        .returning(_EVENTS.c.id)
-    )
-    return session.execute(statement).scalar_one_or_none()
+@dataclass(frozen=True, slots=True)
+class StoredEvent:
+    id: int
+    created: bool
+    processed: bool  # carried out already (a duplicate's may be)
 
 
-_RECORDED = ("key", "type", "lead_email", "payload", "occurred_at", "received_at", "failures")
+def store_event(session: Session, event: EventIn, *, now: datetime) -> StoredEvent:
+    """record_event without building the ORM row (POST /events needs its id alone)."""
+    new_id = _insert_unless_keyed(session, _stored_values(event, now))
+    if new_id is not None:
+        return StoredEvent(new_id, created=True, processed=False)
+    known = select(Event.id, Event.processed_at).where(Event.key == event.id)
+    event_id, processed_at = session.exec(known).one()
+    assert event_id is not None  # a stored row has its id
+    return StoredEvent(event_id, created=False, processed=processed_at is not None)
+
+
+def _stored_values(event: EventIn, now: datetime) -> dict[str, Any]:
+    return {
+        "key": event.id,
+        "type": event.type,
+        "lead_email": event.lead.email,
+        "payload": event.model_dump(mode="json"),
+        "occurred_at": event.occurred_at or now,
+        "received_at": now,
+        "failures": 0,
+    }
+
+
+def _insert_unless_keyed(session: Session, values: dict[str, Any]) -> int | None:
+    """INSERT ... ON CONFLICT (key) DO NOTHING RETURNING id: the new row's id, or None when an
+    event with its key is stored already (PostgreSQL waits for a concurrent insert's commit).
+    Built once per backend; a NULL key never conflicts. Counted once committed."""
+    name = session.get_bind().dialect.name
+    statement = _KEYED_INSERTS.get(name)
+    if statement is None:
+        statement = _KEYED_INSERTS[name] = (
+            dialect_insert(session, _EVENTS)
+            .on_conflict_do_nothing(index_elements=[_EVENTS.c.key])
+            .returning(_EVENTS.c.id)
+        )
+    new_id: int | None = session.connection().execute(statement, values).scalar_one_or_none()
+    if new_id is not None:
+        count_on_commit(session, EVENTS_ACCEPTED)
+    return new_id
+
+
+_KEYED_INSERTS: dict[str, Any] = {}  # backend name -> its INSERT ... ON CONFLICT statement
 
 
 def apply_event(
@@ -182,93 +196,3 @@ def _apply_builtin_meaning(
     elif event.type == "touch.logged":
         enrollments = open_enrollments(session, lead)
         log_manual_touch(session, lead, enrollments, detail=event.detail, at=at, now=now)
-
-
-def apply_events(
-    session: Session, rows: list[Event], *, catalog: Catalog, versions: VersionStore, now: datetime
-) -> list[EventOutcome]:
-    """Many events at once (imports), with apply_event's meaning: plain triggers that end nothing
-    running are enrolled in batches; everything else goes through apply_event."""
-    pending = [row for row in rows if row.processed_at is None]
-    emails = [row.lead_email for row in pending]
-    leads = {
-        lead.email: lead for lead in session.exec(select(Lead).where(col(Lead.email).in_(emails)))
-    }
-    exits = exit_types(session, [lead.id for lead in leads.values()], versions)
-    once = {email for email, n in Counter(emails).items() if n == 1}
-    outcomes: dict[int, EventOutcome] = {}
-    batches: dict[tuple[str, datetime], list[tuple[Lead, Event]]] = defaultdict(list)
-    for row in pending:
-        lead = leads.get(row.lead_email)
-        plain = batchable_type(row.type) and _names_only_the_email(row)
-        exits_here = lead is not None and row.type in exits.get(lead.id, ())  # type: ignore[arg-type]  # stored: has an id
-        if plain and lead is not None and not exits_here and row.lead_email in once:
-            batches[(row.type, min(row.occurred_at, now))].append((lead, row))
-        else:
-            outcomes[id(row)] = apply_event(
-                session, row, catalog=catalog, versions=versions, now=now
-            )
-    for (event_type, at), members in batches.items():
-        _mark_processed(session, [row for _, row in members], now)
-        pairs = [(lead, row.id or 0) for lead, row in members]
-        batch = enroll_triggered(
-            session, pairs, event_type, catalog=catalog, versions=versions, at=at, now=now
-        )
-        for (_, row), outcome in zip(members, batch, strict=True):
-            outcomes[id(row)] = outcome
-    return [outcomes[id(row)] for row in pending]
-
-
-def batchable_type(event_type: str) -> bool:
-    """Events of this type only trigger (no built-in meaning), so leads can enroll in batches."""
-    return event_type not in BUILTIN_MEANINGS
-
-
-def enroll_triggered(
-    session: Session,
-    members: Sequence[tuple[EnrollingLead, int]],
-    event_type: str,
-    *,
-    catalog: Catalog,
-    versions: VersionStore,
-    at: datetime,
-    now: datetime,
-) -> list[EventOutcome]:
-    """Plain trigger events (lead, event id), each processed in this transaction: every lead is
-    enrolled in each sequence the type triggers. The caller marks the events processed."""
-    outcomes = [EventOutcome(event_id=event_id) for _, event_id in members]
-    count_on_commit(session, EVENTS_APPLIED, len(members))
-    for spec in catalog.triggered_by(event_type):
-        results = enroll_many(
-            session, members, spec, versions=versions, team=catalog.team, at=at, now=now
-        )
-        for outcome, result in zip(outcomes, results, strict=True):
-            outcome.note(spec, result)
-    return outcomes
-
-
-def _mark_processed(session: Session, rows: list[Event], now: datetime) -> None:
-    """processed_at for many stored events: one UPDATE, the loaded objects kept in step."""
-    session.execute(
-        update(Event).where(col(Event.id).in_([row.id for row in rows])).values(processed_at=now),
-        execution_options={"synchronize_session": False},
-    )
-    for row in rows:
-        set_committed_value(row, "processed_at", now)
-
-
-def exit_types(
-    session: Session, lead_ids: list[int | None], versions: VersionStore
-) -> dict[int, set[str]]:
-    """Per lead, the event types that would end one of its open enrollments."""
-    running = open_enrollments_of(session, lead_ids, Enrollment.version)
-    exits: dict[int, set[str]] = defaultdict(set)
-    for lead_id, version in running:
-        exits[lead_id].update(versions.get(session, version).exit_on)
-    return exits
-
-
-def _names_only_the_email(row: Event) -> bool:
-    """The event carries no lead fields to store, so the stored lead needs no upsert."""
-    lead = row.payload.get("lead", {})
-    return not any(value for key, value in lead.items() if key != "email")

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import and_, case, func, or_, update
+from sqlalchemy import select as sa_select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col, select
@@ -156,6 +157,14 @@ def _pause(session: Session, scope: PauseScope, name: str, reason: str, now: dat
             name,
         )
     return won
+
+
+def paused_now(session: Session) -> set[tuple[str, str]]:
+    """(scope, name) of every pause in force: what each delivery's claim checks, one Core read
+    (the ORM read of current_pauses was ~4% of a send's CPU, issue 15)."""
+    pauses = SendingPause.__table__.c  # type: ignore[attr-defined]  # SQLModel sets it
+    read = sa_select(pauses.scope, pauses.name).where(pauses.resumed_at.is_(None))
+    return {(str(scope), name) for scope, name in session.connection().execute(read)}
 
 
 def current_pauses(session: Session) -> list[SendingPause]:

@@ -6,11 +6,12 @@ import logging
 from datetime import datetime
 
 from sqlalchemy import insert
+from sqlalchemy import select as select_columns
 from sqlalchemy.orm import make_transient_to_detached
 from sqlmodel import Session, select
 
 from models.event import EventIn
-from models.lead import PROFILE_COLUMNS, Lead, LeadIn
+from models.lead import LEAD_FACTS, PROFILE_COLUMNS, Lead, LeadFacts, LeadIn
 from models.validation import FieldsTooLarge, merge_fields
 
 logger = logging.getLogger("followup.leads")
@@ -70,3 +71,24 @@ def upsert_event_lead(session: Session, event: EventIn, *, now: datetime) -> tup
     except FieldsTooLarge as exc:
         logger.warning("%s: %s; its other lead values are stored", event.lead.email, exc)
         return upsert_lead(session, event.lead.model_copy(update={"fields": {}}), now=now)
+
+
+def insert_event_leads(
+    session: Session, leads: list[LeadIn], *, now: datetime
+) -> dict[str, LeadFacts]:
+    """Leads of events stored nowhere yet, as upsert_event_lead would create them, in one INSERT;
+    returns what enrolling reads of them, by email."""
+    session.execute(insert(_LEADS), [_new_lead_values(lead, now) for lead in leads])
+    columns = (_LEADS.c[name] for name in LEAD_FACTS)
+    facts = select_columns(*columns).where(_LEADS.c.email.in_([lead.email for lead in leads]))
+    return {row.email: LeadFacts(*row) for row in session.execute(facts)}
+
+
+def _new_lead_values(data: LeadIn, now: datetime) -> dict[str, object]:
+    fields: dict[str, object] = {}
+    try:
+        fields = merge_fields({}, data.fields) if data.fields else {}
+    except FieldsTooLarge as exc:  # as upsert_event_lead: stored without them, not retried forever
+        logger.warning("%s: %s; its other lead values are stored", data.email, exc)
+    profile = {name: getattr(data, name) for name in PROFILE_COLUMNS}
+    return {**profile, "email": data.email, "fields": fields, "created_at": now, "updated_at": now}

@@ -11,7 +11,6 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, select
 
-from models.enrollment import Enrollment
 from models.touch import Touch, TouchStatus
 from worker.auth.tokens import unsubscribe_url
 from worker.engine.runtime import Runtime
@@ -81,13 +80,13 @@ def claimed_sender(rt: Runtime, spec: SequenceSpec, owner: str | None) -> str | 
 
 
 def thread_parent(
-    session: Session, enrollment: Enrollment, spec: SequenceSpec
+    session: Session, enrollment_id: int, spec: SequenceSpec
 ) -> tuple[str, str | None] | None:
     """(Message-ID, subject) of the enrollment's first email, once it was sent."""
     first_email = next((s.id for s in spec.steps if s.is_email), None)
     row = session.exec(
         select(Touch.message_id, Touch.subject).where(
-            Touch.enrollment_id == enrollment.id,
+            Touch.enrollment_id == enrollment_id,
             Touch.step == first_email,
             Touch.status == TouchStatus.SENT,
         )

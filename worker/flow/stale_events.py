@@ -5,6 +5,7 @@ in its own savepoint: one that always raises is counted, and after STALE_EVENT_M
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import datetime
 
 from pydantic import ValidationError
@@ -41,6 +42,22 @@ def apply_stale_events(
         .order_by(col(Event.id))
         .limit(limit)
     ).all()
+    apply_each(
+        session, rows, catalog=catalog, versions=versions, now=now, max_failures=max_failures
+    )
+    return len(rows)
+
+
+def apply_each(
+    session: Session,
+    rows: Sequence[Event],
+    *,
+    catalog: Catalog,
+    versions: VersionStore,
+    now: datetime,
+    max_failures: int = STALE_EVENT_MAX_FAILURES,
+) -> None:
+    """Each event in its own savepoint: one that raises has its failure counted, the rest go on."""
     for row in rows:
         event_id = row.id
         try:
@@ -49,7 +66,6 @@ def apply_stale_events(
         except Exception as exc:  # any error in an event's meaning: counted, the rest go on
             assert event_id is not None  # a stored row has its id
             _count_failure(session, event_id, exc, now=now, max_failures=max_failures)
-    return len(rows)
 
 
 def failure_text(exc: Exception) -> str:

@@ -8,20 +8,18 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import bindparam, update
-from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session
 
-from models.enrollment import OPEN_STATUSES, Enrollment, EnrollmentStatus
-from models.lead import Lead
-from models.sending_pause import PauseScope, SendingPause
-from models.touch import Touch, TouchStatus
+from models.enrollment import OPEN_STATUSES, EnrollmentStatus
+from models.sending_pause import PauseScope
+from models.touch import TouchStatus
 from worker.engine.db import transaction
 from worker.engine.metrics import MAILBOX_DEFERRALS, TOUCHES, count_on_commit
 from worker.engine.runtime import Runtime
 from worker.engine.tunables import SENDING_LEASE, lease
 from worker.flow.delivery_batch import TouchBroke, each_touch, savepoints_if_broken
 from worker.flow.delivery_records import Delivery, DeliveryOutcome
-from worker.flow.guardrails import current_pauses
+from worker.flow.guardrails import paused_now
 from worker.flow.outgoing import (
     ClaimedTouch,
     address_of,
@@ -30,7 +28,7 @@ from worker.flow.outgoing import (
     thread_parent,
 )
 from worker.flow.send_slots import SendSlots, take_slots
-from worker.flow.touch_rows import TOUCH_TABLE, TouchRow, load_touches
+from worker.flow.touch_rows import TOUCH_TABLE, ClaimRow, load_claim_rows
 from worker.specs.calendar import is_open, next_opening
 from worker.specs.sequences import SequenceSpec, StepSpec
 
@@ -43,18 +41,14 @@ class _Batch:
 
     now: datetime
     lease_until: datetime
-    pauses: list[SendingPause] = field(default_factory=list)
+    pauses: set[tuple[str, str]] = field(default_factory=set)  # (scope, name)
 
-    def paused(self, address: str, sequence: str) -> SendingPause | None:
-        return next(
-            (
-                p
-                for p in self.pauses
-                if (p.scope == PauseScope.MAILBOX and p.name == address)
-                or (p.scope == PauseScope.SEQUENCE and p.name == sequence)
-            ),
-            None,
-        )
+    def paused(self, address: str, sequence: str) -> str | None:
+        """Which pause holds a touch from this mailbox in this sequence, in words; else None."""
+        for scope, name in ((PauseScope.MAILBOX, address), (PauseScope.SEQUENCE, sequence)):
+            if (str(scope), name) in self.pauses:
+                return f"{scope} {name}"
+        return None
 
 
 def claim_touches(rt: Runtime, touch_ids: list[int]) -> dict[int, ClaimedTouch | Delivery]:
@@ -79,15 +73,15 @@ def _claim_all(
         }
         if not won:
             return claims
-        batch.pauses = current_pauses(session)
+        batch.pauses = paused_now(session)
         writes: list[dict[str, object]] | None = None if isolated else []
         done = each_touch(
             session,
-            load_touches(session, won),
+            load_claim_rows(session, won),
             lambda row: _claim_one(rt, session, row, batch, writes),
             isolated=isolated,
             what="claim",
-            touch_id=lambda row: row[0].id,  # type: ignore[arg-type,return-value]  # stored rows
+            touch_id=lambda row: row.touch_id,
         )
         if writes:
             _write_all(session, writes)
@@ -114,17 +108,14 @@ def _compare_and_set(session: Session, touch_ids: list[int], lease_until: dateti
 def _claim_one(
     rt: Runtime,
     session: Session,
-    row: TouchRow,
+    row: ClaimRow,
     batch: _Batch,
     writes: list[dict[str, object]] | None,
 ) -> ClaimedTouch | Delivery:
-    touch, enrollment, _ = row
-    spec = rt.versions.get(session, enrollment.version)
-    sender = claimed_sender(rt, spec, enrollment.current_owner)
+    spec = rt.versions.get(session, row.version)
+    sender = claimed_sender(rt, spec, row.current_owner)
     held = _hold_back(rt, session, row, spec, sender, batch)
     if isinstance(held, Delivery):  # held back, not tried: no attempt counted
-        touch.lease_until = None
-        session.add(touch)
         count_on_commit(session, TOUCHES.labels(outcome=held.outcome, sequence=spec.name))
         return held
     return _gather(session, row, spec, sender, held, batch.lease_until, writes)
@@ -132,7 +123,7 @@ def _claim_one(
 
 def _gather(
     session: Session,
-    row: TouchRow,
+    row: ClaimRow,
     spec: SequenceSpec,
     sender: str | None,
     slots: SendSlots,
@@ -142,48 +133,45 @@ def _gather(
     """Count the attempt (a send is really tried now), fix the touch's Message-ID (kept across
     retries) and From, and gather what sending needs; the write is added to `writes` when
     given (one statement for the batch), else done now."""
-    touch, enrollment, lead = row
-    step = spec.step(touch.step)
+    step = spec.step(row.step)
     assert step is not None
-    message_id = touch.message_id or message_id_for(sender)
-    attempts = touch.attempts + 1  # this one included
+    message_id = row.message_id or message_id_for(sender)
+    attempts = row.attempts + 1  # this one included
     values = {"attempts": attempts, "message_id": message_id, "sender": sender}
     if writes is None:
-        _write(session, touch, values)
+        _write(session, row.touch_id, **values)
     else:
-        writes.append({"touch_id": touch.id, **values})
+        writes.append({"touch_id": row.touch_id, **values})
     return ClaimedTouch(
-        touch_id=touch.id,  # type: ignore[arg-type]  # a stored row has its id
-        lead_context=lead.template_context(),
-        lead_email=lead.email,
-        owner_email=enrollment.current_owner,
+        touch_id=row.touch_id,
+        lead_context=row.lead_context,
+        lead_email=row.lead_email,
+        owner_email=row.current_owner,
         spec=spec,
         step=step,
-        template=step.template_for(touch.variant),
+        template=step.template_for(row.variant),
         sender=sender,
         message_id=message_id,
         attempts=attempts,
-        zone=spec.zone_for(lead.timezone),
+        zone=spec.zone_for(row.lead_timezone),
         slots=slots,
-        thread_parent=thread_parent(session, enrollment, spec) if step.thread else None,
+        thread_parent=thread_parent(session, row.enrollment_id, spec) if step.thread else None,
         lease_until=lease_until,
         log_ids={
-            "touch_id": touch.id,
-            "enrollment_id": enrollment.id,
-            "lead_id": lead.id,
+            "touch_id": row.touch_id,
+            "enrollment_id": row.enrollment_id,
+            "lead_id": row.lead_id,
             "sequence": spec.name,
-            "step": touch.step,
+            "step": row.step,
             "message_id": message_id,
         },
     )
 
 
-def _write(session: Session, touch: Touch, values: dict[str, object]) -> None:
-    """One Core UPDATE of the touch, its loaded row kept in step (no ORM flush for it)."""
+def _write(session: Session, touch_id: int, **values: object) -> None:
+    """One Core UPDATE of a claimed touch (the claim holds no ORM object for it)."""
     touches = TOUCH_TABLE.c
-    session.connection().execute(update(TOUCH_TABLE).where(touches.id == touch.id), values)
-    for name, value in values.items():
-        set_committed_value(touch, name, value)
+    session.connection().execute(update(TOUCH_TABLE).where(touches.id == touch_id), values)
 
 
 def _write_all(session: Session, writes: list[dict[str, object]]) -> None:
@@ -200,53 +188,67 @@ def _write_all(session: Session, writes: list[dict[str, object]]) -> None:
 def _hold_back(
     rt: Runtime,
     session: Session,
-    row: TouchRow,
+    row: ClaimRow,
     spec: SequenceSpec,
     sender: str | None,
     batch: _Batch,
 ) -> Delivery | SendSlots:
-    """Why the claimed touch must not go out now (its status changed to say so), or the send
-    slots it took."""
-    touch, enrollment, lead = row
+    """Why the claimed touch must not go out now (its status changed to say so, its lease
+    ended), or the send slots it took."""
     now = batch.now
-    why_not = _why_not_send(enrollment, lead, spec.step(touch.step))
+    why_not = _why_not_send(row, spec.step(row.step))
     if why_not:
-        touch.status, touch.detail = TouchStatus.CANCELLED, why_not
+        _write(session, row.touch_id, status=TouchStatus.CANCELLED, detail=why_not, **_UNLEASED)
         return Delivery(DeliveryOutcome.CANCELLED, why_not)
-    if enrollment.status == EnrollmentStatus.PAUSED:
-        touch.status = TouchStatus.HELD
+    if row.enrollment_status == EnrollmentStatus.PAUSED:
+        _write(session, row.touch_id, status=TouchStatus.HELD, **_UNLEASED)
         return Delivery(DeliveryOutcome.HELD, "enrollment paused")
-    if enrollment.held_until is not None and now < enrollment.held_until:
-        touch.status = TouchStatus.HELD  # released by the tick when the hold ends
+    if row.held_until is not None and now < row.held_until:
+        _write(session, row.touch_id, status=TouchStatus.HELD, **_UNLEASED)  # released by a tick
         return Delivery(DeliveryOutcome.HELD, "auto-reply hold")
     pause = batch.paused(address_of(sender), spec.name)
     if pause is not None:  # released by `followup mailboxes resume`
-        touch.status, touch.sender = TouchStatus.HELD, sender
-        touch.detail = f"held: {pause.scope} {pause.name} paused by the guardrails"
-        return Delivery(DeliveryOutcome.HELD, touch.detail)
-    zone = spec.zone_for(lead.timezone)
+        detail = f"held: {pause} paused by the guardrails"
+        held = {"status": TouchStatus.HELD, "sender": sender, "detail": detail}
+        _write(session, row.touch_id, **held, **_UNLEASED)
+        return Delivery(DeliveryOutcome.HELD, detail)
+    zone = spec.zone_for(row.lead_timezone)
     if not is_open(now, spec.calendar, zone):
-        touch.status, touch.due_at = TouchStatus.DEFERRED, next_opening(now, spec.calendar, zone)
-        touch.detail = "outside the send window when picked up"
+        _write(
+            session,
+            row.touch_id,
+            status=TouchStatus.DEFERRED,
+            due_at=next_opening(now, spec.calendar, zone),
+            detail="outside the send window when picked up",
+            **_UNLEASED,
+        )
         return Delivery(DeliveryOutcome.DEFERRED, "outside the send window")
     slots = take_slots(
-        session, team=rt.catalog.team, sender=address_of(sender), recipient=lead.email, now=now
+        session, team=rt.catalog.team, sender=address_of(sender), recipient=row.lead_email, now=now
     )
     if isinstance(slots, SendSlots):
         return slots
     next_slot, why = slots
-    touch.status = TouchStatus.DEFERRED  # held back, never failed: it goes when a slot opens
-    touch.due_at = next_opening(next_slot, spec.calendar, zone)
-    touch.detail = f"{why} reached"
+    _write(  # held back, never failed: it goes when a slot opens
+        session,
+        row.touch_id,
+        status=TouchStatus.DEFERRED,
+        due_at=next_opening(next_slot, spec.calendar, zone),
+        detail=f"{why} reached",
+        **_UNLEASED,
+    )
     count_on_commit(session, MAILBOX_DEFERRALS.labels(mailbox=address_of(sender)))
     return Delivery(DeliveryOutcome.DEFERRED, why)
 
 
-def _why_not_send(enrollment: Enrollment, lead: Lead, step: StepSpec | None) -> str | None:
-    if lead.suppressed_at is not None:
-        return f"address suppressed ({lead.suppressed_reason})"
-    if enrollment.status not in OPEN_STATUSES:
-        return f"enrollment {enrollment.status}"
+_UNLEASED: dict[str, object] = {"lease_until": None}  # a touch held back holds no claim
+
+
+def _why_not_send(row: ClaimRow, step: StepSpec | None) -> str | None:
+    if row.suppressed_at is not None:
+        return f"address suppressed ({row.suppressed_reason})"
+    if row.enrollment_status not in OPEN_STATUSES:
+        return f"enrollment {row.enrollment_status}"
     if step is None or not step.is_email:
         return "step no longer in the pinned sequence"
     return None

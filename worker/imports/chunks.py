@@ -20,7 +20,7 @@ from models.validation import FieldsTooLarge, merge_fields
 from worker.engine.metrics import EVENTS_ACCEPTED, EVENTS_APPLIED, IMPORT_ROWS, count_on_commit
 from worker.engine.runtime import Runtime
 from worker.flow.enrollment import Refusal, enroll_many
-from worker.flow.events import apply_events, batchable_type, enroll_triggered, exit_types
+from worker.flow.event_batches import apply_events, batchable_type, enroll_triggered, exit_types
 from worker.imports.options import ImportOptions, ImportSummary, PendingLead
 
 IMPORTED_EVENT = "lead.imported"  # the record of a --sequence import; it triggers nothing

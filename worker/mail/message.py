@@ -10,6 +10,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from email.utils import format_datetime, quote
+from functools import lru_cache
 
 CRLF = "\r\n"
 _ENCODED_WORD_OVERHEAD = len("=?utf-8?b??=")
@@ -53,6 +54,7 @@ def envelope_address(sender: str) -> str:
     return split_sender(sender)[1]
 
 
+@lru_cache(maxsize=1024)  # a handful of senders, each split three times an email
 def split_sender(sender: str) -> tuple[str, str]:
     """(display name, address) from 'Name <addr>' or 'addr'; strict, unlike parseaddr.
 

@@ -6,6 +6,7 @@ from alembic import context
 from sqlmodel import SQLModel
 
 import models  # noqa: F401  # registers every table on SQLModel.metadata
+from worker.engine.schema_check import built_on
 
 config = context.config
 connection = config.attributes.get("connection")
@@ -16,6 +17,7 @@ context.configure(
     connection=connection,
     target_metadata=SQLModel.metadata,
     compare_type=True,
+    include_object=built_on(connection.dialect.name),  # autogenerate as `followup db check`
     render_as_batch=connection.dialect.name == "sqlite",  # SQLite alters tables by copying them
 )
 with context.begin_transaction():

@@ -4,10 +4,11 @@ A claim changes a touch's status: SQLite moves its entry in every index holding 
 column, PostgreSQL writes one in every index whose predicate the row meets. ix_touch_emailed and
 ix_touch_sent held every touch, so each claimed row moved in both; the report counts only the
 emails sent, so they become partial (kind = 'email' AND status = 'sent'), and an enrollment's
-touches are looked up through ix_touch_enrollment_step, which has no status column.
+touches are looked up through ix_touch_enrollment_step, which has no status column. PostgreSQL
+counts them from ix_touch_sent_email (i15r), so there ix_touch_sent goes.
 
 Revision ID: i15f
-Revises: i15e
+Revises: i15r
 Create Date: 2026-12-01 20:42:50.498345
 """
 
@@ -19,11 +20,11 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "i15f"
-down_revision: str | None = "i15e"
+down_revision: str | None = "i15r"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-SENT_EMAIL = "kind = 'email' AND status = 'sent'"
+SENT_EMAIL = "kind = 'email' AND status = 'sent'"  # as models.touch.SENT_EMAIL_SQL at i15f
 # name -> (columns before, columns now: partial on SENT_EMAIL)
 NARROWED = {
     "ix_touch_emailed": (
@@ -40,13 +41,17 @@ NARROWED = {
 def upgrade() -> None:
     op.create_index("ix_touch_enrollment_step", "touch", ["enrollment_id", "step"])
     where = sa.text(SENT_EMAIL)
+    postgresql = op.get_bind().dialect.name == "postgresql"
     for name, (_, columns) in NARROWED.items():
         op.drop_index(name, table_name="touch")
-        op.create_index(name, "touch", columns, sqlite_where=where, postgresql_where=where)
+        if not (postgresql and name == "ix_touch_sent"):  # ix_touch_sent_email serves it there
+            op.create_index(name, "touch", columns, sqlite_where=where, postgresql_where=where)
 
 
 def downgrade() -> None:
+    postgresql = op.get_bind().dialect.name == "postgresql"
     for name, (columns, _) in NARROWED.items():
-        op.drop_index(name, table_name="touch")
+        if not (postgresql and name == "ix_touch_sent"):
+            op.drop_index(name, table_name="touch")
         op.create_index(name, "touch", columns)
     op.drop_index("ix_touch_enrollment_step", table_name="touch")
