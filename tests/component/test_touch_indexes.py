@@ -1,6 +1,6 @@
-"""The touch's lookups still find an index after issue 15 made the mostly-NULL indexes partial
-and dropped ix_touch_enrollment_id (ix_touch_emailed starts with enrollment_id): each query,
-bound as the code binds it, is planned on the index that serves it, on both backends."""
+"""The touch's lookups still find an index after issue 15 made the mostly-NULL indexes and the
+report's sent-email indexes partial (an enrollment's touches: ix_touch_enrollment_step): each
+query, bound as the code binds it, is planned on the index that serves it, on both backends."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import Engine, func, or_, select
 from sqlmodel import col
 
-from models.touch import FINAL, Touch, sent_email
+from models.touch import FINAL, SENT_EMAIL_SQL, Touch, sent_email
 from worker.engine.db import make_engine
 from worker.engine.schema import prepare_schema
 from worker.flow.guardrails import ANSWERS_SEEN
@@ -25,10 +25,16 @@ SINCE = datetime(2026, 11, 1, tzinfo=UTC)
 LOOKUPS: dict[str, tuple[Any, set[str]]] = {
     "an enrollment's pending touches": (
         select(col(Touch.id)).where(col(Touch.enrollment_id) == 7, col(Touch.status).not_in(FINAL)),
-        {"ix_touch_emailed"},
+        {"ix_touch_enrollment_step"},
     ),
     "an enrollment's step": (
         select(col(Touch.id)).where(col(Touch.enrollment_id) == 7, col(Touch.step) == "one"),
+        {"ix_touch_enrollment_step"},
+    ),
+    "the report's enrollment mailed within a window": (
+        select(col(Touch.id)).where(
+            col(Touch.enrollment_id) == 7, sent_email(), col(Touch.completed_at) >= SINCE
+        ),
         {"ix_touch_emailed"},
     ),
     "the touch a reply names": (
@@ -105,8 +111,9 @@ def test_the_reports_sent_emails_are_counted_from_an_index_alone(engine: Engine)
 
 
 def test_a_waiting_touch_is_in_none_of_the_partial_indexes(tmp_path: Path) -> None:
-    """Given the migrated SQLite schema, the partial indexes hold only rows with the value set:
-    a claim (status and lease change) moves no entry of theirs but the new lease's."""
+    """Given the migrated SQLite schema, the partial indexes hold only rows with the value set
+    or the emails sent, and an enrollment's index has no status: a claim (status and lease
+    change) moves no entry of theirs but the new lease's."""
     engine = make_engine(f"sqlite:///{tmp_path / 'indexes.db'}")
     prepare_schema(engine, upgrade=True)
     with engine.connect() as connection:
@@ -125,3 +132,6 @@ def test_a_waiting_touch_is_in_none_of_the_partial_indexes(tmp_path: Path) -> No
         ("ix_touch_complained_at", "complained_at"),
     ):
         assert sql[name].endswith(f"WHERE {column} IS NOT NULL"), sql[name]
+    for name in ("ix_touch_emailed", "ix_touch_sent"):
+        assert sql[name].endswith(f"WHERE {SENT_EMAIL_SQL}"), sql[name]
+    assert "status" not in sql["ix_touch_enrollment_step"]

@@ -102,6 +102,22 @@ def test_full_batches_claim_on_until_one_comes_up_short(
     assert sorted(set(sent)) == sent
 
 
+def test_full_batches_that_take_the_last_due_touch_end_the_loop(
+    make_harness: Harnesses, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Given 4 due touches and a claim batch of 2, when the loop runs, then it claims 2 and 2,
+    and finds none left due without a third (empty) claim."""
+    h, sent = harness(make_harness)
+    add_due(h, 4)
+    monkeypatch.setattr(scheduler_loop, "CLAIM_BATCH", 2)
+    with (
+        counted(monkeypatch, "claim_due_touches") as claims,
+        counted(monkeypatch, "count_in_flight") as counts,
+    ):
+        enqueued, capped = claim_and_enqueue(h.rt, now=h.clock.now(), lease_for=QUEUED_LEASE)
+    assert (enqueued, capped, claims, counts, len(sent)) == (4, False, [2, 2], [0, 2], 4)
+
+
 def test_the_in_flight_cap_holds_back_what_does_not_fit(
     make_harness: Harnesses, monkeypatch: pytest.MonkeyPatch
 ) -> None:

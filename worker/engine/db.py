@@ -14,7 +14,12 @@ from sqlalchemy.engine import make_url
 from sqlmodel import Session, create_engine
 
 import models  # noqa: F401  # registers every table on SQLModel.metadata
-from worker.engine.tunables import DATABASE_POOL_SIZE, SQLITE_BUSY_TIMEOUT
+from worker.engine.tunables import (
+    DATABASE_POOL_SIZE,
+    SQLITE_AUTOCHECKPOINT_PAGES,
+    SQLITE_BUSY_TIMEOUT,
+    SQLITE_WAL_SIZE_LIMIT,
+)
 
 READ_ONLY = "followup_read_only"
 
@@ -57,6 +62,8 @@ def _tune_sqlite(engine: Engine) -> None:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute(f"PRAGMA busy_timeout={int(SQLITE_BUSY_TIMEOUT.total_seconds() * 1000)}")
         cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute(f"PRAGMA wal_autocheckpoint={SQLITE_AUTOCHECKPOINT_PAGES}")
+        cursor.execute(f"PRAGMA journal_size_limit={SQLITE_WAL_SIZE_LIMIT}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
 
@@ -148,6 +155,19 @@ def dialect_insert(session: Session, table: Any) -> Any:
     """The backend's own INSERT for `table` (SQLite's or PostgreSQL's), which has ON CONFLICT."""
     dialect = sqlite if session.get_bind().dialect.name == "sqlite" else postgresql
     return dialect.insert(table)
+
+
+def checkpoint(engine: Engine) -> None:
+    """SQLite: copy the WAL back into the database now, when the caller is between its hot
+    paths, instead of in whichever commit filled it (PASSIVE: readers and writers go on; what a
+    reader still needs stays in the WAL for the next one). PostgreSQL: nothing to do."""
+    if engine.dialect.name != "sqlite":
+        return
+    connection = engine.raw_connection()  # no BEGIN: the connection is in autocommit mode
+    try:
+        connection.cursor().execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+    finally:
+        connection.close()
 
 
 def ping(engine: Engine) -> str | None:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from worker.compliance.recording import evaluate_due_deadlines
-from worker.engine.db import reading, transaction
+from worker.engine.db import checkpoint, reading, transaction
 from worker.engine.metrics import (
     CLAIM_BATCH_SIZE,
     REDRIVEN,
@@ -35,7 +35,7 @@ from worker.flow.holding import release_holds
 from worker.flow.manual_tasks import skip_expired_tasks
 from worker.flow.reassignment import reassign_due
 from worker.flow.redrive import redrive_expired_leases
-from worker.flow.scheduling import claim_due_touches, count_in_flight
+from worker.flow.scheduling import any_due, claim_due_touches, count_in_flight
 from worker.flow.stale_events import apply_stale_events
 from worker.flow.tick_agenda import TickAgenda, Work, next_touch_due, read_agenda
 from worker.notify.pause_alerts import tell_paused
@@ -130,7 +130,8 @@ def claim_and_enqueue(rt: Runtime, *, now: datetime, lease_for: timedelta) -> tu
     """Claim due touches in batches while fewer than `settings.max_in_flight` are queued or
     sending, enqueueing each batch once it is committed; (how many, whether the cap held some
     back). A backlog drains at the workers' pace instead of piling ids up in Redis. A batch
-    short of its limit was the last one due: no empty claim transaction to find that out."""
+    short of its limit was the last one due, and so is a full one when no touch is left due
+    (one probe): no empty claim transaction to find that out."""
     enqueued = 0
     while True:
         with transaction(rt.engine) as session:  # counted with each claim: others claim too
@@ -139,6 +140,7 @@ def claim_and_enqueue(rt: Runtime, *, now: datetime, lease_for: timedelta) -> tu
                 return enqueued, True
             limit = min(CLAIM_BATCH, room)
             ids = claim_due_touches(session, now=now, limit=limit, lease_for=lease_for)
+            more = len(ids) == limit and any_due(session, now=now)
         # Committed first: a lost message is re-driven, never half-claimed; the messages go to
         # the broker in one round trip. A claim that filled its limit (the batch or the cap's
         # room) left more due behind: a backlog, batched.
@@ -148,7 +150,7 @@ def claim_and_enqueue(rt: Runtime, *, now: datetime, lease_for: timedelta) -> tu
             log.info("queued %d due touches", len(ids), extra={"touch_ids": ids})
             CLAIM_BATCH_SIZE.observe(len(ids))
         enqueued += len(ids)
-        if len(ids) < limit:
+        if not more:
             return enqueued, False
 
 
@@ -215,9 +217,19 @@ def run_scheduler(rt: Runtime, stop: threading.Event, heartbeat: Heartbeat | Non
             SCHEDULER_LAST_TICK.set_to_current_time()
             beats.beat()
         next_tick = time.monotonic() + rt.settings.tick_seconds
+        _checkpoint(rt)
         if result is not None:  # a failed tick waits for the next one, as it always did
             claim_between_ticks(rt, stop, until=next_tick, capped=result.capped)
         stop.wait(max(0.0, next_tick - time.monotonic()))
+
+
+def _checkpoint(rt: Runtime) -> None:
+    """The tick's writes (and the workers') copied back from SQLite's WAL once its claims are
+    enqueued: a claim's commit then leaves its pages in the WAL and returns."""
+    try:
+        checkpoint(rt.engine)
+    except Exception:  # as a tick's: logged, never fatal; the WAL's own bound still holds
+        log.exception("WAL checkpoint failed; retrying after the next tick")
 
 
 def claim_between_ticks(rt: Runtime, stop: threading.Event, *, until: float, capped: bool) -> None:

@@ -188,6 +188,19 @@ def claim_due_touches(
     return sorted(session.execute(_CLAIM, bound).scalars().all())
 
 
+_ANY_DUE = (
+    select(col(Touch.id))
+    .where(col(Touch.status).in_(WAITING), col(Touch.due_at) <= bindparam("now"))
+    .limit(1)
+)
+
+
+def any_due(session: Session, *, now: datetime) -> bool:
+    """Whether a touch is still due (one index probe): after a claim that filled its limit,
+    this instead of an empty claim finds that it took the last one."""
+    return session.execute(_ANY_DUE, {"now": now}).first() is not None
+
+
 IN_FLIGHT = (TouchStatus.QUEUED, TouchStatus.SENDING)
 
 
