@@ -11,7 +11,7 @@ from worker.engine import scheduler_loop
 from worker.engine.scheduler_loop import enqueue_claimed
 from worker.engine.tunables import TOUCH_BATCH_DEEP
 
-TOUCH_BATCH = 5  # batching on (the shipped TOUCH_BATCH is 1: one id a message)
+TOUCH_BATCH = 5  # smaller than the shipped one: a few ids show the split
 
 SEQUENCE = ONE_EMAIL_SEQUENCE  # `s`: one email step, `one` (template t/one)
 
