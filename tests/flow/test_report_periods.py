@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import random
 from collections import defaultdict
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,18 +18,8 @@ from worker.compliance import report
 from worker.compliance.grouping import period_of
 from worker.compliance.percentiles import ranks
 from worker.compliance.report import build_report
-from worker.engine.db import make_engine
-from worker.engine.schema import prepare_schema
 
 START = datetime(2026, 1, 26, 22, 30, tzinfo=UTC)  # a Monday night: weeks cross month ends
-
-
-@pytest.fixture
-def engine(tmp_path: Path, database_url: str | None) -> Iterator[Engine]:
-    made = make_engine(database_url or f"sqlite:///{tmp_path / 'periods.db'}")
-    prepare_schema(made)
-    yield made
-    made.dispose()
 
 
 def _enrollments(count: int, seed: int) -> list[dict[str, Any]]:

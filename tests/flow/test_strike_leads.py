@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import random
 from collections import defaultdict
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,20 +16,10 @@ from models.enrollment import Enrollment, SequenceVersion
 from models.lead import Lead
 from worker.compliance.grouping import NO_OWNER, enrolled_window, period_of
 from worker.compliance.strikes import owner_strikes
-from worker.engine.db import make_engine
-from worker.engine.schema import prepare_schema
 from worker.specs.team import StrikeRule
 
 START = datetime(2026, 1, 26, 22, 30, tzinfo=UTC)  # a Monday night: weeks cross month ends
 OWNERS = [f"rep{n}@x.test" for n in range(7)] + [None]
-
-
-@pytest.fixture
-def engine(tmp_path: Path, database_url: str | None) -> Iterator[Engine]:
-    made = make_engine(database_url or f"sqlite:///{tmp_path / 'strikes.db'}")
-    prepare_schema(made)
-    yield made
-    made.dispose()
 
 
 def _enrollments(count: int, seed: int) -> list[dict[str, Any]]:
