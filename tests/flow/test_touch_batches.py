@@ -100,3 +100,11 @@ def test_a_backlog_sent_in_batches_reaches_every_lead_once(make_harness: Harness
     assert sorted(email.to for email in h.sent) == sorted(
         f"lead{n}@example.com" for n in range(leads)
     )
+
+
+def test_one_messages_ids_never_make_a_deep_claim_alone() -> None:
+    """Given the shipped tunables, a message's ids re-driven together (its render hung) are
+    fewer than a deep claim, so they go one a message and the hang strands only itself."""
+    from worker.engine import tunables
+
+    assert tunables.TOUCH_BATCH < tunables.TOUCH_BATCH_DEEP
