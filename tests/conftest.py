@@ -6,11 +6,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import Engine
 
 from testkit.chaos.redis_process import RedisBinaryMissing, RedisProcess
 from testkit.harness import Harnesses
 from tests.support.cli import Cli
 from tests.support.services import isolated_schema, missing, postgres_server, redis_server
+from worker.engine.db import make_engine
+from worker.engine.schema import prepare_schema
 
 
 @pytest.fixture
@@ -108,3 +111,12 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         for name, ok in sorted(results.items()):
             if not ok:
                 terminalreporter.write_line(f"  misclassified: {name}")
+
+
+@pytest.fixture
+def engine(tmp_path: Path, database_url: str | None) -> Iterator[Engine]:
+    """A database at the schema's head: SQLite in tmp_path, or the integration PostgreSQL."""
+    made = make_engine(database_url or f"sqlite:///{tmp_path / 'flow.db'}")
+    prepare_schema(made)
+    yield made
+    made.dispose()

@@ -22,7 +22,7 @@ from worker.flow.scheduling import IN_FLIGHT
 SINCE = datetime(2026, 11, 1, tzinfo=UTC)
 
 # what the code looks up (worker/flow, inbox, guardrails, redrive) -> the index that serves it
-LOOKUPS: dict[str, tuple[Any, set[str]]] = {
+LOOKUPS: dict[str, tuple[Any, set[str] | tuple[str, ...]]] = {
     "an enrollment's pending touches": (
         select(col(Touch.id)).where(col(Touch.enrollment_id) == 7, col(Touch.status).not_in(FINAL)),
         {"ix_touch_enrollment_step"},
@@ -35,7 +35,9 @@ LOOKUPS: dict[str, tuple[Any, set[str]]] = {
         select(col(Touch.id)).where(
             col(Touch.enrollment_id) == 7, sent_email(), col(Touch.completed_at) >= SINCE
         ),
-        {"ix_touch_emailed"},
+        # PostgreSQL may take its other index of the sent emails alone on an empty table (a
+        # tie: neither holds a row); both leave every waiting touch out
+        ("ix_touch_emailed", "ix_touch_sent_email"),  # a tuple: either one
     ),
     "the touch a reply names": (
         select(col(Touch.id)).where(col(Touch.message_id) == "<a@example.com>"),
@@ -96,7 +98,8 @@ def test_each_touch_lookup_is_planned_on_its_index(engine: Engine, lookup: str) 
     serve it, not the whole table (the partial ones included: the comparison implies a value)."""
     statement, indexes = LOOKUPS[lookup]
     planned = plan(engine, statement)
-    assert all(index in planned for index in indexes), planned
+    found = any if isinstance(indexes, tuple) else all  # a set: every one is read
+    assert found(index in planned for index in indexes), planned
 
 
 def test_the_reports_sent_emails_are_counted_from_an_index_alone(engine: Engine) -> None:
