@@ -19,10 +19,11 @@ CLAIM_BATCH = 500  # due touches claimed per scheduler query (the tick loops unt
 # of the message and recorded in one at its end (worker/flow/delivery.py), so a deep backlog
 # costs two write transactions per TOUCH_BATCH touches instead of two per touch. More: fewer
 # transactions, but more sends re-sent (same Message-ID) when a worker is killed mid-message.
-# A message's own cost (two transactions, ~10 statements) is ~7.6 ms of CPU: at 10 ids that was
-# ~0.8 ms a touch; at 20 the shipped pipeline (SQLite, 3,000 due) sent 0.27 -> 0.33-0.36 of the
-# SMTP limit at 2.4-2.7 -> 1.9-2.0 ms of CPU a touch (alternated runs, issue 15, fifth pass).
-TOUCH_BATCH = 20
+# A message's own cost (two transactions, ~10 statements) is ~7.6 ms of CPU, ~0.8 ms a touch at
+# 10. At 20 (with TOUCH_BATCH_DEEP 40, see below) the backlog drained faster (SQLite 0.27 ->
+# 0.33-0.36 of the SMTP limit), but half-rate claims of 20-39 then went one id a message and the
+# latency phase missed its p99 (3.6 s SQLite, 6.3 s PostgreSQL, issue 15, fifth pass): kept at 10.
+TOUCH_BATCH = 10
 # ... i.e. one claim found this many due, or it filled its limit (a backlog); the claim's ids then
 # go in as few messages as TOUCH_BATCH allows, as even as can be. Lower: more claims batched
 # (about half the CPU a touch), the last of a message waits for the sends before it (~10 ms
@@ -35,8 +36,8 @@ TOUCH_BATCH = 20
 # Kept above TOUCH_BATCH (tests/flow/test_touch_batches.py checks it): the ids of one message
 # whose render hung come back together when their lease ends, and as a deep claim of their own
 # they would share a message with the hanging one again until all were abandoned (fault suite,
-# poison scenario, when TOUCH_BATCH was raised to 20 with this at 20).
-TOUCH_BATCH_DEEP = 40
+# poison scenario, lost 17 with both at 20).
+TOUCH_BATCH_DEEP = 20
 # A batch message renders all its emails first (a render that hangs then holds no sent touch),
 # then starts no send once it has run this share of the actor's time limit (the rest is handed
 # back, due again at once; its first send always starts): the rest of the limit is left for the
