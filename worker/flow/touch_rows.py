@@ -12,7 +12,7 @@ from sqlalchemy import select as core_select
 from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import Select
 
-from models.enrollment import Enrollment
+from models.enrollment import Enrollment, current_owner_sql
 from models.lead import LEAD_COLUMNS, LEAD_FACTS, Lead, LeadFacts, template_context
 from models.touch import Touch
 
@@ -51,7 +51,7 @@ class ClaimRow:
     attempts: int
     enrollment_id: int
     version: str
-    current_owner: str | None  # as Enrollment.current_owner
+    current_owner: str | None  # Enrollment.current_owner, read as current_owner_sql()
     enrollment_status: str
     held_until: datetime | None
     lead_id: int
@@ -74,8 +74,7 @@ def _claim_read() -> Any:
             touch.attempts,
             enrollment.id.label("enrollment_id"),
             enrollment.version,
-            enrollment.owner.label("enrollment_owner"),
-            enrollment.reassigned_to,
+            current_owner_sql().label("current_owner"),
             enrollment.status.label("enrollment_status"),
             enrollment.held_until,
             lead.id.label("lead_id"),
@@ -110,7 +109,7 @@ def _claim_row(row: Row[Any]) -> ClaimRow:
         attempts=row.attempts,
         enrollment_id=row.enrollment_id,
         version=row.version,
-        current_owner=row.reassigned_to or row.enrollment_owner,
+        current_owner=row.current_owner,
         enrollment_status=row.enrollment_status,
         held_until=row.held_until,
         lead_id=row.lead_id,
