@@ -27,6 +27,7 @@ from worker.engine.runtime import Runtime, build_runtime
 from worker.engine.scheduler_loop import claim_and_enqueue
 from worker.engine.settings import Settings
 from worker.engine.tunables import QUEUED_LEASE
+from worker.flow.scheduling import Claimed
 
 SIZES = {"small": 10_000, "full": 100_000}  # enrollments, 10 touches each
 DUE = 1000
@@ -56,27 +57,27 @@ def claim_then_enqueue(rt: Runtime, claiming: list[float]) -> int:
 
 
 class _TimedClaims:
-    """claim_due_touches as the scheduler loop calls it, each call's seconds noted."""
+    """claim_due as the scheduler loop calls it, each call's seconds noted."""
 
     def __init__(self, claiming: list[float]) -> None:
         self.claiming = claiming
 
     @contextmanager
     def patched(self) -> Iterator[None]:
-        original = scheduler_loop.claim_due_touches
+        original = scheduler_loop.claim_due
 
-        def timed(*args: Any, **kwargs: Any) -> list[int]:
+        def timed(*args: Any, **kwargs: Any) -> Claimed:
             started = time.perf_counter()
             try:
                 return original(*args, **kwargs)
             finally:
                 self.claiming.append(time.perf_counter() - started)
 
-        scheduler_loop.claim_due_touches = timed
+        scheduler_loop.claim_due = timed
         try:
             yield
         finally:
-            scheduler_loop.claim_due_touches = original
+            scheduler_loop.claim_due = original
 
 
 def time_claims(url: str, folder: Path, redis_url: str) -> tuple[float, float]:

@@ -21,7 +21,7 @@ from worker.engine import scheduler_loop
 from worker.engine.db import reading, transaction
 from worker.engine.scheduler_loop import claim_and_enqueue, claim_between_ticks
 from worker.engine.tunables import QUEUED_LEASE
-from worker.flow.scheduling import claim_due_touches
+from worker.flow.scheduling import Claimed, claim_due_touches
 from worker.flow.tick_agenda import next_wakeup
 
 SEQUENCE = """
@@ -66,7 +66,7 @@ def counted(monkeypatch: pytest.MonkeyPatch, name: str) -> Iterator[list[int]]:
 
     def noting(*args: Any, **kwargs: Any) -> Any:
         answer = original(*args, **kwargs)
-        calls.append(len(answer) if isinstance(answer, list) else answer)
+        calls.append(len(answer.ids) if isinstance(answer, Claimed) else answer)
         return answer
 
     monkeypatch.setattr(scheduler_loop, name, noting)
@@ -80,7 +80,7 @@ def test_fewer_due_touches_than_a_batch_are_claimed_in_one_claim(
     all 7 and enqueues them, and no second (empty) claim follows."""
     h, sent = harness(make_harness)
     add_due(h, 7)
-    with counted(monkeypatch, "claim_due_touches") as claims:
+    with counted(monkeypatch, "claim_due") as claims:
         enqueued, capped = claim_and_enqueue(h.rt, now=h.clock.now(), lease_for=QUEUED_LEASE)
     assert (enqueued, capped, claims, len(sent)) == (7, False, [7], 7)
 
@@ -94,7 +94,7 @@ def test_full_batches_claim_on_until_one_comes_up_short(
     add_due(h, 5)
     monkeypatch.setattr(scheduler_loop, "CLAIM_BATCH", 2)
     with (
-        counted(monkeypatch, "claim_due_touches") as claims,
+        counted(monkeypatch, "claim_due") as claims,
         counted(monkeypatch, "count_in_flight") as counts,
     ):
         enqueued, capped = claim_and_enqueue(h.rt, now=h.clock.now(), lease_for=QUEUED_LEASE)
@@ -111,7 +111,7 @@ def test_full_batches_that_take_the_last_due_touch_end_the_loop(
     add_due(h, 4)
     monkeypatch.setattr(scheduler_loop, "CLAIM_BATCH", 2)
     with (
-        counted(monkeypatch, "claim_due_touches") as claims,
+        counted(monkeypatch, "claim_due") as claims,
         counted(monkeypatch, "count_in_flight") as counts,
     ):
         enqueued, capped = claim_and_enqueue(h.rt, now=h.clock.now(), lease_for=QUEUED_LEASE)
@@ -129,7 +129,7 @@ def test_the_in_flight_cap_holds_back_what_does_not_fit(
     monkeypatch.setattr(scheduler_loop, "CLAIM_BATCH", 3)
     now = h.clock.now()
     claim_and_enqueue_one(h)
-    with counted(monkeypatch, "claim_due_touches") as claims:
+    with counted(monkeypatch, "claim_due") as claims:
         enqueued, capped = claim_and_enqueue(h.rt, now=now, lease_for=QUEUED_LEASE)
         again = claim_and_enqueue(h.rt, now=now, lease_for=QUEUED_LEASE)
     assert (enqueued, capped, claims, again) == (4, True, [3, 1], (0, True))

@@ -4,10 +4,13 @@ trips, the same sends; a shallow one keeps one id a message, so a single touch g
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import update
+from sqlmodel import col
 
-from models.touch import TouchStatus
+from models.touch import Touch, TouchStatus
 from testkit.harness import ONE_EMAIL_SEQUENCE, Harnesses, template
 from worker.engine import scheduler_loop
+from worker.engine.db import transaction
 from worker.engine.scheduler_loop import enqueue_claimed
 from worker.engine.tunables import TOUCH_BATCH_DEEP
 
@@ -102,9 +105,37 @@ def test_a_backlog_sent_in_batches_reaches_every_lead_once(make_harness: Harness
     )
 
 
-def test_one_messages_ids_never_make_a_deep_claim_alone() -> None:
-    """Given the shipped tunables, a message's ids re-driven together (its render hung) are
-    fewer than a deep claim, so they go one a message and the hang strands only itself."""
-    from worker.engine import tunables
+def test_ids_re_driven_after_a_lost_send_go_one_a_message_in_a_deep_claim(
+    make_harness: Harnesses,
+) -> None:
+    """Given a deep claim in which two ids came back from a lost send, when it is enqueued,
+    then those two go one a message and the rest in batches: batch-mates of a render that hung
+    never share a message with it again."""
+    h = make_harness(sequences={"s.yaml": SEQUENCE}, templates={"t/one.j2": template("One")})
+    messages = Messages()
+    h.rt.enqueue_touch, h.rt.enqueue_touches = messages.one, messages.many
+    deep = list(range(1, TOUCH_BATCH_DEEP + 3))
+    enqueue_claimed(h.rt, deep, alone={3, 7})
+    assert messages.sent[:2] == [[3], [7]]
+    batched = [i for batch in messages.sent[2:] for i in batch]
+    assert batched == [i for i in deep if i not in (3, 7)]
+    assert all(1 < len(batch) <= TOUCH_BATCH for batch in messages.sent[2:])
 
-    assert tunables.TOUCH_BATCH < tunables.TOUCH_BATCH_DEEP
+
+def test_the_claim_names_the_touches_lost_mid_send_before(make_harness: Harnesses) -> None:
+    """Given TOUCH_BATCH_DEEP due touches of which one was re-driven mid-send before, when the
+    scheduler claims them, then that one goes alone and the others in batches."""
+    h = make_harness(sequences={"s.yaml": SEQUENCE}, templates={"t/one.j2": template("One")})
+    messages = Messages()
+    h.rt.enqueue_touch, h.rt.enqueue_touches = messages.one, messages.many
+    for n in range(TOUCH_BATCH_DEEP):
+        h.event("lead.mql", f"lead{n}@example.com")
+    lost = min(t.id for t in h.touches() if t.id is not None)
+    with transaction(h.rt.engine) as session:
+        session.execute(update(Touch).where(col(Touch.id) == lost).values(redrives=1))
+    enqueued, _ = scheduler_loop.claim_and_enqueue(
+        h.rt, now=h.clock.now(), lease_for=scheduler_loop.QUEUED_LEASE
+    )
+    assert enqueued == TOUCH_BATCH_DEEP
+    assert [lost] in messages.sent
+    assert sorted(len(batch) for batch in messages.sent if batch != [lost])[-1] > 1

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -14,6 +13,7 @@ from sqlalchemy.engine import make_url
 from sqlmodel import Session, create_engine
 
 import models  # noqa: F401  # registers every table on SQLModel.metadata
+from worker.engine.sqlite_writer import WriterLock, writer_lock_path
 from worker.engine.tunables import (
     DATABASE_POOL_SIZE,
     SQLITE_AUTOCHECKPOINT_PAGES,
@@ -42,7 +42,7 @@ def make_engine(
                 "timeout": SQLITE_BUSY_TIMEOUT.total_seconds(),
             },
         )
-        _tune_sqlite(engine)
+        _tune_sqlite(engine, WriterLock(writer_lock_path(parsed.database)))
         return engine
     connect_args = {"connect_timeout": connect_timeout} if connect_timeout else {}
     return create_engine(
@@ -54,7 +54,7 @@ def make_engine(
     )
 
 
-def _tune_sqlite(engine: Engine) -> None:
+def _tune_sqlite(engine: Engine, writer: WriterLock) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
@@ -67,11 +67,9 @@ def _tune_sqlite(engine: Engine) -> None:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
 
-    # One writer per process at a time, handed over the moment it commits: threads of one
-    # process (workers, the scheduler, the notifier) would otherwise meet at SQLite's busy
-    # handler, which sleeps and polls (1, 2, 5 ... 100 ms). Other processes still meet there.
-    writer = threading.Lock()
-
+    # One writer at a time, handed over the moment it commits (sqlite_writer.WriterLock):
+    # threads and processes would otherwise meet at SQLite's busy handler, which sleeps and
+    # polls (1, 2, 5 ... 100 ms).
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
         # Writers take the lock up front (no deadlocking upgrades); readers never block them.

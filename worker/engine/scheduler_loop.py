@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -35,7 +36,7 @@ from worker.flow.holding import release_holds
 from worker.flow.manual_tasks import skip_expired_tasks
 from worker.flow.reassignment import reassign_due
 from worker.flow.redrive import redrive_expired_leases
-from worker.flow.scheduling import any_due, claim_due_touches, count_in_flight
+from worker.flow.scheduling import any_due, claim_due, count_in_flight
 from worker.flow.stale_events import apply_stale_events
 from worker.flow.tick_agenda import TickAgenda, Work, next_touch_due, read_agenda
 from worker.notify.pause_alerts import tell_paused
@@ -139,13 +140,14 @@ def claim_and_enqueue(rt: Runtime, *, now: datetime, lease_for: timedelta) -> tu
             if room <= 0:
                 return enqueued, True
             limit = min(CLAIM_BATCH, room)
-            ids = claim_due_touches(session, now=now, limit=limit, lease_for=lease_for)
+            claimed = claim_due(session, now=now, limit=limit, lease_for=lease_for)
+            ids = claimed.ids
             more = len(ids) == limit and any_due(session, now=now)
         # Committed first: a lost message is re-driven, never half-claimed; the messages go to
         # the broker in one round trip. A claim that filled its limit (the batch or the cap's
         # room) left more due behind: a backlog, batched.
         with rt.enqueue_together():
-            enqueue_claimed(rt, ids, backlog=len(ids) == limit)
+            enqueue_claimed(rt, ids, backlog=len(ids) == limit, alone=claimed.redriven)
         if ids:
             log.info("queued %d due touches", len(ids), extra={"touch_ids": ids})
             CLAIM_BATCH_SIZE.observe(len(ids))
@@ -154,15 +156,24 @@ def claim_and_enqueue(rt: Runtime, *, now: datetime, lease_for: timedelta) -> tu
             return enqueued, False
 
 
-def enqueue_claimed(rt: Runtime, ids: list[int], *, backlog: bool = False) -> None:
+def enqueue_claimed(
+    rt: Runtime, ids: list[int], *, backlog: bool = False, alone: Collection[int] = ()
+) -> None:
     """One message an id, so a touch that falls due alone goes at once; for a backlog
     (TOUCH_BATCH_DEEP ids claimed at once, or a claim that more due touches were behind than it
     could take), TOUCH_BATCH ids a message: fewer round trips to the broker, and a batch claimed
-    and recorded in one transaction each, paced against the time limit (flow/send_pacing.py)."""
+    and recorded in one transaction each, paced against the time limit (flow/send_pacing.py).
+    The ids `alone` (re-driven after a lost send) go one a message all the same: a render that
+    hung with its batch-mates would otherwise hang with them again when they come back."""
     deep = backlog or len(ids) >= TOUCH_BATCH_DEEP
     if TOUCH_BATCH <= 1 or not deep or rt.enqueue_touches is None:
         for touch_id in ids:
             rt.enqueue_touch(touch_id)
+        return
+    for touch_id in (i for i in ids if i in alone):
+        rt.enqueue_touch(touch_id)
+    ids = [i for i in ids if i not in alone]
+    if not ids:
         return
     messages = -(-len(ids) // TOUCH_BATCH)  # as few as TOUCH_BATCH allows, as even as can be:
     size = -(-len(ids) // messages)  # 12 ids go 6 + 6, not 10 + 2 (the last waits 5 sends)

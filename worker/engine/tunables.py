@@ -19,24 +19,21 @@ CLAIM_BATCH = 500  # due touches claimed per scheduler query (the tick loops unt
 # of the message and recorded in one at its end (worker/flow/delivery.py), so a deep backlog
 # costs two write transactions per TOUCH_BATCH touches instead of two per touch. More: fewer
 # transactions, but more sends re-sent (same Message-ID) when a worker is killed mid-message.
-# A message's own cost (two transactions, ~10 statements) is ~7.6 ms of CPU, ~0.8 ms a touch at
-# 10. At 20 (with TOUCH_BATCH_DEEP 40, see below) the backlog drained faster (SQLite 0.27 ->
-# 0.33-0.36 of the SMTP limit), but half-rate claims of 20-39 then went one id a message and the
-# latency phase missed its p99 (3.6 s SQLite, 6.3 s PostgreSQL, issue 15, fifth pass): kept at 10.
-TOUCH_BATCH = 10
+# A message's own cost (two transactions, ~10 statements) is ~7.6 ms of CPU, ~0.4 ms a touch at
+# 20. Send bench, quiet 2-core machine (issue 15, sixth pass): SQLite 0.29 of the SMTP limit at
+# 10, 0.37 at 20; PostgreSQL 0.26 -> 0.29.
+TOUCH_BATCH = 20
 # ... i.e. one claim found this many due, or it filled its limit (a backlog); the claim's ids then
 # go in as few messages as TOUCH_BATCH allows, as even as can be. Lower: more claims batched
-# (about half the CPU a touch), the last of a message waits for the sends before it (~10 ms
-# each), and a render that never returns strands its batch-mates for a lease each time they
-# share a message (a Redis worker never emits process_boot, so its time limit never fires);
-# higher: steady-rate claims between ticks (every 0.1 s) under 10x this a second go one id a
-# message. Small bench, half-rate phase: at 100 p99 2.4-5.3 s on loaded cores, at 20 0.4-1.1 s;
-# 5 cut its CPU a touch again (~6 -> ~2.9 ms) but re-driven neighbours of a hanging render came
-# back batched together until they were abandoned (fault suite, poison scenario).
-# Kept above TOUCH_BATCH (tests/flow/test_touch_batches.py checks it): the ids of one message
-# whose render hung come back together when their lease ends, and as a deep claim of their own
-# they would share a message with the hanging one again until all were abandoned (fault suite,
-# poison scenario, lost 17 with both at 20).
+# (about half the CPU a touch), the last of a message waits for the sends before it (~5 ms
+# each); higher: steady-rate claims between ticks (every 0.1 s) under 10x this a second go one
+# id a message (at 40, the half-rate phase of the send bench did, and missed its p99: 3.6 s).
+# Small bench, half-rate phase: at 100 p99 2.4-5.3 s on loaded cores, at 20 0.4-1.1 s.
+# A render that never returns strands its batch-mates for one lease (a Redis worker never emits
+# process_boot, so its time limit never fires); ids re-driven after a lost send then go one a
+# message whatever the claim (scheduler_loop.enqueue_claimed): batched again they would share
+# the hanging one's message each time they came back, until all were abandoned (fault suite,
+# poison scenario, lost 17 when that could happen).
 TOUCH_BATCH_DEEP = 20
 # A batch message renders all its emails first (a render that hangs then holds no sent touch),
 # then starts no send once it has run this share of the actor's time limit (the rest is handed

@@ -3,6 +3,7 @@ flow/redrive.py)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
@@ -168,12 +169,37 @@ def _claim_statement() -> Update:
         update(Touch)
         .where(col(Touch.id).in_(due.scalar_subquery()), col(Touch.status).in_(WAITING))
         .values(status=TouchStatus.QUEUED, lease_until=bindparam("lease_until"))
-        .returning(col(Touch.id))
+        .returning(col(Touch.id), col(Touch.redrives))
         .execution_options(synchronize_session=False)  # ids only: no session object to update
     )
 
 
 _CLAIM = _claim_statement()
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """A claim's touch ids, in order, and those among them once lost mid-send (re-driven after
+    their sending lease ran out: a worker died, or a render or send hung with them)."""
+
+    ids: list[int]
+    redriven: frozenset[int]
+
+
+def claim_due(
+    session: Session,
+    *,
+    now: datetime,
+    limit: int = CLAIM_BATCH,
+    lease_for: timedelta = QUEUED_LEASE,
+) -> Claimed:
+    """Atomically move due touches to `queued` (compare-and-set; SKIP LOCKED on PostgreSQL)."""
+    bound = {"now": now, "limit": limit, "lease_until": now + lease_for}
+    rows = session.execute(_CLAIM, bound).all()
+    return Claimed(
+        ids=sorted(touch_id for touch_id, _ in rows),
+        redriven=frozenset(touch_id for touch_id, redrives in rows if redrives),
+    )
 
 
 def claim_due_touches(
@@ -183,9 +209,8 @@ def claim_due_touches(
     limit: int = CLAIM_BATCH,
     lease_for: timedelta = QUEUED_LEASE,
 ) -> list[int]:
-    """Atomically move due touches to `queued` (compare-and-set; SKIP LOCKED on PostgreSQL)."""
-    bound = {"now": now, "limit": limit, "lease_until": now + lease_for}
-    return sorted(session.execute(_CLAIM, bound).scalars().all())
+    """claim_due's ids."""
+    return claim_due(session, now=now, limit=limit, lease_for=lease_for).ids
 
 
 _ANY_DUE = (
