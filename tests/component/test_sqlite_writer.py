@@ -96,3 +96,44 @@ def test_the_engine_writes_through_the_lock_file_beside_the_database(tmp_path: P
     assert Path(f"{database}-writer").exists()
     assert writer_lock_path(str(database)) == f"{database}-writer"
     assert writer_lock_path(":memory:") is None and writer_lock_path(None) is None
+
+
+def test_a_write_that_must_not_wait_refuses_at_its_begin_while_another_writes(
+    tmp_path: Path,
+) -> None:
+    """Given one thread in a write transaction, when another begins one on the engine without
+    waiting, then it raises WriterBusy before any statement ran; once the first commits, it
+    writes. PostgreSQL has no such engine (its statements are round trips)."""
+    import threading
+
+    from worker.engine.db import WriterBusy, without_waiting
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'followup.db'}")
+    at_once = without_waiting(engine)
+    assert at_once is not None
+    try:
+        with transaction(engine) as session:
+            session.execute(text("CREATE TABLE t (x INTEGER)"))
+        refused: list[BaseException] = []
+
+        def try_now() -> None:
+            try:
+                with transaction(at_once) as session:
+                    session.execute(text("INSERT INTO t VALUES (2)"))
+            except WriterBusy as exc:
+                refused.append(exc)
+
+        with transaction(engine) as session:
+            session.execute(text("INSERT INTO t VALUES (1)"))
+            other = threading.Thread(target=try_now)
+            other.start()
+            other.join(10)
+        assert len(refused) == 1
+        try_now()
+        with transaction(engine) as session:
+            assert session.execute(text("SELECT x FROM t ORDER BY x")).scalars().all() == [1, 2]
+    finally:
+        engine.dispose()
+    postgres = make_engine("postgresql+psycopg://nobody@127.0.0.1:1/none")
+    assert without_waiting(postgres) is None
+    postgres.dispose()

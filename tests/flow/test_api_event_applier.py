@@ -3,15 +3,19 @@ and the app's event applier carries stored events out in batches (fakes, virtual
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import text
 from sqlmodel import Session, select
 
 from models.event import Event, EventIn
 from models.lead import Lead
 from testkit.harness import ONE_EMAIL_SEQUENCE, Harness, Harnesses, template
+from worker.api import loop_writes
 from worker.api.app import create_app
 from worker.auth.apikeys import create_key
 from worker.engine.db import transaction
@@ -110,3 +114,57 @@ def test_an_event_stored_while_no_applier_runs_is_applied_by_the_scheduler(h: Ha
     assert h.enrollments() == []
     h.advance(STALE_EVENT_AFTER + timedelta(seconds=1))
     assert [e.sequence for e in h.enrollments()] == ["s"]
+
+
+def handed_to_threads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The names of what loop_writes hands to the threadpool from now on."""
+    handed: list[str] = []
+    original = loop_writes.run_in_threadpool
+
+    async def spy(func: Any, *args: Any) -> Any:
+        handed.append(getattr(func, "__name__", repr(func)))
+        return await original(func, *args)
+
+    monkeypatch.setattr(loop_writes, "run_in_threadpool", spy)
+    return handed
+
+
+def test_an_event_posted_while_the_writer_lock_is_free_is_stored_on_the_loop(
+    h: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Given no other write, when an event is posted, then its insert runs at once, without
+    a hand-off to the threadpool."""
+    client, auth = api_alone(h)
+    handed = handed_to_threads(monkeypatch)
+    with client:
+        posted = client.post("/events", json=event("ana@example.com", id="crm-8"), headers=auth)
+    assert posted.status_code == 202 and handed == []
+    assert [e.key for e in events(h)] == ["crm-8"]
+
+
+def test_an_event_posted_while_another_write_holds_the_lock_waits_its_turn(
+    h: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Given another thread's write transaction holding SQLite's writer lock, when an event is
+    posted, then the insert does not wait on the loop: it waits in the threadpool, and is
+    stored once, answered 202, after the other commits."""
+    client, auth = api_alone(h)
+    handed = handed_to_threads(monkeypatch)
+    holding, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with transaction(h.rt.engine) as session:
+            session.execute(text("SELECT 1"))  # BEGIN IMMEDIATE: the writer lock is held
+            holding.set()
+            release.wait(30)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    assert holding.wait(30)
+    with client:
+        threading.Timer(0.3, release.set).start()
+        posted = client.post("/events", json=event("ana@example.com", id="crm-9"), headers=auth)
+    holder.join(30)
+    assert posted.status_code == 202 and posted.json()["status"] == "accepted"
+    assert len(handed) == 1
+    assert [e.key for e in events(h)] == ["crm-9"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, cast
 
@@ -22,6 +23,12 @@ from worker.engine.tunables import (
 )
 
 READ_ONLY = "followup_read_only"
+NO_WAIT = "followup_no_wait"
+
+
+class WriterBusy(Exception):
+    """A write transaction on a without_waiting() engine found the writer lock taken; raised
+    at its BEGIN, before any statement ran."""
 
 
 def make_engine(
@@ -73,10 +80,15 @@ def _tune_sqlite(engine: Engine, writer: WriterLock) -> None:
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
         # Writers take the lock up front (no deadlocking upgrades); readers never block them.
-        if connection.get_execution_options().get(READ_ONLY, False):
+        options = connection.get_execution_options()
+        if options.get(READ_ONLY, False):
             connection.exec_driver_sql("BEGIN")
             return
-        if writer.acquire(timeout=SQLITE_BUSY_TIMEOUT.total_seconds()):
+        if options.get(NO_WAIT, False):  # see without_waiting()
+            if not writer.acquire(timeout=0):
+                raise WriterBusy("another transaction holds SQLite's writer lock")
+            connection.info[_WRITER] = writer
+        elif writer.acquire(timeout=SQLITE_BUSY_TIMEOUT.total_seconds()):
             connection.info[_WRITER] = writer
         try:
             connection.exec_driver_sql("BEGIN IMMEDIATE")
@@ -113,6 +125,16 @@ def transaction(engine: Engine) -> Iterator[Session]:
 def read_only(engine: Engine) -> Engine:
     """The same engine for reads only: on SQLite a plain BEGIN, so writers are not held up."""
     return engine.execution_options(**{READ_ONLY: True})
+
+
+@lru_cache(maxsize=8)  # per request on the API's hot path: built once per engine
+def without_waiting(engine: Engine) -> Engine | None:
+    """SQLite: the same engine, whose write transactions raise WriterBusy instead of waiting
+    for the writer lock, for a caller that must not block (the API's event loop); None on
+    PostgreSQL, where every statement is a round trip the caller would block on."""
+    if engine.dialect.name != "sqlite":
+        return None
+    return engine.execution_options(**{NO_WAIT: True})
 
 
 @contextmanager
