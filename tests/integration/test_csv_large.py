@@ -153,3 +153,43 @@ def test_imports_into_postgresql_enroll_once_and_upsert_by_email(
     assert (first.created, first.enrolled) == (600, 600)
     assert (second.created, second.updated, second.unchanged, second.enrolled) == (0, 1, 599, 0)
     assert seven.first_name == "Seven"
+
+
+def test_a_large_import_refreshes_postgresql_statistics_of_the_tables_it_grew(
+    make_harness: Harnesses, postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On PostgreSQL: an import that created and enrolled IMPORT_ANALYZE_ROWS leads analyzes the
+    tables it grew (the planner then knows their size); a small one analyzes nothing."""
+    from sqlalchemy import text
+
+    from worker.imports import csv_import
+
+    monkeypatch.setattr(csv_import, "IMPORT_ANALYZE_ROWS", 500)
+    h = make_harness(
+        sequences={"mql.yaml": SEQUENCE},
+        templates={"t/intro.j2": template("Intro")},
+        database_url=postgres_url,
+    )
+
+    def analyzed() -> dict[str, object]:
+        with h.rt.engine.connect() as connection:
+            rows = connection.execute(
+                text(
+                    "SELECT relname, last_analyze FROM pg_stat_user_tables "
+                    "WHERE schemaname = current_schema()"
+                )
+            )
+            return {name: at for name, at in rows if at is not None}
+
+    few = "".join(f"few{i}@example.com,F{i},\n" for i in range(10)).encode()
+    import_rows(
+        h.rt,
+        CsvSource(io.BytesIO(b"email,first_name,timezone\n" + few)),
+        ImportOptions(sequence="mql"),
+    )
+    assert analyzed() == {}
+    rows = "".join(f"lead{i}@example.com,First{i},{ZONES[i % 4]}\n" for i in range(600))
+    data = ("email,first_name,timezone\n" + rows).encode()
+    summary = import_rows(h.rt, CsvSource(io.BytesIO(data)), ImportOptions(sequence="mql"))
+    assert (summary.created, summary.enrolled) == (600, 600)
+    assert set(analyzed()) >= {"lead", "event", "enrollment", "touch", "compliance_entry"}

@@ -177,6 +177,16 @@ def dialect_insert(session: Session, table: Any) -> Any:
     return dialect.insert(table)
 
 
+def refresh_statistics(engine: Engine, tables: Sequence[str]) -> None:
+    """PostgreSQL: ANALYZE these tables now (after a bulk write; reads and writes go on);
+    SQLite: nothing (tunables.IMPORT_ANALYZE_ROWS says why)."""
+    if engine.dialect.name != "postgresql" or not tables:
+        return
+    with engine.begin() as connection:
+        quoted = ", ".join(connection.dialect.identifier_preparer.quote(t) for t in tables)
+        connection.exec_driver_sql(f"ANALYZE {quoted}")
+
+
 def checkpoint(engine: Engine) -> None:
     """SQLite: copy the WAL back into the database now, when the caller is between its hot
     paths, instead of in whichever commit filled it (PASSIVE: readers and writers go on; what a

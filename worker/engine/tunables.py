@@ -64,6 +64,13 @@ STALE_EVENT_MAX_FAILURES = 3  # an event whose meaning raised this often is `dea
 EVENT_APPLY_BATCH = 500  # events `followup api` alone applies per transaction (its applier)
 IMPORT_CHUNK_ROWS = 1000  # CSV rows upserted per transaction
 IMPORT_ENROLL_CHUNK_ROWS = 500  # ... when also enrolling (5 rows a lead; 200 cost 20% more CPU)
+# An import that created or enrolled this many refreshes PostgreSQL's planner statistics of the
+# tables it grew (ANALYZE; autovacuum would, a while later): until then the first sends after a
+# large import are planned for the tables' old sizes (send bench, issue 15: a seq scan of `lead`
+# in every claim read, 0.84 -> ~0.1 ms a message once analyzed; the scheduler's claim then scans
+# the bench's 10,000 touches, every one waiting, so the bench's rate did not move). SQLite keeps
+# its plans without statistics (ANALYZE there would change the report's and claim's indexes).
+IMPORT_ANALYZE_ROWS = 1000
 LOG_READ_BATCH = 5000  # compliance log entries read at a time when replaying it (audit)
 LEAD_CHECK_SAMPLE = 1000  # leads per sequence `sequences check --leads` renders (more: at random)
 LEAD_CHECK_IDS_PER_QUERY = 500  # ids in one IN (...) while it reads their touches and leads

@@ -10,10 +10,16 @@ import hashlib
 from collections.abc import Callable
 from typing import Any
 
-from models.lead import PROFILE_COLUMNS
+from models.compliance import ComplianceEntry
+from models.enrollment import Enrollment
+from models.event import Event
+from models.lead import PROFILE_COLUMNS, Lead
+from models.touch import Touch
 from models.validation import FieldsTooLarge, merge_fields
+from worker.engine.db import refresh_statistics
 from worker.engine.metrics import IMPORT_ROWS
 from worker.engine.runtime import Runtime
+from worker.engine.tunables import IMPORT_ANALYZE_ROWS
 from worker.imports.chunks import commit_chunk
 from worker.imports.csv_rows import CsvImportError, CsvSource, lead_from_row
 from worker.imports.options import (
@@ -85,7 +91,16 @@ def import_rows(
     if not options.dry_run:
         for result in ("merged", "rejected"):
             IMPORT_ROWS.labels(result=result).inc(getattr(summary, result))
+        if summary.created + summary.enrolled >= IMPORT_ANALYZE_ROWS:
+            refresh_statistics(rt.engine, grown_tables(enrolled=summary.enrolled > 0))
     return summary
+
+
+def grown_tables(*, enrolled: bool) -> list[str]:
+    """The tables an import adds rows to: leads, and with enrolment its events, enrollments,
+    touches and log entries."""
+    tables = (Lead, Event, Enrollment, Touch, ComplianceEntry) if enrolled else (Lead,)
+    return [str(table.__tablename__) for table in tables]
 
 
 class SeenEmails:
