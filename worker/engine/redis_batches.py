@@ -16,8 +16,6 @@ from dramatiq.common import current_millis
 from dramatiq.message import Message
 from redis.exceptions import NoScriptError
 
-from worker.engine.redis_consumer import RefillingConsumer
-
 
 class BatchingRedisBroker(RedisBroker):
     """Inside `together()` an enqueue is held back and the block's messages go out in one
@@ -30,11 +28,6 @@ class BatchingRedisBroker(RedisBroker):
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
         self._held = threading.local()
-
-    @property
-    def consumer_class(self) -> type[RefillingConsumer]:
-        """Its consumers fetch again as soon as a worker thread frees a slot (redis_consumer)."""
-        return RefillingConsumer
 
     def enqueue(self, message: Message[Any], *, delay: int | None = None) -> Message[Any]:
         held: list[Message[Any]] | None = getattr(self._held, "messages", None)
