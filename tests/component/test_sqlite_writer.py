@@ -7,12 +7,13 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
+import threading
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import text
 
-from worker.engine.db import make_engine, transaction
+from worker.engine.db import WriterBusy, make_engine, transaction, without_waiting
 from worker.engine.sqlite_writer import WriterLock, writer_lock_path
 
 CONTEXT = multiprocessing.get_context("spawn")  # a fresh interpreter, as another followup process
@@ -66,8 +67,6 @@ def test_a_holder_killed_mid_transaction_lets_go(tmp_path: Path) -> None:
 def test_threads_of_one_process_take_turns_and_time_out(tmp_path: Path) -> None:
     """Given one thread holding the lock, another thread of the process times out, then gets it
     once the first lets go."""
-    import threading
-
     lock = WriterLock(str(tmp_path / "followup.db-writer"))
     assert lock.acquire(timeout=1)
     answers: list[bool] = []
@@ -104,10 +103,6 @@ def test_a_write_that_must_not_wait_refuses_at_its_begin_while_another_writes(
     """Given one thread in a write transaction, when another begins one on the engine without
     waiting, then it raises WriterBusy before any statement ran; once the first commits, it
     writes. PostgreSQL has no such engine (its statements are round trips)."""
-    import threading
-
-    from worker.engine.db import WriterBusy, without_waiting
-
     engine = make_engine(f"sqlite:///{tmp_path / 'followup.db'}")
     at_once = without_waiting(engine)
     assert at_once is not None

@@ -21,7 +21,7 @@ from worker.engine import scheduler_loop
 from worker.engine.db import reading, transaction
 from worker.engine.scheduler_loop import claim_and_enqueue, claim_between_ticks
 from worker.engine.tunables import QUEUED_LEASE
-from worker.flow.scheduling import Claimed, claim_due_touches
+from worker.flow.scheduling import Claimed, claim_due
 from worker.flow.tick_agenda import next_wakeup
 
 SEQUENCE = """
@@ -139,7 +139,7 @@ def test_the_in_flight_cap_holds_back_what_does_not_fit(
 def claim_and_enqueue_one(h: Harness) -> None:
     """One due touch claimed (queued, in flight) by an earlier pass."""
     with transaction(h.rt.engine) as session:
-        assert len(claim_due_touches(session, now=h.clock.now(), limit=1)) == 1
+        assert len(claim_due(session, now=h.clock.now(), limit=1).ids) == 1
 
 
 def test_the_next_wakeup_is_the_earliest_moment_of_any_kind(make_harness: Harnesses) -> None:

@@ -13,7 +13,7 @@ from models.lead import Lead
 from testkit.harness import Harness, Harnesses, template
 from worker.engine.db import transaction
 from worker.engine.tunables import MAX_ATTEMPTS, QUEUED_LEASE
-from worker.flow.scheduling import claim_due_touches
+from worker.flow.scheduling import claim_due
 from worker.mail import (
     MaildirMailer,
     PermanentSendError,
@@ -135,7 +135,7 @@ def test_a_touch_whose_enrollment_exited_while_queued_is_cancelled_not_sent(h: H
     then the worker finds it cancelled and sends nothing."""
     h.event("lead.mql", LEAD)
     with transaction(h.rt.engine) as session:
-        [touch_id] = claim_due_touches(session, now=h.clock.now())
+        [touch_id] = claim_due(session, now=h.clock.now()).ids
     assert h.touches()[0].status == "queued"
     h.event("email.replied", LEAD)
     h.actors.send_touch.send(touch_id)
@@ -151,7 +151,7 @@ def test_a_touch_of_a_suppressed_lead_is_cancelled_by_the_worker(h: Harness) -> 
     process), then the worker re-checks and cancels instead of sending."""
     h.event("lead.mql", LEAD)
     with transaction(h.rt.engine) as session:
-        [touch_id] = claim_due_touches(session, now=h.clock.now())
+        [touch_id] = claim_due(session, now=h.clock.now()).ids
         lead = session.exec(select(Lead)).one()
         lead.suppressed_at, lead.suppressed_reason = h.clock.now(), "manual"
         session.add(lead)
@@ -237,7 +237,7 @@ def test_a_lost_broker_message_is_redriven_after_its_lease(h: Harness) -> None:
     expires, the scheduler re-drives it from the database and it is sent once."""
     h.event("lead.mql", LEAD)
     with transaction(h.rt.engine) as session:
-        claim_due_touches(session, now=h.clock.now())  # never enqueued
+        claim_due(session, now=h.clock.now())  # never enqueued
     h.advance(QUEUED_LEASE - timedelta(seconds=10))
     assert h.sent == [] and h.touches()[0].status == "queued"
     h.advance(timedelta(seconds=20))

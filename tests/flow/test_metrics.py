@@ -128,10 +128,10 @@ def test_sla_verdicts_and_redriven_leases_are_counted(h: Harness) -> None:
     h.tick()  # intro sent; bump due in a day
     h.mailer.fail_next(TransientSendError("451 later"), times=50)
     with transaction(h.rt.engine) as session:
-        from worker.flow.scheduling import claim_due_touches
+        from worker.flow.scheduling import claim_due
 
         h.clock.move_to(h.clock.now() + timedelta(days=1, minutes=1))
-        claim_due_touches(session, now=h.clock.now())  # claimed, message "lost"
+        claim_due(session, now=h.clock.now())  # claimed, message "lost"
     h.advance(timedelta(days=2))
     breached, redriven = delta.now()
     assert breached == 1 and redriven >= 1

@@ -10,7 +10,7 @@ from sqlmodel import select
 from models.enrollment import Enrollment, EnrollmentStatus
 from testkit.harness import Harness, Harnesses, template
 from worker.engine.db import transaction
-from worker.flow.scheduling import claim_due_touches
+from worker.flow.scheduling import claim_due
 from worker.mail import TransientSendError
 
 LEAD = "ana@example.com"
@@ -39,7 +39,7 @@ def build(make_harness: Harnesses, start: datetime = MONDAY_4PM) -> Harness:
 def claim_and_deliver(h: Harness) -> int:
     """Claim the due touch, then hand its id to a worker (after the test changed the world)."""
     with transaction(h.rt.engine) as session:
-        [touch_id] = claim_due_touches(session, now=h.clock.now())
+        [touch_id] = claim_due(session, now=h.clock.now()).ids
     return touch_id
 
 
@@ -84,7 +84,7 @@ def test_a_pause_hold_and_a_cancel_use_no_attempt(make_harness: Harnesses) -> No
     h.event("lead.mql", LEAD)
     h.event("lead.mql", "ben@example.com")
     with transaction(h.rt.engine) as session:
-        ids = claim_due_touches(session, now=h.clock.now())
+        ids = claim_due(session, now=h.clock.now()).ids
         first = session.exec(select(Enrollment).order_by(Enrollment.id)).first()  # type: ignore[arg-type]  # an int column orders
         assert first is not None
         first.status = EnrollmentStatus.PAUSED  # behind the engine's back: the worker re-checks

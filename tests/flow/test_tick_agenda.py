@@ -18,7 +18,7 @@ from testkit.harness import Harness, Harnesses
 from tests.flow.test_claim_loop import add_due, harness
 from worker.engine.db import READ_ONLY, reading, transaction
 from worker.engine.tunables import QUEUED_LEASE, STALE_EVENT_AFTER
-from worker.flow.scheduling import claim_due_touches
+from worker.flow.scheduling import claim_due
 from worker.flow.tick_agenda import Work, read_agenda
 
 
@@ -57,7 +57,7 @@ def test_the_agenda_says_which_work_has_come(make_harness: Harnesses) -> None:
         agenda = read_agenda(session, now=now)
     assert [work for work in Work if agenda.due(work)] == [Work.TOUCH_DUE]
     with transaction(h.rt.engine) as session:
-        claim_due_touches(session, now=now, limit=10)
+        claim_due(session, now=now, limit=10)
     with reading(h.rt.engine) as session:
         claimed = read_agenda(session, now=now)
         later = read_agenda(session, now=now + QUEUED_LEASE + timedelta(seconds=1))
@@ -71,7 +71,7 @@ def test_a_lost_message_is_redriven_and_claimed_in_the_same_tick(make_harness: H
     h, sent = harness(make_harness)
     add_due(h, 1)
     with transaction(h.rt.engine) as session:
-        [lost] = claim_due_touches(session, now=h.clock.now(), limit=10)
+        [lost] = claim_due(session, now=h.clock.now(), limit=10).ids
     h.clock.move_to(h.clock.now() + QUEUED_LEASE + timedelta(seconds=1))
     result = h.tick()
     assert (result.redriven, result.enqueued, sent) == (1, 1, [lost])
@@ -97,7 +97,7 @@ def test_a_sent_touch_leaves_no_lease_on_the_agenda(make_harness: Harnesses) -> 
     h, _ = harness(make_harness)
     add_due(h, 1)
     with transaction(h.rt.engine) as session:
-        claim_due_touches(session, now=h.clock.now(), limit=10)
+        claim_due(session, now=h.clock.now(), limit=10)
         session.execute(
             update(Touch)
             .where(col(Touch.status) == TouchStatus.QUEUED)

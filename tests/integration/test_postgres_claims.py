@@ -14,7 +14,7 @@ from models.lead import Lead
 from models.touch import Touch, TouchKind, TouchStatus
 from worker.engine.db import make_engine, transaction
 from worker.engine.schema import prepare_schema
-from worker.flow.scheduling import claim_due_touches
+from worker.flow.scheduling import claim_due
 
 pytestmark = pytest.mark.integration
 
@@ -54,7 +54,7 @@ def claim_until_empty(engine: Engine, start: threading.Barrier, claimed: list[in
     start.wait()
     while True:
         with transaction(engine) as session:
-            ids = claim_due_touches(session, now=NOW, limit=25)
+            ids = claim_due(session, now=NOW, limit=25).ids
         if not ids:
             return
         claimed.extend(ids)
@@ -83,9 +83,9 @@ def test_a_claim_skips_rows_another_open_claim_holds(engine: Engine) -> None:
     """Given a claim not yet committed, when another claims, it takes other rows without waiting."""
     due = add_due_touches(engine, 100)
     with Session(engine) as first, first.begin():
-        held = claim_due_touches(first, now=NOW, limit=40)
+        held = claim_due(first, now=NOW, limit=40).ids
         with transaction(engine) as second:
             second.execute(text("SET LOCAL lock_timeout = '2s'"))  # blocking would raise
-            other = claim_due_touches(second, now=NOW, limit=100)
+            other = claim_due(second, now=NOW, limit=100).ids
     assert len(held) == 40 and len(other) == 60
     assert set(held) | set(other) == due and not set(held) & set(other)

@@ -84,12 +84,11 @@ def _tune_sqlite(engine: Engine, writer: WriterLock) -> None:
         if options.get(READ_ONLY, False):
             connection.exec_driver_sql("BEGIN")
             return
-        if options.get(NO_WAIT, False):  # see without_waiting()
-            if not writer.acquire(timeout=0):
-                raise WriterBusy("another transaction holds SQLite's writer lock")
+        no_wait = options.get(NO_WAIT, False)  # see without_waiting()
+        if writer.acquire(timeout=0 if no_wait else SQLITE_BUSY_TIMEOUT.total_seconds()):
             connection.info[_WRITER] = writer
-        elif writer.acquire(timeout=SQLITE_BUSY_TIMEOUT.total_seconds()):
-            connection.info[_WRITER] = writer
+        elif no_wait:
+            raise WriterBusy("another transaction holds SQLite's writer lock")
         try:
             connection.exec_driver_sql("BEGIN IMMEDIATE")
         except BaseException:

@@ -202,17 +202,6 @@ def claim_due(
     )
 
 
-def claim_due_touches(
-    session: Session,
-    *,
-    now: datetime,
-    limit: int = CLAIM_BATCH,
-    lease_for: timedelta = QUEUED_LEASE,
-) -> list[int]:
-    """claim_due's ids."""
-    return claim_due(session, now=now, limit=limit, lease_for=lease_for).ids
-
-
 _ANY_DUE = (
     select(col(Touch.id))
     .where(col(Touch.status).in_(WAITING), col(Touch.due_at) <= bindparam("now"))
