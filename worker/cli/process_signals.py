@@ -29,7 +29,10 @@ def stop_on_signals(*, second_exits: bool = False) -> threading.Event:
             os._exit(128 + signum)
         if not first:
             first.append(now)
-        stop.set()
+        # Set from a thread of its own, never here: the handler runs on the main thread between
+        # two bytecodes, maybe inside stop.wait() holding the event's lock, and set() would then
+        # wait for that lock forever (a worker child that never stopped, SIGKILLed in CI).
+        threading.Thread(target=stop.set, name="stop-signal", daemon=True).start()
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, handle)
