@@ -13,11 +13,11 @@ import pytest
 from sqlalchemy import Engine, func, or_, select
 from sqlmodel import col
 
-from models.touch import FINAL, SENT_EMAIL_SQL, Touch, sent_email
+from models.touch import FINAL, SENT_EMAIL_SQL, WAITING, WAITING_SQL, Touch, sent_email
 from worker.engine.db import make_engine
 from worker.engine.schema import prepare_schema
 from worker.flow.guardrails import ANSWERS_SEEN
-from worker.flow.scheduling import IN_FLIGHT
+from worker.flow.scheduling import _CLAIM, IN_FLIGHT
 
 SINCE = datetime(2026, 11, 1, tzinfo=UTC)
 
@@ -75,20 +75,21 @@ def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
     built.dispose()
 
 
-def plan(engine: Engine, statement: Any) -> str:
+def plan(engine: Engine, statement: Any, **bound: Any) -> str:
     """The backend's plan for `statement` with its parameters bound (PostgreSQL: a generic
     plan, as a prepared statement gets; sequential scans discouraged on the empty table)."""
     compiled = statement.compile(
         dialect=engine.dialect, compile_kwargs={"render_postcompile": True}
     )
+    params = compiled.construct_params(bound) if bound else compiled.params
     with engine.connect() as connection:
         if engine.dialect.name == "sqlite":
-            values = tuple(compiled.params[name] for name in compiled.positiontup)
+            values = tuple(params[name] for name in compiled.positiontup)
             rows = connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {compiled}", values)
             return "\n".join(str(row[-1]) for row in rows)
         connection.exec_driver_sql("SET enable_seqscan = off")
         connection.exec_driver_sql("SET plan_cache_mode = force_generic_plan")
-        rows = connection.exec_driver_sql(f"EXPLAIN {compiled}", compiled.params)
+        rows = connection.exec_driver_sql(f"EXPLAIN {compiled}", params)
         return "\n".join(str(row[0]) for row in rows)
 
 
@@ -138,3 +139,19 @@ def test_a_waiting_touch_is_in_none_of_the_partial_indexes(tmp_path: Path) -> No
     for name in ("ix_touch_emailed", "ix_touch_sent"):
         assert sql[name].endswith(f"WHERE {SENT_EMAIL_SQL}"), sql[name]
     assert "status" not in sql["ix_touch_enrollment_step"]
+
+
+def test_the_schedulers_claim_reads_the_first_due_in_order(engine: Engine) -> None:
+    """Given the migrated schema, the scheduler's claim is planned on ix_touch_due, in its
+    order: no sort of every touch due (a backlog of n cost n rows a claim through
+    ix_touch_status_due), and on PostgreSQL one probe an id, even as a generic plan."""
+    planned = plan(engine, _CLAIM[engine.dialect.name], now=SINCE, limit=500, lease_until=SINCE)
+    assert "ix_touch_due" in planned, planned
+    assert "Sort" not in planned and "TEMP B-TREE" not in planned, planned
+    assert "Seq Scan" not in planned and "SCAN touch" not in planned, planned
+
+
+def test_the_waiting_predicate_names_the_waiting_statuses() -> None:
+    """ix_touch_due's literal predicate (is_waiting) and WAITING say the same statuses."""
+    spelled_out = f"status IN ({', '.join(repr(str(s)) for s in WAITING)})"
+    assert spelled_out == WAITING_SQL

@@ -14,7 +14,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from sqlalchemy import Engine, text
 from sqlmodel import col, func, select
 
-from models.touch import WAITING, Touch
+from models.touch import Touch, is_waiting
 from worker.engine.db import reading
 from worker.engine.runtime import Runtime
 
@@ -31,7 +31,7 @@ def due_backlog(engine: Engine, now: datetime) -> tuple[int, float]:
     with reading(engine) as session:
         count, oldest = session.exec(
             select(func.count(), func.min(Touch.due_at)).where(
-                col(Touch.status).in_(WAITING), col(Touch.due_at) <= now
+                is_waiting(), col(Touch.due_at) <= now
             )
         ).one()
     return int(count), max(0.0, (now - oldest).total_seconds()) if oldest else 0.0

@@ -10,7 +10,7 @@ from sqlmodel import Session, col, func, select
 
 from models.compliance import ComplianceEntry, ComplianceKind
 from models.enrollment import OPEN_STATUSES, Enrollment
-from models.touch import WAITING, Touch, TouchStatus
+from models.touch import Touch, TouchStatus, is_waiting
 from worker.engine.db import ping, reading
 from worker.engine.notify_status import notify_sections
 from worker.engine.runtime import Runtime
@@ -59,9 +59,7 @@ def touch_status(session: Session, *, now: datetime, known_sequences: set[str]) 
     rows = session.exec(select(Touch.status, func.count()).group_by(col(Touch.status))).all()
     status.touches = {s.value: 0 for s in TouchStatus} | {str(s): int(n) for s, n in rows}
     backlog, oldest = session.exec(
-        select(func.count(), func.min(Touch.due_at)).where(
-            col(Touch.status).in_(WAITING), col(Touch.due_at) <= now
-        )
+        select(func.count(), func.min(Touch.due_at)).where(is_waiting(), col(Touch.due_at) <= now)
     ).one()
     status.due_backlog = int(backlog)
     status.scheduler_lag_seconds = (now - oldest).total_seconds() if oldest else 0.0

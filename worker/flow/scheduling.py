@@ -7,13 +7,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import Update, bindparam, update
+from sqlalchemy import Executable, Update, bindparam, text, update
 from sqlmodel import Session, col, func, select
 
 from models.compliance import ComplianceKind
 from models.enrollment import Enrollment, EnrollmentStatus
 from models.lead import EnrollingLead
-from models.touch import FINAL, WAITING, Touch, TouchKind, TouchStatus
+from models.touch import FINAL, WAITING, WAITING_SQL, Touch, TouchKind, TouchStatus, is_waiting
+from models.types import UTCDateTime
 from worker.compliance import log
 from worker.compliance.recording import note_touch_completed, refresh_verdict
 from worker.engine.db import changed_rows
@@ -157,24 +158,39 @@ def _keep(session: Session, enrollment: Enrollment) -> None:
 
 
 def _claim_statement() -> Update:
-    """Due rows to `queued`, built once: the scheduler runs it every tick (bound per call)."""
+    """Due rows to `queued` on PostgreSQL, built once (bound per call): the first `limit` due
+    read in due order from ix_touch_due (is_waiting: its literal predicate), locked, their ids
+    taken as an array (ANY(ARRAY(...)): one probe an id, where IN let a prepared statement's
+    generic plan join a scan of the whole table)."""
     due = (
         select(Touch.id)
-        .where(col(Touch.status).in_(WAITING), col(Touch.due_at) <= bindparam("now"))
+        .where(is_waiting(), col(Touch.due_at) <= bindparam("now"))
         .order_by(col(Touch.due_at), col(Touch.id))
         .limit(bindparam("limit"))
         .with_for_update(skip_locked=True)
     )
     return (
         update(Touch)
-        .where(col(Touch.id).in_(due.scalar_subquery()), col(Touch.status).in_(WAITING))
+        .where(col(Touch.id) == func.any(func.array(due.scalar_subquery())), is_waiting())
         .values(status=TouchStatus.QUEUED, lease_until=bindparam("lease_until"))
         .returning(col(Touch.id), col(Touch.redrives))
         .execution_options(synchronize_session=False)  # ids only: no session object to update
     )
 
 
-_CLAIM = _claim_statement()
+# ... and on SQLite, which SQLAlchemy cannot give an index hint: un-ANALYZEd, its planner took
+# ix_touch_status_due (and sorted the whole backlog) for the subquery and scanned it again for
+# the outer WHERE. One statement under the writer lock: what the subquery picks is waiting.
+_SQLITE_CLAIM = text(
+    "UPDATE touch SET status = :queued, lease_until = :lease_until WHERE id IN ("
+    f"SELECT id FROM touch INDEXED BY ix_touch_due WHERE {WAITING_SQL} AND due_at <= :now "
+    "ORDER BY due_at, id LIMIT :limit) RETURNING id, redrives"
+).bindparams(
+    bindparam("now", type_=UTCDateTime()),
+    bindparam("lease_until", type_=UTCDateTime()),
+    queued=str(TouchStatus.QUEUED),
+)
+_CLAIM: dict[str, Executable] = {"postgresql": _claim_statement(), "sqlite": _SQLITE_CLAIM}
 
 
 @dataclass(frozen=True)
@@ -195,18 +211,14 @@ def claim_due(
 ) -> Claimed:
     """Atomically move due touches to `queued` (compare-and-set; SKIP LOCKED on PostgreSQL)."""
     bound = {"now": now, "limit": limit, "lease_until": now + lease_for}
-    rows = session.execute(_CLAIM, bound).all()
+    rows = session.execute(_CLAIM[session.get_bind().dialect.name], bound).all()
     return Claimed(
         ids=sorted(touch_id for touch_id, _ in rows),
         redriven=frozenset(touch_id for touch_id, redrives in rows if redrives),
     )
 
 
-_ANY_DUE = (
-    select(col(Touch.id))
-    .where(col(Touch.status).in_(WAITING), col(Touch.due_at) <= bindparam("now"))
-    .limit(1)
-)
+_ANY_DUE = select(col(Touch.id)).where(is_waiting(), col(Touch.due_at) <= bindparam("now")).limit(1)
 
 
 def any_due(session: Session, *, now: datetime) -> bool:

@@ -15,7 +15,7 @@ from sqlmodel import Session, col, func, select
 from models.enrollment import Enrollment, EnrollmentStatus, SlaStatus
 from models.event import Event
 from models.notification import AlertStatus, SlaAlert
-from models.touch import WAITING, Touch, TouchStatus
+from models.touch import Touch, TouchStatus, is_waiting
 from worker.engine.tunables import STALE_EVENT_AFTER
 
 
@@ -35,7 +35,7 @@ class Work(StrEnum):
 
 # Each moment is the earliest of exactly the rows the work's own pass selects, so a moment in
 # the future (or none) means that pass would find nothing.
-_NEXT_DUE = select(func.min(Touch.due_at)).where(col(Touch.status).in_(WAITING))
+_NEXT_DUE = select(func.min(Touch.due_at)).where(is_waiting())
 _MOMENTS: dict[Work, Select[Any]] = {
     Work.TOUCH_DUE: _NEXT_DUE,
     Work.TASK_EXPIRES: select(func.min(Touch.expires_at)).where(Touch.status == TouchStatus.OPEN),
