@@ -11,7 +11,7 @@ from collections.abc import Callable
 import pytest
 from dramatiq.middleware.time_limit import TimeLimitExceeded
 from sqlalchemy import update
-from sqlmodel import col
+from sqlmodel import Session, col
 
 from models.touch import Touch, TouchStatus
 from testkit.harness import ONE_EMAIL_SEQUENCE, Harness, Harnesses, template
@@ -108,6 +108,39 @@ def test_a_touch_whose_claim_breaks_holds_back_none_of_the_others(
     assert [outcomes[i].outcome for i in ids] == ["sent", "left", "sent"]
     assert statuses(h) == [("sent", 1), ("sending", 0), ("sent", 1)]
     assert len(h.sent) == 2
+
+
+def test_a_touch_another_worker_claims_mid_claim_is_left_to_it(
+    make_harness: Harnesses, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Given a batch of three whose second touch another worker claims between this claim's
+    read and its write (a redelivered message, say), when it is delivered, then the write finds
+    it gone, the claim goes again the compare-and-set way, and only the first and third are
+    sent: the second is `not_queued`, no attempt counted by this worker."""
+    h, ids = queued_touches(make_harness, 3)
+    load, compare_and_set = touch_claims.load_claim_rows, touch_claims._compare_and_set
+
+    def other_worker_claims_the_second(session: Session) -> None:
+        session.connection().execute(
+            update(Touch).where(col(Touch.id) == ids[1]).values(status=TouchStatus.SENDING)
+        )
+
+    def read_then_taken(session: Session, touch_ids: list[int], *, status: str) -> object:
+        rows = load(session, touch_ids, status=status)
+        if status == TouchStatus.QUEUED:  # the fast way: taken after its read
+            other_worker_claims_the_second(session)
+        return rows
+
+    def taken_before(session: Session, touch_ids: list[int], lease_until: object) -> object:
+        other_worker_claims_the_second(session)  # ... and still taken for the second way
+        return compare_and_set(session, touch_ids, lease_until)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(touch_claims, "load_claim_rows", read_then_taken)
+    monkeypatch.setattr(touch_claims, "_compare_and_set", taken_before)
+    outcomes = deliver_touches(h.rt, ids)
+    assert [outcomes[i].outcome for i in ids] == ["sent", "not_queued", "sent"]
+    assert statuses(h) == [("sent", 1), ("sending", 0), ("sent", 1)]
+    assert sorted(m.to for m in h.sent) == ["lead0@example.com", "lead2@example.com"]
 
 
 def test_an_interrupted_batch_records_what_it_sent_and_hands_back_the_rest(

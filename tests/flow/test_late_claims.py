@@ -18,11 +18,12 @@ SEQUENCE = ONE_EMAIL_SEQUENCE  # `s`: one email step, `one` (template t/one)
 
 @contextmanager
 def claims_answered_late(h: Harness) -> Iterator[list[str]]:
-    """Inside, each claim's UPDATE returns a whole lease later; yields the claims so delayed."""
+    """Inside, each claim's UPDATE (the one that moves its touches to `sending`, counting the
+    attempt) returns a whole lease later; yields the claims so delayed."""
     delayed: list[str] = []
 
     def after_execute(conn: Any, cursor: Any, statement: str, params: Any, *rest: Any) -> None:
-        if statement.startswith("UPDATE touch SET status=?, lease_until=? WHERE touch.id"):
+        if statement.startswith("UPDATE touch SET status=?, lease_until=?, attempts=?"):
             delayed.append(statement)
             h.clock.advance(SENDING_LEASE)
 

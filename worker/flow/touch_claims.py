@@ -1,5 +1,6 @@
-"""Claiming touches for sending: a message's ids in one transaction (one compare-and-set UPDATE,
-one joined read), each touch then held back or gathered for its send behind its own savepoint."""
+"""Claiming touches for sending: a message's ids in one transaction (one joined read of the queued
+ones, each then held back or gathered for its send, the gathered ones written in one statement);
+when that broke, again with a compare-and-set first and a savepoint a touch."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from sqlmodel import Session
 from models.enrollment import OPEN_STATUSES, EnrollmentStatus
 from models.sending_pause import PauseScope
 from models.touch import TouchStatus
-from worker.engine.db import transaction
+from worker.engine.db import core_changed_rows, transaction
 from worker.engine.metrics import MAILBOX_DEFERRALS, TOUCHES, count_on_commit
 from worker.engine.runtime import Runtime
 from worker.engine.tunables import SENDING_LEASE, lease
@@ -38,11 +39,15 @@ log = logging.getLogger("followup.delivery")
 
 @dataclass
 class _Batch:
-    """What every touch of one claim shares: its moment, lease and the pauses in force."""
+    """What every touch of one claim shares: its moment, lease, the pauses in force and the
+    status its writes expect."""
 
     now: datetime
     lease_until: datetime
     pauses: set[tuple[str, str]] = field(default_factory=set)  # (scope, name)
+    # what its touches' writes find them in: still `queued` (the fast way), or `sending` after
+    # the compare-and-set (isolated); a write that finds another status breaks the touch
+    expected: TouchStatus = TouchStatus.QUEUED
 
     def paused(self, address: str, sequence: str) -> str | None:
         """Which pause holds a touch from this mailbox in this sequence, in words; else None."""
@@ -63,34 +68,43 @@ def claim_touches(rt: Runtime, touch_ids: list[int]) -> dict[int, ClaimedTouch |
 def _claim_all(
     rt: Runtime, touch_ids: list[int], *, isolated: bool
 ) -> dict[int, ClaimedTouch | Delivery]:
-    """The claim transaction; not isolated, the gathered touches' writes go in one statement."""
+    """The claim transaction. Not isolated (the fast way), the queued touches are read first and
+    each leaves `queued` by the one UPDATE that also counts its attempt and fixes its Message-ID
+    (one row version a touch, where a compare-and-set and then that write made two: issue 15),
+    the gathered ones in one statement; a touch another worker took in between breaks the
+    batch (TouchBroke). Isolated, the compare-and-set wins the touches first, then each is
+    claimed behind its own savepoint."""
     with transaction(rt.engine) as session:
         session.connection()  # BEGIN (IMMEDIATE on SQLite) first: a lock wait spends no lease
         now = rt.clock.now()
         batch = _Batch(now, now + lease(SENDING_LEASE, rt.settings.lease_seconds))
-        won = _compare_and_set(session, touch_ids, batch.lease_until)
         claims: dict[int, ClaimedTouch | Delivery] = {
             i: Delivery(DeliveryOutcome.NOT_QUEUED, "already handled") for i in touch_ids
         }
-        if not won:
+        won = touch_ids  # the fast way: each write finds out
+        if isolated:
+            batch.expected = TouchStatus.SENDING
+            won = _compare_and_set(session, touch_ids, batch.lease_until)
+        rows = load_claim_rows(session, won, status=batch.expected) if won else []
+        if not rows:
             return claims
         batch.pauses = paused_now(session)
         writes: list[dict[str, object]] | None = None if isolated else []
         done = each_touch(
             session,
-            load_claim_rows(session, won),
+            rows,
             lambda row: _claim_one(rt, session, row, batch, writes),
             isolated=isolated,
             what="claim",
             touch_id=lambda row: row.touch_id,
         )
         if writes:
-            _write_all(session, writes)
-    for touch_id in won:  # in the order asked for; one whose claim broke is left out
-        if touch_id in done:
-            claims[touch_id] = done[touch_id]
+            _write_all(session, writes, batch.expected)
+    for row in rows:  # in the order asked for; one whose claim broke is left out
+        if row.touch_id in done:
+            claims[row.touch_id] = done[row.touch_id]
         else:
-            del claims[touch_id]
+            del claims[row.touch_id]
     return claims
 
 
@@ -131,7 +145,7 @@ def _claim_one(
     if isinstance(held, Delivery):  # held back, not tried: no attempt counted
         count_on_commit(session, TOUCHES.labels(outcome=held.outcome, sequence=spec.name))
         return held
-    return _gather(session, row, spec, sender, held, batch.lease_until, writes)
+    return _gather(session, row, spec, sender, held, batch, writes)
 
 
 def _gather(
@@ -140,19 +154,25 @@ def _gather(
     spec: SequenceSpec,
     sender: str | None,
     slots: SendSlots,
-    lease_until: datetime,
+    batch: _Batch,
     writes: list[dict[str, object]] | None,
 ) -> ClaimedTouch:
-    """Count the attempt (a send is really tried now), fix the touch's Message-ID (kept across
-    retries) and From, and gather what sending needs; the write is added to `writes` when
-    given (one statement for the batch), else done now."""
+    """`sending` under the batch's lease, the attempt counted (a send is really tried now), the
+    touch's Message-ID (kept across retries) and From fixed, and what sending needs gathered;
+    the write is added to `writes` when given (one statement for the batch), else done now."""
     step = spec.step(row.step)
     assert step is not None
     message_id = row.message_id or message_id_for(sender)
     attempts = row.attempts + 1  # this one included
-    values = {"attempts": attempts, "message_id": message_id, "sender": sender}
+    values = {
+        "status": TouchStatus.SENDING,
+        "lease_until": batch.lease_until,
+        "attempts": attempts,
+        "message_id": message_id,
+        "sender": sender,
+    }
     if writes is None:
-        _write(session, row.touch_id, **values)
+        _write(session, row.touch_id, batch.expected, **values)
     else:
         writes.append({"touch_id": row.touch_id, **values})
     return ClaimedTouch(
@@ -169,7 +189,7 @@ def _gather(
         zone=spec.zone_for(row.lead_timezone),
         slots=slots,
         thread_parent=thread_parent(session, row.enrollment_id, spec) if step.thread else None,
-        lease_until=lease_until,
+        lease_until=batch.lease_until,
         log_ids={
             "touch_id": row.touch_id,
             "enrollment_id": row.enrollment_id,
@@ -181,21 +201,28 @@ def _gather(
     )
 
 
-_WRITE = update(TOUCH_TABLE).where(TOUCH_TABLE.c.id == bindparam("touch_id"))  # built once
+_WRITE = update(TOUCH_TABLE).where(  # built once
+    TOUCH_TABLE.c.id == bindparam("touch_id"), TOUCH_TABLE.c.status == bindparam("expected")
+)
 
 
-def _write(session: Session, touch_id: int, **values: object) -> None:
-    """One Core UPDATE of a claimed touch (the claim holds no ORM object for it)."""
-    session.connection().execute(_WRITE, {"touch_id": touch_id, **values})
+def _write(session: Session, touch_id: int, expected: TouchStatus, **values: object) -> None:
+    """One Core UPDATE of a claimed touch (the claim holds no ORM object for it), found in the
+    status the claim expects, else TouchBroke: another worker has it."""
+    bound = {"touch_id": touch_id, "expected": expected, **values}
+    if core_changed_rows(session, _WRITE, bound) != 1:
+        raise TouchBroke(f"claim: touch {touch_id} was taken by another worker")
 
 
-def _write_all(session: Session, writes: list[dict[str, object]]) -> None:
-    """_write for many touches in one executemany; a break rolls back the whole claim (then
-    claimed again a savepoint a touch: delivery_batch.py)."""
+def _write_all(session: Session, writes: list[dict[str, object]], expected: TouchStatus) -> None:
+    """_write for many touches in one executemany; any that another worker took, or a break,
+    rolls back the whole claim (then claimed again a savepoint a touch: delivery_batch.py)."""
     try:
-        session.connection().execute(_WRITE, writes)
+        changed = core_changed_rows(session, _WRITE, [w | {"expected": expected} for w in writes])
     except Exception as exc:  # re-raised, so the claim transaction rolls back
         raise TouchBroke("claim: the batch's write broke") from exc
+    if changed != len(writes):
+        raise TouchBroke("claim: a touch was taken by another worker")
 
 
 def _hold_back(
@@ -211,25 +238,34 @@ def _hold_back(
     now = batch.now
     why_not = _why_not_send(row, spec.step(row.step))
     if why_not:
-        _write(session, row.touch_id, status=TouchStatus.CANCELLED, detail=why_not, **_UNLEASED)
+        _write(
+            session,
+            row.touch_id,
+            batch.expected,
+            status=TouchStatus.CANCELLED,
+            detail=why_not,
+            **_UNLEASED,
+        )
         return Delivery(DeliveryOutcome.CANCELLED, why_not)
     if row.enrollment_status == EnrollmentStatus.PAUSED:
-        _write(session, row.touch_id, status=TouchStatus.HELD, **_UNLEASED)
+        _write(session, row.touch_id, batch.expected, status=TouchStatus.HELD, **_UNLEASED)
         return Delivery(DeliveryOutcome.HELD, "enrollment paused")
     if row.held_until is not None and now < row.held_until:
-        _write(session, row.touch_id, status=TouchStatus.HELD, **_UNLEASED)  # released by a tick
+        # released by a tick
+        _write(session, row.touch_id, batch.expected, status=TouchStatus.HELD, **_UNLEASED)
         return Delivery(DeliveryOutcome.HELD, "auto-reply hold")
     pause = batch.paused(address_of(sender), spec.name)
     if pause is not None:  # released by `followup mailboxes resume`
         detail = f"held: {pause} paused by the guardrails"
         held = {"status": TouchStatus.HELD, "sender": sender, "detail": detail}
-        _write(session, row.touch_id, **held, **_UNLEASED)
+        _write(session, row.touch_id, batch.expected, **held, **_UNLEASED)
         return Delivery(DeliveryOutcome.HELD, detail)
     zone = spec.zone_for(row.lead_timezone)
     if not is_open(now, spec.calendar, zone):
         _write(
             session,
             row.touch_id,
+            batch.expected,
             status=TouchStatus.DEFERRED,
             due_at=next_opening(now, spec.calendar, zone),
             detail="outside the send window when picked up",
@@ -245,6 +281,7 @@ def _hold_back(
     _write(  # held back, never failed: it goes when a slot opens
         session,
         row.touch_id,
+        batch.expected,
         status=TouchStatus.DEFERRED,
         due_at=next_opening(next_slot, spec.calendar, zone),
         detail=f"{why} reached",

@@ -85,7 +85,10 @@ def _claim_read() -> Any:
         )
         .join_from(TOUCH_TABLE, _ENROLLMENT_TABLE, enrollment.id == touch.enrollment_id)
         .join(_LEAD_TABLE, lead.id == touch.lead_id)
-        .where(touch.id.in_(bindparam("touch_ids", expanding=True)))
+        .where(
+            touch.id.in_(bindparam("touch_ids", expanding=True)),
+            touch.status == bindparam("status"),
+        )
         .order_by(touch.id)
     )
 
@@ -93,9 +96,10 @@ def _claim_read() -> Any:
 _CLAIM_READ = _claim_read()
 
 
-def load_claim_rows(session: Session, touch_ids: list[int]) -> list[ClaimRow]:
-    """Several touches as ClaimRows, in id order, in one read."""
-    rows = session.connection().execute(_CLAIM_READ, {"touch_ids": touch_ids})
+def load_claim_rows(session: Session, touch_ids: list[int], *, status: str) -> list[ClaimRow]:
+    """Those of several touches in this status as ClaimRows, in id order, in one read."""
+    bound = {"touch_ids": touch_ids, "status": status}
+    rows = session.connection().execute(_CLAIM_READ, bound)
     return [_claim_row(row) for row in rows]
 
 
