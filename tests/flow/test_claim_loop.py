@@ -178,8 +178,9 @@ def test_a_capped_tick_claims_again_as_the_workers_make_room(
         return original(*args, **kwargs)
 
     monkeypatch.setattr(scheduler_loop, "claim_and_enqueue", after_the_workers)
+    monkeypatch.setattr(scheduler_loop, "DUE_LOOK_SECONDS", 0.01)
     stop = threading.Event()
-    claim_between_ticks(h.rt, stop, until=time.monotonic() + 60, capped=True)
+    claim_between_ticks(h.rt, stop, until=time.monotonic() + 0.5, capped=True)
     assert len(sent) == len(set(sent)) == 8
     stop.set()
     with counted(monkeypatch, "claim_and_enqueue") as claims:
@@ -196,6 +197,33 @@ def test_a_touch_falling_due_between_ticks_is_claimed_before_the_next_tick(
     h, sent = harness(make_harness)
     add_due(h, 1)
     monkeypatch.setattr(scheduler_loop, "CLAIM_GAP_SECONDS", 0.001)
+    monkeypatch.setattr(scheduler_loop, "DUE_LOOK_SECONDS", 0.01)
     with counted(monkeypatch, "claim_and_enqueue") as claims:
-        claim_between_ticks(h.rt, threading.Event(), until=time.monotonic() + 60, capped=False)
+        claim_between_ticks(h.rt, threading.Event(), until=time.monotonic() + 0.5, capped=False)
     assert (len(sent), claims) == (1, [(1, False)])
+
+
+def test_a_touch_another_process_makes_due_between_ticks_is_claimed_before_the_next_tick(
+    make_harness: Harnesses, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Given a scheduler waiting between two ticks a minute apart with nothing due, when another
+    process stores a touch due now (an API event's first touch), then the scheduler claims and
+    enqueues it before that next tick: it looks for due touches every DUE_LOOK_SECONDS."""
+    h, sent = harness(make_harness)
+    monkeypatch.setattr(scheduler_loop, "DUE_LOOK_SECONDS", 0.02)
+    stop = threading.Event()
+    waiting = threading.Thread(
+        target=claim_between_ticks,
+        args=(h.rt, stop),
+        kwargs={"until": time.monotonic() + 60, "capped": False},
+    )
+    waiting.start()
+    try:
+        add_due(h, 1)
+        deadline = time.monotonic() + 30
+        while not sent and time.monotonic() < deadline:
+            time.sleep(0.01)
+    finally:
+        stop.set()
+        waiting.join(timeout=10)
+    assert len(sent) == 1 and not waiting.is_alive()

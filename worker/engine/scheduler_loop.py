@@ -22,6 +22,7 @@ from worker.engine.runtime import Runtime
 from worker.engine.tunables import (
     CLAIM_BATCH,
     CLAIM_GAP_SECONDS,
+    DUE_LOOK_SECONDS,
     MAX_REDRIVES,
     QUEUED_LEASE,
     SCHEDULER_STUCK_AFTER,
@@ -247,16 +248,21 @@ def claim_between_ticks(rt: Runtime, stop: threading.Event, *, until: float, cap
     """Until the next tick, claim again (no more often than CLAIM_GAP_SECONDS) when a waiting
     touch falls due, or while the in-flight cap holds due ones back as the workers make room:
     a touch waits ~0.1 s to be queued, not a tick, and the cap bounds what waits in Redis but
-    not the send rate. Only the claim: the tick's other phases wait for the next tick."""
+    not the send rate. With nothing due sooner, it looks again every DUE_LOOK_SECONDS: a touch
+    another process made due (an API event, an import, another scheduler's retry) is claimed
+    then, not at the next tick. Only the claim: the tick's other phases wait for the next tick."""
     queued_lease = lease(QUEUED_LEASE, rt.settings.lease_seconds)
     try:
         while not stop.is_set():
-            wait = CLAIM_GAP_SECONDS if capped else _seconds_to_next_due(rt)
-            if wait is None or time.monotonic() + max(wait, CLAIM_GAP_SECONDS) >= until:
+            due_in = CLAIM_GAP_SECONDS if capped else _seconds_to_next_due(rt)
+            claim = due_in is not None and due_in <= DUE_LOOK_SECONDS
+            wait = max(
+                due_in if due_in is not None and claim else DUE_LOOK_SECONDS, CLAIM_GAP_SECONDS
+            )
+            if time.monotonic() + wait >= until or stop.wait(wait):
                 return
-            if stop.wait(max(wait, CLAIM_GAP_SECONDS)):
-                return
-            _, capped = claim_and_enqueue(rt, now=rt.clock.now(), lease_for=queued_lease)
+            if claim:  # else nothing was due that soon: look again
+                _, capped = claim_and_enqueue(rt, now=rt.clock.now(), lease_for=queued_lease)
     except Exception:  # as a tick's: logged, never fatal; the next tick tries again
         log.exception("claim between ticks failed; retrying next tick")
 

@@ -57,6 +57,9 @@ MAX_IN_FLIGHT = 500
 # due (so due-to-queued waits ~0.1 s, not a tick), and while the cap holds due touches back (the
 # cap bounds what waits in Redis; a whole tick's wait would bound the send rate too).
 CLAIM_GAP_SECONDS = 0.1
+# ... and with nothing due sooner, it looks for due touches this often (one index probe): what
+# another process made due (an API event's first touch, an import) waits this long, not a tick.
+DUE_LOOK_SECONDS = 0.25
 SKIP_BATCH = 500  # expired manual tasks skipped per tick
 DUE_CHECK_BATCH = 500  # SLA deadlines decided per tick
 STALE_EVENT_BATCH = 200  # lost events re-applied per tick, each in its own savepoint
