@@ -31,7 +31,9 @@ class Figure:
         return f"| {self.name} | {self.value} | {self.target} | {verdict} | {self.note} |"
 
 
-def ratio_figure(name: str, ours: float, limit: float, unit: str, at_least: float) -> Figure:
+def ratio_figure(
+    name: str, ours: float, limit: float, unit: str, at_least: float, note: str = ""
+) -> Figure:
     """ours/limit against a minimum ratio, both rates shown."""
     ratio = ours / limit if limit else 0.0
     return Figure(
@@ -39,6 +41,7 @@ def ratio_figure(name: str, ours: float, limit: float, unit: str, at_least: floa
         f"{ratio:.2f} ({ours:,.0f} vs {limit:,.0f} {unit})",
         f">= {at_least}",
         ratio >= at_least,
+        note,
     )
 
 
