@@ -255,13 +255,12 @@ def claim_between_ticks(rt: Runtime, stop: threading.Event, *, until: float, cap
     try:
         while not stop.is_set():
             due_in = CLAIM_GAP_SECONDS if capped else _seconds_to_next_due(rt)
-            claim = due_in is not None and due_in <= DUE_LOOK_SECONDS
-            wait = max(
-                due_in if due_in is not None and claim else DUE_LOOK_SECONDS, CLAIM_GAP_SECONDS
-            )
+            wait = DUE_LOOK_SECONDS if due_in is None else min(due_in, DUE_LOOK_SECONDS)
+            claim = wait == due_in  # else nothing is due that soon: only look again
+            wait = max(wait, CLAIM_GAP_SECONDS)
             if time.monotonic() + wait >= until or stop.wait(wait):
                 return
-            if claim:  # else nothing was due that soon: look again
+            if claim:
                 _, capped = claim_and_enqueue(rt, now=rt.clock.now(), lease_for=queued_lease)
     except Exception:  # as a tick's: logged, never fatal; the next tick tries again
         log.exception("claim between ticks failed; retrying next tick")
