@@ -29,6 +29,7 @@ from sqlalchemy import create_engine, text
 
 from bench.figures import Figure, Size, ratio_figure
 from bench.workspace import (
+    LOG_LEVEL,
     OwnRedis,
     Workspace,
     cpu_seconds,
@@ -227,7 +228,7 @@ def run_backend(name: str, url: str, folder: Path, size: Size, smtp: tuple[str, 
             limit,
             "emails/s",
             target,
-            f"limit {before:,.0f} before, {after:,.0f} after",
+            f"limit {before:,.0f} before, {after:,.0f} after; log level {LOG_LEVEL}",
         ),
         Figure(
             f"due-to-sent latency ({name}, {len(waits):,} touches at half that rate)",

@@ -44,7 +44,7 @@ class Workspace:
             "FOLLOWUP_OUTBOX_DIR": str(self.folder / "outbox"),
             "FOLLOWUP_SECRET_KEY": SECRET,
             "FOLLOWUP_DEFAULT_FROM": "Acme Sales <sales@acme.test>",
-            "FOLLOWUP_LOG_LEVEL": "WARNING",
+            "FOLLOWUP_LOG_LEVEL": LOG_LEVEL,
         }
         base = {k: v for k, v in os.environ.items() if not k.startswith("FOLLOWUP_")}
         return {**base, **values, **extra}
@@ -64,6 +64,8 @@ class Workspace:
 
 
 SECRET = secrets.token_urlsafe(32)
+# What the shipped processes log: the default (a line a touch sent) unless BENCH_LOG_LEVEL says.
+LOG_LEVEL = os.environ.get("BENCH_LOG_LEVEL", "info")
 
 
 def make_workspace(folder: Path, database_url: str) -> Workspace:

@@ -26,7 +26,7 @@ from worker.flow import delivery, delivery_records, send_pacing, touch_claims
 from worker.flow.delivery import deliver_touches
 from worker.flow.outgoing import ClaimedTouch
 from worker.flow.touch_rows import ClaimRow
-from worker.mail import OutgoingEmail
+from worker.mail import OutgoingEmail, classify_smtp_reply
 
 SEQUENCE = ONE_EMAIL_SEQUENCE  # `s`: one email step, `one` (template t/one)
 
@@ -305,3 +305,92 @@ def test_a_touch_another_worker_finished_mid_batch_is_told_apart_from_the_rest(
     outcomes = deliver_touches(h.rt, ids)
     assert [outcomes[i].outcome for i in ids] == ["sent", "already_finished", "sent"]
     assert [e.touches_completed for e in h.enrollments()] == [1, 0, 1]
+
+
+TWO_STEPS = """
+name: s
+trigger: lead.mql
+steps:
+  - id: one
+    email: t/one
+  - id: two
+    email: t/two
+    wait: 1d
+"""
+
+
+def one_enrollments_two_touches(make_harness: Harnesses) -> tuple[Harness, list[int]]:
+    """A harness whose one enrollment has both steps' touches queued, for one batch message
+    (a retried step and the next one due together, say)."""
+    h = make_harness(
+        sequences={"s.yaml": TWO_STEPS},
+        templates={"t/one.j2": template("One"), "t/two.j2": template("Two")},
+    )
+    h.rt.enqueue_touch, h.rt.enqueue_touches = (lambda _id: None), (lambda _ids: None)
+    h.event("lead.mql", "lead0@example.com")
+    h.tick()
+    [first] = h.touches(status=TouchStatus.QUEUED)
+    with transaction(h.rt.engine) as session:
+        second = Touch(
+            enrollment_id=first.enrollment_id,
+            lead_id=first.lead_id,
+            sequence="s",
+            step="two",
+            kind=first.kind,
+            status=TouchStatus.QUEUED,
+            due_at=first.due_at,
+        )
+        session.add(second)
+        session.flush()
+        assert first.id is not None and second.id is not None
+        return h, [first.id, second.id]
+
+
+def test_two_touches_of_one_enrollment_in_a_batch_both_count(make_harness: Harnesses) -> None:
+    """Given one enrollment's two touches in one batch, when both are sent, then its counters
+    hold both (one progress an enrollment, written once) and it is completed."""
+    h, ids = one_enrollments_two_touches(make_harness)
+    outcomes = deliver_touches(h.rt, ids)
+    assert [outcomes[i].outcome for i in ids] == ["sent", "sent"]
+    [enrollment] = h.enrollments()
+    assert (enrollment.touches_completed, enrollment.status) == (2, "completed")
+    assert enrollment.first_touch_at is not None
+    assert [t.step for t in h.touches()] == ["one", "two"]  # `two` was not planned again
+
+
+def test_a_broken_record_of_one_of_an_enrollments_touches_counts_only_the_other(
+    make_harness: Harnesses, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Given one enrollment's two touches in one batch whose first record raises after its step
+    was counted, when the batch is recorded a savepoint a touch, then the rolled-back count is
+    forgotten: the enrollment counts the second touch only."""
+    h, ids = one_enrollments_two_touches(make_harness)
+    finish_step = delivery_records.finish_step
+
+    def counts_then_breaks_on_the_first(session: object, **kwargs: object) -> None:
+        finish_step(session, **kwargs)  # type: ignore[arg-type]  # passed through unchanged
+        if getattr(kwargs["touch"], "id", None) == ids[0]:
+            raise RuntimeError("the database said no")
+
+    monkeypatch.setattr(delivery_records, "finish_step", counts_then_breaks_on_the_first)
+    outcomes = deliver_touches(h.rt, ids)
+    assert [outcomes[i].outcome for i in ids] == ["left", "sent"]
+    assert [t.status for t in h.touches()] == ["sending", "sent"]
+    [enrollment] = h.enrollments()
+    assert enrollment.touches_completed == 1  # the second's; not the first's, rolled back
+
+
+def test_a_bounce_in_a_batch_exits_the_enrollment_and_its_other_touch_keeps_it_so(
+    make_harness: Harnesses,
+) -> None:
+    """Given one enrollment's two touches in one batch whose first hard-bounces, when the batch
+    is recorded, then the enrollment exits as bounced (the suppression's change is not written
+    over by the batch's own) and the second, which went out, is counted."""
+    h, ids = one_enrollments_two_touches(make_harness)
+    h.mailer.fail_next(classify_smtp_reply(550, "5.1.1 <lead0@example.com>: no such user"))
+    outcomes = deliver_touches(h.rt, ids)
+    assert outcomes[ids[0]].outcome == "failed"
+    [enrollment] = h.enrollments()
+    assert (enrollment.status, enrollment.exit_reason) == ("exited", "email.bounced")
+    assert enrollment.touches_completed == 1
+    assert [t.status for t in h.touches()] == ["failed", "sent"]

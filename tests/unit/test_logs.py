@@ -9,7 +9,9 @@ from collections.abc import Iterator
 import pytest
 
 from worker.cli.app import run_cli
+from worker.cli.process_signals import verbose
 from worker.engine.logs import REDACTOR, Redactor, bind, configure_logging, log_context
+from worker.engine.settings import Settings
 
 log = logging.getLogger("followup.test")
 
@@ -107,3 +109,35 @@ def test_configuring_twice_keeps_one_handler_and_the_secrets() -> None:
     ours = [h for h in logging.getLogger().handlers if getattr(h, "followup", False)]
     assert len(ours) == 1
     assert REDACTOR.redact("first-secret-value") == "***"
+
+
+def test_an_unknown_log_level_is_one_line_and_exit_2(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """FOLLOWUP_LOG_LEVEL=loud stops any command before it does anything, naming the choices."""
+    monkeypatch.setenv("FOLLOWUP_LOG_LEVEL", "loud")
+    assert run_cli(["db", "current"]) == 2
+    [line] = capsys.readouterr().err.strip().splitlines()
+    assert line == (
+        "error: FOLLOWUP_LOG_LEVEL must be one of debug, info, warning, error; got 'loud'"
+    )
+
+
+def test_a_process_logs_at_the_level_its_settings_name(logs: pytest.CaptureFixture[str]) -> None:
+    """Given FOLLOWUP_LOG_LEVEL=WARNING (any case), a process's info lines are left out and its
+    warnings kept; unset, it is info."""
+    assert Settings.from_mapping({}).log_level == "info"
+    level = Settings.from_mapping({"FOLLOWUP_LOG_LEVEL": "WARNING"}).log_level
+    configure_logging("text")
+    log.setLevel(logging.NOTSET)  # the process's level decides, as in a shipped process
+    try:
+        verbose(level)
+        log.info("a touch was sent")
+        log.warning("the SMTP server is slow")
+        verbose("info")
+        log.info("another touch was sent")
+    finally:
+        logging.getLogger("followup").setLevel(logging.NOTSET)
+    err = logs.readouterr().err
+    assert "a touch was sent" not in err
+    assert "the SMTP server is slow" in err and "another touch was sent" in err

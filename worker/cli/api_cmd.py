@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import re
 from typing import Annotated
 
@@ -22,6 +21,7 @@ from worker.auth.apikeys import (
 )
 from worker.cli.common import console, err_console, fail, write
 from worker.cli.context import cli_context
+from worker.cli.process_signals import verbose
 from worker.engine.db import reading, transaction
 
 apikey_app = typer.Typer(
@@ -42,7 +42,7 @@ def api(
     """The HTTP API alone; events go to Redis workers when FOLLOWUP_REDIS_URL is set."""
     from worker.api.server import serve
 
-    logging.getLogger("followup").setLevel(logging.INFO)
+    verbose(cli_context(ctx).load_settings().log_level)
     with cli_context(ctx).runtime(need_secret=True) as rt:
         if rt.settings.redis_url:
             from worker.engine.actors import declare_actors

@@ -31,7 +31,7 @@ def inbox(ctx: typer.Context) -> None:
         return
     from worker.inbox.watcher import run_watcher
 
-    verbose()
+    verbose(cli_context(ctx).load_settings().log_level)
     with cli_context(ctx).runtime() as rt:
         stop = stop_on_signals()
         ops = start_metrics(rt)  # FOLLOWUP_METRICS_PORT: /metrics, /healthz, /readyz

@@ -45,6 +45,7 @@ def wait_for(stop: threading.Event, while_: Callable[[], bool] = lambda: True) -
         stop.wait(0.5)
 
 
-def verbose() -> None:
-    """The followup loggers say what the process does (INFO)."""
-    logging.getLogger("followup").setLevel(logging.INFO)
+def verbose(level: str) -> None:
+    """The followup loggers of a long-running process say what it does: FOLLOWUP_LOG_LEVEL,
+    `info` unless set (a one-shot command's stay at `warning`)."""
+    logging.getLogger("followup").setLevel(level.upper())

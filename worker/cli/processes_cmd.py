@@ -149,7 +149,7 @@ def run(
     from worker.inbox.watcher import run_watcher
     from worker.notify.loop import Notifier
 
-    verbose()
+    verbose(cli_context(ctx).load_settings().log_level)
     with cli_context(ctx).runtime(need_secret=True) as rt:  # settings, schema, YAML first
         _refuse_evicting_redis(rt.settings)
         broker = make_broker(rt.settings)
@@ -200,7 +200,7 @@ def scheduler(ctx: typer.Context) -> None:
     from worker.engine.scheduler_loop import Heartbeat, run_scheduler
     from worker.notify.loop import Notifier
 
-    verbose()
+    verbose(cli_context(ctx).load_settings().log_level)
     with cli_context(ctx).runtime(need_secret=True) as rt:  # settings, schema, YAML first
         _refuse_evicting_redis(rt.settings)
         broker = make_broker(rt.settings)
@@ -282,7 +282,7 @@ def serve_worker(config: Settings, threads: int, checked: Runtime | None = None)
     from worker.engine.graceful_stop import ReturnUnstarted, stop_gracefully
 
     configure_logging(config.log_format, secrets=config.secret_values())
-    verbose()
+    verbose(config.log_level)
     rt = checked or build_runtime(config, schema="skip")
     ops = None
     try:

@@ -12,7 +12,7 @@ from sqlalchemy import insert
 from sqlmodel import Session, col, select
 
 from models.compliance import ComplianceEntry, ComplianceKind
-from models.enrollment import Enrollment, SlaStatus
+from models.enrollment import SlaStatus
 from worker.notify.outbox import iso, publish, subscribers
 
 _ENTRIES = ComplianceEntry.__table__  # type: ignore[attr-defined]  # SQLModel sets it
@@ -83,7 +83,7 @@ def append(
     *,
     at: datetime,
     lead_email: str,
-    enrollment: Enrollment | None = None,
+    enrollment: EnrollmentFacts | None = None,
     owner: str | None = None,
     step: str | None = None,
     touch_id: int | None = None,

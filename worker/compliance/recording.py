@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlmodel import Session, col, select
 
 from models.compliance import ComplianceKind
-from models.enrollment import Enrollment, SlaStatus
+from models.enrollment import Enrollment, EnrollmentState, SlaStatus
 from models.lead import Lead
 from models.touch import COMPLETED, Touch
 from worker.compliance import log
@@ -88,7 +88,9 @@ def sla_start_values(
     return values
 
 
-def note_touch_completed(enrollment: Enrollment, at: datetime, *, manual: bool = False) -> None:
+def note_touch_completed(
+    enrollment: EnrollmentState, at: datetime, *, manual: bool = False
+) -> None:
     """Keep the per-enrollment counters the report aggregates (manual: a task or logged touch)."""
     enrollment.touches_completed += 1
     if manual:  # (each attribute set is an ORM change to flush: only those that change)
@@ -104,7 +106,7 @@ def note_touch_completed(enrollment: Enrollment, at: datetime, *, manual: bool =
 
 def refresh_verdict(
     session: Session,
-    enrollment: Enrollment,
+    enrollment: EnrollmentState,
     lead_email: str,
     now: datetime,
     exit: Exit | None = None,
@@ -136,10 +138,10 @@ LOGGED_VERDICTS = {
 
 
 def _record_verdict(
-    session: Session, enrollment: Enrollment, lead_email: str, verdict: Verdict, now: datetime
+    session: Session, enrollment: EnrollmentState, lead_email: str, verdict: Verdict, now: datetime
 ) -> None:
-    """The decided verdict on the enrollment; met and breached are logged (an exclusion's
-    exit already is)."""
+    """The decided verdict on the enrollment (its caller keeps it in the session, or writes its
+    progress); met and breached are logged (an exclusion's exit already is)."""
     enrollment.sla_status = verdict.status
     count_on_commit(session, SLA_VERDICTS.labels(outcome=verdict.status.value))
     enrollment.sla_reason = verdict.reason
@@ -158,7 +160,6 @@ def _record_verdict(
             enrollment=enrollment,
             detail=verdict.reason,
         )
-    session.add(enrollment)
 
 
 def evaluate_due_deadlines(session: Session, now: datetime) -> int:

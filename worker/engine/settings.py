@@ -16,6 +16,7 @@ from worker.auth.secret_keys import MAKE_ONE, weak_key_reason
 from worker.engine.tunables import MAX_IN_FLIGHT, RETRY_BASE, SMTP_TIMEOUT_SECONDS
 
 LOG_FORMATS = ("text", "json")
+LOG_LEVELS = ("debug", "info", "warning", "error")  # what the processes' own loggers say
 
 
 class ConfigError(Exception):
@@ -52,6 +53,7 @@ class Settings:
     metrics_port: int | None = None  # worker/scheduler: /metrics, /healthz, /readyz; None: off
     metrics_host: str = "127.0.0.1"
     log_format: str = "text"
+    log_level: str = "info"
 
     @classmethod
     def load(cls, environ: Mapping[str, str] | None = None, env_file: str = ".env") -> Settings:
@@ -98,6 +100,11 @@ class Settings:
         log_format = (get("LOG_FORMAT") or defaults.log_format).lower()
         if log_format not in LOG_FORMATS:
             raise ConfigError(f"FOLLOWUP_LOG_FORMAT must be text or json, got {log_format!r}")
+        log_level = (get("LOG_LEVEL") or defaults.log_level).lower()
+        if log_level not in LOG_LEVELS:
+            raise ConfigError(
+                f"FOLLOWUP_LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}; got {log_level!r}"
+            )
         default_from = get("DEFAULT_FROM")
         if default_from:
             try:
@@ -130,6 +137,7 @@ class Settings:
             metrics_port=_port(get("METRICS_PORT")),
             metrics_host=get("METRICS_HOST") or defaults.metrics_host,
             log_format=log_format,
+            log_level=log_level,
         )
 
     def secret_values(self) -> list[str]:

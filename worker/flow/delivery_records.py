@@ -5,6 +5,7 @@ backoff inside the send window; and the typed outcome."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -25,6 +26,7 @@ from worker.engine.tunables import MAX_ATTEMPTS, MAX_BACKOFF
 from worker.flow.backoff import retry_delay
 from worker.flow.delivery_batch import TouchBroke, each_touch, savepoints_if_broken
 from worker.flow.enrollment import suppress_lead
+from worker.flow.enrollment_progress import reload_progress, write_progress
 from worker.flow.outgoing import ClaimedTouch
 from worker.flow.scheduling import finish_step
 from worker.flow.send_slots import give_back_slots
@@ -87,11 +89,13 @@ def _record_all(rt: Runtime, attempts: list[Attempt], *, isolated: bool) -> dict
         def record(attempt: Attempt) -> Delivery:
             with log_context(**attempt.claimed.log_ids):
                 row = rows[attempt.claimed.touch_id]
+                if isolated:
+                    return _record_isolated(rt, session, row, attempt, now)
                 if attempt.claimed.touch_id in finished:
                     return _record_sent(session, row, attempt.claimed, attempt.subject, now, True)
                 return _record(rt, session, row, attempt, now)
 
-        return each_touch(
+        done = each_touch(
             session,
             attempts,
             record,
@@ -99,6 +103,33 @@ def _record_all(rt: Runtime, attempts: list[Attempt], *, isolated: bool) -> dict
             what="recording",
             touch_id=lambda attempt: attempt.claimed.touch_id,
         )
+        if not isolated:
+            _write_all_progress(session, rows.values())
+        return done
+
+
+def _record_isolated(
+    rt: Runtime, session: Session, row: RecordRow, attempt: Attempt, now: datetime
+) -> Delivery:
+    """_record, its enrollment's progress written inside the touch's savepoint (and forgotten
+    when that rolls back)."""
+    enrollment = row[1]
+    try:
+        delivery = _record(rt, session, row, attempt, now)
+        write_progress(session, [enrollment])
+    except BaseException:
+        enrollment.undo()
+        raise
+    return delivery
+
+
+def _write_all_progress(session: Session, rows: Iterable[RecordRow]) -> None:
+    """The batch's enrollments in one statement a set of changed columns; a break rolls back
+    the whole record (then recorded again a savepoint a touch: delivery_batch.py)."""
+    try:
+        write_progress(session, [enrollment for _, enrollment, _ in rows])
+    except Exception as exc:  # re-raised, so the record transaction rolls back
+        raise TouchBroke("recording: the enrollments' write broke") from exc
 
 
 def _ids(attempts: list[Attempt]) -> list[int]:
@@ -295,5 +326,7 @@ def _record_failed(
     if bounced:
         lead = session.get(Lead, row[2].id)
         assert lead is not None  # the touch's lead: rows are never deleted under a touch
+        write_progress(session, [row[1]])  # before the ORM exits the same row ...
         suppress_lead(session, lead, reason="email.bounced", at=now, now=now)
+        reload_progress(session, row[1])  # ... and as it left it, for the batch's other touches
     return Delivery(DeliveryOutcome.FAILED, reason)

@@ -11,7 +11,7 @@ from sqlalchemy import Executable, Update, bindparam, text, update
 from sqlmodel import Session, col, func, select
 
 from models.compliance import ComplianceKind
-from models.enrollment import Enrollment, EnrollmentStatus
+from models.enrollment import Enrollment, EnrollmentState, EnrollmentStatus
 from models.lead import EnrollingLead
 from models.touch import FINAL, WAITING, WAITING_SQL, Touch, TouchKind, TouchStatus, is_waiting
 from models.types import UTCDateTime
@@ -27,7 +27,7 @@ from worker.specs.sequences import SequenceSpec, StepSpec
 def plan_step(
     session: Session,
     *,
-    enrollment: Enrollment,
+    enrollment: EnrollmentState,
     lead: EnrollingLead,
     spec: SequenceSpec,
     step: StepSpec,
@@ -65,7 +65,7 @@ def step_touch_values(
 def plan_next_touch(
     session: Session,
     *,
-    enrollment: Enrollment,
+    enrollment: EnrollmentState,
     lead: EnrollingLead,
     spec: SequenceSpec,
     completed_step: str,
@@ -85,14 +85,14 @@ def plan_next_touch(
     return plan_step(session, enrollment=enrollment, lead=lead, spec=spec, step=step, after=at)
 
 
-def _planned(session: Session, enrollment: Enrollment, step: StepSpec) -> bool:
+def _planned(session: Session, enrollment: EnrollmentState, step: StepSpec) -> bool:
     found = select(Touch.id).where(
         Touch.enrollment_id == enrollment.id, Touch.step == step.id, Touch.kind != TouchKind.LOGGED
     )
     return session.exec(found.limit(1)).first() is not None
 
 
-def _pending(session: Session, enrollment: Enrollment) -> bool:
+def _pending(session: Session, enrollment: EnrollmentState) -> bool:
     """Touches of the enrollment still to go out (the step after a retried one, say)."""
     waiting = select(Touch.id).where(
         Touch.enrollment_id == enrollment.id, col(Touch.status).not_in(FINAL)
@@ -113,7 +113,7 @@ def finish_step(
     session: Session,
     *,
     touch: FinishedTouch,
-    enrollment: Enrollment,
+    enrollment: EnrollmentState,
     lead: EnrollingLead,
     spec: SequenceSpec,
     kind: ComplianceKind,
@@ -150,10 +150,11 @@ def finish_step(
     _keep(session, enrollment)
 
 
-def _keep(session: Session, enrollment: Enrollment) -> None:
+def _keep(session: Session, enrollment: EnrollmentState) -> None:
     """session.add for an enrollment from elsewhere; one loaded here is kept already (add walks
-    its cascade each time: ~4% of a send's CPU when every touch did it twice, issue 15)."""
-    if enrollment not in session:
+    its cascade each time: ~4% of a send's CPU when every touch did it twice, issue 15), and
+    progress read as plain values is written by whoever read it (delivery_records.py)."""
+    if isinstance(enrollment, Enrollment) and enrollment not in session:
         session.add(enrollment)
 
 

@@ -12,7 +12,7 @@ from sqlalchemy import select as core_select
 from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import Select
 
-from models.enrollment import Enrollment, current_owner_sql
+from models.enrollment import PROGRESS_COLUMNS, Enrollment, EnrollmentProgress, current_owner_sql
 from models.lead import LEAD_COLUMNS, LEAD_FACTS, Lead, LeadFacts, template_context
 from models.touch import Touch
 
@@ -135,32 +135,43 @@ class StepTouch:
     step: str
 
 
-# What recording a message's touches reads: the touch's step, the enrollment as an ORM object
-# (finishing a step changes it: counters, verdict, completion) and the lead's facts.
-RecordRow = tuple[StepTouch, Enrollment, LeadFacts]
+# What recording a message's touches reads: the touch's step, the enrollment's progress (finishing
+# a step changes it: counters, verdict, completion; one object an enrollment, however many of its
+# touches the message holds) and the lead's facts.
+RecordRow = tuple[StepTouch, EnrollmentProgress, LeadFacts]
 
 
 def _record_read() -> Any:
     """load_record_rows' SELECT, built once (bound per call)."""
-    lead = _LEAD_TABLE.c
+    touch, enrollment, lead = TOUCH_TABLE.c, _ENROLLMENT_TABLE.c, _LEAD_TABLE.c
     return (
-        select(Enrollment, col(Touch.id), col(Touch.step), *(lead[name] for name in LEAD_FACTS))
-        .join_from(Touch, Enrollment, col(Enrollment.id) == Touch.enrollment_id)
-        .join(Lead, col(Lead.id) == Touch.lead_id)
-        .where(col(Touch.id).in_(bindparam("touch_ids", expanding=True)))
-        .order_by(col(Touch.id))
-        .execution_options(populate_existing=True)
+        core_select(
+            touch.id,
+            touch.step,
+            *(enrollment[name] for name in PROGRESS_COLUMNS),
+            *(lead[name] for name in LEAD_FACTS),
+        )
+        .join_from(TOUCH_TABLE, _ENROLLMENT_TABLE, enrollment.id == touch.enrollment_id)
+        .join(_LEAD_TABLE, lead.id == touch.lead_id)
+        .where(touch.id.in_(bindparam("touch_ids", expanding=True)))
+        .order_by(touch.id)
     )
 
 
 _RECORD_READ = _record_read()
+_PROGRESS_END = 2 + len(PROGRESS_COLUMNS)  # where a record row's enrollment columns end
 
 
 def load_record_rows(session: Session, touch_ids: list[int]) -> list[RecordRow]:
-    """Several touches as RecordRows, fresh from the database, in id order, in one read (one
-    ORM object a touch where there were three: issue 15)."""
-    rows = session.execute(_RECORD_READ, {"touch_ids": touch_ids})
-    return [
-        (StepTouch(touch_id, step), enrollment, LeadFacts(*lead))
-        for enrollment, touch_id, step, *lead in rows
-    ]
+    """Several touches as RecordRows, fresh from the database, in id order, in one Core read."""
+    rows = session.connection().execute(_RECORD_READ, {"touch_ids": touch_ids})
+    progress: dict[int, EnrollmentProgress] = {}
+    loaded = []
+    for row in rows:
+        enrollment_id = row[2]
+        if enrollment_id not in progress:
+            progress[enrollment_id] = EnrollmentProgress(*row[2:_PROGRESS_END])
+        loaded.append(
+            (StepTouch(row[0], row[1]), progress[enrollment_id], LeadFacts(*row[_PROGRESS_END:]))
+        )
+    return loaded
