@@ -138,6 +138,8 @@ def _despite_one_interrupt(work: Callable[[], R]) -> R:
 def _log_outcomes(
     deliveries: dict[int, Delivery], claims: dict[int, ClaimedTouch | Delivery]
 ) -> None:
+    if not log.isEnabledFor(logging.INFO):  # FOLLOWUP_LOG_LEVEL=warning: not even the context
+        return
     for touch_id, delivery in deliveries.items():
         claimed = claims.get(touch_id)
         ids = claimed.log_ids if isinstance(claimed, ClaimedTouch) else {"touch_id": touch_id}
