@@ -212,11 +212,6 @@ class EnrollmentProgress:
         """What it holds is what the database holds now."""
         self._stored = self._values()
 
-    def undo(self) -> None:
-        """Back to what the database holds (the work that changed it was rolled back)."""
-        for name, value in zip(PROGRESS_COLUMNS, self._stored, strict=True):
-            setattr(self, name, value)
-
     def _values(self) -> tuple[Any, ...]:
         return tuple(getattr(self, name) for name in PROGRESS_COLUMNS)
 

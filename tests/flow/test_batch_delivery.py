@@ -394,3 +394,30 @@ def test_a_bounce_in_a_batch_exits_the_enrollment_and_its_other_touch_keeps_it_s
     assert (enrollment.status, enrollment.exit_reason) == ("exited", "email.bounced")
     assert enrollment.touches_completed == 1
     assert [t.status for t in h.touches()] == ["failed", "sent"]
+
+
+def test_a_bounce_in_a_batch_ends_the_leads_other_enrollment_whose_touch_comes_after(
+    make_harness: Harnesses,
+) -> None:
+    """Given a lead in two two-step sequences whose first touches share a batch, when the first
+    hard-bounces and the second goes out, then both enrollments exit as bounced: the second's
+    record carries on from what the bounce left (no step planned, its send still counted)."""
+    other = TWO_STEPS.replace("name: s", "name: z").replace("t/", "z/")
+    h = make_harness(
+        sequences={"s.yaml": TWO_STEPS, "z.yaml": other},
+        templates={
+            name: template(name)
+            for name in ("t/one.j2", "t/two.j2", "z/one.j2", "z/two.j2")
+        },
+    )
+    h.rt.enqueue_touch, h.rt.enqueue_touches = (lambda _id: None), (lambda _ids: None)
+    h.event("lead.mql", "lead0@example.com")
+    h.tick()
+    ids = [t.id for t in h.touches(status=TouchStatus.QUEUED) if t.id is not None]
+    assert len(ids) == 2
+    h.mailer.fail_next(classify_smtp_reply(550, "5.1.1 <lead0@example.com>: no such user"))
+    outcomes = deliver_touches(h.rt, ids)
+    assert [outcomes[i].outcome for i in ids] == ["failed", "sent"]
+    ended = [(e.status, e.exit_reason, e.touches_completed) for e in h.enrollments()]
+    assert sorted(ended) == [("exited", "email.bounced", 0), ("exited", "email.bounced", 1)]
+    assert [t.status for t in h.touches()] == ["failed", "sent"]  # nothing planned after

@@ -5,7 +5,6 @@ backoff inside the send window; and the typed outcome."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -16,6 +15,7 @@ from sqlalchemy import Update, bindparam, update
 from sqlmodel import Session
 
 from models.compliance import ComplianceKind
+from models.enrollment import EnrollmentProgress
 from models.lead import Lead
 from models.touch import FINAL, TouchStatus
 from worker.engine.db import core_changed_rows, transaction
@@ -84,16 +84,30 @@ def _record_all(rt: Runtime, attempts: list[Attempt], *, isolated: bool) -> dict
     now = rt.clock.now()
     with transaction(rt.engine) as session:
         rows = {row[0].id: row for row in load_record_rows(session, _ids(attempts))}
+        batch = list({row[1].id: row[1] for row in rows.values()}.values())  # one an enrollment
         finished = set() if isolated else _finish_all_sent(session, rows, attempts, now)
+        broke = False  # isolated: the last touch's savepoint was rolled back
 
         def record(attempt: Attempt) -> Delivery:
+            nonlocal broke
             with log_context(**attempt.claimed.log_ids):
                 row = rows[attempt.claimed.touch_id]
-                if isolated:
-                    return _record_isolated(rt, session, row, attempt, now)
-                if attempt.claimed.touch_id in finished:
-                    return _record_sent(session, row, attempt.claimed, attempt.subject, now, True)
-                return _record(rt, session, row, attempt, now)
+                if not isolated:
+                    if attempt.claimed.touch_id in finished:
+                        return _record_sent(
+                            session, row, attempt.claimed, attempt.subject, now, True
+                        )
+                    return _record(rt, session, row, attempt, now, batch)
+                if broke:  # what it changed went with its savepoint: as the database has it now
+                    reload_progress(session, batch)
+                    broke = False
+                try:
+                    delivery = _record(rt, session, row, attempt, now, batch)
+                    write_progress(session, [row[1]])  # inside the touch's savepoint
+                except BaseException:
+                    broke = True
+                    raise
+                return delivery
 
         done = each_touch(
             session,
@@ -104,30 +118,15 @@ def _record_all(rt: Runtime, attempts: list[Attempt], *, isolated: bool) -> dict
             touch_id=lambda attempt: attempt.claimed.touch_id,
         )
         if not isolated:
-            _write_all_progress(session, rows.values())
+            _write_all_progress(session, batch)
         return done
 
 
-def _record_isolated(
-    rt: Runtime, session: Session, row: RecordRow, attempt: Attempt, now: datetime
-) -> Delivery:
-    """_record, its enrollment's progress written inside the touch's savepoint (and forgotten
-    when that rolls back)."""
-    enrollment = row[1]
-    try:
-        delivery = _record(rt, session, row, attempt, now)
-        write_progress(session, [enrollment])
-    except BaseException:
-        enrollment.undo()
-        raise
-    return delivery
-
-
-def _write_all_progress(session: Session, rows: Iterable[RecordRow]) -> None:
+def _write_all_progress(session: Session, batch: list[EnrollmentProgress]) -> None:
     """The batch's enrollments in one statement a set of changed columns; a break rolls back
     the whole record (then recorded again a savepoint a touch: delivery_batch.py)."""
     try:
-        write_progress(session, [enrollment for _, enrollment, _ in rows])
+        write_progress(session, batch)
     except Exception as exc:  # re-raised, so the record transaction rolls back
         raise TouchBroke("recording: the enrollments' write broke") from exc
 
@@ -162,11 +161,17 @@ def _finish_all_sent(
 
 
 def _record(
-    rt: Runtime, session: Session, row: RecordRow, attempt: Attempt, now: datetime
+    rt: Runtime,
+    session: Session,
+    row: RecordRow,
+    attempt: Attempt,
+    now: datetime,
+    batch: list[EnrollmentProgress],
 ) -> Delivery:
+    """`batch`: every enrollment the record read (a bounce ends the lead's others too)."""
     if attempt.error is None:
         return _record_sent(session, row, attempt.claimed, attempt.subject, now)
-    return _record_failure(rt, session, row, attempt.claimed, attempt.error, now)
+    return _record_failure(rt, session, row, attempt.claimed, attempt.error, now, batch)
 
 
 def _finish(session: Session, row: RecordRow, **values: object) -> bool:
@@ -256,6 +261,7 @@ def _record_failure(
     claimed: ClaimedTouch,
     error: SendError,
     now: datetime,
+    batch: list[EnrollmentProgress],
 ) -> Delivery:
     reason = str(error)[:900]
     permanent = isinstance(error, PermanentSendError) or claimed.attempts >= MAX_ATTEMPTS
@@ -266,7 +272,9 @@ def _record_failure(
         reason = f"gave up after {claimed.attempts} attempts: {reason}"
     bounced = isinstance(error, PermanentSendError) and error.suppress
     refused = isinstance(error, PermanentSendError) and 500 <= (error.code or 0) <= 599
-    return _record_failed(session, row, claimed, reason, now, bounced=bounced, refused=refused)
+    if bounced:
+        return _record_bounced(session, row, claimed, reason, now, batch, refused=refused)
+    return _record_failed(session, row, claimed, reason, now, refused=refused)
 
 
 def _schedule_retry(
@@ -303,11 +311,10 @@ def _record_failed(
     reason: str,
     now: datetime,
     *,
-    bounced: bool,
+    bounced: bool = False,
     refused: bool = False,
 ) -> Delivery:
-    """`failed` for good; a bounced address (5.1.x) is suppressed, ending all it is in; any
-    5xx refusal is a hard bounce to the guardrails (bounced_at)."""
+    """`failed` for good; any 5xx refusal is a hard bounce to the guardrails (bounced_at)."""
     concluded = _conclude(
         session,
         row,
@@ -323,10 +330,27 @@ def _record_failed(
     )
     if not concluded:
         return Delivery(DeliveryOutcome.ALREADY_FINISHED)
-    if bounced:
+    return Delivery(DeliveryOutcome.FAILED, reason)
+
+
+def _record_bounced(
+    session: Session,
+    row: RecordRow,
+    claimed: ClaimedTouch,
+    reason: str,
+    now: datetime,
+    batch: list[EnrollmentProgress],
+    *,
+    refused: bool,
+) -> Delivery:
+    """`failed`, and the address (5.1.x: no such mailbox) suppressed, ending all it is in: the
+    ORM exits those enrollments, so the batch's progress is written first and read again after
+    (the lead's other enrollments in the batch then carry on from `exited`)."""
+    failed = _record_failed(session, row, claimed, reason, now, bounced=True, refused=refused)
+    if failed.outcome == DeliveryOutcome.FAILED:
         lead = session.get(Lead, row[2].id)
         assert lead is not None  # the touch's lead: rows are never deleted under a touch
-        write_progress(session, [row[1]])  # before the ORM exits the same row ...
+        write_progress(session, batch)
         suppress_lead(session, lead, reason="email.bounced", at=now, now=now)
-        reload_progress(session, row[1])  # ... and as it left it, for the batch's other touches
-    return Delivery(DeliveryOutcome.FAILED, reason)
+        reload_progress(session, batch)
+    return failed

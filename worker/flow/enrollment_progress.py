@@ -30,10 +30,13 @@ def write_progress(session: Session, enrollments: Iterable[EnrollmentProgress]) 
         enrollment.written()
 
 
-def reload_progress(session: Session, enrollment: EnrollmentProgress) -> None:
-    """Read it again after ORM work on the same row (a bounce exits the lead's enrollments)."""
+def reload_progress(session: Session, enrollments: Iterable[EnrollmentProgress]) -> None:
+    """Each as the database holds it now (after ORM work on the same rows, or a rolled-back
+    savepoint), in one read."""
+    by_id = {enrollment.id: enrollment for enrollment in enrollments}
     session.flush()
-    enrollment.reread(session.connection().execute(_RELOAD, {"enrollment_id": enrollment.id}).one())
+    for values in session.connection().execute(_RELOAD, {"enrollment_ids": list(by_id)}):
+        by_id[values[0]].reread(values)
 
 
 @cache
@@ -47,5 +50,5 @@ def _update_statement(columns: tuple[str, ...]) -> Update:
 
 
 _RELOAD = select(*(_ENROLLMENTS.c[name] for name in PROGRESS_COLUMNS)).where(
-    _ENROLLMENTS.c.id == bindparam("enrollment_id")
+    _ENROLLMENTS.c.id.in_(bindparam("enrollment_ids", expanding=True))
 )
