@@ -4,7 +4,9 @@ One `followup scheduler` and two `followup worker --processes 1 --threads 4` pro
 bench's own redis-server, SQLite or PostgreSQL (h_perf), and a light aiosmtpd sink in its own
 process recording when each Message-ID arrived (bench/sink.py). The limit: eight plain smtplib
 threads sending pre-built messages over persistent connections to the same sink, measured
-before and after the pipeline and averaged (this machine's speed drifts by 2x within minutes).
+before and after the pipeline and averaged (this machine's speed drifts by 2x within minutes);
+and once more with followup's own message (the first it sent, as the sink kept it), reported in
+the note: the sink's cost of our bigger messages, told apart from our own.
 
 Throughput: N touches made due at once, from that moment to the last one at the sink.
 Latency: then touches due one after another at half that rate; arrival minus due time.
@@ -28,6 +30,7 @@ from pathlib import Path
 from sqlalchemy import create_engine, text
 
 from bench.figures import Figure, Size, ratio_figure
+from bench.sink import RAW_PREFIX, SAMPLE_SUFFIX
 from bench.workspace import (
     LOG_LEVEL,
     OwnRedis,
@@ -88,13 +91,15 @@ def wait_for(path: Path, prefix: str, count: int, timeout: float) -> dict[str, f
     raise RuntimeError(f"only {len(arrivals_of(path, prefix))} of {count} {prefix}* arrived")
 
 
-def raw_limit(url: str, count: int) -> float:
-    """Messages per second from RAW_THREADS smtplib clients with pre-built messages."""
+def raw_limit(url: str, count: int, message: bytes | None = None) -> float:
+    """Messages per second from RAW_THREADS smtplib clients with pre-built messages: a small
+    one each, or all the same `message` (one followup sent, to price its size at the sink)."""
     port = int(url.rsplit(":", 1)[1])
     per = count // RAW_THREADS
     built = [
         [
-            (
+            message
+            or (
                 f"Message-ID: <raw{t}-{n}@acme.test>\r\nFrom: sales@acme.test\r\n"
                 f"To: raw{t}-{n}@example.com\r\nSubject: Hello\r\n\r\nHi.\r\n"
             ).encode()
@@ -106,7 +111,9 @@ def raw_limit(url: str, count: int) -> float:
     def send(index: int) -> None:
         with smtplib.SMTP("127.0.0.1", port) as client:
             for n, message in enumerate(built[index]):
-                client.sendmail("sales@acme.test", [f"raw{index}-{n}@example.com"], message)
+                client.sendmail(
+                    "sales@acme.test", [f"{RAW_PREFIX}{index}-{n}@example.com"], message
+                )
 
     threads = [threading.Thread(target=send, args=(i,)) for i in range(RAW_THREADS)]
     started = time.perf_counter()
@@ -219,6 +226,8 @@ def run_backend(name: str, url: str, folder: Path, size: Size, smtp: tuple[str, 
     rate, waits, cpu = pipeline(space, smtp[0], smtp[1], redis.url, count, seconds)
     after = raw_limit(smtp[0], count)
     limit = (before + after) / 2  # on both sides: the machine's speed drifts within minutes
+    sample = Path(str(smtp[1]) + SAMPLE_SUFFIX).read_bytes()
+    sized = raw_limit(smtp[0], count, sample)  # what our messages' size alone costs the sink
     p50, p99 = statistics.median(waits), statistics.quantiles(waits, n=100)[98]
     target = 0.5 if name == "PostgreSQL" else 0.3
     return [
@@ -228,7 +237,9 @@ def run_backend(name: str, url: str, folder: Path, size: Size, smtp: tuple[str, 
             limit,
             "emails/s",
             target,
-            f"limit {before:,.0f} before, {after:,.0f} after; log level {LOG_LEVEL}",
+            f"limit {before:,.0f} before, {after:,.0f} after; with followup's own message"
+            f" ({len(sample):,} bytes) {sized:,.0f}, a ratio of {rate / sized:.2f};"
+            f" log level {LOG_LEVEL}",
         ),
         Figure(
             f"due-to-sent latency ({name}, {len(waits):,} touches at half that rate)",
