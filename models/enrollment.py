@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 from datetime import datetime
 from enum import StrEnum
@@ -212,10 +212,6 @@ class EnrollmentProgress:
         """What it holds is what the database holds now."""
         self._stored = self._values()
 
-    def stored(self, names: Iterable[str]) -> dict[str, Any]:
-        """These columns as it last read or wrote them."""
-        return {name: self._stored[_PROGRESS_INDEX[name]] for name in names}
-
     def _values(self) -> tuple[Any, ...]:
         return tuple(getattr(self, name) for name in PROGRESS_COLUMNS)
 
@@ -223,7 +219,6 @@ class EnrollmentProgress:
 PROGRESS_COLUMNS: tuple[str, ...] = tuple(
     f.name for f in fields(EnrollmentProgress) if not f.name.startswith("_")
 )
-_PROGRESS_INDEX = {name: i for i, name in enumerate(PROGRESS_COLUMNS)}
 # An enrollment as finishing a step reads and changes it: the ORM row, or its progress.
 EnrollmentState = Enrollment | EnrollmentProgress
 

@@ -1,6 +1,6 @@
-"""Records on PostgreSQL: what another transaction wrote to an enrollment between a record's read
-and its write (an exit on a reply, a logged manual touch) is kept, never written over from the
-record's stale read."""
+"""Records on PostgreSQL: what another transaction writes to an enrollment while a touch of it is
+recorded (an exit on a reply, a logged manual touch) is kept, never written over from a stale
+read of it."""
 
 from __future__ import annotations
 
@@ -41,13 +41,13 @@ def queued_touch(make_harness: Harnesses, postgres_url: str) -> tuple[Harness, i
 
 
 def wait_for_a_lock_wait(connection: Connection, timeout: float = 30) -> None:
-    """Until another backend waits for a row lock on enrollment (the record's write)."""
+    """Until another backend of this database waits for a lock (the record, for the row)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         waiting = connection.execute(
             text(
                 "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
-                " AND query LIKE 'UPDATE enrollment SET%'"
+                " AND datname = current_database()"
             )
         ).scalar_one()
         connection.rollback()  # the statistics views hold one snapshot a transaction
@@ -89,9 +89,9 @@ def test_a_record_keeps_what_another_transaction_wrote_to_the_enrollment_meanwhi
     status: str,
     touches_completed: int,
 ) -> None:
-    """Given a one-email enrollment whose touch is being sent, when another transaction exits
-    the enrollment (or counts a manual touch) after the record read it and commits while the
-    record waits to write it, then the record reads it again: an exit stays an exit (not
+    """Given a one-email enrollment whose touch is being sent, when another transaction has
+    exited the enrollment (or counted a manual touch) and commits while the record waits for
+    the row, then the record works from what it committed: an exit stays an exit (not
     completed), the manual touch stays counted, and the email is recorded sent once."""
     h, touch_id = queued_touch(make_harness, postgres_url)
     delivery = delivered_while_another_transaction_writes(h, touch_id, other_write)

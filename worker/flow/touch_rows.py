@@ -142,7 +142,11 @@ RecordRow = tuple[StepTouch, EnrollmentProgress, LeadFacts]
 
 
 def _record_read() -> Any:
-    """load_record_rows' SELECT, built once (bound per call)."""
+    """load_record_rows' SELECT, built once (bound per call). On PostgreSQL it locks the
+    enrollments until the record commits (SQLite's writer lock already covers the transaction):
+    an exit or a manual touch another transaction commits between the record's read and its
+    write would otherwise be written over from the stale read (an exited enrollment completed,
+    a count lost). In enrollment order, so two records lock their rows in the same order."""
     touch, enrollment, lead = TOUCH_TABLE.c, _ENROLLMENT_TABLE.c, _LEAD_TABLE.c
     return (
         core_select(
@@ -154,7 +158,8 @@ def _record_read() -> Any:
         .join_from(TOUCH_TABLE, _ENROLLMENT_TABLE, enrollment.id == touch.enrollment_id)
         .join(_LEAD_TABLE, lead.id == touch.lead_id)
         .where(touch.id.in_(bindparam("touch_ids", expanding=True)))
-        .order_by(touch.id)
+        .order_by(enrollment.id, touch.id)
+        .with_for_update(of=_ENROLLMENT_TABLE)
     )
 
 
@@ -163,7 +168,8 @@ _PROGRESS_END = 2 + len(PROGRESS_COLUMNS)  # where a record row's enrollment col
 
 
 def load_record_rows(session: Session, touch_ids: list[int]) -> list[RecordRow]:
-    """Several touches as RecordRows, fresh from the database, in id order, in one Core read."""
+    """Several touches as RecordRows, fresh from the database (their enrollments locked until
+    the transaction ends), in enrollment order, in one Core read."""
     rows = session.connection().execute(_RECORD_READ, {"touch_ids": touch_ids})
     progress: dict[int, EnrollmentProgress] = {}
     loaded = []
