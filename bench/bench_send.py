@@ -91,14 +91,14 @@ def wait_for(path: Path, prefix: str, count: int, timeout: float) -> dict[str, f
     raise RuntimeError(f"only {len(arrivals_of(path, prefix))} of {count} {prefix}* arrived")
 
 
-def raw_limit(url: str, count: int, message: bytes | None = None) -> float:
+def raw_limit(url: str, count: int, sample: bytes | None = None) -> float:
     """Messages per second from RAW_THREADS smtplib clients with pre-built messages: a small
-    one each, or all the same `message` (one followup sent, to price its size at the sink)."""
+    one each, or all the same `sample` (one followup sent, to price its size at the sink)."""
     port = int(url.rsplit(":", 1)[1])
     per = count // RAW_THREADS
     built = [
         [
-            message
+            sample
             or (
                 f"Message-ID: <raw{t}-{n}@acme.test>\r\nFrom: sales@acme.test\r\n"
                 f"To: raw{t}-{n}@example.com\r\nSubject: Hello\r\n\r\nHi.\r\n"

@@ -5,13 +5,13 @@ read of it."""
 from __future__ import annotations
 
 import threading
-import time
 
 import pytest
-from sqlalchemy import Connection, text
+from sqlalchemy import text
 
 from models.touch import TouchStatus
 from testkit.harness import ONE_EMAIL_SEQUENCE, Harness, Harnesses, template
+from tests.support.postgres_locks import until_one_waits_on_a_lock
 from worker.engine.db import make_engine
 from worker.flow.delivery import deliver_touches
 from worker.flow.delivery_records import Delivery
@@ -40,23 +40,6 @@ def queued_touch(make_harness: Harnesses, postgres_url: str) -> tuple[Harness, i
     return h, touch.id
 
 
-def wait_for_a_lock_wait(connection: Connection, timeout: float = 30) -> None:
-    """Until another backend of this database waits for a lock (the record, for the row)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        waiting = connection.execute(
-            text(
-                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
-                " AND datname = current_database()"
-            )
-        ).scalar_one()
-        connection.rollback()  # the statistics views hold one snapshot a transaction
-        if waiting:
-            return
-        time.sleep(0.01)
-    raise AssertionError("the record never waited for the enrollment's row lock")
-
-
 def delivered_while_another_transaction_writes(
     h: Harness, touch_id: int, other_write: str
 ) -> Delivery:
@@ -64,12 +47,12 @@ def delivered_while_another_transaction_writes(
     uncommitted; it commits once the record waits for the row."""
     outcomes: dict[int, Delivery] = {}
     others = make_engine(h.rt.settings.database_url)  # not the pool the worker needs
-    with others.connect() as other, others.connect() as watcher:
+    with others.connect() as other:
         other.execute(text(other_write))  # the row lock, held until the commit below
         worker = threading.Thread(target=lambda: outcomes.update(deliver_touches(h.rt, [touch_id])))
         worker.start()
         try:
-            wait_for_a_lock_wait(watcher)
+            until_one_waits_on_a_lock(others, worker, "the record")  # for the enrollment
         finally:
             other.commit()
             worker.join(timeout=60)

@@ -4,17 +4,17 @@ same new version at once both succeed, and it is stored once."""
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, func, text
+from sqlalchemy import Engine, func
 from sqlmodel import select
 
 from models.enrollment import SequenceVersion
 from testkit.harness import ONE_EMAIL_SEQUENCE, template, write_files
+from tests.support.postgres_locks import until_one_waits_on_a_lock
 from worker.engine.db import make_engine, transaction
 from worker.engine.schema import prepare_schema
 from worker.specs.catalog import load_catalog
@@ -42,15 +42,6 @@ def new_spec(folder: Path) -> SequenceSpec:
     return load_catalog(folder / "sequences", Renderer(folder / "templates")).sequence("s")
 
 
-def waiting_on_a_lock(engine: Engine) -> int:
-    with engine.connect() as connection:
-        return int(
-            connection.execute(
-                text("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'")
-            ).scalar_one()
-        )
-
-
 def test_two_processes_pinning_the_same_new_version_both_succeed(
     engine: Engine, tmp_path: Path
 ) -> None:
@@ -73,10 +64,7 @@ def test_two_processes_pinning_the_same_new_version_both_succeed(
     with transaction(engine) as session:
         VersionStore().pin(session, spec, now=NOW)
         first_pinned.set()
-        deadline = time.monotonic() + 20
-        while waiting_on_a_lock(engine) == 0:  # the second is blocked on our uncommitted row
-            assert time.monotonic() < deadline and racer.is_alive(), "the second never waited"
-            time.sleep(0.02)
+        until_one_waits_on_a_lock(engine, racer, "the second")  # on our uncommitted row
     racer.join(timeout=20)
     assert errors == []
     with transaction(engine) as session:
